@@ -56,7 +56,7 @@ register(
             ("pyopencl", "pip install 'nhw[ocl]' (pyopencl)"),
             ("nengo_ocl", "pip install 'nhw[ocl]' (nengo-ocl)"),
         ),
-        probe="backends.opencl:device_problem",
+        probe="backends.opencl_device:device_problem",
         summary="nengo-ocl on an OpenCL device (PoCL on a CPU)",
     )
 )

@@ -174,9 +174,12 @@ class SimulatorBase(Simulator):
 
     @dt.setter
     def dt(self, value: float) -> None:
-        raise AttributeError(
-            f"{type(self).__name__}.dt is read-only (got an attempt to set it to "
-            f"{value!r}); build a new Simulator with dt={value!r} instead"
+        from nengo.exceptions import ReadonlyError  # what nengo's own Simulator raises
+
+        raise ReadonlyError(
+            attr="dt",
+            obj=self,
+            msg=f"dt is read-only (tried to set it to {value!r}); build a new Simulator with that dt",
         )
 
     @property

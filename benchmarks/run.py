@@ -1,0 +1,171 @@
+"""Time registered backends on the standard networks, as ratios to ``reference``.
+
+Every measurement runs in a fresh subprocess, so peak memory (max RSS) belongs to one
+backend and one network, and no backend warms another's caches.  ``reference`` is
+always measured in the same run, and every figure is also printed as a ratio to it::
+
+    python -m benchmarks.run                                   # all available targets
+    python -m benchmarks.run --targets opencl --dims 16 --steps 500
+    python -m benchmarks.run --json bench.json
+
+Columns: ``build`` = Simulator construction (s); ``first`` = first ``run_steps`` call,
+which includes any graph compilation (s); ``steps/s`` = best of ``--repeat`` later calls;
+``peak MB`` = the subprocess's max RSS; ``x ref`` = steps/s over reference's steps/s.
+With ``--minibatch B`` targets whose Simulator takes ``minibatch_size`` are also run
+batched, and report simulated sample-steps/s (B x steps/s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("PYOPENCL_CTX", "0")
+
+#: Benchmark names -> standard parity networks (toolchain.parity_networks).
+NETWORKS = {
+    "integrator": "integrator",
+    "cconv": "circular_convolution",
+    "basal_ganglia": "basal_ganglia",
+    "pes": "pes_learning",
+}
+
+
+def measure(target: str, network: str, dims: int, n_per_dim: int, steps: int, repeat: int, minibatch: int | None) -> dict:
+    """Build and time one (target, network) pair in this process; return the figures."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    import backends
+    from toolchain.parity_networks import get_network
+
+    case = get_network(NETWORKS[network]).case(dims, n_per_dim, seed=0)
+    Simulator = backends.get(target)
+    kwargs = {"progress_bar": False, "seed": 0}
+    if minibatch:
+        kwargs["minibatch_size"] = minibatch
+    t0 = time.perf_counter()
+    sim = Simulator(case.network, **kwargs)
+    build = time.perf_counter() - t0
+    with sim:
+        t0 = time.perf_counter()
+        sim.run_steps(steps)
+        first = time.perf_counter() - t0
+        best = float("inf")
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            sim.run_steps(steps)
+            best = min(best, time.perf_counter() - t0)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return {
+        "target": target, "network": network, "dims": dims, "minibatch": minibatch or 1,
+        "build_s": build, "first_run_s": first, "steps_per_s": steps / best,
+        "sample_steps_per_s": (minibatch or 1) * steps / best, "peak_mb": peak_mb,
+    }
+
+
+def supports_minibatch(target: str) -> bool:
+    """Whether the target's Simulator takes a ``minibatch_size`` argument."""
+    import backends
+
+    return "minibatch_size" in inspect.signature(backends.get(target)).parameters
+
+
+def _subprocess(args: list[str], timeout: float) -> dict:
+    cmd = [sys.executable, "-m", "benchmarks.run", "--worker", *args]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    if out.returncode != 0 or not lines:
+        tail = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": tail[:200]}
+    return json.loads(lines[-1])
+
+
+def _table(rows: list[dict]) -> str:
+    ref = {(r["network"], r["dims"]): r for r in rows if r["target"] == "reference" and "error" not in r}
+    head = (f"{'target':<11} {'network':<14} {'dims':>4} {'batch':>5} {'build s':>8} {'first s':>8} "
+            f"{'steps/s':>9} {'peak MB':>8} {'x ref build':>11} {'x ref speed':>11}")
+    out = [head, "-" * len(head)]
+    for r in rows:
+        if "error" in r:
+            out.append(f"{r['target']:<11} {r['network']:<14} {r['dims']:>4} {r.get('minibatch', 1):>5}  ERROR {r['error']}")
+            continue
+        base = ref.get((r["network"], r["dims"]))
+        speed = r["sample_steps_per_s"] / base["steps_per_s"] if base else float("nan")
+        build = (r["build_s"] + r["first_run_s"]) / (base["build_s"] + base["first_run_s"]) if base else float("nan")
+        out.append(
+            f"{r['target']:<11} {r['network']:<14} {r['dims']:>4} {r['minibatch']:>5} {r['build_s']:8.2f} "
+            f"{r['first_run_s']:8.2f} {r['sample_steps_per_s']:9.0f} {r['peak_mb']:8.0f} {build:11.2f} {speed:11.2f}"
+        )
+    out.append("x ref speed: (sample-)steps/s over reference's batch-1 steps/s; "
+               "x ref build: (build + first run) over reference's")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; see the module docstring."""
+    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
+    p.add_argument("--targets", help="comma-separated targets (default: all available)")
+    p.add_argument("--networks", default=",".join(NETWORKS), help=f"comma-separated, from {', '.join(NETWORKS)}")
+    p.add_argument("--dims", default="16,64", help="comma-separated dimensionalities")
+    p.add_argument("--n-per-dim", type=int, default=50)
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--minibatch", type=int, default=32, help="batch size for batched targets (0: skip)")
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds per measurement")
+    p.add_argument("--json", help="also write the rows to this JSON file")
+    p.add_argument("--worker", nargs=6, metavar=("TARGET", "NETWORK", "DIMS", "NPD", "STEPS", "REPEAT_MB"),
+                   help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+
+    if args.worker:
+        target, network, dims, npd, steps, rep_mb = args.worker
+        repeat, mb = (int(x) for x in rep_mb.split("/"))
+        print(json.dumps(measure(target, network, int(dims), int(npd), int(steps), repeat, mb or None)))
+        return 0
+
+    import backends
+
+    targets = args.targets.split(",") if args.targets else backends.available()
+    for t in targets:
+        backends.registry.spec(t)
+    if "reference" not in targets:
+        targets = ["reference", *targets]
+    networks = args.networks.split(",")
+    unknown = sorted(set(networks) - set(NETWORKS))
+    if unknown:
+        p.error(f"unknown networks {unknown}; known: {', '.join(NETWORKS)}")
+    rows = []
+    for dims in (int(d) for d in args.dims.split(",")):
+        for network in networks:
+            for target in targets:
+                batches = [0] + ([args.minibatch] if args.minibatch and target != "reference"
+                                 and supports_minibatch(target) else [])
+                for mb in batches:
+                    wargs = [target, network, str(dims), str(args.n_per_dim), str(args.steps), f"{args.repeat}/{mb}"]
+                    row = _subprocess(wargs, args.timeout)
+                    row.update({k: v for k, v in (("target", target), ("network", network), ("dims", dims),
+                                                  ("minibatch", mb or 1)) if k not in row})
+                    rows.append(row)
+                    print(f"  measured {target} {network} d={dims} batch={mb or 1}", file=sys.stderr)
+    print(_table(rows))
+    if args.json:
+        tmp = args.json + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(rows, f, indent=2)
+        os.replace(tmp, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

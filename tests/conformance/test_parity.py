@@ -1,0 +1,23 @@
+"""Cross-backend parity: every available target against ``reference`` on the standard
+networks, with the tolerances each network declares (toolchain.parity_networks)."""
+
+import pytest
+
+import backends
+from toolchain.parity import check_network
+from toolchain.parity_networks import NETWORKS
+
+OTHERS = [t for t in backends.available() if t != "reference"]
+
+
+@pytest.mark.skipif(not OTHERS, reason="only 'reference' is available here")
+@pytest.mark.parametrize("target", OTHERS)
+@pytest.mark.parametrize("name", list(NETWORKS))
+def test_parity(name, target):
+    net = NETWORKS[name]
+    if target in net.unsupported:
+        pytest.skip(f"{name} on {target}: {net.unsupported[target]}")
+    report = check_network(net, [target])
+    print(report.to_table())
+    assert report.results, "no probe compared"
+    assert report.passed, "\n" + report.to_table()
