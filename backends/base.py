@@ -81,6 +81,10 @@ class Simulator(abc.ABC):
         """Times (s) of the samples recorded by probes."""
 
     def __enter__(self) -> "Simulator":
+        if getattr(self, "closed", False):
+            from nengo.exceptions import SimulatorClosed
+
+            raise SimulatorClosed(f"{type(self).__name__}: cannot re-open: the simulator is closed")
         return self
 
     def __exit__(self, exc_type, exc_value, traceback) -> None:

@@ -16,10 +16,12 @@ What this adapter adds to ``nengo_ocl.Simulator``:
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable
 
 import nengo
 import nengo.builder
+from nengo.builder.learning_rules import SimRLS
 from nengo.builder.neurons import SimNeurons
 from nengo.builder.transforms import ConvInc
 from nengo.cache import get_default_decoder_cache
@@ -30,6 +32,8 @@ except ImportError:  # pragma: no cover
     ConvTransposeInc = None
 
 import nengo_ocl
+import numpy as np
+from nengo_ocl.plan import PythonPlan
 
 from .base import Simulator as SimulatorContract
 from .base import missing_data_error
@@ -53,6 +57,8 @@ def _check_neurons(op: SimNeurons) -> str | None:
     neurons = op.neurons
     # nengo-ocl dispatches on the exact class name, so subclasses are not covered.
     if type(neurons) in _OCL_NEURONS:
+        if getattr(neurons, "min_voltage", 0) != 0:
+            return f"LIF min_voltage={neurons.min_voltage} is not implemented by nengo-ocl (only 0)"
         return None
     supported = ", ".join(t.__name__ for t in _OCL_NEURONS)
     return (
@@ -77,8 +83,12 @@ def _check_conv_transpose(op) -> str | None:
     return "ConvolutionTranspose is not implemented by nengo-ocl; use another target"
 
 
+def _check_rls(op) -> str | None:
+    return "the RLS learning rule is not implemented by nengo-ocl; use PES or another target"
+
+
 #: Operator type -> check returning a problem description or ``None``.
-CHECKS: dict[type, Callable] = {SimNeurons: _check_neurons, ConvInc: _check_conv}
+CHECKS: dict[type, Callable] = {SimNeurons: _check_neurons, ConvInc: _check_conv, SimRLS: _check_rls}
 if ConvTransposeInc is not None:
     CHECKS[ConvTransposeInc] = _check_conv_transpose
 
@@ -169,7 +179,6 @@ class Simulator(nengo_ocl.Simulator, SimulatorContract):
         progress_bar=True,
         **kwargs,
     ):
-        self.host_ops: list = []
         self.closed = True  # nengo-ocl's __del__ reads it even if __init__ fails
         if context is None:
             context = make_context(platform, device)
@@ -182,19 +191,89 @@ class Simulator(nengo_ocl.Simulator, SimulatorContract):
         if network is not None:
             model.build(network)
         check_model(model)
-        super().__init__(
-            None, dt=dt, seed=seed, model=model, context=context, progress_bar=progress_bar, **kwargs
-        )
+        if seed is None and network is not None and network.seed is not None:
+            seed = network.seed + 1  # nengo's rule, so both targets sample alike
+        self._options = dict(kwargs, progress_bar=progress_bar)
+        self._plan(model, dt, seed, context)
         self.data = _SimulationData(self._probe_outputs)
 
+    def _plan(self, model, dt, seed, context):
+        self.host_ops = []
+        self._host_states: list[dict] = []
+        with warnings.catch_warnings():
+            # nengo-ocl warns that it was not tested with nengo 4.1; check_model and
+            # our conformance tests cover the gaps, so the warning is only noise.
+            warnings.filterwarnings("ignore", "This version of `nengo_ocl` has not been tested")
+            nengo_ocl.Simulator.__init__(self, None, dt=dt, seed=seed, model=model, context=context, **self._options)
+
+    def __enter__(self):
+        if self.closed:
+            from nengo.exceptions import SimulatorClosed
+
+            raise SimulatorClosed("Cannot re-open: the simulator is closed")
+        return self
+
+    def reset(self, seed=None):
+        """Return to time 0; a new ``seed`` re-plans the built model with that seed.
+
+        nengo-ocl cannot change the seed of a planned simulator, so the already built
+        model is planned again (no rebuild, so decoders and parameters are unchanged,
+        exactly as in nengo's ``reset(seed)``).
+        """
+        if seed is not None and not self.closed:
+            self._plan(self.model, self.model.dt, seed, self.context)
+            self.data = _SimulationData(self._probe_outputs)
+            return
+        super().reset(seed)
+        for state in self._host_states:
+            for array, initial in state.values():
+                array[...] = initial
+
+    def _plan_python_process(self, op):
+        """Run one process with nengo's own step function on the host.
+
+        Replaces nengo-ocl's version, which always *sets* the output: processes with
+        ``mode="inc"`` (e.g. ``Ensemble.noise``) must add to the input current, not
+        overwrite it.  Process state is restored on :meth:`reset`.
+        """
+        # 'set' and 'update' both write the output; the planner places an update
+        # after every reader of the old value, so only 'inc' needs different code.
+        self.host_ops.append(op)
+        shape_in = op.input.shape if op.input is not None else (0,)
+        shape_out = op.output.shape if op.output is not None else (0,)
+        dt = self.model.dt
+        rng = op.process.get_rng(self.rng)
+        state = op.process.make_state(shape_in, shape_out, dt, dtype=None)
+        step_fn = op.process.make_step(shape_in, shape_out, dt, rng=rng, state=state)
+        self._python_rngs[rng] = rng.get_state()
+        self._host_states.append({k: (v, np.array(v)) for k, v in state.items()})
+
+        data = self.all_data
+        t_idx = self.sidx[self.model.time]
+        x_idx = self.sidx[op.input] if op.input is not None else None
+        y_idx = self.sidx[op.output] if op.output is not None else None
+        increment = op.mode == "inc"
+
+        def step():
+            args = [float(data[t_idx][0, 0])]
+            if x_idx is not None:
+                args.append(data[x_idx].reshape(shape_in))
+            y = step_fn(*args)
+            if y_idx is not None:
+                y = np.asarray(y).reshape(data[y_idx].shape)
+                data[y_idx] = data[y_idx] + y if increment else y
+
+        return [PythonPlan(step, name="python_process", tag=type(op.process).__name__)]
+
     # nengo-ocl plans WhiteNoise with pyopencl's RANLUX kernels, which pyopencl
-    # removed, and FilteredNoise not at all; nengo's step function is exact.
-    def _plan_host_process(self, ops):
-        self.host_ops.extend(ops)
+    # removed, and FilteredNoise not at all; its WhiteSignal kernel runs after the
+    # operators reading it on nengo 4.1.  nengo's own step functions are exact.
+    def _plan_host_processes(self, ops):
         return [plan for op in ops for plan in self._plan_python_process(op)]
 
-    _plan_WhiteNoise = _plan_host_process
-    _plan_FilteredNoise = _plan_host_process
+    _plan_WhiteNoise = _plan_host_processes
+    _plan_FilteredNoise = _plan_host_processes
+    _plan_WhiteSignal = _plan_host_processes
 
     # nengo-ocl defaults these to a progress bar even when the Simulator was created
     # with progress_bar=False; nengo's contract is "None means the Simulator's setting".

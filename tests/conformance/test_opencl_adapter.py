@@ -101,3 +101,69 @@ def test_bad_device_choice():
         make_context(99)
     with pytest.raises(backends.BackendUnavailableError, match="no OpenCL device matches 'no-such-gpu'"):
         make_context(0, "no-such-gpu")
+
+
+def test_ensemble_noise_increments_current():
+    # Regression: nengo-ocl's host processes overwrote the input current instead of
+    # adding to it (mode="inc"), so Ensemble.noise replaced the encoded input.
+    def build():
+        stim = nengo.Node(0.5, label="stim")
+        ens = nengo.Ensemble(20, 1, noise=nengo.processes.WhiteNoise(nengo.dists.Gaussian(0, 0.1)), label="noisy")
+        nengo.Connection(stim, ens)
+        build.p = nengo.Probe(ens, synapse=0.02)
+
+    net = _net(build)
+    with _sim(net, seed=2) as sim, backends.get("reference")(net, seed=2, progress_bar=False) as ref:
+        sim.run_steps(200)
+        ref.run_steps(200)
+        assert np.allclose(sim.data[build.p], ref.data[build.p], atol=1e-3)
+        assert abs(sim.data[build.p][-50:].mean() - 0.5) < 0.1
+
+
+def test_reset_with_new_seed_changes_noise_and_restores_state():
+    def build():
+        node = nengo.Node(nengo.processes.FilteredNoise(), size_out=1, label="noise")
+        build.p = nengo.Probe(node)
+
+    with _sim(_net(build), seed=0) as sim:
+        sim.run_steps(20)
+        first = np.array(sim.data[build.p])
+        sim.reset()
+        sim.run_steps(20)
+        assert np.allclose(sim.data[build.p], first)  # filter state and RNG restored
+        sim.reset(seed=1)
+        sim.run_steps(20)
+        assert not np.allclose(sim.data[build.p], first)
+
+
+def test_seed_follows_network_seed_like_nengo():
+    with nengo.Network(seed=41) as net:
+        nengo.Ensemble(5, 1)
+    with _sim(net) as sim:
+        assert sim.seed == 42
+
+
+def test_cannot_reopen():
+    from nengo.exceptions import SimulatorClosed
+
+    sim = _sim(nengo.Network())
+    sim.close()
+    with pytest.raises(SimulatorClosed, match="closed"):
+        with sim:
+            pass
+
+
+def test_lif_min_voltage_rejected():
+    net = _net(lambda: nengo.Ensemble(10, 1, neuron_type=nengo.LIF(min_voltage=-1), label="floor"))
+    with pytest.raises(backends.UnsupportedFeatureError, match="Ensemble 'floor'.*min_voltage=-1"):
+        _sim(net)
+
+
+def test_rls_rejected():
+    def build():
+        a = nengo.Ensemble(10, 1, label="pre")
+        b = nengo.Ensemble(10, 1, label="post")
+        nengo.Connection(a, b, learning_rule_type=nengo.RLS())
+
+    with pytest.raises(backends.UnsupportedFeatureError, match="RLS learning rule"):
+        _sim(_net(build))
