@@ -11,7 +11,11 @@ What this adapter adds to ``nengo_ocl.Simulator``:
 * noise processes, whose OpenCL kernels need the RANLUX generator that current
   pyopencl no longer ships, run through nengo's own step function on the host,
   which gives the same numbers as ``reference``; they are listed in
-  :attr:`Simulator.host_ops`.
+  :attr:`Simulator.host_ops`;
+* host-side processes with ``mode="inc"`` (``Ensemble.noise``) add to their target
+  instead of overwriting it, as nengo-ocl's own host path does;
+* ``reset(seed)`` with a new seed, nengo's rule ``seed = network.seed + 1``, and
+  ``progress_bar=False`` honoured by ``run``/``run_steps``.
 """
 
 from __future__ import annotations
@@ -266,14 +270,12 @@ class Simulator(nengo_ocl.Simulator, SimulatorContract):
         return [PythonPlan(step, name="python_process", tag=type(op.process).__name__)]
 
     # nengo-ocl plans WhiteNoise with pyopencl's RANLUX kernels, which pyopencl
-    # removed, and FilteredNoise not at all; its WhiteSignal kernel runs after the
-    # operators reading it on nengo 4.1.  nengo's own step functions are exact.
+    # removed, and FilteredNoise not at all; nengo's own step functions are exact.
     def _plan_host_processes(self, ops):
         return [plan for op in ops for plan in self._plan_python_process(op)]
 
     _plan_WhiteNoise = _plan_host_processes
     _plan_FilteredNoise = _plan_host_processes
-    _plan_WhiteSignal = _plan_host_processes
 
     # nengo-ocl defaults these to a progress bar even when the Simulator was created
     # with progress_bar=False; nengo's contract is "None means the Simulator's setting".
