@@ -8,7 +8,8 @@ always measured in the same run, and every figure is also printed as a ratio to 
     python -m benchmarks.run --targets opencl --dims 16 --steps 500
     python -m benchmarks.run --json bench.json
 
-Columns: ``build`` = Simulator construction (s); ``first`` = first ``run_steps`` call,
+Columns: ``build`` = Simulator construction (s), decoder cache disabled so every
+target solves its own decoders; ``first`` = first ``run_steps`` call,
 which includes any graph compilation (s); ``steps/s`` = best of ``--repeat`` later calls;
 ``peak MB`` = the subprocess's max RSS; ``x ref`` = steps/s over reference's steps/s.
 With ``--minibatch B`` targets whose Simulator takes ``minibatch_size`` are also run
@@ -43,6 +44,11 @@ def measure(target: str, network: str, dims: int, n_per_dim: int, steps: int, re
     import warnings
 
     warnings.filterwarnings("ignore")
+    import nengo
+
+    # A warm decoder cache would make whichever target is measured second build
+    # faster; every measurement solves its decoders itself.
+    nengo.rc.set("decoder_cache", "enabled", "False")
     import backends
     from toolchain.parity_networks import get_network
 
