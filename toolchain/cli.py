@@ -1,23 +1,84 @@
 """The ``nhw`` command line: a thin click layer over toolchain functions.
 
-Each command parses its options, calls one toolchain function, renders the result,
-and turns known errors into a one-line message with exit code 2.
+Each command parses its options, loads a config, calls one toolchain function,
+renders the result, and turns known errors into a one-line message with exit code 2.
+Global options (``--out``, ``--set``, ``--seed``, ``--json``, ``--force``, ``-q``,
+``-v``) work before or after the command name; the one after it wins.  Precedence of
+settings: defaults < YAML < ``--set a.b=v`` < explicit flags (``--target``, ``--seed``).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import click
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("PYOPENCL_CTX", "0")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+# --- global options ----------------------------------------------------------------------
+@dataclass
+class Globals:
+    """Global options, merged from the group and the command."""
+
+    out: str | None = None
+    sets: list[str] = field(default_factory=list)
+    seed: int | None = None
+    json: bool = False
+    force: bool = False
+    verbosity: int = 0
+
+
+def _store(key: str):
+    def callback(ctx: click.Context, param: click.Parameter, value):
+        g = ctx.find_root().ensure_object(Globals)
+        if key == "sets":
+            g.sets.extend(value)
+        elif key == "verbosity":
+            g.verbosity += value if param.name == "verbose" else -value
+        elif value not in (None, False):
+            setattr(g, key, value)
+        return value
+
+    return callback
+
+
+_GLOBAL_OPTIONS = [
+    click.option("--out", metavar="DIR", expose_value=False, callback=_store("out"),
+                 help="Output directory (default: runs/<name>-<command>-<time>)."),
+    click.option("--set", "sets", metavar="KEY=VALUE", multiple=True, expose_value=False,
+                 callback=_store("sets"), help="Override a config value, e.g. deploy.n_steps=500 (repeatable)."),
+    click.option("--seed", type=int, expose_value=False, callback=_store("seed"),
+                 help="Top-level seed (beats the file and --set)."),
+    click.option("--json", "json_", is_flag=True, expose_value=False, callback=_store("json"),
+                 help="Machine-readable JSON on stdout."),
+    click.option("--force", is_flag=True, expose_value=False, callback=_store("force"),
+                 help="Replace an existing output directory."),
+    click.option("-q", "--quiet", count=True, expose_value=False, callback=_store("verbosity"), help="Less output."),
+    click.option("-v", "--verbose", count=True, expose_value=False, callback=_store("verbosity"), help="More output."),
+]
+
+
+def global_options(func):
+    """Add the global options to a command (they are also accepted before it)."""
+    for option in reversed(_GLOBAL_OPTIONS):
+        func = option(func)
+    return func
+
+
+def _g() -> Globals:
+    return click.get_current_context().find_root().ensure_object(Globals)
 
 
 def _clean_errors(func):
-    """Known errors -> 'nhw: error: ...' and exit code 2, without a traceback."""
+    """Known errors -> 'nhw: error: ...' on stderr and exit code 2, without a traceback."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -37,61 +98,277 @@ def _csv(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
+def _echo(text: str, level: int = 0) -> None:
+    """Print human output when verbosity allows (never in --json mode)."""
+    g = _g()
+    if not g.json and g.verbosity >= level:
+        click.echo(text)
+
+
+def _emit_json(obj) -> None:
+    click.echo(json.dumps(obj, indent=2, default=str))
+
+
+def _load(source: str, flags: dict[str, object] | None = None):
+    """A config file, or the resolved config of a run directory, with overrides applied.
+
+    ``flags`` (dotted key -> value) are applied after ``--set``, so explicit flags win.
+    """
+    from toolchain import config as cfgmod
+
+    g = _g()
+    overrides = list(g.sets)
+    if g.seed is not None:
+        overrides.append(f"seed={g.seed}")
+    overrides += [f"{k}={json.dumps(v)}" for k, v in (flags or {}).items() if v is not None]
+    path = Path(source)
+    if path.is_dir():
+        from toolchain.artifacts import load_run
+
+        run = load_run(path)
+        raw = run.manifest.get("config")
+        if not isinstance(raw, dict):
+            raise cfgmod.ConfigError(f"{path}: the run records no config to deploy")
+        raw = cfgmod.apply_overrides(raw, overrides, str(path))
+        return cfgmod.from_dict(raw, source=str(path))
+    return cfgmod.load_config(path, overrides)
+
+
+def _list_files(out) -> None:
+    """With -v: every file of the run, with its size."""
+    if _g().verbosity < 1 or out is None:
+        return
+    for f in sorted(Path(out).rglob("*")):
+        if f.is_file():
+            click.echo(f"  {f.relative_to(out)}  ({f.stat().st_size} bytes)")
+
+
+def _out(cfg_label: str, command: str) -> Path:
+    from toolchain.artifacts import default_out
+
+    g = _g()
+    return Path(g.out) if g.out else default_out(cfg_label, command)
+
+
+# --- commands ----------------------------------------------------------------------------
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="nhw")
+@global_options
 def main() -> None:
-    """nhw: train, freeze, deploy and parity-check Nengo networks on neuromorphic targets."""
+    """nhw: train, freeze, deploy and parity-check Nengo networks on neuromorphic targets.
+
+    \b
+    nhw targets                                    what can run here, and why not
+    nhw config validate configs/quickstart.yaml    check a config
+    nhw deploy configs/quickstart.yaml             run it, write probes, plots, report
+    nhw parity configs/quickstart.yaml             compare every target with reference
+    nhw report RUN_DIR                             re-render a saved run
+    """
 
 
 @main.command()
+@global_options
 @_clean_errors
 def targets() -> None:
     """List every target, whether it is available here, and why not."""
     import backends
 
-    for s in backends.describe():
+    statuses = backends.describe()
+    if _g().json:
+        _emit_json([{"name": s.name, "available": s.available, "reason": s.reason, "summary": s.summary}
+                    for s in statuses])
+        return
+    for s in statuses:
         mark = "yes" if s.available else "no "
         click.echo(f"{s.name:<11} {mark}  {s.summary if s.available else s.reason}")
 
 
 @main.command()
-@click.option("--networks", help="Comma-separated standard networks (default: all).")
-@click.option("--targets", "targets_", help="Comma-separated targets (default: every available one).")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--dimensions", type=int, help="Override each network's dimensionality.")
-@click.option("--n-per-dim", default=50, show_default=True, type=int, help="Neurons per dimension.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the report as JSON.")
+@global_options
 @_clean_errors
-def parity(networks, targets_, seed, dimensions, n_per_dim, json_path) -> None:
-    """Run standard networks on targets and compare every probe against reference.
+def networks() -> None:
+    """List the model zoo (standard parity networks marked 'parity')."""
+    from toolchain import networks as zoo
 
-    Exits with status 1 when any probe is out of tolerance.
-    """
-    from toolchain.parity import check_parity
+    if _g().json:
+        _emit_json([{"name": e.name, "description": e.description, "parity": e.name in _standard_names(),
+                     "params": e.params.model_json_schema().get("properties", {})} for e in zoo.ZOO.values()])
+        return
+    for e in zoo.ZOO.values():
+        params = ", ".join(e.params.model_fields)
+        mark = "parity" if e.name in _standard_names() else "      "
+        click.echo(f"{e.name:<22} {mark}  {e.description}")
+        _echo(f"{'':<30}params: {params}", 1)
+
+
+def _standard_names() -> set[str]:
     from toolchain.parity_networks import NETWORKS
 
-    report = check_parity(_csv(networks), _csv(targets_), seed=seed, dimensions=dimensions, n_per_dim=n_per_dim)
-    click.echo(report.to_table())
-    if json_path:
-        from toolchain.atomic import write_text
+    return set(NETWORKS)
 
-        write_text(json_path, report.to_json())
-    if not report.results and not report.skipped:
-        click.echo("nothing compared: only 'reference' is available", err=True)
-    n_bad = len(report.failures)
-    click.echo(f"{len(report.results) - n_bad} probes within tolerance, {n_bad} out of tolerance "
-               f"({len(NETWORKS if networks is None else _csv(networks))} networks)")
-    sys.exit(0 if report.passed else 1)
+
+@main.group()
+def config() -> None:
+    """Validate configs and print their JSON Schema."""
+
+
+@config.command("validate")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=str))
+@global_options
+@_clean_errors
+def config_validate(file: str) -> None:
+    """Validate FILE (schema, names, network parameters, probes); exit 2 if invalid."""
+    cfg = _load(file)
+    if _g().json:
+        _emit_json({"file": file, "valid": True, "config_hash": cfg.config_hash(), "config": cfg.resolved()})
+        return
+    net = cfg.network.name or cfg.network.factory
+    _echo(f"{file}: ok (network {net}, deploy target {cfg.deploy.target}, config {cfg.config_hash()[:12]})")
+    if _g().verbosity > 0:
+        import yaml
+
+        click.echo(yaml.safe_dump(cfg.resolved(), sort_keys=False).rstrip())
+
+
+@config.command("schema")
+@click.option("--markdown", is_flag=True, help="Print the config reference as Markdown instead.")
+@global_options
+def config_schema(markdown: bool) -> None:
+    """Print the JSON Schema of experiment configs (for editors)."""
+    if markdown:
+        from toolchain.config_docs import reference_markdown
+
+        click.echo(reference_markdown(), nl=False)
+        return
+    from toolchain.config import json_schema
+
+    _emit_json(json_schema())
 
 
 @main.command()
+@click.argument("config_file", metavar="CONFIG", type=click.Path(path_type=str))
+@click.option("--resume", is_flag=True, help="Continue an interrupted training run.")
+@global_options
 @_clean_errors
-def networks() -> None:
-    """List the standard parity/benchmark networks."""
+def train(config_file: str, resume: bool) -> None:
+    """Train CONFIG in the TensorFlow simulator (not available yet).
+
+    Training arrives with the TensorFlow training API (issue 5).  Until then this
+    command validates CONFIG and exits with status 2.
+    """
+    from toolchain.errors import ToolchainError
+
+    cfg = _load(config_file)
+    state = "has a valid 'train' section" if cfg.train is not None else "has no 'train' section"
+    raise ToolchainError(
+        f"training is not available yet: it arrives with the TensorFlow training API (issue 5); "
+        f"{config_file} {state}. Deploy the untrained network with: nhw deploy {config_file}"
+    )
+
+
+@main.command()
+@click.argument("source", metavar="CONFIG_OR_RUN", type=click.Path(path_type=str))
+@click.option("--target", help="Target to deploy on (beats deploy.target).")
+@click.option("--n-steps", type=int, help="Steps to run (beats deploy.n_steps).")
+@global_options
+@_clean_errors
+def deploy(source: str, target: str | None, n_steps: int | None) -> None:
+    """Build CONFIG (or a run directory's config) on a target, run it, write the results.
+
+    Writes probes.npz, outputs.png, spikes.png (spiking probes), summary.json,
+    hardware_report.{json,txt} when the target offers one, and manifest.json.
+    """
+    from toolchain.deploy import deploy as run_deploy
+
+    cfg = _load(source, {"deploy.target": target, "deploy.n_steps": n_steps})
+    g = _g()
+    result = run_deploy(cfg, out=_out(cfg.label, "deploy"), force=g.force)
+    if g.json:
+        _emit_json({"out": str(result.out), **result.summary()})
+        return
+    _echo(result.to_table())
+    if result.run.hardware_report is not None:
+        _echo("\n" + result.run.hardware_report.to_table())
+    _list_files(result.out)
+    _echo(f"wrote {result.out}", -1)
+
+
+@main.command()
+@click.argument("source", metavar="[CONFIG_OR_RUN]", required=False, type=click.Path(path_type=str))
+@click.option("--targets", "targets_", help="Comma-separated targets (default: parity.targets, else every available one).")
+@click.option("--networks", "networks_", help="Standard networks to check instead of a CONFIG (default: all).")
+@click.option("--dimensions", type=int, help="Standard networks: override each network's dimensionality.")
+@click.option("--n-per-dim", default=50, show_default=True, type=int, help="Standard networks: neurons per dimension.")
+@global_options
+@_clean_errors
+def parity(source: str | None, targets_: str | None, networks_: str | None, dimensions: int | None,
+           n_per_dim: int) -> None:
+    """Run CONFIG (or the standard networks) on each target and compare with reference.
+
+    Prints a per-probe error table and writes parity.json, parity.txt and overlay.png.
+    Exits with status 1 when any probe is out of tolerance, 2 on errors.
+    """
+    g = _g()
+    if source is not None:
+        if networks_ or dimensions:
+            raise click.UsageError("--networks/--dimensions select standard networks; do not combine them with CONFIG")
+        from toolchain.parity_config import run_parity
+
+        cfg = _load(source)
+        run = run_parity(cfg, _csv(targets_), out=_out(cfg.label, "parity"), force=g.force)
+        report, out, what = run.report, run.out, cfg.label
+    else:
+        report, out, what = _standard_parity(_csv(networks_), _csv(targets_), dimensions, n_per_dim)
+    n_bad = len(report.failures)
+    if g.json:
+        _emit_json({"out": str(out) if out else None, **json.loads(report.to_json())})
+    else:
+        _echo(report.to_table())
+        if not report.results and not report.skipped:
+            click.echo("nothing compared: only 'reference' is available", err=True)
+        _echo(f"{len(report.results) - n_bad} probes within tolerance, {n_bad} out of tolerance ({what})", -1)
+        if out:
+            _list_files(out)
+            _echo(f"wrote {out}", -1)
+    sys.exit(0 if report.passed else 1)
+
+
+def _standard_parity(networks_, targets_, dimensions, n_per_dim):
+    from toolchain.artifacts import RunWriter, check_destination
+    from toolchain.parity import check_parity
     from toolchain.parity_networks import NETWORKS
 
-    for net in NETWORKS.values():
-        click.echo(f"{net.name:<22} {net.description}")
+    g = _g()
+    if g.out:
+        check_destination(g.out, g.force)
+    report = check_parity(networks_, targets_, seed=g.seed or 0, dimensions=dimensions, n_per_dim=n_per_dim)
+    n = len(NETWORKS if networks_ is None else networks_)
+    if g.out:
+        with RunWriter(g.out, "parity", force=g.force) as w:
+            w.write_text("parity.json", report.to_json() + "\n")
+            w.write_text("parity.txt", report.to_table() + "\n")
+            w.summary = {"network": "standard networks", "targets": [], "networks": networks_ or list(NETWORKS),
+                         "passed": report.passed, "n_results": len(report.results),
+                         "n_failures": len(report.failures)}
+    return report, g.out, f"{n} networks"
+
+
+@main.command()
+@click.argument("run_dir", metavar="RUN_DIR", type=click.Path(path_type=str))
+@global_options
+@_clean_errors
+def report(run_dir: str) -> None:
+    """Re-render a saved run (checksums verified); with --out, re-draw its plots there."""
+    from toolchain.report import render_run
+
+    g = _g()
+    rendered = render_run(run_dir, out=g.out, force=g.force)
+    if g.json:
+        _emit_json(rendered.as_dict())
+        return
+    _echo(rendered.text)
+    for f in rendered.files:
+        _echo(f"wrote {f}", -1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,7 +22,7 @@ def test_help_is_light():
          "try: main()\nexcept SystemExit: pass\nprint('tensorflow' in sys.modules)"],
         capture_output=True, text=True, cwd=ROOT,
     )
-    assert "parity" in out.stdout and out.stdout.strip().endswith("False")
+    assert "parity" in out.stdout and "deploy" in out.stdout and out.stdout.strip().endswith("False")
 
 
 def test_targets_lists_all_with_reasons():
@@ -47,11 +47,26 @@ def test_unknown_network_exits_2():
 
 @pytest.mark.skipif("opencl" not in backends.available(), reason="no OpenCL device")
 def test_parity_opencl_writes_json(tmp_path):
-    report = tmp_path / "parity.json"
-    out = nhw("parity", "--targets", "opencl", "--networks", "communication_channel", "--json", str(report))
+    out = nhw("parity", "--targets", "opencl", "--networks", "communication_channel", "--out", str(tmp_path / "run"))
     assert out.returncode == 0, out.stdout + out.stderr
-    data = json.loads(report.read_text())
+    data = json.loads((tmp_path / "run" / "parity.json").read_text())
     assert data["passed"] and {r["probe"] for r in data["results"]} == {"a", "b"}
+    out = nhw("parity", "--targets", "opencl", "--networks", "communication_channel", "--json")
+    assert out.returncode == 0 and json.loads(out.stdout)["passed"]
+
+
+def test_config_error_from_the_console_script(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("network:\n  name: sin_x2_chain\n  params: [\n")
+    out = nhw("config", "validate", str(bad))
+    assert out.returncode == 2 and out.stderr.startswith(f"nhw: error: {bad}:4:1: malformed YAML")
+    assert "Traceback" not in out.stderr
+
+
+def test_quickstart_config_runs(tmp_path):
+    out = nhw("deploy", "configs/quickstart.yaml", "--target", "reference", "--out", str(tmp_path / "q"))
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "q" / "manifest.json").is_file() and (tmp_path / "q" / "outputs.png").is_file()
 
 
 def test_quickstart_runs(tmp_path):

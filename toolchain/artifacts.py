@@ -1,0 +1,275 @@
+"""Run and artifact directories: written whole or not at all, checked when read.
+
+A run directory holds a ``manifest.json`` (kind, resolved config and its hash, seed,
+package versions, a summary, and the sha256 of every other file) next to its data
+(``.npz`` without pickle, ``.json``, ``.png``).  :class:`RunWriter` fills a hidden
+temporary folder beside the destination and renames it into place at the end, so a
+crash leaves no half-written run; an existing destination is refused unless
+``force``.  :func:`load_run` refuses a directory whose checksums do not match or whose
+format version this nhw cannot read.
+
+>>> with RunWriter("runs/demo", kind="deploy") as w:     # doctest: +SKIP
+...     w.write_npz("probes.npz", {"out": data})
+...     w.summary = {"target": "reference"}
+>>> load_run("runs/demo").npz("probes.npz")["out"]        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import io
+import json
+import os
+import platform
+import shutil
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .atomic import _umask, write_bytes, write_text
+from .errors import ArtifactError
+
+MANIFEST = "manifest.json"
+FORMAT = "nhw-run"
+#: Layout version of run directories; readers accept only this version.
+FORMAT_VERSION = 1
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and the packages a run's numbers depend on."""
+    out = {"python": platform.python_version()}
+    for name in ("nhw", "nengo", "numpy", "scipy", "pydantic", "nengo-ocl", "tensorflow"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_destination(out: str | os.PathLike, force: bool = False) -> Path:
+    """Refuse an existing, non-empty ``out`` unless ``force`` (checked before any work)."""
+    out = Path(out)
+    if out.exists() and not force:
+        if not out.is_dir():
+            raise ArtifactError(f"{out}: exists and is not a directory; choose another --out")
+        if any(out.iterdir()):
+            raise ArtifactError(f"{out}: output directory already exists; use --force to replace it")
+    return out
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    clean = {}
+    for k, v in arrays.items():
+        a = np.asarray(v)
+        if a.dtype == object:
+            raise ArtifactError(f"array {k!r} has dtype object; runs store numeric arrays only (no pickle)")
+        clean[k] = a
+    np.savez_compressed(buf, **clean)
+    return buf.getvalue()
+
+
+class RunWriter:
+    """Write a run directory atomically (use as a context manager).
+
+    Parameters
+    ----------
+    out
+        Destination directory.
+    kind
+        What produced the run (``"deploy"``, ``"parity"``, ``"train"``).
+    force
+        Replace an existing destination.
+    config
+        The resolved experiment config, recorded with its hash and seed.
+    """
+
+    def __init__(self, out: str | os.PathLike, kind: str, *, force: bool = False, config: Any = None) -> None:
+        self.out = check_destination(out, force)
+        self.kind, self.force, self.config = kind, force, config
+        self.summary: dict[str, Any] = {}
+        self.tmp: Path | None = None
+
+    def __enter__(self) -> "RunWriter":
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".tmp", dir=self.out.parent))
+        self.tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; a run is shared like any output
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        elif self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    @property
+    def folder(self) -> Path:
+        """The folder being filled (moved to ``out`` at commit)."""
+        if self.tmp is None:
+            raise RuntimeError("RunWriter used outside its 'with' block")
+        return self.tmp
+
+    def path(self, name: str) -> Path:
+        """Where file ``name`` goes (inside the temporary folder until commit)."""
+        if self.tmp is None:
+            raise RuntimeError("RunWriter used outside its 'with' block")
+        p = self.tmp / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def write_npz(self, name: str, arrays: dict[str, np.ndarray]) -> Path:
+        """Save numeric arrays as a compressed ``.npz`` (loadable with ``allow_pickle=False``)."""
+        p = self.path(name)
+        write_bytes(p, _npz_bytes(arrays))
+        return p
+
+    def write_json(self, name: str, obj: Any) -> Path:
+        """Save ``obj`` as indented JSON."""
+        p = self.path(name)
+        write_text(p, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+        return p
+
+    def write_text(self, name: str, text: str) -> Path:
+        """Save UTF-8 text."""
+        p = self.path(name)
+        write_text(p, text)
+        return p
+
+    def manifest(self) -> dict[str, Any]:
+        """The manifest as it will be written (checksums of the files so far)."""
+        files = sorted(p for p in self.tmp.rglob("*") if p.is_file() and p.name != MANIFEST)
+        cfg = self.config
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "kind": self.kind,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "versions": package_versions(),
+            "seed": None if cfg is None else cfg.seed,
+            "config_source": None if cfg is None else cfg.source,
+            "config_hash": None if cfg is None else cfg.config_hash(),
+            "config": None if cfg is None else cfg.resolved(),
+            "summary": self.summary,
+            "files": {p.relative_to(self.tmp).as_posix(): sha256_file(p) for p in files},
+        }
+
+    def commit(self) -> Path:
+        """Write the manifest and move the run into place."""
+        write_text(self.tmp / MANIFEST, json.dumps(self.manifest(), indent=2, default=_json_default) + "\n")
+        old = None
+        if self.out.exists():
+            # --force: move the old run aside first, so a failure leaves one complete run.
+            check_destination(self.out, self.force)
+            old = self.out.with_name(f".{self.out.name}.old-{os.getpid()}")
+            os.replace(self.out, old)
+        os.replace(self.tmp, self.out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        self.tmp = None
+        return self.out
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} as JSON")
+
+
+class Run:
+    """A run directory read back and verified (see :func:`load_run`)."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
+        self.path, self.manifest = path, manifest
+
+    @property
+    def kind(self) -> str:
+        return self.manifest.get("kind", "?")
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return self.manifest.get("summary", {})
+
+    @property
+    def files(self) -> dict[str, str]:
+        return self.manifest.get("files", {})
+
+    def npz(self, name: str) -> dict[str, np.ndarray]:
+        """Load an ``.npz`` of the run without pickle."""
+        try:
+            with np.load(self.path / name, allow_pickle=False) as f:
+                return {k: f[k] for k in f.files}
+        except (OSError, ValueError) as exc:
+            raise ArtifactError(f"{self.path / name}: cannot load: {exc}") from None
+
+    def json(self, name: str) -> Any:
+        """Load a JSON file of the run."""
+        return json.loads((self.path / name).read_text(encoding="utf-8"))
+
+
+def load_run(path: str | os.PathLike, *, verify: bool = True) -> Run:
+    """Open a run directory, checking its format version and (``verify``) checksums.
+
+    Raises
+    ------
+    ArtifactError
+        Not a run directory, an unreadable or foreign manifest, an incompatible format
+        version, or a file missing or modified since it was written.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise ArtifactError(f"{path}: run directory not found")
+    mpath = path / MANIFEST
+    if not mpath.is_file():
+        raise ArtifactError(f"{path}: not an nhw run directory (no {MANIFEST})")
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{mpath}: corrupt manifest: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ArtifactError(f"{mpath}: not an nhw run manifest (format {manifest.get('format') if isinstance(manifest, dict) else None!r})")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        made_by = manifest.get("versions", {}).get("nhw", "unknown")
+        raise ArtifactError(
+            f"{path}: incompatible run format version {version!r} (written by nhw {made_by}); "
+            f"this nhw ({package_versions().get('nhw', '?')}) reads version {FORMAT_VERSION}"
+        )
+    if verify:
+        for name, digest in manifest.get("files", {}).items():
+            f = path / name
+            if not f.is_file():
+                raise ArtifactError(f"{f}: listed in the manifest but missing")
+            got = sha256_file(f)
+            if got != digest:
+                raise ArtifactError(
+                    f"{f}: bad checksum (sha256 {got[:12]}..., manifest says {digest[:12]}...): "
+                    "the file was modified or corrupted"
+                )
+    return Run(path, manifest)
+
+
+def default_out(label: str, command: str, root: str | os.PathLike = "runs") -> Path:
+    """``runs/<label>-<command>-<UTC timestamp>``: a fresh default output directory."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    out = Path(root) / f"{label}-{command}-{stamp}"
+    k = 1
+    while out.exists():
+        out, k = Path(root) / f"{label}-{command}-{stamp}-{k}", k + 1
+    return out

@@ -1,0 +1,397 @@
+"""Experiment configs: YAML files validated into typed models.
+
+A config has five sections, ``network``, ``data``, ``train``, ``deploy`` and
+``parity``, plus a top-level ``seed`` that every section uses unless it pins its own.
+Unknown keys are errors with a suggestion; every error reads
+``FILE: dotted.path: message``.  Precedence: defaults < YAML < ``--set a.b=v`` <
+explicit command-line flags (which the CLI passes as the last overrides).
+
+>>> cfg = load_config("configs/quickstart.yaml", ["deploy.n_steps=200"])  # doctest: +SKIP
+>>> cfg.deploy.n_steps, cfg.config_hash()[:8]                             # doctest: +SKIP
+(200, '3f1c...')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, Iterable, Literal, Union
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
+
+from .errors import ConfigError
+from .names import suggest
+
+#: Version of the config schema (``version:`` in a file); bumped on breaking changes.
+SCHEMA_VERSION = 1
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- network ---------------------------------------------------------------------------
+class NetworkSection(Section):
+    """Which network to build: a model-zoo name, or a user factory."""
+
+    name: str | None = Field(None, description="model-zoo network (see `nhw networks`)")
+    factory: str | None = Field(
+        None, description="user factory 'module:function' (runs your code) returning a nengo.Network")
+    params: dict[str, Any] = Field(default_factory=dict, description="factory parameters")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "NetworkSection":
+        if (self.name is None) == (self.factory is None):
+            raise ValueError("give exactly one of 'name' (model zoo) or 'factory' (module:function)")
+        return self
+
+
+# --- data ------------------------------------------------------------------------------
+class DataSection(Section):
+    """A built-in dataset or an ``.npz`` file (x_train, y_train, x_test, y_test)."""
+
+    name: str | None = Field(None, description="built-in dataset: digits, sine, sin_x2")
+    path: str | None = Field(None, description=".npz file, relative to the config file (Keras mnist.npz layout)")
+    test_fraction: float = Field(0.25, gt=0, lt=1, description="held-out share (built-in sets)")
+    n_steps: PositiveInt | None = Field(None, description="time steps per sample (built-in sets)")
+    flatten: bool = Field(True, description="flatten images to vectors (.npz)")
+    scale: bool = Field(True, description="scale integer pixels to [0, 1] (.npz)")
+    seed: int | None = Field(None, description="shuffle seed (default: the top-level seed)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "DataSection":
+        if (self.name is None) == (self.path is None):
+            raise ValueError("give exactly one of 'name' (built-in dataset) or 'path' (.npz file)")
+        return self
+
+
+# --- train (validated now; run by `nhw train` once training exists) --------------------
+class OptimizerSection(Section):
+    """The optimizer."""
+
+    name: Literal["adam", "rmsprop", "sgd"] = Field("adam", description="Keras optimizer")
+    learning_rate: PositiveFloat = Field(1e-3, description="step size")
+
+
+class FiringRateSection(Section):
+    """Penalise hidden firing rates away from ``target`` (Hz)."""
+
+    probe: str = Field(description="neuron probe whose rates are penalised")
+    target: PositiveFloat = Field(100.0, description="target firing rate (Hz)")
+    weight: NonNegativeFloat = Field(1e-3, description="weight of the penalty in the loss")
+
+
+class RegularizationSection(Section):
+    """Regularisation terms added to the loss."""
+
+    l2: NonNegativeFloat = Field(0.0, description="L2 penalty on trainable weights")
+    firing_rate: FiringRateSection | None = Field(None, description="firing-rate penalty (optional)")
+
+
+class TrainSection(Section):
+    """Training in the TensorFlow simulator."""
+
+    optimizer: OptimizerSection = Field(default_factory=OptimizerSection, description="optimizer and learning rate")
+    loss: dict[str, Literal["mse", "mae", "sparse_categorical_crossentropy", "categorical_crossentropy"]] = Field(
+        default_factory=dict, description="loss per output probe")
+    epochs: PositiveInt = Field(1, description="passes over the training set (checkpointed each)")
+    minibatch_size: PositiveInt = Field(32, description="samples per gradient step")
+    n_steps: PositiveInt = Field(1, description="time steps each sample is presented for")
+    mode: Literal["rate", "spiking_aware"] = Field(
+        "rate", description="train spiking neurons through their rate models, or spiking-aware")
+    regularization: RegularizationSection = Field(default_factory=RegularizationSection,
+                                                  description="L2 and firing-rate penalties")
+    seed: int | None = Field(None, description="default: the top-level seed")
+
+
+# --- deploy ----------------------------------------------------------------------------
+class DeploySection(Section):
+    """Running the network on a target."""
+
+    target: str = Field("reference", description="target name (see `nhw targets`)")
+    options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per-target Simulator keyword arguments, by target name")
+    n_steps: PositiveInt | None = Field(None, description="steps to run (default: the network's own)")
+    dt: PositiveFloat = Field(0.001, description="time step (s)")
+    probes: list[str] | None = Field(None, description="probes to record (default: all)")
+    feed: str | None = Field(None, description="input node fed with test samples of `data`")
+    presentation_time: PositiveFloat = Field(0.03, description="seconds per fed sample")
+    n_items: PositiveInt = Field(10, description="test samples to feed")
+    classify: str | None = Field(
+        None, description="probe scored against the fed labels: argmax over the last 20% of each presentation")
+    plots: bool = Field(True, description="write outputs.png and spikes.png")
+    max_raster_neurons: PositiveInt = Field(50, description="neurons shown per spike raster")
+
+
+# --- parity ----------------------------------------------------------------------------
+class ToleranceSection(Section):
+    """Allowed deviation of a probe from ``reference``."""
+
+    rmse: NonNegativeFloat = Field(description="bound on the root-mean-square error")
+    max_abs: NonNegativeFloat = Field(description="bound on the largest absolute error")
+
+
+class ParitySection(Section):
+    """Comparing targets against ``reference``.
+
+    Tolerance of a probe on a target, most specific first: ``per_target[target][probe]``,
+    the zoo network's declared tolerance for that target, ``tolerances[probe]``, the zoo
+    network's default, ``default``.
+    """
+
+    targets: list[str] | None = Field(None, description="default: every available target")
+    n_steps: PositiveInt | None = Field(None, description="default: deploy.n_steps or the network's own")
+    probes: list[str] | None = Field(None, description="probes to compare (default: all)")
+    default: ToleranceSection = Field(default_factory=lambda: ToleranceSection(rmse=0.05, max_abs=0.2),
+                                      description="tolerance of probes nothing else covers")
+    tolerances: dict[str, ToleranceSection] = Field(default_factory=dict, description="per probe")
+    per_target: dict[str, dict[str, ToleranceSection]] = Field(
+        default_factory=dict, description="target -> probe -> tolerance")
+    unsupported: dict[str, str] = Field(default_factory=dict, description="target -> reason it is skipped")
+
+
+# --- the whole experiment --------------------------------------------------------------
+class ExperimentConfig(Section):
+    """An experiment: network, data, training, deployment and parity."""
+
+    version: Literal[1] = Field(SCHEMA_VERSION, description="config schema version")
+    name: str | None = Field(None, description="experiment name (default: the file name)")
+    description: str = Field("", description="free text")
+    seed: int = Field(0, description="seed of every random choice, unless a section pins its own")
+    network: NetworkSection = Field(description="the network to build")
+    data: DataSection | None = Field(None, description="dataset for training and for feeding inputs")
+    train: TrainSection | None = Field(None, description="training (used by `nhw train`, issue 5)")
+    deploy: DeploySection = Field(default_factory=DeploySection, description="running on a target")
+    parity: ParitySection = Field(default_factory=ParitySection, description="comparing targets with reference")
+
+    _source: str = PrivateAttr("<dict>")
+
+    @property
+    def source(self) -> str:
+        """The file this config was read from (``"<dict>"`` when built in Python)."""
+        return self._source
+
+    @property
+    def label(self) -> str:
+        """``name``, else the file's stem, else the network name."""
+        if self.name:
+            return self.name
+        if self._source != "<dict>":
+            return Path(self._source).stem
+        return self.network.name or "experiment"
+
+    def resolved(self) -> dict[str, Any]:
+        """Every value, defaults included, as plain JSON data."""
+        return self.model_dump(mode="json")
+
+    def config_hash(self) -> str:
+        """sha256 of the resolved config as canonical JSON."""
+        blob = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def seed_for(self, section: str) -> int:
+        """The seed ``section`` uses: its own if pinned, else the top-level one."""
+        own = getattr(getattr(self, section, None), "seed", None)
+        return self.seed if own is None else int(own)
+
+
+# --- loading ---------------------------------------------------------------------------
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``"a.b=value"`` into ``(["a", "b"], value)``; the value is read as YAML."""
+    key, sep, raw = text.partition("=")
+    path = [p for p in key.strip().split(".")]
+    if not sep or not all(path):
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE with a dotted KEY, e.g. deploy.n_steps=500")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw  # not YAML: keep the text as a string
+    return path, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str], source: str) -> dict[str, Any]:
+    """Apply ``a.b=value`` overrides, in order, to a copy of the raw config mapping."""
+    import copy
+
+    data = copy.deepcopy(data)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = data
+        for i, part in enumerate(path[:-1]):
+            nxt = node.get(part)
+            if nxt is None:
+                nxt = node[part] = {}
+            if not isinstance(nxt, dict):
+                where = ".".join(path[: i + 1])
+                raise ConfigError(f"{source}: {where}: is {type(nxt).__name__}, not a mapping (--set {text})")
+            node = nxt
+        node[path[-1]] = value
+    return data
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping with ``yaml.safe_load``; malformed YAML names its line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        ctx, ctx_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if ctx and ctx_mark is not None and (mark is None or ctx_mark.line != mark.line):
+            problem += f" ({ctx} at line {ctx_mark.line + 1})"
+        raise ConfigError(f"{path}{where}: malformed YAML: {problem}") from None
+    if data is None:
+        raise ConfigError(f"{path}: the file is empty; expected a mapping with at least 'network'")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def load_config(path: str | Path, overrides: Iterable[str] = (), *, check: bool = True) -> ExperimentConfig:
+    """Read, override and validate an experiment config.
+
+    Parameters
+    ----------
+    path
+        The YAML file.
+    overrides
+        ``"a.b=value"`` strings applied in order after the YAML (``--set``, then flags).
+    check
+        Also check names against the registries and the built network (targets,
+        zoo names and parameters, probe and input names, data files).
+
+    Raises
+    ------
+    ConfigError
+        With a message ``FILE: dotted.path: what is wrong``.
+    """
+    path = Path(path)
+    overrides = list(overrides)
+    data = apply_overrides(read_yaml(path), overrides, str(path))
+    return from_dict(data, source=str(path), check=check, overrides=overrides)
+
+
+def from_dict(data: dict[str, Any], source: str = "<dict>", *, check: bool = True,
+              overrides: Iterable[str] = ()) -> ExperimentConfig:
+    """Validate a config mapping (see :func:`load_config`).
+
+    ``overrides`` (already applied to ``data``) only make errors name their origin.
+    """
+    try:
+        cfg = ExperimentConfig.model_validate(data)
+    except ValidationError as exc:
+        msg = format_validation_error(exc, source, ExperimentConfig)
+        loc = dotted(exc.errors()[0]["loc"])
+        for text in reversed(list(overrides)):
+            key = text.partition("=")[0].strip()
+            if loc == key or loc.startswith((key + ".", key + "[")) or key.startswith(loc + "."):
+                msg += f" (from --set {text})"
+                break
+        raise ConfigError(msg) from None
+    cfg._source = source
+    if source != "<dict>" and cfg.data is not None and cfg.data.path is not None:
+        p = Path(cfg.data.path).expanduser()
+        cfg.data.path = str(p if p.is_absolute() else (Path(source).parent / p).resolve())
+    if check:
+        from .config_checks import check_config
+
+        check_config(cfg)
+    return cfg
+
+
+def format_validation_error(exc: ValidationError, source: str, model: type[BaseModel],
+                            prefix: tuple = ()) -> str:
+    """``FILE: dotted.path: message`` for the first error (and how many more)."""
+    errors = exc.errors(include_url=False)
+    err = errors[0]
+    loc = tuple(prefix) + tuple(err["loc"])
+    msg = _message(err, model, tuple(err["loc"]))
+    more = f" ({len(errors) - 1} more error{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    return f"{source}: {dotted(loc) or '(top level)'}: {msg}{more}"
+
+
+def dotted(loc: Iterable) -> str:
+    """``("deploy", "probes", 0)`` -> ``"deploy.probes[0]"``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _message(err: dict, model: type[BaseModel], loc: tuple) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = list(_model_at(model, loc[:-1]) or ())
+        return f"unknown key{suggest(loc[-1], allowed) or ';'} allowed: {', '.join(allowed)}"
+    if kind == "missing":
+        return "required key is missing"
+    msg = err["msg"].removeprefix("Value error, ")
+    value = err.get("input")
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        msg += f" (got {value!r})"
+    return msg
+
+
+def _model_at(model: type[BaseModel], loc: tuple) -> dict | None:
+    """The fields of the model reached by following ``loc`` from ``model``."""
+    ann: Any = model
+    for part in loc:
+        ann = _unwrap(ann)
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            if part not in ann.model_fields:
+                return None
+            ann = ann.model_fields[part].annotation
+        elif typing.get_origin(ann) in (dict, list):
+            ann = typing.get_args(ann)[-1]
+        else:
+            return None
+    ann = _unwrap(ann)
+    return ann.model_fields if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+
+
+def _unwrap(ann: Any) -> Any:
+    """``X | None`` -> ``X``."""
+    if typing.get_origin(ann) in (Union, types.UnionType):
+        args = [a for a in typing.get_args(ann) if a is not type(None)]
+        return args[0] if len(args) == 1 else ann
+    return ann
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of :class:`ExperimentConfig` (for editors)."""
+    schema = ExperimentConfig.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "nhw experiment config"
+    return schema
+
+
+__all__ = [
+    "ConfigError", "DataSection", "DeploySection", "ExperimentConfig", "NetworkSection",
+    "ParitySection", "SCHEMA_VERSION", "TrainSection", "apply_overrides", "dotted",
+    "format_validation_error", "from_dict", "json_schema", "load_config", "parse_override",
+    "read_yaml",
+]

@@ -1,0 +1,316 @@
+"""Deploy an experiment config on a target: build, run, record, plot, report.
+
+>>> cfg = load_config("configs/quickstart.yaml")                  # doctest: +SKIP
+>>> result = deploy(cfg, target="reference", out="runs/q")        # doctest: +SKIP
+>>> print(result.to_table())                                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nengo
+import numpy as np
+
+import backends
+
+from . import networks
+from .config import ExperimentConfig
+from .errors import ConfigError, DeployError, ToolchainError
+from .names import unknown
+
+
+def build_network(cfg: ExperimentConfig) -> networks.BuiltNetwork:
+    """Build the config's network (zoo entry or user factory) with the config's seed."""
+    net = cfg.network
+    if net.factory is not None:
+        return networks.build_factory(net.factory, net.params, seed=cfg.seed)
+    return networks.build(net.name, net.params, seed=cfg.seed)
+
+
+def load_data(cfg: ExperimentConfig):
+    """The config's dataset, or ``None`` without a ``data`` section."""
+    from . import data
+
+    d = cfg.data
+    if d is None:
+        return None
+    if d.path is not None:
+        return data.load_npz(d.path, flatten=d.flatten, scale=d.scale)
+    kwargs: dict[str, Any] = {"seed": cfg.seed_for("data"), "test_fraction": d.test_fraction}
+    if d.n_steps is not None:
+        kwargs["n_steps"] = d.n_steps
+    return data.load_builtin(d.name, **kwargs)
+
+
+def feed_inputs(cfg: ExperimentConfig, built: networks.BuiltNetwork) -> dict[str, np.ndarray]:
+    """Replace the fed input node's output with test samples; return what was fed.
+
+    Samples of shape ``(n, features)`` are each shown for ``presentation_time``;
+    time series ``(n, n_steps, features)`` are played one after another.
+    """
+    dep = cfg.deploy
+    if dep.feed is None:
+        return {}
+    if dep.feed not in built.inputs:
+        raise ConfigError(f"{cfg.source}: deploy.feed: {unknown('input node', dep.feed, list(built.inputs))}")
+    ds = load_data(cfg)
+    if ds is None:
+        raise ConfigError(f"{cfg.source}: deploy.feed: feeding an input needs a 'data' section")
+    node = built.inputs[dep.feed]
+    x, y = ds.x_test[: dep.n_items], ds.y_test[: dep.n_items]
+    if ds.n_features != node.size_out:
+        raise ConfigError(f"{cfg.source}: deploy.feed: input node {dep.feed!r} takes {node.size_out} values "
+                          f"but dataset {ds.name!r} has {ds.n_features} features")
+    if x.ndim == 3:
+        node.output = nengo.processes.PresentInput(x.reshape(-1, x.shape[-1]), dep.dt)
+        steps = x.shape[0] * x.shape[1]
+    else:
+        node.output = nengo.processes.PresentInput(x.reshape(len(x), -1), dep.presentation_time)
+        steps = int(round(len(x) * dep.presentation_time / dep.dt))
+    return {"x": x, "y": y, "n_steps": np.asarray(steps)}
+
+
+def spiking_probes(probes: dict[str, nengo.Probe]) -> list[str]:
+    """Names of probes that record unfiltered spikes of spiking neurons."""
+    out = []
+    for name, p in probes.items():
+        obj = p.obj
+        if (isinstance(obj, nengo.ensemble.Neurons) and p.attr == "output" and p.synapse is None
+                and obj.ensemble.neuron_type.spiking):
+            out.append(name)
+    return out
+
+
+def select_probes(cfg: ExperimentConfig, built: networks.BuiltNetwork, names: list[str] | None,
+                  where: str) -> dict[str, nengo.Probe]:
+    """The probes named in ``names`` (all when ``None``); unknown names are errors."""
+    if names is None:
+        return dict(built.probes)
+    for i, n in enumerate(names):
+        if n not in built.probes:
+            raise ConfigError(f"{cfg.source}: {where}[{i}]: {unknown('probe', n, list(built.probes))}")
+    return {n: built.probes[n] for n in names}
+
+
+def check_options(target: str, simulator: type, options: dict[str, Any]) -> None:
+    """Refuse Simulator options the target does not take, before building anything."""
+    import inspect
+
+    try:
+        params = inspect.signature(simulator).parameters
+    except (TypeError, ValueError):  # no introspectable signature: let the target decide
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    known = [n for n, p in params.items() if n not in ("self", "network", "dt", "seed", "progress_bar")
+             and p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    for name in options:
+        if name not in params:
+            raise DeployError(f"deploy.options.{target}.{name}: {unknown('option', name, known)}")
+
+
+@dataclass
+class Simulated:
+    """Probe data of one run on one target, with timings and the hardware report."""
+
+    target: str
+    data: dict[str, np.ndarray]
+    t: np.ndarray
+    build_s: float
+    run_s: float
+    hardware_report: Any = None
+    hardware_note: str = ""
+
+
+def simulate(target: str, built: networks.BuiltNetwork, probes: dict[str, nengo.Probe], n_steps: int, *,
+             dt: float = 0.001, seed: int = 0, options: dict[str, Any] | None = None) -> Simulated:
+    """Build ``built`` on ``target``, run ``n_steps`` and collect ``probes`` as float64.
+
+    Errors of nengo's builder or the target become :class:`DeployError` naming the
+    target; backend errors (unknown or unavailable targets) pass through.
+    """
+    Simulator = backends.get(target)
+    check_options(target, Simulator, options or {})
+    t0 = time.perf_counter()
+    try:
+        sim = Simulator(built.network, dt=dt, seed=seed, progress_bar=False, **(options or {}))
+    except (backends.BackendError, ToolchainError):
+        raise
+    except TypeError as exc:
+        # Almost always an option the target's Simulator does not take.
+        hint = f" (check deploy.options.{target}: {sorted(options)})" if options else ""
+        raise DeployError(f"target {target!r}: cannot build the network: TypeError: {exc}{hint}") from exc
+    except (nengo.exceptions.NengoException, ValueError, NotImplementedError) as exc:
+        raise DeployError(f"target {target!r}: cannot build the network: {type(exc).__name__}: {exc}") from exc
+    with sim:
+        t1 = time.perf_counter()
+        try:
+            sim.run_steps(n_steps)
+        except nengo.exceptions.NengoException as exc:
+            raise DeployError(f"target {target!r}: simulation failed: {type(exc).__name__}: {exc}") from exc
+        t2 = time.perf_counter()
+        data = {name: np.asarray(sim.data[p], dtype=np.float64) for name, p in probes.items()}
+        report, note = None, ""
+        make_report = getattr(sim, "hardware_report", None)
+        if callable(make_report):
+            try:
+                report = make_report()
+            except Exception as exc:  # a report is a bonus; its failure must not lose the run
+                note = f"hardware report failed: {type(exc).__name__}: {exc}"
+        return Simulated(target, data, np.asarray(sim.trange(), dtype=np.float64), t1 - t0, t2 - t1, report, note)
+
+
+@dataclass
+class DeployResult:
+    """What :func:`deploy` produced."""
+
+    config: ExperimentConfig
+    run: Simulated
+    n_steps: int
+    spiking: list[str]
+    fed: dict[str, np.ndarray] = field(default_factory=dict)
+    out: Path | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """Plain-data summary (also stored in the run's manifest)."""
+        r = self.run
+        return {
+            "network": self.config.network.name or self.config.network.factory,
+            "target": r.target,
+            "n_steps": self.n_steps,
+            "dt": self.config.deploy.dt,
+            "build_s": round(r.build_s, 4),
+            "run_s": round(r.run_s, 4),
+            "spiking_probes": self.spiking,
+            "hardware_report": r.hardware_report is not None,
+            "hardware_note": r.hardware_note,
+            "probes": {n: probe_stats(v, n in self.spiking) for n, v in r.data.items()},
+            "metrics": self.metrics,
+        }
+
+    def to_table(self) -> str:
+        """Human-readable summary."""
+        return summary_table(self.summary())
+
+
+def probe_stats(y: np.ndarray, spiking: bool = False) -> dict[str, Any]:
+    """Shape and value range of one probe (spike counts for spiking probes)."""
+    y = np.asarray(y)
+    finite = y[np.isfinite(y)] if y.size else y
+    stats = {"shape": list(y.shape),
+             "min": float(finite.min()) if finite.size else None,
+             "max": float(finite.max()) if finite.size else None,
+             "mean_abs": float(np.abs(finite).mean()) if finite.size else None}
+    if spiking:
+        stats["spikes"] = int(np.count_nonzero(y))
+    return stats
+
+
+def summary_table(s: dict[str, Any]) -> str:
+    """Render :meth:`DeployResult.summary` as a table."""
+    lines = [f"{s['network']} on {s['target']}: {s['n_steps']} steps of {s['dt'] * 1000:g} ms; "
+             f"build {s['build_s']:.2f} s, run {s['run_s']:.2f} s"]
+    head = f"{'probe':<16} {'shape':<14} {'min':>9} {'max':>9} {'mean|x|':>9}  note"
+    lines += [head, "-" * len(head)]
+    fmt = lambda v: f"{v:9.4f}" if v is not None else f"{'-':>9}"  # noqa: E731
+    for name, p in s["probes"].items():
+        note = f"{p['spikes']} spikes" if "spikes" in p else ""
+        lines.append(f"{name:<16} {str(tuple(p['shape'])):<14} {fmt(p['min'])} {fmt(p['max'])} {fmt(p['mean_abs'])}  {note}")
+    for name, value in s.get("metrics", {}).items():
+        lines.append(f"{name}: {value:.4g}")
+    if s.get("hardware_note"):
+        lines.append(s["hardware_note"])
+    return "\n".join(lines)
+
+
+def classify(output: np.ndarray, labels: np.ndarray, steps_per_item: float, name: str = "output") -> dict[str, float]:
+    """Accuracy of ``argmax(output)`` over the last 20% of each presentation vs ``labels``.
+
+    The end of each presentation is scored because synapses need time to settle on
+    the new input.
+    """
+    per = int(round(steps_per_item))
+    labels = np.asarray(labels).reshape(-1)
+    if per < 1 or not np.issubdtype(labels.dtype, np.integer) or len(output) < per * len(labels):
+        return {}
+    start = per - max(1, per // 5)
+    preds = [int(np.argmax(output[i * per + start:(i + 1) * per].mean(axis=0))) for i in range(len(labels))]
+    return {f"{name}_accuracy": float(np.mean(np.asarray(preds) == labels)), "n_scored": float(len(labels))}
+
+
+def deploy(cfg: ExperimentConfig, target: str | None = None, out: str | Path | None = None,
+           force: bool = False) -> DeployResult:
+    """Build the config's network on a target, run it, and (with ``out``) write a run.
+
+    Parameters
+    ----------
+    cfg
+        A validated config; ``deploy`` says how long to run, what to record and feed.
+    target
+        Overrides ``cfg.deploy.target``.
+    out
+        Run directory to write: ``probes.npz`` (probe data and ``t``), ``outputs.png``,
+        ``spikes.png`` (spiking probes), ``hardware_report.{json,txt}`` (when the target
+        offers one), ``summary.json`` and ``manifest.json``.  ``None`` writes nothing.
+    force
+        Replace an existing ``out``.
+    """
+    from .artifacts import RunWriter, check_destination
+
+    target = target or cfg.deploy.target
+    if out is not None:
+        check_destination(out, force)  # fail before the (possibly long) run
+    built = build_network(cfg)
+    fed = feed_inputs(cfg, built)
+    names = cfg.deploy.probes
+    if names is not None and cfg.deploy.classify is not None and cfg.deploy.classify not in names:
+        names = [*names, cfg.deploy.classify]  # the scored probe is recorded even if not listed
+    probes = select_probes(cfg, built, names, "deploy.probes")
+    n_steps = cfg.deploy.n_steps or (int(fed["n_steps"]) if fed else built.n_steps)
+    sim = simulate(target, built, probes, n_steps, dt=cfg.deploy.dt, seed=cfg.seed,
+                   options=cfg.deploy.options.get(target))
+    result = DeployResult(cfg, sim, n_steps, spiking_probes(probes), fed)
+    if cfg.deploy.classify is not None and fed:
+        result.metrics = classify(sim.data[cfg.deploy.classify], fed["y"], cfg.deploy.presentation_time / cfg.deploy.dt,
+                                  cfg.deploy.classify)
+    if out is None:
+        return result
+    with RunWriter(out, "deploy", force=force, config=cfg) as w:
+        write_deploy_files(w, result)
+        w.summary = result.summary()
+    result.out = Path(out)
+    return result
+
+
+def write_deploy_files(w, result: DeployResult) -> None:
+    """Write a deploy result's data, plots and report into run writer ``w``."""
+    r = result.run
+    w.write_npz("probes.npz", {**r.data, "t": r.t})
+    if result.fed:
+        w.write_npz("inputs.npz", {k: v for k, v in result.fed.items() if k != "n_steps"})
+    if r.hardware_report is not None:
+        w.write_text("hardware_report.json", r.hardware_report.to_json())
+        w.write_text("hardware_report.txt", r.hardware_report.to_table() + "\n")
+    w.write_json("summary.json", result.summary())
+    if result.config.deploy.plots:
+        render_plots(w.folder, r.t, r.data, result.spiking, result.config.deploy.max_raster_neurons,
+                     f"{result.summary()['network']} on {r.target}")
+
+
+def render_plots(folder: Path, t: np.ndarray, data: dict[str, np.ndarray], spiking: list[str],
+                 max_neurons: int = 50, title: str = "") -> list[Path]:
+    """``outputs.png`` (non-spiking probes) and ``spikes.png`` (spiking probes) in ``folder``."""
+    from . import plots
+
+    out = []
+    decoded = {k: v for k, v in data.items() if k not in spiking}
+    if decoded:
+        out.append(plots.plot_outputs(t, decoded, folder / "outputs.png", title))
+    if spiking:
+        out.append(plots.plot_rasters(t, {k: data[k] for k in spiking}, folder / "spikes.png", max_neurons, title))
+    return out

@@ -1,0 +1,181 @@
+"""Parity for experiment configs: the config's network on each target vs ``reference``.
+
+Uses the comparison and report of :mod:`toolchain.parity`, with tolerances from the
+config's ``parity`` section (most specific first: ``per_target[target][probe]``, the
+zoo network's declared tolerance for that target, ``tolerances[probe]``, the zoo
+network's default, ``default``).
+
+>>> run = run_parity(load_config("configs/parity/integrator.yaml"), ["opencl"])  # doctest: +SKIP
+>>> print(run.report.to_table()); run.report.passed                              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import backends
+
+from .config import ExperimentConfig
+from .deploy import Simulated, build_network, feed_inputs, select_probes, simulate
+from .networks import BuiltNetwork
+from .parity import REFERENCE, ParityReport, ProbeResult, compare
+from .parity_networks import Tolerance
+
+
+def tolerance_for(cfg: ExperimentConfig, built: BuiltNetwork, target: str, probe: str) -> Tolerance:
+    """The tolerance ``probe`` must meet on ``target`` (see the module docstring)."""
+    p, std = cfg.parity, built.standard
+    if probe in p.per_target.get(target, {}):
+        t = p.per_target[target][probe]
+    elif std is not None and target in std.per_target:
+        return std.per_target[target]
+    elif probe in p.tolerances:
+        t = p.tolerances[probe]
+    elif std is not None:
+        return std.tolerance
+    else:
+        t = p.default
+    return Tolerance(rmse=t.rmse, max_abs=t.max_abs)
+
+
+def unsupported_reason(cfg: ExperimentConfig, built: BuiltNetwork, target: str) -> str | None:
+    """Why ``target`` is skipped for this network (config first, then the zoo), or None."""
+    if target in cfg.parity.unsupported:
+        return cfg.parity.unsupported[target]
+    if built.standard is not None:
+        return built.standard.unsupported.get(target)
+    return None
+
+
+@dataclass
+class ParityRun:
+    """A config's parity run: the report and every target's probe data."""
+
+    config: ExperimentConfig
+    report: ParityReport
+    reference: Simulated
+    runs: dict[str, Simulated] = field(default_factory=dict)
+    n_steps: int = 0
+    out: Path | None = None
+
+    def summary(self) -> dict:
+        """Plain-data summary (stored in the run's manifest)."""
+        return {
+            "network": self.config.label,
+            "targets": list(self.runs),
+            "n_steps": self.n_steps,
+            "passed": self.report.passed,
+            "n_results": len(self.report.results),
+            "n_failures": len(self.report.failures),
+            "skipped": [{"target": t, "reason": w} for _, t, w in self.report.skipped],
+        }
+
+
+def resolve_targets(cfg: ExperimentConfig, targets: Iterable[str] | None) -> list[str]:
+    """Targets to compare: the argument, else ``parity.targets``, else every available one.
+
+    Unknown or unavailable targets named explicitly are errors, raised before any run.
+    """
+    named = list(targets) if targets is not None else cfg.parity.targets
+    if named is None:
+        return [t for t in backends.available() if t != REFERENCE]
+    for t in named:
+        backends.get(t)
+    return [t for t in named if t != REFERENCE]
+
+
+def _run(cfg: ExperimentConfig, target: str, probe_names: list[str] | None, n_steps: int | None):
+    # A fresh build per target: simulators may keep state on the network's objects.
+    built = build_network(cfg)
+    fed = feed_inputs(cfg, built)
+    probes = select_probes(cfg, built, probe_names, "parity.probes")
+    steps = n_steps or (int(fed["n_steps"]) if fed else built.n_steps)
+    sim = simulate(target, built, probes, steps, dt=cfg.deploy.dt, seed=cfg.seed,
+                   options=cfg.deploy.options.get(target))
+    return built, sim, steps
+
+
+def run_parity(cfg: ExperimentConfig, targets: Iterable[str] | None = None, out: str | Path | None = None,
+               force: bool = False) -> ParityRun:
+    """Run the config's network on ``reference`` and each target and compare every probe.
+
+    Parameters
+    ----------
+    cfg
+        A validated config.
+    targets
+        Targets to compare (default: ``parity.targets``, else every available target).
+    out
+        Run directory to write: ``parity.json`` (the report), ``parity.txt`` (the table),
+        ``overlay.png``, ``probes_<target>.npz``, ``manifest.json``.
+    force
+        Replace an existing ``out``.
+
+    A target that fails to build or run is a failed result naming the error; targets the
+    config or the zoo declare unsupported are skipped with their reason.
+    """
+    from .artifacts import RunWriter, check_destination
+
+    if out is not None:
+        check_destination(out, force)
+    names = resolve_targets(cfg, targets)
+    probe_names = cfg.parity.probes
+    n_steps = cfg.parity.n_steps or cfg.deploy.n_steps
+    built, ref, steps = _run(cfg, REFERENCE, probe_names, n_steps)
+    run = ParityRun(cfg, ParityReport(), ref, n_steps=steps)
+    label = cfg.label
+    for target in names:
+        reason = unsupported_reason(cfg, built, target)
+        if reason is not None:
+            run.report.skipped.append((label, target, reason))
+            continue
+        try:
+            _, got, _ = _run(cfg, target, probe_names, n_steps)
+        except Exception as exc:  # a crash on a target is a reported parity failure
+            for probe in ref.data:
+                tol = tolerance_for(cfg, built, target, probe)
+                run.report.results.append(ProbeResult(label, target, probe, float("nan"), float("nan"), tol,
+                                                      False, f"{type(exc).__name__}: {exc}"))
+            continue
+        run.runs[target] = got
+        for probe, r in ref.data.items():
+            tol = tolerance_for(cfg, built, target, probe)
+            run.report.results.append(compare(label, target, probe, r, got.data[probe], tol))
+    if out is not None:
+        with RunWriter(out, "parity", force=force, config=cfg) as w:
+            write_parity_files(w, run)
+            w.summary = run.summary()
+        run.out = Path(out)
+    return run
+
+
+def write_parity_files(w, run: ParityRun) -> None:
+    """Write the report, the table, each target's probe data and the overlay plot."""
+    from . import plots
+
+    w.write_text("parity.json", run.report.to_json() + "\n")
+    w.write_text("parity.txt", run.report.to_table() + "\n")
+    w.write_npz("probes_reference.npz", {**run.reference.data, "t": run.reference.t})
+    for target, sim in run.runs.items():
+        w.write_npz(f"probes_{target}.npz", {**sim.data, "t": sim.t})
+    plots.plot_overlay(run.reference.t, run.reference.data, {t: s.data for t, s in run.runs.items()},
+                       w.path("overlay.png"), f"{run.config.label}: targets vs reference")
+
+
+def report_from_json(text: str) -> ParityReport:
+    """Rebuild a :class:`ParityReport` from :meth:`ParityReport.to_json` output."""
+    raw = json.loads(text)
+    nan = lambda v: float("nan") if v is None else float(v)  # noqa: E731
+    report = ParityReport()
+    for r in raw.get("results", []):
+        tol = Tolerance(**r["tolerance"])
+        report.results.append(ProbeResult(r["network"], r["target"], r["probe"], nan(r["max_abs"]),
+                                          nan(r["rmse"]), tol, bool(r["passed"]), r.get("note", "")))
+    report.skipped = [(s["network"], s["target"], s["reason"]) for s in raw.get("skipped", [])]
+    return report
+
+
+__all__ = ["ParityRun", "report_from_json", "resolve_targets", "run_parity", "tolerance_for"]

@@ -1,0 +1,111 @@
+"""Re-render a saved run: its tables from the manifest and JSON, its plots from the npz.
+
+>>> rendered = render_run("runs/quickstart-deploy-...", out="runs/q-report")  # doctest: +SKIP
+>>> print(rendered.text)                                                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .artifacts import Run, RunWriter, load_run
+
+
+@dataclass
+class Rendered:
+    """The text of a re-rendered run and the plot files written (if any)."""
+
+    run: Run
+    text: str
+    files: list[Path] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        """Machine-readable form (``--json``)."""
+        m = self.run.manifest
+        return {"path": str(self.run.path), "kind": self.run.kind, "config_hash": m.get("config_hash"),
+                "seed": m.get("seed"), "versions": m.get("versions"), "summary": self.run.summary,
+                "files": [str(f) for f in self.files]}
+
+
+def _header(run: Run) -> str:
+    m = run.manifest
+    return (f"{run.path}: {run.kind} run, created {m.get('created', '?')}, nhw {m.get('versions', {}).get('nhw', '?')}, "
+            f"seed {m.get('seed')}, config {str(m.get('config_hash'))[:12]} ({m.get('config_source')})")
+
+
+def _deploy(run: Run, folder: Path | None) -> tuple[str, list[Path]]:
+    from .deploy import render_plots, summary_table
+
+    s = run.summary
+    text = summary_table(s)
+    if "hardware_report.txt" in run.files:
+        text += "\n\n" + (run.path / "hardware_report.txt").read_text(encoding="utf-8").rstrip()
+    files: list[Path] = []
+    if folder is not None:
+        data = run.npz("probes.npz")
+        t = data.pop("t")
+        max_neurons = (run.manifest.get("config") or {}).get("deploy", {}).get("max_raster_neurons", 50)
+        files = render_plots(folder, t, data, s.get("spiking_probes", []), max_neurons,
+                             f"{s.get('network')} on {s.get('target')}")
+    return text, files
+
+
+def _parity(run: Run, folder: Path | None) -> tuple[str, list[Path]]:
+    from . import plots
+    from .parity_config import report_from_json
+
+    report = report_from_json((run.path / "parity.json").read_text(encoding="utf-8"))
+    n_bad = len(report.failures)
+    text = report.to_table() + f"\n{len(report.results) - n_bad} probes within tolerance, {n_bad} out of tolerance"
+    files: list[Path] = []
+    if folder is not None and "probes_reference.npz" in run.files:
+        ref = run.npz("probes_reference.npz")
+        t = ref.pop("t")
+        others = {}
+        for target in run.summary.get("targets", []):
+            d = run.npz(f"probes_{target}.npz")
+            d.pop("t", None)
+            others[target] = d
+        files = [plots.plot_overlay(t, ref, others, folder / "overlay.png",
+                                    f"{run.summary.get('network')}: targets vs reference")]
+    return text, files
+
+
+def _other(run: Run, folder: Path | None) -> tuple[str, list[Path]]:
+    return json.dumps(run.summary, indent=2), []
+
+
+#: How each kind of run is rendered.
+RENDERERS: dict[str, Callable[[Run, Path | None], tuple[str, list[Path]]]] = {
+    "deploy": _deploy,
+    "parity": _parity,
+}
+
+
+def render_run(path: str | Path, out: str | Path | None = None, force: bool = False) -> Rendered:
+    """Verify a run directory and re-render it.
+
+    Parameters
+    ----------
+    path
+        A run directory written by ``nhw deploy`` or ``nhw parity``.
+    out
+        Where to write re-rendered plots (a new run directory of kind ``report``);
+        ``None`` renders text only.  The run itself is never modified, so its
+        checksums stay valid.
+    force
+        Replace an existing ``out``.
+    """
+    run = load_run(path)
+    render = RENDERERS.get(run.kind, _other)
+    if out is None:
+        text, files = render(run, None)
+        return Rendered(run, _header(run) + "\n" + text, files)
+    with RunWriter(out, "report", force=force) as w:
+        text, files = render(run, w.folder)
+        w.summary = {"source": str(run.path), "source_kind": run.kind, "source_manifest": run.manifest}
+    files = [Path(out) / f.name for f in files]
+    return Rendered(run, _header(run) + "\n" + text, files)
