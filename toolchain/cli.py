@@ -353,6 +353,52 @@ def _standard_parity(networks_, targets_, dimensions, n_per_dim):
     return report, g.out, f"{n} networks"
 
 
+@main.command("export")
+@click.argument("source", metavar="CONFIG_OR_RUN", type=click.Path(path_type=str))
+@click.option("--format", "fmt", type=click.Choice(["nir"]), default="nir", show_default=True)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str), help="File to write.")
+@click.option("--allow-partial", is_flag=True, help="Export what NIR can express and list the rest.")
+@global_options
+@_clean_errors
+def export_cmd(source: str, fmt: str, output: str, allow_partial: bool) -> None:
+    """Export the network of CONFIG (or a run directory) to a NIR file."""
+    from toolchain.deploy import build_network
+    from toolchain.nir_files import write_nir
+    from toolchain.nir_export import export_nir
+
+    cfg = _load(source)
+    built = build_network(cfg)
+    names = {obj: name for group in (built.inputs, built.probes) for name, obj in group.items()}
+    result = export_nir(built.network, dt=cfg.deploy.dt, allow_partial=allow_partial, names=names)
+    write_nir(output, result.graph, force=_g().force)
+    if _g().json:
+        _emit_json({"out": output, "nodes": len(result.graph.nodes), "edges": len(result.graph.edges),
+                    "remainder": result.remainder})
+        return
+    _echo(f"wrote {output}: {len(result.graph.nodes)} NIR nodes, {len(result.graph.edges)} edges")
+    for line in result.remainder:
+        _echo(f"  not exported: {line}")
+
+
+@main.command("import")
+@click.argument("nir_file", metavar="NET.nir", type=click.Path(dir_okay=False, path_type=str))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str),
+              help="Config (YAML) to write; it deploys the imported network.")
+@click.option("--target", default="reference", show_default=True, help="deploy.target of the new config.")
+@global_options
+@_clean_errors
+def import_cmd(nir_file: str, output: str, target: str) -> None:
+    """Import a NIR file: check it builds, and write a config that deploys it."""
+    from toolchain.nir_files import import_to_config
+
+    text, imported = import_to_config(nir_file, output, target=target, force=_g().force)
+    if _g().json:
+        _emit_json({"out": output, "inputs": sorted(imported.inputs), "outputs": sorted(imported.outputs)})
+        return
+    _echo(f"wrote {output} (inputs: {', '.join(sorted(imported.inputs)) or '-'}; "
+          f"outputs: {', '.join(sorted(imported.outputs)) or '-'})")
+
+
 @main.command()
 @click.argument("run_dir", metavar="RUN_DIR", type=click.Path(path_type=str))
 @global_options

@@ -210,7 +210,25 @@ def digits_classifier(p: DigitsParams, seed: int) -> BuiltNetwork:
     return BuiltNetwork(net, {"input": inp}, probes, p.n_steps)
 
 
+class NIRParams(Params):
+    """A network imported from a NIR file (see ``toolchain.nir_import``)."""
+
+    path: str = Field(..., description="NIR file to import (absolute, or relative to the working directory)")
+    n_steps: PositiveInt = Field(1000, description="default run length")
+    allow_subtractive_if: bool = Field(False, description="accept foreign IF nodes as SpikingRectifiedLinear")
+
+
+def nir_file(p: NIRParams, seed: int) -> BuiltNetwork:
+    """Import ``p.path``: NIR Inputs become input Nodes, NIR Outputs become Probes."""
+    from .nir_import import import_nir  # reads h5py only when a NIR network is used
+
+    imported = import_nir(p.path, allow_subtractive_if=p.allow_subtractive_if)
+    imported.network.seed = seed
+    return BuiltNetwork(imported.network, dict(imported.inputs), dict(imported.outputs), p.n_steps)
+
+
 _ENTRIES = [
+    ZooEntry("nir", NIRParams, nir_file, "a network imported from a NIR file (params.path)"),
     ZooEntry("autoencoder", AutoencoderParams, autoencoder, "seed tutorial: two-layer ReLU autoencoder"),
     ZooEntry("rate_spiking", RateSpikingParams, rate_spiking, "seed tutorial: rate vs spiking neurons on a sine"),
     ZooEntry("digits_classifier", DigitsParams, digits_classifier, "spiking classifier of 8x8 digits (64 -> 10)"),

@@ -71,7 +71,7 @@ class _Builder:
     # --- names ----------------------------------------------------------------
     def name(self, obj, prefix: str) -> str:
         if obj not in self.names:
-            base = re.sub(r"[^A-Za-z0-9_]+", "_", obj.label or "").strip("_") or prefix
+            base = re.sub(r"[^A-Za-z0-9_]+", "_", obj.label or prefix).strip("_") or prefix
             name, k = base, 1
             while name in self._taken:
                 name, k = f"{base}_{k}", k + 1
@@ -284,7 +284,8 @@ class _Exporter(_Builder):
         self.edges.append((last, name))
 
 
-def export_nir(network: nengo.Network, *, dt: float = 0.001, allow_partial: bool = False) -> ExportResult:
+def export_nir(network: nengo.Network, *, dt: float = 0.001, allow_partial: bool = False,
+               names: dict | None = None) -> ExportResult:
     """Export ``network`` to a NIR graph (see the module docstring for the mapping).
 
     Parameters
@@ -296,6 +297,9 @@ def export_nir(network: nengo.Network, *, dt: float = 0.001, allow_partial: bool
     allow_partial
         Leave out what NIR cannot express and list it in ``ExportResult.remainder``
         instead of raising.
+    names
+        Preferred NIR node names for nengo objects (e.g. a zoo network's named inputs
+        and probes); other objects are named from their labels.
 
     Returns
     -------
@@ -310,4 +314,7 @@ def export_nir(network: nengo.Network, *, dt: float = 0.001, allow_partial: bool
     """
     model = Model(dt=dt)
     model.build(network)
-    return _Exporter(network, model, allow_partial).run()
+    exporter = _Exporter(network, model, allow_partial)
+    for obj, name in (names or {}).items():
+        exporter.name(obj, name)
+    return exporter.run()

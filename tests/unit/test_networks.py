@@ -22,9 +22,19 @@ def test_zoo_has_the_issue_networks():
     assert set(NETWORKS) <= set(zoo.ZOO)  # every standard parity network is in the zoo
 
 
+@pytest.fixture(scope="module")
+def nir_path(tmp_path_factory):
+    from toolchain.nir_export import export_nir
+    from toolchain.nir_files import write_nir
+
+    path = tmp_path_factory.mktemp("nir") / "cc.nir"
+    write_nir(path, export_nir(zoo.build("communication_channel", {"n_per_dim": 5}).network).graph)
+    return str(path)
+
+
 @pytest.mark.parametrize("name", list(zoo.ZOO))
-def test_every_entry_builds_and_runs(name):
-    params = SMALL.get(name, {"n_per_dim": 5, "n_steps": 20})
+def test_every_entry_builds_and_runs(name, nir_path):
+    params = {"path": nir_path} if name == "nir" else SMALL.get(name, {"n_per_dim": 5, "n_steps": 20})
     built = zoo.build(name, params, seed=1)
     assert isinstance(built.network, nengo.Network) and built.probes and built.n_steps > 0
     for p in built.probes.values():
