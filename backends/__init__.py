@@ -66,7 +66,7 @@ register(
         target="backends.tensorflow:Simulator",
         requires=(
             ("tensorflow", "pip install 'tensorflow>=2.16'"),
-            ("backends.tensorflow", "the TensorFlow simulator is not part of this installation yet"),
+            ("backends.tensorflow.simulator", "the TensorFlow simulator is not part of this installation yet"),
         ),
         summary="nhw's TensorFlow/Keras 3 simulator (training and batched inference)",
     )

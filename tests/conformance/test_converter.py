@@ -1,0 +1,112 @@
+"""Keras -> nengo conversion: layer-by-layer equality (rate neurons), clear errors,
+and spiking accuracy of a converted digits CNN on ``reference``."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import nengo
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from backends.tensorflow.converter import ConversionError, Converter  # noqa: E402
+
+L = keras.layers
+
+
+def _seq(*layers, shape=(8, 8, 2)):
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input(shape), *layers])
+
+
+@pytest.mark.parametrize("layers", [
+    [L.Flatten(), L.Dense(7, activation="relu"), L.Dense(3)],
+    [L.Conv2D(4, 3, strides=2, padding="same", activation="relu"), L.Flatten(), L.Dense(3)],
+    [L.Conv2D(4, 3, dilation_rate=2, activation="relu"), L.GlobalAveragePooling2D()],
+    [L.Conv2D(4, 3, groups=2, activation="tanh"), L.AveragePooling2D(2), L.Flatten()],
+    [L.DepthwiseConv2D(3, depth_multiplier=2, activation="sigmoid"), L.Flatten()],
+    [L.BatchNormalization(), L.ReLU(), L.Dropout(0.5), L.Reshape((16, 8)), L.Dense(2)],
+    [L.Reshape((64, 2)), L.Conv1D(3, 5, strides=2, activation="relu"), L.AveragePooling1D(2), L.Flatten()],
+], ids=["dense", "conv-strides-same", "conv-dilation", "conv-groups", "depthwise", "batchnorm", "conv1d"])
+def test_sequential_layers_match_keras(layers):
+    model = _seq(*layers)
+    if any(isinstance(x, L.BatchNormalization) for x in layers):
+        bn = model.layers[0]
+        rng = np.random.RandomState(1)
+        bn.set_weights([rng.uniform(0.5, 2, 2), rng.uniform(-1, 1, 2), rng.uniform(-1, 1, 2), rng.uniform(0.5, 2, 2)])
+    assert Converter(model).verify() < 1e-4
+
+
+def test_functional_add_concatenate_and_nested_model():
+    keras.utils.set_random_seed(0)
+    inner = keras.Sequential([keras.Input((6,)), L.Dense(6, activation="relu")], name="inner")
+    x = keras.Input((6,))
+    a = L.Dense(6)(x)
+    b = inner(x)
+    s = L.Add()([a, b])
+    c = L.Concatenate()([s, a])
+    out = L.Dense(4, activation="relu")(c)
+    model = keras.Model(x, out)
+    conv = Converter(model)
+    assert conv.verify() < 1e-4
+    assert model.layers[-1] in conv.outputs and model.inputs[0] in conv.inputs
+
+
+def test_max_pool_needs_flag():
+    model = _seq(L.MaxPooling2D(2), L.Flatten())
+    with pytest.raises(ConversionError, match="max pooling.*max_to_avg_pool=True"):
+        Converter(model)
+    Converter(model, max_to_avg_pool=True)
+
+
+@pytest.mark.parametrize("layers, message", [
+    ([L.LayerNormalization(name="ln")], "layer 'ln' \\(LayerNormalization\\) has no native nengo equivalent"),
+    ([L.Flatten(), L.Dense(3, activation="softmax", name="sm")], "layer 'sm': activation 'softmax' has no nengo"),
+    ([L.AveragePooling2D(2, padding="same", name="pool")], "layer 'pool': pooling with padding='same'"),
+])
+def test_unsupported_is_named(layers, message):
+    with pytest.raises(ConversionError, match=message):
+        Converter(_seq(*layers))
+
+
+def test_scaling_only_for_homogeneous_neurons():
+    model = _seq(L.Flatten(), L.Dense(3, activation="sigmoid"))
+    with pytest.raises(ConversionError, match="scale_firing_rates needs a neuron type"):
+        Converter(model, scale_firing_rates=10)
+
+
+def test_rate_scaling_preserves_rate_network():
+    model = _seq(L.Flatten(), L.Dense(5, activation="relu"), L.Dense(2))
+    conv = Converter(model, scale_firing_rates={model.layers[1].name: 20})
+    assert conv.verify() < 1e-4
+
+
+def test_spiking_digits_cnn_keeps_accuracy():
+    from sklearn.datasets import load_digits
+
+    keras.utils.set_random_seed(0)
+    digits = load_digits()
+    x = (digits.images / 16.0).astype("float32")[..., None]
+    y = digits.target
+    x_train, y_train, x_test, y_test = x[:1400], y[:1400], x[1400:], y[1400:]
+    model = keras.Sequential([keras.Input((8, 8, 1)), L.Conv2D(16, 3, activation="relu"), L.AveragePooling2D(2),
+                              L.Flatten(), L.Dense(64, activation="relu"), L.Dense(10)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x_train, y_train, epochs=40, batch_size=32, verbose=0)
+    keras_acc = np.mean(np.argmax(model.predict(x_test, verbose=0), 1) == y_test)
+
+    n_steps = 30
+    conv = Converter(model, swap_activations={"relu": nengo.SpikingRectifiedLinear()},
+                     scale_firing_rates=200, synapse=0.005)
+    conv.inputs[model.inputs[0]].output = nengo.processes.PresentInput(
+        x_test.reshape(len(x_test), -1), presentation_time=n_steps * 0.001)
+    with nengo.Simulator(conv.net, progress_bar=False) as sim:
+        sim.run_steps(n_steps * len(x_test))
+    out = sim.data[conv.outputs[model.outputs[0]]].reshape(len(x_test), n_steps, 10)
+    spiking_acc = np.mean(np.argmax(out[:, -10:].mean(axis=1), axis=1) == y_test)
+    print(f"keras accuracy {keras_acc:.3f}, spiking (30 steps) {spiking_acc:.3f}, "
+          f"ratio {spiking_acc / keras_acc:.3f}")
+    assert keras_acc > 0.85
+    assert spiking_acc >= 0.95 * keras_acc
