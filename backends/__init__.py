@@ -57,6 +57,7 @@ register(
             ("nengo_ocl", "pip install 'nhw[ocl]' (nengo-ocl)"),
         ),
         probe="backends.opencl_device:device_problem",
+        own_process=True,  # PoCL and TensorFlow both bundle LLVM and crash together
         summary="nengo-ocl on an OpenCL device (PoCL on a CPU)",
     )
 )

@@ -42,7 +42,7 @@ from nengo_ocl.plan import PythonPlan
 from .base import Simulator as SimulatorContract
 from .base import missing_data_error
 from .errors import UnsupportedFeatureError
-from .opencl_device import device_problem, make_context  # noqa: F401  (re-exported)
+from .opencl_device import check_no_tensorflow, device_problem, make_context  # noqa: F401  (re-exported)
 
 # --- features nengo-ocl 3.0 cannot run correctly on nengo 4.1 ----------------
 
@@ -186,6 +186,8 @@ class Simulator(nengo_ocl.Simulator, SimulatorContract):
         self.closed = True  # nengo-ocl's __del__ reads it even if __init__ fails
         if context is None:
             context = make_context(platform, device)
+        else:
+            check_no_tensorflow(context.devices[0].platform)
         if model is None:
             model = nengo.builder.Model(
                 dt=float(dt),

@@ -34,6 +34,9 @@ class BackendSpec:
         message saying what is missing and how to install it.  Called lazily.
     summary
         One line shown by :func:`describe`.
+    own_process
+        The backend's driver cannot share a process with others (PoCL next to
+        TensorFlow); multi-target tools run it in a process of its own.
     """
 
     name: str
@@ -41,6 +44,7 @@ class BackendSpec:
     requires: tuple[tuple[str, str], ...] = ()
     probe: str | None = None
     summary: str = ""
+    own_process: bool = False
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     def unavailable_reason(self) -> str | None:

@@ -16,6 +16,7 @@ import numpy as np
 
 import backends
 
+from .isolation import call_for_target
 from .parity_networks import NETWORKS, Case, ParityNetwork, Tolerance, get_network
 
 REFERENCE = "reference"
@@ -102,6 +103,14 @@ def simulate(target: str, case: Case, seed: int = 0, dt: float = 0.001, **option
         return {name: np.asarray(sim.data[p], dtype=np.float64) for name, p in case.probes.items()}
 
 
+def simulate_standard(name: str, target: str, dimensions: int | None, n_per_dim: int, seed: int) -> dict[str, np.ndarray]:
+    """Build standard network ``name`` and run it on ``target`` (see :func:`simulate`).
+
+    Takes names and numbers only, so it can run in a process of its own.
+    """
+    return simulate(target, get_network(name).case(dimensions, n_per_dim, seed), seed=seed)
+
+
 def compare(network: str, target: str, probe: str, ref: np.ndarray, got: np.ndarray, tol: Tolerance) -> ProbeResult:
     """Compare one probe's data against the reference data.
 
@@ -143,7 +152,7 @@ def check_network(
             continue
         tol = net.tolerance_for(target)
         try:
-            got = simulate(target, net.case(dimensions, n_per_dim, seed), seed=seed)
+            got = call_for_target(target, simulate_standard, net.name, target, dimensions, n_per_dim, seed)
         except Exception as exc:  # a crash on a target is a parity failure, reported
             for probe in case.probes:
                 report.results.append(

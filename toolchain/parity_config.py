@@ -20,6 +20,7 @@ import backends
 
 from .config import ExperimentConfig
 from .deploy import Simulated, build_network, feed_inputs, select_probes, simulate
+from .isolation import call_for_target
 from .networks import BuiltNetwork
 from .parity import REFERENCE, ParityReport, ProbeResult, compare
 from .parity_networks import Tolerance
@@ -98,6 +99,11 @@ def _run(cfg: ExperimentConfig, target: str, probe_names: list[str] | None, n_st
     return built, sim, steps
 
 
+def _run_target(cfg: ExperimentConfig, target: str, probe_names: list[str] | None, n_steps: int | None):
+    # module level and returning only data, so it can run in a process of its own
+    return _run(cfg, target, probe_names, n_steps)[1]
+
+
 def run_parity(cfg: ExperimentConfig, targets: Iterable[str] | None = None, out: str | Path | None = None,
                force: bool = False) -> ParityRun:
     """Run the config's network on ``reference`` and each target and compare every probe.
@@ -133,7 +139,7 @@ def run_parity(cfg: ExperimentConfig, targets: Iterable[str] | None = None, out:
             run.report.skipped.append((label, target, reason))
             continue
         try:
-            _, got, _ = _run(cfg, target, probe_names, n_steps)
+            got = call_for_target(target, _run_target, cfg, target, probe_names, n_steps)
         except Exception as exc:  # a crash on a target is a reported parity failure
             for probe in ref.data:
                 tol = tolerance_for(cfg, built, target, probe)

@@ -56,11 +56,11 @@ def test_describe_matches_available():
 
 
 def test_opencl_device_problem_names_the_driver(monkeypatch):
-    pytest.importorskip("pyopencl")
+    cl = pytest.importorskip("pyopencl")
     from backends import opencl_device
 
-    monkeypatch.setattr(opencl_device.cl, "get_platforms", lambda: [])
-    assert "install pocl-opencl-icd" in opencl_device.device_problem()
+    monkeypatch.setattr(cl, "get_platforms", lambda: [])
+    assert "install pocl-opencl-icd" in opencl_device.local_device_problem()
 
 
 def test_entry_points():
