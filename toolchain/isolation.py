@@ -40,7 +40,8 @@ def call_for_target(target: str, func: Callable[..., Any], *args: Any, **kwargs:
         return func(*args, **kwargs)
     with tempfile.TemporaryDirectory(prefix="nhw-isolated-") as tmp:
         request, answer = Path(tmp, "request.pkl"), Path(tmp, "answer.pkl")
-        request.write_bytes(pickle.dumps((func, args, kwargs)))
+        # the child needs the parent's import path before it can unpickle ``func``
+        request.write_bytes(pickle.dumps(list(sys.path)) + pickle.dumps((func, args, kwargs)))
         proc = subprocess.run([sys.executable, "-m", "toolchain.isolation", str(request), str(answer)],
                               capture_output=True, text=True, env=os.environ.copy())
         if not answer.exists():
@@ -53,7 +54,9 @@ def call_for_target(target: str, func: Callable[..., Any], *args: Any, **kwargs:
 
 
 def _child(request: str, answer: str) -> None:
-    func, args, kwargs = pickle.loads(Path(request).read_bytes())
+    with open(request, "rb") as f:
+        sys.path[:] = pickle.load(f)
+        func, args, kwargs = pickle.load(f)
     try:
         result = (True, func(*args, **kwargs))
     except Exception as exc:  # handed to the parent, which raises it
