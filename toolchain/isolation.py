@@ -25,8 +25,12 @@ from .errors import ToolchainError
 
 
 def needs_own_process(target: str) -> bool:
-    """Whether ``target``'s driver must run in a process of its own."""
-    return backends.registry.spec(target).own_process
+    """Whether ``target``'s driver must run in a process of its own (unknown names: no;
+    looking them up raises the usual error later)."""
+    try:
+        return backends.registry.spec(target).own_process
+    except backends.UnknownBackendError:
+        return False
 
 
 def call_for_target(target: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -228,7 +228,6 @@ def nir_file(p: NIRParams, seed: int) -> BuiltNetwork:
 
 
 _ENTRIES = [
-    ZooEntry("nir", NIRParams, nir_file, "a network imported from a NIR file (params.path)"),
     ZooEntry("autoencoder", AutoencoderParams, autoencoder, "seed tutorial: two-layer ReLU autoencoder"),
     ZooEntry("rate_spiking", RateSpikingParams, rate_spiking, "seed tutorial: rate vs spiking neurons on a sine"),
     ZooEntry("digits_classifier", DigitsParams, digits_classifier, "spiking classifier of 8x8 digits (64 -> 10)"),
@@ -241,6 +240,8 @@ _ENTRIES += [
     for name, net in std.NETWORKS.items()
     if name not in {e.name for e in _ENTRIES}
 ]
+
+_ENTRIES.append(ZooEntry("nir", NIRParams, nir_file, "a network imported from a NIR file (params.path)"))
 
 #: The model zoo by name.
 ZOO: dict[str, ZooEntry] = {e.name: e for e in _ENTRIES}
