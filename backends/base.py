@@ -211,6 +211,11 @@ class SimulatorBase(Simulator):
             )
 
     def run(self, time_in_seconds: float, progress_bar: Any = None) -> None:
+        if time_in_seconds < 0:
+            from nengo.exceptions import ValidationError
+
+            raise ValidationError(f"must be non-negative (got {time_in_seconds})", attr="time_in_seconds",
+                                  obj=self)
         steps = int(np.round(float(time_in_seconds) / self._dt))
         if steps == 0:
             warnings.warn(
@@ -248,6 +253,14 @@ class SimulatorBase(Simulator):
         self.closed = True
 
     def trange(self, dt: float | None = None, sample_every: float | None = None) -> np.ndarray:
+        if dt is not None:  # nengo's deprecated spelling of sample_every
+            if sample_every is not None:
+                from nengo.exceptions import ValidationError
+
+                raise ValidationError("Cannot specify both `dt` and `sample_every`. Use `sample_every` only.",
+                                      attr="dt", obj=self)
+            warnings.warn("`dt` is deprecated. Use `sample_every` instead.", DeprecationWarning)
+            sample_every = dt
         period = 1 if sample_every is None else sample_every / self._dt
         steps = np.arange(1, self._n_steps + 1)
         return self._dt * steps[steps % period < 1]

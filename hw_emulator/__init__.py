@@ -1,0 +1,30 @@
+"""A Loihi-style neuromorphic chip emulator (integer arithmetic, per-core capacities).
+
+Modules, one idea each (see ``SPEC.md`` for the behaviour they implement):
+
+``chip``        the frozen, versioned :class:`~hw_emulator.chip.ChipSpec`
+``discretize``  float parameters -> chip integers, quantisation reports
+``rates``       firing-rate models of discretised compartments
+``neurons``     registry of chip neuron models (LIF, integrate-and-fire)
+``blocks``      chip objects: compartment blocks, input axons, synapse groups
+``allocate``    placement on cores and chips, ``ResourceError``
+``emulator``    the vectorised integer run loop
+``report``      hardware report (resources, activity, energy/time *estimate*)
+``mapping``     nengo's built model -> chip objects (the only module importing nengo)
+
+Everything but ``mapping`` is numpy-only.
+"""
+
+from .chip import LOIHI_V1, BoardSpec, ChipSpec
+from .errors import DiscretizationError, EmulatorError, MappingError, ResourceError, UnsupportedError
+
+__all__ = [
+    "LOIHI_V1",
+    "BoardSpec",
+    "ChipSpec",
+    "DiscretizationError",
+    "EmulatorError",
+    "MappingError",
+    "ResourceError",
+    "UnsupportedError",
+]

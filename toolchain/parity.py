@@ -150,17 +150,17 @@ def check_network(
         if target in net.unsupported:
             report.skipped.append((net.name, target, net.unsupported[target]))
             continue
-        tol = net.tolerance_for(target)
         try:
             got = call_for_target(target, simulate_standard, net.name, target, dimensions, n_per_dim, seed)
         except Exception as exc:  # a crash on a target is a parity failure, reported
             for probe in case.probes:
                 report.results.append(
-                    ProbeResult(net.name, target, probe, float("nan"), float("nan"), tol, False,
-                                f"{type(exc).__name__}: {exc}")
+                    ProbeResult(net.name, target, probe, float("nan"), float("nan"),
+                                net.tolerance_for(target, probe), False, f"{type(exc).__name__}: {exc}")
                 )
             continue
         for probe in case.probes:
+            tol = net.tolerance_for(target, probe)
             report.results.append(compare(net.name, target, probe, ref[probe], got[probe], tol))
     return report
 

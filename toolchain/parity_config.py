@@ -32,11 +32,11 @@ def tolerance_for(cfg: ExperimentConfig, built: BuiltNetwork, target: str, probe
     if probe in p.per_target.get(target, {}):
         t = p.per_target[target][probe]
     elif std is not None and target in std.per_target:
-        return std.per_target[target]
+        return std.tolerance_for(target, probe)
     elif probe in p.tolerances:
         t = p.tolerances[probe]
     elif std is not None:
-        return std.tolerance
+        return std.tolerance_for(target, probe)
     else:
         t = p.default
     return Tolerance(rmse=t.rmse, max_abs=t.max_abs)

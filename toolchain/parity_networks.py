@@ -55,26 +55,34 @@ class ParityNetwork:
     build
         ``build(dimensions, n_per_dim, seed) -> Case``.
     tolerance
-        Default per-probe tolerance against ``reference``.
+        Default tolerance against ``reference``: one for every probe, or a dict by
+        probe name (probes in different units need different bounds).
     dimensions
         Default dimensionality for parity runs.
     per_target
-        Target name -> tolerance overriding ``tolerance`` for that target.
+        Target name -> tolerance (or dict by probe) overriding ``tolerance`` for that
+        target; targets that approximate by design (a chip with quantised weights)
+        declare their bounds here.
     unsupported
         Target name -> reason the network cannot run there.
     """
 
     name: str
     build: Callable[..., Case]
-    tolerance: Tolerance
+    tolerance: Tolerance | dict[str, Tolerance]
     dimensions: int = 1
     description: str = ""
-    per_target: dict[str, Tolerance] = field(default_factory=dict)
+    per_target: dict[str, Tolerance | dict[str, Tolerance]] = field(default_factory=dict)
     unsupported: dict[str, str] = field(default_factory=dict)
 
-    def tolerance_for(self, target: str) -> Tolerance:
-        """The tolerance ``target`` must meet on every probe of this network."""
-        return self.per_target.get(target, self.tolerance)
+    def tolerance_for(self, target: str, probe: str) -> Tolerance:
+        """The tolerance ``probe`` must meet on ``target``."""
+        for spec in (self.per_target.get(target), self.tolerance):
+            if isinstance(spec, Tolerance):
+                return spec
+            if isinstance(spec, dict) and probe in spec:
+                return spec[probe]
+        raise KeyError(f"network {self.name!r} declares no tolerance for probe {probe!r} on {target!r}")
 
     def case(self, dimensions: int | None = None, n_per_dim: int = 50, seed: int = 0) -> Case:
         """Build the network (``dimensions`` defaults to the network's own)."""
@@ -206,15 +214,33 @@ def neuron_chain(dimensions: int, n_per_dim: int, seed: int) -> Case:
     return Case(net, probes, 500)
 
 
+# Default tolerances are for targets computing nengo's float arithmetic (opencl in
+# float32, tensorflow): spike timing may drift by a step, nothing more.  loihi-emu
+# quantises weights, biases and decays and codes Node inputs as spikes; its bounds
+# are about 1.5x its measured errors (communication channel rmse 0.016, sin(x^2)
+# 0.009, integrator 0.029, oscillator 0.024, cconv 0.050, basal ganglia 0.141,
+# neuron chain decoded 0.098 / rates 54 Hz: chip rates are whole-step periods).
+_EMU = "loihi-emu"
 _STANDARD = [
-    ParityNetwork("communication_channel", communication_channel, Tolerance(0.02, 0.08), description="Node -> A -> B"),
-    ParityNetwork("sin_x2_chain", sin_x2_chain, Tolerance(0.02, 0.08), description="seed tutorial x -> x^2 -> sin"),
-    ParityNetwork("integrator", integrator, Tolerance(0.03, 0.1), description="recurrent integrator, pulse input"),
+    ParityNetwork("communication_channel", communication_channel, Tolerance(0.02, 0.08), description="Node -> A -> B",
+                  per_target={_EMU: Tolerance(0.03, 0.10)}),
+    ParityNetwork("sin_x2_chain", sin_x2_chain, Tolerance(0.02, 0.08), description="seed tutorial x -> x^2 -> sin",
+                  per_target={_EMU: Tolerance(0.03, 0.10)}),
+    ParityNetwork("integrator", integrator, Tolerance(0.03, 0.1), description="recurrent integrator, pulse input",
+                  per_target={_EMU: Tolerance(0.05, 0.15)}),
     ParityNetwork("oscillator", oscillator, Tolerance(0.05, 0.2), dimensions=2, description="recurrent 2-D oscillator"),
-    ParityNetwork("circular_convolution", circular_convolution, Tolerance(0.02, 0.08), dimensions=4, description="nengo.networks.CircularConvolution"),
-    ParityNetwork("basal_ganglia", basal_ganglia, Tolerance(0.03, 0.15), dimensions=4, description="nengo.networks.BasalGanglia"),
-    ParityNetwork("pes_learning", pes_learning, Tolerance(0.03, 0.1), description="PES-learned channel"),
-    ParityNetwork("neuron_chain", neuron_chain, Tolerance(1.0, 10.0), description="neuron->neuron dense chain"),
+    ParityNetwork("circular_convolution", circular_convolution, Tolerance(0.02, 0.08), dimensions=4,
+                  description="nengo.networks.CircularConvolution", per_target={_EMU: Tolerance(0.08, 0.30)}),
+    ParityNetwork("basal_ganglia", basal_ganglia, Tolerance(0.03, 0.15), dimensions=4,
+                  description="nengo.networks.BasalGanglia", per_target={_EMU: Tolerance(0.20, 0.90)}),
+    ParityNetwork("pes_learning", pes_learning, Tolerance(0.03, 0.1), description="PES-learned channel",
+                  unsupported={_EMU: "PES learning does not run on the chip emulator yet (UnsupportedError)"}),
+    ParityNetwork("neuron_chain", neuron_chain,
+                  {"b_rates": Tolerance(2.0, 20.0), "c_decoded": Tolerance(0.02, 0.08)},
+                  description="neuron->neuron dense chain (b_rates in Hz)",
+                  per_target={_EMU: {"b_rates": Tolerance(80.0, 500.0), "c_decoded": Tolerance(0.15, 0.25)},
+                              # float32: single spikes flip (rmse 1.13 Hz, max 38 Hz; float64: 1e-12)
+                              "tensorflow": {"b_rates": Tolerance(3.0, 60.0)}}),
 ]
 
 #: Registry of standard networks by name.

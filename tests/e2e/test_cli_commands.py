@@ -107,12 +107,13 @@ def test_train_still_validates(tmp_path):
 # --- deploy ----------------------------------------------------------------------------------
 def test_deploy_writes_a_complete_run(quick_run):
     out, r = quick_run
-    assert "sin_x2_chain on reference: 200 steps" in r.stdout and f"wrote {out}" in r.stdout
+    assert "sin_x2_chain on loihi-emu: 200 steps" in r.stdout and f"wrote {out}" in r.stdout
+    assert "Hardware report: loihi-v1" in r.stdout and "ESTIMATE energy" in r.stdout
     run = artifacts.load_run(out)
-    assert {"probes.npz", "outputs.png", "summary.json"} <= set(run.files)
+    assert {"probes.npz", "outputs.png", "summary.json", "hardware_report.json"} <= set(run.files)
     data = run.npz("probes.npz")
     assert data["out"].shape == (200, 1) and data["t"].shape == (200,)
-    assert run.manifest["config"]["deploy"]["n_steps"] == 200 and run.summary["target"] == "reference"
+    assert run.manifest["config"]["deploy"]["n_steps"] == 200 and run.summary["target"] == "loihi-emu"
 
 
 def test_deploy_refuses_existing_out(quick_run):
@@ -313,7 +314,7 @@ def test_parity_standard_networks(tmp_path):
 def test_report_deploy_run(quick_run, tmp_path):
     out, _ = quick_run
     r = nhw("report", out)
-    assert r.exit_code == 0 and "deploy run" in r.stdout and "sin_x2_chain on reference" in r.stdout
+    assert r.exit_code == 0 and "deploy run" in r.stdout and "sin_x2_chain on loihi-emu" in r.stdout
     r = nhw("report", out, "--out", tmp_path / "re")
     assert r.exit_code == 0 and (tmp_path / "re" / "outputs.png").stat().st_size > 1000
     artifacts.load_run(out)  # the run itself is untouched
@@ -345,8 +346,8 @@ def test_config_schema_markdown():
 
 
 def test_deploy_unknown_target_option(tmp_path):
-    assert_clean_error(nhw("deploy", QUICK, "--set", "deploy.options.reference.optimise=false",
-                           "--out", tmp_path / "r"),
+    assert_clean_error(nhw("deploy", QUICK, "--target", "reference", "--set",
+                           "deploy.options.reference.optimise=false", "--out", tmp_path / "r"),
                        "deploy.options.reference.optimise: unknown option 'optimise'; did you mean 'optimize'?")
     assert not (tmp_path / "r").exists()
 

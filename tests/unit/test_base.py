@@ -88,3 +88,16 @@ def test_unknown_object_message(net):
     with pytest.raises(backends.SimulationDataKeyError, match="Ensemble 'stray'.*not part of the network"):
         sim.data[stray]
     assert sim.data[net.ensembles[0]].encoders.shape == (5, 1)
+
+
+def test_negative_run_time_and_trange_arguments(net):
+    from nengo.exceptions import ValidationError
+
+    sim = CountingSimulator(net)
+    with pytest.raises(ValidationError, match="non-negative"):
+        sim.run(-0.001)
+    sim.run_steps(4)
+    with pytest.raises(ValidationError, match="Cannot specify both"):
+        sim.trange(dt=0.002, sample_every=0.002)
+    with pytest.warns(DeprecationWarning):
+        assert np.allclose(sim.trange(dt=0.002), [0.002, 0.004])

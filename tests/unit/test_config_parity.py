@@ -18,11 +18,11 @@ def test_tolerance_precedence(monkeypatch):
     built = networks.build("communication_channel", {"n_per_dim": 5})
     std = NETWORKS["communication_channel"]
     # nothing in the config: the zoo network's declared tolerance
-    assert tolerance_for(cfg(), built, "opencl", "a") == std.tolerance
+    assert tolerance_for(cfg(), built, "opencl", "a") == std.tolerance_for("opencl", "a")
     # a probe tolerance beats the zoo default
     c = cfg(tolerances={"a": {"rmse": 0.5, "max_abs": 1}})
     assert tolerance_for(c, built, "opencl", "a") == Tolerance(0.5, 1)
-    assert tolerance_for(c, built, "opencl", "b") == std.tolerance
+    assert tolerance_for(c, built, "opencl", "b") == std.tolerance_for("opencl", "b")
     # the zoo's per-target tolerance beats the config's per-probe one ...
     monkeypatch.setitem(std.per_target, "loihi-emu", Tolerance(0.3, 0.9))
     assert tolerance_for(c, built, "loihi-emu", "a") == Tolerance(0.3, 0.9)

@@ -67,3 +67,5 @@ def test_entry_points():
     eps = {ep.name: ep.value for ep in entry_points(group="nengo.backends")}
     assert eps.get("nhw-reference") == "backends.reference:Simulator"
     assert eps.get("nhw-opencl") == "backends.opencl:Simulator"
+    assert eps.get("nhw-loihi-emu") == "backends.loihi_emu:Simulator"
+    assert eps.get("nhw-tensorflow") == "backends.tensorflow:Simulator"

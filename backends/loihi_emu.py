@@ -1,0 +1,588 @@
+"""The ``loihi-emu`` target: nengo networks on the integer chip emulator.
+
+Build with nengo's own builder, map the built model onto chip objects
+(:mod:`hw_emulator.mapping`), place them on cores (:mod:`hw_emulator.allocate`) and
+run the integer emulator (:mod:`hw_emulator.emulator`).  Nodes run here, on the
+host; their values enter the chip as spikes and chip outputs come back as spikes
+decoded on the host.
+
+>>> with Simulator(net, dt=0.001, decode="weights") as sim:   # doctest: +SKIP
+...     sim.run(1.0)
+...     print(sim.hardware_report().to_table())
+"""
+
+from __future__ import annotations
+
+import warnings
+from graphlib import CycleError, TopologicalSorter
+from typing import Any
+
+import numpy as np
+import nengo
+from nengo.builder import Model
+from nengo.cache import get_default_decoder_cache
+from nengo.exceptions import SimulationError
+from nengo.node import Node
+from nengo.processes import Process
+from scipy import sparse
+from scipy.signal import lfilter
+
+from hw_emulator.allocate import allocate
+from hw_emulator.chip import LOIHI_V1, BoardSpec, ChipSpec
+from hw_emulator.emulator import Emulator
+from hw_emulator.mapping import MapOptions, map_model
+from hw_emulator.report import HardwareReport, build_report
+
+from .base import SimulatorBase
+
+
+def _describe(obj: Any) -> str:
+    label = getattr(obj, "label", None)
+    return f"{type(obj).__name__} {label!r}" if label else str(obj)
+
+
+def _synapse_key(synapse: Any) -> tuple:
+    """Hashable identity of a host synapse: equal Lowpass filters share one key."""
+    if synapse is None:
+        return ("none",)
+    if type(synapse) is nengo.Lowpass:
+        return ("lowpass", float(synapse.tau))
+    return ("obj", id(synapse))
+
+
+class _Filter:
+    """A nengo synapse run on the host (``None`` passes values through)."""
+
+    def __init__(self, synapse: Any, size: int, dt: float) -> None:
+        self.synapse, self.size, self.dt = synapse, size, dt
+        self.reset()
+
+    def reset(self) -> None:
+        if self.synapse is None:
+            self.fn = None
+            return
+        shape = (self.size,)
+        state = self.synapse.make_state(shape, shape, self.dt)
+        self.fn = self.synapse.make_step(shape, shape, self.dt, rng=None, state=state)
+
+    def __call__(self, t: float, x: np.ndarray) -> np.ndarray:
+        return x if self.fn is None else np.array(self.fn(t, x), copy=True).reshape(self.size)
+
+
+class Simulator(SimulatorBase):
+    """nengo-compatible Simulator running on the Loihi-style chip emulator.
+
+    Parameters
+    ----------
+    network
+        The ``nengo.Network`` to run.
+    dt
+        Time step in seconds.
+    seed
+        Seed for host-side random processes (the chip itself has no noise).
+    progress_bar
+        Accepted for compatibility; no progress bar is shown.
+    decode
+        ``"weights"`` (neuron-to-neuron weights, default) or ``"neurons"`` (on-chip
+        decode neurons) for decoded connections between on-chip ensembles.
+    max_compartments_per_core
+        Split and pack blocks with at most this many compartments per core.
+    pack
+        Pack several small blocks onto one core (``False``: one block per core).
+    n_chips
+        Chips on the board; ``None`` allows as many as needed.
+    chip
+        The chip spec (default: Loihi generation 1).
+    model
+        A ``nengo.builder.Model`` to build into (as ``nengo.Simulator`` accepts).
+    **map_options
+        Further :class:`hw_emulator.mapping.MapOptions` fields (``input_pairs``,
+        ``decode_pairs``, ``refit_decoders``, ...).
+    """
+
+    def __init__(
+        self,
+        network: nengo.Network | None,
+        dt: float = 0.001,
+        seed: int | None = None,
+        progress_bar: Any = True,
+        *,
+        decode: str = "weights",
+        max_compartments_per_core: int | None = None,
+        pack: bool = True,
+        n_chips: int | None = 1,
+        chip: ChipSpec = LOIHI_V1,
+        model: Model | None = None,
+        **map_options: Any,
+    ) -> None:
+        super().__init__(dt)
+        self.closed = True  # until construction succeeds (no "deallocated while open" warning)
+        if model is None:
+            model = Model(dt=float(dt), label=f"{network}, dt={dt:f}", decoder_cache=get_default_decoder_cache())
+        if network is not None:
+            model.build(network)  # as nengo.Simulator: a given model is built into
+        self.model = model
+        known = set(MapOptions.__dataclass_fields__) - {"decode", "spec"}
+        unknown = sorted(set(map_options) - known)
+        if unknown:
+            raise TypeError(
+                f"loihi-emu Simulator: unknown option(s) {', '.join(map(repr, unknown))}; available: "
+                + ", ".join(["decode", "max_compartments_per_core", "pack", "n_chips", "chip", "model", *sorted(known)])
+            )
+        self.options = MapOptions(decode=decode, spec=chip, **map_options)
+        self.mapped = map_model(model, self.options)
+        self.placement = allocate(
+            self.mapped.chip, BoardSpec(chip, n_chips),
+            max_compartments_per_core=max_compartments_per_core, pack=pack,
+        )
+        self.emulator = Emulator(self.mapped.chip)
+        if seed is None:
+            # like nengo: a seeded network seeds the simulator too
+            seed = network.seed + 1 if network is not None and network.seed is not None else None
+        self._seed = np.random.randint(np.iinfo(np.int32).max) if seed is None else int(seed)
+        self._setup_host()
+        self._probe_data = {p: [] for p in self.model.probes}
+        self._reset(self._seed)
+        self.closed = False
+
+    @property
+    def seed(self) -> int:
+        """Seed of the host-side random processes."""
+        return self._seed
+
+    def __del__(self) -> None:
+        if not getattr(self, "closed", True) and warnings is not None and warnings.warn is not None:
+            warnings.warn(
+                f"{type(self).__name__} deallocated while open; use it as a context manager or call close()",
+                ResourceWarning,
+            )
+
+    # ------------------------------------------------------------------ host
+    def _setup_host(self) -> None:
+        """Precompute the vectorised host work: one encoder and one decoder for all taps."""
+        m, em = self.mapped, self.emulator
+        nodes = m.nodes
+        deps = {n: set() for n in nodes}
+        for c in m.host_connections:
+            if c.synapse is None:
+                deps[c.post_obj].add(c.pre_obj)
+        try:
+            self._node_order = list(TopologicalSorter(deps).static_order())
+        except CycleError as e:
+            raise SimulationError(
+                f"Nodes form an algebraic loop (connections without synapse): {e.args[1]}"
+            ) from None
+        # --- encoder: every ChipInput's value is T_all @ (concatenated host signals)
+        self._signals = []  # unique first connections whose f(x[pre_slice]) is needed
+        col = {}
+        for inp in m.inputs:
+            if inp.conn not in col:
+                col[inp.conn] = sum(c.size_mid for c in self._signals)
+                self._signals.append(inp.conn)
+        n_sig = sum(c.size_mid for c in self._signals)
+        # nengo parameter access is slow; read each connection's fields once
+        self._sig_specs = [(c.pre_obj, c.pre_slice, c.function, c.size_mid) for c in self._signals]
+        rows = sum(inp.transform.shape[0] for inp in m.inputs)
+        self._enc_t = np.zeros((rows, n_sig))
+        self._enc_amp = np.ones(rows)
+        self._enc_k = np.ones(rows)
+        on, off = [], []
+        r = 0
+        for inp in m.inputs:
+            d = inp.transform.shape[0]
+            c0 = col[inp.conn]
+            self._enc_t[r:r + d, c0:c0 + inp.conn.size_mid] = inp.transform
+            self._enc_amp[r:r + d] = inp.amplitude
+            self._enc_k[r:r + d] = inp.pairs
+            sl = em.input_slice(inp.axons)
+            on.append(np.arange(sl.start, sl.start + d))
+            off.append(np.arange(sl.start + d, sl.stop))
+            r += d
+        self._enc_on = np.concatenate(on) if on else np.zeros(0, np.intp)
+        self._enc_off = np.concatenate(off) if off else np.zeros(0, np.intp)
+        self._enc_owner = np.concatenate([[i] * inp.transform.shape[0] for i, inp in enumerate(m.inputs)]) \
+            if m.inputs else np.zeros(0, int)
+        # --- decoder: every ChipOutput is a slice of y_all = spikes @ D_all / dt; the
+        # sources of one summed probe that share a synapse share one row block
+        self._out_rows = []
+        dec_rows = []
+        entry_rows: dict = {}
+        sum_probe = {p for p, plan in m.probe_plans.items() if plan[0] == "sum"}
+        r = 0
+        for o in m.outputs:
+            sl = em.slice_of(o.block)
+            d = o.decoders if o.decoders is not None else o.amplitude * np.eye(o.block.n)
+            key = (id(o.key), _synapse_key(o.synapse)) if o.key in sum_probe else (id(o),)
+            if key in entry_rows:
+                rows_ = entry_rows[key]
+                dec_rows[rows_[0]][:, sl] += d
+                self._out_rows.append(rows_[1])
+                continue
+            full = np.zeros((d.shape[0], em.n))
+            full[:, sl] = d
+            entry_rows[key] = (len(dec_rows), slice(r, r + d.shape[0]))
+            dec_rows.append(full)
+            self._out_rows.append(slice(r, r + d.shape[0]))
+            r += d.shape[0]
+        self._sum_rows = {
+            p: list({(sl.start, sl.stop): sl for sl in
+                     (self._out_rows[m.outputs.index(o)] for o in plan[1])}.values())
+            for p, plan in m.probe_plans.items() if plan[0] == "sum"
+        }
+        dec_t = np.concatenate(dec_rows).T if dec_rows else np.zeros((em.n, 0))
+        self._dec_cols = np.flatnonzero(np.any(dec_t != 0, axis=1))
+        self._dec_sub = np.ascontiguousarray(dec_t[self._dec_cols])
+        self._n_out = dec_t.shape[1]
+        # without chip -> host -> chip loops the host work can be batched over steps
+        upstream = {inp.conn.pre_obj for inp in m.inputs}
+        stack = list(upstream)
+        while stack:
+            nd = stack.pop()
+            for c in m.host_connections:
+                if c.post_obj is nd and c.pre_obj not in upstream:
+                    upstream.add(c.pre_obj)
+                    stack.append(c.pre_obj)
+        fed = {getattr(o.key, "post_obj", None) for o in m.outputs}
+        self._closed_loop = bool(fed & upstream)
+        self._out_index = {o: j for j, o in enumerate(m.outputs)}
+        self._volt_sl = {v: em.slice_of(v.block) for v in m.voltages}
+        # filters grouped by (type, tau) so equal synapses filter in one call
+        groups: dict = {}
+        seen_rows: set = set()
+        for o, rows_ in zip(m.outputs, self._out_rows):
+            if (rows_.start, rows_.stop) in seen_rows:
+                continue
+            seen_rows.add((rows_.start, rows_.stop))
+            groups.setdefault(_synapse_key(o.synapse), (o.synapse, []))[1].append(np.arange(rows_.start, rows_.stop))
+        self._out_groups = [(syn, np.concatenate(ix)) for syn, ix in groups.values()]
+        self._node_in = {n: [] for n in nodes}
+        for c in m.host_connections:
+            self._node_in[c.post_obj].append(("node", c))
+        for o in m.outputs:
+            post = getattr(o.key, "post_obj", None)
+            if isinstance(post, Node) and post in self._node_in:
+                self._node_in[post].append(("chip", o))
+        # host nodes reading chip outputs are evaluated after the chip in batch mode
+        self._late_nodes = {nd for nd in nodes if self._depends_on_chip(nd)}
+        self._post_idx = {c: np.arange(c.post_obj.size_in)[c.post_slice] for c in m.host_connections}
+        self._post_idx.update({o: np.arange(o.key.post_obj.size_in)[o.key.post_slice]
+                               for o in m.outputs if isinstance(getattr(o.key, "post_obj", None), Node)})
+        self._filtered_conns = [c for c in m.host_connections if c.synapse is not None]
+        self._conn_w = {}
+        for c in m.host_connections:
+            sig = self.model.sig[c].get("weights")
+            self._conn_w[c] = 1.0 if sig is None else sig.initial_value  # None: NoTransform
+        self._saturated: set = set()
+        self._overflow_warned = False
+        self._q_overflow_warned = False
+
+    def _depends_on_chip(self, node: Node, seen: frozenset = frozenset()) -> bool:
+        if node in seen:
+            return False
+        for kind, item in self._node_in.get(node, ()):
+            if kind == "chip" or self._depends_on_chip(item.pre_obj, seen | {node}):
+                return True
+        return False
+
+    def _make_node_fn(self, node: Node, rng: np.random.RandomState):
+        out = node.output
+        if out is None:
+            return lambda t, x: x
+        if isinstance(out, Process):
+            shape_in, shape_out = (node.size_in,), (node.size_out,)
+            state = out.make_state(shape_in, shape_out, self.dt)
+            # a seeded process ignores the simulator's seed, as in nengo
+            step = out.make_step(shape_in, shape_out, self.dt, out.get_rng(rng), state)
+            return (lambda t, x: step(t)) if node.size_in == 0 else step
+        if callable(out):
+            return (lambda t, x: out(t)) if node.size_in == 0 else out
+        value = np.asarray(out, dtype=np.float64)
+        return lambda t, x: value
+
+    def _reset(self, seed: int | None) -> None:
+        if seed is not None:
+            self._seed = int(seed)
+        rng = np.random.RandomState(self._seed)
+        m = self.mapped
+        self.emulator.reset()
+        # processes draw their seeds from the simulator's rng in turn, as in nengo
+        self._node_fn = {n: self._make_node_fn(n, rng) for n in m.nodes}
+        self._node_val = {n: np.zeros(n.size_out) for n in m.nodes}
+        self._conn_filters = {c: _Filter(c.synapse, c.size_out, self.dt) for c in m.host_connections}
+        self._conn_next = {c: np.zeros(c.size_out) for c in self._filtered_conns}
+        self._out_filters = [_Filter(syn, len(ix), self.dt) for syn, ix in self._out_groups]
+        self._y_all = np.zeros(self._n_out)
+        self._lp_state = [np.zeros(len(ix)) for _, ix in self._out_groups]
+        self._acc = np.zeros(len(self._enc_amp))
+        self._probe_last: dict = {}
+        self._probe_filters = {
+            p: _Filter(p.synapse, self._plan_size(p), self.dt)
+            for p, plan in m.probe_plans.items() if plan[0] in ("node", "voltage", "sum")
+        }
+
+    def _plan_size(self, probe) -> int:
+        kind, what = self.mapped.probe_plans[probe]
+        if kind == "sum":
+            full = what[0].decoders.shape[0]
+        else:
+            full = what.size_out if kind == "node" else what.block.n
+        return len(np.arange(full)[self._probe_slice(probe)])
+
+    def _probe_slice(self, probe) -> Any:
+        """``probe.slice`` for signal probes (decoded probes slice through their connection)."""
+        kind, what = self.mapped.probe_plans[probe]
+        if kind == "output" and what.decoders is not None:
+            return slice(None)
+        return self._ps(probe)
+
+    @staticmethod
+    def _ps(probe) -> Any:
+        return slice(None) if probe.slice is None else probe.slice
+
+    def _out_value(self, o) -> np.ndarray:
+        return self._y_all[self._out_rows[self._out_index[o]]]
+
+    def _node_input(self, node: Node, t: float) -> np.ndarray:
+        x = np.zeros(node.size_in)
+        for kind, item in self._node_in[node]:
+            if kind == "node":
+                y = self._conn_next[item] if item.synapse is not None else self._conn_value(item, t)
+            else:
+                y = self._out_value(item)
+            x[self._post_idx[item]] += y
+        return x
+
+    def _conn_value(self, c, t: float) -> np.ndarray:
+        x = self._node_val[c.pre_obj][c.pre_slice]
+        if c.function is not None:
+            x = np.atleast_1d(np.asarray(c.function(x), dtype=np.float64))
+        w = self._conn_w[c]
+        y = w @ x if np.ndim(w) == 2 else w * x
+        return self._conn_filters[c](t, np.atleast_1d(y))
+
+    # ------------------------------------------------------------------- run
+    def _run_steps(self, steps: int) -> None:
+        if self._closed_loop:
+            self._run_stepwise(steps)
+        else:
+            done = 0
+            while done < steps:
+                chunk = min(steps - done, self.batch_steps)
+                self._run_batch(chunk)
+                done += chunk
+        if self.emulator.q_overflows and not self._q_overflow_warned:
+            self._q_overflow_warned = True
+            warnings.warn(
+                f"the synaptic input q overflowed 22 bits and wrapped {self.emulator.q_overflows} "
+                "time(s), as the chip would; decoded values are wrong there. Reduce the weights."
+            )
+        over = self.emulator.u_overflows
+        if not self._overflow_warned and over.any():
+            self._overflow_warned = True
+            i = int(np.flatnonzero(over)[0])
+            block = next(b for b in self.mapped.chip.blocks if self.emulator.slice_of(b).start <= i < self.emulator.slice_of(b).stop)
+            warnings.warn(
+                f"Block {block.label!r}: the current u of {int(np.count_nonzero(over))} compartment(s) "
+                f"overflowed 24 bits and wrapped ({int(over.sum())} times), as the chip would; "
+                "decoded values are wrong there. Reduce the connection weights into it."
+            )
+
+    def _eval_nodes(self, t: float, which: str = "all") -> None:
+        for node in self._node_order:
+            if which != "all" and (node in self._late_nodes) != (which == "late"):
+                continue
+            x = self._node_input(node, t) if node.size_in else None
+            y = self._node_fn[node](t, x)
+            if node.size_out:
+                if isinstance(node.output, Process):
+                    # nengo does not validate process outputs (None becomes NaN)
+                    y = np.asarray(np.nan if y is None else y, dtype=np.float64)
+                    self._node_val[node] = np.broadcast_to(y, (node.size_out,)).copy()
+                else:
+                    self._node_val[node] = self._check_output(node, y)
+        for c in self._filtered_conns:
+            # filtered host connections deliver next step, as nengo's do
+            self._conn_next[c] = self._conn_value(c, t)
+
+    def _check_output(self, node: Node, y: Any) -> np.ndarray:
+        """Node output as a float vector; ``None``, non-numeric or non-finite values are errors."""
+        if y is None:
+            raise SimulationError(f"{_describe(node)}: output function returned None; expected {node.size_out} values")
+        try:
+            y = np.asarray(y, dtype=np.float64).reshape(node.size_out)
+        except (TypeError, ValueError) as e:
+            raise SimulationError(f"{_describe(node)}: output {y!r} is not {node.size_out} numbers ({e})") from None
+        if not np.all(np.isfinite(y)):
+            raise SimulationError(f"{_describe(node)}: output contains NaN or Inf: {y}")
+        return y
+
+    def _signal(self) -> np.ndarray:
+        sig = []
+        vals = self._node_val
+        for node, sl, fn, size in self._sig_specs:
+            x = vals[node][sl]
+            if fn is not None:
+                x = np.asarray(fn(x), dtype=np.float64).reshape(size)
+            sig.append(x)
+        return np.concatenate(sig) if len(sig) > 1 else sig[0]
+
+    def _encode(self, y: np.ndarray) -> np.ndarray:
+        """Sigma-delta encode host values ``y`` (steps x rows) into spike counts per step.
+
+        The count of step t is ``floor(A_t/amp) - floor(A_{t-1}/amp)`` for the running
+        sum ``A`` of the values, so the emitted total never lags the input by more
+        than one spike's worth; the residual carries over to the next call.
+        """
+        amp, kmax = self._enc_amp, self._enc_k
+        acc = self._acc + np.cumsum(y, axis=0)
+        f = np.floor(acc / amp)
+        k = np.diff(f, axis=0, prepend=np.zeros((1, f.shape[1])))
+        self._acc = acc[-1] - f[-1] * amp
+        over = np.abs(k) > kmax
+        if over.any():
+            self._warn_saturated(over.any(axis=0))
+            np.clip(k, -kmax, kmax, out=k)
+        counts = np.zeros((len(k), self.emulator.n_inputs), np.int64)
+        counts[:, self._enc_on] = np.maximum(k, 0)
+        counts[:, self._enc_off] = np.maximum(-k, 0)
+        return counts
+
+    def _filter_outputs(self, y: np.ndarray, t0: int) -> np.ndarray:
+        """Filter decoded outputs (steps x M) with each group's synapse, keeping state."""
+        out = np.empty_like(y)
+        for gi, (syn, ix) in enumerate(self._out_groups):
+            x = y[:, ix]
+            if syn is None:
+                out[:, ix] = x
+            elif type(syn) is nengo.Lowpass:
+                # nengo's Lowpass: y[t] = e * y[t-1] + (1 - e) * x[t]
+                e = np.exp(-self.dt / syn.tau)
+                yf, zf = lfilter([1 - e], [1, -e], x, axis=0, zi=(e * self._lp_state[gi])[None, :])
+                self._lp_state[gi] = yf[-1]
+                out[:, ix] = yf
+            else:
+                f = self._out_filters[gi]
+                for i in range(len(x)):
+                    out[i, ix] = f((t0 + i + 1) * self.dt, x[i])
+        return out
+
+    def _run_batch(self, steps: int) -> None:
+        """Open-loop chunk: host inputs for all steps, then the chip, then decoding."""
+        em, dt, n0 = self.emulator, self.dt, self.n_steps
+        probed_nodes = {w for k, w in self.mapped.probe_plans.values() if k == "node"}
+        node_rec = {nd: np.zeros((steps, nd.size_out)) for nd in probed_nodes}
+        sig = np.zeros((steps, self._enc_t.shape[1])) if self._enc_t.size else None
+        early = [nd for nd in self._node_order if nd not in self._late_nodes]
+        if early:
+            for i in range(steps):
+                self._eval_nodes((n0 + i + 1) * dt, "early")
+                if sig is not None:
+                    sig[i] = self._signal()
+                for nd, rec in node_rec.items():
+                    if nd not in self._late_nodes:
+                        rec[i] = self._node_val[nd]
+        counts = self._encode(sig @ self._enc_t.T) if sig is not None else None
+        cols = self._dec_cols
+        raster, vrec = em.run(steps, counts, cols, [self._volt_sl[v] for v in self.mapped.voltages])
+        volts = dict(zip(self.mapped.voltages, vrec))
+        y = None
+        if len(cols):
+            y = np.asarray(sparse.csr_matrix(raster, dtype=np.float64) @ self._dec_sub) / dt
+            y = self._filter_outputs(y, n0)
+            self._y_all = y[-1].copy()
+        if self._late_nodes:
+            for i in range(steps):
+                if y is not None:
+                    self._y_all = y[i]
+                self._eval_nodes((n0 + i + 1) * dt, "late")
+                for nd, rec in node_rec.items():
+                    if nd in self._late_nodes:
+                        rec[i] = self._node_val[nd]
+            if y is not None:
+                self._y_all = y[-1].copy()
+        for p in self._probe_data:
+            kind, what = self.mapped.probe_plans[p]
+            if kind == "output":
+                vals = y[:, self._out_rows[self._out_index[what]]]
+            elif kind == "sum":
+                vals = self._filter_rows(p, sum(y[:, sl] for sl in self._sum_rows[p])[:, self._ps(p)], n0)
+            elif kind == "node":
+                vals = self._filter_rows(p, node_rec[what][:, self._ps(p)], n0)
+            else:
+                vals = self._filter_rows(p, (volts[what] / what.block.voltage_scale)[:, self._ps(p)], n0)
+            if kind == "output" and what.decoders is None:
+                vals = vals[:, self._ps(p)]
+            vals = self._delay(p, vals)
+            period = 1 if p.sample_every is None else p.sample_every / dt
+            steps_idx = np.arange(n0 + 1, n0 + steps + 1)
+            self._probe_data[p].extend(np.array(vals[steps_idx % period < 1]))
+
+    def _filter_rows(self, p, x: np.ndarray, t0: int) -> np.ndarray:
+        f = self._probe_filters[p]
+        if f.synapse is None:
+            return x
+        return np.array([f((t0 + i + 1) * self.dt, row) for i, row in enumerate(x)])
+
+    def _run_stepwise(self, steps: int) -> None:
+        """Closed loop (chip outputs feed host nodes): host and chip alternate every step."""
+        em, dt = self.emulator, self.dt
+        probes = list(self._probe_data)
+        has_inputs = em.n_inputs > 0
+        n0 = self.n_steps
+        for i in range(steps):
+            n = n0 + i + 1
+            t = n * dt
+            self._eval_nodes(t)
+            counts = self._encode(self._signal()[None, :] @ self._enc_t.T)[0] if has_inputs else None
+            spikes = em.step(counts)
+            if len(self._dec_cols):
+                idx = np.flatnonzero(spikes[self._dec_cols])
+                y = self._dec_sub[idx].sum(axis=0, keepdims=True) / dt
+                self._y_all = self._filter_outputs(y, n - 1)[0]
+            for p in probes:
+                value = self._probe_value(p, t)
+                period = 1 if p.sample_every is None else p.sample_every / dt
+                if n % period < 1:
+                    self._probe_data[p].append(value)
+
+    def _delay(self, p, vals: np.ndarray) -> np.ndarray:
+        """nengo filters probes in "update" mode: a filtered probe lags its input one step."""
+        if p.synapse is None:
+            return vals
+        last = self._probe_last.get(p)
+        self._probe_last[p] = np.array(vals[-1], copy=True)
+        if last is None:
+            last = np.zeros(vals.shape[1:])
+        return np.concatenate([last[None], vals[:-1]], axis=0)
+
+    def _probe_value(self, p, t: float) -> np.ndarray:
+        return self._delay(p, self._probe_value_now(p, t)[None])[0]
+
+    def _probe_value_now(self, p, t: float) -> np.ndarray:
+        kind, what = self.mapped.probe_plans[p]
+        if kind == "output":
+            return self._out_value(what)[self._probe_slice(p)].copy()
+        if kind == "node":
+            return self._probe_filters[p](t, self._node_val[what][self._ps(p)].copy())
+        if kind == "sum":
+            return self._probe_filters[p](t, sum(self._y_all[sl] for sl in self._sum_rows[p])[self._ps(p)])
+        v = self.emulator.v[self._volt_sl[what]] / what.block.voltage_scale
+        return self._probe_filters[p](t, v[self._ps(p)])
+
+    #: Steps per batch when the host work is batched (open-loop networks).
+    batch_steps = 1000
+
+    def _warn_saturated(self, over: np.ndarray) -> None:
+        conn = self.mapped.inputs[int(self._enc_owner[np.flatnonzero(over)[0]])].conn
+        if conn not in self._saturated:
+            self._saturated.add(conn)
+            warnings.warn(
+                f"{_describe(conn)}: the host value exceeds the spike encoder's range "
+                f"({self.options.input_range} x post radius per dimension); it is clipped. "
+                "Raise input_range or input_pairs."
+            )
+
+    # ---------------------------------------------------------------- report
+    def hardware_report(self) -> HardwareReport:
+        """Chip resources, activity and an energy/time *estimate* of the run so far."""
+        return build_report(self.placement, self.emulator, self.mapped.quantization, self.dt)

@@ -1,0 +1,250 @@
+"""Place compartment blocks on cores and chips, checking every per-core capacity.
+
+Blocks bigger than a core (in compartments, synapse memory or input axons) are split
+into pieces; small pieces are packed several to a core (first fit, only with blocks
+sharing ``vmin``/``vmax``, which the chip sets per core); cores fill chips in order.
+Anything that cannot fit raises :class:`~hw_emulator.errors.ResourceError` naming the
+object and the used vs available amount.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .blocks import ChipNetwork, CompartmentBlock, InputAxons
+from .chip import BoardSpec, ChipSpec
+from .errors import ResourceError
+
+
+def kib(bits: float) -> str:
+    """Format a bit count as KiB with one decimal."""
+    return f"{bits / 8 / 1024:.1f} KiB"
+
+
+@dataclass
+class Piece:
+    """Neurons ``start:stop`` of a block (and of its dendrite children)."""
+
+    block: CompartmentBlock
+    start: int
+    stop: int
+    compartments: int
+    synapse_bits: int
+    input_axons: int
+    #: estimate used while packing: one output axon per (compartment, target block)
+    output_axons_est: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"{self.block.label}[{self.start}:{self.stop}]"
+
+
+@dataclass
+class Core:
+    """One core's contents and resource use."""
+
+    index: int
+    chip: int
+    pieces: list = field(default_factory=list)
+    compartments: int = 0
+    synapse_bits: int = 0
+    input_axons: int = 0
+    output_axons: int = 0
+    output_axons_est: int = 0
+    vrange: tuple | None = None
+
+    @property
+    def label(self) -> str:
+        return f"Core {self.index}"
+
+    def describe(self) -> str:
+        return ", ".join(p.label for p in self.pieces)
+
+
+@dataclass
+class Placement:
+    """Result of :func:`allocate`: the cores used and where each compartment lives."""
+
+    net: ChipNetwork
+    board: BoardSpec
+    cores: list
+    #: block -> int array of core index per neuron
+    core_of: dict
+
+    @property
+    def n_chips(self) -> int:
+        return 1 + max((c.chip for c in self.cores), default=0)
+
+
+def _group_columns(net: ChipNetwork, block: CompartmentBlock) -> list:
+    """Incoming groups of a block and its dendrites, with each group's target columns."""
+    members = [block] + list(block.children)
+    return [(g, g.tgt_index) for g in net.groups if g.target in members]
+
+
+def _piece_cost(groups: list, start: int, stop: int, spec: ChipSpec) -> tuple[int, int]:
+    """``(synapse_bits, input_axons)`` of neurons ``start:stop`` of a block."""
+    bits = axons = 0
+    for g, cols in groups:
+        mask = (cols >= start) & (cols < stop)
+        if not mask.any():
+            continue
+        sub = g.mantissa[:, mask]
+        nnz_rows = np.count_nonzero(sub, axis=1)
+        rows = int(np.count_nonzero(nnz_rows))
+        copies = g.source.max_count if isinstance(g.source, InputAxons) else 1
+        axons += rows * copies
+        bits += copies * (int(nnz_rows.sum()) * spec.synapse_bits + rows * spec.synapse_list_header_bits)
+    return bits, axons
+
+
+def _split(net: ChipNetwork, block: CompartmentBlock, per_core: int, spec: ChipSpec) -> list:
+    cpn = 1 + len(block.children)
+    size = max(per_core // cpn, 0)
+    if size == 0:
+        raise ResourceError(
+            f"Block {block.label!r}: one neuron needs {cpn} compartments; a core holds {per_core}"
+        )
+    groups = _group_columns(net, block)
+    while True:
+        n_pieces = -(-block.n // size)
+        bounds = np.linspace(0, block.n, n_pieces + 1).round().astype(int)
+        pieces = []
+        worst = None
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            bits, axons = _piece_cost(groups, a, b, spec)
+            p = Piece(block, int(a), int(b), int(b - a) * cpn, bits, axons)
+            pieces.append(p)
+            if bits > spec.synapse_memory_bits or axons > spec.input_axons_per_core:
+                worst = p
+        if worst is None:
+            return pieces
+        if size == 1:
+            if worst.synapse_bits > spec.synapse_memory_bits:
+                raise ResourceError(
+                    f"Block {block.label!r} neuron {worst.start}: synapse memory "
+                    f"{kib(worst.synapse_bits)} exceeds {kib(spec.synapse_memory_bits)} per core"
+                )
+            raise ResourceError(
+                f"Block {block.label!r} neuron {worst.start}: {worst.input_axons} input axons "
+                f"exceed {spec.input_axons_per_core} per core"
+            )
+        size = max(size // 2, 1)
+
+
+def allocate(
+    net: ChipNetwork,
+    board: BoardSpec | None = None,
+    max_compartments_per_core: int | None = None,
+    pack: bool = True,
+) -> Placement:
+    """Place ``net`` on cores and chips.
+
+    Parameters
+    ----------
+    net
+        The chip program.
+    board
+        The board (chip spec and number of chips; ``n_chips=None`` is unbounded).
+    max_compartments_per_core
+        A lower per-core compartment limit than the chip's (to spread work).
+    pack
+        Put several pieces on one core when they fit.
+
+    Raises
+    ------
+    ResourceError
+        A neuron, core or the board exceeds a capacity; the message names the
+        object and gives used vs limit.
+    """
+    board = board or BoardSpec(net.spec)
+    spec = board.chip
+    per_core = spec.compartments_per_core
+    if max_compartments_per_core is not None:
+        if not 1 <= int(max_compartments_per_core) <= per_core:
+            raise ResourceError(
+                f"max_compartments_per_core={max_compartments_per_core}: must be in 1..{per_core}"
+            )
+        per_core = int(max_compartments_per_core)
+    cores: list[Core] = []
+    core_of: dict = {}
+    somas = [b for b in net.blocks if not b.is_dendrite]
+    splits = {b: _split(net, b, per_core, spec) for b in somas}
+    # piece index of every neuron, so the output-axon estimate can count target pieces
+    piece_of = {}
+    for b, pieces in splits.items():
+        idx = np.zeros(b.n, np.int64)
+        for k, p in enumerate(pieces):
+            idx[p.start:p.stop] = k
+        piece_of[b] = idx
+    for block in somas:
+        core_of[block] = np.zeros(block.n, np.int64)
+        outgoing = [g for g in net.groups if g.source is block]
+        reach: dict = {}  # target population -> bool (n_src, n_target_pieces)
+        for g in outgoing:
+            owner = g.target.parent or g.target  # dendrites live on their soma's core
+            tp = piece_of[owner][g.tgt_index]
+            r = reach.setdefault(owner, np.zeros((block.n, len(splits[owner])), bool))
+            for k in np.unique(tp):
+                rows = np.any(g.mantissa[:, tp == k] != 0, axis=1)
+                r[g.src_index[rows], k] = True
+        per_neuron = sum((r.sum(axis=1) for r in reach.values()), np.zeros(block.n, np.int64))
+        for p in splits[block]:
+            # estimate: one axon per (compartment, target piece); exact count after placement
+            p.output_axons_est = int(per_neuron[p.start:p.stop].sum())
+            vr = (block.vmin, block.vmax)
+            target = None
+            if pack:
+                for c in cores:
+                    if (c.vrange == vr and c.compartments + p.compartments <= per_core
+                            and c.synapse_bits + p.synapse_bits <= spec.synapse_memory_bits
+                            and c.input_axons + p.input_axons <= spec.input_axons_per_core
+                            and c.output_axons_est + p.output_axons_est <= spec.output_axons_per_core):
+                        target = c
+                        break
+            if target is None:
+                target = Core(len(cores), len(cores) // spec.cores_per_chip, vrange=vr)
+                cores.append(target)
+            target.pieces.append(p)
+            target.compartments += p.compartments
+            target.synapse_bits += p.synapse_bits
+            target.input_axons += p.input_axons
+            target.output_axons_est += p.output_axons_est
+            core_of[block][p.start:p.stop] = target.index
+    for block in net.blocks:
+        if block.is_dendrite:
+            core_of[block] = core_of[block.parent]
+    _count_output_axons(net, cores, core_of)
+    max_cores = board.max_cores
+    if max_cores is not None and len(cores) > max_cores:
+        raise ResourceError(
+            f"Board: the network needs {len(cores)} cores; {board.n_chips} chip(s) x "
+            f"{spec.cores_per_chip} cores = {max_cores} available (pass n_chips=None or more chips)"
+        )
+    for c in cores:
+        if c.output_axons > spec.output_axons_per_core:
+            raise ResourceError(
+                f"{c.label} ({c.describe()}): {c.output_axons} output axons exceed "
+                f"{spec.output_axons_per_core} per core"
+            )
+    return Placement(net, board, cores, core_of)
+
+
+def _count_output_axons(net: ChipNetwork, cores: list, core_of: dict) -> None:
+    """One output axon per (source compartment, target core) pair with a synapse."""
+    reach: dict = {}  # source block -> bool (n_src, n_cores)
+    for g in net.groups:
+        if isinstance(g.source, InputAxons):
+            continue
+        r = reach.setdefault(g.source, np.zeros((g.source.n, len(cores)), bool))
+        tcore = core_of[g.target][g.tgt_index]
+        for c in np.unique(tcore):
+            rows = np.any(g.mantissa[:, tcore == c] != 0, axis=1)
+            r[g.src_index[rows], c] = True
+    for block, r in reach.items():
+        per_src = r.sum(axis=1)
+        counts = np.bincount(core_of[block], weights=per_src, minlength=len(cores))
+        for i in np.flatnonzero(counts):
+            cores[i].output_axons += int(counts[i])

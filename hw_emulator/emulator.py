@@ -1,0 +1,417 @@
+"""Vectorised integer run loop of the chip (the executable form of ``SPEC.md``).
+
+All compartments of all cores live in flat arrays; the per-step work is a fixed
+number of whole-array integer operations plus one row-gather-and-sum per synapse
+group whose source spiked.  No Python loop runs over neurons or synapses.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .blocks import ChipNetwork, CompartmentBlock, InputAxons
+from .chip import ChipSpec
+
+
+def wrap(x: np.ndarray, bits: int) -> np.ndarray:
+    """Two's-complement wrap of int64 values to a signed ``bits``-bit range."""
+    half = np.int64(1 << (bits - 1))
+    return ((x + half) & np.int64((1 << bits) - 1)) - half
+
+
+def decay(x: np.ndarray, keep: np.ndarray, shift: int) -> np.ndarray:
+    """``sign(x) * floor(|x| * keep / 2**shift)`` on int64 (rounds toward zero)."""
+    m = (np.abs(x) * keep) >> shift
+    return np.where(x < 0, -m, m)
+
+
+class _Group:
+    """Flattened synapse group: global source/target indices and effective weights."""
+
+    __slots__ = ("from_input", "src", "src_slice", "tgt", "w", "row_nnz", "group")
+
+    def __init__(self, group, src_offset: int, tgt_offset: int, from_input: bool) -> None:
+        self.group = group
+        self.from_input = from_input
+        self.src = group.src_index + src_offset
+        self.src_slice = _as_slice(self.src)
+        tgt = group.tgt_index + tgt_offset
+        self.tgt = _as_slice(tgt) or tgt
+        self.w = np.ascontiguousarray(group.weights, dtype=np.int64)
+        self.row_nnz = np.count_nonzero(group.mantissa, axis=1).astype(np.int64)
+
+
+def _as_slice(idx: np.ndarray) -> slice | None:
+    if idx.size and idx[0] + idx.size - 1 == idx[-1] and np.all(np.diff(idx) == 1):
+        return slice(int(idx[0]), int(idx[-1]) + 1)
+    return None
+
+
+class Emulator:
+    """Runs a :class:`~hw_emulator.blocks.ChipNetwork` step by step.
+
+    Parameters
+    ----------
+    net
+        The chip program.
+    dense_min_size
+        Synapse groups with at least this many (mostly nonzero) weights are delivered
+        by summing dense weight rows; ``None`` puts every synapse in the sparse table.
+        Both paths give identical integers.
+    """
+
+    def __init__(self, net: ChipNetwork, dense_min_size: int | None = 4096) -> None:
+        self.net = net
+        self.spec: ChipSpec = net.spec
+        s = self.spec
+        self.offsets: dict = {}
+        off = 0
+        for b in net.blocks:
+            self.offsets[b] = off
+            off += b.n
+        self.n = off
+        self.input_offsets: dict = {}
+        hoff = 0
+        for a in net.inputs:
+            self.input_offsets[a] = hoff
+            hoff += a.n
+        self.n_inputs = hoff
+
+        cat = lambda attr, dt: (  # noqa: E731
+            np.concatenate([np.asarray(getattr(b, attr)) for b in net.blocks]).astype(dt)
+            if net.blocks else np.zeros(0, dt)
+        )
+        self.keep_u = (s.decay_max - cat("decay_u", np.int64)).astype(np.int64)
+        self.keep_v = (s.decay_max + 1 - cat("decay_v", np.int64)).astype(np.int64)
+        self.vth = cat("vth", np.int64)
+        self.bias = np.concatenate([b.bias for b in net.blocks]) if net.blocks else np.zeros(0, np.int64)
+        self.ref_delay = cat("refractory_delay", np.int64)
+        self.vmin = np.concatenate([np.full(b.n, b.vmin, np.int64) for b in net.blocks]) if net.blocks else np.zeros(0, np.int64)
+        self.vmax = np.concatenate([np.full(b.n, b.vmax, np.int64) for b in net.blocks]) if net.blocks else np.zeros(0, np.int64)
+        spiking = [np.full(b.n, not b.is_dendrite) for b in net.blocks]
+        self.spiking = np.concatenate(spiking) if spiking else np.zeros(0, bool)
+        child, parent = [], []
+        for b in net.blocks:
+            if b.is_dendrite:
+                child.append(np.arange(b.n) + self.offsets[b])
+                parent.append(np.arange(b.n) + self.offsets[b.parent])
+        self.join_child = np.concatenate(child) if child else None
+        self.join_parent = np.concatenate(parent) if parent else None
+        # a dendrite's own v is never used: keep it at 0 so it costs nothing
+        self.groups = [
+            _Group(
+                g,
+                self.input_offsets[g.source] if isinstance(g.source, InputAxons) else self.offsets[g.source],
+                self.offsets[g.target],
+                isinstance(g.source, InputAxons),
+            )
+            for g in net.groups
+        ]
+        self._q_max, self._q_min = s.q_max, s.q_min
+        self._u_half = np.int64(1 << (s.u_bits - 1))
+        self._u_mask = np.int64((1 << s.u_bits) - 1)
+        self._v_nonneg = bool(np.all(self.vmin >= 0))
+        self._has_dendrites = self.join_child is not None
+        self._ref_reset = self.ref_delay - 1
+        # scalars when uniform: cheaper than broadcasting whole arrays every step
+        uniform = lambda a: a[0] if a.size and np.all(a == a[0]) else a  # noqa: E731
+        self._vmin_c, self._vmax_c = uniform(self.vmin), uniform(self.vmax)
+        self._u_max, self._u_min = s.u_max, s.u_min
+        # u and v live in one array so the shared decay runs once over both
+        self._keep = np.concatenate([self.keep_u, self.keep_v])
+        # big, mostly dense chip-to-chip groups (e.g. neuron-to-neuron weights of
+        # decoded connections) deliver by summing whole weight rows; the rest go
+        # through one table of all remaining synapses
+        self._dense = []
+        rest = []
+        for g in self.groups:
+            if (isinstance(g.tgt, slice)
+                    and dense_min_size is not None and dense_min_size <= g.w.size <= 4_000_000
+                    and np.count_nonzero(g.w) >= 0.5 * g.w.size):
+                # index into the activity vector [chip spikes | host counts]
+                off = self.n if g.from_input else 0
+                src = (slice(g.src_slice.start + off, g.src_slice.stop + off)
+                       if g.src_slice is not None else g.src + off)
+                # Exact in float32: every weight of a group is a multiple of one power
+                # of two, m * 2**(6+e) with |m| <= 255 (or, for 6+e < 0, an integer
+                # <= 255), so any partial sum of fewer than 2**16 row-spikes has at
+                # most 24 significant bits.
+                burst = g.group.source.max_count if g.from_input else 1
+                dt = np.float32 if g.w.shape[0] * burst < 2**16 else np.float64
+                self._dense.append((src, g.tgt, np.ascontiguousarray(g.w, dtype=dt), g.from_input))
+            else:
+                rest.append(g)
+        self._table_groups = rest
+        self._table = self._synapse_table()
+        self._q_can_wrap, self._u_can_wrap = self._overflow_possible()
+        self.reset()
+
+    def _overflow_possible(self) -> tuple[bool, bool]:
+        """Whether q or u can leave their ranges at all (if not, skip the wrap passes).
+
+        ``|q|`` is at most the sum of a compartment's absolute incoming weights times
+        the largest per-step count of each source; ``|u|`` is then at most
+        ``max|q| * 4096 / (decayU + 1)`` (a geometric series).  The skip is exact: the
+        wrap would be the identity.
+        """
+        if self._table is None:
+            return False, False
+        qmax = np.zeros(self.n)
+        for g in self.groups:
+            mult = g.group.source.max_count if g.from_input else 1
+            col = np.abs(g.w).sum(axis=0) * mult
+            if isinstance(g.tgt, slice):
+                qmax[g.tgt] += col
+            else:
+                np.add.at(qmax, g.tgt, col)
+        s = self.spec
+        q_wrap = bool(qmax.max(initial=0) > s.q_max)
+        ubound = np.minimum(qmax, s.q_max + 1) * (s.decay_max + 1) / (s.decay_max + 1 - self.keep_u)
+        return q_wrap, bool(ubound.max(initial=0) > s.u_max)
+
+    def _synapse_table(self) -> tuple | None:
+        """All synapses as rows indexed by source axon (compartments, then host axons).
+
+        Stored padded ("ELL": every row as long as the longest, padding pointing at
+        a dummy compartment ``n``) when that at most doubles the storage, since the
+        per-step gather is then two fancy-index operations; otherwise as CSR.
+        """
+        if not self._table_groups:
+            return None
+        rows, cols, vals = [], [], []
+        for g in self._table_groups:
+            r, c = np.nonzero(g.w)
+            tgt = np.arange(g.w.shape[1]) + g.tgt.start if isinstance(g.tgt, slice) else g.tgt
+            rows.append(g.src[r] + (self.n if g.from_input else 0))
+            cols.append(tgt[c])
+            vals.append(g.w[r, c])
+        rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+        n_rows = self.n + self.n_inputs
+        order = np.argsort(rows, kind="stable")
+        rows, cols, vals = rows[order], cols[order].astype(np.intp), vals[order].astype(np.float64)
+        length = np.bincount(rows, minlength=n_rows)
+        self._has_row = length > 0
+        self._table_chip_rows = bool(self._has_row[: self.n].any())
+        indptr = np.zeros(n_rows + 1, np.int64)
+        np.cumsum(length, out=indptr[1:])
+        width = int(length.max(initial=0))
+        nonempty = np.flatnonzero(length)
+        if width and (len(nonempty) + 1) * width <= 2 * len(vals) + 64:
+            # rows without synapses all map to one trailing padding-only row
+            rowmap = np.full(n_rows, len(nonempty), np.intp)
+            rowmap[nonempty] = np.arange(len(nonempty))
+            ell_c = np.full((len(nonempty) + 1, width), self.n, np.intp)
+            ell_v = np.zeros((len(nonempty) + 1, width), np.float64)
+            pos = np.arange(len(vals)) - indptr[rows]
+            ell_c[rowmap[rows], pos] = cols
+            ell_v[rowmap[rows], pos] = vals
+            return ("ell", ell_c, ell_v, rowmap)
+        return ("csr", indptr, cols, vals)
+
+    def _deliver(self, idx: np.ndarray, mult: np.ndarray | None) -> np.ndarray:
+        """Synaptic input per compartment from active source rows ``idx`` (float64, exact).
+
+        float64 holds every partial sum exactly (``|sum| < 2**53``), which lets
+        ``np.bincount`` do the scatter-add in one call.
+        """
+        t = self._table
+        if t[0] == "ell":
+            r = t[3][idx]
+            c, w = t[1][r], t[2][r]
+            if mult is not None:
+                w = w * mult[:, None]
+            return np.bincount(c.reshape(-1), w.reshape(-1), self.n + 1)[: self.n]
+        indptr, cols, vals = t[1], t[2], t[3]
+        start = indptr[idx]
+        length = indptr[idx + 1] - start
+        total = int(length.sum())
+        ends = np.cumsum(length)
+        sel = np.repeat(start - ends + length, length) + np.arange(total)
+        w = vals[sel] if mult is None else vals[sel] * np.repeat(mult, length)
+        return np.bincount(cols[sel], w, self.n)
+
+    # ------------------------------------------------------------------ state
+    def reset(self) -> None:
+        """Zero all state and counters (time step 0)."""
+        n = self.n
+        self._x = np.zeros(2 * n, np.int64)  # [u | v]
+        self._hold = np.zeros(n, np.int64)  # last step of the refractory hold
+        self._act = np.zeros(n + self.n_inputs, np.int64)  # [spikes of t-1 | host counts]
+        self.spikes = np.zeros(n, bool)
+        self.spike_count = np.zeros(n, np.int64)
+        self.active_count = np.zeros(n, np.int64)
+        self.input_count = np.zeros(self.n_inputs, np.int64)
+        #: steps in which each compartment's u wrapped (the chip wraps silently;
+        #: the backend turns a nonzero count into a warning)
+        self.u_overflows = np.zeros(n, np.int64)
+        self.q_overflows = 0
+        self.n_steps = 0
+        for b in self.net.blocks:
+            if b.v_init is not None:
+                self.v[self.slice_of(b)] = np.asarray(b.v_init, dtype=np.int64)
+            if b.hold_init is not None:
+                self._hold[self.slice_of(b)] = np.asarray(b.hold_init, dtype=np.int64)
+
+    @property
+    def u(self) -> np.ndarray:
+        """Current ``u`` of every compartment (int64 view)."""
+        return self._x[: self.n]
+
+    @property
+    def v(self) -> np.ndarray:
+        """Voltage ``v`` of every compartment (int64 view)."""
+        return self._x[self.n:]
+
+    @property
+    def refractory(self) -> np.ndarray:
+        """Steps each compartment will still be held at ``v = 0``."""
+        return np.maximum(self._hold - self.n_steps, 0)
+
+    def slice_of(self, block: CompartmentBlock) -> slice:
+        """Global index range of ``block``'s compartments."""
+        o = self.offsets[block]
+        return slice(o, o + block.n)
+
+    def input_slice(self, axons: InputAxons) -> slice:
+        """Global index range of host input axons ``axons``."""
+        o = self.input_offsets[axons]
+        return slice(o, o + axons.n)
+
+    def set_voltage(self, block: CompartmentBlock, v: np.ndarray) -> None:
+        """Set voltages of ``block`` (e.g. staggered phases)."""
+        self.v[self.slice_of(block)] = np.asarray(v, dtype=np.int64)
+
+    # ------------------------------------------------------------------- step
+    def step(self, host_counts: np.ndarray | None = None, count_inputs: bool = True,
+             count_spikes: bool = True) -> np.ndarray:
+        """Advance one time step; returns the boolean spike vector of this step.
+
+        Parameters
+        ----------
+        host_counts
+            Spike counts per host input axon for this step (int, length
+            ``n_inputs``), or ``None`` for no host input.
+
+        Notes
+        -----
+        The order is that of ``SPEC.md``: deliver (spikes of step t-1, host spikes of
+        step t) -> q (22-bit wrap) -> u decay + q (24-bit wrap) -> dendrite joins ->
+        u2 = u + bias -> v decay + u2 (clip) -> refractory hold -> threshold, reset.
+        Operations are in place so a step is a fixed, small number of array passes.
+        """
+        s, n = self.spec, self.n
+        self.n_steps += 1
+        t = self.n_steps
+        act = self._act
+        if self.n_inputs:
+            if host_counts is None:
+                act[n:] = 0
+            else:
+                act[n:] = host_counts
+                if count_inputs:
+                    self.input_count += host_counts
+        x = self._x
+        # decay u and v together: sign(x) * floor(|x| * keep / 4096)
+        a = np.abs(x)
+        a *= self._keep
+        a >>= s.decay_bits
+        np.negative(a, out=a, where=x < 0)
+        u, v = a[:n], a[n:]
+        q = None
+        if self._table is not None:
+            if self._table_chip_rows:
+                idx = np.flatnonzero(act)
+                idx = idx[self._has_row[idx]]  # sources whose synapses all sit in dense groups
+            else:
+                idx = np.flatnonzero(act[n:]) + n  # only host axons use the table
+            if idx.size:
+                q = self._deliver(idx, act[idx] if self.n_inputs else None)
+        for src, tgt, w, counted in self._dense:
+            a_src = act[src]
+            idx = np.flatnonzero(a_src)
+            if idx.size:
+                if counted:  # host axons carry counts; float32 dot stays exact (see above)
+                    d = a_src[idx].astype(w.dtype) @ w[idx]
+                else:
+                    d = w[idx].sum(axis=0)
+                if q is None and tgt.start == 0 and tgt.stop == n:
+                    q = d.astype(np.float64)
+                else:
+                    if q is None:
+                        q = np.zeros(n)
+                    q[tgt] += d
+        if q is not None:
+            if self._q_can_wrap and (q.max() > self._q_max or q.min() < self._q_min):
+                self.q_overflows += int(np.count_nonzero((q > self._q_max) | (q < self._q_min)))
+                q = wrap(q.astype(np.int64), s.q_bits)
+            np.add(u, q, out=u, casting="unsafe")
+        if self._u_can_wrap:
+            over = (u > self._u_max) | (u < self._u_min)
+            if over.any():
+                self.u_overflows += over
+            u += self._u_half  # two's-complement wrap to 24 bits
+            u &= self._u_mask
+            u -= self._u_half
+        if self._has_dendrites:
+            # multi-compartment join: each dendrite's current adds to its soma
+            uj = u.copy()
+            np.add.at(uj, self.join_parent, u[self.join_child])
+            v += uj
+        else:
+            v += u
+        v += self.bias
+        np.maximum(v, self._vmin_c, out=v)
+        np.minimum(v, self._vmax_c, out=v)
+        v *= self._hold < t  # refractory compartments are held at 0
+        spk = v > self.vth  # held compartments are at 0 < vth, so they cannot spike
+        if self._has_dendrites:
+            spk &= self.spiking
+        if spk.any():
+            v[spk] = 0
+            np.copyto(self._hold, self._ref_reset + t, where=spk)
+            if count_spikes:
+                self.spike_count += spk
+        self._x = a
+        act[:n] = spk
+        self.spikes = spk
+        self.active_count += v != 0
+        return spk
+
+    def run(self, steps: int, host_counts: np.ndarray | None = None, record: np.ndarray | None = None,
+            record_v: list | None = None) -> tuple[np.ndarray, list]:
+        """Run ``steps`` steps; returns spikes of compartments ``record`` and voltages.
+
+        Parameters
+        ----------
+        steps
+            Number of steps.
+        host_counts
+            ``steps x n_inputs`` spike counts of host axons, or ``None``.
+        record
+            Global compartment indices whose spikes to return (``steps x len``).
+        record_v
+            Slices of compartments whose voltages to return (one array each).
+        """
+        record = np.zeros(0, np.intp) if record is None else np.asarray(record, np.intp)
+        # all spikes are kept (one copy per step) and counted/selected once at the end
+        full = np.zeros((steps, self.n), bool)
+        volts = [np.zeros((steps, sl.stop - sl.start), np.int64) for sl in (record_v or [])]
+        if host_counts is not None:
+            self.input_count += np.asarray(host_counts).sum(axis=0)
+        for i in range(steps):
+            full[i] = self.step(None if host_counts is None else host_counts[i], count_inputs=False,
+                                count_spikes=False)
+            for rec, sl in zip(volts, record_v or ()):
+                rec[i] = self._x[self.n + sl.start:self.n + sl.stop]
+        self.spike_count += full.sum(axis=0)
+        return full[:, record], volts
+
+    # --------------------------------------------------------------- counters
+    def synaptic_ops(self) -> dict:
+        """Total synaptic operations per synapse group since reset (spikes x fan-out)."""
+        out = {}
+        for g in self.groups:
+            counts = self.input_count if g.from_input else self.spike_count
+            src = counts[g.src]
+            out[g.group] = int(src @ g.row_nnz)
+        return out

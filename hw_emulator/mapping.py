@@ -1,0 +1,574 @@
+"""Map nengo's *built* model onto chip objects (the only hw_emulator module using nengo).
+
+Input: a ``nengo.builder.Model`` after ``model.build(network)``.  Output: a
+:class:`MappedModel` holding the :class:`~hw_emulator.blocks.ChipNetwork` (what runs on
+the chip) and the host-side taps the backend needs: :class:`ChipInput` (a host value
+entering as spikes), :class:`ChipOutput` (spikes leaving the chip, decoded on the
+host) and probe plans.
+
+What runs where:
+
+* Ensembles with a neuron type in :data:`~hw_emulator.neurons.NEURON_KINDS` run on the
+  chip; any other neuron type is an :class:`UnsupportedError` naming the ensemble.
+* Nodes run on the host.  Node -> chip connections become pairs of on/off spike
+  generators per dimension (``input_pairs`` copies each); chip -> host connections
+  and probes are decoded from spikes on the host.
+* Decoded chip -> chip connections use full neuron-to-neuron weights
+  (``decode="weights"``) or on-chip decode neurons (``decode="neurons"``).
+* Lowpass (or no) synapses run on the chip; an ensemble receiving several time
+  constants gets one dendrite compartment per extra time constant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import nengo
+from nengo.connection import Connection
+from nengo.ensemble import Ensemble, Neurons
+from nengo.node import Node
+from nengo.probe import Probe
+
+from .blocks import ChipNetwork, CompartmentBlock, InputAxons
+from .chip import LOIHI_V1, ChipSpec
+from .errors import UnsupportedError
+from .neurons import DECODE_KIND, NEURON_KINDS, NeuronKind
+from .populations import Population, make_blocks, make_group
+
+DECODE_STRATEGIES = ("weights", "neurons")
+
+
+@dataclass(frozen=True)
+class MapOptions:
+    """Choices of the mapping stage.
+
+    Parameters
+    ----------
+    decode
+        ``"weights"`` (neuron-to-neuron weights) or ``"neurons"`` (decode neurons).
+    input_pairs
+        On/off spike generators per dimension for host -> chip values.
+    input_range
+        Largest value per dimension (times the post radius) the host encoder can send.
+    decode_pairs
+        On/off decode-neuron pairs per dimension (``decode="neurons"``).
+    decode_rate
+        Bias firing rate (Hz) of each decode neuron (at a decoded value of 0).
+    decode_tau
+        Synapse time constant from decode neurons to the post ensemble (the
+        connection's own synapse filters the decode neurons' input).
+    refit_decoders
+        Re-solve decoders against the chip's discretised rate curves so that decoded
+        values match what nengo's reference decodes (see ``SPEC.md``).
+    refit_reg
+        Ridge regularisation of the refit, relative to the largest rate.  The refit's
+        targets are nengo's already regularised decoded values, so a smaller value
+        than the solver's own (default 0.1) avoids shrinking the decoders twice.
+    """
+
+    decode: str = "weights"
+    input_pairs: int = 16
+    input_range: float = 2.0
+    decode_pairs: int = 10
+    decode_rate: float = 200.0
+    decode_tau: float = 0.002
+    refit_decoders: bool = True
+    refit_reg: float | None = 0.02
+    spec: ChipSpec = LOIHI_V1
+
+    def __post_init__(self) -> None:
+        if self.decode not in DECODE_STRATEGIES:
+            raise ValueError(f"decode={self.decode!r}; expected one of {', '.join(DECODE_STRATEGIES)}")
+        for name in ("input_pairs", "decode_pairs"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+
+
+@dataclass(eq=False)
+class ChipInput:
+    """A host value (``transform @ function(node_output[pre_slice])``) sent as spikes."""
+
+    conn: Connection
+    axons: InputAxons
+    transform: np.ndarray  # size_out x size_mid
+    amplitude: np.ndarray  # value per spike count, per dimension
+    pairs: int
+
+
+@dataclass(eq=False)
+class ChipOutput:
+    """Spikes of ``block`` decoded on the host: ``decoders @ spikes / dt``, then ``synapse``."""
+
+    key: Any  # a Connection or a Probe
+    block: CompartmentBlock
+    decoders: np.ndarray | None  # size_out x n, None: amplitude * identity
+    amplitude: float
+    synapse: Any
+
+
+@dataclass(eq=False)
+class VoltageOutput:
+    """Voltage readout of ``block`` in nengo units (``v / vth``)."""
+
+    probe: Probe
+    block: CompartmentBlock
+
+
+@dataclass
+class MappedModel:
+    """The chip program plus the host taps that drive and read it."""
+
+    chip: ChipNetwork
+    inputs: list = field(default_factory=list)
+    outputs: list = field(default_factory=list)
+    voltages: list = field(default_factory=list)
+    host_connections: list = field(default_factory=list)
+    nodes: list = field(default_factory=list)
+    ensemble_blocks: dict = field(default_factory=dict)
+    probe_plans: dict = field(default_factory=dict)
+    quantization: dict = field(default_factory=dict)
+    options: MapOptions = field(default_factory=MapOptions)
+
+
+# ------------------------------------------------------------------------ helpers
+def _name(obj: Any) -> str:
+    label = getattr(obj, "label", None)
+    return f"{type(obj).__name__} {label!r}" if label else str(obj)
+
+
+def synapse_tau(synapse: Any, owner: Any) -> float:
+    """Time constant of a chip synapse: ``None`` -> 0, ``Lowpass(tau)`` -> tau.
+
+    Raises
+    ------
+    UnsupportedError
+        Any other synapse (the chip's current is a first-order filter).
+    """
+    if synapse is None:
+        return 0.0
+    if type(synapse) is nengo.Lowpass:
+        return float(synapse.tau)
+    raise UnsupportedError(
+        f"{_name(owner)}: synapse {synapse} cannot run on the chip (its current is a "
+        "first-order filter); use nengo.Lowpass(tau) or synapse=None"
+    )
+
+
+def neuron_kind(ens: Ensemble) -> NeuronKind:
+    """Registry lookup of the chip model of ``ens.neuron_type`` (exact type, no subclasses)."""
+    nt = ens.neuron_type
+    kind = NEURON_KINDS.get(type(nt).__name__) if type(nt).__module__.startswith("nengo") else None
+    if kind is None:
+        raise UnsupportedError(
+            f"{_name(ens)}: neuron type {nt} cannot run on the chip; use one of "
+            f"{', '.join('nengo.' + k for k in NEURON_KINDS)}"
+        )
+    return kind
+
+
+_FAIL = object()
+
+
+def _combine(a: Any, b: Any) -> Any:
+    """One synapse for two in series: fine when at most one filters, else ``_FAIL``."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return _FAIL
+
+
+def _matrix(w: Any, size_out: int, size_in: int, owner: Any) -> np.ndarray:
+    """Built connection weights as a dense ``size_out x size_in`` matrix."""
+    if hasattr(w, "toarray"):
+        w = w.toarray()
+    w = np.asarray(w, dtype=np.float64)
+    if w.ndim == 0:
+        return w * np.eye(size_out, size_in)
+    if w.ndim == 1:
+        return np.diag(w)
+    if w.shape != (size_out, size_in):
+        raise UnsupportedError(f"{_name(owner)}: weights of shape {w.shape} cannot be mapped")
+    return w
+
+
+def _select(size_mid: int, n: int, pre_slice: Any) -> np.ndarray:
+    """``size_mid x n`` selection matrix of ``pre_slice``."""
+    idx = np.arange(n)[pre_slice]
+    sel = np.zeros((len(idx), n))
+    sel[np.arange(len(idx)), idx] = 1.0
+    return sel
+
+
+def _post_matrix(size_out: int, size_in: int, post_slice: Any) -> np.ndarray:
+    """``size_in x size_out`` matrix placing a connection's output into ``post_slice``."""
+    return _select(size_out, size_in, post_slice).T
+
+
+# ------------------------------------------------------------------ populations
+class _Mapper:
+    def __init__(self, model: Any, options: MapOptions) -> None:
+        self.model = model
+        self.opt = options
+        self.spec = options.spec
+        self.dt = float(model.dt)
+        self.out = MappedModel(ChipNetwork(spec=self.spec), options=options)
+        self.pops: dict = {}  # Ensemble -> Population
+        self.extra: list = []  # decode-neuron populations
+
+    # ---------------------------------------------------------------- objects
+    def run(self) -> MappedModel:
+        objs = list(self.model.params)
+        for obj in objs:
+            if isinstance(obj, Ensemble):
+                self.add_ensemble(obj)
+            elif isinstance(obj, Node):
+                self.out.nodes.append(obj)
+        conns = [c for c in objs if isinstance(c, Connection)]
+        self.passthrough = {n for n in self.out.nodes if n.output is None}
+        self.node_in: dict = {n: [] for n in self.out.nodes}
+        for c in conns:
+            if c.learning_rule_type is not None:
+                raise UnsupportedError(
+                    f"{_name(c)}: learning rule {c.learning_rule_type} is not supported "
+                    "on the chip yet; run learning on the 'reference' target"
+                )
+            if isinstance(c.post_obj, Node):
+                self.node_in[c.post_obj].append(c)
+        self.host_needed: set = set()
+        self.to_host: list = []  # (conn) whose post is a Node or Probe
+        for c in conns:
+            self.add_connection(c)
+        for probe in self.model.probes:
+            self.add_probe(probe)
+        self.resolve_host()
+        self.finalize()
+        return self.out
+
+    def resolve_host(self) -> None:
+        """Keep only the host nodes and chip outputs whose values are actually used."""
+        needed = set(self.host_needed) | (set(self.out.nodes) - self.passthrough)
+        needed |= {p.target for p, plan in self.out.probe_plans.items() if plan[0] == "node"}
+        stack = list(needed)
+        while stack:
+            node = stack.pop()
+            for c in self.node_in.get(node, ()):
+                if isinstance(c.pre_obj, Node) and c.pre_obj not in needed:
+                    needed.add(c.pre_obj)
+                    stack.append(c.pre_obj)
+        self.out.nodes = [n for n in self.out.nodes if n in needed]
+        for c in self.to_host:
+            if isinstance(c.post_obj, Probe) or c.post_obj in needed:
+                if isinstance(c.pre_obj, Node):
+                    if isinstance(c.post_obj, Node):
+                        self.out.host_connections.append(c)
+                else:
+                    self.out.outputs.append(ChipOutput(c, self.pops[self.pre_ens(c)], self.chip_matrix(c), 1.0, c.synapse))
+
+    def pre_ens(self, c: Connection) -> Ensemble:
+        return c.pre_obj if isinstance(c.pre_obj, Ensemble) else c.pre_obj.ensemble
+
+    def chip_matrix(self, c: Connection) -> np.ndarray:
+        """``size_out x n_pre`` map from pre spikes (amplitude 1/dt) to the connection's output."""
+        pre = c.pre_obj
+        if isinstance(pre, Ensemble):
+            w = self.decoded_weights(c)
+        else:
+            t = _matrix(self.built_weights(c), c.size_out, c.size_mid, c)
+            w = t @ _select(c.size_mid, pre.ensemble.n_neurons, c.pre_slice)
+        return w * self.pops[self.pre_ens(c)].amplitude
+
+    def sources(self, node: Node, stack: tuple = ()) -> list | None:
+        """Linear sources of a passthrough node: ``(kind, what, M, synapse, decoded)``.
+
+        ``kind`` is ``"chip"`` (``what`` a population; ``M @ spikes/dt``) or ``"host"``
+        (``what`` the first connection from a host node; ``M @ f(x[pre_slice])``).
+        ``None`` when the node cannot be collapsed (a cycle, or two filters in series).
+        """
+        memo = self.__dict__.setdefault("_sources", {})
+        if node in memo:
+            return memo[node]
+        if node in stack:
+            return None
+        out = []
+        for c in self.node_in[node]:
+            pm = _post_matrix(c.size_out, node.size_in, c.post_slice)
+            pre = c.pre_obj
+            if isinstance(pre, Node) and pre in self.passthrough and c.function is None:
+                sub = self.sources(pre, stack + (node,))
+                if sub is None:
+                    memo[node] = None
+                    return None
+                t = _matrix(self.built_weights(c), c.size_out, c.size_mid, c)
+                t = pm @ t @ _select(c.size_mid, pre.size_out, c.pre_slice)
+                for kind, what, m, syn, dec in sub:
+                    both = _combine(syn, c.synapse)
+                    if both is _FAIL:
+                        memo[node] = None
+                        return None
+                    out.append((kind, what, t @ m, both, dec))
+            elif isinstance(pre, Node):
+                t = _matrix(self.built_weights(c), c.size_out, c.size_mid, c)
+                out.append(("host", c, pm @ t, c.synapse, False))
+            else:
+                out.append(("chip", self.pops[self.pre_ens(c)], pm @ self.chip_matrix(c), c.synapse,
+                            isinstance(pre, Ensemble)))
+        memo[node] = out
+        return out
+
+    def add_ensemble(self, ens: Ensemble) -> None:
+        kind = neuron_kind(ens)
+        if ens.noise is not None:
+            raise UnsupportedError(f"{_name(ens)}: ensemble noise ({ens.noise}) cannot run on the chip; remove it")
+        built = self.model.params[ens]
+        p = kind.params(ens.neuron_type, self.dt, self.spec)
+        pop = Population(
+            ens.label or f"ens{len(self.pops)}", ens, kind, p, ens.n_neurons,
+            np.asarray(built.bias, dtype=np.float64), float(getattr(ens.neuron_type, "amplitude", 1.0)),
+        )
+        # nengo's initial neuron state (LIF voltages start uniformly in [0, 1))
+        sig = self.model.sig[ens.neurons]
+        if "voltage" in sig:
+            v0 = np.asarray(sig["voltage"].initial_value, dtype=np.float64)
+            if np.any(v0 != 0):
+                pop.v_init_frac = np.clip(v0, p.min_voltage if np.isfinite(p.min_voltage) else -1.0, 1.0)
+        if "refractory_time" in sig:
+            r0 = np.asarray(sig["refractory_time"].initial_value, dtype=np.float64)
+            if np.any(r0 != 0):
+                pop.hold_init = np.round(r0 / self.dt).astype(np.int64)
+        self.pops[ens] = pop
+
+    def built_weights(self, conn: Connection) -> Any:
+        """The weight signal's value as nengo built it (transform, times decoders if decoded)."""
+        sig = self.model.sig[conn].get("weights")
+        return np.float64(1.0) if sig is None else sig.initial_value  # None: NoTransform
+
+    def ens_rates(self, ens: Ensemble, x: np.ndarray) -> np.ndarray:
+        pop = self.pops[ens]
+        b = self.model.params[ens]
+        return pop.kind.rates(x * b.gain + b.bias, pop.params, self.dt, pop.amplitude)
+
+    def decoded_weights(self, conn: Connection) -> np.ndarray:
+        """Decoders (times transform) of a decoded connection, refit to chip rates."""
+        memo = self.__dict__.setdefault("_decoded", {})
+        if conn in memo:
+            return memo[conn]
+        pre = conn.pre_obj
+        built = self.model.params[conn]
+        w = np.asarray(self.built_weights(conn), dtype=np.float64)
+        if not self.opt.refit_decoders or built.eval_points is None or isinstance(conn.solver, nengo.solvers.NoSolver):
+            # user-given decoders are kept as they are
+            memo[conn] = w
+            return w
+        eb = self.model.params[pre]
+        x = np.dot(built.eval_points, eb.encoders.T / pre.radius)
+        a_ref = pre.neuron_type.rates(x, eb.gain, eb.bias)
+        y = a_ref @ w.T
+        a = self.ens_rates(pre, x)
+        reg = self.opt.refit_reg if self.opt.refit_reg is not None else float(getattr(conn.solver, "reg", 0.1))
+        sigma = reg * max(float(a.max()), 1e-12)
+        g = a.T @ a + a.shape[0] * sigma**2 * np.eye(a.shape[1])
+        memo[conn] = np.linalg.solve(g, a.T @ y).T
+        return memo[conn]
+
+    # ------------------------------------------------------------ connections
+    def add_connection(self, conn: Connection) -> None:
+        pre, post = conn.pre_obj, conn.post_obj
+        if isinstance(conn.transform, (nengo.Convolution, nengo.transforms.ConvolutionTranspose)):
+            raise UnsupportedError(
+                f"{_name(conn)}: {type(conn.transform).__name__} transforms are not supported by "
+                "loihi-emu (neither on chip nor on the host); use a Dense or Sparse transform"
+            )
+        if isinstance(post, (Node, Probe)):
+            self.to_host.append(conn)
+            return
+        if not isinstance(post, (Ensemble, Neurons)):
+            raise UnsupportedError(f"{_name(conn)}: post object {_name(post)} cannot be mapped")
+        if isinstance(pre, Node):
+            srcs = self.sources(pre) if pre in self.passthrough and conn.function is None else None
+            if srcs is None or any(_combine(syn, conn.synapse) is _FAIL for _, _, _, syn, _ in srcs):
+                self.host_needed.add(pre)
+                t = _matrix(self.built_weights(conn), conn.size_out, conn.size_mid, conn)
+                self.add_input(conn, t, conn, conn.synapse)
+                return
+            # collapse the passthrough node: route its sources straight to the post
+            t = _matrix(self.built_weights(conn), conn.size_out, conn.size_mid, conn)
+            t = t @ _select(conn.size_mid, pre.size_out, conn.pre_slice)
+            for kind, what, m, syn, decoded in srcs:
+                w, both = t @ m, _combine(syn, conn.synapse)
+                if not np.any(w):
+                    continue
+                if kind == "host":
+                    self.host_needed.add(what.pre_obj)
+                    self.add_input(what, w, conn, both)
+                else:
+                    self.chip_to_chip(what, w, conn, both, decoded)
+            return
+        if isinstance(pre, Ensemble) and conn.solver.weights:
+            # nengo folds the post encoders (and post_slice) into these weights,
+            # so there is one row per post neuron
+            w_j = np.asarray(self.decoded_weights(conn))
+            post_ens = post if isinstance(post, Ensemble) else post.ensemble
+            full = w_j.reshape(post_ens.n_neurons, pre.n_neurons)
+            src = self.pops[pre]
+            self.connect(src, self.pops[post_ens], full * src.amplitude, conn)
+            return
+        if not isinstance(pre, (Ensemble, Neurons)):
+            raise UnsupportedError(f"{_name(conn)}: pre object {_name(pre)} cannot be mapped")
+        self.chip_to_chip(self.pops[self.pre_ens(conn)], self.chip_matrix(conn), conn, conn.synapse,
+                          isinstance(pre, Ensemble))
+
+    def chip_to_chip(self, src: Population, w: np.ndarray, conn: Connection, synapse: Any,
+                     decoded: bool) -> None:
+        """Synapses for ``conn``'s output ``w @ spikes/dt`` of ``src`` (``size_out x n_src``)."""
+        tau = synapse_tau(synapse, conn)
+        if decoded and self.opt.decode == "neurons" and isinstance(conn.post_obj, Ensemble):
+            self.add_decode_neurons(conn, src, w, tau)
+            return
+        pop, enc = self.post_encoders(conn)
+        self.connect(src, pop, enc @ w, conn, tau=tau)
+
+    def post_encoders(self, conn: Connection) -> tuple[Population, np.ndarray]:
+        """Target population and ``n_post x size_out`` matrix from values to currents."""
+        post = conn.post_obj
+        if isinstance(post, Ensemble):
+            pm = _post_matrix(conn.size_out, post.size_in, conn.post_slice)
+            return self.pops[post], self.model.params[post].scaled_encoders @ pm
+        ens = post.ensemble
+        pm = _post_matrix(conn.size_out, ens.n_neurons, conn.post_slice)
+        return self.pops[ens], self.model.params[ens].gain[:, None] * pm
+
+    def add_input(self, conn: Connection, transform: np.ndarray, post_conn: Connection, synapse: Any) -> None:
+        """Host value ``transform @ f(x[pre_slice])`` of ``conn`` sent as spikes to ``post_conn``'s post."""
+        pop, enc = self.post_encoders(post_conn)
+        tau = synapse_tau(synapse, post_conn)
+        d, k = post_conn.size_out, int(self.opt.input_pairs)
+        post = post_conn.post_obj
+        radius = post.radius if isinstance(post, Ensemble) else 1.0
+        amp = np.full(d, self.opt.input_range * radius / k)
+        node = conn.pre_obj
+        if not callable(node.output) and node.output is not None and not isinstance(node.output, nengo.Process):
+            # a constant node: size the spike amplitude so its value is representable
+            x = np.asarray(node.output, dtype=np.float64)[conn.pre_slice]
+            if conn.function is not None:
+                x = np.atleast_1d(np.asarray(conn.function(x), dtype=np.float64))
+            amp = np.maximum(amp, np.abs(transform @ x) / (0.9 * k))
+        axons = self.out.chip.add_input(InputAxons(f"{_name(post_conn)}.input", 2 * d, k, post_conn))
+        self.out.inputs.append(ChipInput(conn, axons, transform, amp, k))
+        # a count of one on axon (i, sign) is the value sign * amp[i] for one step
+        w = np.concatenate([enc * (amp * self.dt), -enc * (amp * self.dt)], axis=1)
+        self.connect(axons, pop, w, post_conn, tau=tau)
+
+    def add_decode_neurons(self, conn: Connection, src: Population, w: np.ndarray, tau: float) -> None:
+        """Biased on/off decode-neuron pairs re-encoding a decoded value as spikes.
+
+        Each copy fires at ``r0 +- r1 * y`` (Hz): the bias keeps both neurons of a pair
+        active, so nothing is rectified and the difference of their rates is linear in
+        ``y`` to first order; copies get dithered biases so the integer-period
+        staircase of each neuron averages out across copies.
+        """
+        d, k = conn.size_out, int(self.opt.decode_pairs)
+        r0 = float(self.opt.decode_rate)
+        # the decoded value's range per dimension, over the pre ensemble's
+        # evaluation points (a transform can take it well beyond the post radius)
+        pre = src.owner
+        x = np.dot(self.model.params[pre].eval_points, self.model.params[pre].encoders.T / pre.radius)
+        y_max = np.abs(self.ens_rates(pre, x) @ w.T).max(axis=0)
+        y_max = np.maximum(y_max, 1e-3 * conn.post_obj.radius)
+        r1 = 0.8 * r0 / y_max  # per dimension
+        p = DECODE_KIND.params(None, self.dt, self.spec)
+        n = 2 * d * k
+        sign = np.repeat([1.0, -1.0], d * k)
+        dim = np.tile(np.repeat(np.arange(d), k), 2)
+        copy = np.tile(np.arange(k), 2 * d)
+        dither = (copy + 0.5) / k - 0.5
+        bias = r0 * (1.0 + 0.5 * dither)
+        dec = Population(f"{src.label}->{conn.post_obj.label}.decode", conn, DECODE_KIND, p, n, bias)
+        dec.v_init_frac = ((copy * 0.618) % 1.0) * 0.99
+        self.extra.append(dec)
+        # the connection's filter acts on the decode neurons' input (before spiking)
+        self.connect(src, dec, sign[:, None] * w[dim] * r1[dim][:, None], conn, tau=tau)
+        # slope of the chip's IF rate curve at r0 (reset to 0 loses ~half a step)
+        slope = 1.0 / (1.0 + 0.5 * r0 * self.dt) ** 2
+        a = 1.0 / (2 * k * r1 * slope)
+        post_pop, enc = self.post_encoders(conn)
+        self.connect(dec, post_pop, enc[:, dim] * (sign * a[dim]), conn, tau=self.opt.decode_tau)
+
+    def connect(self, src: Any, dst: Population, w_j: np.ndarray, owner: Any, tau: float | None = None) -> None:
+        """Queue synapses: ``w_j[i, j]`` nengo current per spike (amplitude 1/dt) of source j."""
+        if tau is None:
+            tau = synapse_tau(owner.synapse, owner)
+        dst.incoming.append((src, np.asarray(w_j, dtype=np.float64), float(tau), owner))
+
+    # ----------------------------------------------------------------- probes
+    def add_probe(self, probe: Probe) -> None:
+        obj, attr = probe.obj, probe.attr
+        plans = self.out.probe_plans
+        if isinstance(obj, Node) and attr == "output":
+            srcs = self.sources(obj) if obj in self.passthrough else None
+            if srcs and all(kind == "chip" for kind, *_ in srcs):
+                # a probed passthrough node fed only by the chip: decode its sources
+                # directly so that no host node sits between chip and probe
+                outs = []
+                for _, pop, m, syn, _ in srcs:
+                    outs.append(ChipOutput(probe, pop, m, 1.0, syn))
+                self.out.outputs.extend(outs)
+                plans[probe] = ("sum", outs)
+                # the probe's own synapse is applied on the host after the sum
+            else:
+                plans[probe] = ("node", obj)
+        elif isinstance(obj, Ensemble) and attr == "decoded_output":
+            conn = next(c for c in self.to_host if c.post_obj is probe)
+            self.to_host.remove(conn)
+            out = ChipOutput(probe, self.pops[obj], self.chip_matrix(conn), 1.0, probe.synapse)
+            self.out.outputs.append(out)
+            plans[probe] = ("output", out)
+        elif isinstance(obj, Neurons) and attr in ("output", "spikes"):
+            out = ChipOutput(probe, self.pops[obj.ensemble], None, self.pops[obj.ensemble].amplitude, probe.synapse)
+            self.out.outputs.append(out)
+            plans[probe] = ("output", out)
+        elif isinstance(obj, Neurons) and attr == "voltage":
+            out = VoltageOutput(probe, self.pops[obj.ensemble])
+            self.out.voltages.append(out)
+            plans[probe] = ("voltage", out)
+        else:
+            raise UnsupportedError(
+                f"{_name(probe)}: probing {attr!r} of {_name(obj)} is not supported on the chip; "
+                "probe an Ensemble's decoded output, Neurons' 'output'/'voltage', or a Node's output"
+            )
+
+    # --------------------------------------------------------------- finalize
+    def finalize(self) -> None:
+        pops = list(self.pops.values()) + self.extra
+        for pop in pops:
+            make_blocks(pop, self.out.chip, self.dt, self.spec)
+        for pop in pops:
+            for src, w_j, tau, owner in pop.incoming:
+                make_group(src, pop, w_j, tau, owner, _name(owner), self.out.chip, self.dt, self.spec)
+        for ens, pop in self.pops.items():
+            self.out.ensemble_blocks[ens] = pop.block
+        for o in self.out.outputs + self.out.voltages:
+            o.block = o.block.block
+        for pop in pops:
+            self.out.quantization[pop.block.label] = pop.block.quant
+
+def map_model(model: Any, options: MapOptions | None = None) -> MappedModel:
+    """Map a built nengo model onto chip objects.
+
+    Parameters
+    ----------
+    model
+        ``nengo.builder.Model`` after ``model.build(network)``.
+    options
+        Mapping choices; defaults to :class:`MapOptions()`.
+
+    Raises
+    ------
+    UnsupportedError
+        A neuron type, synapse, learning rule, probe or transform the chip cannot run.
+    DiscretizationError
+        A time constant or parameter with no chip representation.
+    """
+    return _Mapper(model, options or MapOptions()).run()

@@ -1,0 +1,137 @@
+"""From populations in nengo units to chip blocks and synapse groups (numpy only).
+
+:mod:`mapping` collects, per on-chip population, its neuron model, bias and incoming
+weights in nengo units; this module chooses each compartment's voltage scale,
+discretises everything (``SPEC.md`` section 3) and creates the chip objects.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import discretize as dz
+from .blocks import ChipNetwork, CompartmentBlock, InputAxons, SynapseGroup
+from .chip import ChipSpec
+from .neurons import NeuronKind, NeuronParams
+
+
+@dataclass(eq=False)
+class Population:
+    """A future block: parameters in nengo units plus incoming synapses ``(source, W_j, tau, owner)``.
+
+    ``W_j[i, j]`` is the nengo current into neuron ``i`` per spike (amplitude 1/dt) of source ``j``.
+    """
+
+    label: str
+    owner: Any
+    kind: NeuronKind
+    params: NeuronParams
+    n: int
+    bias: np.ndarray  # nengo current units
+    amplitude: float = 1.0
+    incoming: list = field(default_factory=list)  # (source, W_j, tau, owner)
+    v_init_frac: np.ndarray | None = None
+    hold_init: np.ndarray | None = None
+    block: CompartmentBlock | None = None
+
+
+def weight_ints(pop: "Population", w_j: np.ndarray, tau: float, c: Any, dt: float, spec: ChipSpec) -> np.ndarray:
+    """Integer-unit weights ``n_tgt x n_src``; ``c`` is the per-step input scale (per neuron)."""
+    du = (dz.decay_u_register(tau, dt, spec) + 1) / (spec.decay_max + 1)
+    c = np.asarray(c, dtype=np.float64)
+    return w_j * (du / dt * (c[:, None] if c.ndim else c))
+
+def make_blocks(pop: "Population", chip: ChipNetwork, dt: float, spec: ChipSpec) -> None:
+    """Create the soma block (and dendrite blocks) of ``pop`` in ``chip``; sets ``pop.block``."""
+    s, p = spec, pop.params
+    s0 = p.voltage_scale
+    # Per neuron, shrink S (= vth) by a power of two until its bias and every
+    # incoming weight fit their formats.  Per-neuron scales keep one extreme
+    # neuron (e.g. an intercept near 1, hence a huge gain and bias) from
+    # coarsening the whole block; weights into such a neuron scale with its gain,
+    # so its column needs the smaller S anyway.
+    limit_w = s.weight_mant_max * 2.0 ** (s.weight_shift + s.weight_exp_max)
+    need = np.ones(pop.n)
+    for _, w_j, tau, _ in pop.incoming:
+        m = np.abs(weight_ints(pop, w_j, tau, s0 * p.step_gain, dt, spec)).max(axis=1, initial=0.0)
+        need = np.maximum(need, m / limit_w)
+    need = np.maximum(need, np.abs(pop.bias) * s0 * p.step_gain / s.bias_max)
+    # keep u within its 24 bits when every source fires at its top rate (the
+    # signed sum: decoded weights mostly cancel, one-signed weights do not)
+    # likewise q (22 bits) when every source spikes in the same step
+    ubound, qbound = np.zeros(pop.n), np.zeros(pop.n)
+    for src, w_j, tau, _ in pop.incoming:
+        du = (dz.decay_u_register(tau, dt, s) + 1) / (s.decay_max + 1)
+        burst = src.max_count if isinstance(src, InputAxons) else 1.0
+        rate = burst if isinstance(src, InputAxons) else 1.0 / src.params.refractory_delay
+        w_int = weight_ints(pop, w_j, tau, s0 * p.step_gain, dt, spec)
+        if isinstance(src, InputAxons):
+            # on/off pairs carry opposite weights and never fire together
+            ubound += np.abs(w_int).sum(axis=1) * burst / 2 / du
+            qbound += np.abs(w_int).sum(axis=1) * burst / 2
+        else:
+            ubound += (w_int * rate).sum(axis=1) / du
+            qbound += np.abs((w_int * burst).sum(axis=1))
+    need = np.maximum(need, np.abs(ubound) / (s.u_max / 2))
+    need = np.maximum(need, qbound / (s.q_max / 2))
+    shrink = 2.0 ** np.ceil(np.log2(need))
+    if p.min_voltage != 0:
+        shrink[:] = shrink.max()  # one vth per block: vmin (per core) is relative to it
+    scale = np.maximum(np.floor(s0 / shrink), 1 << s.vth_shift)
+    vth_m = np.round(scale / (1 << s.vth_shift)).astype(np.int64)
+    if vth_m.max() > s.vth_mant_max:
+        dz.vth_register(float(scale.max()), s)  # raises with the offending value
+    vth = vth_m << s.vth_shift
+    c = vth * p.step_gain
+    _, vmax = dz.vmax_register(int(vth.max()), s)
+    vmin = s.v_min_limit if not np.isfinite(p.min_voltage) else max(int(round(p.min_voltage * vth.max())), s.v_min_limit)
+    bm, be, n_clip = dz.bias_registers(pop.bias * c, s)
+    taus = Counter(t for _, _, t, _ in pop.incoming)
+    soma_tau = taus.most_common(1)[0][0] if taus else 0.0
+    q = dz.QuantizationReport(pop.label, int(vth.max()), float(c.max()), decay_v=p.decay_v,
+                              refractory_delay=p.refractory_delay, vth_mantissa=int(vth_m.max()),
+                              bias_clipped=n_clip, bias_exponents=sorted(set(int(e) for e in be)))
+    n_shrunk = int(np.count_nonzero(shrink > 1))
+    if n_shrunk:
+        q.notes.append(f"{n_shrunk} of {pop.n} compartments use a smaller vth (down to "
+                       f"{int(vth.min())}) so that their bias and weights fit")
+    if n_clip:
+        q.notes.append(f"{n_clip} bias values clipped to +-{s.bias_max}")
+    v_init = None if pop.v_init_frac is None else np.clip((pop.v_init_frac * vth).astype(np.int64), vmin, vth)
+    pop.block = chip.add_block(CompartmentBlock(
+        pop.label, pop.n, dz.decay_u_register(soma_tau, dt, s), p.decay_v, vth, bm, be,
+        p.refractory_delay, vmin, vmax, owner=pop.owner, spec=s, quant=q, voltage_scale=vth.astype(float),
+        v_init=v_init, hold_init=pop.hold_init,
+    ))
+    q.decay_u.append({"tau": soma_tau, "decay_u": int(pop.block.decay_u[0]), "compartment": "soma"})
+    pop.dendrites = {soma_tau: pop.block}
+    for tau in sorted(t for t in taus if t != soma_tau):
+        reg = dz.decay_u_register(tau, dt, s)
+        pop.dendrites[tau] = chip.add_block(CompartmentBlock(
+            f"{pop.label}.dendrite[tau={tau:g}]", pop.n, reg, s.decay_max, vth, 0, 0, 1, 0, vmax,
+            parent=pop.block, owner=pop.owner, spec=s, voltage_scale=vth.astype(float),
+        ))
+        q.decay_u.append({"tau": tau, "decay_u": reg, "compartment": "dendrite"})
+    pop.scale = c
+
+def make_group(src: Any, pop: "Population", w_j: np.ndarray, tau: float, owner: Any, owner_name: str,
+           chip: ChipNetwork, dt: float, spec: ChipSpec) -> None:
+    """Quantise ``w_j`` (nengo units) into one synapse group from ``src`` into ``pop``."""
+    target = pop.dendrites[tau]
+    w_int = weight_ints(pop, w_j, tau, pop.scale, dt, spec).T  # n_src x n_tgt
+    rows = np.flatnonzero(np.any(w_int != 0, axis=1))
+    if rows.size == 0:
+        return
+    if rows.size > 0.9 * w_int.shape[0]:
+        rows = np.arange(w_int.shape[0])  # keep the source contiguous (a slice per step)
+    wq = dz.quantize_weights(w_int[rows], spec)
+    source = src if isinstance(src, InputAxons) else src.block
+    label = f"{owner_name}[{source.label}->{target.label}]"
+    g = SynapseGroup(label, source, target, wq.mantissa, wq.exponent, src_index=rows, owner=owner,
+                     quant=wq, spec=spec)
+    chip.add_group(g)
+    pop.block.quant.synapse_groups[label] = wq

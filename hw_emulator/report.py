@@ -1,0 +1,170 @@
+"""Hardware report of a run: resources per core, activity, and an energy/time *estimate*.
+
+The estimate multiplies event counts by the published pre-silicon per-event figures
+of :class:`~hw_emulator.chip.EnergyModel`; it is labelled as an estimate everywhere
+it appears.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .allocate import Placement
+from .blocks import InputAxons
+from .emulator import Emulator
+
+
+@dataclass
+class CoreReport:
+    """Resources and activity of one core."""
+
+    core: int
+    chip: int
+    contents: str
+    compartments: int
+    compartments_limit: int
+    input_axons: int
+    input_axons_limit: int
+    output_axons: int
+    output_axons_limit: int
+    synapse_memory_bytes: float
+    synapse_memory_limit_bytes: int
+    spikes: int = 0
+    synaptic_ops: int = 0
+    active_updates: int = 0
+    inactive_updates: int = 0
+
+
+@dataclass
+class HardwareReport:
+    """What a run used and did on the chip; see :func:`build_report`."""
+
+    chip: str
+    n_chips: int
+    n_cores: int
+    n_steps: int
+    dt: float
+    cores: list = field(default_factory=list)
+    total_spikes: int = 0
+    total_synaptic_ops: int = 0
+    spikes_per_step: float = 0.0
+    synaptic_ops_per_step: float = 0.0
+    energy_estimate_j: float = 0.0
+    energy_estimate_per_step_j: float = 0.0
+    time_estimate_per_step_s: float = 0.0
+    estimate_note: str = ""
+    quantization: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        """Plain-data form (what :meth:`to_json` writes)."""
+        d = asdict(self)
+        d["quantization"] = {k: (v.as_dict() if hasattr(v, "as_dict") else v) for k, v in self.quantization.items()}
+        return d
+
+    def to_json(self, **kw) -> str:
+        """JSON text of :meth:`as_dict`."""
+        return json.dumps(self.as_dict(), **({"indent": 2} | kw))
+
+    def to_table(self) -> str:
+        """A readable multi-line table."""
+        lines = [
+            f"Hardware report: {self.chip}, {self.n_chips} chip(s), {self.n_cores} core(s), "
+            f"{self.n_steps} steps of {self.dt * 1e3:g} ms",
+            f"{'core':>5} {'chip':>4} {'compartments':>14} {'axons in':>12} {'axons out':>12} "
+            f"{'synapse memory':>22} {'spikes':>9} {'syn ops':>11}  contents",
+        ]
+        for c in self.cores:
+            mem = f"{c.synapse_memory_bytes / 1024:.1f}/{c.synapse_memory_limit_bytes / 1024:.0f} KiB"
+            lines.append(
+                f"{c.core:>5} {c.chip:>4} {c.compartments:>6}/{c.compartments_limit:<7} "
+                f"{c.input_axons:>5}/{c.input_axons_limit:<6} {c.output_axons:>5}/{c.output_axons_limit:<6} "
+                f"{mem:>22} {c.spikes:>9} {c.synaptic_ops:>11}  {c.contents}"
+            )
+        lines += [
+            f"spikes: {self.total_spikes} total, {self.spikes_per_step:.1f} per step",
+            f"synaptic ops: {self.total_synaptic_ops} total, {self.synaptic_ops_per_step:.1f} per step",
+            f"ESTIMATE energy: {self.energy_estimate_j * 1e6:.3f} uJ total, "
+            f"{self.energy_estimate_per_step_j * 1e9:.3f} nJ per step (dynamic only)",
+            f"ESTIMATE chip time per step: {self.time_estimate_per_step_s * 1e6:.3f} us",
+            f"({self.estimate_note})",
+        ]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_table()
+
+
+def build_report(placement: Placement, emulator: Emulator, quantization: dict | None = None,
+                 dt: float = 0.001) -> HardwareReport:
+    """Summarise resources from ``placement`` and activity counters from ``emulator``.
+
+    Parameters
+    ----------
+    placement
+        Result of :func:`~hw_emulator.allocate.allocate`.
+    emulator
+        The emulator whose counters (spikes, inputs, active compartments) to read.
+    quantization
+        Per-block quantisation reports to include.
+    dt
+        Time step (s), for the report header.
+    """
+    net, spec = placement.net, placement.board.chip
+    en = spec.energy
+    n_cores = len(placement.cores)
+    spikes = np.zeros(n_cores, np.int64)
+    synops = np.zeros(n_cores, np.int64)
+    active = np.zeros(n_cores, np.int64)
+    comps = np.zeros(n_cores, np.int64)
+    for b in net.blocks:
+        sl = emulator.slice_of(b)
+        cores = placement.core_of[b]
+        spikes += np.bincount(cores, emulator.spike_count[sl], minlength=n_cores).astype(np.int64)
+        active += np.bincount(cores, emulator.active_count[sl], minlength=n_cores).astype(np.int64)
+        comps += np.bincount(cores, minlength=n_cores)
+    for g in net.groups:
+        if isinstance(g.source, InputAxons):
+            counts = emulator.input_count[emulator.input_slice(g.source)][g.src_index]
+        else:
+            counts = emulator.spike_count[emulator.slice_of(g.source)][g.src_index]
+        tcore = placement.core_of[g.target][g.tgt_index]
+        for c in np.unique(tcore):
+            synops[c] += int(counts @ np.count_nonzero(g.mantissa[:, tcore == c], axis=1))
+    steps = max(emulator.n_steps, 1)
+    inactive = comps * emulator.n_steps - active
+    core_reports = [
+        CoreReport(
+            c.index, c.chip, c.describe(), c.compartments, spec.compartments_per_core,
+            c.input_axons, spec.input_axons_per_core, c.output_axons, spec.output_axons_per_core,
+            c.synapse_bits / 8, spec.synapse_memory_bytes,
+            int(spikes[i]), int(synops[i]), int(active[i]), int(inactive[i]),
+        )
+        for i, c in enumerate(placement.cores)
+    ]
+    energy_pj = (synops.sum() * en.synop_pj + active.sum() * en.compartment_active_pj
+                 + inactive.sum() * en.compartment_inactive_pj + spikes.sum() * en.spike_in_tile_pj)
+    core_ns = (synops * en.synop_ns + active * en.compartment_active_ns
+               + inactive * en.compartment_inactive_ns + spikes * en.spike_in_tile_ns) / steps
+    return HardwareReport(
+        chip=f"{spec.name} (spec {spec.version})",
+        n_chips=placement.n_chips,
+        n_cores=n_cores,
+        n_steps=emulator.n_steps,
+        dt=dt,
+        cores=core_reports,
+        total_spikes=int(spikes.sum()),
+        total_synaptic_ops=int(synops.sum()),
+        spikes_per_step=float(spikes.sum() / steps),
+        synaptic_ops_per_step=float(synops.sum() / steps),
+        energy_estimate_j=float(energy_pj * 1e-12),
+        energy_estimate_per_step_j=float(energy_pj * 1e-12 / steps),
+        time_estimate_per_step_s=float(core_ns.max(initial=0.0) * 1e-9),
+        estimate_note=(
+            "ESTIMATE from published per-event figures, " + en.source
+            + "; cores assumed to run in parallel; static power and host I/O excluded"
+        ),
+        quantization=dict(quantization or {}),
+    )
