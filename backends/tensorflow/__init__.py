@@ -1,0 +1,30 @@
+"""nhw's TensorFlow/Keras 3 simulator (the ``tensorflow`` target).
+
+>>> from backends.tensorflow import Simulator      # doctest: +SKIP
+>>> with Simulator(net, minibatch_size=32) as sim:  # doctest: +SKIP
+...     out = sim.predict(x)
+
+Importing this package is cheap: TensorFlow is imported (quietly) on first use of
+:class:`Simulator`.
+"""
+
+from __future__ import annotations
+
+import os
+
+# TensorFlow reads this at import time; default to quiet (C++ INFO, WARNING and the
+# cuInit noise of GPU-less machines) unless the user chose a level.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+__all__ = ["ConversionError", "Converter", "Simulator"]
+
+#: Public name -> module that defines it (imported, with TensorFlow, on first use).
+_LAZY = {"Simulator": ".simulator", "Converter": ".converter", "ConversionError": ".converter"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'backends.tensorflow' has no attribute {name!r}")

@@ -1,0 +1,156 @@
+"""The compiled time loop.
+
+One ``tf.function`` runs a whole chunk of steps in a ``tf.while_loop``; the body
+is every operator builder traced in nengo's step order, then the probes are
+written into a preallocated ``TensorArray``. When no builder calls back into
+Python the function is XLA-compiled (``jit_compile=True``), which fuses the step
+into a few kernels; XLA needs static shapes, so chunks are padded to one fixed
+length and the trip count stays a dynamic scalar. Short runs (``sim.step()``)
+use the same body without XLA, which starts much faster.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+import tensorflow as tf
+
+from .op_builders import StepContext
+from .signals import SignalLayout, StepState
+
+#: chunk length compiled for XLA (a longer run is split into such chunks)
+XLA_CHUNK = 1024
+#: runs this short use the plain graph function: XLA compilation would cost more
+#: than it saves, and stepping loops (``sim.step()``) stay cheap to start
+SMALL_RUN = 32
+
+
+class CompiledLoop:
+    """Traces the step function and runs chunks of steps.
+
+    Parameters
+    ----------
+    builders
+        Operator builders in step order.
+    layout
+        Signal layout (which bases are state).
+    probe_sigs
+        Signals recorded after every step.
+    batch
+        Minibatch size.
+    dt
+        Time step.
+    xla
+        Compile with XLA.
+    unroll
+        Steps traced per loop iteration.
+    """
+
+    def __init__(
+        self,
+        builders: Sequence,
+        layout: SignalLayout,
+        probe_sigs: Sequence,
+        batch: int,
+        dt: float,
+        xla: bool,
+        unroll: int = 1,
+    ) -> None:
+        self.builders = list(builders)
+        self.layout = layout
+        self.probe_sigs = list(probe_sigs)
+        self.batch = batch
+        self.dt = dt
+        self.xla = xla
+        self.unroll = max(1, int(unroll))
+        self._fns: dict = {}
+
+    # --- tracing ---------------------------------------------------------
+    def _one_step(self, tensors, step, host_row, seed):
+        st = StepState(self.layout, tensors, self.batch)
+        time = tf.cast(step, tf.float64) * self.dt
+        sc = StepContext(state=st, step=step, time=time, host=host_row, seed=None)
+        for i, b in enumerate(self.builders):
+            sc.seed = tf.stack([seed + i, step])
+            b.step(sc)
+        probes = []
+        for sig in self.probe_sigs:
+            v = st.read(sig, batched=True)
+            v = tf.broadcast_to(v, tuple(sig.shape) + (self.batch,))
+            probes.append(tf.cast(v, self.layout.dtype) if v.dtype.is_floating else v)
+        return st.tensors, probes
+
+    def _chunk(self, tensors, host, n, step0, seed, xla):
+        n_max = host.shape[0] if xla else tf.shape(host)[0]
+        tas = [
+            tf.TensorArray(
+                self.layout.dtype if np.dtype(sig.dtype).kind == "f" else tf.as_dtype(sig.dtype),
+                size=n_max,
+                element_shape=tuple(sig.shape) + (self.batch,),
+            )
+            for sig in self.probe_sigs
+        ]
+        k = self.unroll
+
+        def make_body(n_inner):
+            def body(i, tensors, tas):
+                for j in range(n_inner):
+                    step = step0 + tf.cast(i + j, tf.int64) + 1
+                    tensors, probes = self._one_step(list(tensors), step, host[i + j], seed)
+                    tas = [ta.write(i + j, p) for ta, p in zip(tas, probes)]
+                return i + n_inner, tensors, tas
+
+            return body
+
+        i = tf.constant(0, tf.int32)
+        loop_vars = (i, list(tensors), tas)
+        if k > 1:
+            loop_vars = tf.while_loop(
+                lambda i, *_: i + k <= n, make_body(k), loop_vars
+            )
+        i, tensors, tas = tf.while_loop(lambda i, *_: i < n, make_body(1), loop_vars)
+        return list(tensors), [ta.stack() for ta in tas]
+
+    def _function(self, xla: bool):
+        if xla not in self._fns:
+            # autograph off: the body is plain Python building a graph, and
+            # converting it costs seconds per trace
+            # a fresh closure per loop: each Simulator legitimately traces its own
+            # function, which must not count as "retracing" of a shared one
+            def chunk(tensors, host, n, step0, seed):
+                return self._chunk(tensors, host, n, step0, seed, xla)
+
+            self._fns[xla] = tf.function(
+                chunk, jit_compile=xla, autograph=False, reduce_retracing=not xla
+            )
+        return self._fns[xla]
+
+    # --- running ---------------------------------------------------------
+    def run(self, tensors: list, host: np.ndarray, step0: int, seed: int):
+        """Run ``len(host)`` steps from ``tensors``; returns new tensors and probe arrays.
+
+        Probe arrays have shape ``(n, *sig.shape, batch)``.
+        """
+        n = host.shape[0]
+        xla = self.xla and n > SMALL_RUN
+        if n > self.max_chunk:
+            raise ValueError(f"chunk of {n} steps exceeds the largest chunk {self.max_chunk}")
+        if xla and n < XLA_CHUNK:
+            pad = np.zeros((XLA_CHUNK - n,) + host.shape[1:], dtype=host.dtype)
+            host = np.concatenate([host, pad], axis=0)
+        fn = self._function(xla)
+        new, probes = fn(
+            tensors,
+            tf.constant(host),
+            tf.constant(n, tf.int32),
+            tf.constant(step0, tf.int64),
+            tf.constant(seed, tf.int64),
+        )
+        return new, [p.numpy()[:n] for p in probes]
+
+    @property
+    def max_chunk(self) -> int:
+        """Largest number of steps one call may run."""
+        return XLA_CHUNK if self.xla else 4096

@@ -1,0 +1,180 @@
+"""SimNeurons lowered natively to TensorFlow, one step function per neuron type.
+
+Each step function takes ``(neurons, dt, J, state, sc)`` with tensors shaped
+``(n, batch)`` and returns ``(output, new_state)``; they transcribe nengo's own
+``NeuronType.step`` equations so results match the reference simulator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import tensorflow as tf
+import nengo
+from nengo.builder.neurons import SimNeurons
+
+from .op_builders import BuildContext, OpBuilder, StepContext
+from .registry import NEURONS, OPS
+
+
+def _rectified_linear(n, dt, J, s, sc):
+    return n.amplitude * tf.maximum(J, 0.0), s
+
+
+def _spiking_rectified_linear(n, dt, J, s, sc):
+    v = s["voltage"] + tf.maximum(J, 0.0) * dt
+    spikes = tf.floor(v)
+    return (n.amplitude / dt) * spikes, {"voltage": v - spikes}
+
+
+def _sigmoid(n, dt, J, s, sc):
+    return (1.0 / n.tau_ref) * tf.sigmoid(J), s
+
+
+def _tanh(n, dt, J, s, sc):
+    return (1.0 / n.tau_ref) * tf.tanh(J), s
+
+
+def _lif_rate_out(n, J):
+    j = J - 1.0
+    pos = j > 0
+    # the safe denominator keeps log1p away from non-positive inputs (and NaN grads)
+    safe = tf.where(pos, j, tf.ones_like(j))
+    rate = n.amplitude / (n.tau_ref + n.tau_rc * tf.math.log1p(1.0 / safe))
+    return tf.where(pos, rate, tf.zeros_like(j))
+
+
+def _lif_rate(n, dt, J, s, sc):
+    return _lif_rate_out(n, J), s
+
+
+def _lif(n, dt, J, s, sc):
+    ref = s["refractory_time"] - dt
+    delta_t = tf.clip_by_value(dt - ref, 0.0, dt)
+    v = s["voltage"]
+    v = v - (J - v) * tf.math.expm1(-delta_t / n.tau_rc)
+    spiked = v > 1.0
+    out = tf.where(spiked, n.amplitude / dt, 0.0)
+    denom = tf.where(spiked, J - 1.0, tf.ones_like(J))
+    t_spike = dt + n.tau_rc * tf.math.log1p(-(v - 1.0) / denom)
+    v = tf.where(v < n.min_voltage, tf.cast(n.min_voltage, v.dtype), v)
+    v = tf.where(spiked, tf.zeros_like(v), v)
+    ref = tf.where(spiked, n.tau_ref + t_spike, ref)
+    return tf.cast(out, J.dtype), {"voltage": v, "refractory_time": ref}
+
+
+def _adaptive(base):
+    def step(n, dt, J, s, sc):
+        a = s["adaptation"]
+        base_state = {k: v for k, v in s.items() if k != "adaptation"}
+        out, new = base(n, dt, J - a, base_state, sc)
+        new = dict(new)
+        new["adaptation"] = a + (dt / n.tau_n) * (n.inc_n * out - a)
+        return out, new
+
+    return step
+
+
+def _izhikevich(n, dt, J, s, sc):
+    J = tf.maximum(J, -30.0)
+    v, u = s["voltage"], s["recovery"]
+    dv = (0.04 * v**2 + 5 * v + 140 - u + J) * 1000
+    v = v + dv * dt
+    spiked = v >= 30
+    out = tf.where(spiked, 1.0 / dt, 0.0)
+    v = tf.where(spiked, tf.cast(n.reset_voltage, v.dtype), v)
+    du = (n.tau_recovery * (n.coupling * v - u)) * 1000
+    u = u + du * dt
+    u = tf.where(spiked, u + n.reset_recovery, u)
+    return tf.cast(out, J.dtype), {"voltage": v, "recovery": u}
+
+
+def _regular_spiking(n, dt, J, s, sc):
+    v = s["voltage"] + dt * J
+    spikes = tf.floor(v)
+    return (n.amplitude / dt) * spikes, {"voltage": v - spikes}
+
+
+def _stochastic_spiking(n, dt, J, s, sc):
+    mag = tf.abs(J) if n.negative else J
+    e = dt * mag
+    # np.modf truncates toward zero; rates are non-negative here except with
+    # negative=True where we took the absolute value first
+    whole = tf.where(e >= 0, tf.floor(e), tf.math.ceil(e))
+    frac = e - whole
+    u = tf.random.stateless_uniform(tf.shape(J), sc.seed, dtype=J.dtype)
+    spikes = whole + tf.cast(u < frac, J.dtype)
+    out = (n.amplitude / dt) * spikes
+    if n.negative:
+        out = out * tf.sign(J)
+    return out, s
+
+
+def _poisson_spiking(n, dt, J, s, sc):
+    lam = (tf.abs(J) if n.negative else J) * dt
+    counts = tf.random.stateless_poisson(tf.shape(J), sc.seed, tf.maximum(lam, 0.0), dtype=J.dtype)
+    out = (n.amplitude / dt) * counts
+    if n.negative:
+        out = out * tf.sign(J)
+    return out, s
+
+
+_STEPS = {
+    nengo.RectifiedLinear: _rectified_linear,
+    nengo.SpikingRectifiedLinear: _spiking_rectified_linear,
+    nengo.Sigmoid: _sigmoid,
+    nengo.Tanh: _tanh,
+    nengo.LIFRate: _lif_rate,
+    nengo.LIF: _lif,
+    nengo.AdaptiveLIFRate: _adaptive(_lif_rate),
+    nengo.AdaptiveLIF: _adaptive(_lif),
+    nengo.Izhikevich: _izhikevich,
+    nengo.RegularSpiking: _regular_spiking,
+    nengo.StochasticSpiking: _stochastic_spiking,
+    nengo.PoissonSpiking: _poisson_spiking,
+}
+for _t, _f in _STEPS.items():
+    NEURONS.register(_t)(_f)
+
+#: neuron types whose random draws XLA on CPU cannot compile
+_NO_XLA = (nengo.PoissonSpiking,)
+
+
+def _host_neurons_fallback_error(neurons) -> None:
+    from ..errors import UnsupportedFeatureError
+
+    raise UnsupportedFeatureError(
+        f"tensorflow backend: neuron type {type(neurons).__name__} has no TensorFlow "
+        f"implementation; supported: {', '.join(t.__name__ for t in _STEPS)}"
+    )
+
+
+@OPS.register(SimNeurons)
+class SimNeuronsBuilder(OpBuilder):
+    """Runs a neuron population's step function natively."""
+
+    def __init__(self, op, ctx: BuildContext) -> None:
+        super().__init__(op, ctx)
+        neurons = op.neurons
+        # exact lookup: a user subclass may change ``step`` and must not silently
+        # run its parent's equations
+        fn = NEURONS.lookup(type(neurons), exact=True)
+        if fn is None:
+            _host_neurons_fallback_error(neurons)
+        self.fn = fn
+        self.xla_ok = not isinstance(neurons, _NO_XLA)
+
+    def step(self, sc: StepContext) -> None:
+        st = sc.state
+        op = self.op
+        J = st.read(op.J, batched=True)
+        n = op.J.size
+        J = tf.broadcast_to(tf.reshape(J, (n, -1)), (n, st.batch))
+        J = tf.cast(J, st.layout.dtype)
+        state = {k: tf.reshape(st.read(sig, batched=True), (n, -1)) for k, sig in op.state.items()}
+        state = {k: tf.broadcast_to(v, (n, st.batch)) for k, v in state.items()}
+        out, new = self.fn(op.neurons, self.ctx.dt, J, state, sc)
+        st.write(op.output, tf.reshape(out, tuple(op.output.shape) + (st.batch,)), "set")
+        for k, sig in op.state.items():
+            if k in new and new[k] is not state[k]:
+                st.write(sig, tf.reshape(new[k], tuple(sig.shape) + (st.batch,)), "set")

@@ -1,0 +1,143 @@
+"""Input handling for ``predict``, ``predict_on_batch`` and ``run_steps(data=...)``.
+
+Inputs are given as one array (for the first input Node), a list (one per input
+Node, in network order) or a dict keyed by Node or Node label; each array is
+``(batch, n_steps, node.size_out)``. Everything is validated here so the loop
+never sees a malformed array: errors name the Node, the expected and the
+received shape or value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from nengo.exceptions import ValidationError
+
+
+def _name(node) -> str:
+    return f"Node {node.label!r}" if node.label else repr(node)
+
+
+def normalize_inputs(
+    x: Any, input_nodes: list, n_steps: int | None, what: str
+) -> dict:
+    """Map ``x`` to ``{node: float array (batch, n_steps, size_out)}``.
+
+    Parameters
+    ----------
+    x
+        None, an array, a list of arrays or a dict keyed by Node or label.
+    input_nodes
+        Nodes that accept data, in network order.
+    n_steps
+        Expected number of steps, or None to take it from the data.
+    what
+        Name of the calling method, used in error messages.
+    """
+    if x is None:
+        return {}
+    by_label: dict = {}
+    for node in input_nodes:
+        if node.label is not None:
+            by_label.setdefault(node.label, []).append(node)
+    if isinstance(x, Mapping):
+        items = list(x.items())
+    elif isinstance(x, (list, tuple)):
+        if len(x) > len(input_nodes):
+            raise ValidationError(
+                f"{what}: got {len(x)} input arrays but the network has only "
+                f"{len(input_nodes)} input Node(s) "
+                f"({', '.join(_name(n) for n in input_nodes) or 'none'})",
+                attr="x",
+            )
+        items = list(zip(input_nodes, x))
+    else:
+        if not input_nodes:
+            raise ValidationError(
+                f"{what}: got input data but the network has no Node that accepts "
+                "input (a Node with size_in=0 and an output)",
+                attr="x",
+            )
+        items = [(input_nodes[0], x)]
+
+    out: dict = {}
+    allowed = set(input_nodes)
+    for key, arr in items:
+        node = key
+        if isinstance(key, str):
+            matches = by_label.get(key, [])
+            if len(matches) != 1:
+                raise ValidationError(
+                    f"{what}: input key {key!r} "
+                    + ("matches several Nodes" if matches else "is not the label of an input Node")
+                    + f"; input Nodes: {', '.join(_name(n) for n in input_nodes) or 'none'}",
+                    attr="x",
+                )
+            node = matches[0]
+        elif node not in allowed:
+            raise ValidationError(
+                f"{what}: {node!r} cannot take input data; input Nodes (size_in=0 with "
+                f"an output) are: {', '.join(_name(n) for n in input_nodes) or 'none'}",
+                attr="x",
+            )
+        a = np.asarray(arr)
+        if a.dtype.kind not in "fiub":
+            raise ValidationError(
+                f"{what}: input for {_name(node)} has dtype {a.dtype}; expected numbers",
+                attr="x",
+            )
+        a = a.astype(np.float64)
+        if a.ndim != 3 or a.shape[2] != node.size_out:
+            raise ValidationError(
+                f"{what}: input for {_name(node)} has shape {a.shape}; expected "
+                f"(batch, n_steps, {node.size_out})",
+                attr="x",
+            )
+        if not np.all(np.isfinite(a)):
+            bad = np.argwhere(~np.isfinite(a))[0]
+            raise ValidationError(
+                f"{what}: input for {_name(node)} contains {a[tuple(bad)]} at index "
+                f"{tuple(int(i) for i in bad)}; expected finite values",
+                attr="x",
+            )
+        out[node] = a
+
+    shapes = {n: a.shape for n, a in out.items()}
+    batches = {s[0] for s in shapes.values()}
+    steps = {s[1] for s in shapes.values()}
+    if len(batches) > 1 or len(steps) > 1:
+        desc = ", ".join(f"{_name(n)}: {s}" for n, s in shapes.items())
+        raise ValidationError(
+            f"{what}: all inputs need the same batch size and number of steps; got {desc}",
+            attr="x",
+        )
+    if n_steps is not None and steps and steps != {n_steps}:
+        node, shape = next(iter(shapes.items()))
+        raise ValidationError(
+            f"{what}: n_steps={n_steps} but the input for {_name(node)} has "
+            f"{shape[1]} steps (shape {shape}); expected (batch, {n_steps}, {node.size_out})",
+            attr="n_steps",
+        )
+    return out
+
+
+def check_batch(data: dict, batch: int, what: str, multiple: bool = False) -> int:
+    """Check the batch size of normalized ``data`` against ``minibatch_size``.
+
+    Returns the data's batch size (``batch`` when there is no data).
+    """
+    if not data:
+        return batch
+    node, arr = next(iter(data.items()))
+    got = arr.shape[0]
+    ok = got % batch == 0 and got > 0 if multiple else got == batch
+    if not ok:
+        need = f"a multiple of {batch}" if multiple else str(batch)
+        raise ValidationError(
+            f"{what}: input for {_name(node)} has batch size {got} (shape {arr.shape}); "
+            f"expected {need} (the Simulator's minibatch_size)",
+            attr="x",
+        )
+    return got

@@ -1,0 +1,259 @@
+"""SimProcess and SimPyFunc lowering.
+
+* Synapses (every :class:`nengo.LinearFilter` and :class:`nengo.synapses.Triangle`)
+  run natively in the loop, on inputs of any rank.
+* Input-free processes (WhiteNoise, FilteredNoise, BrownNoise, WhiteSignal,
+  PresentInput, Piecewise, any user Process without input) and input-free Python
+  Nodes do not depend on the simulation, so the simulator precomputes them on the
+  host for a whole chunk of steps (see :mod:`.host`) using nengo's own step
+  functions and the same random stream as the reference simulator; the loop just
+  reads them from its per-step input (:class:`HostFedBuilder`).
+* Python Nodes with inputs (and user Processes with inputs) call back into Python
+  through ``tf.numpy_function`` (:class:`HostCallBuilder`); this is the only place
+  the loop leaves TensorFlow, and it disables XLA for that simulator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import tensorflow as tf
+import nengo
+from nengo.builder.operator import SimPyFunc
+from nengo.builder.processes import SimProcess
+from nengo.synapses import LinearFilter, Triangle
+
+from ..errors import UnsupportedFeatureError
+from .op_builders import BuildContext, OpBuilder, StepContext
+from .registry import OPS, PROCESSES
+
+
+def _mode(op) -> str:
+    return "inc" if getattr(op, "mode", "set") == "inc" else "set"
+
+
+class HostFedBuilder(OpBuilder):
+    """Writes a host-precomputed output (columns of the per-step input)."""
+
+    def __init__(self, op, ctx: BuildContext, signal=None, mode: str | None = None) -> None:
+        super().__init__(op, ctx)
+        self.signal = signal if signal is not None else op.output
+        self.mode = mode if mode is not None else _mode(op)
+        self.cols = ctx.host_columns[self.key]
+
+    @property
+    def key(self):
+        return self.op if self.op is not None else self.signal
+
+    def step(self, sc: StepContext) -> None:
+        if self.signal is None:
+            return
+        a, b = self.cols
+        sc.state.write_flat(self.signal, sc.host[a:b], self.mode)
+
+
+@PROCESSES.register(LinearFilter)
+class LinearFilterBuilder:
+    """State-space LTI filter (nengo's NoX / OneX / NoD / General step forms)."""
+
+    def __init__(self, op, ctx: BuildContext) -> None:
+        proc = op.process
+        A, B, C, D = proc._get_ss(ctx.dt)  # nengo's own discretisation, for parity
+        X = op.state["X"]
+        Xv = np.zeros(X.shape)
+        dtype = ctx.layout.np_dtype
+        if LinearFilter.NoX.check(A, B, C, D, Xv):
+            self.kind = "nox"
+        elif LinearFilter.OneX.check(A, B, C, D, Xv):
+            self.kind = "onex"
+        elif LinearFilter.NoD.check(A, B, C, D, Xv):
+            self.kind = "nod"
+        else:
+            self.kind = "general"
+        self.A = np.asarray(A, dtype=dtype)
+        self.B = np.asarray(B, dtype=dtype).reshape(-1)
+        self.C = np.asarray(C, dtype=dtype).reshape(-1)
+        self.D = float(np.asarray(D).item()) if np.asarray(D).size == 1 else 0.0
+        self.X = X
+        self.nx = A.shape[0]
+
+    def __call__(self, sc: StepContext, op, u):
+        st = sc.state
+        bshape = (-1,) + (1,) * (len(u.shape))
+        if self.kind == "nox":
+            return self.D * u
+        X = st.read(self.X, batched=True)
+        X = tf.broadcast_to(X, (self.nx,) + tuple(u.shape))
+        if self.kind == "onex":
+            Xn = self.A.item() * X + (self.B.item() * self.C.item()) * u[None]
+            st.write(self.X, Xn)
+            return Xn[0]
+        AX = tf.tensordot(tf.constant(self.A), X, axes=[[1], [0]])
+        Bu = tf.reshape(tf.constant(self.B), bshape) * u[None]
+        C = tf.reshape(tf.constant(self.C), bshape)
+        if self.kind == "nod":
+            Xn = AX + Bu
+            st.write(self.X, Xn)
+            return tf.reduce_sum(C * Xn, axis=0)
+        y = tf.reduce_sum(C * X, axis=0) + self.D * u
+        st.write(self.X, AX + Bu)
+        return y
+
+
+@PROCESSES.register(Triangle)
+class TriangleBuilder:
+    """FIR triangle filter with a circular tap buffer, as nengo's Triangle."""
+
+    def __init__(self, op, ctx: BuildContext) -> None:
+        self.Y, self.Xs, self.Xi = op.state["Y"], op.state["X"], op.state["Xi"]
+        n_taps, n0, ndiff = op.process._get_coefficients(ctx.dt)
+        self.n_taps, self.n0, self.ndiff = n_taps, float(n0), float(ndiff)
+
+    def __call__(self, sc: StepContext, op, u):
+        st = sc.state
+        Y = tf.broadcast_to(st.read(self.Y, batched=True), tuple(u.shape))
+        X = tf.broadcast_to(st.read(self.Xs, batched=True), (self.n_taps,) + tuple(u.shape))
+        Xi = st.read(self.Xi, batched=True)
+        Y = Y + self.n0 * u - tf.reduce_sum(X, axis=0)
+        Xi = tf.math.floormod(Xi + 1, self.n_taps)
+        onehot = tf.one_hot(tf.cast(tf.reshape(Xi, (-1,))[0], tf.int32), self.n_taps, dtype=u.dtype)
+        onehot = tf.reshape(onehot, (self.n_taps,) + (1,) * len(u.shape))
+        X = X * (1 - onehot) + onehot * (self.ndiff * u)[None]
+        st.write(self.Y, Y)
+        st.write(self.Xs, X)
+        st.write(self.Xi, Xi)
+        return Y
+
+
+def runs_natively(op) -> bool:
+    """Whether an input-driven SimProcess has a TensorFlow builder.
+
+    A user subclass that overrides ``make_step`` changes the equations, so it runs
+    its own Python step on the host instead of its parent's builder.
+    """
+    if not isinstance(op, SimProcess):
+        return False
+    proc_type = type(op.process)
+    builder = PROCESSES.lookup(proc_type)
+    if builder is None:
+        return False
+    for base in proc_type.__mro__:
+        if PROCESSES.lookup(base, exact=True) is not None:
+            return proc_type.make_step is base.make_step
+    return False
+
+
+@OPS.register(SimProcess)
+class SimProcessBuilder(OpBuilder):
+    """Synapses natively; input-free processes from the host feed."""
+
+    def __init__(self, op, ctx: BuildContext) -> None:
+        super().__init__(op, ctx)
+        if op.input is None:
+            self.impl = HostFedBuilder(op, ctx)
+            return
+        if not runs_natively(op):
+            self.impl = HostCallBuilder(op, ctx)
+            self.xla_ok = False
+            return
+        self.filt = PROCESSES.lookup(type(op.process))(op, ctx)
+        self.impl = None
+
+    def step(self, sc: StepContext) -> None:
+        if self.impl is not None:
+            self.impl.step(sc)
+            return
+        st = sc.state
+        op = self.op
+        u = tf.broadcast_to(st.read(op.input, batched=True), tuple(op.input.shape) + (st.batch,))
+        u = tf.cast(u, st.layout.dtype)
+        y = self.filt(sc, op, u)
+        st.write(op.output, tf.reshape(y, tuple(op.output.shape) + (st.batch,)), _mode(op))
+
+
+@OPS.register(SimPyFunc)
+class SimPyFuncBuilder(OpBuilder):
+    """Python Nodes: input-free ones are host-fed, the others call back into Python."""
+
+    def __init__(self, op, ctx: BuildContext) -> None:
+        super().__init__(op, ctx)
+        if op.x is None:
+            self.impl = HostFedBuilder(op, ctx)
+        else:
+            self.impl = HostCallBuilder(op, ctx)
+            self.xla_ok = False
+
+    def step(self, sc: StepContext) -> None:
+        self.impl.step(sc)
+
+
+class HostCallBuilder(OpBuilder):
+    """Calls nengo's own numpy step function of ``op`` through ``tf.numpy_function``.
+
+    The callback looks up the op's current step function in
+    ``ctx.host_steps`` (rebuilt on every reset, like the reference simulator) and
+    runs it once per minibatch element on the numpy signal views.
+    """
+
+    xla_ok = False
+
+    def __init__(self, op, ctx: BuildContext) -> None:
+        super().__init__(op, ctx)
+        self.in_sigs = [s for s in op.reads if s is not getattr(op, "t", None)]
+        self.out_sigs = list(op.sets) + list(op.incs) + list(op.updates)
+        stateful = isinstance(op, SimProcess) and len(self.out_sigs) > 1
+        if stateful and ctx.batch > 1:
+            raise UnsupportedFeatureError(
+                f"tensorflow backend: {op.process} is a user Process with input and "
+                "internal state, which runs on the host and supports only "
+                f"minibatch_size=1 (got {ctx.batch})"
+            )
+
+    def step(self, sc: StepContext) -> None:
+        st = sc.state
+        op = self.op
+        ctx = self.ctx
+        registry = ctx.host_steps  # type: ignore[attr-defined]
+        signals = ctx.host_signals  # type: ignore[attr-defined]
+        in_sigs, out_sigs = self.in_sigs, self.out_sigs
+        t_sig = getattr(op, "t", None)
+        mode = {id(s): "inc" for s in op.incs}
+        np_dtype = st.layout.np_dtype
+
+        def call(t, *xs):
+            try:
+                return run(t, *xs)
+            except Exception as e:
+                ctx.host_error = e
+                raise
+
+        def run(t, *xs):
+            outs = [np.zeros(s.shape + (st.batch,), dtype=np_dtype) for s in out_sigs]
+            for b in range(st.batch):
+                if t_sig is not None:
+                    signals[t_sig][...] = float(t)
+                for s, x in zip(in_sigs, xs):
+                    signals[s][...] = x[..., b]
+                for s in out_sigs:
+                    if mode.get(id(s)) == "inc":
+                        signals[s][...] = 0
+                registry[op]()
+                for o, s in zip(outs, out_sigs):
+                    o[..., b] = signals[s]
+            # numpy_function needs at least one output to stay in the graph
+            return outs if outs else [np.zeros(1, dtype=np_dtype)]
+
+        xs = [
+            tf.broadcast_to(st.read(s, batched=True), tuple(s.shape) + (st.batch,))
+            for s in in_sigs
+        ]
+        n_out = max(1, len(out_sigs))
+        t = tf.cast(tf.cast(sc.time, st.layout.dtype), tf.float64)
+        outs = tf.numpy_function(call, [t] + xs, [st.layout.dtype] * n_out, stateful=True)
+        if not out_sigs:
+            # keep the side-effect call ordered before anything of the next step
+            sc.state.tensors[0] = sc.state.tensors[0] + tf.cast(0 * tf.reduce_sum(outs[0]), sc.state.tensors[0].dtype)
+            return
+        for s, o in zip(out_sigs, outs):
+            o = tf.reshape(o, tuple(s.shape) + (st.batch,))
+            st.write(s, o, mode.get(id(s), "set"))

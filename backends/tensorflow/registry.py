@@ -1,0 +1,64 @@
+"""Builder registries: nengo operator, neuron and process types -> builder classes.
+
+Lookups walk the type's MRO so subclasses of a supported nengo type use the
+builder of the nearest registered ancestor; a failed lookup names the type and
+lists what is supported.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..errors import UnsupportedFeatureError
+
+
+class Registry:
+    """A mapping from types to builder classes with MRO lookup.
+
+    Parameters
+    ----------
+    kind
+        What the registry holds, used in error messages (e.g. ``"operator"``).
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._builders: dict[type, type] = {}
+
+    def register(self, *types: type) -> Callable[[type], type]:
+        """Class decorator registering a builder for ``types``."""
+
+        def deco(builder: type) -> type:
+            for t in types:
+                self._builders[t] = builder
+            return builder
+
+        return deco
+
+    def lookup(self, t: type, exact: bool = False) -> type | None:
+        """Builder for type ``t`` (or its nearest registered ancestor), else None."""
+        if exact:
+            return self._builders.get(t)
+        for cls in t.__mro__:
+            if cls in self._builders:
+                return self._builders[cls]
+        return None
+
+    def get(self, t: type, obj: object = None) -> type:
+        """Like :meth:`lookup` but raises :class:`UnsupportedFeatureError`."""
+        b = self.lookup(t)
+        if b is None:
+            names = ", ".join(sorted(k.__name__ for k in self._builders))
+            raise UnsupportedFeatureError(
+                f"tensorflow backend: no builder for {self.kind} type "
+                f"{t.__name__!r}{f' ({obj})' if obj is not None else ''}; supported: {names}"
+            )
+        return b
+
+    def __contains__(self, t: type) -> bool:
+        return self.lookup(t) is not None
+
+
+OPS = Registry("operator")
+NEURONS = Registry("neuron")
+PROCESSES = Registry("process")

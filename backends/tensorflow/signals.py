@@ -1,0 +1,271 @@
+"""Signal layout: where every nengo Signal lives inside the compiled loop.
+
+nengo's optimizer has already merged signals into large contiguous base arrays, so
+most views read a contiguous range of their base. *State* bases (written by some
+operator or fed from the host) are batched with the minibatch as the trailing
+axis; bases nothing writes are graph constants of shape ``(base.size,)``.
+Batch-last keeps every dot product a plain ``matmul(A, X)`` and every view a slice
+or gather on axis 0.
+
+A state base is further cut into *segments* at the boundaries of the contiguous
+views the operators use, and each segment is its own loop variable of shape
+``(length, batch)``. Writing one view then replaces whole tensors instead of
+rebuilding the merged base (a full copy per write), and most reads are the
+segment tensor itself.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+import tensorflow as tf
+
+
+def view_indices(sig) -> np.ndarray:
+    """Flat indices of ``sig``'s elements inside its base, in ``sig``'s C order.
+
+    Parameters
+    ----------
+    sig : nengo.builder.Signal
+        A base signal or a view of one.
+    """
+    base = sig.base
+    if sig is base or not sig.is_view:
+        return np.arange(base.size)
+    idx = np.arange(base.size)
+    item = idx.itemsize
+    strided = np.lib.stride_tricks.as_strided(
+        idx[sig.elemoffset:],
+        shape=sig.shape,
+        strides=tuple(s * item for s in sig.elemstrides),
+    )
+    return np.array(strided).reshape(-1)
+
+
+def _contiguous(idx: np.ndarray) -> tuple[int, int] | None:
+    if idx.size == 0:
+        return None
+    start = int(idx[0])
+    if np.array_equal(idx, np.arange(start, start + idx.size)):
+        return start, start + idx.size
+    return None
+
+
+class SignalLayout:
+    """Decides which bases are batched state and how views map onto segments.
+
+    Parameters
+    ----------
+    operators
+        The operators in step order (after nengo's optimizer).
+    host_bases
+        Extra bases written from the host (Node feeds).
+    dtype
+        Floating point dtype of the simulation (``"float32"`` or ``"float64"``).
+    """
+
+    def __init__(self, operators: Iterable, host_bases: Iterable, dtype: str) -> None:
+        self.dtype = tf.as_dtype(dtype)
+        self.np_dtype = np.dtype(dtype)
+        written = {}
+        for op in operators:
+            for sig in list(op.sets) + list(op.incs) + list(op.updates):
+                written[sig.base] = None
+        for base in host_bases:
+            written[base] = None
+        #: bases carried through the loop, in a fixed order
+        self.state_bases = list(written)
+        self._state_index = {b: i for i, b in enumerate(self.state_bases)}
+        self._const_cache: dict = {}
+        self._idx_cache: dict = {}
+        self._cuts: dict = {b: {0, b.size} for b in self.state_bases}
+        self._segments: dict | None = None
+        for op in operators:
+            for sig in op.all_signals:
+                self.register_access(sig)
+
+    # --- segments -----------------------------------------------------------
+    def register_access(self, sig, idx: np.ndarray | None = None) -> None:
+        """Note that ``sig`` (or elements ``idx`` of it) is read or written as a unit."""
+        if self._segments is not None:
+            raise RuntimeError("register_access after the layout was finalized")
+        if not self.is_state(sig):
+            return
+        vidx = self.indices(sig)
+        if idx is not None:
+            vidx = vidx[np.asarray(idx, dtype=np.int64)]
+        rng = _contiguous(vidx)
+        if rng is not None:
+            self._cuts[sig.base].update(rng)
+
+    def finalize(self) -> None:
+        """Fix the segments; call after every builder registered its accesses."""
+        if self._segments is not None:
+            return
+        self._segments = {}
+        self.slots: list = []  # (base, start, stop) per loop variable
+        for base in self.state_bases:
+            cuts = sorted(self._cuts[base])
+            segs = []
+            for a, b in zip(cuts[:-1], cuts[1:]):
+                segs.append((a, b, len(self.slots)))
+                self.slots.append((base, a, b))
+            self._segments[base] = segs
+
+    def segments(self, base) -> list:
+        """``[(start, stop, slot), ...]`` covering a state base."""
+        self.finalize()
+        return self._segments[base]
+
+    # --- classification ---------------------------------------------------
+    def is_state(self, sig) -> bool:
+        """Whether ``sig``'s base is batched loop state."""
+        return sig.base in self._state_index
+
+    def value_dtype(self, base) -> np.dtype:
+        """Dtype a base is stored with (floats use the simulation dtype)."""
+        dt = np.dtype(base.dtype)
+        return self.np_dtype if dt.kind == "f" else dt
+
+    def initial_slots(self, batch: int) -> list:
+        """Initial value of every loop variable, each ``(length, batch)``."""
+        self.finalize()
+        out = []
+        for base, a, b in self.slots:
+            val = np.asarray(base.initial_value, dtype=self.value_dtype(base)).reshape(-1)
+            out.append(np.repeat(val[a:b, None], batch, axis=1))
+        return out
+
+    def assemble(self, base, values: list) -> np.ndarray:
+        """Whole flat value ``(size, batch)`` of a state base from slot values."""
+        return np.concatenate([np.asarray(values[slot]) for _, _, slot in self.segments(base)], axis=0)
+
+    def indices(self, sig) -> np.ndarray:
+        """Cached :func:`view_indices`."""
+        key = id(sig)
+        if key not in self._idx_cache:
+            self._idx_cache[key] = (sig, view_indices(sig))
+        return self._idx_cache[key][1]
+
+    def constant(self, sig) -> np.ndarray:
+        """Numpy value of a read-only signal in the simulation dtype."""
+        base = sig.base
+        if id(base) not in self._const_cache:
+            val = base.initial_value
+            if hasattr(val, "toarray"):
+                val = val.toarray()
+            self._const_cache[id(base)] = (base, np.asarray(val, dtype=self.value_dtype(base)))
+        val = self._const_cache[id(base)][1]
+        if sig is base or not sig.is_view:
+            return val
+        return val.reshape(-1)[self.indices(sig)].reshape(sig.shape)
+
+
+class StepState:
+    """Mutable view of the loop state during one traced step.
+
+    Builders call :meth:`read` and :meth:`write`; writes replace segment tensors
+    functionally so TensorFlow sees a pure dataflow graph.
+    """
+
+    def __init__(self, layout: SignalLayout, tensors: list, batch: int) -> None:
+        self.layout = layout
+        self.tensors = list(tensors)
+        self.batch = batch
+
+    def _vidx(self, sig, idx):
+        vidx = self.layout.indices(sig)
+        if idx is not None:
+            vidx = vidx[np.asarray(idx, dtype=np.int64)]
+        return vidx
+
+    def _range(self, base, a: int, b: int):
+        parts = []
+        for s0, s1, slot in self.layout.segments(base):
+            lo, hi = max(a, s0), min(b, s1)
+            if lo >= hi:
+                continue
+            t = self.tensors[slot]
+            parts.append(t if (lo, hi) == (s0, s1) else t[lo - s0:hi - s0])
+        return parts[0] if len(parts) == 1 else tf.concat(parts, axis=0)
+
+    # --- reads ------------------------------------------------------------
+    def read_flat(self, sig, idx: np.ndarray | None = None):
+        """Flat elements of ``sig`` (optionally a subset ``idx`` of its elements).
+
+        Returns ``(n, batch)`` for state signals and a constant ``(n,)`` otherwise.
+        """
+        lay = self.layout
+        vidx = self._vidx(sig, idx)
+        if not lay.is_state(sig):
+            base_val = lay.constant(sig.base).reshape(-1)
+            return tf.constant(base_val[vidx])
+        if vidx.size == 0:
+            return tf.zeros((0, self.batch), dtype=self.tensors[lay.segments(sig.base)[0][2]].dtype)
+        rng = _contiguous(vidx)
+        if rng is not None:
+            return self._range(sig.base, *rng)
+        lo, hi = int(vidx.min()), int(vidx.max()) + 1
+        return tf.gather(self._range(sig.base, lo, hi), vidx - lo, axis=0)
+
+    def read(self, sig, batched: bool = False):
+        """``sig`` shaped ``(*sig.shape, batch)`` (state) or ``sig.shape`` (constant).
+
+        With ``batched=True`` constants get a trailing broadcast axis of size 1.
+        """
+        flat = self.read_flat(sig)
+        if self.layout.is_state(sig):
+            return tf.reshape(flat, tuple(sig.shape) + (self.batch,))
+        shape = tuple(sig.shape) + ((1,) if batched else ())
+        return tf.reshape(flat, shape)
+
+    # --- writes -----------------------------------------------------------
+    def write(self, sig, value, mode: str = "set") -> None:
+        """Store ``value`` (shape ``(*sig.shape, batch)`` or broadcastable) into ``sig``.
+
+        ``mode`` is ``"set"`` or ``"inc"`` (``"update"`` is a set at the
+        operator's position in the step order).
+        """
+        dtype = self.tensors[self.layout.segments(sig.base)[0][2]].dtype
+        value = tf.broadcast_to(tf.cast(value, dtype), tuple(sig.shape) + (self.batch,))
+        self.write_flat(sig, tf.reshape(value, (-1, self.batch)), mode)
+
+    def write_flat(self, sig, value, mode: str = "set", idx: np.ndarray | None = None) -> None:
+        """Like :meth:`write` with a flat ``(n, batch)`` value, optionally at ``idx``."""
+        vidx = self._vidx(sig, idx)
+        if vidx.size == 0:
+            return
+        inc = mode == "inc"
+        segs = self.layout.segments(sig.base)
+        value = tf.cast(value, self.tensors[segs[0][2]].dtype)
+        rng = _contiguous(vidx)
+        if rng is not None:
+            a, b = rng
+            for s0, s1, slot in segs:
+                lo, hi = max(a, s0), min(b, s1)
+                if lo >= hi:
+                    continue
+                cur = self.tensors[slot]
+                part = value if (lo, hi) == (a, b) else value[lo - a:hi - a]
+                if (lo, hi) == (s0, s1):
+                    self.tensors[slot] = cur + part if inc else part
+                else:
+                    mid = cur[lo - s0:hi - s0] + part if inc else part
+                    self.tensors[slot] = tf.concat([cur[:lo - s0], mid, cur[hi - s0:]], axis=0)
+            return
+        if not inc and np.unique(vidx).size != vidx.size:
+            from nengo.exceptions import BuildError
+
+            raise BuildError(f"{sig}: cannot set repeated indices {vidx.tolist()}")
+        for s0, s1, slot in segs:
+            sel = np.nonzero((vidx >= s0) & (vidx < s1))[0]
+            if sel.size == 0:
+                continue
+            local = (vidx[sel] - s0)[:, None]
+            part = value if sel.size == vidx.size else tf.gather(value, sel, axis=0)
+            cur = self.tensors[slot]
+            # scatter-add accumulates repeated indices, matching np.add.at
+            fn = tf.tensor_scatter_nd_add if inc else tf.tensor_scatter_nd_update
+            self.tensors[slot] = fn(cur, local, part)

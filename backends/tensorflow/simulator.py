@@ -1,0 +1,507 @@
+"""The public TensorFlow Simulator.
+
+Pipeline: nengo's builder -> nengo's operator merger (the same as the reference
+simulator, so operators, signals and random streams line up) -> one builder per
+merged operator (:mod:`.op_builders` and friends) -> a compiled chunk loop
+(:mod:`.loop`), fed by host-precomputed inputs (:mod:`.host`).
+"""
+
+from __future__ import annotations
+
+import time as _time
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+import tensorflow as tf
+import nengo
+from nengo.builder import Model
+from nengo.builder.optimizer import optimize as opmerge_optimize
+from nengo.builder.processes import SimProcess
+from nengo.builder.operator import SimPyFunc
+from nengo.cache import get_default_decoder_cache
+from nengo.exceptions import ValidationError
+from nengo.utils.graphs import toposort
+from nengo.utils.progress import Progress, ProgressBar, ProgressTracker
+from nengo.utils.simulator import operator_dependency_graph
+
+from ..base import SimulationData, SimulatorBase
+from ..errors import UnsupportedFeatureError
+from . import learning_builders, neuron_builders, process_builders  # noqa: F401 (registration)
+from .host import Feed, HostPlan
+from .loop import CompiledLoop
+from .op_builders import BuildContext
+from .predict import check_batch, normalize_inputs
+from .registry import OPS
+from .signals import SignalLayout
+
+try:  # convolution is optional: a missing module must not break the core
+    from . import conv_builders  # noqa: F401
+except ImportError:  # pragma: no cover
+    conv_builders = None
+
+
+def _fmt(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+class _TFSimulationData(SimulationData):
+    """``sim.data``: probe chunks concatenated along the time axis."""
+
+    def __init__(self, params: Mapping, probe_data: Mapping, time_axis: int) -> None:
+        super().__init__(params, probe_data)
+        self._axis = time_axis
+
+    def __getitem__(self, key: Any) -> Any:
+        if key in self._probe_data:
+            chunks = self._probe_data[key]
+            cached = self._cache.get(key)
+            if cached is None or cached[0] != len(chunks):
+                arr = _concat(chunks, key, self._axis)
+                arr.setflags(write=False)
+                cached = (len(chunks), arr)
+                self._cache[key] = cached
+            return cached[1]
+        return super().__getitem__(key)
+
+
+def _concat(chunks: list, probe, axis: int) -> np.ndarray:
+    if chunks:
+        return np.concatenate(chunks, axis=axis)
+    return np.zeros((0,) + tuple(getattr(probe, "size_in", None) and () or ()))
+
+
+class Simulator(SimulatorBase):
+    """Simulate a nengo Network with TensorFlow.
+
+    Parameters
+    ----------
+    network : nengo.Network
+        The network to simulate.
+    dt : float
+        Time step in seconds.
+    seed : int, optional
+        Seed for the simulation's random streams (noise, processes); as in
+        ``nengo.Simulator`` it defaults to ``network.seed + 1``.
+    minibatch_size : int, optional
+        Number of independent samples simulated in parallel; ``None`` simulates
+        one and drops the batch axis from ``sim.data``.
+    device : str, optional
+        TensorFlow device string (e.g. ``"/cpu:0"``); ``None`` lets TF choose.
+    progress_bar : bool
+        Print build and simulation timing lines.
+    dtype : str
+        ``"float32"`` (default) or ``"float64"``.
+    unroll_simulation : int
+        Time steps traced per loop iteration (trades compile time for speed).
+    model : nengo.builder.Model, optional
+        A model to build into (or an already built one with ``network=None``),
+        as for ``nengo.Simulator``.
+    """
+
+    def __init__(
+        self,
+        network,
+        dt: float = 0.001,
+        seed: int | None = None,
+        minibatch_size: int | None = None,
+        device: str | None = None,
+        progress_bar: bool = True,
+        dtype: str = "float32",
+        unroll_simulation: int = 1,
+        model: Model | None = None,
+    ) -> None:
+        super().__init__(dt if model is None else model.dt)
+        self.closed = True  # until construction succeeded
+        if dtype not in ("float32", "float64"):
+            raise ValidationError(
+                f"dtype must be 'float32' or 'float64'; got {dtype!r}", attr="dtype", obj=self
+            )
+        if minibatch_size is not None and (int(minibatch_size) != minibatch_size or minibatch_size < 1):
+            raise ValidationError(
+                f"minibatch_size must be a positive integer or None; got {minibatch_size!r}",
+                attr="minibatch_size",
+                obj=self,
+            )
+        if int(unroll_simulation) != unroll_simulation or unroll_simulation < 1:
+            raise ValidationError(
+                f"unroll_simulation must be an integer >= 1; got {unroll_simulation!r}",
+                attr="unroll_simulation",
+                obj=self,
+            )
+        self.minibatch_size = None if minibatch_size is None else int(minibatch_size)
+        self._batch = 1 if minibatch_size is None else int(minibatch_size)
+        self.device = device
+        self.progress_bar = progress_bar
+        self.dtype = dtype
+        self.unroll = int(unroll_simulation)
+
+        t0 = _time.time()
+        if model is None:
+            model = Model(
+                dt=float(dt), label=f"{network}, dt={dt:f}", decoder_cache=get_default_decoder_cache()
+            )
+        self.model = model
+        if network is not None:
+            self.model.build(network)
+        self._say(f"Build finished in {_fmt(_time.time() - t0)}")
+
+        t0 = _time.time()
+        dg = operator_dependency_graph(self.model.operators)
+        opmerge_optimize(self.model, dg)
+        self._step_order = [op for op in toposort(dg) if hasattr(op, "make_step")]
+        self._say(f"Optimization finished in {_fmt(_time.time() - t0)}")
+
+        t0 = _time.time()
+        with self._device():
+            self._construct(network)
+        self._say(f"Construction finished in {_fmt(_time.time() - t0)}")
+
+        if seed is None:
+            if network is not None and network.seed is not None:
+                seed = network.seed + 1
+            else:
+                seed = np.random.randint(np.iinfo(np.int32).max)
+        self.seed = int(seed)
+        self.closed = False
+        self._reset(self.seed)
+
+    # --- construction ------------------------------------------------------
+    def _construct(self, network) -> None:
+        model = self.model
+        nodes = list(network.all_nodes) if network is not None else []
+        self.input_nodes = [
+            n for n in nodes if n.size_in == 0 and n.output is not None and n.size_out > 0
+        ]
+        writer = {}
+        for op in self._step_order:
+            if isinstance(op, (SimPyFunc, SimProcess)) and op.output is not None:
+                writer.setdefault(op.output, op)
+
+        feeds: list[Feed] = []
+        col = 0
+        self._node_feed: dict = {}
+        fed_ops = set()
+        for node in self.input_nodes:
+            sig = model.sig[node]["out"]
+            op = writer.get(sig)
+            if op is not None and _input(op) is not None:
+                continue  # cannot happen for size_in=0 Nodes; keep the loop honest
+            mode = "inc" if op is not None and getattr(op, "mode", "set") == "inc" else "set"
+            f = Feed(signal=sig, op=op, mode=mode, cols=(col, col + sig.size), node=node)
+            col += sig.size
+            feeds.append(f)
+            self._node_feed[node] = f
+            if op is not None:
+                fed_ops.add(op)
+        host_ops = []
+        for op in self._step_order:
+            if isinstance(op, (SimPyFunc, SimProcess)):
+                # input-free ops are precomputed; input-driven ones without a
+                # TensorFlow builder are called back; both need nengo's step function
+                if _input(op) is None or not _native(op):
+                    host_ops.append(op)
+                if _input(op) is None and op not in fed_ops:
+                    out = op.output
+                    f = Feed(signal=out, op=op, mode=_mode(op), cols=(col, col + (out.size if out is not None else 0)))
+                    col += f.size
+                    feeds.append(f)
+        self._feeds = feeds
+        const_feeds = [f for f in feeds if f.op is None]
+
+        self._layout = SignalLayout(self._step_order, [f.signal.base for f in const_feeds], self.dtype)
+        self._host = HostPlan(model, self._step_order, host_ops, feeds, self.dtype)
+        ctx = BuildContext(
+            layout=self._layout,
+            dt=self.dt,
+            batch=self._batch,
+            dtype=self._layout.dtype,
+            host_columns={f.key: f.cols for f in feeds},
+            host_steps=self._host.steps,
+            host_signals=self._host.signals,
+        )
+        self._ctx = ctx
+        builders = []
+        from .process_builders import HostFedBuilder
+
+        for f in const_feeds:
+            builders.append(HostFedBuilder(None, ctx, signal=f.signal, mode="set"))
+        for op in self._step_order:
+            builders.append(OPS.get(type(op), op)(op, ctx))
+        xla = all(b.xla_ok for b in builders)
+        self._probes = list(model.probes)
+        probe_sigs = [model.sig[p]["in"] for p in self._probes]
+        for sig in probe_sigs + [f.signal for f in feeds if f.signal is not None]:
+            self._layout.register_access(sig)
+        self._layout.finalize()
+        self._loop = CompiledLoop(
+            builders, self._layout, probe_sigs, self._batch, self.dt, xla=xla, unroll=self.unroll
+        )
+        self._probe_data = {p: [] for p in self._probes}
+
+    def _device(self):
+        return tf.device(self.device) if self.device is not None else _NullContext()
+
+    def _say(self, msg: str) -> None:
+        if self.progress_bar:
+            print(msg, flush=True)
+
+    # --- SimulatorBase hooks ------------------------------------------------
+    @property
+    def data(self) -> SimulationData:
+        if self._data is None:
+            axis = 0 if self.minibatch_size is None else 1
+            self._data = _TFSimulationData(self.model.params, self._probe_data, axis)
+        return self._data
+
+    def _reset(self, seed: int | None) -> None:
+        if seed is not None:
+            self.seed = int(seed)
+        self._host.reset(self.seed)
+        with self._device():
+            self._tensors = [tf.constant(v) for v in self._layout.initial_slots(self._batch)]
+
+    def _close(self) -> None:
+        self._tensors = None
+
+    def __del__(self) -> None:
+        # like nengo.Simulator: an open simulator that is garbage collected
+        # holds TF resources until then, which usually means a missing close()
+        if not getattr(self, "closed", True):
+            warnings.warn(
+                f"{type(self).__name__} deallocated while open; use it as a context "
+                "manager or call close()",
+                ResourceWarning,
+            )
+
+    # --- nengo's Simulator semantics not (yet) in SimulatorBase ---------------
+    def run(self, time_in_seconds: float, progress_bar: Any = None) -> None:
+        """Simulate for ``time_in_seconds`` (rounded to whole steps).
+
+        Parameters
+        ----------
+        time_in_seconds
+            Duration; negative values raise ``ValidationError``.
+        progress_bar
+            A nengo ``ProgressBar`` to report to, or None.
+        """
+        if time_in_seconds < 0:
+            raise ValidationError(
+                f"run: time_in_seconds must be >= 0; got {time_in_seconds!r}",
+                attr="time_in_seconds",
+                obj=self,
+            )
+        super().run(time_in_seconds, progress_bar=progress_bar)
+
+    def trange(self, dt: float | None = None, sample_every: float | None = None) -> np.ndarray:
+        """Times of the recorded samples, as ``nengo.Simulator.trange``.
+
+        Parameters
+        ----------
+        dt
+            Deprecated alias of ``sample_every``.
+        sample_every
+            Sampling period of the probe in question (s).
+        """
+        if dt is not None:
+            if sample_every is not None:
+                raise ValidationError(
+                    "trange: give sample_every only (dt is its deprecated alias)", attr="dt", obj=self
+                )
+            warnings.warn("trange: `dt` is deprecated; use `sample_every`", DeprecationWarning)
+            sample_every = dt
+        return super().trange(sample_every=sample_every)
+
+    @property
+    def signals(self) -> "_SignalValues":
+        """Current values of the model's signals (read-only numpy arrays)."""
+        return _SignalValues(self)
+
+    def run_steps(self, steps: int, data: Any = None, progress_bar: Any = None) -> None:
+        """Simulate ``steps`` time steps, recording probes into ``sim.data``.
+
+        Parameters
+        ----------
+        steps
+            Number of steps.
+        data
+            Optional Node inputs, as for :meth:`predict` (``(batch, steps, size)``).
+        progress_bar
+            Ignored (timing lines follow the constructor's ``progress_bar``).
+        """
+        self._check_open("run_steps")
+        if int(steps) != steps or steps < 0:
+            raise ValidationError(f"run_steps: steps must be an integer >= 0; got {steps!r}", attr="steps")
+        steps = int(steps)
+        feed_data = self._prepare(data, steps, "run_steps", multiple=False)
+        t0 = _time.time()
+        if isinstance(progress_bar, ProgressBar):
+            with ProgressTracker(progress_bar, Progress("Simulating", "Simulation", steps)) as pt:
+                self._simulate(steps, feed_data, record=True, commit=True, progress=pt.total_progress)
+        else:
+            self._simulate(steps, feed_data, record=True, commit=True)
+        self._n_steps += steps
+        if self._data is not None:
+            self._data.reset()
+        self._say(f"Simulation finished in {_fmt(_time.time() - t0)}")
+
+    def _run_steps(self, steps: int) -> None:  # pragma: no cover - run_steps overridden
+        self._simulate(steps, {}, record=True, commit=True)
+
+    def _prepare(self, x: Any, n_steps: int | None, what: str, multiple: bool) -> dict:
+        data = normalize_inputs(x, self.input_nodes, n_steps, what)
+        check_batch(data, self._batch, what, multiple=multiple)
+        return data
+
+    def _simulate(self, steps: int, data: dict, record: bool, commit: bool, progress=None) -> dict:
+        """Run ``steps`` steps from the current state; returns probe arrays (n, *, B)."""
+        tensors = self._tensors
+        step0 = self._n_steps
+        out: dict = {p: [] for p in self._probes}
+        done = 0
+        chunk = self._loop.max_chunk
+        with self._device():
+            while done < steps:
+                n = min(chunk, steps - done)
+                feed_data = {
+                    self._node_feed[node]: arr[:, done:done + n] for node, arr in data.items()
+                }
+                host = self._host.inputs(n, step0 + done, self._batch, feed_data)
+                self._ctx.host_error = None
+                try:
+                    tensors, probes = self._loop.run(tensors, host, step0 + done, self.seed)
+                except tf.errors.OpError:
+                    # an exception inside a Python Node surfaces as a TF error;
+                    # re-raise the user's own exception instead
+                    if self._ctx.host_error is not None:
+                        raise self._ctx.host_error from None
+                    raise
+                if progress is not None:
+                    progress.step(n)
+                for p, arr in zip(self._probes, probes):
+                    period = 1 if p.sample_every is None else p.sample_every / self.dt
+                    idx = np.arange(step0 + done + 1, step0 + done + n + 1)
+                    keep = idx % period < 1
+                    arr = arr[keep]
+                    if record:
+                        self._probe_data[p].append(
+                            arr[..., 0] if self.minibatch_size is None else np.moveaxis(arr, -1, 0)
+                        )
+                    out[p].append(arr)
+                done += n
+        if commit:
+            self._tensors = tensors
+        return out
+
+    # --- predict ------------------------------------------------------------
+    def predict_on_batch(self, x: Any = None, n_steps: int | None = None, stateful: bool = False) -> dict:
+        """Simulate one minibatch and return ``{probe: (batch, n_steps, *dims)}``.
+
+        Parameters
+        ----------
+        x
+            Input data: an array for the first input Node, a list in network order,
+            or a dict keyed by Node or label, each ``(minibatch_size, n_steps, size_out)``.
+            Nodes without data compute their own output.
+        n_steps
+            Number of steps (required without data; must agree with the data).
+        stateful
+            Keep the final state and advance ``sim.time`` (else state is unchanged).
+        """
+        return self._predict(x, n_steps, stateful, "predict_on_batch", multiple=False)
+
+    def predict(self, x: Any = None, n_steps: int | None = None, stateful: bool = False) -> dict:
+        """Like :meth:`predict_on_batch`; the batch may be a multiple of minibatch_size.
+
+        The batch is split into minibatches simulated one after another.
+        """
+        return self._predict(x, n_steps, stateful, "predict", multiple=True)
+
+    def _predict(self, x, n_steps, stateful, what, multiple) -> dict:
+        self._check_open(what)
+        data = self._prepare(x, n_steps, what, multiple)
+        if data:
+            n_steps = next(iter(data.values())).shape[1]
+        if n_steps is None:
+            raise ValidationError(
+                f"{what}: n_steps must be given when no input data is supplied", attr="n_steps"
+            )
+        if int(n_steps) != n_steps or n_steps < 1:
+            raise ValidationError(f"{what}: n_steps must be a positive integer; got {n_steps!r}", attr="n_steps")
+        n_steps = int(n_steps)
+        total = next(iter(data.values())).shape[0] if data else self._batch
+        results: dict = {p: [] for p in self._probes}
+        t0 = _time.time()
+        for start in range(0, total, self._batch):
+            part = {k: v[start:start + self._batch] for k, v in data.items()}
+            saved = self._tensors
+            out = self._simulate(n_steps, part, record=False, commit=True)
+            if not stateful:
+                self._tensors = saved
+            else:
+                self._n_steps += n_steps
+            for p, chunks in out.items():
+                arr = np.concatenate(chunks, axis=0) if chunks else np.zeros((0,))
+                results[p].append(np.moveaxis(arr, -1, 0))
+        self._say(f"Simulation finished in {_fmt(_time.time() - t0)}")
+        return {p: np.concatenate(v, axis=0) for p, v in results.items()}
+
+
+class _SignalValues(Mapping):
+    """``sim.signals``: signal -> current value (``(batch, *shape)`` with a minibatch)."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self._sim = sim
+        sigs: dict = {}
+        for op in sim._step_order:
+            for sig in op.all_signals:
+                sigs[sig] = None
+        self._sigs = list(sigs)
+
+    def __getitem__(self, sig):
+        sim = self._sim
+        lay = sim._layout
+        if lay.is_state(sig):
+            flat = lay.assemble(sig.base, sim._tensors)
+            val = flat[lay.indices(sig)].reshape(tuple(sig.shape) + (sim._batch,))
+            val = val[..., 0] if sim.minibatch_size is None else np.moveaxis(val, -1, 0)
+        elif getattr(sig, "sparse", False):
+            val = sig.initial_value
+        else:
+            val = lay.constant(sig)
+        if isinstance(val, np.ndarray):
+            val = val.view()
+            val.setflags(write=False)
+        return val
+
+    def __iter__(self):
+        return iter(self._sigs)
+
+    def __len__(self) -> int:
+        return len(self._sigs)
+
+
+class _NullContext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _input(op):
+    return op.input if isinstance(op, SimProcess) else op.x
+
+
+def _mode(op) -> str:
+    return "inc" if getattr(op, "mode", "set") == "inc" else "set"
+
+
+def _native(op) -> bool:
+    """Whether an input-driven operator runs natively (else it is a host call)."""
+    from .process_builders import runs_natively
+
+    return runs_natively(op)

@@ -1,0 +1,114 @@
+"""Unit tests of the TensorFlow simulator's building blocks (no simulation)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from nengo.builder.signal import Signal  # noqa: E402
+from nengo.exceptions import ValidationError  # noqa: E402
+import nengo  # noqa: E402
+
+from backends.errors import UnsupportedFeatureError  # noqa: E402
+from backends.tensorflow.predict import check_batch, normalize_inputs  # noqa: E402
+from backends.tensorflow.registry import Registry  # noqa: E402
+from backends.tensorflow.signals import SignalLayout, StepState, view_indices  # noqa: E402
+
+
+def test_view_indices_follow_numpy_views():
+    base = Signal(np.arange(12.0).reshape(3, 4), name="base")
+    for view in (base, base[1:], base[:, 1], base[::2, 1:3], base.reshape(12)[3:9:2]):
+        expected = np.asarray(view.initial_value).reshape(-1)
+        assert np.array_equal(np.arange(12.0)[view_indices(view)], expected)
+
+
+def test_layout_state_and_constants():
+    import tensorflow as tf
+    from nengo.builder.operator import Copy
+
+    src = Signal(np.arange(4.0), name="src")
+    dst = Signal(np.zeros(6), name="dst")
+    op = Copy(src, dst[1:5])
+    lay = SignalLayout([op], [], "float32")
+    assert lay.is_state(dst) and not lay.is_state(src)
+    assert [seg[:2] for seg in lay.segments(dst.base)] == [(0, 1), (1, 5), (5, 6)]
+    st = StepState(lay, [tf.constant(v) for v in lay.initial_slots(2)], batch=2)
+    st.write(dst[1:5], tf.reshape(st.read(src, batched=True), (4, 1)), "inc")
+    st.write_flat(dst, tf.ones((2, 2)), "inc", idx=np.array([0, 0]))
+    got = lay.assemble(dst, [t.numpy() for t in st.tensors])
+    assert got.shape == (6, 2)
+    assert np.allclose(got[:, 0], [2, 0, 1, 2, 3, 0]) and np.allclose(got[:, 1], got[:, 0])
+
+
+def test_registry_lookup_and_error():
+    reg = Registry("thing")
+
+    class A:
+        pass
+
+    class B(A):
+        pass
+
+    @reg.register(A)
+    class ABuilder:
+        pass
+
+    assert reg.lookup(B) is ABuilder and reg.lookup(B, exact=True) is None
+    with pytest.raises(UnsupportedFeatureError, match="no builder for thing type 'int'; supported: A"):
+        reg.get(int)
+
+
+def nodes():
+    with nengo.Network():
+        a = nengo.Node(np.zeros(3), label="a")
+        b = nengo.Node(lambda t: [t, t], label="b")
+    return [a, b]
+
+
+def test_normalize_inputs_forms():
+    a, b = nodes()
+    x = np.ones((2, 4, 3))
+    y = np.zeros((2, 4, 2))
+    assert set(normalize_inputs(x, [a, b], None, "f")) == {a}
+    assert set(normalize_inputs([x, y], [a, b], None, "f")) == {a, b}
+    assert set(normalize_inputs({"b": y, a: x}, [a, b], 4, "f")) == {a, b}
+    assert normalize_inputs(None, [a, b], None, "f") == {}
+    assert check_batch(normalize_inputs(x, [a, b], None, "f"), 2, "f") == 2
+
+
+@pytest.mark.parametrize(
+    "x, n_steps, match",
+    [
+        (np.ones((2, 4)), None, r"Node 'a' has shape \(2, 4\); expected \(batch, n_steps, 3\)"),
+        ({"c": np.ones((2, 4, 3))}, None, "'c' is not the label of an input Node"),
+        ({"a": np.ones((2, 4, 3)), "b": np.ones((2, 5, 2))}, None, "same batch size and number of steps"),
+        (np.ones((2, 4, 3)), 5, r"n_steps=5 but the input for Node 'a' has 4 steps"),
+        (np.array([[[1, 2, np.inf]]]), None, r"contains inf at index \(0, 0, 2\)"),
+        ([np.ones((1, 1, 3))] * 3, None, "3 input arrays but the network has only 2"),
+        (np.array([[["x", "y", "z"]]]), None, "expected numbers"),
+    ],
+)
+def test_normalize_inputs_errors(x, n_steps, match):
+    with pytest.raises(ValidationError, match=match):
+        normalize_inputs(x, nodes(), n_steps, "predict")
+
+
+def test_check_batch_errors():
+    a, b = nodes()
+    data = normalize_inputs(np.ones((3, 1, 3)), [a, b], None, "f")
+    with pytest.raises(ValidationError, match="batch size 3 .* expected 2"):
+        check_batch(data, 2, "predict_on_batch")
+    with pytest.raises(ValidationError, match="expected a multiple of 2"):
+        check_batch(data, 2, "predict", multiple=True)
+    assert check_batch(data, 1, "predict", multiple=True) == 3
+
+
+def test_package_import_is_cheap():
+    import subprocess
+    import sys
+
+    code = "import sys, backends.tensorflow; print('tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
