@@ -40,8 +40,8 @@ import numpy as np
 from nengo_ocl.plan import PythonPlan
 
 from .base import Simulator as SimulatorContract
-from .base import missing_data_error
 from .errors import UnsupportedFeatureError
+from .reference import NengoSimulationData
 from .opencl_device import check_no_tensorflow, device_problem, make_context  # noqa: F401  (re-exported)
 
 # --- features nengo-ocl 3.0 cannot run correctly on nengo 4.1 ----------------
@@ -141,13 +141,6 @@ def check_model(model: nengo.builder.Model) -> None:
         )
 
 
-class _SimulationData(nengo.simulator.SimulationData):
-    def __getitem__(self, key):
-        if key not in self.raw:
-            raise missing_data_error(key)
-        return super().__getitem__(key)
-
-
 class Simulator(nengo_ocl.Simulator, SimulatorContract):
     """nengo-ocl simulator behind the nhw Simulator contract.
 
@@ -201,7 +194,7 @@ class Simulator(nengo_ocl.Simulator, SimulatorContract):
             seed = network.seed + 1  # nengo's rule, so both targets sample alike
         self._options = dict(kwargs, progress_bar=progress_bar)
         self._plan(model, dt, seed, context)
-        self.data = _SimulationData(self._probe_outputs)
+        self.data = NengoSimulationData(self._probe_outputs)
 
     def _plan(self, model, dt, seed, context):
         self.host_ops = []
@@ -228,7 +221,7 @@ class Simulator(nengo_ocl.Simulator, SimulatorContract):
         """
         if seed is not None and not self.closed:
             self._plan(self.model, self.model.dt, seed, self.context)
-            self.data = _SimulationData(self._probe_outputs)
+            self.data = NengoSimulationData(self._probe_outputs)
             return
         super().reset(seed)
         for state in self._host_states:

@@ -13,8 +13,11 @@ from .base import Simulator as SimulatorContract
 from .base import missing_data_error
 
 
-class _SimulationData(nengo.simulator.SimulationData):
-    """nengo's data view, raising a message that names the missing object."""
+class NengoSimulationData(nengo.simulator.SimulationData):
+    """nengo's data view, raising a message that names the missing object.
+
+    Shared by the adapters of nengo's own simulators (reference, opencl).
+    """
 
     def __getitem__(self, key):
         if key not in self.raw:
@@ -32,4 +35,4 @@ class Simulator(nengo.Simulator, SimulatorContract):
         super().__init__(
             network, dt=dt, seed=seed, model=model, progress_bar=progress_bar, optimize=optimize
         )
-        self.data = _SimulationData(self.model.params)
+        self.data = NengoSimulationData(self.model.params)
