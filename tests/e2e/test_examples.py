@@ -9,7 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("script", ["keras_to_snn.py"])
+@pytest.mark.parametrize("script", ["keras_to_snn.py", "lmu_digits.py"])
 def test_example_runs_quick(script, tmp_path):
     png = tmp_path / "out.png"
     out = subprocess.run([sys.executable, f"examples/{script}", "--quick", "--out", str(png)],
