@@ -15,7 +15,7 @@ import backends
 from toolchain.nir_export import export_nir
 from toolchain.nir_import import import_nir
 from toolchain.nir_reference import RampCase, compare_target, exact_spike_times
-from toolchain.parity_networks import NETWORKS
+from toolchain.parity_networks import NETWORKS, Tolerance
 
 #: standard networks NIR can express (PES learning cannot: learning rules)
 EXPRESSIBLE = ["communication_channel", "sin_x2_chain", "integrator", "oscillator",
@@ -85,3 +85,29 @@ def test_reference_case_against_analytic_solution(target):
 def test_reference_case_converges_with_dt():
     fine = compare_target("reference", dt=0.0001)
     assert fine.max_spike_time_error <= 0.0001 and fine.max_voltage_error_before_first_spike < 0.002
+
+
+#: Imported NIR graphs carry fixed neuron-to-neuron weights, solved for nengo's LIF
+#: rate curve.  loihi-emu cannot re-solve them for the chip's whole-step spike periods
+#: (it does for nengo's own decoded connections: rmse 0.016 there), so the error is
+#: larger: measured rmse 0.13 (a) and 0.26 (b), max 0.25 / 0.44, on signals of 0.8.
+IMPORTED_TOLERANCE = {"loihi-emu": Tolerance(0.35, 0.6)}
+
+
+@pytest.mark.parametrize("target", [t for t in backends.available() if t != "reference"])
+def test_imported_network_runs_on_every_target(target):
+    case = NETWORKS["communication_channel"].case(n_per_dim=30)
+    exported = export_nir(case.network)
+    imported = import_nir(exported.graph)
+    stim = next(n for n in case.network.all_nodes if exported.names.get(n) in imported.inputs)
+    imported.inputs[exported.names[stim]].output = stim.output
+    runs = {}
+    for name in ("reference", target):
+        with backends.get(name)(imported.network, progress_bar=False) as sim:
+            sim.run_steps(case.n_steps)
+            runs[name] = {p: np.asarray(sim.data[imported.outputs[exported.names[probe]]])
+                          for p, probe in case.probes.items()}
+    for p in case.probes:
+        tol = IMPORTED_TOLERANCE.get(target) or NETWORKS["communication_channel"].tolerance_for(target, p)
+        err = runs[target][p] - runs["reference"][p]
+        assert np.sqrt(np.mean(err**2)) <= tol.rmse and np.max(np.abs(err)) <= tol.max_abs, (target, p)
