@@ -42,7 +42,7 @@ from nengo_ocl.plan import PythonPlan
 from .base import Simulator as SimulatorContract
 from .errors import UnsupportedFeatureError
 from .reference import NengoSimulationData
-from .opencl_device import check_no_tensorflow, device_problem, make_context  # noqa: F401  (re-exported)
+from .opencl_device import check_no_tensorflow, make_context
 
 # --- features nengo-ocl 3.0 cannot run correctly on nengo 4.1 ----------------
 

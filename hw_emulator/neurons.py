@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from .chip import LOIHI_V1, ChipSpec
+from .chip import ChipSpec
 from . import discretize as dz
 from . import rates as rt
 

@@ -13,9 +13,6 @@ import pytest
 
 import backends
 
-#: Every available target except ``reference``, which the others are compared to.
-OTHER_TARGETS = [t for t in backends.available() if t != "reference"]
-
 
 def pytest_report_header(config):
     lines = [f"nhw targets: {', '.join(backends.available())}"]

@@ -88,7 +88,7 @@ class _Builder:
         return name
 
 
-def _lowpass_tau(synapse, obj) -> float | None:
+def _lowpass_tau(synapse) -> float | None:
     """The time constant of a ``Lowpass`` synapse, ``None`` for no synapse."""
     if synapse is None:
         return None
@@ -103,8 +103,7 @@ def _transform_matrix(conn: nengo.Connection, built) -> np.ndarray:
     if isinstance(transform, NoTransform):
         return np.eye(conn.size_mid)
     if isinstance(transform, Sparse):
-        return np.asarray(transform.sample().toarray() if hasattr(transform.sample(), "toarray")
-                          else _sparse_dense(transform))
+        return np.asarray(transform.sample().toarray())  # scipy and nengo sparse both densify
     if isinstance(transform, Dense):
         w = np.asarray(built.weights if built.weights is not None else transform.sample(), dtype=float)
         if w.ndim == 0:
@@ -114,13 +113,6 @@ def _transform_matrix(conn: nengo.Connection, built) -> np.ndarray:
         return w
     raise NIRError(f"transform {type(transform).__name__} is not exported to NIR yet "
                    "(Dense, Sparse and the default are)")
-
-
-def _sparse_dense(transform: Sparse) -> np.ndarray:
-    init = transform.init
-    out = np.zeros(transform.shape)
-    out[tuple(np.asarray(init.indices).T)] = init.data if hasattr(init, "data") else transform.sample()
-    return out
 
 
 def _place(matrix: np.ndarray, rows, cols, shape: tuple[int, int]) -> np.ndarray:
@@ -167,7 +159,7 @@ class _Exporter(_Builder):
         elif node.size_in == 0:
             self.add(name, nir.Input(input_type={"input": np.array([node.size_out])}))
         else:
-            raise NIRError(f"a Node computing a Python function of its input cannot be expressed in NIR")
+            raise NIRError("a Node computing a Python function of its input cannot be expressed in NIR")
 
     def ensemble(self, ens: nengo.Ensemble, conns: list) -> None:
         name = self.name(ens, "ens")
@@ -183,7 +175,7 @@ class _Exporter(_Builder):
             if neurons.min_voltage != 0:
                 raise NIRError(f"LIF min_voltage={neurons.min_voltage} has no NIR equivalent (only 0)")
             meta = {"tau_ref": float(neurons.tau_ref), "v_init": v_init, "nengo_neuron_type": "LIF"}
-            taus = {_lowpass_tau(c.synapse, c) for c in conns}
+            taus = {_lowpass_tau(c.synapse) for c in conns}
             common = dict(r=gain, v_leak=bias, v_threshold=np.ones(n), v_reset=np.zeros(n), metadata=meta)
             if len(taus) == 1 and None not in taus:
                 self.add(name, nir.CubaLIF(tau_syn=np.full(n, taus.pop()), tau_mem=np.full(n, neurons.tau_rc),
@@ -214,7 +206,7 @@ class _Exporter(_Builder):
 
     def connection(self, conn: nengo.Connection) -> None:
         if conn.learning_rule_type is not None:
-            raise NIRError(f"learning rules cannot be expressed in NIR")
+            raise NIRError("learning rules cannot be expressed in NIR")
         post = conn.post_obj
         if not isinstance(post, (nengo.Ensemble, nengo.ensemble.Neurons, nengo.Node)):
             raise NIRError(f"connections into {type(post).__name__} cannot be expressed in NIR")
@@ -222,7 +214,7 @@ class _Exporter(_Builder):
         src, src_size, area = self._source(conn.pre_obj)
         if isinstance(conn.pre_obj, nengo.Ensemble):
             if conn.solver.weights:
-                raise NIRError(f"solver weights=True is not exported yet; use decoders")
+                raise NIRError("solver weights=True is not exported yet; use decoders")
             w = np.asarray(built.weights, float)  # (size_out, n_pre): decoders with the transform
         else:
             w = _place(_transform_matrix(conn, built), slice(None), conn.pre_slice, (conn.size_out, src_size))
@@ -251,7 +243,7 @@ class _Exporter(_Builder):
                 self.edges += [(src, f"{dst}_bias"), (f"{dst}_bias", dst)]
         self.add(name, nir.Linear(w))
         self.edges.append((src, name))
-        tau = _lowpass_tau(conn.synapse, conn)
+        tau = _lowpass_tau(conn.synapse)
         if tau is not None and not isinstance(target, nir.CubaLIF):
             syn = self.add(f"{name}_syn", nir.LI(tau=np.full(w.shape[0], tau), r=np.ones(w.shape[0]),
                                                  v_leak=np.zeros(w.shape[0])))
@@ -275,7 +267,7 @@ class _Exporter(_Builder):
             last, size, _ = self._source(target)
         else:
             raise NIRError(f"probing {type(target).__name__}.{probe.attr} cannot be expressed in NIR")
-        tau = _lowpass_tau(probe.synapse, probe)
+        tau = _lowpass_tau(probe.synapse)
         if tau is not None:
             syn = self.add(f"{name}_syn", nir.LI(tau=np.full(size, tau), r=np.ones(size), v_leak=np.zeros(size)))
             self.edges.append((last, syn))

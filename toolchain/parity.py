@@ -8,7 +8,6 @@ probe against ``reference`` within the network's declared tolerances.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, Sequence
 

@@ -7,7 +7,6 @@ Each step function takes ``(neurons, dt, J, state, sc)`` with tensors shaped
 
 from __future__ import annotations
 
-import numpy as np
 
 import tensorflow as tf
 import nengo

@@ -18,7 +18,6 @@ from __future__ import annotations
 import numpy as np
 
 import tensorflow as tf
-import nengo
 from nengo.builder.operator import SimPyFunc
 from nengo.builder.processes import SimProcess
 from nengo.synapses import LinearFilter, Triangle

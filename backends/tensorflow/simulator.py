@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 import tensorflow as tf
-import nengo
 from nengo.builder import Model
 from nengo.builder.optimizer import optimize as opmerge_optimize
 from nengo.builder.processes import SimProcess
@@ -28,7 +27,6 @@ from nengo.utils.progress import Progress, ProgressBar, ProgressTracker
 from nengo.utils.simulator import operator_dependency_graph
 
 from ..base import SimulationData, SimulatorBase
-from ..errors import UnsupportedFeatureError
 from . import learning_builders, neuron_builders, process_builders  # noqa: F401 (registration)
 from .host import Feed, HostPlan
 from .loop import CompiledLoop
@@ -276,44 +274,6 @@ class Simulator(SimulatorBase):
                 "manager or call close()",
                 ResourceWarning,
             )
-
-    # --- nengo's Simulator semantics not (yet) in SimulatorBase ---------------
-    def run(self, time_in_seconds: float, progress_bar: Any = None) -> None:
-        """Simulate for ``time_in_seconds`` (rounded to whole steps).
-
-        Parameters
-        ----------
-        time_in_seconds
-            Duration; negative values raise ``ValidationError``.
-        progress_bar
-            A nengo ``ProgressBar`` to report to, or None.
-        """
-        if time_in_seconds < 0:
-            raise ValidationError(
-                f"run: time_in_seconds must be >= 0; got {time_in_seconds!r}",
-                attr="time_in_seconds",
-                obj=self,
-            )
-        super().run(time_in_seconds, progress_bar=progress_bar)
-
-    def trange(self, dt: float | None = None, sample_every: float | None = None) -> np.ndarray:
-        """Times of the recorded samples, as ``nengo.Simulator.trange``.
-
-        Parameters
-        ----------
-        dt
-            Deprecated alias of ``sample_every``.
-        sample_every
-            Sampling period of the probe in question (s).
-        """
-        if dt is not None:
-            if sample_every is not None:
-                raise ValidationError(
-                    "trange: give sample_every only (dt is its deprecated alias)", attr="dt", obj=self
-                )
-            warnings.warn("trange: `dt` is deprecated; use `sample_every`", DeprecationWarning)
-            sample_every = dt
-        return super().trange(sample_every=sample_every)
 
     @property
     def signals(self) -> "_SignalValues":

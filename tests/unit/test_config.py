@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from toolchain import config as C
 from toolchain.errors import ConfigError
