@@ -45,6 +45,9 @@ class BuildContext:
     host_signals: Any = None
     #: exception raised by the last host callback (re-raised by the simulator)
     host_error: Any = None
+    #: Keras layers owned by builders (TensorNodes); the simulator's Keras model
+    #: tracks them so their weights train and are saved with the parameters
+    keras_layers: list = field(default_factory=list)
 
 
 @dataclass
@@ -60,6 +63,10 @@ class StepContext:
     host: Any
     #: int64 seed pair for stateless random ops of this step
     seed: Any
+    #: True while tracing a training step (Keras ``training=True``): spiking
+    #: neurons then use their rate model or surrogate gradient, Keras layers
+    #: (e.g. BatchNormalization, Dropout) their training behaviour
+    training: bool = False
 
 
 class OpBuilder:
