@@ -16,10 +16,29 @@ import os
 # cuInit noise of GPU-less machines) unless the user chose a level.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-__all__ = ["ConversionError", "Converter", "Simulator"]
+__all__ = [
+    "ConversionError",
+    "Converter",
+    "Layer",
+    "Simulator",
+    "TensorNode",
+    "configure_settings",
+    "freeze_params",
+    "get_nengo_params",
+]
 
-#: Public name -> module that defines it (imported, with TensorFlow, on first use).
-_LAZY = {"Simulator": ".simulator", "Converter": ".converter", "ConversionError": ".converter"}
+#: Public name -> module that defines it (imported on first use; only the
+#: simulator, converter and training modules import TensorFlow).
+_LAZY = {
+    "Simulator": ".simulator",
+    "Converter": ".converter",
+    "ConversionError": ".converter",
+    "TensorNode": ".tensor_node",
+    "Layer": ".tensor_node",
+    "configure_settings": ".settings",
+    "freeze_params": ".freeze",
+    "get_nengo_params": ".freeze",
+}
 
 
 def __getattr__(name: str):

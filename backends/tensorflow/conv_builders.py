@@ -36,23 +36,27 @@ class ConvIncBuilder(OpBuilder):
                 "simulation (learning rules on a Convolution) are not supported"
             )
         self.transpose = op.is_transpose
-        W = ctx.layout.constant(op.W).reshape(conv.kernel_shape)
-        if conv.dimensions == 1:
-            W = W[None]
         self.groups = conv.groups
-        k = W.shape[-1] // self.groups
-        # per-group kernels, in tf.nn's layout: (h, w, in, out) for conv and
-        # (h, w, out, in) for conv_transpose
-        self.kernels = []
-        for g in range(self.groups):
-            wg = W[..., g * k:(g + 1) * k]
-            self.kernels.append(np.ascontiguousarray(np.swapaxes(wg, 2, 3) if self.transpose else wg))
+        self.kernel_shape = tuple(conv.kernel_shape)
+        self.kernels = [
+            np.ascontiguousarray(k)
+            for k in self._split(ctx.layout.constant(op.W).reshape(self.kernel_shape), np.swapaxes)
+        ]
         self.stride = tuple(conv.strides)
         if conv.dimensions == 1:
             self.stride = (1,) + self.stride
         self.padding = conv.padding.upper()
         self.in_shape = conv.input_shape
         self.out_shape = conv.output_shape
+
+    def _split(self, W, swapaxes) -> list:
+        """Per-group kernels in tf.nn's layout: (h, w, in, out) for conv and
+        (h, w, out, in) for conv_transpose (numpy or TF ``W``)."""
+        if len(self.kernel_shape) == 3:  # 1-D convolution runs as 2-D with h=1
+            W = W[None]
+        k = W.shape[-1] // self.groups
+        parts = [W[..., g * k:(g + 1) * k] for g in range(self.groups)]
+        return [swapaxes(wg, 2, 3) if self.transpose else wg for wg in parts]
 
     def _to_nhwc(self, x, shape):
         # x: (*shape.shape, batch) -> (batch, H, W, C)
@@ -84,8 +88,13 @@ class ConvIncBuilder(OpBuilder):
         x = tf.broadcast_to(x, tuple(op.X.shape) + (st.batch,))
         x = self._to_nhwc(tf.cast(x, st.layout.dtype), self.in_shape)
         c_in = x.shape[-1] // self.groups
+        kernels = self.kernels
+        trained = st.param(op.W)  # trainable kernel: rebuilt from its variable
+        if trained is not None:
+            W = tf.reshape(tf.cast(trained, x.dtype), self.kernel_shape)
+            kernels = self._split(W, lambda w, a, b: tf.transpose(w, (0, 1, 3, 2)))
         outs = []
-        for g, w in enumerate(self.kernels):
+        for g, w in enumerate(kernels):
             xg = x[..., g * c_in:(g + 1) * c_in] if self.groups > 1 else x
             if self.transpose:
                 sp = tuple(self.out_shape.spatial_shape)

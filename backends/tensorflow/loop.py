@@ -25,6 +25,8 @@ XLA_CHUNK = 1024
 #: runs this short use the plain graph function: XLA compilation would cost more
 #: than it saves, and stepping loops (``sim.step()``) stay cheap to start
 SMALL_RUN = 32
+#: Keras-model runs this short are unrolled in Python instead of looped
+UNROLL_TRAINING = 4
 
 
 class CompiledLoop:
@@ -46,6 +48,10 @@ class CompiledLoop:
         Compile with XLA.
     unroll
         Steps traced per loop iteration.
+    assemble_params
+        ``f(values) -> {base: flat tensor}`` turning the current values of the
+        trainable parameters into the bases the builders read (traced once per
+        chunk, outside the time loop).
     """
 
     def __init__(
@@ -57,6 +63,7 @@ class CompiledLoop:
         dt: float,
         xla: bool,
         unroll: int = 1,
+        assemble_params=None,
     ) -> None:
         self.builders = list(builders)
         self.layout = layout
@@ -65,40 +72,47 @@ class CompiledLoop:
         self.dt = dt
         self.xla = xla
         self.unroll = max(1, int(unroll))
+        self.assemble_params = assemble_params or (lambda values: {})
         self._fns: dict = {}
 
     # --- tracing ---------------------------------------------------------
-    def _one_step(self, tensors, step, host_row, seed):
-        st = StepState(self.layout, tensors, self.batch)
+    def _one_step(self, tensors, step, host_row, seed, params, batch, training=False):
+        st = StepState(self.layout, tensors, batch, params)
         time = tf.cast(step, tf.float64) * self.dt
-        sc = StepContext(state=st, step=step, time=time, host=host_row, seed=None)
+        sc = StepContext(state=st, step=step, time=time, host=host_row, seed=None, training=training)
         for i, b in enumerate(self.builders):
             sc.seed = tf.stack([seed + i, step])
             b.step(sc)
         probes = []
         for sig in self.probe_sigs:
             v = st.read(sig, batched=True)
-            v = tf.broadcast_to(v, tuple(sig.shape) + (self.batch,))
+            v = tf.broadcast_to(v, tuple(sig.shape) + (batch,))
             probes.append(tf.cast(v, self.layout.dtype) if v.dtype.is_floating else v)
         return st.tensors, probes
 
-    def _chunk(self, tensors, host, n, step0, seed, xla):
-        n_max = host.shape[0] if xla else tf.shape(host)[0]
-        tas = [
+    def _probe_arrays(self, size, batch):
+        return [
             tf.TensorArray(
                 self.layout.dtype if np.dtype(sig.dtype).kind == "f" else tf.as_dtype(sig.dtype),
-                size=n_max,
-                element_shape=tuple(sig.shape) + (self.batch,),
+                size=size,
+                element_shape=tuple(sig.shape) + (batch,),
             )
             for sig in self.probe_sigs
         ]
+
+    def _chunk(self, tensors, host, n, step0, seed, param_values, xla):
+        n_max = host.shape[0] if xla else tf.shape(host)[0]
+        tas = self._probe_arrays(n_max, self.batch)
+        params = self.assemble_params(param_values)
         k = self.unroll
 
         def make_body(n_inner):
             def body(i, tensors, tas):
                 for j in range(n_inner):
                     step = step0 + tf.cast(i + j, tf.int64) + 1
-                    tensors, probes = self._one_step(list(tensors), step, host[i + j], seed)
+                    tensors, probes = self._one_step(
+                        list(tensors), step, host[i + j], seed, params, self.batch
+                    )
                     tas = [ta.write(i + j, p) for ta, p in zip(tas, probes)]
                 return i + n_inner, tensors, tas
 
@@ -113,14 +127,47 @@ class CompiledLoop:
         i, tensors, tas = tf.while_loop(lambda i, *_: i < n, make_body(1), loop_vars)
         return list(tensors), [ta.stack() for ta in tas]
 
+    def trace(self, tensors, host, seed, params, batch: int, training: bool):
+        """Trace ``host.shape[0]`` steps from step 0 inline into the current graph.
+
+        Used by the Keras model: ``n`` and ``batch`` are static, so short runs
+        are unrolled (no loop overhead, e.g. one-step networks) and longer ones
+        use a ``tf.while_loop`` with a static trip count, which both backprop
+        and XLA need. Returns the final tensors and ``(n, *shape, batch)``
+        probe tensors.
+        """
+        n = int(host.shape[0])
+        seed = tf.constant(seed, tf.int64)
+        if n <= UNROLL_TRAINING:
+            outs = [[] for _ in self.probe_sigs]
+            for k in range(n):
+                step = tf.constant(k + 1, tf.int64)
+                tensors, probes = self._one_step(list(tensors), step, host[k], seed, params, batch, training)
+                for o, p in zip(outs, probes):
+                    o.append(p)
+            return list(tensors), [tf.stack(o, axis=0) for o in outs]
+
+        def body(i, tensors, tas):
+            step = tf.cast(i, tf.int64) + 1
+            tensors, probes = self._one_step(list(tensors), step, host[i], seed, params, batch, training)
+            return i + 1, tensors, [ta.write(i, p) for ta, p in zip(tas, probes)]
+
+        _, tensors, tas = tf.while_loop(
+            lambda i, *_: i < n,
+            body,
+            (tf.constant(0, tf.int32), list(tensors), self._probe_arrays(n, batch)),
+            maximum_iterations=n,
+        )
+        return list(tensors), [ta.stack() for ta in tas]
+
     def _function(self, xla: bool):
         if xla not in self._fns:
             # autograph off: the body is plain Python building a graph, and
             # converting it costs seconds per trace
             # a fresh closure per loop: each Simulator legitimately traces its own
             # function, which must not count as "retracing" of a shared one
-            def chunk(tensors, host, n, step0, seed):
-                return self._chunk(tensors, host, n, step0, seed, xla)
+            def chunk(tensors, host, n, step0, seed, param_values):
+                return self._chunk(tensors, host, n, step0, seed, param_values, xla)
 
             self._fns[xla] = tf.function(
                 chunk, jit_compile=xla, autograph=False, reduce_retracing=not xla
@@ -128,7 +175,7 @@ class CompiledLoop:
         return self._fns[xla]
 
     # --- running ---------------------------------------------------------
-    def run(self, tensors: list, host: np.ndarray, step0: int, seed: int):
+    def run(self, tensors: list, host: np.ndarray, step0: int, seed: int, param_values: list = ()):
         """Run ``len(host)`` steps from ``tensors``; returns new tensors and probe arrays.
 
         Probe arrays have shape ``(n, *sig.shape, batch)``.
@@ -147,6 +194,7 @@ class CompiledLoop:
             tf.constant(n, tf.int32),
             tf.constant(step0, tf.int64),
             tf.constant(seed, tf.int64),
+            list(param_values),
         )
         return new, [p.numpy()[:n] for p in probes]
 

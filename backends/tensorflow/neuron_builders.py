@@ -14,6 +14,7 @@ from nengo.builder.neurons import SimNeurons
 
 from .op_builders import BuildContext, OpBuilder, StepContext
 from .registry import NEURONS, OPS
+from .training_neurons import training_step
 
 
 def _rectified_linear(n, dt, J, s, sc):
@@ -161,6 +162,7 @@ class SimNeuronsBuilder(OpBuilder):
         if fn is None:
             _host_neurons_fallback_error(neurons)
         self.fn = fn
+        self.train_fn = training_step(neurons, fn, ctx.training_mode, ctx.lif_smoothing)
         self.xla_ok = not isinstance(neurons, _NO_XLA)
 
     def step(self, sc: StepContext) -> None:
@@ -172,7 +174,8 @@ class SimNeuronsBuilder(OpBuilder):
         J = tf.cast(J, st.layout.dtype)
         state = {k: tf.reshape(st.read(sig, batched=True), (n, -1)) for k, sig in op.state.items()}
         state = {k: tf.broadcast_to(v, (n, st.batch)) for k, v in state.items()}
-        out, new = self.fn(op.neurons, self.ctx.dt, J, state, sc)
+        fn = self.train_fn if sc.training else self.fn
+        out, new = fn(op.neurons, self.ctx.dt, J, state, sc)
         st.write(op.output, tf.reshape(out, tuple(op.output.shape) + (st.batch,)), "set")
         for k, sig in op.state.items():
             if k in new and new[k] is not state[k]:

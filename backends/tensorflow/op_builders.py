@@ -48,6 +48,10 @@ class BuildContext:
     #: Keras layers owned by builders (TensorNodes); the simulator's Keras model
     #: tracks them so their weights train and are saved with the parameters
     keras_layers: list = field(default_factory=list)
+    #: how spiking neurons train ("rate" or "spiking_aware", see training_neurons)
+    training_mode: str = "rate"
+    #: SoftLIFRate smoothing for training LIF neurons (None: plain LIFRate)
+    lif_smoothing: float | None = None
 
 
 @dataclass
@@ -239,7 +243,9 @@ class SparseDotIncBuilder(OpBuilder):
         st = sc.state
         x = st.read(self.op.X, batched=True)
         x = tf.broadcast_to(tf.reshape(x, (self.shape[1], -1)), (self.shape[1], st.batch))
-        contrib = self.values * tf.gather(x, self.cols, axis=0)
+        trained = st.params.get(self.op.A.base)  # the nonzero values, when trainable
+        values = self.values if trained is None else tf.cast(trained, x.dtype)[:, None]
+        contrib = values * tf.gather(x, self.cols, axis=0)
         y = tf.math.unsorted_segment_sum(contrib, self.rows, self.shape[0])
         st.write(self.op.Y, tf.reshape(y, tuple(self.op.Y.shape) + (st.batch,)), "inc")
 

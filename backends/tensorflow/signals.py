@@ -53,6 +53,14 @@ def _contiguous(idx: np.ndarray) -> tuple[int, int] | None:
     return None
 
 
+def _take(flat, vidx: np.ndarray):
+    """Elements ``vidx`` of a flat tensor: a slice when contiguous, else a gather."""
+    rng = _contiguous(vidx)
+    if rng is not None:
+        return flat if rng == (0, int(flat.shape[0])) else flat[rng[0]:rng[1]]
+    return tf.gather(flat, vidx)
+
+
 class SignalLayout:
     """Decides which bases are batched state and how views map onto segments.
 
@@ -170,10 +178,18 @@ class StepState:
     functionally so TensorFlow sees a pure dataflow graph.
     """
 
-    def __init__(self, layout: SignalLayout, tensors: list, batch: int) -> None:
+    def __init__(self, layout: SignalLayout, tensors: list, batch: int, params: dict | None = None) -> None:
         self.layout = layout
         self.tensors = list(tensors)
         self.batch = batch
+        #: base -> flat tensor of the base's current value, for read-only bases
+        #: holding trainable parameters (their values come from variables)
+        self.params = params or {}
+
+    def param(self, sig):
+        """Flat tensor of ``sig``'s elements when its base holds trainable values, else None."""
+        flat = self.params.get(sig.base)
+        return None if flat is None else _take(flat, self.layout.indices(sig))
 
     def _vidx(self, sig, idx):
         vidx = self.layout.indices(sig)
@@ -200,6 +216,9 @@ class StepState:
         lay = self.layout
         vidx = self._vidx(sig, idx)
         if not lay.is_state(sig):
+            flat = self.params.get(sig.base)
+            if flat is not None:
+                return _take(flat, vidx)
             base_val = lay.constant(sig.base).reshape(-1)
             return tf.constant(base_val[vidx])
         if vidx.size == 0:

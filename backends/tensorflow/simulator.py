@@ -28,12 +28,18 @@ from nengo.utils.simulator import operator_dependency_graph
 
 from ..base import SimulationData, SimulatorBase
 from . import learning_builders, neuron_builders, process_builders  # noqa: F401 (registration)
+from . import neuron_extras, tensor_node_builder  # noqa: F401 (registration)
 from .host import Feed, HostPlan
 from .loop import CompiledLoop
+from .keras_model import SimulatorModel
 from .op_builders import BuildContext
+from .params import ParamAssembler, object_names, select_params
 from .predict import check_batch, normalize_inputs
 from .registry import OPS
+from .settings import get_setting
 from .signals import SignalLayout
+from .param_methods import ParamsMixin
+from .training import TrainingMixin
 
 try:  # convolution is optional: a missing module must not break the core
     from . import conv_builders  # noqa: F401
@@ -49,9 +55,10 @@ def _fmt(seconds: float) -> str:
 class _TFSimulationData(SimulationData):
     """``sim.data``: probe chunks concatenated along the time axis."""
 
-    def __init__(self, params: Mapping, probe_data: Mapping, time_axis: int) -> None:
+    def __init__(self, params: Mapping, probe_data: Mapping, time_axis: int, current=None) -> None:
         super().__init__(params, probe_data)
         self._axis = time_axis
+        self._current = current
 
     def __getitem__(self, key: Any) -> Any:
         if key in self._probe_data:
@@ -63,7 +70,8 @@ class _TFSimulationData(SimulationData):
                 cached = (len(chunks), arr)
                 self._cache[key] = cached
             return cached[1]
-        return super().__getitem__(key)
+        built = super().__getitem__(key)
+        return built if self._current is None else self._current(key, built)
 
 
 def _concat(chunks: list, probe, axis: int) -> np.ndarray:
@@ -72,7 +80,7 @@ def _concat(chunks: list, probe, axis: int) -> np.ndarray:
     return np.zeros((0,) + tuple(getattr(probe, "size_in", None) and () or ()))
 
 
-class Simulator(SimulatorBase):
+class Simulator(TrainingMixin, ParamsMixin, SimulatorBase):
     """Simulate a nengo Network with TensorFlow.
 
     Parameters
@@ -91,8 +99,9 @@ class Simulator(SimulatorBase):
         TensorFlow device string (e.g. ``"/cpu:0"``); ``None`` lets TF choose.
     progress_bar : bool
         Print build and simulation timing lines.
-    dtype : str
-        ``"float32"`` (default) or ``"float64"``.
+    dtype : str, optional
+        ``"float32"`` or ``"float64"``; default: the network's ``dtype`` setting,
+        else ``"float32"``.
     unroll_simulation : int
         Time steps traced per loop iteration (trades compile time for speed).
     model : nengo.builder.Model, optional
@@ -108,12 +117,17 @@ class Simulator(SimulatorBase):
         minibatch_size: int | None = None,
         device: str | None = None,
         progress_bar: bool = True,
-        dtype: str = "float32",
+        dtype: str | None = None,
         unroll_simulation: int = 1,
         model: Model | None = None,
     ) -> None:
         super().__init__(dt if model is None else model.dt)
         self.closed = True  # until construction succeeded
+        if dtype is None:
+            dtype = get_setting(network, "dtype") or "float32"
+        self.inference_only = bool(get_setting(network, "inference_only"))
+        self.keep_history = bool(get_setting(network, "keep_history"))
+        self.stateful = bool(get_setting(network, "stateful"))
         if dtype not in ("float32", "float64"):
             raise ValidationError(
                 f"dtype must be 'float32' or 'float64'; got {dtype!r}", attr="dtype", obj=self
@@ -156,6 +170,8 @@ class Simulator(SimulatorBase):
         t0 = _time.time()
         with self._device():
             self._construct(network)
+            #: the simulation as a ``keras.Model`` (trainable parameters are its weights)
+            self.keras_model = SimulatorModel(self)
         self._say(f"Construction finished in {_fmt(_time.time() - t0)}")
 
         if seed is None:
@@ -220,6 +236,8 @@ class Simulator(SimulatorBase):
             host_columns={f.key: f.cols for f in feeds},
             host_steps=self._host.steps,
             host_signals=self._host.signals,
+            training_mode=get_setting(network, "training_mode"),
+            lif_smoothing=get_setting(network, "lif_smoothing"),
         )
         self._ctx = ctx
         builders = []
@@ -235,10 +253,31 @@ class Simulator(SimulatorBase):
         for sig in probe_sigs + [f.signal for f in feeds if f.signal is not None]:
             self._layout.register_access(sig)
         self._layout.finalize()
+        self._params = [] if self.inference_only else select_params(model, network, self._layout)
+        self._assemble = ParamAssembler(self._params, self._layout)
         self._loop = CompiledLoop(
-            builders, self._layout, probe_sigs, self._batch, self.dt, xla=xla, unroll=self.unroll
+            builders, self._layout, probe_sigs, self._batch, self.dt, xla=xla, unroll=self.unroll,
+            assemble_params=self._assemble,
         )
         self._probe_data = {p: [] for p in self._probes}
+        self._name_io(network)
+        self._host_cache: dict = {}
+
+    def _name_io(self, network) -> None:
+        """Keras names of input Nodes and Probes (labels, made unique)."""
+        used: set = {"n_steps"}
+
+        def unique(base: str) -> str:
+            name, i = base, 1
+            while name in used:
+                name, i = f"{base}_{i}", i + 1
+            used.add(name)
+            return name
+
+        self._input_names = {n: unique(n.label or "node") for n in self.input_nodes}
+        self._probe_names = {p: unique(p.label or "probe") for p in self._probes}
+        self._probe_by_name = {v: k for k, v in self._probe_names.items()}
+        self._object_names = object_names(network) if network is not None else {}
 
     def _device(self):
         return tf.device(self.device) if self.device is not None else _NullContext()
@@ -252,7 +291,7 @@ class Simulator(SimulatorBase):
     def data(self) -> SimulationData:
         if self._data is None:
             axis = 0 if self.minibatch_size is None else 1
-            self._data = _TFSimulationData(self.model.params, self._probe_data, axis)
+            self._data = _TFSimulationData(self.model.params, self._probe_data, axis, self._current_built)
         return self._data
 
     def _reset(self, seed: int | None) -> None:
@@ -304,6 +343,12 @@ class Simulator(SimulatorBase):
         else:
             self._simulate(steps, feed_data, record=True, commit=True)
         self._n_steps += steps
+        if not self.keep_history:
+            for p, chunks in self._probe_data.items():
+                if chunks:
+                    last = chunks[-1]
+                    axis = 0 if self.minibatch_size is None else 1
+                    chunks[:] = [np.take(last, [last.shape[axis] - 1], axis=axis)] if last.shape[axis] else []
         if self._data is not None:
             self._data.reset()
         self._say(f"Simulation finished in {_fmt(_time.time() - t0)}")
@@ -332,7 +377,9 @@ class Simulator(SimulatorBase):
                 host = self._host.inputs(n, step0 + done, self._batch, feed_data)
                 self._ctx.host_error = None
                 try:
-                    tensors, probes = self._loop.run(tensors, host, step0 + done, self.seed)
+                    tensors, probes = self._loop.run(
+                        tensors, host, step0 + done, self.seed, self._param_values()
+                    )
                 except tf.errors.OpError:
                     # an exception inside a Python Node surfaces as a TF error;
                     # re-raise the user's own exception instead
@@ -342,10 +389,7 @@ class Simulator(SimulatorBase):
                 if progress is not None:
                     progress.step(n)
                 for p, arr in zip(self._probes, probes):
-                    period = 1 if p.sample_every is None else p.sample_every / self.dt
-                    idx = np.arange(step0 + done + 1, step0 + done + n + 1)
-                    keep = idx % period < 1
-                    arr = arr[keep]
+                    arr = arr[self._probe_keep(p, step0 + done, n)]
                     if record:
                         self._probe_data[p].append(
                             arr[..., 0] if self.minibatch_size is None else np.moveaxis(arr, -1, 0)
@@ -354,6 +398,90 @@ class Simulator(SimulatorBase):
                 done += n
         if commit:
             self._tensors = tensors
+        return out
+
+    def _current_built(self, obj, built):
+        """``model.params[obj]`` with trained values (encoders, gain-folded, bias, weights)."""
+        vals = {p.key: p for p in self._params if p.obj is obj}
+        if not vals or not hasattr(built, "_replace"):
+            return built
+        cur = {k: np.array(p.variable.numpy()) for k, p in vals.items()}
+        if "weights" in cur:
+            if vals["weights"].sparse:
+                return built  # sparse: the trained values live in the variable
+            return built._replace(weights=cur["weights"])
+        repl = {}
+        if "encoders" in cur:
+            repl["scaled_encoders"] = cur["encoders"]
+            repl["encoders"] = cur["encoders"] * obj.radius / np.asarray(built.gain)[:, None]
+        if "bias" in cur:
+            repl["bias"] = cur["bias"]
+        return built._replace(**repl)
+
+    # --- Keras model support --------------------------------------------------
+    def _param_values(self) -> list:
+        return [v.value for v in self.keras_model.param_vars]
+
+    def _host_constants(self, n: int) -> np.ndarray:
+        """Host inputs ``(n, columns, 1)`` of a run from step 0 (cached per ``n``).
+
+        A separate host plan keeps the simulator's own host state untouched.
+        """
+        if n not in self._host_cache:
+            plan = HostPlan(self.model, self._step_order, list(self._host.host_ops), self._feeds, self.dtype)
+            plan.reset(self.seed)
+            self._host_cache[n] = plan.inputs(n, 0, 1)
+        return self._host_cache[n]
+
+    def _keras_host(self, inputs: dict, n: int, batch: int):
+        """The ``(n, columns, batch)`` host tensor with user data spliced in."""
+        const = self._host_constants(n)
+        by_name = {self._input_names[f.node]: f for f in self._feeds if f.node in self._input_names}
+        given = {}
+        for name, x in inputs.items():
+            if name == "n_steps":
+                continue
+            f = by_name.get(name)
+            if f is None:
+                raise ValidationError(
+                    f"keras_model: unknown input {name!r}; inputs: {sorted(by_name)}", attr="inputs"
+                )
+            given[f.cols] = tf.transpose(tf.cast(x, self._layout.dtype), (1, 2, 0))
+        parts = []
+        for f in sorted(self._feeds, key=lambda f: f.cols):
+            if f.size == 0:
+                continue
+            a, b = f.cols
+            part = given.get(f.cols)
+            if part is None:
+                part = tf.broadcast_to(tf.constant(const[:, a:b, :]), (n, b - a, batch))
+            parts.append(part)
+        if not parts:
+            return tf.zeros((n, 0, batch), dtype=self._layout.dtype)
+        return parts[0] if len(parts) == 1 else tf.concat(parts, axis=1)
+
+    def _probe_steps(self, probe, n: int) -> int:
+        """How many samples ``probe`` records in a run of ``n`` steps."""
+        if not self.keep_history:
+            return 1
+        return int(np.count_nonzero(self._probe_keep(probe, 0, n)))
+
+    def _probe_keep(self, probe, step0: int, n: int) -> np.ndarray:
+        period = 1 if probe.sample_every is None else probe.sample_every / self.dt
+        idx = np.arange(step0 + 1, step0 + n + 1)
+        return idx % period < 1
+
+    def _keras_outputs(self, probes: list, n: int, batch: int) -> dict:
+        out = {}
+        for p, arr in zip(self._probes, probes):
+            keep = np.nonzero(self._probe_keep(p, 0, n))[0]
+            if not self.keep_history:
+                keep = keep[-1:]
+            if keep.size != n:
+                arr = tf.gather(arr, keep, axis=0)
+            nd = len(arr.shape)
+            arr = tf.transpose(arr, (nd - 1,) + tuple(range(nd - 1)))
+            out[self._probe_names[p]] = tf.reshape(arr, (batch, int(keep.size), -1))
         return out
 
     # --- predict ------------------------------------------------------------
@@ -407,7 +535,10 @@ class Simulator(SimulatorBase):
                 arr = np.concatenate(chunks, axis=0) if chunks else np.zeros((0,))
                 results[p].append(np.moveaxis(arr, -1, 0))
         self._say(f"Simulation finished in {_fmt(_time.time() - t0)}")
-        return {p: np.concatenate(v, axis=0) for p, v in results.items()}
+        out = {p: np.concatenate(v, axis=0) for p, v in results.items()}
+        if not self.keep_history:
+            out = {p: v[:, -1:] for p, v in out.items()}
+        return out
 
 
 class _SignalValues(Mapping):
@@ -430,6 +561,9 @@ class _SignalValues(Mapping):
             val = val[..., 0] if sim.minibatch_size is None else np.moveaxis(val, -1, 0)
         elif getattr(sig, "sparse", False):
             val = sig.initial_value
+        elif sig.base in sim._assemble.by_base:
+            flat = sim._assemble(sim._param_values())[sig.base].numpy()
+            val = flat[lay.indices(sig)].reshape(sig.shape)
         else:
             val = lay.constant(sig)
         if isinstance(val, np.ndarray):

@@ -1,0 +1,87 @@
+"""``sim.keras_model``: the simulation as a real ``keras.Model``.
+
+Inputs are a dict ``{input name: (batch, n_steps, size)}`` (one entry per input
+Node that gets data; with no input Nodes a ``(batch, n_steps, 0)`` entry named
+:data:`STEPS_KEY` carries ``n_steps``); outputs are ``{probe name: (batch,
+n_steps, size)}``. Every call simulates from the initial state at step 0, so a
+Keras train step is one complete, differentiable simulation. Batch and
+``n_steps`` come from the static input shape: short runs are unrolled, longer
+ones loop with a static trip count (see :meth:`CompiledLoop.trace`).
+
+The trainable nengo parameters (see :mod:`.params`) are this model's weights,
+together with the weights of Keras layers inside TensorNodes, so optimizers,
+callbacks (ModelCheckpoint, EarlyStopping, ...), ``save_weights`` and
+``tf.distribute`` strategies work on them as on any Keras model.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+import keras
+import tensorflow as tf
+
+#: input key that carries only ``n_steps`` for networks without input Nodes
+STEPS_KEY = "n_steps"
+
+
+def _variable_name(name: str) -> str:
+    # Keras forbids "/" in variable names; keep them readable and unique-ish
+    # (optimizer slot names derived from it become TF scope names: [A-Za-z0-9_.-])
+    return re.sub(r"[^A-Za-z0-9_.\-]+", "_", name).strip("_")
+
+
+class SimulatorModel(keras.Model):
+    """Keras model wrapping one :class:`~backends.tensorflow.Simulator`.
+
+    Parameters
+    ----------
+    sim
+        The simulator (its layout, loop, parameters and host inputs).
+    """
+
+    def __init__(self, sim) -> None:
+        super().__init__(name="nhw_simulator")
+        self._nhw_sim = sim
+        self.param_vars = []
+        for p in sim._params:
+            var = self.add_weight(
+                shape=p.shape,
+                initializer="zeros",
+                dtype=sim.dtype,
+                trainable=True,
+                name=_variable_name(p.name),
+            )
+            var.assign(np.asarray(p.initial(), dtype=sim.dtype))
+            p.variable = var
+            self.param_vars.append(var)
+        #: Keras layers inside TensorNodes (tracked: they train and save)
+        self.tensor_layers = list(sim._ctx.keras_layers)
+        #: names of the probes returned by ``call`` (None: all); set by ``sim.compile``
+        self.output_probes = None
+
+    def call(self, inputs, training=None):
+        sim = self._nhw_sim
+        inputs = dict(inputs)
+        if not inputs:
+            raise ValueError(
+                "nhw_simulator: call with at least one input (Node data or "
+                f"{STEPS_KEY!r} shaped (batch, n_steps, 0))"
+            )
+        first = next(iter(inputs.values()))
+        batch, n = first.shape[0], first.shape[1]
+        if batch is None or n is None:
+            raise ValueError(
+                f"nhw_simulator: batch size and n_steps must be static; got input shape "
+                f"{tuple(first.shape)} (batch datasets with drop_remainder=True)"
+            )
+        host = sim._keras_host(inputs, int(n), int(batch))
+        tensors = [tf.constant(v) for v in sim._layout.initial_slots(int(batch))]
+        params = sim._assemble([v.value for v in self.param_vars])
+        _, probes = sim._loop.trace(tensors, host, sim.seed, params, int(batch), bool(training))
+        out = sim._keras_outputs(probes, int(n), int(batch))
+        if self.output_probes is not None:
+            out = {k: v for k, v in out.items() if k in self.output_probes}
+        return out

@@ -1,0 +1,184 @@
+"""Trainable parameters: which built signals train, and their TensorFlow values.
+
+nengo's builder stores what training changes in three kinds of signals:
+``model.sig[ens]["encoders"]`` (encoders with gain and radius folded in),
+``model.sig[ens.neurons]["bias"]`` and ``model.sig[conn]["weights"]`` (decoders
+times transform, or the transform itself). After nengo's optimizer these are
+views into large merged bases. Each trainable view gets one variable; the
+base the builders read is rebuilt from the variables once per run (outside the
+time loop) by splicing them into the base's constant value, so merged
+operators keep their single big matmul.
+
+Parameters are named by object (see :func:`object_names`), which is how
+``save_params``/``load_params`` match them, not by position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import nengo
+from nengo.builder.signal import Signal
+
+from .settings import trainable_map
+
+
+@dataclass(eq=False)
+class Param:
+    """One trainable signal of one nengo object."""
+
+    #: the nengo object (Ensemble, Connection)
+    obj: Any
+    #: "encoders" (scaled encoders), "bias" or "weights"
+    key: str
+    #: the (merged) signal the builders read
+    signal: Signal
+    #: stable name used by save/load, e.g. ``"Ensemble:hidden/encoders"``
+    name: str
+    #: sparse weights train their nonzero values only
+    sparse: bool = False
+    #: the Keras variable holding the value (set by the simulator's Keras model)
+    variable: Any = None
+
+    @property
+    def shape(self) -> tuple:
+        if self.sparse:
+            return (len(np.asarray(self.signal.initial_value.data)),)
+        return tuple(self.signal.shape)
+
+    def initial(self) -> np.ndarray:
+        """The built (untrained) value."""
+        val = self.signal.initial_value
+        if self.sparse:
+            return np.asarray(val.data)
+        return np.asarray(val).reshape(self.shape)
+
+
+def object_names(network) -> dict:
+    """Stable names for every ensemble, connection and node of ``network``.
+
+    A labelled object whose label is unique among objects of its type is
+    ``"Type:label"``; others are named by their position in the network
+    hierarchy (``"Ensemble:networks[0].ensembles[2]"``), which is stable as
+    long as the network is built by the same code.
+    """
+    groups = {
+        "Ensemble": "all_ensembles",
+        "Connection": "all_connections",
+        "Node": "all_nodes",
+        "Probe": "all_probes",
+    }
+    out: dict = {}
+    for tname, attr in groups.items():
+        objs = getattr(network, attr)
+        counts: dict = {}
+        for o in objs:
+            counts[o.label] = counts.get(o.label, 0) + 1
+        paths = _paths(network, attr[4:])
+        for o in objs:
+            if o.label is not None and counts[o.label] == 1:
+                out[o] = f"{tname}:{o.label}"
+            else:
+                out[o] = f"{tname}:{paths[o]}"
+    return out
+
+
+def _paths(network, attr: str, prefix: str = "") -> dict:
+    out = {o: f"{prefix}{attr}[{i}]" for i, o in enumerate(getattr(network, attr))}
+    for j, sub in enumerate(network.networks):
+        out.update(_paths(sub, attr, f"{prefix}networks[{j}]."))
+    return out
+
+
+def select_params(model, network, layout) -> list:
+    """The trainable parameters of a built, optimized model.
+
+    Skipped: objects configured ``trainable=False``, Direct-mode ensembles,
+    connections with a learning rule (their weights are simulation state,
+    not gradient-trained), and empty signals.
+    """
+    if network is None:
+        return []
+    flags = trainable_map(network)
+    names = object_names(network)
+    out: list = []
+
+    def add(obj, flag_obj, key, sig):
+        if sig is None or sig.size == 0 or not flags.get(flag_obj, True):
+            return
+        if layout.is_state(sig):
+            return
+        sparse = bool(getattr(sig, "sparse", False))
+        out.append(Param(obj=obj, key=key, signal=sig, name=f"{names[obj]}/{key}", sparse=sparse))
+
+    for ens in network.all_ensembles:
+        if isinstance(ens.neuron_type, nengo.Direct):
+            continue
+        add(ens, ens, "encoders", model.sig[ens].get("encoders"))
+        add(ens, ens.neurons, "bias", model.sig[ens.neurons].get("bias"))
+    for conn in network.all_connections:
+        if conn.learning_rule is not None:
+            continue
+        add(conn, conn, "weights", model.sig[conn].get("weights"))
+    return out
+
+
+class ParamAssembler:
+    """Splices variable values into the read-only bases the builders read.
+
+    Parameters
+    ----------
+    params
+        The trainable parameters.
+    layout
+        The simulator's signal layout (constant values, view indices).
+    """
+
+    def __init__(self, params: list, layout) -> None:
+        import tensorflow as tf  # noqa: F401 (only the simulator builds these)
+
+        self.params = list(params)
+        self.layout = layout
+        self.by_base: dict = {}
+        for i, p in enumerate(self.params):
+            self.by_base.setdefault(p.signal.base, []).append(i)
+
+    def __call__(self, values: list) -> dict:
+        """``{base: flat tensor}`` from the parameters' current values."""
+        import tensorflow as tf
+
+        out = {}
+        for base, idxs in self.by_base.items():
+            if self.params[idxs[0]].sparse:
+                out[base] = tf.reshape(values[idxs[0]], (-1,))
+                continue
+            const = self.layout.constant(base).reshape(-1)
+            spans = []
+            scattered = []
+            for i in idxs:
+                vidx = self.layout.indices(self.params[i].signal)
+                start = int(vidx[0])
+                if np.array_equal(vidx, np.arange(start, start + vidx.size)):
+                    spans.append((start, start + vidx.size, i))
+                else:
+                    scattered.append((vidx, i))
+            spans.sort()
+            parts = []
+            pos = 0
+            dtype = self.layout.value_dtype(base)
+            for a, b, i in spans:
+                if a > pos:
+                    parts.append(tf.constant(const[pos:a]))
+                parts.append(tf.cast(tf.reshape(values[i], (-1,)), dtype))
+                pos = b
+            if pos < const.size:
+                parts.append(tf.constant(const[pos:]))
+            flat = parts[0] if len(parts) == 1 else tf.concat(parts, axis=0)
+            for vidx, i in scattered:
+                flat = tf.tensor_scatter_nd_update(
+                    flat, vidx[:, None], tf.cast(tf.reshape(values[i], (-1,)), dtype)
+                )
+            out[base] = flat
+        return out

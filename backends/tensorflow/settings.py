@@ -1,0 +1,163 @@
+"""``configure_settings``: per-network options of the TensorFlow simulator.
+
+Settings live in the network's own ``config`` (so they travel with the network
+and nested networks can be configured separately):
+
+>>> with net:                                     # doctest: +SKIP
+...     configure_settings(trainable=None, lif_smoothing=0.01)
+...     net.config[ens].trainable = False         # per-object override
+
+No TensorFlow here: configuring a network must not import it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import nengo
+from nengo.ensemble import Neurons
+from nengo.exceptions import ConfigError, ValidationError
+
+#: setting -> (default, validator description, validator)
+_SETTINGS: dict = {
+    "trainable": (None, "True, False or None", lambda v: v in (True, False, None)),
+    "stateful": (True, "a bool", lambda v: isinstance(v, bool)),
+    "keep_history": (True, "a bool", lambda v: isinstance(v, bool)),
+    "inference_only": (False, "a bool", lambda v: isinstance(v, bool)),
+    "lif_smoothing": (
+        None,
+        "None or a positive number",
+        lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
+    ),
+    "dtype": (None, "None, 'float32' or 'float64'", lambda v: v in (None, "float32", "float64")),
+    "training_mode": (
+        "rate",
+        "'rate' or 'spiking_aware'",
+        lambda v: v in ("rate", "spiking_aware"),
+    ),
+}
+
+#: object types whose ``trainable`` flag can be set through ``net.config``
+TRAINABLE_TYPES = (nengo.Ensemble, Neurons, nengo.Connection, nengo.Network, nengo.Node)
+
+_KEY = "nhw_settings"
+
+
+def configure_settings(**settings: Any) -> None:
+    """Set simulator options on the network currently being built (``with net:``).
+
+    Parameters
+    ----------
+    trainable : bool or None
+        Adds a ``trainable`` parameter to the config of ensembles (encoders),
+        ``ens.neurons`` (biases), connections (weights), nodes (TensorNode
+        layers) and sub-networks; its value is the default for objects that do
+        not set it (``None``: everything trains unless set False).
+    stateful : bool
+        Whether ``predict``/``run`` keep state between calls by default.
+    keep_history : bool
+        Whether probes record every step (False: only the last step).
+    inference_only : bool
+        Build for inference only: ``fit`` raises, memory for training is saved.
+    lif_smoothing : float or None
+        Train LIF neurons through ``SoftLIFRate`` with this ``sigma`` (else LIFRate).
+    dtype : str or None
+        Default simulation dtype (``"float32"``/``"float64"``) when the
+        Simulator is not given one.
+    training_mode : str
+        ``"rate"`` (spiking neurons train through their rate model) or
+        ``"spiking_aware"`` (spikes forward, rate-model gradient backward).
+    """
+    if not nengo.Network.context:
+        raise ValidationError(
+            "configure_settings must be called inside a 'with net:' block", attr="settings"
+        )
+    net = nengo.Network.context[-1]
+    for name, value in settings.items():
+        if name not in _SETTINGS:
+            raise ValidationError(
+                f"configure_settings: unknown setting {name!r}; known: {', '.join(sorted(_SETTINGS))}",
+                attr=name,
+            )
+        _, what, ok = _SETTINGS[name]
+        if not ok(value):
+            raise ValidationError(
+                f"configure_settings: {name} must be {what}; got {value!r}", attr=name
+            )
+    cfg = net.config
+    if "trainable" in settings:
+        for cls in TRAINABLE_TYPES:
+            cfg.configures(cls)
+            cfg[cls].set_param(
+                "trainable", nengo.params.BoolParam("trainable", default=settings["trainable"], optional=True)
+            )
+    if _KEY not in _params(cfg, nengo.Network):
+        cfg[nengo.Network].set_param(_KEY, nengo.params.Parameter(_KEY, default=None, optional=True))
+    stored = dict(getattr(cfg[nengo.Network], _KEY) or {})
+    stored.update({k: v for k, v in settings.items() if k != "trainable"})
+    setattr(cfg[nengo.Network], _KEY, stored)
+
+
+def _params(cfg, cls) -> Iterable[str]:
+    try:
+        return list(cfg[cls]._extra_params) + list(cfg[cls].default_params)
+    except (AttributeError, KeyError, ConfigError):
+        return []
+
+
+def get_setting(network, name: str, default: Any = None) -> Any:
+    """Value of setting ``name`` on ``network`` (else its default or ``default``)."""
+    if name not in _SETTINGS:
+        raise KeyError(name)
+    if network is not None:
+        try:
+            stored = getattr(network.config[nengo.Network], _KEY)
+        except (AttributeError, KeyError, ConfigError):
+            stored = None
+        if stored and name in stored:
+            return stored[name]
+    return _SETTINGS[name][0] if default is None else default
+
+
+def _explicit(cfg, obj) -> Any:
+    """``cfg[obj].trainable`` if that config knows the parameter, else None."""
+    try:
+        return getattr(cfg[obj], "trainable")
+    except (AttributeError, KeyError, TypeError, ConfigError):
+        return None
+
+
+def trainable_map(network) -> dict:
+    """``{obj: bool}`` for every ensemble, ``ens.neurons``, connection and node.
+
+    Resolution, first match wins: a value for the object in the config of the
+    innermost enclosing network that has one (an explicit instance value or
+    the default given to ``configure_settings``), then a ``trainable`` value
+    set for an enclosing sub-network in its parent's config, then True.
+    """
+    out: dict = {}
+
+    def visit(net, chain):
+        chain = chain + [net]
+        net_flag = None
+        for parent, child in zip(chain[:-1], chain[1:]):
+            v = _explicit(parent.config, child)
+            if v is not None:
+                net_flag = v
+        objs: list = list(net.ensembles) + [e.neurons for e in net.ensembles]
+        objs += list(net.connections) + list(net.nodes)
+        for obj in objs:
+            flag = None
+            for n in reversed(chain):
+                flag = _explicit(n.config, obj)
+                if flag is not None:
+                    break
+            if flag is None:
+                flag = net_flag
+            out[obj] = True if flag is None else bool(flag)
+        for sub in net.networks:
+            visit(sub, chain)
+
+    if network is not None:
+        visit(network, [])
+    return out

@@ -1,0 +1,278 @@
+"""Keras-style training of the TensorFlow Simulator: compile, fit, evaluate.
+
+These are thin layers over ``sim.keras_model``: they translate nengo keys
+(Nodes, Probes, their labels) into the Keras model's input/output names,
+validate shapes with errors that name the object, batch numpy data into
+static-shape datasets (the simulation graph needs a static batch), and pass
+every other Keras keyword argument through unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+import keras
+import tensorflow as tf
+from nengo.exceptions import SimulationError, ValidationError
+
+from .keras_model import STEPS_KEY
+from .predict import normalize_inputs
+
+
+def _probe_desc(p) -> str:
+    return f"Probe {p.label!r}" if p.label else repr(p)
+
+
+class TrainingMixin:
+    """compile/fit/evaluate for :class:`~backends.tensorflow.Simulator`."""
+
+    # --- names ----------------------------------------------------------------
+    def _probe_key(self, key: Any, what: str) -> str:
+        """Keras output name of a Probe, its name or label."""
+        if isinstance(key, str):
+            if key in self._probe_by_name:
+                return key
+            matches = [p for p in self._probes if p.label == key]
+            if len(matches) == 1:
+                return self._probe_names[matches[0]]
+        elif key in self._probe_names:
+            return self._probe_names[key]
+        known = ", ".join(repr(n) for n in self._probe_by_name) or "none"
+        raise ValidationError(f"{what}: {key!r} is not a probe of this network; probes: {known}", attr=what)
+
+    def _per_probe(self, value: Any, what: str, default_all: bool) -> dict:
+        """Normalize a loss/metric spec to ``{probe name: value}``."""
+        if value is None:
+            return {}
+        if isinstance(value, Mapping):
+            return {self._probe_key(k, what): v for k, v in value.items()}
+        if isinstance(value, (list, tuple)) and what == "loss":
+            if len(value) != len(self._probes):
+                raise ValidationError(
+                    f"compile: got {len(value)} losses for {len(self._probes)} probes; give "
+                    "one per probe, a dict keyed by probe, or a single loss",
+                    attr="loss",
+                )
+            return {self._probe_names[p]: v for p, v in zip(self._probes, value) if v is not None}
+        if default_all:
+            return {self._probe_names[p]: value for p in self._probes}
+        return value
+
+    # --- compile ---------------------------------------------------------------
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None,
+                loss_weights: Any = None, **kwargs) -> None:
+        """Configure training, as ``keras.Model.compile``.
+
+        Parameters
+        ----------
+        optimizer
+            A Keras optimizer or its name.
+        loss
+            One loss for every probe, a list (one per probe, in network order)
+            or a dict keyed by Probe or probe name.
+        metrics
+            Metrics for every probe with a loss, or a dict keyed by probe.
+        loss_weights
+            Per-probe loss weights (dict keyed by probe, or a list).
+        **kwargs
+            Passed to ``keras.Model.compile`` (``jit_compile``,
+            ``steps_per_execution``, ...).
+        """
+        self._check_open("compile")
+        self._check_trainable("compile")
+        losses = self._per_probe(loss, "loss", default_all=True)
+        if isinstance(metrics, Mapping):
+            mets = {k: (list(v) if isinstance(v, (list, tuple)) else [v])
+                    for k, v in self._per_probe(metrics, "metrics", False).items()}
+        else:
+            mlist = [] if metrics is None else (list(metrics) if isinstance(metrics, (list, tuple)) else [metrics])
+            mets = {k: list(mlist) for k in losses}
+        if len(losses) == 1:
+            # Keras only reports per-output losses for several outputs; users
+            # (and the seed's logs) expect "<probe>_loss" in any case
+            (name, fn), = losses.items()
+            mets.setdefault(name, []).append(
+                keras.metrics.MeanMetricWrapper(keras.losses.get(fn), name=f"{name}_loss")
+            )
+        if isinstance(loss_weights, Mapping):
+            loss_weights = {self._probe_key(k, "loss_weights"): v for k, v in loss_weights.items()}
+        elif isinstance(loss_weights, (list, tuple)):
+            loss_weights = {self._probe_names[p]: w for p, w in zip(self._probes, loss_weights)}
+        kwargs.setdefault("jit_compile", bool(self._loop.xla))
+        self._compiled_losses = set(losses)
+        # the Keras model outputs only the probes training looks at: Keras
+        # wants targets for every output that has a loss or metric
+        self.keras_model.output_probes = (set(losses) | set(mets)) or None
+        self.keras_model.compile(
+            optimizer=optimizer, loss=losses or None, metrics=mets or None, loss_weights=loss_weights, **kwargs
+        )
+
+    def _check_trainable(self, what: str) -> None:
+        if self.inference_only:
+            raise SimulationError(
+                f"{what}: this Simulator was built with inference_only=True "
+                "(configure_settings(inference_only=False) to train)"
+            )
+
+    # --- data -------------------------------------------------------------------
+    def _xy(self, x: Any, y: Any, n_steps: int | None, what: str, need_y: bool) -> tuple:
+        """Validated ``({input name: array}, {probe name: array})``."""
+        xd = normalize_inputs(x, self.input_nodes, n_steps, what)
+        if xd:
+            n_steps = next(iter(xd.values())).shape[1]
+        yd: dict = {}
+        if y is not None:
+            items = y.items() if isinstance(y, Mapping) else (
+                zip(self._probes, y) if isinstance(y, (list, tuple)) else [(self._probes[0], y)]
+            )
+            for k, arr in items:
+                name = self._probe_key(k, what)
+                p = self._probe_by_name[name]
+                a = np.asarray(arr)
+                size = int(np.prod(self.model.sig[p]["in"].shape))
+                if a.ndim != 3 or a.shape[2] != size:
+                    raise ValidationError(
+                        f"{what}: targets for {_probe_desc(p)} have shape {a.shape}; expected "
+                        f"(batch, n_steps, {size})",
+                        attr="y",
+                    )
+                yd[name] = a
+        if need_y:
+            missing = sorted(self._compiled_losses - set(yd))
+            if missing:
+                raise ValidationError(
+                    f"{what}: no targets given for probe(s) {missing}, which have a loss "
+                    "(give y for them or compile without their loss)",
+                    attr="y",
+                )
+            unknown = sorted(set(yd) - self._compiled_losses)
+            if unknown:
+                raise ValidationError(
+                    f"{what}: targets given for probe(s) {unknown} that have no loss; "
+                    f"probes with a loss: {sorted(self._compiled_losses)}",
+                    attr="y",
+                )
+        if not xd:
+            if n_steps is None:
+                n_steps = next(iter(yd.values())).shape[1] if yd else None
+            if n_steps is None:
+                raise ValidationError(f"{what}: give input data or n_steps", attr="n_steps")
+            n = next(iter(yd.values())).shape[0] if yd else self._batch
+            xd = {None: np.zeros((n, int(n_steps), 0))}
+        sizes = {a.shape[0] for a in xd.values()} | {a.shape[0] for a in yd.values()}
+        if len(sizes) > 1:
+            desc = ", ".join(f"{self._input_label(k)}: {a.shape}" for k, a in xd.items())
+            desc += ", " + ", ".join(f"{k}: {a.shape}" for k, a in yd.items())
+            raise ValidationError(f"{what}: x and y have different numbers of samples ({desc})", attr="y")
+        n_steps = next(iter(xd.values())).shape[1]
+        for name, a in yd.items():
+            p = self._probe_by_name[name]
+            expect = self._probe_steps(p, n_steps)
+            if a.shape[1] != expect:
+                raise ValidationError(
+                    f"{what}: targets for {_probe_desc(p)} have {a.shape[1]} steps (shape {a.shape}); "
+                    f"the inputs run {n_steps} steps, so the probe has {expect}",
+                    attr="y",
+                )
+        keyed = {(STEPS_KEY if k is None else self._input_names[k]): a.astype(self.dtype) for k, a in xd.items()}
+        return keyed, {k: a.astype(self.dtype) for k, a in yd.items()}
+
+    def _input_label(self, node) -> str:
+        return STEPS_KEY if node is None else self._input_names[node]
+
+    def _dataset(self, x: Any, y: Any, n_steps, what: str, batch_size, shuffle: bool, need_y: bool):
+        if isinstance(x, tf.data.Dataset):
+            if y is not None:
+                raise ValidationError(f"{what}: with a tf.data.Dataset give targets inside it, not as y", attr="y")
+            spec = x.element_spec
+            first = tf.nest.flatten(spec)[0]
+            if first.shape.rank and first.shape[0] is None:
+                raise ValidationError(
+                    f"{what}: the dataset's batch size is not static (element shape {first.shape}); "
+                    "batch it with drop_remainder=True",
+                    attr="x",
+                )
+            return x
+        xd, yd = self._xy(x, y, n_steps, what, need_y)
+        n = next(iter(xd.values())).shape[0]
+        bs = self._batch if batch_size is None else int(batch_size)
+        if n % bs:
+            raise ValidationError(
+                f"{what}: {n} samples is not a multiple of the batch size {bs}; the simulation "
+                "graph has a static batch, so trim or pad the data (or choose batch_size)",
+                attr="x",
+            )
+        ds = tf.data.Dataset.from_tensor_slices((xd, yd) if yd else (xd,))
+        if shuffle:
+            ds = ds.shuffle(n, seed=self.seed, reshuffle_each_iteration=True)
+        return ds.batch(bs, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+    # --- fit / evaluate --------------------------------------------------------
+    def fit(self, x: Any = None, y: Any = None, n_steps: int | None = None, batch_size: int | None = None,
+            validation_data: Any = None, shuffle: bool = True, **kwargs) -> keras.callbacks.History:
+        """Train the network's parameters on ``(x, y)``, as ``keras.Model.fit``.
+
+        Parameters
+        ----------
+        x
+            Inputs as for :meth:`predict` (array, list, dict keyed by Node or
+            label) or a ``tf.data.Dataset`` of ``(inputs, targets)`` keyed by name.
+        y
+            Targets: an array for the only probe with a loss, a list, or a dict
+            keyed by Probe or probe name; each ``(batch, n_steps, size)``.
+        n_steps
+            Steps per sample (only needed without input data).
+        batch_size
+            Samples per gradient step (default ``minibatch_size``); the number
+            of samples must be a multiple of it.
+        validation_data
+            ``(x_val, y_val)`` in the same forms, or a dataset.
+        shuffle
+            Reshuffle the samples every epoch.
+        **kwargs
+            Passed to ``keras.Model.fit`` (``epochs``, ``callbacks``, ``verbose``, ...).
+        """
+        self._check_open("fit")
+        self._check_trainable("fit")
+        if self.keras_model.optimizer is None or not getattr(self.keras_model, "compiled", True):
+            raise SimulationError("fit: call sim.compile(optimizer, loss) first")
+        ds = self._dataset(x, y, n_steps, "fit", batch_size, shuffle, need_y=True)
+        if validation_data is not None:
+            if isinstance(validation_data, tf.data.Dataset):
+                vx, vy = validation_data, None
+            else:
+                vx, vy = validation_data[0], validation_data[1]
+            validation_data = self._dataset(vx, vy, None, "fit(validation_data)", batch_size, False, True)
+        before = [v.numpy() for v in self.keras_model.weights]
+        # shuffling happened in the dataset (Keras ignores it for datasets)
+        history = self.keras_model.fit(ds, validation_data=validation_data, shuffle=False, **kwargs)
+        self._guard_finite(before, "fit")
+        return history
+
+    def evaluate(self, x: Any = None, y: Any = None, n_steps: int | None = None,
+                 batch_size: int | None = None, return_dict: bool = True, **kwargs):
+        """Loss and metrics on ``(x, y)``, as ``keras.Model.evaluate``.
+
+        Returns ``{"loss": ..., "<probe>_loss": ..., ...}`` (``return_dict=True``).
+        """
+        self._check_open("evaluate")
+        if self.keras_model.optimizer is None:
+            raise SimulationError("evaluate: call sim.compile(optimizer, loss) first")
+        ds = self._dataset(x, y, n_steps, "evaluate", batch_size, False, need_y=True)
+        return self.keras_model.evaluate(ds, return_dict=return_dict, **kwargs)
+
+    def _guard_finite(self, before: list, what: str) -> None:
+        """Roll back to ``before`` and raise if training produced NaN/Inf weights."""
+        bad = [v.path for v in self.keras_model.weights if not np.all(np.isfinite(v.numpy()))]
+        if bad:
+            for v, val in zip(self.keras_model.weights, before):
+                v.assign(val)
+            raise SimulationError(
+                f"{what}: training made parameter(s) {', '.join(bad[:5])}"
+                f"{' ...' if len(bad) > 5 else ''} non-finite (NaN/Inf loss); the parameters "
+                "were restored to their values before this call (lower the learning rate, "
+                "check the data, or add keras.callbacks.TerminateOnNaN)"
+            )
