@@ -1,5 +1,5 @@
 """nhw toolchain: experiment configs, the model zoo, datasets, deployment, parity checks,
-run directories and the ``nhw`` command line (training arrives with issue 5).
+run directories and the ``nhw`` command line.
 
 - :mod:`toolchain.config` — YAML experiment configs validated into typed models
 - :mod:`toolchain.networks` — the model zoo; :mod:`toolchain.data` — datasets

@@ -130,7 +130,10 @@ def _load(source: str, flags: dict[str, object] | None = None):
         if not isinstance(raw, dict):
             raise cfgmod.ConfigError(f"{path}: the run records no config to deploy")
         raw = cfgmod.apply_overrides(raw, overrides, str(path))
-        return cfgmod.from_dict(raw, source=str(path))
+        cfg = cfgmod.from_dict(raw, source=str(path))
+        if run.kind == "train":  # deploy/parity the trained network
+            cfg.use_frozen(path / "frozen.npz")
+        return cfg
     return cfgmod.load_config(path, overrides)
 
 
@@ -251,19 +254,31 @@ def config_schema(markdown: bool) -> None:
 @global_options
 @_clean_errors
 def train(config_file: str, resume: bool) -> None:
-    """Train CONFIG in the TensorFlow simulator (not available yet).
+    """Train CONFIG in the TensorFlow simulator and write a run directory.
 
-    Training arrives with the TensorFlow training API (issue 5).  Until then this
-    command validates CONFIG and exits with status 2.
+    Writes frozen.npz (trained values; `nhw deploy RUN` and `nhw parity RUN` run the
+    trained network on any target), params.npz, history.json, training.png,
+    summary.json and manifest.json.  Every epoch is checkpointed to RUN.checkpoint;
+    --resume continues an interrupted run.
     """
-    from toolchain.errors import ToolchainError
+    from toolchain.train import train as run_train
 
     cfg = _load(config_file)
-    state = "has a valid 'train' section" if cfg.train is not None else "has no 'train' section"
-    raise ToolchainError(
-        f"training is not available yet: it arrives with the TensorFlow training API (issue 5); "
-        f"{config_file} {state}. Deploy the untrained network with: nhw deploy {config_file}"
-    )
+    g = _g()
+    out = _out(cfg.label, "train")
+    if resume and not g.out:
+        # the newest interrupted run of this config (its checkpoint sits next to it)
+        found = sorted(out.parent.glob(f"{cfg.label}-train-*.checkpoint"), key=lambda p: p.stat().st_mtime)
+        if not found:
+            raise click.UsageError(f"--resume: no interrupted run of {cfg.label!r} under {out.parent}/ (give -o RUN)")
+        out = found[-1].with_name(found[-1].name[: -len(".checkpoint")])
+    result = run_train(cfg, out=out, resume=resume, force=g.force, verbose=0 if g.json or g.verbosity < 0 else 2)
+    if g.json:
+        _emit_json({"out": str(result.out), **result.summary()})
+        return
+    _echo(result.to_table())
+    _list_files(result.out)
+    _echo(f"wrote {result.out}", -1)
 
 
 @main.command()

@@ -176,16 +176,27 @@ class ExperimentConfig(Section):
     seed: int = Field(0, description="seed of every random choice, unless a section pins its own")
     network: NetworkSection = Field(description="the network to build")
     data: DataSection | None = Field(None, description="dataset for training and for feeding inputs")
-    train: TrainSection | None = Field(None, description="training (used by `nhw train`, issue 5)")
+    train: TrainSection | None = Field(None, description="training in the TensorFlow simulator (used by `nhw train`)")
     deploy: DeploySection = Field(default_factory=DeploySection, description="running on a target")
     parity: ParitySection = Field(default_factory=ParitySection, description="comparing targets with reference")
 
     _source: str = PrivateAttr("<dict>")
+    _frozen: str | None = PrivateAttr(None)
 
     @property
     def source(self) -> str:
         """The file this config was read from (``"<dict>"`` when built in Python)."""
         return self._source
+
+    @property
+    def frozen(self) -> str | None:
+        """Trained values (a ``frozen.npz`` of an ``nhw train`` run) applied to the built network."""
+        return self._frozen
+
+    def use_frozen(self, path: str | Path | None) -> "ExperimentConfig":
+        """Apply the trained values in ``path`` whenever this config's network is built."""
+        self._frozen = None if path is None else str(path)
+        return self
 
     @property
     def label(self) -> str:

@@ -27,8 +27,32 @@ def build_network(cfg: ExperimentConfig) -> networks.BuiltNetwork:
     """Build the config's network (zoo entry or user factory) with the config's seed."""
     net = cfg.network
     if net.factory is not None:
-        return networks.build_factory(net.factory, net.params, seed=cfg.seed)
-    return networks.build(net.name, net.params, seed=cfg.seed)
+        built = networks.build_factory(net.factory, net.params, seed=cfg.seed)
+    else:
+        built = networks.build(net.name, net.params, seed=cfg.seed)
+    if cfg.frozen is not None:
+        apply_trained(built, cfg.frozen)
+    return built
+
+
+def apply_trained(built: networks.BuiltNetwork, path: str | Path) -> None:
+    """Write the trained values of an ``nhw train`` run's ``frozen.npz`` into ``built``.
+
+    No TensorFlow is needed: the values are plain arrays matched by object name.
+    """
+    from nengo.exceptions import ValidationError
+
+    from backends.tensorflow.freeze import apply_frozen
+
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError) as exc:
+        raise DeployError(f"{path}: cannot load trained values: {exc}") from None
+    try:
+        apply_frozen(built.network, arrays)
+    except ValidationError as exc:
+        raise DeployError(f"{path}: trained values do not fit this network: {exc}") from None
 
 
 def load_data(cfg: ExperimentConfig):

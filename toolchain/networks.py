@@ -205,6 +205,9 @@ def digits_classifier(p: DigitsParams, seed: int) -> BuiltNetwork:
         nengo.Connection(hidden.neurons, out, transform=_glorot(p.n_hidden, p.n_classes), synapse=None)
         probes = {
             "output": nengo.Probe(out, synapse=p.output_synapse or None, label="output"),
+            # unfiltered logits: what training's loss sees (a synapse delays a
+            # one-step training sample's output past its only step)
+            "logits": nengo.Probe(out, label="logits"),
             "hidden": nengo.Probe(hidden.neurons, label="hidden"),
         }
     return BuiltNetwork(net, {"input": inp}, probes, p.n_steps)

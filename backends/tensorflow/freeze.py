@@ -62,7 +62,16 @@ def ensemble_params(ens: nengo.Ensemble, built, scaled_encoders, bias) -> dict:
     out["encoders"] = np.asarray(enc, dtype=np.float64) * ens.radius / gain[:, None]
     out["normalize_encoders"] = False
     out["bias"] = np.asarray(built.bias if bias is None else bias, dtype=np.float64).copy()
+    out.update(_RATE_DEFAULTS)
     return out
+
+
+#: gain and bias fix the tuning curves; back to nengo's defaults these say so
+#: (nengo warns that non-default max_rates/intercepts would be ignored)
+_RATE_DEFAULTS = {
+    "max_rates": nengo.Ensemble.max_rates.default,
+    "intercepts": nengo.Ensemble.intercepts.default,
+}
 
 
 def connection_params(conn: nengo.Connection, weights) -> dict:
@@ -171,3 +180,59 @@ def freeze_params(network_or_objects: Any, sim=None) -> None:
     if sim is None:
         raise ValidationError("freeze_params: pass sim= (the Simulator with trained values)", attr="sim")
     sim.freeze_params(network_or_objects)
+
+
+# --- frozen arrays: trained values as plain arrays, applied without TensorFlow ----------
+_ENSEMBLE_KEYS = ("encoders", "gain", "bias")
+
+
+def apply_frozen(network: nengo.Network, arrays: dict) -> list:
+    """Apply ``{"<object name>/<attr>": array}`` (from ``sim.frozen_arrays()``) to ``network``.
+
+    The network must be built by the same code as the trained one (objects are
+    matched by :func:`~backends.tensorflow.params.object_names`). Every name and
+    shape is checked before any object changes. Returns the changed objects.
+
+    Raises
+    ------
+    nengo.exceptions.ValidationError
+        On an unknown name, a missing value or a shape mismatch.
+    """
+    from .params import object_names
+
+    by_name = {name: obj for obj, name in object_names(network).items()}
+    grouped: dict = {}
+    for key, value in arrays.items():
+        name, _, attr = key.rpartition("/")
+        obj = by_name.get(name)
+        if obj is None:
+            raise ValidationError(
+                f"apply_frozen: {key!r} names no object of this network (is it built by the same code?)",
+                attr="arrays",
+            )
+        grouped.setdefault(obj, {})[attr] = np.asarray(value)
+    todo: dict = {}
+    for obj, vals in grouped.items():
+        if isinstance(obj, nengo.Ensemble):
+            missing = [k for k in _ENSEMBLE_KEYS if k not in vals]
+            if missing or set(vals) - set(_ENSEMBLE_KEYS):
+                raise ValidationError(
+                    f"apply_frozen: {obj}: expected {list(_ENSEMBLE_KEYS)}; got {sorted(vals)}", attr="arrays"
+                )
+            want = {"encoders": (obj.n_neurons, obj.dimensions), "gain": (obj.n_neurons,), "bias": (obj.n_neurons,)}
+            for k, shape in want.items():
+                if vals[k].shape != shape:
+                    raise ValidationError(
+                        f"apply_frozen: {obj}: {k} has shape {vals[k].shape}; expected {shape}", attr="arrays"
+                    )
+            todo[obj] = {
+                "normalize_encoders": False,
+                **{k: vals[k].astype(np.float64) for k in _ENSEMBLE_KEYS},
+                **_RATE_DEFAULTS,
+            }
+        elif isinstance(obj, nengo.Connection) and set(vals) == {"weights"}:
+            todo[obj] = connection_params(obj, vals["weights"])
+        else:
+            raise ValidationError(f"apply_frozen: cannot apply {sorted(vals)} to {obj}", attr="arrays")
+    apply_params(todo)
+    return list(todo)

@@ -61,6 +61,8 @@ class SimulatorModel(keras.Model):
         self.tensor_layers = list(sim._ctx.keras_layers)
         #: names of the probes returned by ``call`` (None: all); set by ``sim.compile``
         self.output_probes = None
+        #: L2 penalty on the trainable nengo parameters, added to the training loss
+        self.weight_decay = 0.0
 
     def call(self, inputs, training=None):
         sim = self._nhw_sim
@@ -81,6 +83,8 @@ class SimulatorModel(keras.Model):
         tensors = [tf.constant(v) for v in sim._layout.initial_slots(int(batch))]
         params = sim._assemble([v.value for v in self.param_vars])
         _, probes = sim._loop.trace(tensors, host, sim.seed, params, int(batch), bool(training))
+        if training and self.weight_decay:
+            self.add_loss(self.weight_decay * tf.add_n([tf.reduce_sum(tf.square(v.value)) for v in self.param_vars]))
         out = sim._keras_outputs(probes, int(n), int(batch))
         if self.output_probes is not None:
             out = {k: v for k, v in out.items() if k in self.output_probes}

@@ -103,6 +103,39 @@ class ParamsMixin:
                 todo[o] = params
         apply_params(todo)
 
+    def frozen_arrays(self, objs: Any = None) -> dict:
+        """Trained values as ``{"<object name>/<attr>": array}`` for :func:`.freeze.apply_frozen`.
+
+        Ensembles give ``encoders`` (unscaled, for ``normalize_encoders=False``),
+        ``gain`` and ``bias``; connections with weights give ``weights`` (the raw
+        built weights: decoders times transform, or the transform). Applying them
+        to a network rebuilt by the same code needs no TensorFlow, which is how
+        trained artifacts deploy on every target.
+        """
+        self._check_open("frozen_arrays")
+        objs = self._objects(self.model.toplevel if objs is None else objs)
+        out: dict = {}
+        for o in objs:
+            name = self._object_names.get(o)
+            if name is None:
+                continue
+            if isinstance(o, nengo.Ensemble):
+                if isinstance(o.neuron_type, nengo.Direct):
+                    continue
+                p = self._nengo_params(o)
+                for k in ("encoders", "gain", "bias"):
+                    out[f"{name}/{k}"] = np.asarray(p[k])
+                continue
+            built = self.data[o]
+            if built.weights is None:
+                continue
+            trained = [p for p in self._params if p.obj is o]
+            w = trained[0].variable.numpy() if trained else built.weights
+            if hasattr(w, "data") and not isinstance(w, np.ndarray):
+                w = w.data
+            out[f"{name}/weights"] = np.asarray(w, dtype=np.float64)
+        return out
+
     # --- files ---------------------------------------------------------------
     def save_params(self, path: str | os.PathLike) -> Path:
         """Save every trainable value to ``path`` (``.npz``), atomically.

@@ -87,10 +87,17 @@ def configure_settings(**settings: Any) -> None:
     cfg = net.config
     if "trainable" in settings:
         for cls in TRAINABLE_TYPES:
-            cfg.configures(cls)
+            try:
+                cfg[cls]
+            except ConfigError:
+                cfg.configures(cls)
             cfg[cls].set_param(
                 "trainable", nengo.params.BoolParam("trainable", default=settings["trainable"], optional=True)
             )
+    try:
+        cfg[nengo.Network]
+    except ConfigError:
+        cfg.configures(nengo.Network)
     if _KEY not in _params(cfg, nengo.Network):
         cfg[nengo.Network].set_param(_KEY, nengo.params.Parameter(_KEY, default=None, optional=True))
     stored = dict(getattr(cfg[nengo.Network], _KEY) or {})

@@ -172,6 +172,8 @@ class Simulator(TrainingMixin, ParamsMixin, SimulatorBase):
             self._construct(network)
             #: the simulation as a ``keras.Model`` (trainable parameters are its weights)
             self.keras_model = SimulatorModel(self)
+        # built inside a tf.distribute strategy scope: the variables are mirrored
+        self._distributed = tf.distribute.has_strategy()
         self._say(f"Construction finished in {_fmt(_time.time() - t0)}")
 
         if seed is None:
@@ -339,9 +341,10 @@ class Simulator(TrainingMixin, ParamsMixin, SimulatorBase):
         t0 = _time.time()
         if isinstance(progress_bar, ProgressBar):
             with ProgressTracker(progress_bar, Progress("Simulating", "Simulation", steps)) as pt:
-                self._simulate(steps, feed_data, record=True, commit=True, progress=pt.total_progress)
+                self._simulate(steps, feed_data, record=True, commit=self.stateful, progress=pt.total_progress)
         else:
-            self._simulate(steps, feed_data, record=True, commit=True)
+            # stateful=False (configure_settings): every call starts from the initial state
+            self._simulate(steps, feed_data, record=True, commit=self.stateful)
         self._n_steps += steps
         if not self.keep_history:
             for p, chunks in self._probe_data.items():

@@ -101,7 +101,10 @@ class TrainingMixin:
             loss_weights = {self._probe_key(k, "loss_weights"): v for k, v in loss_weights.items()}
         elif isinstance(loss_weights, (list, tuple)):
             loss_weights = {self._probe_names[p]: w for p, w in zip(self._probes, loss_weights)}
-        kwargs.setdefault("jit_compile", bool(self._loop.xla))
+        # XLA cannot compile steps that touch variables mirrored on other
+        # devices (tf.distribute); there each replica runs the plain graph
+        distributed = tf.distribute.has_strategy() or self._distributed
+        kwargs.setdefault("jit_compile", bool(self._loop.xla) and not distributed)
         self._compiled_losses = set(losses)
         # the Keras model outputs only the probes training looks at: Keras
         # wants targets for every output that has a loss or metric
@@ -133,10 +136,11 @@ class TrainingMixin:
                 p = self._probe_by_name[name]
                 a = np.asarray(arr)
                 size = int(np.prod(self.model.sig[p]["in"].shape))
-                if a.ndim != 3 or a.shape[2] != size:
+                # size 1 along the last axis: class labels for sparse losses
+                if a.ndim != 3 or a.shape[2] not in (size, 1):
                     raise ValidationError(
                         f"{what}: targets for {_probe_desc(p)} have shape {a.shape}; expected "
-                        f"(batch, n_steps, {size})",
+                        f"(batch, n_steps, {size}) (or (batch, n_steps, 1) class labels)",
                         attr="y",
                     )
                 yd[name] = a

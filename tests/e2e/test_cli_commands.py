@@ -93,11 +93,6 @@ def test_missing_config_file(tmp_path):
 
 
 # --- train -----------------------------------------------------------------------------------
-def test_train_is_not_faked():
-    r = nhw("train", ROOT / "configs" / "digits.yaml")
-    assert_clean_error(r, "training is not available yet: it arrives with the TensorFlow training API (issue 5)")
-
-
 def test_train_still_validates(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("network:\n  name: sin_x2_chain\ntrain:\n  epoch: 3\n")

@@ -49,7 +49,7 @@ def test_parity_configs_match_declared_tolerances():
 
 def test_defaults_and_train_section_validated(tmp_path):
     cfg = C.load_config(ROOT / "configs" / "digits.yaml")
-    assert cfg.train.optimizer.name == "adam" and cfg.train.loss == {"output": "sparse_categorical_crossentropy"}
+    assert cfg.train.optimizer.name == "adam" and cfg.train.loss == {"logits": "sparse_categorical_crossentropy"}
     assert cfg.train.regularization.firing_rate.probe == "hidden"
     assert cfg.seed_for("train") == cfg.seed and cfg.seed_for("data") == cfg.seed
     cfg = C.load_config(write(tmp_path, MINIMAL))

@@ -1,0 +1,174 @@
+"""Training benchmarks: ``sim.fit`` against the same network as a plain Keras model.
+
+    python -m benchmarks.train                      # both benchmarks
+    python -m benchmarks.train --samples 6000 --epochs 3 --json train.json
+
+``autoencoder``
+    The seed's 784-64-784 ReLU autoencoder (single time step, Glorot weights,
+    gains 1, biases 0, no synapses) trained with RMSprop on random data, once
+    as ``keras.Sequential`` and once as a nengo network in the TF Simulator, in
+    the same process with the same batch size. Reported: seconds per epoch
+    (first epoch, which includes tracing/compilation, and the best later
+    epoch) and their ratio nengo/Keras.
+``lif50``
+    A 50-step spiking network (784 -> 128 LIF -> 10, Lowpass synapses) trained
+    through its rate model; reported: training sample-steps per second
+    (samples x steps / epoch seconds, best later epoch).
+
+Each benchmark runs in its own subprocess so they do not share TF state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+class _EpochTimer:
+    """Keras callback recording wall time per epoch."""
+
+    def __init__(self):
+        import keras
+
+        outer = self
+
+        class CB(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                outer._t0 = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                outer.times.append(time.perf_counter() - outer._t0)
+
+        self.times: list = []
+        self.callback = CB()
+
+
+def _autoencoder(samples: int, epochs: int, batch: int) -> dict:
+    import numpy as np
+    import keras
+    import nengo
+
+    from backends.tensorflow import Simulator, dists
+
+    n_in, n_hidden = 784, 64
+    rng = np.random.RandomState(0)
+    data = rng.uniform(0, 1, (samples, n_in)).astype("float32")
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((n_in,)),
+            keras.layers.Dense(n_hidden, activation="relu", kernel_initializer="glorot_uniform"),
+            keras.layers.Dense(n_in, activation="relu", kernel_initializer="glorot_uniform"),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.RMSprop(1e-3), loss="mse")
+    kt = _EpochTimer()
+    model.fit(data, data, batch_size=batch, epochs=epochs, verbose=0, callbacks=[kt.callback])
+
+    with nengo.Network(seed=0) as net:
+        a = nengo.Node(np.zeros(n_in))
+        b = nengo.Ensemble(n_hidden, 1, neuron_type=nengo.RectifiedLinear(), gain=nengo.dists.Choice([1]),
+                           bias=nengo.dists.Choice([0]))
+        nengo.Connection(a, b.neurons, transform=dists.Glorot(), synapse=None)
+        c = nengo.Ensemble(n_in, 1, neuron_type=nengo.RectifiedLinear(), gain=nengo.dists.Choice([1]),
+                           bias=nengo.dists.Choice([0]))
+        nengo.Connection(b.neurons, c.neurons, transform=dists.Glorot(), synapse=None)
+        p = nengo.Probe(c.neurons)
+    nt = _EpochTimer()
+    with Simulator(net, minibatch_size=batch, progress_bar=False) as sim:
+        sim.compile(optimizer=keras.optimizers.RMSprop(1e-3), loss="mse")
+        sim.fit(data[:, None], {p: data[:, None]}, epochs=epochs, verbose=0, callbacks=[nt.callback])
+    k_best, n_best = min(kt.times[1:] or kt.times), min(nt.times[1:] or nt.times)
+    return {
+        "benchmark": "autoencoder",
+        "samples": samples,
+        "batch": batch,
+        "keras_first_s": round(kt.times[0], 3),
+        "nengo_first_s": round(nt.times[0], 3),
+        "keras_epoch_s": round(k_best, 3),
+        "nengo_epoch_s": round(n_best, 3),
+        "ratio": round(n_best / k_best, 3),
+    }
+
+
+def _lif50(samples: int, epochs: int, batch: int, steps: int = 50) -> dict:
+    import numpy as np
+    import keras
+    import nengo
+
+    from backends.tensorflow import Simulator, dists
+
+    rng = np.random.RandomState(0)
+    x = rng.uniform(0, 1, (samples, steps, 784)).astype("float32")
+    y = rng.uniform(0, 1, (samples, steps, 10)).astype("float32")
+    with nengo.Network(seed=0) as net:
+        a = nengo.Node(np.zeros(784))
+        h = nengo.Ensemble(128, 1, neuron_type=nengo.LIF(amplitude=0.01))
+        nengo.Connection(a, h.neurons, transform=dists.Glorot(), synapse=None)
+        out = nengo.Node(size_in=10)
+        nengo.Connection(h.neurons, out, transform=dists.Glorot(), synapse=0.005)
+        p = nengo.Probe(out)
+    t = _EpochTimer()
+    with Simulator(net, minibatch_size=batch, progress_bar=False) as sim:
+        sim.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+        sim.fit(x, {p: y}, epochs=epochs, verbose=0, callbacks=[t.callback])
+    best = min(t.times[1:] or t.times)
+    return {
+        "benchmark": "lif50",
+        "samples": samples,
+        "batch": batch,
+        "steps": steps,
+        "first_s": round(t.times[0], 3),
+        "epoch_s": round(best, 3),
+        "sample_steps_per_s": round(samples * steps / best, 1),
+    }
+
+
+BENCHMARKS = {"autoencoder": _autoencoder, "lif50": _lif50}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the training benchmarks and print a table."""
+    p = argparse.ArgumentParser(prog="python -m benchmarks.train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--benchmarks", default=",".join(BENCHMARKS))
+    p.add_argument("--samples", type=int, default=6000, help="training samples (autoencoder)")
+    p.add_argument("--lif-samples", type=int, default=600, help="training samples (lif50)")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch", type=int, default=50)
+    p.add_argument("--json", help="also write the rows to this JSON file")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        samples = args.lif_samples if args.worker == "lif50" else args.samples
+        row = BENCHMARKS[args.worker](samples, args.epochs, args.batch)
+        print("ROW " + json.dumps(row))
+        return 0
+    rows = []
+    for name in args.benchmarks.split(","):
+        if name not in BENCHMARKS:
+            p.error(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}")
+        cmd = [sys.executable, "-m", "benchmarks.train", "--worker", name, "--samples", str(args.samples),
+               "--lif-samples", str(args.lif_samples), "--epochs", str(args.epochs), "--batch", str(args.batch)]
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        lines = [ln for ln in out.stdout.splitlines() if ln.startswith("ROW ")]
+        if out.returncode or not lines:
+            print(f"{name}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
+            return 1
+        row = json.loads(lines[-1][4:])
+        rows.append(row)
+        print("  ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

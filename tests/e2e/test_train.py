@@ -1,0 +1,111 @@
+"""``nhw train`` end to end: train, checkpoint, resume, and deploy the trained run.
+
+A small digits classifier (32 spiking ReLU neurons, few epochs) keeps this fast; the
+assertions check that training really happened (accuracy far above chance on the
+held-out digits with spikes, on the TF simulator and after deployment on reference and
+the chip emulator), not just that files appear.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from toolchain.cli import main
+from toolchain.config import load_config
+from toolchain.errors import ToolchainError
+
+ROOT = Path(__file__).resolve().parents[2]
+DIGITS = ROOT / "configs" / "digits.yaml"
+SMALL = ["--set", "network.params.n_hidden=64", "--set", "train.epochs=4"]
+
+
+def nhw(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("train") / "digits"
+    r = nhw("train", DIGITS, *SMALL, "--out", out)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    return out, r
+
+
+def test_train_writes_a_complete_run(trained):
+    out, r = trained
+    files = {p.name for p in out.iterdir()}
+    assert {"frozen.npz", "params.npz", "history.json", "training.png", "summary.json", "manifest.json"} <= files
+    assert not out.with_name(out.name + ".checkpoint").exists()  # removed once the run is written
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["kind"] == "train" and manifest["config"]["train"]["epochs"] == 4
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["logits_loss"]) == 4 and history["logits_loss"][-1] < history["logits_loss"][0]
+    acc = manifest["summary"]["metrics"]["test_output_accuracy"]
+    assert acc > 0.7, acc  # chance is 0.1
+    with np.load(out / "frozen.npz", allow_pickle=False) as f:
+        assert "Ensemble:hidden/bias" in f.files and "Connection:connections[0]/weights" in f.files
+    assert "test_output_accuracy" in r.stdout
+
+
+@pytest.mark.parametrize("target", ["reference", "loihi-emu"])
+def test_deploy_the_trained_run(trained, target, tmp_path):
+    out, _ = trained
+    r = nhw("deploy", out, "--target", target, "--set", "deploy.n_items=20", "--out", tmp_path / "dep")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    summary = json.loads((tmp_path / "dep" / "summary.json").read_text())
+    assert summary["metrics"]["output_accuracy"] >= 0.6, summary["metrics"]
+
+
+def test_untrained_config_is_at_chance(tmp_path):
+    # the same deploy without the trained values: proves the run's values were applied
+    r = nhw("deploy", DIGITS, *SMALL, "--set", "deploy.n_items=20", "--out", tmp_path / "dep")
+    assert r.exit_code == 0, r.stderr
+    summary = json.loads((tmp_path / "dep" / "summary.json").read_text())
+    assert summary["metrics"]["output_accuracy"] <= 0.4
+
+
+def test_interrupted_run_resumes(tmp_path):
+    import keras
+
+    from toolchain.train import train
+
+    cfg = load_config(DIGITS, ["network.params.n_hidden=32", "train.epochs=3"])
+    out = tmp_path / "run"
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, out, verbose=0, callbacks=[Stop()])
+    ckpt = out.with_name("run.checkpoint")
+    assert not out.exists() and json.loads((ckpt / "state.json").read_text())["epochs_done"] == 2
+    result = train(cfg, out, resume=True, verbose=0)
+    assert result.epochs_run == 1 and len(result.history["logits_loss"]) == 3
+    assert out.exists() and not ckpt.exists()
+
+    other = load_config(DIGITS, ["network.params.n_hidden=32", "train.epochs=4"])
+    with pytest.raises(ToolchainError, match="no checkpoint"):
+        train(other, tmp_path / "fresh", resume=True, verbose=0)
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    import keras
+
+    from toolchain.train import train
+
+    cfg = load_config(DIGITS, ["network.params.n_hidden=32", "train.epochs=2"])
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "run", verbose=0, callbacks=[Stop()])
+    changed = load_config(DIGITS, ["network.params.n_hidden=32", "train.epochs=2", "train.optimizer.learning_rate=0.01"])
+    with pytest.raises(ToolchainError, match="different config"):
+        train(changed, tmp_path / "run", resume=True, verbose=0)
