@@ -397,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    # seeds Python, numpy and Keras initialisers (e.g. the custom layer's weight)
+    keras.utils.set_random_seed(0)
 
     section("What is Nengo")
     auto_net, _ = nengo_autoencoder(784, 64)

@@ -29,16 +29,8 @@ import numpy as np
 from .config import ExperimentConfig
 from .errors import ConfigError, ToolchainError
 
-#: config loss name -> (Keras loss factory, whether targets are class labels)
-LOSSES = {
-    "mse": (lambda keras: keras.losses.MeanSquaredError(), False),
-    "mae": (lambda keras: keras.losses.MeanAbsoluteError(), False),
-    "sparse_categorical_crossentropy": (
-        lambda keras: keras.losses.SparseCategoricalCrossentropy(from_logits=True), True),
-    "categorical_crossentropy": (lambda keras: keras.losses.CategoricalCrossentropy(from_logits=True), True),
-}
-
-OPTIMIZERS = {"adam": "Adam", "rmsprop": "RMSprop", "sgd": "SGD"}
+#: config loss name -> whether its targets are class labels
+LABEL_LOSSES = {"mse": False, "mae": False, "sparse_categorical_crossentropy": True, "categorical_crossentropy": True}
 
 
 @dataclass
@@ -101,7 +93,7 @@ def _targets(cfg: ExperimentConfig, built, ds, n_steps: int) -> tuple[dict, dict
             raise ConfigError(f"{cfg.source}: train.loss: unknown probe {probe!r}; probes: {', '.join(built.probes)}")
         size = int(np.prod(built.probes[probe].size_in))
         for split in ("train", "test"):
-            if LOSSES[loss][1]:
+            if LABEL_LOSSES[loss]:
                 lab = labels[split]
                 if loss == "categorical_crossentropy" and lab.ndim == 1:
                     lab = np.eye(size, dtype=np.float32)[lab.astype(int)]
@@ -147,28 +139,35 @@ class _Checkpoint:
             raise ToolchainError(f"--resume: the checkpoint at {self.dir} was made with a different config "
                                  f"({state.get('config_hash', '?')[:12]} vs {self.config_hash[:12]}); "
                                  "start over without --resume (and --force)")
-        sim.load_params(self.dir / "params.npz")
-        opt = sim.keras_model.optimizer
-        with np.load(self.dir / "optimizer.npz", allow_pickle=False) as f:
+        folder = self.dir / state["folder"]
+        sim.load_params(folder / "params.npz")
+        with np.load(folder / "optimizer.npz", allow_pickle=False) as f:
             values = [f[f"v{i}"] for i in range(len(f.files))]
-        opt.build(sim.keras_model.trainable_variables)
-        if len(values) != len(opt.variables):
-            raise ToolchainError(f"--resume: optimizer state in {self.dir} does not match this network")
-        for var, val in zip(opt.variables, values):
-            var.assign(val)
+        try:
+            keras_helpers.set_optimizer_state(sim, values)
+        except ValueError as exc:
+            raise ToolchainError(f"--resume: optimizer state in {self.dir} does not match: {exc}") from None
         return int(state["epochs_done"]), state["history"]
 
     def save(self, sim, epochs_done: int, history: dict) -> None:
         from .atomic import write_bytes, write_text
         import io
 
-        self.dir.mkdir(parents=True, exist_ok=True)
-        sim.save_params(self.dir / "params.npz")
+        # each epoch in its own folder; state.json (replaced atomically) points at
+        # the newest complete one, so a kill at any moment leaves a consistent checkpoint
+        name = f"epoch-{epochs_done:04d}"
+        folder = self.dir / name
+        folder.mkdir(parents=True, exist_ok=True)
+        sim.save_params(folder / "params.npz")
         buf = io.BytesIO()
-        np.savez(buf, **{f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(sim.keras_model.optimizer.variables)})
-        write_bytes(self.dir / "optimizer.npz", buf.getvalue())
+        np.savez(buf, **{f"v{i}": v for i, v in enumerate(keras_helpers.optimizer_state(sim))})
+        write_bytes(folder / "optimizer.npz", buf.getvalue())
         write_text(self.dir / "state.json", json.dumps(
-            {"config_hash": self.config_hash, "epochs_done": epochs_done, "history": history}, indent=2))
+            {"config_hash": self.config_hash, "epochs_done": epochs_done, "folder": name, "history": history},
+            indent=2))
+        for old in self.dir.glob("epoch-*"):
+            if old.name != name:
+                shutil.rmtree(old, ignore_errors=True)
 
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -205,9 +204,7 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
     callbacks
         Extra Keras callbacks (run after the per-epoch checkpoint).
     """
-    import keras
-
-    from backends.tensorflow import Simulator, configure_settings, losses
+    from backends.tensorflow import Simulator, configure_settings, keras_helpers, losses
 
     from .artifacts import RunWriter, check_destination
     from .deploy import build_network, load_data
@@ -234,19 +231,19 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
         raise ConfigError(f"{cfg.source}: train.minibatch_size {mb} is larger than the training set")
     x_tr, y_tr, x_te, y_te = (_trim(d, n) for d, n in ((x_tr, n_tr), (y_tr, n_tr), (x_te, n_te), (y_te, n_te)))
 
-    keras.utils.set_random_seed(cfg.seed_for("train") if tr.seed is None else tr.seed)
+    keras_helpers.set_seed(cfg.seed_for("train") if tr.seed is None else tr.seed)
     t0 = time.perf_counter()
     sim = Simulator(built.network, minibatch_size=mb, seed=cfg.seed, progress_bar=verbose > 0)
     try:
-        loss = {built.probes[p]: LOSSES[name][0](keras) for p, name in tr.loss.items()}
+        loss = {built.probes[p]: keras_helpers.make_loss(name) for p, name in tr.loss.items()}
         weights = {built.probes[p]: 1.0 for p in tr.loss}
         fr = tr.regularization.firing_rate
         if fr is not None:
             loss[built.probes[fr.probe]] = losses.Regularize(target=fr.target, mean=True)
             weights[built.probes[fr.probe]] = fr.weight
         sim.keras_model.weight_decay = tr.regularization.l2
-        opt = getattr(keras.optimizers, OPTIMIZERS[tr.optimizer.name])(tr.optimizer.learning_rate)
-        metrics = {built.probes[p]: ["accuracy"] for p, name in tr.loss.items() if LOSSES[name][1]
+        opt = keras_helpers.make_optimizer(tr.optimizer.name, tr.optimizer.learning_rate)
+        metrics = {built.probes[p]: ["accuracy"] for p, name in tr.loss.items() if LABEL_LOSSES[name]
                    and name == "sparse_categorical_crossentropy"}
         sim.compile(optimizer=opt, loss=loss, loss_weights=weights, metrics=metrics or None)
 
@@ -259,12 +256,11 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
         elif ckpt is not None:
             ckpt.remove()
 
-        class _Save(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                for k, v in (logs or {}).items():
-                    history.setdefault(k, []).append(float(v))
-                if ckpt is not None:
-                    ckpt.save(sim, epoch + 1, history)
+        def save(epoch: int, logs: dict) -> None:
+            for k, v in logs.items():
+                history.setdefault(k, []).append(float(v))
+            if ckpt is not None:
+                ckpt.save(sim, epoch + 1, history)
 
         # Keras' validation/evaluate run inference: spikes for n_steps steps, which
         # for one-step samples says nothing about a spiking network (it is scored
@@ -274,7 +270,7 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
         if done < tr.epochs:
             validation = (x_te, y_te) if n_te and inference_ok else None
             sim.fit({built.inputs[k]: v for k, v in x_tr.items()}, {built.probes[k]: v for k, v in y_tr.items()},
-                    epochs=tr.epochs, initial_epoch=done, verbose=verbose, callbacks=[_Save(), *(callbacks or [])],
+                    epochs=tr.epochs, initial_epoch=done, verbose=verbose, callbacks=[keras_helpers.epoch_callback(save), *(callbacks or [])],
                     validation_data=None if validation is None else (
                         {built.inputs[k]: v for k, v in x_te.items()}, {built.probes[k]: v for k, v in y_te.items()}))
         metrics_out: dict = {}
@@ -283,8 +279,8 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
                               {built.probes[k]: v for k, v in y_te.items()}, verbose=0)
             metrics_out.update({f"test_{k}": float(v) for k, v in ev.items()})
         if n_te:
-            classified = any(LOSSES[name][1] for name in tr.loss.values()) and np.asarray(ds.y_test).ndim == 1
-            probe = cfg.deploy.classify or next((p for p, n in tr.loss.items() if LOSSES[n][1]), None)
+            classified = any(LABEL_LOSSES[name] for name in tr.loss.values()) and np.asarray(ds.y_test).ndim == 1
+            probe = cfg.deploy.classify or next((p for p, n in tr.loss.items() if LABEL_LOSSES[n]), None)
             if classified and probe in built.probes:
                 metrics_out[f"test_{probe}_accuracy"] = _spiking_accuracy(
                     sim, built, cfg, x_te, np.asarray(ds.y_test)[:n_te], probe)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import tensorflow as tf
+from ._tf import tf
 from nengo.builder.transforms import ConvInc, ConvTransposeInc
 
 from ..errors import UnsupportedFeatureError

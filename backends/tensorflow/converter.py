@@ -29,6 +29,7 @@ import nengo
 import numpy as np
 import scipy.sparse
 
+from ._tf import tf  # before keras, so TensorFlow is imported quietly
 import keras
 
 from ..errors import UnsupportedFeatureError

@@ -20,8 +20,8 @@ import re
 
 import numpy as np
 
+from ._tf import tf  # before keras, so TensorFlow is imported quietly
 import keras
-import tensorflow as tf
 
 #: input key that carries only ``n_steps`` for networks without input Nodes
 STEPS_KEY = "n_steps"

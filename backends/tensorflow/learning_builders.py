@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import tensorflow as tf
+from ._tf import tf
 from nengo.builder.learning_rules import SimBCM, SimOja, SimPES, SimRLS, SimVoja
 
 from .op_builders import OpBuilder, StepContext

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-import tensorflow as tf
+from ._tf import tf
 
 from .op_builders import StepContext
 from .signals import SignalLayout, StepState

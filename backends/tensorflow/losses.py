@@ -9,6 +9,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+from ._tf import tf  # noqa: F401 (before keras, so TensorFlow is imported quietly)
 import keras
 from keras import ops
 from nengo.exceptions import ValidationError

@@ -8,7 +8,7 @@ Each step function takes ``(neurons, dt, J, state, sc)`` with tensors shaped
 from __future__ import annotations
 
 
-import tensorflow as tf
+from ._tf import tf
 import nengo
 from nengo.builder.neurons import SimNeurons
 

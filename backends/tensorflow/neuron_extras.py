@@ -12,7 +12,7 @@ gradients everywhere, for training LIF networks with a differentiable surrogate.
 
 from __future__ import annotations
 
-import tensorflow as tf
+from ._tf import tf
 
 from .neurons import LeakyReLU, SoftLIFRate, SpikingLeakyReLU
 from .registry import NEURONS

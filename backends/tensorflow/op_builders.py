@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-import tensorflow as tf
+from ._tf import tf
 from nengo.builder.operator import (
     BsrDotInc,
     Copy,

@@ -223,7 +223,7 @@ class ParamsMixin:
         error}`` and raises :class:`SimulationError` where an error exceeds
         ``atol + rtol * |gradient|``. Use ``dtype="float64"`` for tight checks.
         """
-        import tensorflow as tf
+        from ._tf import tf
 
         self._check_open("check_gradients")
         rng = np.random.RandomState(seed)

@@ -137,8 +137,6 @@ class ParamAssembler:
     """
 
     def __init__(self, params: list, layout) -> None:
-        import tensorflow as tf  # noqa: F401 (only the simulator builds these)
-
         self.params = list(params)
         self.layout = layout
         self.by_base: dict = {}
@@ -147,7 +145,7 @@ class ParamAssembler:
 
     def __call__(self, values: list) -> dict:
         """``{base: flat tensor}`` from the parameters' current values."""
-        import tensorflow as tf
+        from ._tf import tf
 
         out = {}
         for base, idxs in self.by_base.items():

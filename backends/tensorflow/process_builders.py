@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import tensorflow as tf
+from ._tf import tf
 from nengo.builder.operator import SimPyFunc
 from nengo.builder.processes import SimProcess
 from nengo.synapses import LinearFilter, Triangle

@@ -20,7 +20,7 @@ from typing import Iterable
 
 import numpy as np
 
-import tensorflow as tf
+from ._tf import tf
 
 
 def view_indices(sig) -> np.ndarray:

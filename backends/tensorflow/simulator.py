@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-import tensorflow as tf
+from ._tf import tf
 from nengo.builder import Model
 from nengo.builder.optimizer import optimize as opmerge_optimize
 from nengo.builder.processes import SimProcess
@@ -408,7 +408,14 @@ class Simulator(TrainingMixin, ParamsMixin, SimulatorBase):
         vals = {p.key: p for p in self._params if p.obj is obj}
         if not vals or not hasattr(built, "_replace"):
             return built
-        cur = {k: np.array(p.variable.numpy()) for k, p in vals.items()}
+        cur = {}
+        for k, p in vals.items():
+            v = np.array(p.variable.numpy())
+            # untrained values keep the built (float64) arrays, exactly as nengo has them
+            if not np.array_equal(v, np.asarray(p.initial(), dtype=v.dtype)):
+                cur[k] = v
+        if not cur:
+            return built
         if "weights" in cur:
             if vals["weights"].sparse:
                 return built  # sparse: the trained values live in the variable

@@ -201,7 +201,7 @@ class TensorNode(nengo.Node):
 
 def _infer_shape_out(func: Callable, shape_in: tuple | None, pass_time: bool, name: str) -> tuple:
     """Call ``func`` eagerly on zeros (minibatch 1) and return its output shape."""
-    import tensorflow as tf  # only needed here: the module must import without it
+    from ._tf import tf  # only needed here: the module must import without it
 
     args: tuple = ()
     # float32 like Keras' default: the simulation dtype is not known yet

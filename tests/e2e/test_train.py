@@ -109,3 +109,35 @@ def test_resume_refuses_a_different_config(tmp_path):
     changed = load_config(DIGITS, ["network.params.n_hidden=32", "train.epochs=2", "train.optimizer.learning_rate=0.01"])
     with pytest.raises(ToolchainError, match="different config"):
         train(changed, tmp_path / "run", resume=True, verbose=0)
+
+
+def test_killed_train_resumes_without_losing_epochs(tmp_path):
+    """SIGKILL ``nhw train`` mid-run, then ``--resume``: every epoch is there once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    args = ["--set", "network.params.n_hidden=32", "--set", "train.epochs=6", "--out", str(out), "-q"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen([sys.executable, "-m", "toolchain.cli", "train", str(DIGITS), *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    state = out.with_name("run.checkpoint") / "state.json"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if state.exists() and json.loads(state.read_text())["epochs_done"] >= 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, f"train finished or failed before it could be killed: {proc.stderr.read()[-2000:]}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = json.loads(state.read_text())["epochs_done"]
+    assert 2 <= done < 6 and not out.exists()
+    r = nhw("train", DIGITS, "--resume", *args[:-1])
+    assert r.exit_code == 0, r.stdout + r.stderr
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["logits_loss"]) == 6  # the epochs before the kill plus the rest, none twice
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["epochs_run_now"] == 6 - done
