@@ -139,6 +139,8 @@ class _Checkpoint:
             raise ToolchainError(f"--resume: the checkpoint at {self.dir} was made with a different config "
                                  f"({state.get('config_hash', '?')[:12]} vs {self.config_hash[:12]}); "
                                  "start over without --resume (and --force)")
+        from backends.tensorflow import keras_helpers
+
         folder = self.dir / state["folder"]
         sim.load_params(folder / "params.npz")
         with np.load(folder / "optimizer.npz", allow_pickle=False) as f:
@@ -150,8 +152,11 @@ class _Checkpoint:
         return int(state["epochs_done"]), state["history"]
 
     def save(self, sim, epochs_done: int, history: dict) -> None:
-        from .atomic import write_bytes, write_text
         import io
+
+        from backends.tensorflow import keras_helpers
+
+        from .atomic import write_bytes, write_text
 
         # each epoch in its own folder; state.json (replaced atomically) points at
         # the newest complete one, so a kill at any moment leaves a consistent checkpoint

@@ -314,6 +314,7 @@ def test_sample_count_not_multiple_of_batch():
 @pytest.mark.xfail(
     reason="BUG: training.py fit/evaluate test keras_model.optimizer, which a Keras 3 "
     "model lacks before compile (AttributeError instead of SimulationError)",
+    raises=AttributeError,
     strict=True,
 )
 def test_fit_before_compile():
@@ -475,7 +476,8 @@ def sparse_dense(transform):
     "scipy",
     pytest.param("indices", marks=pytest.mark.xfail(
         reason="BUG: freeze.connection_params builds Sparse(shape, indices=None, init=SparseMatrix), "
-        "which nengo rejects (init must be a scipy matrix when indices is None)", strict=True)),
+        "which nengo rejects (init must be a scipy matrix when indices is None)",
+        raises=ValidationError, strict=True)),
 ])
 def test_sparse_get_nengo_params_after_fit(sparse):
     net = transform_net(sparse)
@@ -523,6 +525,7 @@ def test_learning_rule_connections_do_not_train():
     reason="BUG: nengo's operator merger may merge the weights of a PES connection and of a "
     "plain connection into one base; params.select_params skips every view of a state base "
     "(layout.is_state), so the plain connection silently does not train (order-dependent)",
+    raises=AssertionError,
     strict=True,
 )
 def test_connection_next_to_learning_rule_always_trains():
@@ -700,6 +703,7 @@ def test_freeze_params_matches_nengo_after_fit():
 @pytest.mark.xfail(
     reason="BUG: freeze.connection_params gives solver=NoSolver(W.T, weights=True); NoSolver is "
     "compositional, so nengo multiplies the full weights by the post encoders again (shape error)",
+    raises=ValueError,
     strict=True,
 )
 def test_freeze_params_full_weight_solver():
@@ -864,7 +868,7 @@ MIRRORED = textwrap.dedent(
     x = np.linspace(-1, 1, 16).reshape(16, 1, 1)
     with strategy.scope():
         sim = Simulator(net, minibatch_size=8, progress_bar=False)
-        compile_fast(sim, keras.optimizers.SGD(1e-4), loss="mse")
+        sim.compile(keras.optimizers.SGD(1e-4), loss="mse")
     hist = sim.fit(x, x ** 2, epochs=1, verbose=0)
     print("LOSS", hist.history["loss"][0])
     sim.close()
