@@ -164,6 +164,10 @@ class ParitySection(Section):
     per_target: dict[str, dict[str, ToleranceSection]] = Field(
         default_factory=dict, description="target -> probe -> tolerance")
     unsupported: dict[str, str] = Field(default_factory=dict, description="target -> reason it is skipped")
+    decisions: float | None = Field(
+        None, ge=0, le=1,
+        description="classifiers: least fraction of fed items whose decision (argmax of deploy.classify, "
+                    "scored as deploy does) must equal reference's")
 
 
 # --- the whole experiment --------------------------------------------------------------

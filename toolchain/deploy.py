@@ -262,9 +262,15 @@ def classify(output: np.ndarray, labels: np.ndarray, steps_per_item: float, name
     labels = np.asarray(labels).reshape(-1)
     if per < 1 or not np.issubdtype(labels.dtype, np.integer) or len(output) < per * len(labels):
         return {}
+    preds = decisions(output, len(labels), steps_per_item)
+    return {f"{name}_accuracy": float(np.mean(preds == labels)), "n_scored": float(len(labels))}
+
+
+def decisions(output: np.ndarray, n_items: int, steps_per_item: float) -> np.ndarray:
+    """Per presented item, ``argmax`` of ``output`` averaged over the last 20% of its presentation."""
+    per = int(round(steps_per_item))
     start = per - max(1, per // 5)
-    preds = [int(np.argmax(output[i * per + start:(i + 1) * per].mean(axis=0))) for i in range(len(labels))]
-    return {f"{name}_accuracy": float(np.mean(np.asarray(preds) == labels)), "n_scored": float(len(labels))}
+    return np.array([int(np.argmax(output[i * per + start:(i + 1) * per].mean(axis=0))) for i in range(n_items)])
 
 
 def deploy(cfg: ExperimentConfig, target: str | None = None, out: str | Path | None = None,

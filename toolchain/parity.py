@@ -57,7 +57,7 @@ class ParityReport:
         head = f"{'network':<22} {'target':<11} {'probe':<12} {'max|err|':>9} {'rmse':>9} {'tol rmse':>9} {'tol max':>8}  result"
         rows = [head, "-" * len(head)]
         for r in self.results:
-            verdict = "pass" if r.passed else f"FAIL{': ' + r.note if r.note else ''}"
+            verdict = ("pass" if r.passed else "FAIL") + (f": {r.note}" if r.note else "")
             rows.append(
                 f"{r.network:<22} {r.target:<11} {r.probe:<12} {r.max_abs:9.4f} {r.rmse:9.4f} "
                 f"{r.tolerance.rmse:9.4f} {r.tolerance.max_abs:8.3f}  {verdict}"

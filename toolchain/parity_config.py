@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+import numpy as np
+
 import backends
 
 from .config import ExperimentConfig
@@ -150,12 +152,41 @@ def run_parity(cfg: ExperimentConfig, targets: Iterable[str] | None = None, out:
         for probe, r in ref.data.items():
             tol = tolerance_for(cfg, built, target, probe)
             run.report.results.append(compare(label, target, probe, r, got.data[probe], tol))
+        decided = compare_decisions(cfg, ref, got, label, target)
+        if decided is not None:
+            run.report.results.append(decided)
     if out is not None:
         with RunWriter(out, "parity", force=force, config=cfg) as w:
             write_parity_files(w, run)
             w.summary = run.summary()
         run.out = Path(out)
     return run
+
+
+def compare_decisions(cfg: ExperimentConfig, ref: Simulated, got: Simulated, label: str,
+                      target: str) -> ProbeResult | None:
+    """A row for ``parity.decisions``: the fraction of fed items classified differently.
+
+    Spike timing legitimately differs between targets (integer state, quantised
+    weights), so a classifier's filtered outputs can differ step by step while every
+    decision agrees; this compares what matters for a classifier. The row's error
+    columns hold the disagreeing fraction, its tolerance ``1 - parity.decisions``.
+    """
+    from .deploy import decisions
+
+    need, probe = cfg.parity.decisions, cfg.deploy.classify
+    if need is None or probe is None or cfg.deploy.feed is None or probe not in ref.data:
+        return None
+    per = cfg.deploy.presentation_time / cfg.deploy.dt
+    n_items = int(len(ref.data[probe]) // round(per))
+    a = decisions(ref.data[probe], n_items, per)
+    b = decisions(got.data[probe], n_items, per)
+    agree = int(np.sum(a == b))
+    wrong = 1.0 - agree / n_items if n_items else 0.0
+    tol = Tolerance(rmse=round(1.0 - need, 12), max_abs=round(1.0 - need, 12))
+    ok = agree >= need * n_items - 1e-9  # counted, so 9/10 meets 0.9 exactly
+    return ProbeResult(label, target, f"{probe}:decisions", wrong, wrong, tol, ok,
+                       f"{agree}/{n_items} decisions agree")
 
 
 def write_parity_files(w, run: ParityRun) -> None:

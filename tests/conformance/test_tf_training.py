@@ -373,6 +373,25 @@ def test_diverging_fit_raises_and_restores(cause):
         assert all(np.all(np.isfinite(v)) for v in after.values())
 
 
+@pytest.mark.xfail(
+    reason="BUG: training._guard_finite restores keras_model.weights but not the optimizer's "
+    "slots (Adam moments stay NaN), so every later fit diverges at once",
+    raises=SimulationError,
+    strict=True,
+)
+def test_fit_after_diverged_fit_recovers():
+    net = regression_net()
+    x, y = square_data()
+    bad = y.copy()
+    bad[3] = np.nan
+    with make_sim(net) as sim:
+        compile_fast(sim, keras.optimizers.Adam(1e-3), loss="mse")
+        with pytest.raises(SimulationError, match="non-finite"):
+            sim.fit(x, bad, verbose=0)
+        hist = sim.fit(x, y, verbose=0)
+        assert np.isfinite(hist.history["loss"][0])
+
+
 def test_save_params_refuses_nan(tmp_path):
     net = regression_net()
     with make_sim(net) as sim:
@@ -845,7 +864,35 @@ def test_tensor_node_keras_layer_trains():
         compile_fast(sim, keras.optimizers.Adam(0.05), loss="mse")
         sim.fit(x, y, epochs=5, verbose=0)
         assert not np.allclose(layer.kernel.numpy(), k0)
-        assert "layer:" + layer.kernel.path in sim._named_values()
+        assert any(v is layer.kernel for v in sim._named_values().values())  # saved too
+
+
+def tensor_node_net():
+    with nengo.Network(seed=0) as net:
+        net.inp = nengo.Node(np.zeros(2), label="inp")
+        net.layer = keras.layers.Dense(1, use_bias=False)
+        tn = TensorNode(net.layer, shape_in=(2,), pass_time=False, label="dense")
+        nengo.Connection(net.inp, tn, synapse=None)
+        net.p = nengo.Probe(tn, synapse=None, label="p")
+    return net
+
+
+@pytest.mark.xfail(
+    reason="BUG: param_methods._named_values names TensorNode layer weights by Keras' v.path, "
+    "which a process-global counter makes unique (dense/kernel, then dense_1/kernel), so "
+    "a network rebuilt by the same code cannot load the file",
+    raises=ValidationError,
+    strict=True,
+)
+def test_save_load_tensor_node_layer_into_rebuilt_network(tmp_path):
+    net = tensor_node_net()
+    with make_sim(net) as sim:
+        net.layer.kernel.assign([[0.25], [-2.0]])
+        sim.save_params(tmp_path / "p.npz")
+    net2 = tensor_node_net()
+    with make_sim(net2) as sim2:
+        sim2.load_params(tmp_path / "p.npz")
+        assert np.allclose(net2.layer.kernel.numpy(), [[0.25], [-2.0]])
 
 
 # --- distribution --------------------------------------------------------------------

@@ -141,3 +141,15 @@ def test_killed_train_resumes_without_losing_epochs(tmp_path):
     assert len(history["logits_loss"]) == 6  # the epochs before the kill plus the rest, none twice
     summary = json.loads((out / "summary.json").read_text())
     assert summary["epochs_run_now"] == 6 - done
+
+
+def test_parity_of_the_trained_run(trained, tmp_path):
+    """``nhw parity RUN``: numeric rows plus the classifier's decision agreement."""
+    out, _ = trained
+    r = nhw("parity", out, "--targets", "tensorflow,loihi-emu", "--json", "--out", tmp_path / "par")
+    assert r.exit_code in (0, 1), r.stdout + r.stderr
+    rows = {(x["target"], x["probe"]): x for x in json.loads(r.stdout)["results"]}
+    tf_dec, emu_dec = rows[("tensorflow", "output:decisions")], rows[("loihi-emu", "output:decisions")]
+    assert tf_dec["passed"] and tf_dec["max_abs"] == 0.0  # same float model: identical decisions
+    assert emu_dec["max_abs"] <= 0.3, emu_dec  # the integer chip decides (almost) like reference
+    assert rows[("tensorflow", "output")]["passed"]
