@@ -57,18 +57,81 @@ def test_functional_add_concatenate_and_nested_model():
 def test_max_pool_needs_flag():
     model = _seq(L.MaxPooling2D(2), L.Flatten())
     with pytest.raises(ConversionError, match="max pooling.*max_to_avg_pool=True"):
-        Converter(model)
-    Converter(model, max_to_avg_pool=True)
+        Converter(model, allow_fallback=False)
+    assert Converter(model, max_to_avg_pool=True).fallbacks == []
 
 
 @pytest.mark.parametrize("layers, message", [
     ([L.LayerNormalization(name="ln")], "layer 'ln' \\(LayerNormalization\\) has no native nengo equivalent"),
     ([L.Flatten(), L.Dense(3, activation="softmax", name="sm")], "layer 'sm': activation 'softmax' has no nengo"),
     ([L.AveragePooling2D(2, padding="same", name="pool")], "layer 'pool': pooling with padding='same'"),
+    ([L.ReLU(max_value=1.0, name="r6")], "layer 'r6': ReLU with threshold/max_value"),
 ])
 def test_unsupported_is_named(layers, message):
     with pytest.raises(ConversionError, match=message):
-        Converter(_seq(*layers))
+        Converter(_seq(*layers), allow_fallback=False)
+
+
+# --- layers added with the TensorNode fallback: transposed/3-D convolutions, LeakyReLU ---
+@pytest.mark.parametrize("layers, shape", [
+    ([L.Conv2DTranspose(3, 3, strides=2, activation="relu")], (5, 5, 2)),
+    ([L.Conv2DTranspose(3, 3, strides=2, padding="same")], (5, 5, 2)),
+    ([L.Conv2DTranspose(3, 4, strides=3, output_padding=1)], (4, 4, 2)),
+    ([L.Conv2DTranspose(2, 4, strides=(2, 1), padding="same", output_padding=(1, 0))], (4, 3, 2)),
+    ([L.Conv2DTranspose(2, 2, strides=3)], (4, 3, 2)),  # kernel < stride: gaps in the output
+    ([L.Conv1DTranspose(2, 3, strides=2, padding="same")], (6, 2)),
+    ([L.Conv3D(3, 3, strides=2, padding="same", activation="relu")], (5, 6, 4, 2)),
+    ([L.Conv3D(4, 2, dilation_rate=2, groups=2)], (5, 6, 4, 2)),
+    ([L.Conv3DTranspose(2, (2, 3, 2), strides=(1, 2, 2), padding="same")], (3, 4, 3, 2)),
+    ([L.AveragePooling3D(2), L.Flatten()], (4, 6, 4, 2)),
+    ([L.MaxPooling3D((2, 3, 2), strides=(1, 2, 2)), L.GlobalAveragePooling3D()], (4, 6, 4, 2)),
+    ([L.Flatten(), L.Dense(5), L.LeakyReLU(0.1), L.Dense(4, activation="leaky_relu")], (4, 4, 2)),
+    ([L.ReLU(negative_slope=0.3), L.SpatialDropout2D(0.3), L.GaussianNoise(1.0), L.Flatten()], (4, 4, 2)),
+], ids=["convT-valid", "convT-same", "convT-output-padding", "convT-same-output-padding", "convT-k<s",
+        "conv1dT", "conv3d-same", "conv3d-dilation-groups", "conv3dT", "avgpool3d", "maxpool3d-gap3d",
+        "leaky-relu", "relu-slope-dropouts"])
+def test_new_layers_match_keras(layers, shape):
+    model = _seq(*layers, shape=shape)
+    max_pool = any(isinstance(x, L.MaxPooling3D) for x in layers)
+    conv = Converter(model, max_to_avg_pool=True, allow_fallback=False)
+    assert conv.fallbacks == []
+    if max_pool:  # max -> average: compare with the average-pooled Keras model
+        pool = layers[0]
+        model = _seq(L.AveragePooling3D(pool.pool_size, pool.strides), *layers[1:], shape=shape)
+    err = Converter(model, allow_fallback=False).verify() if max_pool else conv.verify()
+    assert err < 1e-4
+
+
+def test_3d_layers_are_sparse_and_run_on_tensorflow():
+    from backends.tensorflow import Simulator
+
+    model = _seq(L.Conv3D(3, 3, padding="same", activation="relu"), L.AveragePooling3D(2), L.Flatten(),
+                 shape=(4, 4, 4, 2))
+    conv = Converter(model)
+    transforms = [c.transform for c in conv.net.all_connections]
+    assert any(isinstance(t, nengo.Sparse) for t in transforms)
+    assert not any(isinstance(t, nengo.Convolution) for t in transforms)
+    assert conv.verify(simulator=Simulator) < 1e-4
+
+
+def test_leaky_relu_neurons_swap_and_scale():
+    from backends.tensorflow.neurons import LeakyReLU, SpikingLeakyReLU
+
+    model = _seq(L.Flatten(), L.Dense(6), L.LeakyReLU(0.1, name="leaky"), L.Dense(3), shape=(4,))
+    conv = Converter(model)
+    (ens,) = conv.net.all_ensembles
+    assert isinstance(ens.neuron_type, LeakyReLU) and ens.neuron_type.negative_slope == 0.1
+    conv = Converter(model, swap_activations={"leaky_relu": SpikingLeakyReLU(negative_slope=0.5)},
+                     scale_firing_rates=50, synapse=0.01)
+    (ens,) = conv.net.all_ensembles
+    assert type(ens.neuron_type) is SpikingLeakyReLU  # noqa: E721
+    assert ens.neuron_type.negative_slope == 0.1 and ens.neuron_type.amplitude == pytest.approx(1 / 50)
+    x = np.random.RandomState(0).uniform(-1, 1, (1, 4))
+    conv.inputs[model.inputs[0]].output = x[0]
+    with nengo.Simulator(conv.net, progress_bar=False) as sim:
+        sim.run_steps(300)
+    got = sim.data[conv.outputs[model.outputs[0]]][-100:].mean(axis=0)
+    np.testing.assert_allclose(got, model.predict(x, verbose=0)[0], atol=0.1)
 
 
 def test_scaling_only_for_homogeneous_neurons():

@@ -153,3 +153,28 @@ def test_parity_of_the_trained_run(trained, tmp_path):
     assert tf_dec["passed"] and tf_dec["max_abs"] == 0.0  # same float model: identical decisions
     assert emu_dec["max_abs"] <= 0.3, emu_dec  # the integer chip decides (almost) like reference
     assert rows[("tensorflow", "output")]["passed"]
+
+
+def test_trained_run_through_nir_keeps_its_accuracy(trained, tmp_path):
+    """``nhw train`` -> ``nhw export --format nir`` -> ``nhw import`` -> same accuracy on reference."""
+    import yaml
+
+    out, _ = trained
+    nir_file = tmp_path / "digits.nir"
+    assert nhw("export", out, "--format", "nir", "-o", nir_file).exit_code == 0
+    imported = tmp_path / "imported.yaml"
+    r = nhw("import", nir_file, "-o", imported)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    cfg = yaml.safe_load(imported.read_text())
+    original = yaml.safe_load(DIGITS.read_text())
+    cfg["data"] = original["data"]
+    cfg["deploy"].update({"feed": "input", "presentation_time": 0.03, "n_items": 40, "probes": ["output"],
+                          "classify": "output"})
+    cfg["deploy"].pop("n_steps", None)
+    imported.write_text(yaml.safe_dump(cfg))
+    accs = []
+    for source, extra in ((imported, []), (out, ["--set", "deploy.n_items=40"])):
+        r = nhw("deploy", source, *extra, "--json", "--out", tmp_path / f"dep{len(accs)}")
+        assert r.exit_code == 0, r.stdout + r.stderr
+        accs.append(json.loads(r.stdout)["metrics"]["output_accuracy"])
+    assert accs[0] == pytest.approx(accs[1], abs=0.05) and accs[1] > 0.6, accs
