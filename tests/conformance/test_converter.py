@@ -77,7 +77,7 @@ def test_unsupported_is_named(layers, message):
     ([L.Conv2DTranspose(3, 3, strides=2, activation="relu")], (5, 5, 2)),
     ([L.Conv2DTranspose(3, 3, strides=2, padding="same")], (5, 5, 2)),
     ([L.Conv2DTranspose(3, 4, strides=3, output_padding=1)], (4, 4, 2)),
-    ([L.Conv2DTranspose(2, 4, strides=(2, 1), padding="same", output_padding=(1, 0))], (4, 3, 2)),
+    ([L.Conv2DTranspose(2, (3, 4), strides=(2, 3), padding="same", output_padding=(1, 2))], (4, 3, 2)),
     ([L.Conv2DTranspose(2, 2, strides=3)], (4, 3, 2)),  # kernel < stride: gaps in the output
     ([L.Conv1DTranspose(2, 3, strides=2, padding="same")], (6, 2)),
     ([L.Conv3D(3, 3, strides=2, padding="same", activation="relu")], (5, 6, 4, 2)),
