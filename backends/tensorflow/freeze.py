@@ -26,6 +26,19 @@ from nengo.solvers import NoSolver
 from nengo.transforms import Convolution, Dense, Sparse, SparseMatrix
 
 
+class FrozenWeights(NoSolver):
+    """``NoSolver`` holding a full, trained weight matrix (``weights=True``).
+
+    Not compositional: nengo must use the matrix as it is instead of multiplying
+    it by the post ensemble's encoders again.
+    """
+
+    compositional = False
+
+    def __init__(self, values) -> None:
+        super().__init__(values, weights=True)
+
+
 def _zeros_function(size: int):
     # a named function (not a lambda) so frozen networks stay picklable
     return _Zeros(size)
@@ -90,8 +103,9 @@ def connection_params(conn: nengo.Connection, weights) -> dict:
             raise ValidationError(
                 f"freeze_params: {conn}: expected 2-D decoded weights; got shape {W.shape}", attr="weights"
             )
+        solver = FrozenWeights(W.T.copy()) if conn.solver.weights else NoSolver(W.T.copy())
         return {
-            "solver": NoSolver(W.T.copy(), weights=bool(conn.solver.weights)),
+            "solver": solver,
             "function": _zeros_function(W.shape[0] if not conn.solver.weights else conn.post_obj.size_in),
             "transform": None,
         }
@@ -100,11 +114,10 @@ def connection_params(conn: nengo.Connection, weights) -> dict:
         init = t.init
         data = np.asarray(weights, dtype=np.float64)
         if isinstance(init, SparseMatrix):
-            new = SparseMatrix(init.indices, data, init.shape)
-        else:  # scipy matrix
-            new = init.copy()
-            new.data = data
-        return {"transform": Sparse(t.shape, indices=None, init=new)}
+            return {"transform": Sparse(t.shape, indices=np.array(init.indices), init=data)}
+        new = init.copy()  # scipy matrix: same structure, trained values
+        new.data = data
+        return {"transform": Sparse(t.shape, init=new)}
     if isinstance(t, Convolution):
         kernel = np.asarray(weights, dtype=np.float64).reshape(t.kernel_shape)
         return {

@@ -81,8 +81,9 @@ class SimulatorModel(keras.Model):
             )
         host = sim._keras_host(inputs, int(n), int(batch))
         tensors = [tf.constant(v) for v in sim._layout.initial_slots(int(batch))]
-        params = sim._assemble([v.value for v in self.param_vars])
-        _, probes = sim._loop.trace(tensors, host, sim.seed, params, int(batch), bool(training))
+        values = [v.value for v in self.param_vars]
+        params = sim._assemble(values)
+        _, probes = sim._loop.trace(tensors, host, sim.seed, params, int(batch), bool(training), values)
         if training and self.weight_decay:
             self.add_loss(self.weight_decay * tf.add_n([tf.reduce_sum(tf.square(v.value)) for v in self.param_vars]))
         out = sim._keras_outputs(probes, int(n), int(batch))

@@ -104,6 +104,7 @@ class CompiledLoop:
         n_max = host.shape[0] if xla else tf.shape(host)[0]
         tas = self._probe_arrays(n_max, self.batch)
         params = self.assemble_params(param_values)
+        tensors = self._inject(tensors, param_values, self.batch)
         k = self.unroll
 
         def make_body(n_inner):
@@ -127,7 +128,11 @@ class CompiledLoop:
         i, tensors, tas = tf.while_loop(lambda i, *_: i < n, make_body(1), loop_vars)
         return list(tensors), [ta.stack() for ta in tas]
 
-    def trace(self, tensors, host, seed, params, batch: int, training: bool):
+    def _inject(self, tensors, param_values, batch):
+        inject = getattr(self.assemble_params, "inject", None)
+        return list(tensors) if inject is None else inject(list(tensors), list(param_values), batch)
+
+    def trace(self, tensors, host, seed, params, batch: int, training: bool, params_values=()):
         """Trace ``host.shape[0]`` steps from step 0 inline into the current graph.
 
         Used by the Keras model: ``n`` and ``batch`` are static, so short runs
@@ -138,6 +143,7 @@ class CompiledLoop:
         """
         n = int(host.shape[0])
         seed = tf.constant(seed, tf.int64)
+        tensors = self._inject(tensors, params_values, batch)
         if n <= UNROLL_TRAINING:
             outs = [[] for _ in self.probe_sigs]
             for k in range(n):

@@ -35,9 +35,21 @@ class ParamsMixin:
     # --- values ---------------------------------------------------------------
     def _named_values(self) -> dict:
         """``{name: variable}`` for every saved value (nengo params, layer weights)."""
+        from .tensor_node import TensorNode, is_keras_layer
+
         out = {p.name: p.variable for p in self._params}
+        seen = {id(v) for v in out.values()}
+        # TensorNode layers by their node's name and the weight's position: Keras'
+        # own names carry a process-wide counter (dense, dense_1, ...), so they
+        # differ between a network and the same network rebuilt
+        for node, name in self._object_names.items():
+            if isinstance(node, TensorNode) and is_keras_layer(node.tensor_func):
+                for i, v in enumerate(node.tensor_func.weights):
+                    if id(v) not in seen:
+                        out[f"{name}/{i}"] = v
+                        seen.add(id(v))
         for v in self.keras_model.weights:
-            if not any(v is p.variable for p in self._params):
+            if id(v) not in seen:
                 out[f"layer:{v.path}"] = v
         return out
 

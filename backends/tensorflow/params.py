@@ -41,6 +41,9 @@ class Param:
     sparse: bool = False
     #: the Keras variable holding the value (set by the simulator's Keras model)
     variable: Any = None
+    #: the signal lives in a base that is loop state (merged with learned weights);
+    #: no operator writes this view, so its value is injected at the start of each run
+    in_state: bool = False
 
     @property
     def shape(self) -> tuple:
@@ -92,26 +95,48 @@ def _paths(network, attr: str, prefix: str = "") -> dict:
     return out
 
 
-def select_params(model, network, layout) -> list:
+def _written(operators, layout) -> dict:
+    """``{state base: bool mask of the elements some operator writes}``."""
+    masks: dict = {}
+    for op in operators:
+        for sig in list(op.sets) + list(op.incs) + list(op.updates):
+            base = sig.base
+            if base not in masks:
+                masks[base] = np.zeros(base.size, dtype=bool)
+            masks[base][layout.indices(sig)] = True
+    return masks
+
+
+def select_params(model, network, layout, operators=()) -> list:
     """The trainable parameters of a built, optimized model.
 
     Skipped: objects configured ``trainable=False``, Direct-mode ensembles,
     connections with a learning rule (their weights are simulation state,
-    not gradient-trained), and empty signals.
+    not gradient-trained), and empty signals. nengo's optimizer may merge a
+    plain connection's weights into the same base as learned weights; such a
+    view still trains as long as no operator writes it.
     """
     if network is None:
         return []
     flags = trainable_map(network)
     names = object_names(network)
+    written = None
     out: list = []
 
     def add(obj, flag_obj, key, sig):
+        nonlocal written
         if sig is None or sig.size == 0 or not flags.get(flag_obj, True):
             return
-        if layout.is_state(sig):
-            return
+        in_state = layout.is_state(sig)
+        if in_state:
+            if written is None:
+                written = _written(operators, layout)
+            mask = written.get(sig.base)
+            if mask is None or mask[layout.indices(sig)].any() or getattr(sig, "sparse", False):
+                return
         sparse = bool(getattr(sig, "sparse", False))
-        out.append(Param(obj=obj, key=key, signal=sig, name=f"{names[obj]}/{key}", sparse=sparse))
+        out.append(Param(obj=obj, key=key, signal=sig, name=f"{names[obj]}/{key}", sparse=sparse,
+                         in_state=in_state))
 
     for ens in network.all_ensembles:
         if isinstance(ens.neuron_type, nengo.Direct):
@@ -140,8 +165,24 @@ class ParamAssembler:
         self.params = list(params)
         self.layout = layout
         self.by_base: dict = {}
+        self.in_state = [i for i, p in enumerate(self.params) if p.in_state]
         for i, p in enumerate(self.params):
-            self.by_base.setdefault(p.signal.base, []).append(i)
+            if not p.in_state:
+                self.by_base.setdefault(p.signal.base, []).append(i)
+
+    def inject(self, tensors: list, values: list, batch: int) -> list:
+        """Loop state with the values of parameters that live in state bases."""
+        if not self.in_state:
+            return tensors
+        from ._tf import tf
+        from .signals import StepState
+
+        st = StepState(self.layout, tensors, batch)
+        for i in self.in_state:
+            sig = self.params[i].signal
+            flat = tf.reshape(values[i], (-1, 1))
+            st.write_flat(sig, tf.broadcast_to(flat, (sig.size, batch)))
+        return st.tensors
 
     def __call__(self, values: list) -> dict:
         """``{base: flat tensor}`` from the parameters' current values."""

@@ -255,7 +255,7 @@ class Simulator(TrainingMixin, ParamsMixin, SimulatorBase):
         for sig in probe_sigs + [f.signal for f in feeds if f.signal is not None]:
             self._layout.register_access(sig)
         self._layout.finalize()
-        self._params = [] if self.inference_only else select_params(model, network, self._layout)
+        self._params = [] if self.inference_only else select_params(model, network, self._layout, self._step_order)
         self._assemble = ParamAssembler(self._params, self._layout)
         self._loop = CompiledLoop(
             builders, self._layout, probe_sigs, self._batch, self.dt, xla=xla, unroll=self.unroll,

@@ -241,7 +241,7 @@ class TrainingMixin:
         """
         self._check_open("fit")
         self._check_trainable("fit")
-        if self.keras_model.optimizer is None or not getattr(self.keras_model, "compiled", True):
+        if getattr(self.keras_model, "optimizer", None) is None or not getattr(self.keras_model, "compiled", True):
             raise SimulationError("fit: call sim.compile(optimizer, loss) first")
         ds = self._dataset(x, y, n_steps, "fit", batch_size, shuffle, need_y=True)
         if validation_data is not None:
@@ -250,11 +250,26 @@ class TrainingMixin:
             else:
                 vx, vy = validation_data[0], validation_data[1]
             validation_data = self._dataset(vx, vy, None, "fit(validation_data)", batch_size, False, True)
-        before = [v.numpy() for v in self.keras_model.weights]
-        # shuffling happened in the dataset (Keras ignores it for datasets)
-        history = self.keras_model.fit(ds, validation_data=validation_data, shuffle=False, **kwargs)
+        before = self._snapshot()
+        try:
+            # shuffling happened in the dataset (Keras ignores it for datasets)
+            history = self.keras_model.fit(ds, validation_data=validation_data, shuffle=False, **kwargs)
+        except ValueError as exc:
+            if "No gradients provided" not in str(exc):
+                raise
+            raise SimulationError(
+                "fit: no probe with a loss depends on any trainable parameter within the "
+                "simulated steps (e.g. synapses delay a one-step sample's output past its "
+                "only step: use synapse=None or more n_steps), or nothing is trainable"
+            ) from None
         self._guard_finite(before, "fit")
         return history
+
+    def _snapshot(self) -> tuple:
+        """Model weights and (if built) optimizer state, to roll back a diverged fit."""
+        opt = self.keras_model.optimizer
+        opt_vals = [v.numpy() for v in opt.variables] if getattr(opt, "built", False) else None
+        return [v.numpy() for v in self.keras_model.weights], opt_vals
 
     def evaluate(self, x: Any = None, y: Any = None, n_steps: int | None = None,
                  batch_size: int | None = None, return_dict: bool = True, **kwargs):
@@ -263,17 +278,22 @@ class TrainingMixin:
         Returns ``{"loss": ..., "<probe>_loss": ..., ...}`` (``return_dict=True``).
         """
         self._check_open("evaluate")
-        if self.keras_model.optimizer is None:
+        if getattr(self.keras_model, "optimizer", None) is None:
             raise SimulationError("evaluate: call sim.compile(optimizer, loss) first")
         ds = self._dataset(x, y, n_steps, "evaluate", batch_size, False, need_y=True)
         return self.keras_model.evaluate(ds, return_dict=return_dict, **kwargs)
 
-    def _guard_finite(self, before: list, what: str) -> None:
-        """Roll back to ``before`` and raise if training produced NaN/Inf weights."""
+    def _guard_finite(self, before: tuple, what: str) -> None:
+        """Roll back to ``before`` (weights and optimizer state) and raise if training
+        produced NaN/Inf weights; NaN optimizer moments would poison every later fit."""
         bad = [v.path for v in self.keras_model.weights if not np.all(np.isfinite(v.numpy()))]
         if bad:
-            for v, val in zip(self.keras_model.weights, before):
+            weights, opt_vals = before
+            for v, val in zip(self.keras_model.weights, weights):
                 v.assign(val)
+            opt = self.keras_model.optimizer
+            for i, v in enumerate(opt.variables):
+                v.assign(opt_vals[i] if opt_vals is not None else np.zeros(v.shape, v.dtype))
             raise SimulationError(
                 f"{what}: training made parameter(s) {', '.join(bad[:5])}"
                 f"{' ...' if len(bad) > 5 else ''} non-finite (NaN/Inf loss); the parameters "

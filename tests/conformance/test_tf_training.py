@@ -311,12 +311,6 @@ def test_sample_count_not_multiple_of_batch():
         assert np.isfinite(hist.history["loss"][0])
 
 
-@pytest.mark.xfail(
-    reason="BUG: training.py fit/evaluate test keras_model.optimizer, which a Keras 3 "
-    "model lacks before compile (AttributeError instead of SimulationError)",
-    raises=AttributeError,
-    strict=True,
-)
 def test_fit_before_compile():
     net = regression_net()
     x, y = square_data()
@@ -373,12 +367,6 @@ def test_diverging_fit_raises_and_restores(cause):
         assert all(np.all(np.isfinite(v)) for v in after.values())
 
 
-@pytest.mark.xfail(
-    reason="BUG: training._guard_finite restores keras_model.weights but not the optimizer's "
-    "slots (Adam moments stay NaN), so every later fit diverges at once",
-    raises=SimulationError,
-    strict=True,
-)
 def test_fit_after_diverged_fit_recovers():
     net = regression_net()
     x, y = square_data()
@@ -493,10 +481,7 @@ def sparse_dense(transform):
 
 @pytest.mark.parametrize("sparse", [
     "scipy",
-    pytest.param("indices", marks=pytest.mark.xfail(
-        reason="BUG: freeze.connection_params builds Sparse(shape, indices=None, init=SparseMatrix), "
-        "which nengo rejects (init must be a scipy matrix when indices is None)",
-        raises=ValidationError, strict=True)),
+    "indices",
 ])
 def test_sparse_get_nengo_params_after_fit(sparse):
     net = transform_net(sparse)
@@ -540,13 +525,6 @@ def test_learning_rule_connections_do_not_train():
         assert np.isfinite(hist.history["loss"][0])
 
 
-@pytest.mark.xfail(
-    reason="BUG: nengo's operator merger may merge the weights of a PES connection and of a "
-    "plain connection into one base; params.select_params skips every view of a state base "
-    "(layout.is_state), so the plain connection silently does not train (order-dependent)",
-    raises=AssertionError,
-    strict=True,
-)
 def test_connection_next_to_learning_rule_always_trains():
     # whether the merge happens depends on object ids: 30 builds all but never pass with the bug
     for _ in range(30):
@@ -719,12 +697,6 @@ def test_freeze_params_matches_nengo_after_fit():
         assert np.allclose(ref[p], tf_out[p], atol=1e-4), (p.label, np.abs(ref[p] - tf_out[p]).max())
 
 
-@pytest.mark.xfail(
-    reason="BUG: freeze.connection_params gives solver=NoSolver(W.T, weights=True); NoSolver is "
-    "compositional, so nengo multiplies the full weights by the post encoders again (shape error)",
-    raises=ValueError,
-    strict=True,
-)
 def test_freeze_params_full_weight_solver():
     with nengo.Network(seed=3) as net:
         net.inp = nengo.Node(np.zeros(1), label="inp")
@@ -877,13 +849,6 @@ def tensor_node_net():
     return net
 
 
-@pytest.mark.xfail(
-    reason="BUG: param_methods._named_values names TensorNode layer weights by Keras' v.path, "
-    "which a process-global counter makes unique (dense/kernel, then dense_1/kernel), so "
-    "a network rebuilt by the same code cannot load the file",
-    raises=ValidationError,
-    strict=True,
-)
 def test_save_load_tensor_node_layer_into_rebuilt_network(tmp_path):
     net = tensor_node_net()
     with make_sim(net) as sim:
