@@ -20,6 +20,31 @@ neurons, so one connection per edge with the node's transform is exact.
 | LI, CubaLI, I | passthrough ``Node``s with ``Lowpass``/integrator synapses on incoming edges |
 | LIF, CubaLIF | ``Ensemble`` of ``LIF`` driven at ``.neurons`` (``gain = r / v_threshold``, ``bias = v_leak / v_threshold``) |
 | IF | ``Ensemble`` of ``SpikingRectifiedLinear`` (nengo resets by subtraction; see :func:`import_nir`) |
+| Conv1d, Conv2d | passthrough ``Node``; ``nengo.Convolution(channels_last=False)`` on incoming edges, or ``Sparse`` (see below); bias from a constant ``Node`` |
+| SumPool2d, AvgPool2d | as a ``Conv2d`` with ``groups = C`` and a constant kernel (1, or ``1 / (kh * kw)``) |
+| Threshold | ``Node`` computing ``x > threshold`` (a Python function: runs on ``reference``-like targets, not on loihi-emu) |
+| Delay | two passthrough ``Node``s joined by ``LinearFilter([1], [1, 0, ..., 0], analog=False)``: ``z^-k``, ``k = round(delay / dt)`` |
+
+Tensors are channels-first (``(C, N)`` or ``(C, H, W)``) and every nengo signal is the
+tensor flattened in C order, so ``Flatten`` is the identity on nengo vectors.
+
+Convolutions: NIR weights are ``(C_out, C_in / groups, *kernel)``, PyTorch style:
+cross-correlation, symmetric zero padding ``p`` per dimension (or ``"valid"`` /
+``"same"``), ``dilation``, ``groups``.  nengo's ``Convolution`` has only ``"valid"`` and
+TensorFlow-style ``"same"`` and no dilation, so it is used when NIR's padding selects
+exactly nengo's windows (``p == 0``; or nengo's leading ``"same"`` padding equals ``p``
+with the same output size) and the dilation is 1; otherwise the convolution is
+written out as an equivalent ``nengo.Sparse`` matrix (exact, one nonzero per kernel tap
+that lands inside the input).  A node whose ``metadata["nengo_groups"]`` says it was a
+grouped nengo convolution exported block-diagonally gets its grouping back.
+``input_shape`` is required (``nir.read`` infers it from the graph).  Pooling: NIR
+padding counts towards the average's denominator (``count_include_pad``, PyTorch's
+default): ``AvgPool2d`` divides by ``kh * kw`` everywhere.
+
+Time: ``Delay`` is discretised to ``k = round(delay / dt)`` whole steps, with ``dt``
+from :func:`import_nir` (default: the graph's ``metadata["dt"]``, else 0.001 s); build
+the Simulator with that ``dt``.  ``Threshold`` outputs the Heaviside value 1 (not a
+unit-area spike) while its input is above the threshold, in the same step.
 """
 
 from __future__ import annotations
@@ -85,9 +110,83 @@ def _bias(node: nengo.Node, bias, synapse=None) -> None:
         nengo.Connection(nengo.Node(bias, label=f"{node.label}.bias"), node, synapse=synapse)
 
 
+def _per_dim(value, nd: int, node_name: str, what: str) -> tuple[int, ...]:
+    """``value`` (an int or one int per spatial dimension) as ``nd`` ints."""
+    v = np.atleast_1d(np.asarray(value)).reshape(-1)
+    if v.size == 1:
+        v = np.repeat(v, nd)
+    if v.size != nd or np.any(v != np.round(v)):
+        raise NIRError(f"node '{node_name}': {what} must be an int or {nd} ints, got {value!r}")
+    return tuple(int(x) for x in v)
+
+
+def _padding_name(padding) -> str | None:
+    """NIR padding given as a string (``nir.read`` returns bytes), else None."""
+    if isinstance(padding, np.ndarray) and padding.dtype.kind in "SUO" and padding.ndim == 0:
+        padding = padding.item()
+    if isinstance(padding, bytes):
+        padding = padding.decode()
+    return padding if isinstance(padding, str) else None
+
+
+def _nengo_padding(spatial, kernel, stride, pads) -> str | None:
+    """nengo's padding mode selecting the same windows as NIR's symmetric ``pads``.
+
+    nengo pads like TensorFlow (``"same"``: ``ceil(n / s)`` outputs, ``floor(total / 2)``
+    zeros first); the windows agree when the leading padding and the output counts do.
+    """
+    if all(p == 0 for p in pads):
+        return "valid"
+    for n, k, s, p in zip(spatial, kernel, stride, pads):
+        out = -(-n // s)
+        if max((out - 1) * s + k - n, 0) // 2 != p or (n + 2 * p - k) // s + 1 != out:
+            return None
+    return "same"
+
+
+def _conv_sparse(w, spatial, out_spatial, stride, pads, dilation, groups) -> nengo.Sparse:
+    """A PyTorch-style convolution on channels-first tensors as an exact sparse matrix."""
+    c_out, cg = w.shape[:2]
+    c_in, per = cg * groups, c_out // groups
+    rows, cols, vals = [], [], []
+    outs = np.stack(np.meshgrid(*[np.arange(n) for n in out_spatial], indexing="ij"), -1).reshape(-1, len(spatial))
+    out_flat = np.ravel_multi_index(tuple(outs.T), out_spatial)
+    for tap in np.ndindex(*w.shape[2:]):
+        pos = outs * np.array(stride) - np.array(pads) + np.array(tap) * np.array(dilation)
+        inside = np.all((pos >= 0) & (pos < np.array(spatial)), axis=1)
+        in_flat = np.ravel_multi_index(tuple(pos[inside].T), spatial)
+        for co in range(c_out):
+            for j in range(cg):
+                ci = (co // per) * cg + j  # group co // per reads its own block of inputs
+                rows.append(co * len(outs) + out_flat[inside])
+                cols.append(ci * int(np.prod(spatial)) + in_flat)
+                vals.append(np.full(inside.sum(), w[(co, j, *tap)]))
+    rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+    keep = vals != 0
+    shape = (c_out * len(outs), c_in * int(np.prod(spatial)))
+    if not np.any(keep):  # nengo.Sparse needs at least one entry
+        keep[:1] = True
+    return nengo.Sparse(shape, indices=np.stack([rows[keep], cols[keep]], 1), init=vals[keep])
+
+
+def _regroup(w: np.ndarray, groups: int) -> np.ndarray | None:
+    """The ``(C_out, C_in / groups, ...)`` kernel of a block-diagonal ``w``, or None
+    when ``w`` has weights outside the blocks."""
+    c_out, c_in = w.shape[:2]
+    if c_out % groups or c_in % groups:
+        return None
+    per, cg = c_out // groups, c_in // groups
+    blocks = [w[i * per:(i + 1) * per, i * cg:(i + 1) * cg] for i in range(groups)]
+    mask = np.ones(w.shape[:2], bool)
+    for i in range(groups):
+        mask[i * per:(i + 1) * per, i * cg:(i + 1) * cg] = False
+    return np.concatenate(blocks) if not np.any(w[mask]) else None
+
+
 class _Importer:
-    def __init__(self, allow_subtractive_if: bool) -> None:
+    def __init__(self, allow_subtractive_if: bool, dt: float) -> None:
         self.allow_subtractive_if = allow_subtractive_if
+        self.dt = dt
         self.result = ImportedNetwork(nengo.Network(label="imported NIR graph"))
 
     # --- per node type -------------------------------------------------------
@@ -186,6 +285,104 @@ class _Importer:
                              node.v_reset)
         return _Port(ens.neurons, ens.neurons, ens.n_neurons, ens.n_neurons)
 
+    def _conv(self, name, weight, spatial, stride, padding, dilation, groups, bias) -> _Port:
+        """Shared by Conv1d, Conv2d and the pooling nodes (all channels-first)."""
+        nd = len(spatial)
+        w = np.asarray(weight, float)
+        if w.ndim != nd + 2:
+            raise NIRError(f"node '{name}': weight has shape {w.shape}, expected (C_out, C_in, "
+                           f"{', '.join(['k'] * nd)}) for input_shape {spatial}")
+        stride = _per_dim(stride, nd, name, "stride")
+        dilation = _per_dim(dilation, nd, name, "dilation")
+        kernel = w.shape[2:]
+        mode = _padding_name(padding)
+        if mode == "valid":
+            pads = (0,) * nd
+        elif mode == "same":
+            if any(s != 1 for s in stride):
+                raise NIRError(f"node '{name}': padding 'same' with stride {stride} is undefined in NIR "
+                               "(PyTorch allows it only with stride 1)")
+            # PyTorch's 'same' pads d*(k-1) in all, the smaller half first
+            total = [d * (k - 1) for d, k in zip(dilation, kernel)]
+            if any(t % 2 for t in total):
+                raise NIRError(f"node '{name}': padding 'same' with kernel {kernel} pads asymmetrically; "
+                               "give explicit padding")
+            pads = tuple(t // 2 for t in total)
+        elif mode is None:
+            pads = _per_dim(padding, nd, name, "padding")
+        else:
+            raise NIRError(f"node '{name}': unknown padding {mode!r}")
+        groups = int(groups)
+        c_out, cg = w.shape[:2]
+        if groups < 1 or c_out % groups:
+            raise NIRError(f"node '{name}': {c_out} output channels are not divisible into {groups} groups")
+        out = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
+                    for n, p, d, k, s in zip(spatial, pads, dilation, kernel, stride))
+        if any(o < 1 for o in out):
+            raise NIRError(f"node '{name}': kernel {kernel} (dilation {dilation}, padding {pads}) does not "
+                           f"fit input_shape {spatial}: weight shape {w.shape} disagrees with the input")
+        c_in = cg * groups
+        nengo_pad = _nengo_padding(spatial, kernel, stride, pads) if set(dilation) == {1} else None
+        if nengo_pad is not None:
+            # nengo's kernel is kernel_size + (C_in / groups, C_out)
+            transform = nengo.Convolution(c_out, (c_in, *spatial), kernel_size=kernel, strides=stride,
+                                          padding=nengo_pad, channels_last=False, groups=groups,
+                                          init=np.moveaxis(w, (0, 1), (-1, -2)))
+            if transform.output_shape.spatial_shape != out:
+                raise NIRError(f"node '{name}': nengo's output shape {transform.output_shape.spatial_shape} "
+                               f"differs from NIR's {out}")
+        else:
+            transform = _conv_sparse(w, spatial, out, stride, pads, dilation, groups)
+        size_out = c_out * int(np.prod(out))
+        obj = _passthrough(name, size_out)
+        _bias(obj, np.repeat(_flat(bias) * np.ones(c_out), int(np.prod(out))))
+        return _Port(obj, obj, c_in * int(np.prod(spatial)), size_out, transform=transform)
+
+    def conv(self, name, node):
+        nd = 1 if isinstance(node, nir.Conv1d) else 2
+        if node.input_shape is None:
+            raise NIRError(f"node '{name}': {type(node).__name__} needs input_shape (its spatial input size)")
+        spatial = _per_dim(node.input_shape, nd, name, "input_shape")
+        w, groups = np.asarray(node.weight, float), int(node.groups)
+        regroup = int((node.metadata or {}).get("nengo_groups", 1))
+        if groups == 1 and regroup > 1 and w.ndim == nd + 2:
+            # exported by nhw from a grouped nengo convolution (see nir_export)
+            grouped = _regroup(w, regroup)
+            if grouped is not None:
+                w, groups = grouped, regroup
+        return self._conv(name, w, spatial, node.stride, node.padding, node.dilation, groups, node.bias)
+
+    def pool(self, name, node):
+        shape = node.input_type.get("input") if node.input_type else None
+        if shape is None or len(np.atleast_1d(shape)) != 3:
+            raise NIRError(f"node '{name}': {type(node).__name__} needs a (C, H, W) input type "
+                           f"(nir.read infers it from the graph), got {shape}")
+        c, *spatial = (int(n) for n in shape)
+        kernel = _per_dim(node.kernel_size, 2, name, "kernel_size")
+        value = 1.0 / np.prod(kernel) if isinstance(node, nir.AvgPool2d) else 1.0
+        w = np.full((c, 1, *kernel), value)  # one constant kernel per channel
+        return self._conv(name, w, tuple(spatial), node.stride, node.padding, 1, c, np.zeros(c))
+
+    def threshold(self, name, node):
+        thr = _flat(node.threshold)
+        # a Python function of the input: exact Heaviside, but not mappable to loihi-emu
+        obj = nengo.Node(lambda t, x: (x > thr).astype(float), size_in=thr.size, label=name)
+        return _Port(obj, obj, thr.size, thr.size)
+
+    def delay(self, name, node):
+        steps = _flat(node.delay) / self.dt
+        if np.any(steps < 0) or not np.all(np.isfinite(steps)):
+            raise NIRError(f"node '{name}': delays must be finite and >= 0, got {_flat(node.delay)}")
+        k = np.round(steps).astype(int)
+        a, b = _passthrough(f"{name}.in", k.size), _passthrough(name, k.size)
+        for steps_k in np.unique(k):
+            idx = np.flatnonzero(k == steps_k)
+            # z^-k on the sampled signal: y[n] = x[n - k], exactly
+            synapse = None if steps_k == 0 else nengo.LinearFilter([1], [1] + [0] * int(steps_k), analog=False)
+            sl = slice(None) if idx.size == k.size else list(idx)
+            nengo.Connection(a[sl], b[sl], synapse=synapse)
+        return _Port(a, b, k.size, k.size)
+
     # --- graph ------------------------------------------------------------------
     def run(self, graph: nir.NIRGraph) -> ImportedNetwork:
         ports: dict[str, _Port] = {}
@@ -226,6 +423,12 @@ NODE_TYPES: dict[type, Callable] = {
     nir.LIF: _Importer.lif,
     nir.CubaLIF: _Importer.cuba_lif,
     nir.IF: _Importer.if_,
+    nir.Conv1d: _Importer.conv,
+    nir.Conv2d: _Importer.conv,
+    nir.SumPool2d: _Importer.pool,
+    nir.AvgPool2d: _Importer.pool,
+    nir.Threshold: _Importer.threshold,
+    nir.Delay: _Importer.delay,
 }
 
 
@@ -243,7 +446,8 @@ def read_graph(path: str | Path) -> nir.NIRGraph:
     return graph
 
 
-def import_nir(graph: nir.NIRGraph | str | Path, *, allow_subtractive_if: bool = False) -> ImportedNetwork:
+def import_nir(graph: nir.NIRGraph | str | Path, *, allow_subtractive_if: bool = False,
+               dt: float | None = None) -> ImportedNetwork:
     """Build a ``nengo.Network`` from a NIR graph (see the module docstring).
 
     Parameters
@@ -254,6 +458,10 @@ def import_nir(graph: nir.NIRGraph | str | Path, *, allow_subtractive_if: bool =
         Accept NIR ``IF`` nodes not exported by nhw as nengo's
         ``SpikingRectifiedLinear``, which resets by subtracting the threshold and
         ignores negative input (NIR's IF resets to ``v_reset``).
+    dt
+        Time step ``Delay`` nodes are discretised for (``round(delay / dt)`` steps);
+        default: the graph's ``metadata["dt"]`` (written by nhw's exporter), else 0.001.
+        Simulate with the same ``dt``.
 
     Returns
     -------
@@ -269,4 +477,8 @@ def import_nir(graph: nir.NIRGraph | str | Path, *, allow_subtractive_if: bool =
     """
     if not isinstance(graph, nir.NIRGraph):
         graph = read_graph(graph)
-    return _Importer(allow_subtractive_if).run(graph)
+    if dt is None:
+        dt = float((graph.metadata or {}).get("dt", 0.001))
+    if not dt > 0:
+        raise NIRError(f"dt must be positive, got {dt}")
+    return _Importer(allow_subtractive_if, dt).run(graph)

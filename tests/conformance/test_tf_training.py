@@ -161,7 +161,9 @@ def test_fit_reduces_loss_one_step(neuron_type):
     net = regression_net(neuron_type)
     x, y = square_data(32)
     with make_sim(net) as sim:
-        sim.compile(keras.optimizers.Adam(1e-3), loss="mse")  # default: XLA where possible
+        # 3e-4: at 1e-3 Adam's steps are large next to NEF decoders, and the result
+        # then depends on the shuffle order (i.e. on the global seed other tests set)
+        sim.compile(keras.optimizers.Adam(3e-4), loss="mse")  # default: XLA where possible
         before = sim.evaluate(x, y, verbose=0)["loss"]
         hist = sim.fit(x, y, epochs=10, verbose=0)
         after = sim.evaluate(x, y, verbose=0)["loss"]
