@@ -74,6 +74,14 @@ def _parity(run: Run, folder: Path | None) -> tuple[str, list[Path]]:
     return text, files
 
 
+def _train(run: Run, folder: Path | None) -> tuple[str, list[Path]]:
+    from .train import plot_history, train_table
+
+    history = run.json("history.json")
+    files = [plot_history(history, folder / "training.png", str(run.summary.get("network")))] if folder else []
+    return train_table(run.summary, history), files
+
+
 def _other(run: Run, folder: Path | None) -> tuple[str, list[Path]]:
     return json.dumps(run.summary, indent=2), []
 
@@ -82,6 +90,7 @@ def _other(run: Run, folder: Path | None) -> tuple[str, list[Path]]:
 RENDERERS: dict[str, Callable[[Run, Path | None], tuple[str, list[Path]]]] = {
     "deploy": _deploy,
     "parity": _parity,
+    "train": _train,
 }
 
 

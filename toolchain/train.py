@@ -59,14 +59,19 @@ class TrainResult:
 
     def to_table(self) -> str:
         """A short human-readable summary."""
-        lines = [f"trained {self.config.label}: {self.config.train.epochs} epochs "
-                 f"({self.epochs_run} run now, {self.seconds:.1f} s)"]
-        for k, v in self.history.items():
-            if v:
-                lines.append(f"  {k:<28} {v[0]:.5g} -> {v[-1]:.5g}")
-        for k, v in self.metrics.items():
-            lines.append(f"  {k:<28} {v:.5g}")
-        return "\n".join(lines)
+        return train_table(self.summary(), self.history)
+
+
+def train_table(summary: dict[str, Any], history: dict[str, list[float]]) -> str:
+    """The text ``nhw train`` prints (and ``nhw report`` re-renders) for a train run."""
+    lines = [f"trained {summary.get('network')}: {summary.get('epochs')} epochs "
+             f"({summary.get('epochs_run_now')} run now, {summary.get('seconds', 0):.1f} s)"]
+    for k, v in history.items():
+        if v:
+            lines.append(f"  {k:<28} {v[0]:.5g} -> {v[-1]:.5g}")
+    for k, v in (summary.get("metrics") or {}).items():
+        lines.append(f"  {k:<28} {v:.5g}")
+    return "\n".join(lines)
 
 
 def _targets(cfg: ExperimentConfig, built, ds, n_steps: int) -> tuple[dict, dict, dict, dict]:
@@ -298,7 +303,7 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
                 sim.save_params(w.path("params.npz"))
                 w.write_json("history.json", history)
                 w.write_json("summary.json", result.summary())
-                _plot_history(history, w.path("training.png"), cfg.label)
+                plot_history(history, w.path("training.png"), cfg.label)
                 w.summary = result.summary()
             ckpt.remove()
             result.out = out
@@ -307,7 +312,8 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
         sim.close()
 
 
-def _plot_history(history: dict, path: Path, title: str) -> Path:
+def plot_history(history: dict, path: Path, title: str) -> Path:
+    """``training.png``: every loss curve over the epochs."""
     import matplotlib
 
     matplotlib.use("Agg")

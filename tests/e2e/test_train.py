@@ -178,3 +178,11 @@ def test_trained_run_through_nir_keeps_its_accuracy(trained, tmp_path):
         assert r.exit_code == 0, r.stdout + r.stderr
         accs.append(json.loads(r.stdout)["metrics"]["output_accuracy"])
     assert accs[0] == pytest.approx(accs[1], abs=0.05) and accs[1] > 0.6, accs
+
+
+def test_report_rerenders_a_train_run(trained, tmp_path):
+    out, _ = trained
+    r = nhw("report", out, "--out", tmp_path / "rep")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert "train run" in r.stdout and "logits_loss" in r.stdout and "test_output_accuracy" in r.stdout
+    assert (tmp_path / "rep" / "training.png").stat().st_size > 1000
