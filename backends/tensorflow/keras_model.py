@@ -23,6 +23,8 @@ import numpy as np
 from ._tf import tf  # before keras, so TensorFlow is imported quietly
 import keras
 
+from .params import ParamView
+
 #: input key that carries only ``n_steps`` for networks without input Nodes
 STEPS_KEY = "n_steps"
 
@@ -45,17 +47,21 @@ class SimulatorModel(keras.Model):
     def __init__(self, sim) -> None:
         super().__init__(name="nhw_simulator")
         self._nhw_sim = sim
+        #: one flat variable per parameter group (see params.ParamGroup); each
+        #: parameter's ``variable`` is a view of its slice
         self.param_vars = []
-        for p in sim._params:
+        for g in sim._groups:
             var = self.add_weight(
-                shape=p.shape,
+                shape=(g.size,),
                 initializer="zeros",
                 dtype=sim.dtype,
                 trainable=True,
-                name=_variable_name(p.name),
+                name=_variable_name(g.name),
             )
-            var.assign(np.asarray(p.initial(), dtype=sim.dtype))
-            p.variable = var
+            var.assign(np.asarray(g.initial(), dtype=sim.dtype))
+            g.variable = var
+            for p, off in zip(g.params, g.offsets):
+                p.variable = ParamView(g, off, p)
             self.param_vars.append(var)
         #: Keras layers inside TensorNodes (tracked: they train and save)
         self.tensor_layers = list(sim._ctx.keras_layers)

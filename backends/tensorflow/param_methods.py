@@ -38,7 +38,7 @@ class ParamsMixin:
         from .tensor_node import TensorNode, is_keras_layer
 
         out = {p.name: p.variable for p in self._params}
-        seen = {id(v) for v in out.values()}
+        seen = {id(v) for v in out.values()} | {id(v) for v in self.keras_model.param_vars}
         # TensorNode layers by their node's name and the weight's position: Keras'
         # own names carry a process-wide counter (dense, dense_1, ...), so they
         # differ between a network and the same network rebuilt
@@ -231,8 +231,8 @@ class ParamsMixin:
 
         The loss is the sum of all probe outputs over a ``n_steps`` training-mode
         run with random inputs; ``n_checks`` random elements of every trainable
-        variable are perturbed by ``eps``. Returns ``{variable path: max abs
-        error}`` and raises :class:`SimulationError` where an error exceeds
+        parameter (and Keras layer weight) are perturbed by ``eps``. Returns
+        ``{parameter name: max abs error}`` and raises :class:`SimulationError` where an error exceeds
         ``atol + rtol * |gradient|``. Use ``dtype="float64"`` for tight checks.
         """
         from ._tf import tf
@@ -255,25 +255,31 @@ class ParamsMixin:
                 value = loss()
             grads = tape.gradient(value, model.trainable_variables)
             errors, failures = {}, []
+            # checked per parameter (a group variable holds several): name -> (start, size)
+            parts: dict = {}
+            for p in self._params:
+                parts.setdefault(id(p.variable.group.variable), []).append(
+                    (p.name, p.variable.offset, p.variable.size))
             for var, g in zip(model.trainable_variables, grads):
                 g = np.zeros(var.shape) if g is None else np.asarray(tf.convert_to_tensor(g)).reshape(var.shape)
                 flat0 = var.numpy().copy()
-                worst = 0.0
-                for i in rng.choice(flat0.size, size=min(n_checks, flat0.size), replace=False):
-                    idx = np.unravel_index(i, flat0.shape)
-                    vals = []
-                    for sign in (1, -1):
-                        pert = flat0.copy()
-                        pert[idx] += sign * eps
-                        var.assign(pert)
-                        vals.append(float(loss()))
-                    var.assign(flat0)
-                    fd = (vals[0] - vals[1]) / (2 * eps)
-                    err = abs(fd - g[idx])
-                    worst = max(worst, err)
-                    if err > atol + rtol * abs(g[idx]):
-                        failures.append(f"{var.path}{list(idx)}: backprop {g[idx]:.6g}, finite difference {fd:.6g}")
-                errors[var.path] = worst
+                for name, start, size in parts.get(id(var), [(var.path, 0, flat0.size)]):
+                    worst = 0.0
+                    for i in start + rng.choice(size, size=min(n_checks, size), replace=False):
+                        idx = np.unravel_index(i, flat0.shape)
+                        vals = []
+                        for sign in (1, -1):
+                            pert = flat0.copy()
+                            pert[idx] += sign * eps
+                            var.assign(pert)
+                            vals.append(float(loss()))
+                        var.assign(flat0)
+                        fd = (vals[0] - vals[1]) / (2 * eps)
+                        err = abs(fd - g[idx])
+                        worst = max(worst, err)
+                        if err > atol + rtol * abs(g[idx]):
+                            failures.append(f"{name}[{i - start}]: backprop {g[idx]:.6g}, finite difference {fd:.6g}")
+                    errors[name] = worst
         finally:
             model.output_probes = saved
         if failures:

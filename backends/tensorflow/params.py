@@ -150,74 +150,154 @@ def select_params(model, network, layout, operators=()) -> list:
     return out
 
 
+@dataclass(eq=False)
+class ParamGroup:
+    """Parameters stored in one flat variable.
+
+    Keras handles every variable separately (optimizer slots, update ops,
+    tracing), which made networks with hundreds of objects slow to compile for
+    training; nengo's optimizer has already merged their signals into a few
+    large bases, so all trainable views of one base share one variable here.
+    Sparse parameters and parameters in state bases keep a group of their own.
+    """
+
+    params: list
+    #: offset of each parameter's values in the flat variable
+    offsets: list
+    #: "base" (views of one read-only base), "sparse" or "state"
+    kind: str
+    variable: Any = None
+
+    @property
+    def size(self) -> int:
+        return sum(int(np.prod(p.shape)) for p in self.params)
+
+    @property
+    def name(self) -> str:
+        if len(self.params) == 1:
+            return self.params[0].name
+        return f"{self.params[0].signal.base.name}[{len(self.params)} params]"
+
+    def initial(self) -> np.ndarray:
+        """Flat initial value (every parameter's built value, in order)."""
+        return np.concatenate([np.asarray(p.initial()).reshape(-1) for p in self.params])
+
+
+class ParamView:
+    """One parameter's slice of its group's variable (``numpy``/``assign``/``shape``)."""
+
+    def __init__(self, group: ParamGroup, offset: int, param: Param) -> None:
+        self.group, self.offset, self.param = group, offset, param
+        self.size = int(np.prod(param.shape))
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.param.shape)
+
+    @property
+    def dtype(self):
+        return self.group.variable.dtype
+
+    @property
+    def path(self) -> str:
+        return self.param.name
+
+    def numpy(self) -> np.ndarray:
+        flat = np.asarray(self.group.variable.numpy())
+        return flat[self.offset:self.offset + self.size].reshape(self.shape).copy()
+
+    def assign(self, value) -> None:
+        flat = np.array(self.group.variable.numpy())
+        flat[self.offset:self.offset + self.size] = np.asarray(value).reshape(-1)
+        self.group.variable.assign(flat)
+
+
+def group_params(params: list, layout) -> list:
+    """Groups of parameters sharing a variable (see :class:`ParamGroup`), stable order."""
+    groups: list = []
+    by_base: dict = {}
+    for p in params:
+        if p.sparse or p.in_state:
+            groups.append(ParamGroup([p], [0], "sparse" if p.sparse else "state"))
+            continue
+        g = by_base.get(p.signal.base)
+        if g is None:
+            g = by_base[p.signal.base] = ParamGroup([], [], "base")
+            groups.append(g)
+        g.params.append(p)
+    for g in groups:
+        if g.kind == "base":
+            g.params.sort(key=lambda p: int(layout.indices(p.signal)[0]))
+        offsets, pos = [], 0
+        for p in g.params:
+            offsets.append(pos)
+            pos += int(np.prod(p.shape))
+        g.offsets = offsets
+    return groups
+
+
 class ParamAssembler:
-    """Splices variable values into the read-only bases the builders read.
+    """Splices group variable values into the bases the builders read.
 
     Parameters
     ----------
-    params
-        The trainable parameters.
+    groups
+        The parameter groups (see :func:`group_params`); ``values`` passed to
+        the methods hold one flat tensor per group, in this order.
     layout
         The simulator's signal layout (constant values, view indices).
     """
 
-    def __init__(self, params: list, layout) -> None:
-        self.params = list(params)
+    def __init__(self, groups: list, layout) -> None:
+        self.groups = list(groups)
         self.layout = layout
-        self.by_base: dict = {}
-        self.in_state = [i for i, p in enumerate(self.params) if p.in_state]
-        for i, p in enumerate(self.params):
-            if not p.in_state:
-                self.by_base.setdefault(p.signal.base, []).append(i)
+        self.by_base = {g.params[0].signal.base: g for g in self.groups if g.kind != "state"}
 
     def inject(self, tensors: list, values: list, batch: int) -> list:
         """Loop state with the values of parameters that live in state bases."""
-        if not self.in_state:
+        state = [(g, v) for g, v in zip(self.groups, values) if g.kind == "state"]
+        if not state:
             return tensors
         from ._tf import tf
         from .signals import StepState
 
         st = StepState(self.layout, tensors, batch)
-        for i in self.in_state:
-            sig = self.params[i].signal
-            flat = tf.reshape(values[i], (-1, 1))
-            st.write_flat(sig, tf.broadcast_to(flat, (sig.size, batch)))
+        for g, v in state:
+            sig = g.params[0].signal
+            st.write_flat(sig, tf.broadcast_to(tf.reshape(v, (-1, 1)), (sig.size, batch)))
         return st.tensors
 
     def __call__(self, values: list) -> dict:
-        """``{base: flat tensor}`` from the parameters' current values."""
+        """``{base: flat tensor}`` from the groups' current values."""
         from ._tf import tf
 
         out = {}
-        for base, idxs in self.by_base.items():
-            if self.params[idxs[0]].sparse:
-                out[base] = tf.reshape(values[idxs[0]], (-1,))
+        for g, val in zip(self.groups, values):
+            if g.kind == "state":
                 continue
-            const = self.layout.constant(base).reshape(-1)
-            spans = []
-            scattered = []
-            for i in idxs:
-                vidx = self.layout.indices(self.params[i].signal)
-                start = int(vidx[0])
-                if np.array_equal(vidx, np.arange(start, start + vidx.size)):
-                    spans.append((start, start + vidx.size, i))
-                else:
-                    scattered.append((vidx, i))
-            spans.sort()
-            parts = []
-            pos = 0
+            base = g.params[0].signal.base
+            if g.kind == "sparse":
+                out[base] = tf.reshape(val, (-1,))
+                continue
             dtype = self.layout.value_dtype(base)
-            for a, b, i in spans:
-                if a > pos:
-                    parts.append(tf.constant(const[pos:a]))
-                parts.append(tf.cast(tf.reshape(values[i], (-1,)), dtype))
-                pos = b
+            val = tf.cast(val, dtype)
+            const = self.layout.constant(base).reshape(-1)
+            parts, scattered, pos = [], [], 0
+            for p, off in zip(g.params, g.offsets):
+                vidx = self.layout.indices(p.signal)
+                piece = val[off:off + vidx.size]
+                start = int(vidx[0])
+                if not np.array_equal(vidx, np.arange(start, start + vidx.size)) or start < pos:
+                    scattered.append((vidx, piece))
+                    continue
+                if start > pos:
+                    parts.append(tf.constant(const[pos:start]))
+                parts.append(piece)
+                pos = start + vidx.size
             if pos < const.size:
                 parts.append(tf.constant(const[pos:]))
             flat = parts[0] if len(parts) == 1 else tf.concat(parts, axis=0)
-            for vidx, i in scattered:
-                flat = tf.tensor_scatter_nd_update(
-                    flat, vidx[:, None], tf.cast(tf.reshape(values[i], (-1,)), dtype)
-                )
+            for vidx, piece in scattered:
+                flat = tf.tensor_scatter_nd_update(flat, vidx[:, None], piece)
             out[base] = flat
         return out

@@ -33,7 +33,7 @@ from .host import Feed, HostPlan
 from .loop import CompiledLoop
 from .keras_model import SimulatorModel
 from .op_builders import BuildContext
-from .params import ParamAssembler, object_names, select_params
+from .params import ParamAssembler, group_params, object_names, select_params
 from .predict import check_batch, normalize_inputs
 from .registry import OPS
 from .settings import get_setting
@@ -256,7 +256,8 @@ class Simulator(TrainingMixin, ParamsMixin, SimulatorBase):
             self._layout.register_access(sig)
         self._layout.finalize()
         self._params = [] if self.inference_only else select_params(model, network, self._layout, self._step_order)
-        self._assemble = ParamAssembler(self._params, self._layout)
+        self._groups = group_params(self._params, self._layout)
+        self._assemble = ParamAssembler(self._groups, self._layout)
         self._loop = CompiledLoop(
             builders, self._layout, probe_sigs, self._batch, self.dt, xla=xla, unroll=self.unroll,
             assemble_params=self._assemble,
