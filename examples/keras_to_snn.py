@@ -4,7 +4,8 @@ Trains a small CNN on scikit-learn's 8x8 digits in plain Keras, converts it with
 ``backends.tensorflow.Converter`` (relu -> SpikingRectifiedLinear), and shows how
 firing-rate scaling and a synapse recover the Keras accuracy with spikes.  Runs on
 the ``reference`` target (any nhw target that builds the converted network works:
-``--target opencl``).  Saves ``keras_to_snn.png``.
+``--target opencl``; ``--target loihi-emu`` writes the convolutions out as Sparse
+transforms and prints the chip's hardware report).  Saves ``keras_to_snn.png``.
 
     python examples/keras_to_snn.py [--quick] [--target reference] [--out keras_to_snn.png]
 """
@@ -42,17 +43,26 @@ def train_keras(epochs: int) -> tuple[keras.Model, tuple, float]:
     return model, (x[1400:], y[1400:]), float(acc)
 
 
+#: targets that cannot build nengo.Convolution transforms get them written out as Sparse
+NO_CONVOLUTION = {"loihi-emu"}
+
+
 def spiking_accuracy(model, data, target: str, scale: float, synapse: float | None, n_steps: int,
-                     n_items: int) -> tuple[float, np.ndarray]:
-    """Accuracy of the converted spiking network, and one item's output over time."""
+                     n_items: int, report: list | None = None) -> tuple[float, np.ndarray]:
+    """Accuracy of the converted spiking network, and one item's output over time.
+
+    With ``report`` (a list) the target's hardware report, if it has one, is appended.
+    """
     x, y = data[0][:n_items], data[1][:n_items]
     conv = Converter(model, swap_activations={"relu": nengo.SpikingRectifiedLinear()},
-                     scale_firing_rates=scale, synapse=synapse)
+                     scale_firing_rates=scale, synapse=synapse, sparse_convolutions=target in NO_CONVOLUTION)
     conv.inputs[model.inputs[0]].output = nengo.processes.PresentInput(
         x.reshape(len(x), -1), presentation_time=n_steps * 0.001)
     with backends.get(target)(conv.net, progress_bar=False) as sim:
         sim.run_steps(n_steps * len(x))
         out = np.asarray(sim.data[conv.outputs[model.outputs[0]]]).reshape(len(x), n_steps, 10)
+        if report is not None and hasattr(sim, "hardware_report"):
+            report.append(sim.hardware_report())
     # read the output over the last third of each presentation, after the synapse settles
     acc = float(np.mean(np.argmax(out[:, -n_steps // 3:].mean(axis=1), axis=1) == y))
     return acc, out[0]
@@ -70,12 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     model, test, keras_acc = train_keras(epochs)
     print(f"Keras test accuracy: {keras_acc:.3f}")
     print(f"rate network matches Keras to {Converter(model).verify(test[0][:8]):.1e}")
-    rows = []
+    rows, reports = [], []
     for scale, synapse in [(1, None), (20, None), (200, None), (200, 0.005)]:
-        acc, trace = spiking_accuracy(model, test, args.target, scale, synapse, 30, n_items)
+        acc, trace = spiking_accuracy(model, test, args.target, scale, synapse, 30, n_items, reports)
         rows.append((scale, synapse, acc, trace))
         print(f"spiking, scale_firing_rates={scale:<4} synapse={synapse}: accuracy {acc:.3f} "
               f"({acc / keras_acc:.1%} of Keras) over 30 steps on {args.target}")
+    if reports:
+        print(f"\nhardware report ({args.target}, last configuration):\n{reports[-1].to_table()}")
 
     import matplotlib
 

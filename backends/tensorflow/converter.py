@@ -136,6 +136,9 @@ class Converter:
         Run layers without a native nengo equivalent as TensorNodes wrapping the Keras
         layer (only the ``tensorflow`` target runs those); ``False``: such a layer is a
         ``ConversionError`` naming it.
+    sparse_convolutions
+        Write convolutions and average pooling out as ``Sparse`` transforms instead of
+        ``nengo.Convolution`` (for targets without convolution, such as loihi-emu).
 
     Attributes
     ----------
@@ -161,6 +164,7 @@ class Converter:
         max_to_avg_pool: bool = False,
         inference_only: bool = False,
         allow_fallback: bool = True,
+        sparse_convolutions: bool = False,
     ) -> None:
         if not isinstance(model, keras.Model):
             raise ConversionError(f"Converter: expected a keras.Model, got {type(model).__name__}")
@@ -171,6 +175,7 @@ class Converter:
         self.max_to_avg_pool = max_to_avg_pool
         self.inference_only = inference_only
         self.allow_fallback = allow_fallback
+        self.sparse_convolutions = sparse_convolutions
         self.inputs: dict = {}
         self.outputs: dict = {}
         self.layers: dict = {}
@@ -531,9 +536,10 @@ def _conv_nnz(layer, in_shape, kernel, out_shape) -> None:
 
 
 def _conv_transform(layer, in_shape: tuple, kernel: np.ndarray, strides: tuple, padding: str, groups: int,
-                    out_shape: tuple):
-    """``nengo.Convolution`` for 1-D/2-D, a ``Sparse`` matrix for 3-D (no nengo builder runs 3-D)."""
-    if len(in_shape) <= 3:
+                    out_shape: tuple, sparse: bool = False):
+    """``nengo.Convolution`` for 1-D/2-D, a ``Sparse`` matrix for 3-D (no nengo builder runs
+    3-D) or with ``sparse`` (targets without convolution, such as loihi-emu)."""
+    if len(in_shape) <= 3 and not sparse:
         transform = nengo.Convolution(
             n_filters=kernel.shape[-1], input_shape=in_shape, kernel_size=kernel.shape[:-2],
             strides=tuple(strides), padding=padding, channels_last=True, init=kernel, groups=groups)
@@ -564,7 +570,8 @@ def _conv(conv: Converter, layer, ins):
         groups = getattr(layer, "groups", 1)
     kernel = _dilate(kernel, tuple(layer.dilation_rate))
     out_shape = _out_shape(layer, ins)
-    transform = _conv_transform(layer, src.shape, kernel, layer.strides, layer.padding, groups, out_shape)
+    transform = _conv_transform(layer, src.shape, kernel, layer.strides, layer.padding, groups, out_shape,
+                                conv.sparse_convolutions)
     return conv._output(layer, ins, [transform], out_shape, w.get("bias"))
 
 
@@ -606,7 +613,7 @@ def _avg_pool(conv: Converter, layer, ins, pool_size=None, strides=None):
     channels = src.shape[-1]
     kernel = np.ones(pool + (1, channels)) / np.prod(pool)
     transform = _conv_transform(layer, src.shape, kernel, tuple(strides or layer.strides), "valid", channels,
-                                _out_shape(layer, ins))
+                                _out_shape(layer, ins), conv.sparse_convolutions)
     return conv._output(layer, ins, [transform], _out_shape(layer, ins))
 
 
