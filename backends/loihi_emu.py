@@ -368,7 +368,7 @@ class Simulator(SimulatorBase):
             done = 0
             while done < steps:
                 chunk = min(steps - done, self.batch_steps)
-                self._run_batch(chunk)
+                self._run_batch(chunk, offset=done)
                 done += chunk
         if self.emulator.q_overflows and not self._q_overflow_warned:
             self._q_overflow_warned = True
@@ -466,9 +466,13 @@ class Simulator(SimulatorBase):
                     out[i, ix] = f((t0 + i + 1) * self.dt, x[i])
         return out
 
-    def _run_batch(self, steps: int) -> None:
-        """Open-loop chunk: host inputs for all steps, then the chip, then decoding."""
-        em, dt, n0 = self.emulator, self.dt, self.n_steps
+    def _run_batch(self, steps: int, offset: int = 0) -> None:
+        """Open-loop chunk: host inputs for all steps, then the chip, then decoding.
+
+        ``offset``: steps of the same ``run_steps`` call already run (``n_steps``
+        only advances when the whole call returns).
+        """
+        em, dt, n0 = self.emulator, self.dt, self.n_steps + offset
         probed_nodes = {w for k, w in self.mapped.probe_plans.values() if k == "node"}
         node_rec = {nd: np.zeros((steps, nd.size_out)) for nd in probed_nodes}
         sig = np.zeros((steps, self._enc_t.shape[1])) if self._enc_t.size else None

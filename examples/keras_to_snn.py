@@ -5,7 +5,8 @@ Trains a small CNN on scikit-learn's 8x8 digits in plain Keras, converts it with
 firing-rate scaling and a synapse recover the Keras accuracy with spikes.  Runs on
 the ``reference`` target (any nhw target that builds the converted network works:
 ``--target opencl``; ``--target loihi-emu`` writes the convolutions out as Sparse
-transforms and prints the chip's hardware report).  Saves ``keras_to_snn.png``.
+transforms, sizes the host spike encoder to the input layer's range and prints the
+chip's configuration and hardware report).  Saves ``keras_to_snn.png``.
 
     python examples/keras_to_snn.py [--quick] [--target reference] [--out keras_to_snn.png]
 """
@@ -28,12 +29,16 @@ import backends
 from backends.tensorflow.converter import Converter
 
 
+def load_data() -> tuple[np.ndarray, np.ndarray]:
+    """8x8 digit images scaled to [0, 1] (N x 8 x 8 x 1) and their labels."""
+    digits = load_digits()
+    return (digits.images / 16.0).astype("float32")[..., None], digits.target
+
+
 def train_keras(epochs: int) -> tuple[keras.Model, tuple, float]:
     """A small CNN trained on 8x8 digits; returns the model, test data and accuracy."""
     keras.utils.set_random_seed(0)
-    digits = load_digits()
-    x = (digits.images / 16.0).astype("float32")[..., None]
-    y = digits.target
+    x, y = load_data()
     L = keras.layers
     model = keras.Sequential([keras.Input((8, 8, 1)), L.Conv2D(16, 3, activation="relu"), L.AveragePooling2D(2),
                               L.Flatten(), L.Dense(64, activation="relu"), L.Dense(10)])
@@ -47,18 +52,46 @@ def train_keras(epochs: int) -> tuple[keras.Model, tuple, float]:
 NO_CONVOLUTION = {"loihi-emu"}
 
 
+def encoder_range(model: keras.Model, x: np.ndarray) -> float:
+    """Largest value a host input connection sends into the converted network, over ``x``.
+
+    On loihi-emu the host computes ``transform @ input`` (here the convolution of the
+    pixels) and sends it as on/off spikes of at most ``input_pairs`` per step, i.e. up to
+    ``input_range`` per dimension (default 2.0); larger values are clipped.
+    """
+    conv = Converter(model, sparse_convolutions=True)
+    node = conv.inputs[model.inputs[0]]
+    flat = x.reshape(len(x), -1).T
+    top = 0.0
+    for c in conv.net.all_connections:
+        if c.pre_obj is node:
+            w = c.transform.sample(rng=np.random.RandomState(0))
+            top = max(top, float(np.abs(w @ flat[c.pre_slice]).max()))
+    return top
+
+
+def target_options(target: str, model: keras.Model, x_train: np.ndarray) -> dict:
+    """Simulator options per target: loihi-emu's spike encoder covers the input layer's range."""
+    if target != "loihi-emu":
+        return {}
+    # 10% headroom over the training images, never below the default of 2.0
+    return {"input_range": round(max(2.0, 1.1 * encoder_range(model, x_train)), 2), "input_pairs": 16}
+
+
 def spiking_accuracy(model, data, target: str, scale: float, synapse: float | None, n_steps: int,
-                     n_items: int, report: list | None = None) -> tuple[float, np.ndarray]:
+                     n_items: int, report: list | None = None, options: dict | None = None
+                     ) -> tuple[float, np.ndarray]:
     """Accuracy of the converted spiking network, and one item's output over time.
 
-    With ``report`` (a list) the target's hardware report, if it has one, is appended.
+    With ``report`` (a list) the target's hardware report, if it has one, is appended;
+    ``options`` go to the target's Simulator.
     """
     x, y = data[0][:n_items], data[1][:n_items]
     conv = Converter(model, swap_activations={"relu": nengo.SpikingRectifiedLinear()},
                      scale_firing_rates=scale, synapse=synapse, sparse_convolutions=target in NO_CONVOLUTION)
     conv.inputs[model.inputs[0]].output = nengo.processes.PresentInput(
         x.reshape(len(x), -1), presentation_time=n_steps * 0.001)
-    with backends.get(target)(conv.net, progress_bar=False) as sim:
+    with backends.get(target)(conv.net, progress_bar=False, **(options or {})) as sim:
         sim.run_steps(n_steps * len(x))
         out = np.asarray(sim.data[conv.outputs[model.outputs[0]]]).reshape(len(x), n_steps, 10)
         if report is not None and hasattr(sim, "hardware_report"):
@@ -80,9 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     model, test, keras_acc = train_keras(epochs)
     print(f"Keras test accuracy: {keras_acc:.3f}")
     print(f"rate network matches Keras to {Converter(model).verify(test[0][:8]):.1e}")
+    options = target_options(args.target, model, load_data()[0][:1400])
+    if options:
+        print(f"{args.target} configuration: {', '.join(f'{k}={v}' for k, v in options.items())}")
     rows, reports = [], []
     for scale, synapse in [(1, None), (20, None), (200, None), (200, 0.005)]:
-        acc, trace = spiking_accuracy(model, test, args.target, scale, synapse, 30, n_items, reports)
+        acc, trace = spiking_accuracy(model, test, args.target, scale, synapse, 30, n_items, reports, options)
         rows.append((scale, synapse, acc, trace))
         print(f"spiking, scale_firing_rates={scale:<4} synapse={synapse}: accuracy {acc:.3f} "
               f"({acc / keras_acc:.1%} of Keras) over 30 steps on {args.target}")

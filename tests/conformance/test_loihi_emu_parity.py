@@ -240,3 +240,26 @@ def test_unseeded_process_node_matches_reference_stream():
     with Simulator(net, seed=0) as emu:
         emu.run(0.1)
     assert np.allclose(emu.data[p], ref.data[p])
+
+
+def test_long_run_equals_the_same_run_in_pieces():
+    """A run longer than one host batch (1000 steps) keeps counting time across batches.
+
+    Regression: every batch of one ``run_steps`` call restarted host time at t = dt,
+    so PresentInput replayed its first items (a converted CNN lost half its accuracy).
+    """
+    with nengo.Network(seed=5) as net:
+        stim = nengo.Node(nengo.processes.PresentInput(np.linspace(-1, 1, 25)[:, None], 0.1))
+        a = nengo.Ensemble(60, 1)
+        nengo.Connection(stim, a)
+        p_in, p_a = nengo.Probe(stim), nengo.Probe(a, synapse=0.01)
+    with Simulator(net) as whole:
+        whole.run_steps(2500)
+    with Simulator(net) as pieces:
+        for n in (1000, 1000, 500):
+            pieces.run_steps(n)
+    assert np.array_equal(whole.trange(), pieces.trange())
+    assert np.array_equal(whole.data[p_in], pieces.data[p_in])
+    assert np.allclose(whole.data[p_a], pieces.data[p_a])
+    # the stimulus really advanced: its last item is shown at the end
+    assert np.allclose(whole.data[p_in][-1], 1.0)

@@ -17,3 +17,19 @@ def test_example_runs_quick(script, tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert png.stat().st_size > 1000
     assert "accuracy" in out.stdout
+
+
+def test_keras_to_snn_on_loihi_emu_keeps_accuracy(tmp_path):
+    """The issue's target: scale 200 + synapse on loihi-emu keeps >= 90% of Keras' accuracy."""
+    import re
+
+    png = tmp_path / "out.png"
+    out = subprocess.run([sys.executable, "examples/keras_to_snn.py", "--quick", "--target", "loihi-emu",
+                          "--out", str(png)], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "loihi-emu configuration: input_range=" in out.stdout
+    assert "hardware report (loihi-emu" in out.stdout
+    assert "spike encoder's range" not in out.stderr  # inputs fit the encoder: nothing clipped
+    m = re.search(r"scale_firing_rates=200\s+synapse=0.005: accuracy [\d.]+ \(([\d.]+)% of Keras\)", out.stdout)
+    assert m, out.stdout
+    assert float(m.group(1)) >= 90.0, out.stdout
