@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import _umask, write_bytes, write_text
+from backends.atomic import _umask, write_bytes, write_text
 from .errors import ArtifactError
 
 MANIFEST = "manifest.json"

@@ -9,7 +9,7 @@ from pathlib import Path
 import nir
 import yaml
 
-from .atomic import write_text
+from backends.atomic import write_text
 from .errors import NIRError
 from .nir_import import ImportedNetwork, import_nir, read_graph
 

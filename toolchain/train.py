@@ -161,7 +161,7 @@ class _Checkpoint:
 
         from backends.tensorflow import keras_helpers
 
-        from .atomic import write_bytes, write_text
+        from backends.atomic import write_bytes, write_text
 
         # each epoch in its own folder; state.json (replaced atomically) points at
         # the newest complete one, so a kill at any moment leaves a consistent checkpoint

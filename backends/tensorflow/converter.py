@@ -44,6 +44,7 @@ from ._tf import tf  # before keras, so TensorFlow is imported quietly
 import keras
 
 from ..errors import UnsupportedFeatureError
+from .sparse_conv import sparse_convolution
 from .neurons import LeakyReLU, SpikingLeakyReLU
 from .tensor_node import TensorNode
 
@@ -484,50 +485,6 @@ def _is_identity(transform) -> bool:
     return isinstance(transform, (int, float)) and transform == 1
 
 
-def _same_pad(size: int, kernel: int, stride: int, out: int) -> int:
-    """Zeros before the input of a 'same' convolution (TensorFlow's convention)."""
-    return max((out - 1) * stride + kernel - size, 0) // 2
-
-
-def _sparse_conv(in_shape: tuple, kernel: np.ndarray, strides: tuple, padding: str, groups: int = 1,
-                 out_spatial: tuple | None = None) -> tuple[scipy.sparse.csr_matrix, tuple]:
-    """An N-d (grouped) channels-last convolution as a sparse ``(out size, in size)`` matrix.
-
-    ``kernel`` has shape ``kernel_size + (in_channels // groups, filters)``; the output
-    spatial shape is the usual one unless ``out_spatial`` is given.
-    """
-    spatial, c_in = np.array(in_shape[:-1]), in_shape[-1]
-    ksize, (c_grp, c_out) = np.array(kernel.shape[:-2]), kernel.shape[-2:]
-    strides = np.array(strides)
-    if out_spatial is None:
-        out_spatial = -(-(spatial - (ksize - 1 if padding == "valid" else 0)) // strides)
-    out_spatial = np.array(out_spatial)
-    pad = np.zeros_like(spatial) if padding == "valid" else np.array(
-        [_same_pad(*a) for a in zip(spatial, ksize, strides, out_spatial)])
-    # channel pairs within each group: input channel, output channel, kernel row
-    per_out = c_out // groups
-    co = np.arange(c_out)
-    ci = (co // per_out)[:, None] * c_grp + np.arange(c_grp)[None, :]  # (c_out, c_grp)
-    grid = np.stack(np.meshgrid(*[np.arange(n) for n in out_spatial], indexing="ij"), -1).reshape(-1, len(spatial))
-    out_pos = np.arange(len(grid))
-    rows, cols, data = [], [], []
-    for k in np.ndindex(*ksize):
-        pos = grid * strides + np.array(k) - pad
-        ok = np.all((pos >= 0) & (pos < spatial), axis=1)
-        in_pos = np.ravel_multi_index(tuple(pos[ok].T), tuple(spatial))
-        w = kernel[k].T  # (c_out, c_grp), matching ci
-        rows.append(np.broadcast_to((out_pos[ok] * c_out)[:, None, None] + co[None, :, None],
-                                    (ok.sum(), c_out, c_grp)).ravel())
-        cols.append(((in_pos * c_in)[:, None, None] + ci[None]).ravel())
-        data.append(np.broadcast_to(w, (ok.sum(), c_out, c_grp)).ravel())
-    out_shape = tuple(int(n) for n in out_spatial) + (c_out,)
-    matrix = scipy.sparse.coo_matrix(
-        (np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(int(np.prod(out_shape)), int(np.prod(in_shape)))).tocsr()
-    matrix.eliminate_zeros()
-    return matrix, out_shape
-
-
 def _conv_nnz(layer, in_shape, kernel, out_shape) -> None:
     nnz = int(np.prod(out_shape[:-1]) * np.prod(kernel.shape))
     if nnz > MAX_SPARSE_NNZ:
@@ -546,7 +503,7 @@ def _conv_transform(layer, in_shape: tuple, kernel: np.ndarray, strides: tuple, 
         shape = tuple(transform.output_shape.shape)
     else:
         _conv_nnz(layer, in_shape, kernel, out_shape)
-        matrix, shape = _sparse_conv(in_shape, kernel, strides, padding, groups)
+        matrix, shape = sparse_convolution(in_shape, kernel, strides, padding, groups)
         transform = nengo.Sparse(matrix.shape, init=matrix)
     if shape != out_shape:
         raise _NotNative(f"layer '{layer.name}': nengo's output shape {shape} "
@@ -594,7 +551,7 @@ def _conv_transpose(conv: Converter, layer, ins):
             raise _NotNative(f"layer '{layer.name}': nengo's ConvolutionTranspose cannot express it ({e})") from e
     else:
         _conv_nnz(layer, out_shape, kernel, src.shape)
-        forward, shape = _sparse_conv(out_shape, kernel, layer.strides, layer.padding)
+        forward, shape = sparse_convolution(out_shape, kernel, layer.strides, layer.padding)
         if shape != src.shape:
             raise _NotNative(f"layer '{layer.name}': the forward convolution of Keras' output shape "
                              f"{out_shape} gives {shape}, not the input shape {src.shape}")

@@ -9,9 +9,9 @@ written atomically and read with ``allow_pickle=False``.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -19,6 +19,7 @@ import numpy as np
 import nengo
 from nengo.exceptions import SimulationError, ValidationError
 
+from ..atomic import write_bytes
 from .freeze import apply_params, connection_params, ensemble_params
 
 FORMAT = "nhw-params/1"
@@ -168,16 +169,9 @@ class ParamsMixin:
         }
         arrays[_MANIFEST] = np.array(json.dumps(manifest, sort_keys=True))
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        write_bytes(path, buf.getvalue())
         return path
 
     def load_params(self, path: str | os.PathLike) -> None:

@@ -1,4 +1,8 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one."""
+"""Atomic file writes: a reader sees the old file or the new one, never half of one.
+
+At the bottom of the dependency order so every package (the TF simulator's
+parameter files, the toolchain's runs) writes files the same way.
+"""
 
 from __future__ import annotations
 
