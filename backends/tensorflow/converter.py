@@ -40,7 +40,7 @@ import nengo
 import numpy as np
 import scipy.sparse
 
-from ._tf import tf  # before keras, so TensorFlow is imported quietly
+from ._tf import tf  # noqa: F401 (before keras, so TensorFlow is imported quietly)
 import keras
 
 from ..errors import UnsupportedFeatureError

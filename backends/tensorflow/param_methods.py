@@ -96,7 +96,7 @@ class ParamsMixin:
             return ensemble_params(obj, self.model.params[obj], built.scaled_encoders, built.bias)
         if built.weights is None:
             return {}
-        trained = [p for p in self._params if p.obj is obj]
+        trained = self._params_of.get(obj, [])
         weights = trained[0].variable.numpy() if trained else built.weights
         if hasattr(weights, "data") and not isinstance(weights, np.ndarray):
             weights = weights.data  # untrained sparse: its nonzero values
@@ -142,7 +142,7 @@ class ParamsMixin:
             built = self.data[o]
             if built.weights is None:
                 continue
-            trained = [p for p in self._params if p.obj is o]
+            trained = self._params_of.get(o, [])
             w = trained[0].variable.numpy() if trained else built.weights
             if hasattr(w, "data") and not isinstance(w, np.ndarray):
                 w = w.data

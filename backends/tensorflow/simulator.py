@@ -256,6 +256,9 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
             self._layout.register_access(sig)
         self._layout.finalize()
         self._params = [] if self.inference_only else select_params(model, network, self._layout, self._step_order)
+        self._params_of: dict = {}  # nengo object -> its trainable parameters
+        for p in self._params:
+            self._params_of.setdefault(p.obj, []).append(p)
         self._groups = group_params(self._params, self._layout)
         self._assemble = ParamAssembler(self._groups, self._layout)
         self._loop = CompiledLoop(
@@ -406,7 +409,7 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
 
     def _current_built(self, obj, built):
         """``model.params[obj]`` with trained values (encoders, gain-folded, bias, weights)."""
-        vals = {p.key: p for p in self._params if p.obj is obj}
+        vals = {p.key: p for p in self._params_of.get(obj, ())}
         if not vals or not hasattr(built, "_replace"):
             return built
         cur = {}
