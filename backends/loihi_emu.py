@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import nengo
 from nengo.builder import Model
+from nengo.connection import LearningRule
 from nengo.cache import get_default_decoder_cache
 from nengo.exceptions import SimulationError
 from nengo.node import Node
@@ -30,6 +31,7 @@ from scipy.signal import lfilter
 from hw_emulator.allocate import allocate
 from hw_emulator.chip import LOIHI_V1, BoardSpec, ChipSpec
 from hw_emulator.emulator import Emulator
+from hw_emulator.learning import quantize_error
 from hw_emulator.mapping import MapOptions, map_model
 from hw_emulator.report import HardwareReport, build_report
 
@@ -135,11 +137,11 @@ class Simulator(SimulatorBase):
             self.mapped.chip, BoardSpec(chip, n_chips),
             max_compartments_per_core=max_compartments_per_core, pack=pack,
         )
-        self.emulator = Emulator(self.mapped.chip)
         if seed is None:
             # like nengo: a seeded network seeds the simulator too
             seed = network.seed + 1 if network is not None and network.seed is not None else None
         self._seed = np.random.randint(np.iinfo(np.int32).max) if seed is None else int(seed)
+        self.emulator = Emulator(self.mapped.chip, seed=self._seed)
         self._setup_host()
         self._probe_data = {p: [] for p in self.model.probes}
         self._reset(self._seed)
@@ -234,7 +236,8 @@ class Simulator(SimulatorBase):
         self._dec_sub = np.ascontiguousarray(dec_t[self._dec_cols])
         self._n_out = dec_t.shape[1]
         # without chip -> host -> chip loops the host work can be batched over steps
-        upstream = {inp.conn.pre_obj for inp in m.inputs}
+        # (a learning rule's error is host -> chip too)
+        upstream = {inp.conn.pre_obj for inp in m.inputs} | {tap.rule for tap in m.learning}
         stack = list(upstream)
         while stack:
             nd = stack.pop()
@@ -243,7 +246,8 @@ class Simulator(SimulatorBase):
                     upstream.add(c.pre_obj)
                     stack.append(c.pre_obj)
         fed = {getattr(o.key, "post_obj", None) for o in m.outputs}
-        self._closed_loop = bool(fed & upstream)
+        # the error is sent every step, so learning runs step by step
+        self._closed_loop = bool(fed & upstream) or bool(m.learning)
         self._out_index = {o: j for j, o in enumerate(m.outputs)}
         self._volt_sl = {v: em.slice_of(v.block) for v in m.voltages}
         # filters grouped by (type, tau) so equal synapses filter in one call
@@ -255,18 +259,21 @@ class Simulator(SimulatorBase):
             seen_rows.add((rows_.start, rows_.stop))
             groups.setdefault(_synapse_key(o.synapse), (o.synapse, []))[1].append(np.arange(rows_.start, rows_.stop))
         self._out_groups = [(syn, np.concatenate(ix)) for syn, ix in groups.values()]
+        self._lp_decay = [np.exp(-self.dt / syn.tau) if type(syn) is nengo.Lowpass else None
+                          for syn, _ in self._out_groups]
         self._node_in = {n: [] for n in nodes}
+        self._node_in.update({tap.rule: [] for tap in m.learning})
         for c in m.host_connections:
             self._node_in[c.post_obj].append(("node", c))
         for o in m.outputs:
             post = getattr(o.key, "post_obj", None)
-            if isinstance(post, Node) and post in self._node_in:
+            if isinstance(post, (Node, LearningRule)) and post in self._node_in:
                 self._node_in[post].append(("chip", o))
         # host nodes reading chip outputs are evaluated after the chip in batch mode
         self._late_nodes = {nd for nd in nodes if self._depends_on_chip(nd)}
         self._post_idx = {c: np.arange(c.post_obj.size_in)[c.post_slice] for c in m.host_connections}
-        self._post_idx.update({o: np.arange(o.key.post_obj.size_in)[o.key.post_slice]
-                               for o in m.outputs if isinstance(getattr(o.key, "post_obj", None), Node)})
+        self._post_idx.update({o: np.arange(o.key.post_obj.size_in)[o.key.post_slice] for o in m.outputs
+                               if isinstance(getattr(o.key, "post_obj", None), (Node, LearningRule))})
         self._filtered_conns = [c for c in m.host_connections if c.synapse is not None]
         self._conn_w = {}
         for c in m.host_connections:
@@ -456,7 +463,12 @@ class Simulator(SimulatorBase):
                 out[:, ix] = x
             elif type(syn) is nengo.Lowpass:
                 # nengo's Lowpass: y[t] = e * y[t-1] + (1 - e) * x[t]
-                e = np.exp(-self.dt / syn.tau)
+                e = self._lp_decay[gi]
+                if len(x) == 1:  # stepwise runs: lfilter's call overhead would dominate
+                    yf = e * self._lp_state[gi] + (1 - e) * x[0]
+                    self._lp_state[gi] = yf
+                    out[0, ix] = yf
+                    continue
                 yf, zf = lfilter([1 - e], [1, -e], x, axis=0, zi=(e * self._lp_state[gi])[None, :])
                 self._lp_state[gi] = yf[-1]
                 out[:, ix] = yf
@@ -538,6 +550,9 @@ class Simulator(SimulatorBase):
             t = n * dt
             self._eval_nodes(t)
             counts = self._encode(self._signal()[None, :] @ self._enc_t.T)[0] if has_inputs else None
+            for tap in self.mapped.learning:
+                # the host sends this step's error (the rule's filtered input) to the chip
+                em.set_error(tap.rule_regs, quantize_error(self._node_input(tap.rule, t), tap.rule_regs))
             spikes = em.step(counts)
             if len(self._dec_cols):
                 idx = np.flatnonzero(spikes[self._dec_cols])

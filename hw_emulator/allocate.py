@@ -91,7 +91,7 @@ def _piece_cost(groups: list, start: int, stop: int, spec: ChipSpec) -> tuple[in
         mask = (cols >= start) & (cols < stop)
         if not mask.any():
             continue
-        sub = g.mantissa[:, mask]
+        sub = g.synapse_mask[:, mask]
         nnz_rows = np.count_nonzero(sub, axis=1)
         rows = int(np.count_nonzero(nnz_rows))
         copies = g.source.max_count if isinstance(g.source, InputAxons) else 1
@@ -188,7 +188,7 @@ def allocate(
             tp = piece_of[owner][g.tgt_index]
             r = reach.setdefault(owner, np.zeros((block.n, len(splits[owner])), bool))
             for k in np.unique(tp):
-                rows = np.any(g.mantissa[:, tp == k] != 0, axis=1)
+                rows = np.any(g.synapse_mask[:, tp == k], axis=1)
                 r[g.src_index[rows], k] = True
         per_neuron = sum((r.sum(axis=1) for r in reach.values()), np.zeros(block.n, np.int64))
         for p in splits[block]:
@@ -241,7 +241,7 @@ def _count_output_axons(net: ChipNetwork, cores: list, core_of: dict) -> None:
         r = reach.setdefault(g.source, np.zeros((g.source.n, len(cores)), bool))
         tcore = core_of[g.target][g.tgt_index]
         for c in np.unique(tcore):
-            rows = np.any(g.mantissa[:, tcore == c] != 0, axis=1)
+            rows = np.any(g.synapse_mask[:, tcore == c], axis=1)
             r[g.src_index[rows], c] = True
     for block, r in reach.items():
         per_src = r.sum(axis=1)

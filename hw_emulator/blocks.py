@@ -145,6 +145,8 @@ class SynapseGroup:
     owner: Any = None
     quant: WeightQuantization | None = None
     spec: ChipSpec = LOIHI_V1
+    #: On-chip learning (PES) of this group; ``mantissa`` then holds the initial weights.
+    learning: Any = None
 
     def __post_init__(self) -> None:
         src_n = self.source.n
@@ -174,8 +176,15 @@ class SynapseGroup:
         return effective_weights(self.mantissa, self.exponent, self.spec)
 
     @property
+    def synapse_mask(self) -> np.ndarray:
+        """Which synapses exist: nonzero weights, or all of a learning group (weights change)."""
+        if self.learning is not None:
+            return np.ones(self.mantissa.shape, bool)
+        return self.mantissa != 0
+
+    @property
     def n_synapses(self) -> int:
-        return int(np.count_nonzero(self.mantissa))
+        return int(np.count_nonzero(self.synapse_mask))
 
     def __repr__(self) -> str:
         return f"SynapseGroup({self.label!r}, {self.source.label!r} -> {self.target.label!r})"

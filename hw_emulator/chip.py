@@ -63,6 +63,11 @@ class ChipSpec:
     weight_exp_max: int = 7
     weight_shift: int = 6  # effective weight = mantissa * 2**(6 + exponent)
 
+    # --- learning engine (PES, our model: SPEC.md section 8) -------------------
+    trace_bits: int = 7  # unsigned pre-synaptic trace, 0..127
+    error_bits: int = 8  # signed error value written by the host, |e| <= 127
+    learn_rate_bits: int = 8  # learning-rate mantissa (times 2**-shift)
+
     # --- capacities per core / chip -------------------------------------------
     compartments_per_core: int = 1024
     input_axons_per_core: int = 4096
@@ -125,6 +130,18 @@ class ChipSpec:
     @property
     def weight_mant_max(self) -> int:
         return (1 << self.weight_bits) - 1
+
+    @property
+    def trace_max(self) -> int:
+        return (1 << self.trace_bits) - 1
+
+    @property
+    def error_max(self) -> int:
+        return (1 << (self.error_bits - 1)) - 1
+
+    @property
+    def learn_rate_mant_max(self) -> int:
+        return (1 << self.learn_rate_bits) - 1
 
     @property
     def synapse_bits(self) -> int:

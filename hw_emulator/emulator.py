@@ -11,6 +11,8 @@ import numpy as np
 
 from .blocks import ChipNetwork, CompartmentBlock, InputAxons
 from .chip import ChipSpec
+from .discretize import effective_weights
+from .learning import LearnedWeights
 
 
 def wrap(x: np.ndarray, bits: int) -> np.ndarray:
@@ -38,7 +40,7 @@ class _Group:
         tgt = group.tgt_index + tgt_offset
         self.tgt = _as_slice(tgt) or tgt
         self.w = np.ascontiguousarray(group.weights, dtype=np.int64)
-        self.row_nnz = np.count_nonzero(group.mantissa, axis=1).astype(np.int64)
+        self.row_nnz = np.count_nonzero(group.synapse_mask, axis=1).astype(np.int64)
 
 
 def _as_slice(idx: np.ndarray) -> slice | None:
@@ -58,10 +60,13 @@ class Emulator:
         Synapse groups with at least this many (mostly nonzero) weights are delivered
         by summing dense weight rows; ``None`` puts every synapse in the sparse table.
         Both paths give identical integers.
+    seed
+        Seed of the learning engine's stochastic rounding (only learning groups use it).
     """
 
-    def __init__(self, net: ChipNetwork, dense_min_size: int | None = 4096) -> None:
+    def __init__(self, net: ChipNetwork, dense_min_size: int | None = 4096, seed: int = 0) -> None:
         self.net = net
+        self.seed = int(seed)
         self.spec: ChipSpec = net.spec
         s = self.spec
         self.offsets: dict = {}
@@ -124,7 +129,15 @@ class Emulator:
         # through one table of all remaining synapses
         self._dense = []
         rest = []
+        # learning groups change their weights every step: delivered from their own state
+        self.learned = {}
         for g in self.groups:
+            if g.group.learning is not None:
+                if g.src_slice is None or not isinstance(g.tgt, slice) or g.from_input:
+                    raise ValueError(f"{g.group.label}: a learning group needs contiguous chip source and target")
+                self.learned[g.group.learning] = (g, LearnedWeights(
+                    g.group.learning, g.src_slice, g.tgt, s.weight_shift + g.group.exponent, s))
+                continue
             if (isinstance(g.tgt, slice)
                     and dense_min_size is not None and dense_min_size <= g.w.size <= 4_000_000
                     and np.count_nonzero(g.w) >= 0.5 * g.w.size):
@@ -154,12 +167,13 @@ class Emulator:
         ``max|q| * 4096 / (decayU + 1)`` (a geometric series).  The skip is exact: the
         wrap would be the identity.
         """
-        if self._table is None:
-            return False, False
         qmax = np.zeros(self.n)
         for g in self.groups:
             mult = g.group.source.max_count if g.from_input else 1
-            col = np.abs(g.w).sum(axis=0) * mult
+            w = g.w
+            if g.group.learning is not None:  # learned weights may reach the mantissa limit
+                w = np.full(w.shape, float(effective_weights(self.spec.weight_mant_max, g.group.exponent, self.spec)))
+            col = np.abs(w).sum(axis=0) * mult
             if isinstance(g.tgt, slice):
                 qmax[g.tgt] += col
             else:
@@ -177,6 +191,7 @@ class Emulator:
         per-step gather is then two fancy-index operations; otherwise as CSR.
         """
         if not self._table_groups:
+            self._has_row = np.zeros(self.n + self.n_inputs, bool)
             return None
         rows, cols, vals = [], [], []
         for g in self._table_groups:
@@ -246,6 +261,9 @@ class Emulator:
         self.u_overflows = np.zeros(n, np.int64)
         self.q_overflows = 0
         self.n_steps = 0
+        self.rng = np.random.Generator(np.random.PCG64(self.seed))
+        for _, lw in self.learned.values():
+            lw.reset()
         for b in self.net.blocks:
             if b.v_init is not None:
                 self.v[self.slice_of(b)] = np.asarray(b.v_init, dtype=np.int64)
@@ -340,6 +358,12 @@ class Emulator:
                     if q is None:
                         q = np.zeros(n)
                     q[tgt] += d
+        for g, lw in self.learned.values():
+            d = lw.deliver(act[g.src_slice])
+            if d is not None:
+                if q is None:
+                    q = np.zeros(n)
+                q[g.tgt] += d
         if q is not None:
             if self._q_can_wrap and (q.max() > self._q_max or q.min() < self._q_min):
                 self.q_overflows += int(np.count_nonzero((q > self._q_max) | (q < self._q_min)))
@@ -372,6 +396,8 @@ class Emulator:
             if count_spikes:
                 self.spike_count += spk
         self._x = a
+        for g, lw in self.learned.values():
+            lw.learn(spk[g.src_slice], self.rng)
         act[:n] = spk
         self.spikes = spk
         self.active_count += v != 0
@@ -405,6 +431,10 @@ class Emulator:
                 rec[i] = self._x[self.n + sl.start:self.n + sl.stop]
         self.spike_count += full.sum(axis=0)
         return full[:, record], volts
+
+    def set_error(self, rule, e_int: np.ndarray) -> None:
+        """Host write of the error integers of learning rule ``rule`` (a :class:`PESRule`)."""
+        self.learned[rule][1].set_error(e_int)
 
     # --------------------------------------------------------------- counters
     def synaptic_ops(self) -> dict:

@@ -28,12 +28,15 @@ import numpy as np
 import nengo
 from nengo.connection import Connection
 from nengo.ensemble import Ensemble, Neurons
+from nengo.learning_rules import PES
+from nengo.connection import LearningRule
 from nengo.node import Node
 from nengo.probe import Probe
 
 from .blocks import ChipNetwork, CompartmentBlock, InputAxons
 from .chip import LOIHI_V1, ChipSpec
 from .errors import UnsupportedError
+from .learning import PESPlan
 from .neurons import DECODE_KIND, NEURON_KINDS, NeuronKind
 from .populations import Population, make_blocks, make_group
 
@@ -66,6 +69,9 @@ class MapOptions:
         Ridge regularisation of the refit, relative to the largest rate.  The refit's
         targets are nengo's already regularised decoded values, so a smaller value
         than the solver's own (default 0.1) avoids shrinking the decoders twice.
+    error_range
+        Largest PES error value per dimension (times the post radius) the host can
+        send to the chip; larger errors are clipped to it.
     """
 
     decode: str = "weights"
@@ -76,6 +82,7 @@ class MapOptions:
     decode_tau: float = 0.002
     refit_decoders: bool = True
     refit_reg: float | None = 0.02
+    error_range: float = 1.0
     spec: ChipSpec = LOIHI_V1
 
     def __post_init__(self) -> None:
@@ -116,6 +123,16 @@ class VoltageOutput:
     block: CompartmentBlock
 
 
+@dataclass(eq=False)
+class LearningTap:
+    """Host side of an on-chip PES rule: its error input is sent to ``rule_regs`` each step."""
+
+    rule: LearningRule
+    conn: Connection
+    plan: PESPlan
+    rule_regs: Any = None  # the group's PESRule, set when the group is created
+
+
 @dataclass
 class MappedModel:
     """The chip program plus the host taps that drive and read it."""
@@ -129,6 +146,7 @@ class MappedModel:
     ensemble_blocks: dict = field(default_factory=dict)
     probe_plans: dict = field(default_factory=dict)
     quantization: dict = field(default_factory=dict)
+    learning: list = field(default_factory=list)
     options: MapOptions = field(default_factory=MapOptions)
 
 
@@ -231,12 +249,11 @@ class _Mapper:
         self.node_in: dict = {n: [] for n in self.out.nodes}
         for c in conns:
             if c.learning_rule_type is not None:
-                raise UnsupportedError(
-                    f"{_name(c)}: learning rule {c.learning_rule_type} is not supported "
-                    "on the chip yet; run learning on the 'reference' target"
-                )
+                self.check_learning(c)
             if isinstance(c.post_obj, Node):
                 self.node_in[c.post_obj].append(c)
+            elif isinstance(c.post_obj, LearningRule):
+                self.node_in.setdefault(c.post_obj, []).append(c)
         self.host_needed: set = set()
         self.to_host: list = []  # (conn) whose post is a Node or Probe
         for c in conns:
@@ -250,6 +267,7 @@ class _Mapper:
     def resolve_host(self) -> None:
         """Keep only the host nodes and chip outputs whose values are actually used."""
         needed = set(self.host_needed) | (set(self.out.nodes) - self.passthrough)
+        needed |= {tap.rule for tap in self.out.learning}
         needed |= {p.target for p, plan in self.out.probe_plans.items() if plan[0] == "node"}
         stack = list(needed)
         while stack:
@@ -262,7 +280,7 @@ class _Mapper:
         for c in self.to_host:
             if isinstance(c.post_obj, Probe) or c.post_obj in needed:
                 if isinstance(c.pre_obj, Node):
-                    if isinstance(c.post_obj, Node):
+                    if isinstance(c.post_obj, (Node, LearningRule)):
                         self.out.host_connections.append(c)
                 else:
                     self.out.outputs.append(ChipOutput(c, self.pops[self.pre_ens(c)], self.chip_matrix(c), 1.0, c.synapse))
@@ -294,6 +312,9 @@ class _Mapper:
             return None
         out = []
         for c in self.node_in[node]:
+            if c.learning_rule_type is not None:
+                memo[node] = None  # a learned connection's output only exists on the chip
+                return None
             pm = _post_matrix(c.size_out, node.size_in, c.post_slice)
             pre = c.pre_obj
             if isinstance(pre, Node) and pre in self.passthrough and c.function is None:
@@ -365,23 +386,30 @@ class _Mapper:
         eb = self.model.params[pre]
         x = np.dot(built.eval_points, eb.encoders.T / pre.radius)
         a_ref = pre.neuron_type.rates(x, eb.gain, eb.bias)
-        y = a_ref @ w.T
-        a = self.ens_rates(pre, x)
         reg = self.opt.refit_reg if self.opt.refit_reg is not None else float(getattr(conn.solver, "reg", 0.1))
+        memo[conn] = self.chip_decoders(pre, built.eval_points, a_ref @ w.T, reg)
+        return memo[conn]
+
+    def chip_decoders(self, pre: Ensemble, eval_points: np.ndarray, targets: np.ndarray, reg: float) -> np.ndarray:
+        """Ridge-regression decoders (``size x n``) of ``targets`` from the chip's rate curves."""
+        x = np.dot(eval_points, self.model.params[pre].encoders.T / pre.radius)
+        a = self.ens_rates(pre, x)
         sigma = reg * max(float(a.max()), 1e-12)
         g = a.T @ a + a.shape[0] * sigma**2 * np.eye(a.shape[1])
-        memo[conn] = np.linalg.solve(g, a.T @ y).T
-        return memo[conn]
+        return np.linalg.solve(g, a.T @ targets).T
 
     # ------------------------------------------------------------ connections
     def add_connection(self, conn: Connection) -> None:
         pre, post = conn.pre_obj, conn.post_obj
+        if conn.learning_rule_type is not None:
+            self.add_learned(conn)
+            return
         if isinstance(conn.transform, (nengo.Convolution, nengo.transforms.ConvolutionTranspose)):
             raise UnsupportedError(
                 f"{_name(conn)}: {type(conn.transform).__name__} transforms are not supported by "
                 "loihi-emu (neither on chip nor on the host); use a Dense or Sparse transform"
             )
-        if isinstance(post, (Node, Probe)):
+        if isinstance(post, (Node, Probe, LearningRule)):
             self.to_host.append(conn)
             return
         if not isinstance(post, (Ensemble, Neurons)):
@@ -461,40 +489,107 @@ class _Mapper:
         w = np.concatenate([enc * (amp * self.dt), -enc * (amp * self.dt)], axis=1)
         self.connect(axons, pop, w, post_conn, tau=tau)
 
-    def add_decode_neurons(self, conn: Connection, src: Population, w: np.ndarray, tau: float) -> None:
-        """Biased on/off decode-neuron pairs re-encoding a decoded value as spikes.
+    def decoded_range(self, src: Population, w: np.ndarray) -> np.ndarray:
+        """Largest ``|w @ rates|`` per output dimension over the pre ensemble's evaluation points."""
+        pre = src.owner
+        x = np.dot(self.model.params[pre].eval_points, self.model.params[pre].encoders.T / pre.radius)
+        return np.abs(self.ens_rates(pre, x) @ w.T).max(axis=0)
+
+    def decode_population(self, conn: Connection, src: Population, y_max: np.ndarray) -> tuple:
+        """Biased on/off decode-neuron pairs for ``conn``: ``(population, sign, dim, r1, a)``.
 
         Each copy fires at ``r0 +- r1 * y`` (Hz): the bias keeps both neurons of a pair
         active, so nothing is rectified and the difference of their rates is linear in
         ``y`` to first order; copies get dithered biases so the integer-period
-        staircase of each neuron averages out across copies.
+        staircase of each neuron averages out across copies.  ``r1 = 0.8 r0 / y_max``
+        per dimension; a spike of the (sign, dim) neuron stands for ``sign * a[dim]``.
         """
         d, k = conn.size_out, int(self.opt.decode_pairs)
         r0 = float(self.opt.decode_rate)
-        # the decoded value's range per dimension, over the pre ensemble's
-        # evaluation points (a transform can take it well beyond the post radius)
-        pre = src.owner
-        x = np.dot(self.model.params[pre].eval_points, self.model.params[pre].encoders.T / pre.radius)
-        y_max = np.abs(self.ens_rates(pre, x) @ w.T).max(axis=0)
-        y_max = np.maximum(y_max, 1e-3 * conn.post_obj.radius)
         r1 = 0.8 * r0 / y_max  # per dimension
         p = DECODE_KIND.params(None, self.dt, self.spec)
-        n = 2 * d * k
         sign = np.repeat([1.0, -1.0], d * k)
         dim = np.tile(np.repeat(np.arange(d), k), 2)
         copy = np.tile(np.arange(k), 2 * d)
         dither = (copy + 0.5) / k - 0.5
         bias = r0 * (1.0 + 0.5 * dither)
-        dec = Population(f"{src.label}->{conn.post_obj.label}.decode", conn, DECODE_KIND, p, n, bias)
+        post_label = getattr(conn.post_obj, "label", None) or type(conn.post_obj).__name__
+        dec = Population(f"{src.label}->{post_label}.decode", conn, DECODE_KIND, p, 2 * d * k, bias)
         dec.v_init_frac = ((copy * 0.618) % 1.0) * 0.99
         self.extra.append(dec)
-        # the connection's filter acts on the decode neurons' input (before spiking)
-        self.connect(src, dec, sign[:, None] * w[dim] * r1[dim][:, None], conn, tau=tau)
         # slope of the chip's IF rate curve at r0 (reset to 0 loses ~half a step)
         slope = 1.0 / (1.0 + 0.5 * r0 * self.dt) ** 2
         a = 1.0 / (2 * k * r1 * slope)
+        return dec, sign, dim, r1, a
+
+    def add_decode_neurons(self, conn: Connection, src: Population, w: np.ndarray, tau: float) -> None:
+        """Decoded value ``w @ spikes/dt`` of ``src`` re-encoded by decode neurons into the post."""
+        # the decoded value's range (a transform can take it well beyond the post radius)
+        y_max = np.maximum(self.decoded_range(src, w), 1e-3 * conn.post_obj.radius)
+        dec, sign, dim, r1, a = self.decode_population(conn, src, y_max)
+        # the connection's filter acts on the decode neurons' input (before spiking)
+        self.connect(src, dec, sign[:, None] * w[dim] * r1[dim][:, None], conn, tau=tau)
         post_pop, enc = self.post_encoders(conn)
         self.connect(dec, post_pop, enc[:, dim] * (sign * a[dim]), conn, tau=self.opt.decode_tau)
+
+    # --------------------------------------------------------------- learning
+    def check_learning(self, conn: Connection) -> None:
+        """Raise unless ``conn`` is a PES connection the chip can learn."""
+        rule = conn.learning_rule_type
+        if type(rule) is not PES:
+            raise UnsupportedError(
+                f"{_name(conn)}: learning rule {rule} cannot run on the chip; loihi-emu learns with "
+                "nengo.PES only (one rule per connection); run other rules on 'reference'"
+            )
+        if not isinstance(conn.pre_obj, Ensemble) or conn.solver.weights:
+            raise UnsupportedError(
+                f"{_name(conn)}: PES on the chip learns decoders, so it needs a decoded connection "
+                f"from an Ensemble (got pre {_name(conn.pre_obj)}, solver weights={conn.solver.weights})"
+            )
+        if not isinstance(conn.post_obj, (Ensemble, Node)):
+            raise UnsupportedError(
+                f"{_name(conn)}: PES into {_name(conn.post_obj)} is not supported on the chip; "
+                "connect the learned connection to an Ensemble or a Node"
+            )
+        synapse_tau(rule.pre_synapse, conn)  # the pre trace is a first-order filter
+
+    def add_learned(self, conn: Connection) -> None:
+        """A PES connection: pre -> learned weights -> decode neurons -> post (chip or host).
+
+        The learned weights are one mantissa per (pre neuron, dimension), shared by
+        that dimension's on (+) and off (-) decode neurons; the host sends the error.
+        """
+        pre, post = conn.pre_obj, conn.post_obj
+        src = self.pops[pre]
+        w = self.chip_matrix(conn)
+        radius = post.radius if isinstance(post, Ensemble) else 1.0
+        y_max = np.maximum(self.decoded_range(src, w), radius)
+        dec, sign, dim, r1, a = self.decode_population(conn, src, y_max)
+        dec.uniform_scale = True
+        # the weight scale that decoding a value of size y_max needs: identity
+        # decoders on the chip's rate curves, with 2x headroom for learning
+        eb = self.model.params[pre]
+        d_id = self.chip_decoders(pre, eb.eval_points, eb.eval_points, 0.1) * src.amplitude
+        r0 = float(self.opt.decode_rate)
+        w_learn = sign[:, None] * w[dim] * r1[dim][:, None]
+        w_max = max(float(np.abs(w_learn).max()), 2 * 0.8 * r0 * float(np.abs(d_id).max()) / pre.radius)
+        rule = conn.learning_rule_type
+        plan = PESPlan(
+            _name(conn), float(rule.learning_rate), pre.n_neurons, synapse_tau(rule.pre_synapse, conn),
+            dim, sign, r1, w_max, 2 * 0.8 * r0,
+            np.full(conn.size_out, self.opt.error_range * radius / self.spec.error_max),
+        )
+        dec.learning[conn] = plan
+        self.connect(src, dec, w_learn, conn, tau=synapse_tau(conn.synapse, conn))
+        self.out.learning.append(LearningTap(conn.learning_rule, conn, plan))
+        if isinstance(post, Ensemble):
+            post_pop, enc = self.post_encoders(conn)
+            self.connect(dec, post_pop, enc[:, dim] * (sign * a[dim]), conn, tau=self.opt.decode_tau)
+        else:
+            value = np.zeros((conn.size_out, dec.n))
+            value[dim, np.arange(dec.n)] = sign * a[dim]
+            self.host_needed.add(post)
+            self.out.outputs.append(ChipOutput(conn, dec, value, 1.0, nengo.Lowpass(self.opt.decode_tau)))
 
     def connect(self, src: Any, dst: Population, w_j: np.ndarray, owner: Any, tau: float | None = None) -> None:
         """Queue synapses: ``w_j[i, j]`` nengo current per spike (amplitude 1/dt) of source j."""
@@ -553,6 +648,9 @@ class _Mapper:
             o.block = o.block.block
         for pop in pops:
             self.out.quantization[pop.block.label] = pop.block.quant
+        rules = {g.owner: g.learning for g in self.out.chip.groups if g.learning is not None}
+        for tap in self.out.learning:
+            tap.rule_regs = rules[tap.conn]
 
 def map_model(model: Any, options: MapOptions | None = None) -> MappedModel:
     """Map a built nengo model onto chip objects.

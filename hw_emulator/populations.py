@@ -16,6 +16,7 @@ import numpy as np
 from . import discretize as dz
 from .blocks import ChipNetwork, CompartmentBlock, InputAxons, SynapseGroup
 from .chip import ChipSpec
+from .learning import PESPlan, make_rule
 from .neurons import NeuronKind, NeuronParams
 
 
@@ -37,6 +38,10 @@ class Population:
     v_init_frac: np.ndarray | None = None
     hold_init: np.ndarray | None = None
     block: CompartmentBlock | None = None
+    #: one voltage scale for the whole block (learned weights are shared across targets)
+    uniform_scale: bool = False
+    #: incoming learning groups: owner -> :class:`~hw_emulator.learning.PESPlan`
+    learning: dict = field(default_factory=dict)
 
 
 def weight_ints(pop: "Population", w_j: np.ndarray, tau: float, c: Any, dt: float, spec: ChipSpec) -> np.ndarray:
@@ -56,15 +61,23 @@ def make_blocks(pop: "Population", chip: ChipNetwork, dt: float, spec: ChipSpec)
     # so its column needs the smaller S anyway.
     limit_w = s.weight_mant_max * 2.0 ** (s.weight_shift + s.weight_exp_max)
     need = np.ones(pop.n)
-    for _, w_j, tau, _ in pop.incoming:
-        m = np.abs(weight_ints(pop, w_j, tau, s0 * p.step_gain, dt, spec)).max(axis=1, initial=0.0)
+    for _, w_j, tau, owner in pop.incoming:
+        plan = pop.learning.get(owner)
+        w_env = w_j if plan is None else np.full(w_j.shape, plan.w_max)
+        m = np.abs(weight_ints(pop, w_env, tau, s0 * p.step_gain, dt, spec)).max(axis=1, initial=0.0)
         need = np.maximum(need, m / limit_w)
     need = np.maximum(need, np.abs(pop.bias) * s0 * p.step_gain / s.bias_max)
     # keep u within its 24 bits when every source fires at its top rate (the
     # signed sum: decoded weights mostly cancel, one-signed weights do not)
     # likewise q (22 bits) when every source spikes in the same step
     ubound, qbound = np.zeros(pop.n), np.zeros(pop.n)
-    for src, w_j, tau, _ in pop.incoming:
+    for src, w_j, tau, owner in pop.incoming:
+        plan = pop.learning.get(owner)
+        if plan is not None:
+            # learned weights decode a bounded value: the current stays near plan.current_max
+            ubound += plan.current_max * s0 * p.step_gain
+            qbound += plan.current_max * s0 * p.step_gain
+            continue
         du = (dz.decay_u_register(tau, dt, s) + 1) / (s.decay_max + 1)
         burst = src.max_count if isinstance(src, InputAxons) else 1.0
         rate = burst if isinstance(src, InputAxons) else 1.0 / src.params.refractory_delay
@@ -79,7 +92,7 @@ def make_blocks(pop: "Population", chip: ChipNetwork, dt: float, spec: ChipSpec)
     need = np.maximum(need, np.abs(ubound) / (s.u_max / 2))
     need = np.maximum(need, qbound / (s.q_max / 2))
     shrink = 2.0 ** np.ceil(np.log2(need))
-    if p.min_voltage != 0:
+    if p.min_voltage != 0 or pop.uniform_scale:
         shrink[:] = shrink.max()  # one vth per block: vmin (per core) is relative to it
     scale = np.maximum(np.floor(s0 / shrink), 1 << s.vth_shift)
     vth_m = np.round(scale / (1 << s.vth_shift)).astype(np.int64)
@@ -121,6 +134,9 @@ def make_blocks(pop: "Population", chip: ChipNetwork, dt: float, spec: ChipSpec)
 def make_group(src: Any, pop: "Population", w_j: np.ndarray, tau: float, owner: Any, owner_name: str,
            chip: ChipNetwork, dt: float, spec: ChipSpec) -> None:
     """Quantise ``w_j`` (nengo units) into one synapse group from ``src`` into ``pop``."""
+    if owner in pop.learning:
+        _make_learning_group(src, pop, w_j, tau, owner, owner_name, chip, dt, spec)
+        return
     target = pop.dendrites[tau]
     w_int = weight_ints(pop, w_j, tau, pop.scale, dt, spec).T  # n_src x n_tgt
     rows = np.flatnonzero(np.any(w_int != 0, axis=1))
@@ -135,3 +151,34 @@ def make_group(src: Any, pop: "Population", w_j: np.ndarray, tau: float, owner: 
                      quant=wq, spec=spec)
     chip.add_group(g)
     pop.block.quant.synapse_groups[label] = wq
+
+
+def _make_learning_group(src: Any, pop: "Population", w_j: np.ndarray, tau: float, owner: Any,
+                         owner_name: str, chip: ChipNetwork, dt: float, spec: ChipSpec) -> None:
+    """A PES group: exponent sized for the plan's ``w_max``, one mantissa per (pre, dimension)."""
+    plan: PESPlan = pop.learning[owner]
+    target = pop.dendrites[tau]
+    du = (dz.decay_u_register(tau, dt, spec) + 1) / (spec.decay_max + 1)
+    to_int = du / dt * float(np.max(pop.scale))  # uniform_scale: one c for the block
+    e = dz.weight_exponent(plan.w_max * to_int, spec)
+    scale = dz.weight_scale(e, spec)
+    w_int = w_j.T * to_int  # n_src x n_tgt
+    # dimension i's mantissas, read from its first "on" target
+    first_on = np.array([np.flatnonzero((plan.dim == i) & (plan.sign > 0))[0] for i in range(len(plan.gain))])
+    ideal = w_int[:, first_on] / scale
+    top = spec.weight_mant_max
+    mant = np.clip(np.round(ideal), -top, top).astype(np.int64)
+    rule = make_rule(plan, mant, e, to_int, dt, spec)
+    expanded = plan.sign[None, :] * mant[:, plan.dim]
+    err = np.abs(mant - ideal) * scale
+    wq = dz.WeightQuantization(
+        expanded.astype(np.int16), e, scale, int(np.count_nonzero(np.abs(np.round(ideal)) > top)),
+        int(np.count_nonzero((mant == 0) & (ideal != 0))), 0.0,
+        float(err.max() / (plan.w_max * to_int)) if err.size else 0.0,
+    )
+    source = src.block
+    label = f"{owner_name}[{source.label}->{target.label}] (PES)"
+    chip.add_group(SynapseGroup(label, source, target, wq.mantissa, e, owner=owner, quant=wq, spec=spec,
+                                learning=rule))
+    pop.block.quant.synapse_groups[label] = wq
+    pop.block.quant.notes.extend(f"{label}: {n}" for n in rule.notes)

@@ -132,7 +132,7 @@ def build_report(placement: Placement, emulator: Emulator, quantization: dict | 
             counts = emulator.spike_count[emulator.slice_of(g.source)][g.src_index]
         tcore = placement.core_of[g.target][g.tgt_index]
         for c in np.unique(tcore):
-            synops[c] += int(counts @ np.count_nonzero(g.mantissa[:, tcore == c], axis=1))
+            synops[c] += int(counts @ np.count_nonzero(g.synapse_mask[:, tcore == c], axis=1))
     steps = max(emulator.n_steps, 1)
     inactive = comps * emulator.n_steps - active
     core_reports = [

@@ -1,0 +1,270 @@
+"""On-chip PES learning: low-precision pre traces, host error values, learned weights.
+
+The chip's learning engine as this emulator models it (``SPEC.md`` section 8):
+
+* every pre-synaptic compartment ``j`` of a learning synapse group keeps an unsigned
+  ``trace_bits`` trace ``x_j``: each step ``x = SR(x * (4096 - decay) / 4096) +
+  impulse * spike``, clipped to ``trace_max`` (``SR`` = stochastic rounding);
+* the host writes one signed ``error_bits`` error value ``e_i`` per dimension per step;
+* the learned weights are one mantissa ``M[j, i]`` per (pre compartment, dimension):
+  the synapses from ``j`` to the on decode neurons of dimension ``i`` carry ``+M``,
+  those to the off neurons ``-M`` (all with the group's fixed exponent);
+* after the step's spikes: ``M[j, i] += SR(-lr_i * 2**-shift * e_i * x_j)``, saturating
+  at the mantissa range (saturations are counted).
+
+Everything here is numpy-only and deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .chip import LOIHI_V1, ChipSpec
+from .errors import DiscretizationError
+
+
+@dataclass(frozen=True)
+class TraceRegisters:
+    """Decay and per-spike impulse of a pre-synaptic trace."""
+
+    decay: int  # 12-bit, like decayV
+    impulse: int  # added per spike
+    #: nengo filtered activity (Hz) per trace unit: ``x_hz = x_int * rate_per_unit``
+    rate_per_unit: float
+
+
+def trace_registers(tau: float, dt: float, spec: ChipSpec = LOIHI_V1) -> TraceRegisters:
+    """Trace registers for nengo's PES ``pre_synapse`` ``Lowpass(tau)`` (``tau = 0``: none).
+
+    The impulse is chosen so that a compartment spiking every step saturates the
+    trace: ``impulse = round(trace_max * d)`` with ``d`` the decay fraction.
+
+    Raises
+    ------
+    DiscretizationError
+        ``tau`` is negative, or so long that the impulse rounds to zero.
+    """
+    if not tau >= 0:
+        raise DiscretizationError(f"PES pre_synapse tau must be >= 0, got {tau!r}")
+    d = 1.0 if tau == 0 else -math.expm1(-dt / tau)
+    decay = min(int(round(spec.decay_max * d)), spec.decay_max)
+    impulse = int(round(spec.trace_max * d))
+    if impulse < 1 or decay < 1:
+        raise DiscretizationError(
+            f"PES pre_synapse tau={tau!r} s at dt={dt!r}: the {spec.trace_bits}-bit trace cannot "
+            f"represent it (impulse {spec.trace_max * d:.3g} rounds to 0); use tau <= "
+            f"{dt / -math.log1p(-0.5 / spec.trace_max):.3g} s"
+        )
+    # a spike of amplitude 1/dt through a discrete Lowpass adds d/dt to its state
+    return TraceRegisters(decay, impulse, d / (impulse * dt))
+
+
+def learning_rate_registers(rate: np.ndarray, spec: ChipSpec = LOIHI_V1) -> tuple[np.ndarray, int]:
+    """Per-dimension learning rates as ``(mantissa, shift)``: ``rate ~= mantissa * 2**-shift``.
+
+    One shift for the whole group, the smallest that keeps the largest rate's
+    mantissa within ``learn_rate_mant_max``.
+    """
+    rate = np.abs(np.asarray(rate, dtype=np.float64))
+    top = float(rate.max(initial=0.0))
+    if top == 0:
+        return np.zeros(rate.shape, np.int64), 0
+    shift = int(math.floor(math.log2(spec.learn_rate_mant_max / top)))
+    mant = np.round(rate * 2.0**shift).astype(np.int64)
+    return np.minimum(mant, spec.learn_rate_mant_max), shift
+
+
+@dataclass(eq=False)
+class PESRule:
+    """Chip registers of one learning synapse group (see the module docstring).
+
+    ``dim[t]``/``sign[t]`` say which error dimension and polarity target compartment
+    ``t`` decodes; ``mant_init`` (``n_src x n_dims``) are the initial mantissas.
+    """
+
+    label: str
+    n_dims: int
+    dim: np.ndarray
+    sign: np.ndarray
+    mant_init: np.ndarray
+    trace: TraceRegisters
+    lr_mant: np.ndarray
+    lr_shift: int
+    #: nengo error value per error unit (host side: ``e_int = round(e / error_scale)``)
+    error_scale: np.ndarray
+    notes: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "trace_decay": self.trace.decay,
+            "trace_impulse": self.trace.impulse,
+            "learning_rate_mantissa": [int(m) for m in self.lr_mant],
+            "learning_rate_shift": self.lr_shift,
+            "error_scale": [float(e) for e in self.error_scale],
+            "notes": list(self.notes),
+        }
+
+
+def quantize_error(e: np.ndarray, rule: PESRule, spec: ChipSpec = LOIHI_V1) -> np.ndarray:
+    """Host side: nengo error values to the chip's signed integers (round, clip)."""
+    q = np.round(np.asarray(e, dtype=np.float64) / rule.error_scale)
+    return np.clip(q, -spec.error_max, spec.error_max).astype(np.int64)
+
+
+class _Uniforms:
+    """Uniform random numbers of one shape per step, drawn in blocks of steps (numpy's
+    per-call overhead dominates small draws); deterministic for a given seed."""
+
+    def __init__(self, shape: tuple, block: int) -> None:
+        self.shape, self.block = shape, block
+        self.buf = np.zeros((0,) + shape)
+        self.i = 0
+
+    def next(self, rng: np.random.Generator) -> np.ndarray:
+        if self.i >= len(self.buf):
+            self.buf = rng.random((self.block,) + self.shape, dtype=np.float32)
+            self.i = 0
+        self.i += 1
+        return self.buf[self.i - 1]
+
+
+class LearnedWeights:
+    """Run-time state of one learning synapse group inside the emulator.
+
+    Parameters
+    ----------
+    rule
+        The group's registers.
+    src
+        Global compartment indices of the pre-synaptic compartments (a slice).
+    tgt
+        Global compartment indices of the target compartments (a slice).
+    weight_shift
+        ``6 + exponent`` of the group: effective weight ``M << weight_shift``.
+    spec
+        The chip spec.
+    """
+
+    def __init__(self, rule: PESRule, src: slice, tgt: slice, weight_shift: int, spec: ChipSpec) -> None:
+        self.rule, self.src, self.tgt, self.spec = rule, src, tgt, spec
+        self.weight_shift = int(weight_shift)
+        self.keep = (spec.decay_max + 1 - rule.trace.decay) / (spec.decay_max + 1)
+        # per-dimension step factor of the update, in mantissa units per (e * x)
+        self.factor = -rule.lr_mant.astype(np.float64) * 2.0 ** -rule.lr_shift
+        self.reset()
+
+    def reset(self) -> None:
+        """Initial weights, empty traces, zero error."""
+        # mantissas (|m| <= 255) and every product lr_mant * e * x (< 2**22) are exact
+        # in float32, and scaling by 2**-shift is exact too: float32 is integer
+        # arithmetic here, and about twice as fast as int64
+        self.mant = self.rule.mant_init.astype(np.float32)
+        self.x = np.zeros(self.mant.shape[0], np.float32)
+        self.error = np.zeros(self.rule.n_dims, np.int64)
+        self.saturations = 0
+        self.updates = 0
+        self._u_trace = _Uniforms(self.x.shape, 256)
+        self._u_weight = _Uniforms(self.mant.shape, 16)
+
+    def set_error(self, e_int: np.ndarray) -> None:
+        """Error integers for the next update (``|e| <= error_max``)."""
+        e = np.asarray(e_int, dtype=np.int64).reshape(self.rule.n_dims)
+        if np.abs(e).max(initial=0) > self.spec.error_max:
+            raise ValueError(f"{self.rule.label}: error values must lie in +-{self.spec.error_max}")
+        self.error = e
+
+    @property
+    def mantissas(self) -> np.ndarray:
+        """Current learned mantissas ``M`` (``n_src x n_dims``, int64)."""
+        return self.mant.astype(np.int64)
+
+    def deliver(self, pre_spikes: np.ndarray) -> np.ndarray | None:
+        """Synaptic input of the target compartments from this step's active pre rows."""
+        idx = np.flatnonzero(pre_spikes)
+        if not idx.size:
+            return None
+        # a sum of at most 2**16 mantissas stays exact in float32
+        per_dim = self.mant[idx].sum(axis=0, dtype=np.float64) * float(1 << self.weight_shift)
+        return self.rule.sign * per_dim[self.rule.dim]
+
+    def learn(self, pre_spikes: np.ndarray, rng: np.random.Generator) -> None:
+        """Trace update with this step's spikes, then the weight update.
+
+        Every step draws one uniform per trace and one per weight, whether or not the
+        error is zero, so the random stream does not depend on the data.
+        """
+        s = self.spec
+        x = np.floor(self.x * np.float32(self.keep) + self._u_trace.next(rng))
+        x += np.float32(self.rule.trace.impulse) * pre_spikes
+        np.minimum(x, np.float32(s.trace_max), out=x)
+        self.x = x
+        u = self._u_weight.next(rng)
+        if not self.error.any():
+            return
+        # rows with x = 0 get floor(u) = 0: no change
+        step = (self.factor * self.error).astype(np.float32)
+        delta = np.multiply.outer(x, step)
+        delta += u
+        np.floor(delta, out=delta)
+        m = self.mant
+        m += delta
+        top = s.weight_mant_max
+        if m.max() > top or m.min() < -top:
+            self.saturations += int(np.count_nonzero((m > top) | (m < -top)))
+            np.clip(m, -top, top, out=m)
+        self.updates += 1
+
+
+@dataclass(eq=False)
+class PESPlan:
+    """A PES connection as mapping describes it, in nengo units, before registers exist.
+
+    The learned group feeds ``2 * k`` decode neurons per dimension; target compartment
+    ``t`` decodes dimension ``dim[t]`` with polarity ``sign[t]`` and receives
+    ``gain[dim[t]] * sign[t] * D[dim[t], j]`` nengo current per spike of pre ``j``
+    (``D`` the decoders PES learns).
+    """
+
+    label: str
+    learning_rate: float
+    n_pre: int
+    pre_tau: float
+    dim: np.ndarray
+    sign: np.ndarray
+    gain: np.ndarray
+    #: largest |weight| (nengo current per spike) the group must be able to hold
+    w_max: float
+    #: largest |current| (nengo units) the learned input may drive into a target
+    current_max: float
+    #: nengo error value per error unit, per dimension
+    error_scale: np.ndarray
+
+
+def make_rule(plan: PESPlan, mant_init: np.ndarray, exponent: int, to_int: float, dt: float,
+              spec: ChipSpec = LOIHI_V1) -> PESRule:
+    """Chip registers of ``plan`` for a group with weight ``exponent``.
+
+    ``to_int`` turns a nengo weight into integer units of the targets (``du/dt * c``,
+    equal for all targets of the group).  The learning rate per dimension is, in
+    mantissa units per (error unit x trace unit), ``kappa * dt / n_pre * gain * to_int
+    / 2**(6+e) * error_scale * rate_per_unit`` (nengo's PES step ``-kappa * dt / n *
+    e * x`` on the decoders).
+    """
+    trace = trace_registers(plan.pre_tau, dt, spec)
+    rate = (plan.learning_rate * dt / plan.n_pre * plan.gain * to_int / 2.0 ** (spec.weight_shift + exponent)
+            * plan.error_scale * trace.rate_per_unit)
+    mant, shift = learning_rate_registers(rate, spec)
+    rule = PESRule(plan.label, len(plan.gain), np.asarray(plan.dim, np.int64), np.asarray(plan.sign, np.int64),
+                   np.asarray(mant_init, np.int64), trace, mant, shift, np.asarray(plan.error_scale, float))
+    lost = np.flatnonzero((mant == 0) & (rate > 0))
+    if lost.size:
+        rule.notes.append(f"learning rate of {lost.size} dimension(s) rounds to 0: they do not learn")
+    achieved = mant * 2.0 ** -shift
+    nz = rate > 0
+    if nz.any():
+        rel = float(np.abs(achieved[nz] - rate[nz]).max() / rate[nz].max())
+        rule.notes.append(f"learning-rate quantisation error up to {rel:.2%} of the largest rate")
+    return rule
