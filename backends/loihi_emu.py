@@ -60,14 +60,24 @@ class _Filter:
         self.reset()
 
     def reset(self) -> None:
+        self.lowpass = None
         if self.synapse is None:
             self.fn = None
+            return
+        if type(self.synapse) is nengo.Lowpass:
+            # nengo's Lowpass, y = e * y + (1 - e) * x, without its general state-space step
+            self.lowpass = np.exp(-self.dt / self.synapse.tau)
+            self.y = np.zeros(self.size)
             return
         shape = (self.size,)
         state = self.synapse.make_state(shape, shape, self.dt)
         self.fn = self.synapse.make_step(shape, shape, self.dt, rng=None, state=state)
 
     def __call__(self, t: float, x: np.ndarray) -> np.ndarray:
+        if self.lowpass is not None:
+            e = self.lowpass
+            self.y = e * self.y + (1 - e) * np.reshape(x, self.size)
+            return self.y
         return x if self.fn is None else np.array(self.fn(t, x), copy=True).reshape(self.size)
 
 
@@ -261,20 +271,32 @@ class Simulator(SimulatorBase):
         self._out_groups = [(syn, np.concatenate(ix)) for syn, ix in groups.values()]
         self._lp_decay = [np.exp(-self.dt / syn.tau) if type(syn) is nengo.Lowpass else None
                           for syn, _ in self._out_groups]
-        self._node_in = {n: [] for n in nodes}
-        self._node_in.update({tap.rule: [] for tap in m.learning})
+        # host sinks: nodes, and learning rules keyed by their tap (a LearningRule
+        # hashes all its parameters, far too slow for a per-step lookup)
+        sink = {n: n for n in nodes}
+        sink.update({tap.rule: tap for tap in m.learning})
+        self._node_in = {k: [] for k in sink.values()}
         for c in m.host_connections:
-            self._node_in[c.post_obj].append(("node", c))
+            self._node_in[sink[c.post_obj]].append(("node", c))
         for o in m.outputs:
             post = getattr(o.key, "post_obj", None)
-            if isinstance(post, (Node, LearningRule)) and post in self._node_in:
-                self._node_in[post].append(("chip", o))
+            if isinstance(post, (Node, LearningRule)) and post in sink:
+                self._node_in[sink[post]].append(("chip", o))
         # host nodes reading chip outputs are evaluated after the chip in batch mode
         self._late_nodes = {nd for nd in nodes if self._depends_on_chip(nd)}
         self._post_idx = {c: np.arange(c.post_obj.size_in)[c.post_slice] for c in m.host_connections}
         self._post_idx.update({o: np.arange(o.key.post_obj.size_in)[o.key.post_slice] for o in m.outputs
                                if isinstance(getattr(o.key, "post_obj", None), (Node, LearningRule))})
         self._filtered_conns = [c for c in m.host_connections if c.synapse is not None]
+        # nengo parameter reads cost microseconds each; the per-step host code reads copies
+        self._nspec = {n: (n.size_in, n.size_out, isinstance(n.output, Process)) for n in nodes}
+        self._nspec.update({tap: (tap.rule.size_in, 0, False) for tap in m.learning})
+        self._cspec = {c: (c.pre_obj, c.pre_slice, c.function, c.synapse is not None) for c in m.host_connections}
+        self._pspec = {
+            p: (p.synapse is not None, 1 if p.sample_every is None else p.sample_every / self.dt, self._ps(p),
+                self._probe_slice(p))
+            for p in self.model.probes
+        }
         self._conn_w = {}
         for c in m.host_connections:
             sig = self.model.sig[c].get("weights")
@@ -350,19 +372,20 @@ class Simulator(SimulatorBase):
         return self._y_all[self._out_rows[self._out_index[o]]]
 
     def _node_input(self, node: Node, t: float) -> np.ndarray:
-        x = np.zeros(node.size_in)
+        x = np.zeros(self._nspec[node][0])
         for kind, item in self._node_in[node]:
             if kind == "node":
-                y = self._conn_next[item] if item.synapse is not None else self._conn_value(item, t)
+                y = self._conn_next[item] if self._cspec[item][3] else self._conn_value(item, t)
             else:
                 y = self._out_value(item)
             x[self._post_idx[item]] += y
         return x
 
     def _conn_value(self, c, t: float) -> np.ndarray:
-        x = self._node_val[c.pre_obj][c.pre_slice]
-        if c.function is not None:
-            x = np.atleast_1d(np.asarray(c.function(x), dtype=np.float64))
+        pre, pre_slice, function, _ = self._cspec[c]
+        x = self._node_val[pre][pre_slice]
+        if function is not None:
+            x = np.atleast_1d(np.asarray(function(x), dtype=np.float64))
         w = self._conn_w[c]
         y = w @ x if np.ndim(w) == 2 else w * x
         return self._conn_filters[c](t, np.atleast_1d(y))
@@ -398,27 +421,28 @@ class Simulator(SimulatorBase):
         for node in self._node_order:
             if which != "all" and (node in self._late_nodes) != (which == "late"):
                 continue
-            x = self._node_input(node, t) if node.size_in else None
+            size_in, size_out, is_process = self._nspec[node]
+            x = self._node_input(node, t) if size_in else None
             y = self._node_fn[node](t, x)
-            if node.size_out:
-                if isinstance(node.output, Process):
+            if size_out:
+                if is_process:
                     # nengo does not validate process outputs (None becomes NaN)
                     y = np.asarray(np.nan if y is None else y, dtype=np.float64)
-                    self._node_val[node] = np.broadcast_to(y, (node.size_out,)).copy()
+                    self._node_val[node] = np.broadcast_to(y, (size_out,)).copy()
                 else:
-                    self._node_val[node] = self._check_output(node, y)
+                    self._node_val[node] = self._check_output(node, y, size_out)
         for c in self._filtered_conns:
             # filtered host connections deliver next step, as nengo's do
             self._conn_next[c] = self._conn_value(c, t)
 
-    def _check_output(self, node: Node, y: Any) -> np.ndarray:
+    def _check_output(self, node: Node, y: Any, size_out: int) -> np.ndarray:
         """Node output as a float vector; ``None``, non-numeric or non-finite values are errors."""
         if y is None:
-            raise SimulationError(f"{_describe(node)}: output function returned None; expected {node.size_out} values")
+            raise SimulationError(f"{_describe(node)}: output function returned None; expected {size_out} values")
         try:
-            y = np.asarray(y, dtype=np.float64).reshape(node.size_out)
+            y = np.asarray(y, dtype=np.float64).reshape(size_out)
         except (TypeError, ValueError) as e:
-            raise SimulationError(f"{_describe(node)}: output {y!r} is not {node.size_out} numbers ({e})") from None
+            raise SimulationError(f"{_describe(node)}: output {y!r} is not {size_out} numbers ({e})") from None
         if not np.all(np.isfinite(y)):
             raise SimulationError(f"{_describe(node)}: output contains NaN or Inf: {y}")
         return y
@@ -441,10 +465,16 @@ class Simulator(SimulatorBase):
         than one spike's worth; the residual carries over to the next call.
         """
         amp, kmax = self._enc_amp, self._enc_k
-        acc = self._acc + np.cumsum(y, axis=0)
-        f = np.floor(acc / amp)
-        k = np.diff(f, axis=0, prepend=np.zeros((1, f.shape[1])))
-        self._acc = acc[-1] - f[-1] * amp
+        if len(y) == 1:  # stepwise runs: the residual is in [0, amp), so k = floor(A/amp)
+            acc = self._acc + y[0]
+            k = np.floor(acc / amp)
+            self._acc = acc - k * amp
+            k = k[None]
+        else:
+            acc = self._acc + np.cumsum(y, axis=0)
+            f = np.floor(acc / amp)
+            k = np.diff(f, axis=0, prepend=np.zeros((1, f.shape[1])))
+            self._acc = acc[-1] - f[-1] * amp
         over = np.abs(k) > kmax
         if over.any():
             self._warn_saturated(over.any(axis=0))
@@ -552,7 +582,7 @@ class Simulator(SimulatorBase):
             counts = self._encode(self._signal()[None, :] @ self._enc_t.T)[0] if has_inputs else None
             for tap in self.mapped.learning:
                 # the host sends this step's error (the rule's filtered input) to the chip
-                em.set_error(tap.rule_regs, quantize_error(self._node_input(tap.rule, t), tap.rule_regs))
+                em.set_error(tap.rule_regs, quantize_error(self._node_input(tap, t), tap.rule_regs))
             spikes = em.step(counts)
             if len(self._dec_cols):
                 idx = np.flatnonzero(spikes[self._dec_cols])
@@ -560,13 +590,12 @@ class Simulator(SimulatorBase):
                 self._y_all = self._filter_outputs(y, n - 1)[0]
             for p in probes:
                 value = self._probe_value(p, t)
-                period = 1 if p.sample_every is None else p.sample_every / dt
-                if n % period < 1:
+                if n % self._pspec[p][1] < 1:
                     self._probe_data[p].append(value)
 
     def _delay(self, p, vals: np.ndarray) -> np.ndarray:
         """nengo filters probes in "update" mode: a filtered probe lags its input one step."""
-        if p.synapse is None:
+        if not self._pspec[p][0]:
             return vals
         last = self._probe_last.get(p)
         self._probe_last[p] = np.array(vals[-1], copy=True)
@@ -579,14 +608,15 @@ class Simulator(SimulatorBase):
 
     def _probe_value_now(self, p, t: float) -> np.ndarray:
         kind, what = self.mapped.probe_plans[p]
+        ps, probe_sl = self._pspec[p][2:]
         if kind == "output":
-            return self._out_value(what)[self._probe_slice(p)].copy()
+            return self._out_value(what)[probe_sl].copy()
         if kind == "node":
-            return self._probe_filters[p](t, self._node_val[what][self._ps(p)].copy())
+            return self._probe_filters[p](t, self._node_val[what][ps].copy())
         if kind == "sum":
-            return self._probe_filters[p](t, sum(self._y_all[sl] for sl in self._sum_rows[p])[self._ps(p)])
+            return self._probe_filters[p](t, sum(self._y_all[sl] for sl in self._sum_rows[p])[ps])
         v = self.emulator.v[self._volt_sl[what]] / what.block.voltage_scale
-        return self._probe_filters[p](t, v[self._ps(p)])
+        return self._probe_filters[p](t, v[ps])
 
     #: Steps per batch when the host work is batched (open-loop networks).
     batch_steps = 1000

@@ -95,10 +95,13 @@ class PESRule:
     lr_shift: int
     #: nengo error value per error unit (host side: ``e_int = round(e / error_scale)``)
     error_scale: np.ndarray
+    #: the weight update runs every ``epoch`` steps (traces update every step)
+    epoch: int = 1
     notes: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {
+            "epoch": self.epoch,
             "trace_decay": self.trace.decay,
             "trace_impulse": self.trace.impulse,
             "learning_rate_mantissa": [int(m) for m in self.lr_mant],
@@ -183,24 +186,27 @@ class LearnedWeights:
 
     def deliver(self, pre_spikes: np.ndarray) -> np.ndarray | None:
         """Synaptic input of the target compartments from this step's active pre rows."""
-        idx = np.flatnonzero(pre_spikes)
-        if not idx.size:
+        if not pre_spikes.any():
             return None
-        # a sum of at most 2**16 mantissas stays exact in float32
-        per_dim = self.mant[idx].sum(axis=0, dtype=np.float64) * float(1 << self.weight_shift)
+        # exact in float32: a sum of fewer than 2**16 mantissas (|m| <= 255) of 0/1 spikes
+        per_dim = (pre_spikes.astype(np.float32) @ self.mant).astype(np.float64) * float(1 << self.weight_shift)
         return self.rule.sign * per_dim[self.rule.dim]
 
-    def learn(self, pre_spikes: np.ndarray, rng: np.random.Generator) -> None:
-        """Trace update with this step's spikes, then the weight update.
+    def learn(self, pre_spikes: np.ndarray, rng: np.random.Generator, step: int = 0) -> None:
+        """Trace update with this step's spikes, then (once per epoch) the weight update.
 
-        Every step draws one uniform per trace and one per weight, whether or not the
-        error is zero, so the random stream does not depend on the data.
+        ``step`` is the chip's step counter; the weights update when it is a multiple
+        of the rule's epoch.  Every step draws one uniform per trace and every epoch
+        one per weight, whether or not the error is zero, so the random stream does not
+        depend on the data.
         """
         s = self.spec
         x = np.floor(self.x * np.float32(self.keep) + self._u_trace.next(rng))
         x += np.float32(self.rule.trace.impulse) * pre_spikes
         np.minimum(x, np.float32(s.trace_max), out=x)
         self.x = x
+        if step % self.rule.epoch:
+            return
         u = self._u_weight.next(rng)
         if not self.error.any():
             return
@@ -241,6 +247,8 @@ class PESPlan:
     current_max: float
     #: nengo error value per error unit, per dimension
     error_scale: np.ndarray
+    #: steps per weight update
+    epoch: int = 1
 
 
 def make_rule(plan: PESPlan, mant_init: np.ndarray, exponent: int, to_int: float, dt: float,
@@ -251,14 +259,15 @@ def make_rule(plan: PESPlan, mant_init: np.ndarray, exponent: int, to_int: float
     equal for all targets of the group).  The learning rate per dimension is, in
     mantissa units per (error unit x trace unit), ``kappa * dt / n_pre * gain * to_int
     / 2**(6+e) * error_scale * rate_per_unit`` (nengo's PES step ``-kappa * dt / n *
-    e * x`` on the decoders).
+    e * x`` on the decoders), times the epoch (steps per update).
     """
     trace = trace_registers(plan.pre_tau, dt, spec)
     rate = (plan.learning_rate * dt / plan.n_pre * plan.gain * to_int / 2.0 ** (spec.weight_shift + exponent)
-            * plan.error_scale * trace.rate_per_unit)
+            * plan.error_scale * trace.rate_per_unit * plan.epoch)
     mant, shift = learning_rate_registers(rate, spec)
     rule = PESRule(plan.label, len(plan.gain), np.asarray(plan.dim, np.int64), np.asarray(plan.sign, np.int64),
-                   np.asarray(mant_init, np.int64), trace, mant, shift, np.asarray(plan.error_scale, float))
+                   np.asarray(mant_init, np.int64), trace, mant, shift, np.asarray(plan.error_scale, float),
+                   int(plan.epoch))
     lost = np.flatnonzero((mant == 0) & (rate > 0))
     if lost.size:
         rule.notes.append(f"learning rate of {lost.size} dimension(s) rounds to 0: they do not learn")

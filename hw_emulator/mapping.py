@@ -72,6 +72,9 @@ class MapOptions:
     error_range
         Largest PES error value per dimension (times the post radius) the host can
         send to the chip; larger errors are clipped to it.
+    learn_epoch
+        Steps per PES weight update (1..64); each update applies ``learn_epoch``
+        steps' worth of learning with the traces and error of that step.
     """
 
     decode: str = "weights"
@@ -83,6 +86,7 @@ class MapOptions:
     refit_decoders: bool = True
     refit_reg: float | None = 0.02
     error_range: float = 1.0
+    learn_epoch: int = 4
     spec: ChipSpec = LOIHI_V1
 
     def __post_init__(self) -> None:
@@ -91,6 +95,10 @@ class MapOptions:
         for name in ("input_pairs", "decode_pairs"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if not 1 <= int(self.learn_epoch) <= 64:
+            raise ValueError(f"learn_epoch must be in 1..64 steps, got {self.learn_epoch!r}")
+        if not self.error_range > 0:
+            raise ValueError(f"error_range must be > 0, got {self.error_range!r}")
 
 
 @dataclass(eq=False)
@@ -577,7 +585,7 @@ class _Mapper:
         plan = PESPlan(
             _name(conn), float(rule.learning_rate), pre.n_neurons, synapse_tau(rule.pre_synapse, conn),
             dim, sign, r1, w_max, 2 * 0.8 * r0,
-            np.full(conn.size_out, self.opt.error_range * radius / self.spec.error_max),
+            np.full(conn.size_out, self.opt.error_range * radius / self.spec.error_max), int(self.opt.learn_epoch),
         )
         dec.learning[conn] = plan
         self.connect(src, dec, w_learn, conn, tau=synapse_tau(conn.synapse, conn))
