@@ -176,7 +176,7 @@ class Simulator(SimulatorBase):
         nodes = m.nodes
         deps = {n: set() for n in nodes}
         for c in m.host_connections:
-            if c.synapse is None:
+            if c.synapse is None and c.post_obj in deps:  # (a learning rule reads its input later)
                 deps[c.post_obj].add(c.pre_obj)
         try:
             self._node_order = list(TopologicalSorter(deps).static_order())

@@ -8,6 +8,7 @@ Modules, one idea each (see ``SPEC.md`` for the behaviour they implement):
 ``neurons``     registry of chip neuron models (LIF, integrate-and-fire)
 ``blocks``      chip objects: compartment blocks, input axons, synapse groups
 ``allocate``    placement on cores and chips, ``ResourceError``
+``learning``    on-chip PES: traces, host error, learned weights
 ``emulator``    the vectorised integer run loop
 ``report``      hardware report (resources, activity, energy/time *estimate*)
 ``mapping``     nengo's built model -> chip objects (the only module importing nengo)
