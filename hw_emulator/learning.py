@@ -168,7 +168,8 @@ class LearnedWeights:
         self.x = np.zeros(self.mant.shape[0], np.float32)
         self.error = np.zeros(self.rule.n_dims, np.int64)
         self.saturations = 0
-        self.updates = 0
+        #: weight-update epochs run (the engine visits every synapse, whatever the error)
+        self.epochs = 0
         self._u_trace = _Uniforms(self.x.shape, 256)
         self._u_weight = _Uniforms(self.mant.shape, 16)
 
@@ -207,6 +208,7 @@ class LearnedWeights:
         self.x = x
         if step % self.rule.epoch:
             return
+        self.epochs += 1
         u = self._u_weight.next(rng)
         if not self.error.any():
             return
@@ -221,7 +223,6 @@ class LearnedWeights:
         if m.max() > top or m.min() < -top:
             self.saturations += int(np.count_nonzero((m > top) | (m < -top)))
             np.clip(m, -top, top, out=m)
-        self.updates += 1
 
 
 @dataclass(eq=False)

@@ -36,6 +36,8 @@ class CoreReport:
     synaptic_ops: int = 0
     active_updates: int = 0
     inactive_updates: int = 0
+    #: learning-engine weight updates (one per synapse of a learning group per epoch)
+    synaptic_updates: int = 0
 
 
 @dataclass
@@ -52,6 +54,8 @@ class HardwareReport:
     total_synaptic_ops: int = 0
     spikes_per_step: float = 0.0
     synaptic_ops_per_step: float = 0.0
+    total_synaptic_updates: int = 0
+    learning_saturations: int = 0
     energy_estimate_j: float = 0.0
     energy_estimate_per_step_j: float = 0.0
     time_estimate_per_step_s: float = 0.0
@@ -86,6 +90,11 @@ class HardwareReport:
         lines += [
             f"spikes: {self.total_spikes} total, {self.spikes_per_step:.1f} per step",
             f"synaptic ops: {self.total_synaptic_ops} total, {self.synaptic_ops_per_step:.1f} per step",
+        ]
+        if self.total_synaptic_updates:
+            lines.append(f"learning: {self.total_synaptic_updates} synaptic weight updates, "
+                         f"{self.learning_saturations} saturated at the weight limit")
+        lines += [
             f"ESTIMATE energy: {self.energy_estimate_j * 1e6:.3f} uJ total, "
             f"{self.energy_estimate_per_step_j * 1e9:.3f} nJ per step (dynamic only)",
             f"ESTIMATE chip time per step: {self.time_estimate_per_step_s * 1e6:.3f} us",
@@ -117,6 +126,7 @@ def build_report(placement: Placement, emulator: Emulator, quantization: dict | 
     n_cores = len(placement.cores)
     spikes = np.zeros(n_cores, np.int64)
     synops = np.zeros(n_cores, np.int64)
+    synupd = np.zeros(n_cores, np.int64)
     active = np.zeros(n_cores, np.int64)
     comps = np.zeros(n_cores, np.int64)
     for b in net.blocks:
@@ -133,6 +143,10 @@ def build_report(placement: Placement, emulator: Emulator, quantization: dict | 
         tcore = placement.core_of[g.target][g.tgt_index]
         for c in np.unique(tcore):
             synops[c] += int(counts @ np.count_nonzero(g.synapse_mask[:, tcore == c], axis=1))
+            if g.learning is not None:
+                # the learning engine visits every synapse of the group once per epoch
+                lw = emulator.learned[g.learning][1]
+                synupd[c] += lw.epochs * int(np.count_nonzero(g.synapse_mask[:, tcore == c]))
     steps = max(emulator.n_steps, 1)
     inactive = comps * emulator.n_steps - active
     core_reports = [
@@ -140,14 +154,16 @@ def build_report(placement: Placement, emulator: Emulator, quantization: dict | 
             c.index, c.chip, c.describe(), c.compartments, spec.compartments_per_core,
             c.input_axons, spec.input_axons_per_core, c.output_axons, spec.output_axons_per_core,
             c.synapse_bits / 8, spec.synapse_memory_bytes,
-            int(spikes[i]), int(synops[i]), int(active[i]), int(inactive[i]),
+            int(spikes[i]), int(synops[i]), int(active[i]), int(inactive[i]), int(synupd[i]),
         )
         for i, c in enumerate(placement.cores)
     ]
     energy_pj = (synops.sum() * en.synop_pj + active.sum() * en.compartment_active_pj
-                 + inactive.sum() * en.compartment_inactive_pj + spikes.sum() * en.spike_in_tile_pj)
+                 + inactive.sum() * en.compartment_inactive_pj + spikes.sum() * en.spike_in_tile_pj
+                 + synupd.sum() * en.synupdate_pj)
     core_ns = (synops * en.synop_ns + active * en.compartment_active_ns
-               + inactive * en.compartment_inactive_ns + spikes * en.spike_in_tile_ns) / steps
+               + inactive * en.compartment_inactive_ns + spikes * en.spike_in_tile_ns
+               + synupd * en.synupdate_ns) / steps
     return HardwareReport(
         chip=f"{spec.name} (spec {spec.version})",
         n_chips=placement.n_chips,
@@ -159,6 +175,8 @@ def build_report(placement: Placement, emulator: Emulator, quantization: dict | 
         total_synaptic_ops=int(synops.sum()),
         spikes_per_step=float(spikes.sum() / steps),
         synaptic_ops_per_step=float(synops.sum() / steps),
+        total_synaptic_updates=int(synupd.sum()),
+        learning_saturations=sum(lw.saturations for _, lw in emulator.learned.values()),
         energy_estimate_j=float(energy_pj * 1e-12),
         energy_estimate_per_step_j=float(energy_pj * 1e-12 / steps),
         time_estimate_per_step_s=float(core_ns.max(initial=0.0) * 1e-9),

@@ -116,6 +116,11 @@ def test_learning_group_in_report_and_resources():
     g = next(g for g in sim.mapped.chip.groups if g.learning is not None)
     assert g.n_synapses == 100 * 2 * 2 * sim.options.decode_pairs
     assert any("learning-rate" in n for n in quant["notes"])
+    # the learning engine's work is in the report and its energy estimate
+    epochs = sim.n_steps // sim.options.learn_epoch
+    assert report.total_synaptic_updates == epochs * g.n_synapses
+    assert "learning:" in report.to_table()
+    assert report.as_dict()["cores"][0]["synaptic_updates"] >= 0
 
 
 @pytest.mark.parametrize("rule", [nengo.BCM(), nengo.Oja(), nengo.Voja()])
