@@ -391,20 +391,30 @@ class _Mapper:
             # user-given decoders are kept as they are
             memo[conn] = w
             return w
-        eb = self.model.params[pre]
-        x = np.dot(built.eval_points, eb.encoders.T / pre.radius)
-        a_ref = pre.neuron_type.rates(x, eb.gain, eb.bias)
         reg = self.opt.refit_reg if self.opt.refit_reg is not None else float(getattr(conn.solver, "reg", 0.1))
+        a_ref, _, _ = self._rate_tables(pre, built.eval_points, reg)
         memo[conn] = self.chip_decoders(pre, built.eval_points, a_ref @ w.T, reg)
         return memo[conn]
 
+    def _rate_tables(self, pre: Ensemble, eval_points: np.ndarray, reg: float) -> tuple:
+        """``(nengo rates, chip rates, inverse ridge Gram matrix)`` at ``eval_points``, memoised:
+        an ensemble's connections usually share its evaluation points, and the rates and
+        the ``n x n`` inverse dominate mapping time."""
+        memo = self.__dict__.setdefault("_tables", {})
+        key = (pre, reg, eval_points.shape, hash(np.ascontiguousarray(eval_points).tobytes()))
+        if key not in memo:
+            eb = self.model.params[pre]
+            x = np.dot(eval_points, eb.encoders.T / pre.radius)
+            a = self.ens_rates(pre, x)
+            sigma = reg * max(float(a.max()), 1e-12)
+            g_inv = np.linalg.inv(a.T @ a + a.shape[0] * sigma**2 * np.eye(a.shape[1]))
+            memo[key] = (pre.neuron_type.rates(x, eb.gain, eb.bias), a, g_inv)
+        return memo[key]
+
     def chip_decoders(self, pre: Ensemble, eval_points: np.ndarray, targets: np.ndarray, reg: float) -> np.ndarray:
         """Ridge-regression decoders (``size x n``) of ``targets`` from the chip's rate curves."""
-        x = np.dot(eval_points, self.model.params[pre].encoders.T / pre.radius)
-        a = self.ens_rates(pre, x)
-        sigma = reg * max(float(a.max()), 1e-12)
-        g = a.T @ a + a.shape[0] * sigma**2 * np.eye(a.shape[1])
-        return np.linalg.solve(g, a.T @ targets).T
+        _, a, g_inv = self._rate_tables(pre, eval_points, reg)
+        return (g_inv @ (a.T @ targets)).T
 
     # ------------------------------------------------------------ connections
     def add_connection(self, conn: Connection) -> None:
@@ -577,7 +587,10 @@ class _Mapper:
         # the weight scale that decoding a value of size y_max needs: identity
         # decoders on the chip's rate curves, with 2x headroom for learning
         eb = self.model.params[pre]
-        d_id = self.chip_decoders(pre, eb.eval_points, eb.eval_points, 0.1) * src.amplitude
+        reg = self.opt.refit_reg if self.opt.refit_reg is not None else 0.1
+        built_points = self.model.params[conn].eval_points
+        points = eb.eval_points if built_points is None else built_points  # shares the refit's table
+        d_id = self.chip_decoders(pre, points, points, reg) * src.amplitude
         r0 = float(self.opt.decode_rate)
         w_learn = sign[:, None] * w[dim] * r1[dim][:, None]
         w_max = max(float(np.abs(w_learn).max()), 2 * 0.8 * r0 * float(np.abs(d_id).max()) / pre.radius)
