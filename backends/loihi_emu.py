@@ -31,7 +31,6 @@ from scipy.signal import lfilter
 from hw_emulator.allocate import allocate
 from hw_emulator.chip import LOIHI_V1, BoardSpec, ChipSpec
 from hw_emulator.emulator import Emulator
-from hw_emulator.learning import quantize_error
 from hw_emulator.mapping import MapOptions, map_model
 from hw_emulator.report import HardwareReport, build_report
 
@@ -579,30 +578,36 @@ class Simulator(SimulatorBase):
     def _run_stepwise(self, steps: int) -> None:
         """Closed loop (chip outputs feed host nodes): host and chip alternate every step."""
         em, dt = self.emulator, self.dt
-        probes = list(self._probe_data)
+        probes = [(p, self._probe_data[p].append, self._pspec[p][1]) for p in self._probe_data]
         has_inputs = em.n_inputs > 0
+        # (tap, learned state, 1/error scale): the error goes straight to the learned state
+        taps = [(tap, em.learned[tap.rule_regs][1], 1.0 / tap.rule_regs.error_scale) for tap in self.mapped.learning]
+        e_max = float(em.spec.error_max)
+        dec_cols, dec_sub, lp_only, lp_e = self._dec_cols, self._dec_sub, self._lp_only, self._lp_e
         n0 = self.n_steps
         for i in range(steps):
             n = n0 + i + 1
             t = n * dt
             self._eval_nodes(t)
             counts = self._encode(self._signal()[None, :] @ self._enc_t.T)[0] if has_inputs else None
-            for tap in self.mapped.learning:
-                # the host sends this step's error (the rule's filtered input) to the chip
-                em.set_error(tap.rule_regs, quantize_error(self._node_input(tap, t), tap.rule_regs))
+            for tap, lw, inv_scale in taps:
+                # the host sends this step's error (the rule's filtered input) to the chip,
+                # rounded and clipped to the error format (see quantize_error)
+                e = np.rint(self._node_input(tap, t) * inv_scale)
+                lw.error = np.clip(e, -e_max, e_max).astype(np.int64)
             spikes = em.step(counts)
-            if len(self._dec_cols):
-                idx = np.flatnonzero(spikes[self._dec_cols])
-                y = self._dec_sub[idx].sum(axis=0, keepdims=True) / dt
-                if self._lp_only:
-                    self._lp_z = self._lp_e * self._lp_z + (1 - self._lp_e) * y[0]
+            if len(dec_cols):
+                idx = np.flatnonzero(spikes[dec_cols])
+                y = dec_sub[idx].sum(axis=0) / dt
+                if lp_only:
+                    self._lp_z = lp_e * self._lp_z + (1 - lp_e) * y
                     self._y_all = self._lp_z
                 else:
-                    self._y_all = self._filter_outputs(y, n - 1)[0]
-            for p in probes:
+                    self._y_all = self._filter_outputs(y[None], n - 1)[0]
+            for p, append, period in probes:
                 value = self._probe_value(p, t)
-                if n % self._pspec[p][1] < 1:
-                    self._probe_data[p].append(value)
+                if n % period < 1:
+                    append(value)
 
     def _delay(self, p, vals: np.ndarray) -> np.ndarray:
         """nengo filters probes in "update" mode: a filtered probe lags its input one step."""
