@@ -294,8 +294,8 @@ class Simulator(SimulatorBase):
                                if isinstance(getattr(o.key, "post_obj", None), (Node, LearningRule))})
         self._filtered_conns = [c for c in m.host_connections if c.synapse is not None]
         # nengo parameter reads cost microseconds each; the per-step host code reads copies
-        self._nspec = {n: (n.size_in, n.size_out, isinstance(n.output, Process)) for n in nodes}
-        self._nspec.update({tap: (tap.rule.size_in, 0, False) for tap in m.learning})
+        self._nspec = {n: (n.size_in, n.size_out, isinstance(n.output, Process), n.output is None) for n in nodes}
+        self._nspec.update({tap: (tap.rule.size_in, 0, False, True) for tap in m.learning})
         self._cspec = {c: (c.pre_obj, c.pre_slice, c.function, c.synapse is not None) for c in m.host_connections}
         self._pspec = {
             p: (p.synapse is not None, 1 if p.sample_every is None else p.sample_every / self.dt, self._ps(p),
@@ -306,6 +306,7 @@ class Simulator(SimulatorBase):
         for c in m.host_connections:
             sig = self.model.sig[c].get("weights")
             self._conn_w[c] = 1.0 if sig is None else sig.initial_value  # None: NoTransform
+        self._conn_w_2d = {c: np.ndim(w) == 2 for c, w in self._conn_w.items()}
         self._saturated: set = set()
         self._overflow_warned = False
         self._q_overflow_warned = False
@@ -393,7 +394,7 @@ class Simulator(SimulatorBase):
         if function is not None:
             x = np.atleast_1d(np.asarray(function(x), dtype=np.float64))
         w = self._conn_w[c]
-        y = w @ x if np.ndim(w) == 2 else w * x
+        y = w @ x if self._conn_w_2d[c] else w * x
         return self._conn_filters[c](t, np.atleast_1d(y))
 
     # ------------------------------------------------------------------- run
@@ -427,8 +428,11 @@ class Simulator(SimulatorBase):
         for node in self._node_order:
             if which != "all" and (node in self._late_nodes) != (which == "late"):
                 continue
-            size_in, size_out, is_process = self._nspec[node]
+            size_in, size_out, is_process, passthrough = self._nspec[node]
             x = self._node_input(node, t) if size_in else None
+            if passthrough:  # its input is a sum of already checked values
+                self._node_val[node] = x
+                continue
             y = self._node_fn[node](t, x)
             if size_out:
                 if is_process:
