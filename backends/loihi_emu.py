@@ -51,6 +51,11 @@ def _synapse_key(synapse: Any) -> tuple:
     return ("obj", id(synapse))
 
 
+def _lowpass_decay(synapse: nengo.Lowpass, dt: float) -> float:
+    """Per-step decay ``exp(-dt/tau)`` of a Lowpass (0 for ``tau = 0``: no filtering)."""
+    return 0.0 if synapse.tau == 0 else float(np.exp(-dt / synapse.tau))
+
+
 class _Filter:
     """A nengo synapse run on the host (``None`` passes values through)."""
 
@@ -65,7 +70,7 @@ class _Filter:
             return
         if type(self.synapse) is nengo.Lowpass:
             # nengo's Lowpass, y = e * y + (1 - e) * x, without its general state-space step
-            self.lowpass = np.exp(-self.dt / self.synapse.tau)
+            self.lowpass = _lowpass_decay(self.synapse, self.dt)
             self.y = np.zeros(self.size)
             return
         shape = (self.size,)
@@ -268,7 +273,7 @@ class Simulator(SimulatorBase):
             seen_rows.add((rows_.start, rows_.stop))
             groups.setdefault(_synapse_key(o.synapse), (o.synapse, []))[1].append(np.arange(rows_.start, rows_.stop))
         self._out_groups = [(syn, np.concatenate(ix)) for syn, ix in groups.values()]
-        self._lp_decay = [np.exp(-self.dt / syn.tau) if type(syn) is nengo.Lowpass else None
+        self._lp_decay = [_lowpass_decay(syn, self.dt) if type(syn) is nengo.Lowpass else None
                           for syn, _ in self._out_groups]
         # stepwise runs filter all outputs in one vector update when every synapse is
         # a Lowpass (or none: decay 0)
