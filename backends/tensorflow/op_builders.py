@@ -177,6 +177,34 @@ class ElementwiseIncBuilder(OpBuilder):
         st.write(op.Y, tf.reshape(prod, tuple(op.Y.shape) + (st.batch,)), "inc")
 
 
+def _batched_matvec(a, x, axis: int):
+    """``sum_j a[..., j, b] * x[..., j, b]`` over ``axis`` (the contracted one) of ``a``.
+
+    ``x`` lacks ``a``'s output axis (the one before ``axis``); it is broadcast
+    along it. Used for per-sample (learned) matrices with the batch axis last.
+    """
+    return tf.reduce_sum(a * tf.expand_dims(x, axis - 1), axis=axis)
+
+
+#: matrices with at least this many rows get their (state) operand materialized
+_MATERIALIZE_ROWS = 8
+
+
+def _materialize(x, sc: "StepContext"):
+    """``x`` unchanged, but computed once rather than inside its consumer.
+
+    XLA fuses cheap elementwise producers (e.g. the LIF spike test) into every
+    consumer, so ``A * x`` over a ``(rows, cols, batch)`` matrix would redo the
+    producer once per row. Dividing by a runtime 1.0 (``step / step``, exact in
+    IEEE arithmetic, step >= 1) puts a divide in between, which XLA treats as
+    expensive and does not duplicate.
+    """
+    if not x.dtype.is_floating:
+        return x  # integer division would change the dtype
+    step = tf.cast(sc.step, x.dtype)
+    return x / (step / step)
+
+
 def _dot(a, a_batched: bool, x, x_batched: bool, a_ndim: int, x_ndim: int):
     """numpy-style ``dot`` of ``a`` and ``x`` with optional trailing batch axes."""
     if a_ndim == 0 or x_ndim == 0:
@@ -191,6 +219,11 @@ def _dot(a, a_batched: bool, x, x_batched: bool, a_ndim: int, x_ndim: int):
         return a * x
     if a_ndim == 2 and x_ndim == 1 and not a_batched:
         return tf.matmul(a, x if x_batched else x[:, None])
+    if a_batched and x_batched and a_ndim == 2 and x_ndim == 1 and a.shape[-1] != 1:
+        # a learned matrix per sample (``(i, j, batch)``): a dot_general with
+        # the batch axis last makes XLA transpose the whole matrix every step;
+        # multiply-and-reduce streams it once in its stored layout
+        return _batched_matvec(a, x, axis=1)
     a_idx = "ij"[2 - a_ndim:]
     x_idx = "jk"[: x_ndim]
     out = a_idx[:-1] + x_idx[1:]
@@ -209,7 +242,11 @@ class DotIncBuilder(OpBuilder):
         op = self.op
         lay = st.layout
         a_b, x_b = lay.is_state(op.A), lay.is_state(op.X)
-        res = _dot(st.read(op.A), a_b, st.read(op.X), x_b, op.A.ndim, op.X.ndim)
+        x = st.read(op.X)
+        if x_b and op.A.ndim == 2 and op.X.ndim == 1 and op.A.shape[0] >= _MATERIALIZE_ROWS:
+            # each output row would otherwise recompute X's producer
+            x = _materialize(x, sc)
+        res = _dot(st.read(op.A), a_b, x, x_b, op.A.ndim, op.X.ndim)
         if not (a_b or x_b):
             res = res[..., None]
         st.write(op.Y, tf.reshape(res, tuple(op.Y.shape) + (-1,)), "inc")
@@ -319,7 +356,13 @@ class BsrDotIncBuilder(OpBuilder):
                 xg = xb[k0:k1]
             else:
                 xg = tf.gather(xb, self.cols[k0:k1], axis=0)
-            prods.append(tf.einsum(f"krc{'b' if a_b else ''},kcb->krb", A, xg))
+            if a_b and st.batch > 1:
+                # per-sample blocks: see _batched_matvec (no per-step transpose)
+                prods.append(_batched_matvec(A, _materialize(xg, sc), axis=2))
+            else:
+                if a_b:
+                    xg = _materialize(xg, sc)
+                prods.append(tf.einsum(f"krc{'b' if a_b else ''},kcb->krb", A, xg))
         prod = prods[0] if len(prods) == 1 else tf.concat(prods, axis=0)
         if not self.diagonal:
             prod = tf.math.unsorted_segment_sum(prod, self.rows, self.n_rows)
