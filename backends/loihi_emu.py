@@ -35,6 +35,7 @@ from hw_emulator.mapping import MapOptions, map_model
 from hw_emulator.report import HardwareReport, build_report
 
 from .base import SimulatorBase
+from .loihi_emu_early import EarlyRun
 
 
 def _describe(obj: Any) -> str:
@@ -298,6 +299,16 @@ class Simulator(SimulatorBase):
         self._post_idx.update({o: np.arange(o.key.post_obj.size_in)[o.key.post_slice] for o in m.outputs
                                if isinstance(getattr(o.key, "post_obj", None), (Node, LearningRule))})
         self._filtered_conns = [c for c in m.host_connections if c.synapse is not None]
+        # early nodes (not reading the chip) run ahead of it, a chunk of steps at a time
+        self._early_nodes = [nd for nd in self._node_order if nd not in self._late_nodes]
+        self._early_conns = [c for c in self._filtered_conns if c.pre_obj not in self._late_nodes]
+        self._pass = {
+            "all": (self._node_order, self._filtered_conns),
+            "early": (self._early_nodes, self._early_conns),
+            "late": ([nd for nd in self._node_order if nd in self._late_nodes],
+                     [c for c in self._filtered_conns if c.pre_obj in self._late_nodes]),
+        }
+        self._signal_early = all(nd not in self._late_nodes for nd, *_ in self._sig_specs)
         # nengo parameter reads cost microseconds each; the per-step host code reads copies
         self._nspec = {n: (n.size_in, n.size_out, isinstance(n.output, Process), n.output is None) for n in nodes}
         self._nspec.update({tap: (tap.rule.size_in, 0, False, True) for tap in m.learning})
@@ -430,9 +441,9 @@ class Simulator(SimulatorBase):
             )
 
     def _eval_nodes(self, t: float, which: str = "all") -> None:
-        for node in self._node_order:
-            if which != "all" and (node in self._late_nodes) != (which == "late"):
-                continue
+        """Evaluate host nodes at time ``t``: ``"all"``, or only the ``"early"`` or ``"late"`` ones."""
+        nodes, conns = self._pass[which]
+        for node in nodes:
             size_in, size_out, is_process, passthrough = self._nspec[node]
             x = self._node_input(node, t) if size_in else None
             if passthrough:  # its input is a sum of already checked values
@@ -446,7 +457,7 @@ class Simulator(SimulatorBase):
                     self._node_val[node] = np.broadcast_to(y, (size_out,)).copy()
                 else:
                     self._node_val[node] = self._check_output(node, y, size_out)
-        for c in self._filtered_conns:
+        for c in conns:
             # filtered host connections deliver next step, as nengo's do
             self._conn_next[c] = self._conn_value(c, t)
 
@@ -531,17 +542,10 @@ class Simulator(SimulatorBase):
         """
         em, dt, n0 = self.emulator, self.dt, self.n_steps + offset
         probed_nodes = {w for k, w in self.mapped.probe_plans.values() if k == "node"}
-        node_rec = {nd: np.zeros((steps, nd.size_out)) for nd in probed_nodes}
-        sig = np.zeros((steps, self._enc_t.shape[1])) if self._enc_t.size else None
-        early = [nd for nd in self._node_order if nd not in self._late_nodes]
-        if early:
-            for i in range(steps):
-                self._eval_nodes((n0 + i + 1) * dt, "early")
-                if sig is not None:
-                    sig[i] = self._signal()
-                for nd, rec in node_rec.items():
-                    if nd not in self._late_nodes:
-                        rec[i] = self._node_val[nd]
+        early = EarlyRun(self, n0, steps, signal=True)
+        node_rec = {nd: early.values[nd] if nd in early.values else np.zeros((steps, nd.size_out))
+                    for nd in probed_nodes}
+        sig = early.signal
         counts = self._encode(sig @ self._enc_t.T) if sig is not None else None
         cols = self._dec_cols
         raster, vrec = em.run(steps, counts, cols, [self._volt_sl[v] for v in self.mapped.voltages])
@@ -555,12 +559,14 @@ class Simulator(SimulatorBase):
             for i in range(steps):
                 if y is not None:
                     self._y_all = y[i]
+                early.restore(i)
                 self._eval_nodes((n0 + i + 1) * dt, "late")
                 for nd, rec in node_rec.items():
                     if nd in self._late_nodes:
                         rec[i] = self._node_val[nd]
             if y is not None:
                 self._y_all = y[-1].copy()
+            early.finish()
         for p in self._probe_data:
             kind, what = self.mapped.probe_plans[p]
             if kind == "output":
@@ -592,22 +598,37 @@ class Simulator(SimulatorBase):
         # (tap, learned state, 1/error scale): the error goes straight to the learned state
         taps = [(tap, em.learned[tap.rule_regs][1], 1.0 / tap.rule_regs.error_scale) for tap in self.mapped.learning]
         e_max = float(em.spec.error_max)
-        dec_cols, dec_sub, lp_only, lp_e = self._dec_cols, self._dec_sub, self._lp_only, self._lp_e
+        dec_cols, lp_only, lp_e = self._dec_cols, self._lp_only, self._lp_e
+        if len(dec_cols) and dec_cols[-1] - dec_cols[0] + 1 == len(dec_cols):
+            dec_cols = slice(int(dec_cols[0]), int(dec_cols[-1]) + 1)  # a view, not a gather
+        dec_sub = self._dec_sub / dt
         n0 = self.n_steps
+        counts, early = None, None
         for i in range(steps):
             n = n0 + i + 1
             t = n * dt
-            self._eval_nodes(t)
-            counts = self._encode(self._signal()[None, :] @ self._enc_t.T)[0] if has_inputs else None
+            k = i % self.early_chunk
+            if k == 0:
+                # early nodes (and the chip input when only they feed it) a chunk ahead
+                if early is not None:
+                    early.finish()
+                early = EarlyRun(self, n - 1, min(self.early_chunk, steps - i), signal=self._signal_early)
+                if has_inputs and early.signal is not None:
+                    counts = self._encode(early.signal @ self._enc_t.T)
+            early.restore(k)
+            self._eval_nodes(t, "late")
+            if has_inputs:
+                c_in = counts[k] if early.signal is not None else self._encode(self._signal()[None, :] @ self._enc_t.T)[0]
+            else:
+                c_in = None
             for tap, lw, inv_scale in taps:
                 # the host sends this step's error (the rule's filtered input) to the chip,
                 # rounded and clipped to the error format (see quantize_error)
                 e = np.rint(self._node_input(tap, t) * inv_scale)
                 lw.error = np.clip(e, -e_max, e_max).astype(np.int64)
-            spikes = em.step(counts)
-            if len(dec_cols):
-                idx = np.flatnonzero(spikes[dec_cols])
-                y = dec_sub[idx].sum(axis=0) / dt
+            spikes = em.step(c_in)
+            if dec_sub.size:
+                y = dec_sub[spikes[dec_cols].nonzero()[0]].sum(axis=0)
                 if lp_only:
                     self._lp_z = lp_e * self._lp_z + (1 - lp_e) * y
                     self._y_all = self._lp_z
@@ -617,6 +638,8 @@ class Simulator(SimulatorBase):
                 value = self._probe_value(p, t)
                 if n % period < 1:
                     append(value)
+        if early is not None:
+            early.finish()
 
     def _delay(self, p, vals: np.ndarray) -> np.ndarray:
         """nengo filters probes in "update" mode: a filtered probe lags its input one step."""
@@ -640,11 +663,13 @@ class Simulator(SimulatorBase):
             return self._probe_filters[p](t, self._node_val[what][ps].copy())
         if kind == "sum":
             return self._probe_filters[p](t, sum(self._y_all[sl] for sl in self._sum_rows[p])[ps])
-        v = self.emulator.v[self._volt_sl[what]] / what.block.voltage_scale
+        v = self.emulator.voltages(self._volt_sl[what]) / what.block.voltage_scale
         return self._probe_filters[p](t, v[ps])
 
     #: Steps per batch when the host work is batched (open-loop networks).
     batch_steps = 1000
+    #: Steps the early host nodes run ahead of the chip in closed-loop runs.
+    early_chunk = 100
 
     def _warn_saturated(self, over: np.ndarray) -> None:
         conn = self.mapped.inputs[int(self._enc_owner[np.flatnonzero(over)[0]])].conn

@@ -233,8 +233,10 @@ _STANDARD = [
                   description="nengo.networks.CircularConvolution", per_target={_EMU: Tolerance(0.08, 0.30)}),
     ParityNetwork("basal_ganglia", basal_ganglia, Tolerance(0.03, 0.15), dimensions=4,
                   description="nengo.networks.BasalGanglia", per_target={_EMU: Tolerance(0.20, 0.90)}),
+    # on chip PES learns with 8-bit errors and stochastically rounded weights (SPEC.md section 8):
+    # seeds 0-4 measured rmse <= 0.044, max <= 0.145 against reference
     ParityNetwork("pes_learning", pes_learning, Tolerance(0.03, 0.1), description="PES-learned channel",
-                  unsupported={_EMU: "PES learning does not run on the chip emulator yet (UnsupportedError)"}),
+                  per_target={_EMU: Tolerance(0.06, 0.20)}),
     ParityNetwork("neuron_chain", neuron_chain,
                   {"b_rates": Tolerance(2.0, 20.0), "c_decoded": Tolerance(0.02, 0.08)},
                   description="neuron->neuron dense chain (b_rates in Hz)",

@@ -87,3 +87,23 @@ def test_error_range_is_checked():
     lw = LearnedWeights(_rule(), slice(0, 3), slice(3, 7), 6, LOIHI_V1)
     with pytest.raises(ValueError, match="127"):
         lw.set_error(np.array([200, 0]))
+
+
+def test_rounding_numbers_are_uniform_per_element_over_time():
+    """Each element's stochastic-rounding numbers are uniform over calls and do not
+    repeat a pattern (a fixed phase alone would round the same way every time)."""
+    from hw_emulator.learning import _Dither
+
+    d = _Dither((5,), block=64)
+    rng = np.random.Generator(np.random.PCG64(3))
+    u = np.array([d.next(rng).copy() for _ in range(20000)])
+    assert u.min() >= 0 and u.max() < 1
+    np.testing.assert_allclose(u.mean(axis=0), 0.5, atol=0.01)
+    np.testing.assert_allclose((u < 0.3).mean(axis=0), 0.3, atol=0.015)
+    # consecutive numbers of one element are uncorrelated
+    assert abs(np.corrcoef(u[:-1, 0], u[1:, 0])[0, 1]) < 0.03
+    # advancing without computing keeps the stream aligned
+    a, b = _Dither((5,)), _Dither((5,))
+    ra, rb = (np.random.Generator(np.random.PCG64(4)) for _ in range(2))
+    a.next(ra), b.next(rb, compute=False)
+    np.testing.assert_array_equal(a.next(ra), b.next(rb))
