@@ -85,6 +85,15 @@ class _Filter:
             return self.y
         return x if self.fn is None else np.array(self.fn(t, x), copy=True).reshape(self.size)
 
+    def run(self, ts: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Filter a chunk of inputs ``x`` (one row per step, at times ``ts``), keeping state."""
+        if self.lowpass is not None:
+            e = self.lowpass
+            y, _ = lfilter([1 - e], [1, -e], x, axis=0, zi=(e * self.y)[None, :])
+            self.y = y[-1].copy()
+            return y
+        return np.array([self(t, row) for t, row in zip(ts, x)]).reshape(len(x), self.size)
+
 
 class Simulator(SimulatorBase):
     """nengo-compatible Simulator running on the Loihi-style chip emulator.
@@ -302,9 +311,12 @@ class Simulator(SimulatorBase):
         # early nodes (not reading the chip) run ahead of it, a chunk of steps at a time
         self._early_nodes = [nd for nd in self._node_order if nd not in self._late_nodes]
         self._early_conns = [c for c in self._filtered_conns if c.pre_obj not in self._late_nodes]
+        # those read only by late nodes or learning rules are computed a chunk at a time
+        early_set = set(self._early_nodes)
+        self._bulk_conns = [c for c in self._early_conns if c.post_obj not in early_set]
         self._pass = {
             "all": (self._node_order, self._filtered_conns),
-            "early": (self._early_nodes, self._early_conns),
+            "early": (self._early_nodes, [c for c in self._early_conns if c.post_obj in early_set]),
             "late": ([nd for nd in self._node_order if nd in self._late_nodes],
                      [c for c in self._filtered_conns if c.pre_obj in self._late_nodes]),
         }
@@ -625,7 +637,9 @@ class Simulator(SimulatorBase):
                 # the host sends this step's error (the rule's filtered input) to the chip,
                 # rounded and clipped to the error format (see quantize_error)
                 e = np.rint(self._node_input(tap, t) * inv_scale)
-                lw.error = np.clip(e, -e_max, e_max).astype(np.int64)
+                np.minimum(e, e_max, out=e)  # (np.clip costs twice as much here)
+                np.maximum(e, -e_max, out=e)
+                lw.error = e.astype(np.int64)
             spikes = em.step(c_in)
             if dec_sub.size:
                 y = dec_sub[spikes[dec_cols].nonzero()[0]].sum(axis=0)

@@ -35,25 +35,46 @@ class EarlyRun:
 
     def __init__(self, sim: Any, n0: int, steps: int, signal: bool) -> None:
         self._sim = sim
-        nodes, conns = sim._early_nodes, sim._early_conns
+        nodes, looped = sim._early_nodes, sim._pass["early"][1]
         self.values = {nd: np.zeros((steps, sim._nspec[nd][1])) for nd in nodes}
         # what each filtered connection delivers in a step was computed the step before
-        self._delivered = {c: np.zeros((steps,) + np.shape(sim._conn_next[c])) for c in conns}
-        self.signal = None
-        if signal and sim._enc_t.size:
-            self.signal = np.zeros((steps, sim._enc_t.shape[1]))
-        dt = sim.dt
+        self._delivered = {c: np.zeros((steps,) + np.shape(sim._conn_next[c])) for c in looped}
+        ts = (n0 + 1 + np.arange(steps)) * sim.dt
         node_val, conn_next = sim._node_val, sim._conn_next
         for i in range(steps):
             for c, rec in self._delivered.items():
                 rec[i] = conn_next[c]
-            sim._eval_nodes((n0 + i + 1) * dt, "early")
+            sim._eval_nodes(ts[i], "early")
             for nd, rec in self.values.items():
                 rec[i] = node_val[nd]
-            if self.signal is not None:
-                self.signal[i] = sim._signal()
-        self._final_next = {c: conn_next[c] for c in conns}
+        self._final_next = {c: conn_next[c] for c in looped}
         self._final_val = {nd: node_val[nd] for nd in nodes}
+        # connections read only by late nodes: filtered over the whole chunk at once
+        for c in sim._bulk_conns:
+            y = sim._conn_filters[c].run(ts, self._conn_input(c))
+            self._delivered[c] = np.concatenate([np.reshape(conn_next[c], (1, -1)), y[:-1]])
+            self._final_next[c] = y[-1]
+        self.signal = self._signal() if signal and sim._enc_t.size else None
+
+    def _rows(self, node: Any, sl: Any, fn: Any, size: int) -> np.ndarray:
+        """``fn(x[sl])`` of an early node's recorded values, one row per step."""
+        x = self.values[node][:, sl]
+        if fn is None:
+            return x
+        return np.array([np.asarray(fn(row), dtype=np.float64) for row in x]).reshape(len(x), size)
+
+    def _conn_input(self, c: Any) -> np.ndarray:
+        """A host connection's transformed value for every step of the chunk."""
+        sim = self._sim
+        pre, pre_slice, function, _ = sim._cspec[c]
+        x = self._rows(pre, pre_slice, function, c.size_mid)
+        w = sim._conn_w[c]
+        return x @ w.T if sim._conn_w_2d[c] else w * x
+
+    def _signal(self) -> np.ndarray:
+        """The chip's input signal (every source is early) for every step of the chunk."""
+        parts = [self._rows(*spec) for spec in self._sim._sig_specs]
+        return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
     def restore(self, i: int) -> None:
         """Make step ``i`` of the chunk's early values current (before its late pass)."""

@@ -183,8 +183,11 @@ class LearnedWeights:
         # mantissas (|m| <= 255) and every product lr_mant * e * x (< 2**22) are exact
         # in float32, and scaling by 2**-shift is exact too: float32 is integer
         # arithmetic here, and about twice as fast as int64
-        self.mant = self.rule.mant_init.astype(np.float32)
-        self.x = np.zeros(self.mant.shape[0], np.float32)
+        # stored dimension-major (n_dims x n_src): the per-epoch outer product and
+        # update then run along contiguous rows of n_src (3x faster than rows of n_dims)
+        self.mant = np.ascontiguousarray(self.rule.mant_init.T, dtype=np.float32)
+        self.x = np.zeros(self.mant.shape[1], np.float32)
+        self._delta = np.zeros(self.mant.shape, np.float32)
         self.error = np.zeros(self.rule.n_dims, np.int64)
         self.saturations = 0
         #: weight-update epochs run (the engine visits every synapse, whatever the error)
@@ -202,15 +205,14 @@ class LearnedWeights:
     @property
     def mantissas(self) -> np.ndarray:
         """Current learned mantissas ``M`` (``n_src x n_dims``, int64)."""
-        return self.mant.astype(np.int64)
+        return self.mant.T.astype(np.int64)
 
     def deliver(self, pre_spikes: np.ndarray) -> np.ndarray | None:
         """Synaptic input of the target compartments from this step's active pre rows."""
-        rows = pre_spikes.nonzero()[0]
-        if not rows.size:
+        if not pre_spikes.any():
             return None
         # exact in float32: a sum of fewer than 2**16 mantissas (|m| <= 255) of 0/1 spikes
-        per_dim = self.mant[rows].sum(axis=0)
+        per_dim = self.mant @ pre_spikes.astype(np.float32)
         return per_dim[self.rule.dim] * self._target_scale
 
     def learn(self, pre_spikes: np.ndarray, rng: np.random.Generator, step: int = 0) -> None:
@@ -236,7 +238,7 @@ class LearnedWeights:
             return
         # rows with x = 0 get floor(u) = 0: no change
         step = (self.factor * self.error).astype(np.float32)
-        delta = np.multiply.outer(x, step)
+        delta = np.multiply(step[:, None], x, out=self._delta)
         delta += u
         np.floor(delta, out=delta)
         m = self.mant
