@@ -274,6 +274,8 @@ class Simulator(SimulatorBase):
         self._closed_loop = bool(fed & upstream) or bool(m.learning)
         self._out_index = {o: j for j, o in enumerate(m.outputs)}
         self._volt_sl = {v: em.slice_of(v.block) for v in m.voltages}
+        self._state_scale = {v: v.block.voltage_scale if v.attr == "voltage" else v.block.current_scale
+                             for v in m.voltages}
         # filters grouped by (type, tau) so equal synapses filter in one call
         groups: dict = {}
         seen_rows: set = set()
@@ -560,7 +562,7 @@ class Simulator(SimulatorBase):
         sig = early.signal
         counts = self._encode(sig @ self._enc_t.T) if sig is not None else None
         cols = self._dec_cols
-        raster, vrec = em.run(steps, counts, cols, [self._volt_sl[v] for v in self.mapped.voltages])
+        raster, vrec = em.run(steps, counts, cols, [(v.attr, self._volt_sl[v]) for v in self.mapped.voltages])
         volts = dict(zip(self.mapped.voltages, vrec))
         y = None
         if len(cols):
@@ -588,7 +590,7 @@ class Simulator(SimulatorBase):
             elif kind == "node":
                 vals = self._filter_rows(p, node_rec[what][:, self._ps(p)], n0)
             else:
-                vals = self._filter_rows(p, (volts[what] / what.block.voltage_scale)[:, self._ps(p)], n0)
+                vals = self._filter_rows(p, (volts[what] / self._state_scale[what])[:, self._ps(p)], n0)
             if kind == "output" and what.decoders is None:
                 vals = vals[:, self._ps(p)]
             vals = self._delay(p, vals)
@@ -677,7 +679,7 @@ class Simulator(SimulatorBase):
             return self._probe_filters[p](t, self._node_val[what][ps].copy())
         if kind == "sum":
             return self._probe_filters[p](t, sum(self._y_all[sl] for sl in self._sum_rows[p])[ps])
-        v = self.emulator.voltages(self._volt_sl[what]) / what.block.voltage_scale
+        v = self.emulator.state(what.attr, self._volt_sl[what]) / self._state_scale[what]
         return self._probe_filters[p](t, v[ps])
 
     #: Steps per batch when the host work is batched (open-loop networks).

@@ -53,6 +53,8 @@ class CompartmentBlock:
     quant: QuantizationReport | None = None
     #: Scale(s) that turn ``v`` into nengo voltage (``v / vth``); set by mapping.
     voltage_scale: Any = 1.0
+    #: Scale(s) that turn the input ``u + bias`` into nengo current ``J``; set by mapping.
+    current_scale: Any = 1.0
     #: Initial voltages (e.g. staggered phases of decode neurons); ``None`` = 0.
     v_init: Any = None
     #: Initial refractory hold in steps (nengo's initial ``refractory_time``); ``None`` = 0.

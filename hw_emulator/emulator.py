@@ -305,6 +305,19 @@ class Emulator:
         """Voltages of compartments ``sl`` without copying all of ``v`` (integers in float64)."""
         return self._x[self.n + sl.start:self.n + sl.stop]
 
+    def currents(self, sl: slice) -> np.ndarray:
+        """Input ``u + bias`` of compartments ``sl`` as this step's voltage update used it
+        (dendrites joined into their soma; integers in float64)."""
+        u = self._x[: self.n]
+        if self._has_dendrites:
+            u = u.copy()
+            np.add.at(u, self.join_parent, self._x[self.join_child])
+        return u[sl] + self._bias_f[sl]
+
+    def state(self, attr: str, sl: slice) -> np.ndarray:
+        """``"voltage"`` or ``"input"`` (current) of compartments ``sl``."""
+        return self.voltages(sl) if attr == "voltage" else self.currents(sl)
+
     @property
     def refractory(self) -> np.ndarray:
         """Steps each compartment will still be held at ``v = 0``."""
@@ -446,19 +459,21 @@ class Emulator:
         record
             Global compartment indices whose spikes to return (``steps x len``).
         record_v
-            Slices of compartments whose voltages to return (one array each).
+            Slices of compartments whose voltages to return (one array each), or
+            ``(attr, slice)`` pairs for :meth:`state` (``"voltage"`` or ``"input"``).
         """
         record = np.zeros(0, np.intp) if record is None else np.asarray(record, np.intp)
         # all spikes are kept (one copy per step) and counted/selected once at the end
         full = np.zeros((steps, self.n), bool)
-        volts = [np.zeros((steps, sl.stop - sl.start), np.int64) for sl in (record_v or [])]
+        what = [("voltage", r) if isinstance(r, slice) else r for r in (record_v or [])]
+        volts = [np.zeros((steps, sl.stop - sl.start), np.int64) for _, sl in what]
         if host_counts is not None:
             self.input_count += np.asarray(host_counts).sum(axis=0)
         for i in range(steps):
             full[i] = self.step(None if host_counts is None else host_counts[i], count_inputs=False,
                                 count_spikes=False)
-            for rec, sl in zip(volts, record_v or ()):
-                rec[i] = self._x[self.n + sl.start:self.n + sl.stop]
+            for rec, (attr, sl) in zip(volts, what):
+                rec[i] = self.state(attr, sl)
         self.spike_count += full.sum(axis=0)
         return full[:, record], volts
 

@@ -125,10 +125,12 @@ class ChipOutput:
 
 @dataclass(eq=False)
 class VoltageOutput:
-    """Voltage readout of ``block`` in nengo units (``v / vth``)."""
+    """State readout of ``block`` in nengo units: ``attr`` ``"voltage"`` (``v / vth``) or
+    ``"input"`` (the current ``J``: ``(u + bias) / c``, dendrites joined into their soma)."""
 
     probe: Probe
     block: CompartmentBlock
+    attr: str = "voltage"
 
 
 @dataclass(eq=False)
@@ -645,14 +647,14 @@ class _Mapper:
             out = ChipOutput(probe, self.pops[obj.ensemble], None, self.pops[obj.ensemble].amplitude, probe.synapse)
             self.out.outputs.append(out)
             plans[probe] = ("output", out)
-        elif isinstance(obj, Neurons) and attr == "voltage":
-            out = VoltageOutput(probe, self.pops[obj.ensemble])
+        elif isinstance(obj, Neurons) and attr in ("voltage", "input"):
+            out = VoltageOutput(probe, self.pops[obj.ensemble], attr)
             self.out.voltages.append(out)
             plans[probe] = ("voltage", out)
         else:
             raise UnsupportedError(
                 f"{_name(probe)}: probing {attr!r} of {_name(obj)} is not supported on the chip; "
-                "probe an Ensemble's decoded output, Neurons' 'output'/'voltage', or a Node's output"
+                "probe an Ensemble's decoded output, Neurons' 'output'/'voltage'/'input', or a Node's output"
             )
 
     # --------------------------------------------------------------- finalize

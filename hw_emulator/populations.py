@@ -118,7 +118,7 @@ def make_blocks(pop: "Population", chip: ChipNetwork, dt: float, spec: ChipSpec)
     pop.block = chip.add_block(CompartmentBlock(
         pop.label, pop.n, dz.decay_u_register(soma_tau, dt, s), p.decay_v, vth, bm, be,
         p.refractory_delay, vmin, vmax, owner=pop.owner, spec=s, quant=q, voltage_scale=vth.astype(float),
-        v_init=v_init, hold_init=pop.hold_init,
+        current_scale=c.astype(float), v_init=v_init, hold_init=pop.hold_init,
     ))
     q.decay_u.append({"tau": soma_tau, "decay_u": int(pop.block.decay_u[0]), "compartment": "soma"})
     pop.dendrites = {soma_tau: pop.block}
