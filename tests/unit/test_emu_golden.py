@@ -175,22 +175,32 @@ def test_spec_constants():
         s.u_bits = 3  # frozen
 
 
-def test_dense_and_sparse_delivery_agree():
-    rng = np.random.RandomState(1)
+def _input_and_two_blocks(rng, n_in: int, max_count: int) -> tuple:
+    """Host axons and two blocks ``a`` (80, biased) and ``b`` (90) for delivery tests."""
     net = ChipNetwork()
-    inp = net.add_input(InputAxons("in", 4, 2))
+    inp = net.add_input(InputAxons("in", n_in, max_count))
     a = net.add_block(CompartmentBlock("a", 80, 741, 200, 64 * 200, rng.randint(0, 400, 80), 2, 2, 0,
                                        (1 << 23) - 1))
     b = net.add_block(CompartmentBlock("b", 90, 300, 100, 64 * 300, 0, 0, 3, 0, (1 << 23) - 1))
+    return net, inp, a, b
+
+
+def _assert_same_runs(dense: Emulator, sparse: Emulator, rng, n_in: int, max_count: int, steps: int) -> None:
+    for _ in range(steps):
+        counts = rng.randint(0, max_count + 1, n_in)
+        assert np.array_equal(dense.step(counts), sparse.step(counts))
+        assert np.array_equal(dense.u, sparse.u) and np.array_equal(dense.v, sparse.v)
+
+
+def test_dense_and_sparse_delivery_agree():
+    rng = np.random.RandomState(1)
+    net, inp, a, b = _input_and_two_blocks(rng, 4, 2)
     net.add_group(SynapseGroup("ia", inp, a, rng.randint(-255, 256, (4, 80)), 0))
     net.add_group(SynapseGroup("ab", a, b, rng.randint(-255, 256, (80, 90)), -1))
     net.add_group(SynapseGroup("aa", a, a, rng.randint(-100, 100, (80, 80)) * (rng.rand(80, 80) < 0.1), 0))
     dense, sparse = Emulator(net, dense_min_size=300), Emulator(net, dense_min_size=None)
     assert len(dense._dense) == 2 and not sparse._dense  # host input and a -> b
-    for _ in range(200):
-        counts = rng.randint(0, 3, 4)
-        assert np.array_equal(dense.step(counts), sparse.step(counts))
-        assert np.array_equal(dense.u, sparse.u) and np.array_equal(dense.v, sparse.v)
+    _assert_same_runs(dense, sparse, rng, 4, 2, 200)
     assert dense.spike_count.sum() > 0
 
 
@@ -198,19 +208,12 @@ def test_repeated_weight_rows_deliver_exactly():
     """Groups whose rows repeat (decode neurons) sum spikes per distinct row first; the
     result must equal the row-by-row table delivery bit for bit."""
     rng = np.random.RandomState(2)
-    net = ChipNetwork()
-    inp = net.add_input(InputAxons("in", 40, 3))
-    a = net.add_block(CompartmentBlock("a", 80, 741, 200, 64 * 200, rng.randint(0, 400, 80), 2, 2, 0,
-                                       (1 << 23) - 1))
-    b = net.add_block(CompartmentBlock("b", 90, 300, 100, 64 * 300, 0, 0, 3, 0, (1 << 23) - 1))
+    net, inp, a, b = _input_and_two_blocks(rng, 40, 3)
     distinct_in = rng.randint(-255, 256, (5, 80))
     distinct_ab = rng.randint(-255, 256, (6, 90))
     net.add_group(SynapseGroup("ia", inp, a, distinct_in[rng.randint(0, 5, 40)], 0))
     net.add_group(SynapseGroup("ab", a, b, distinct_ab[rng.randint(0, 6, 80)], 1))
     dense, sparse = Emulator(net, dense_min_size=300), Emulator(net, dense_min_size=None)
     assert [len(w) for _, _, rowmap, w, _ in dense._dense if rowmap is not None] == [5, 6]
-    for _ in range(300):
-        counts = rng.randint(0, 4, 40)
-        assert np.array_equal(dense.step(counts), sparse.step(counts))
-        assert np.array_equal(dense.u, sparse.u) and np.array_equal(dense.v, sparse.v)
+    _assert_same_runs(dense, sparse, rng, 40, 3, 300)
     assert dense.spike_count[80:].sum() > 0
