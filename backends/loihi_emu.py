@@ -317,7 +317,6 @@ class Simulator(SimulatorBase):
         early_set = set(self._early_nodes)
         self._bulk_conns = [c for c in self._early_conns if c.post_obj not in early_set]
         self._pass = {
-            "all": (self._node_order, self._filtered_conns),
             "early": (self._early_nodes, [c for c in self._early_conns if c.post_obj in early_set]),
             "late": ([nd for nd in self._node_order if nd in self._late_nodes],
                      [c for c in self._filtered_conns if c.pre_obj in self._late_nodes]),
@@ -454,8 +453,8 @@ class Simulator(SimulatorBase):
                 "decoded values are wrong there. Reduce the connection weights into it."
             )
 
-    def _eval_nodes(self, t: float, which: str = "all") -> None:
-        """Evaluate host nodes at time ``t``: ``"all"``, or only the ``"early"`` or ``"late"`` ones."""
+    def _eval_nodes(self, t: float, which: str) -> None:
+        """Evaluate the ``"early"`` (not reading the chip) or ``"late"`` host nodes at time ``t``."""
         nodes, conns = self._pass[which]
         for node in nodes:
             size_in, size_out, is_process, passthrough = self._nspec[node]
