@@ -313,45 +313,51 @@ class BsrDotIncBuilder(OpBuilder):
         )
 
     def _a_parts(self, st: StepState):
-        """Blocks of A as ``[(k0, k1, tensor (k1-k0, r, c[, batch]))]``.
+        """Blocks of A as ``[(k0, k1, tensor (k1-k0, r, c[, batch]), batched)]``.
 
         A learned A spans several state segments; reading each block range from
-        its own segment avoids concatenating the whole matrix every step.
+        its own segment avoids concatenating the whole matrix every step, and
+        blocks nothing writes (fixed decoders merged with learned ones) are
+        constants: one shared matrix instead of a copy per sample.
         """
         op = self.op
         lay = st.layout
         if not lay.is_state(op.A):
-            return [(0, self.k, st.read(op.A))]
+            return [(0, self.k, st.read(op.A), False)]
         vidx = lay.indices(op.A)
         start = int(vidx[0])
         blk = self.r * self.c
         if not np.array_equal(vidx, np.arange(start, start + vidx.size)):
-            return [(0, self.k, st.read(op.A))]
+            return [(0, self.k, st.read(op.A), True)]
         cuts = {0, self.k}
         for s0, s1, _ in lay.segments(op.A.base):
             for edge in (s0, s1):
                 off = edge - start
                 if 0 < off < vidx.size:
                     if off % blk:
-                        return [(0, self.k, st.read(op.A))]
+                        return [(0, self.k, st.read(op.A), True)]
                     cuts.add(off // blk)
         cuts = sorted(cuts)
         parts = []
         for k0, k1 in zip(cuts[:-1], cuts[1:]):
+            lo, hi = start + k0 * blk, start + k1 * blk
+            if lay.never_written(op.A.base, lo, hi):
+                fixed = st.fixed(op.A.base, lo, hi)
+                parts.append((k0, k1, tf.reshape(fixed, (k1 - k0, self.r, self.c)), False))
+                continue
             flat = st.read_flat(op.A, np.arange(k0 * blk, k1 * blk))
-            parts.append((k0, k1, tf.reshape(flat, (k1 - k0, self.r, self.c, st.batch))))
+            parts.append((k0, k1, tf.reshape(flat, (k1 - k0, self.r, self.c, st.batch)), True))
         return parts
 
     def step(self, sc: StepContext) -> None:
         st = sc.state
         op = self.op
-        a_b = st.layout.is_state(op.A)
         x = st.read_flat(op.X)
         if not st.layout.is_state(op.X):
             x = x[:, None]
         xb = tf.reshape(x, (self.n_cols, self.c, -1))
         prods = []
-        for k0, k1, A in self._a_parts(st):
+        for k0, k1, A, a_b in self._a_parts(st):
             if self.diagonal:
                 xg = xb[k0:k1]
             else:
@@ -363,6 +369,10 @@ class BsrDotIncBuilder(OpBuilder):
                 if a_b:
                     xg = _materialize(xg, sc)
                 prods.append(tf.einsum(f"krc{'b' if a_b else ''},kcb->krb", A, xg))
+        if len(prods) > 1:
+            # constant blocks times a constant X have no batch axis yet
+            batch = max(int(p.shape[-1]) for p in prods)
+            prods = [tf.broadcast_to(p, tuple(p.shape[:-1]) + (batch,)) for p in prods]
         prod = prods[0] if len(prods) == 1 else tf.concat(prods, axis=0)
         if not self.diagonal:
             prod = tf.math.unsorted_segment_sum(prod, self.rows, self.n_rows)

@@ -268,36 +268,55 @@ class ParamAssembler:
         return st.tensors
 
     def __call__(self, values: list) -> dict:
-        """``{base: flat tensor}`` from the groups' current values."""
+        """``{base: flat tensor}`` from the groups' current values.
+
+        Read-only bases get their trainable views spliced in. State bases are
+        injected into the loop state instead (:meth:`inject`), but where no
+        operator writes a parameter's elements (fixed decoders next to learned
+        ones) its base is also assembled here, so builders can read those
+        elements without a per-sample copy (``StepState.fixed``).
+        """
         from ._tf import tf
 
         out = {}
+        pieces: dict = {}  # base -> [(param, flat value)]
         for g, val in zip(self.groups, values):
-            if g.kind == "state":
-                continue
             base = g.params[0].signal.base
             if g.kind == "sparse":
                 out[base] = tf.reshape(val, (-1,))
                 continue
-            dtype = self.layout.value_dtype(base)
-            val = tf.cast(val, dtype)
-            const = self.layout.constant(base).reshape(-1)
-            parts, scattered, pos = [], [], 0
+            if g.kind == "state" and not all(self._fixed(p.signal) for p in g.params):
+                continue
+            val = tf.cast(val, self.layout.value_dtype(base))
             for p, off in zip(g.params, g.offsets):
-                vidx = self.layout.indices(p.signal)
-                piece = val[off:off + vidx.size]
-                start = int(vidx[0])
-                if not np.array_equal(vidx, np.arange(start, start + vidx.size)) or start < pos:
-                    scattered.append((vidx, piece))
-                    continue
-                if start > pos:
-                    parts.append(tf.constant(const[pos:start]))
-                parts.append(piece)
-                pos = start + vidx.size
-            if pos < const.size:
-                parts.append(tf.constant(const[pos:]))
-            flat = parts[0] if len(parts) == 1 else tf.concat(parts, axis=0)
-            for vidx, piece in scattered:
-                flat = tf.tensor_scatter_nd_update(flat, vidx[:, None], piece)
-            out[base] = flat
+                pieces.setdefault(base, []).append((p, val[off:off + int(np.prod(p.shape))]))
+        for base, items in pieces.items():
+            out[base] = self._splice(base, items)
         return out
+
+    def _fixed(self, sig) -> bool:
+        idx = self.layout.indices(sig)
+        return self.layout.never_written(sig.base, int(idx.min()), int(idx.max()) + 1)
+
+    def _splice(self, base, items: list):
+        """Flat value of ``base``: its built values with ``items`` spliced in."""
+        from ._tf import tf
+
+        const = self.layout.constant(base).reshape(-1)
+        parts, scattered, pos = [], [], 0
+        for p, piece in sorted(items, key=lambda it: int(self.layout.indices(it[0].signal)[0])):
+            vidx = self.layout.indices(p.signal)
+            start = int(vidx[0])
+            if not np.array_equal(vidx, np.arange(start, start + vidx.size)) or start < pos:
+                scattered.append((vidx, piece))
+                continue
+            if start > pos:
+                parts.append(tf.constant(const[pos:start]))
+            parts.append(piece)
+            pos = start + vidx.size
+        if pos < const.size:
+            parts.append(tf.constant(const[pos:]))
+        flat = parts[0] if len(parts) == 1 else tf.concat(parts, axis=0)
+        for vidx, piece in scattered:
+            flat = tf.tensor_scatter_nd_update(flat, vidx[:, None], piece)
+        return flat

@@ -78,11 +78,15 @@ class SignalLayout:
         self.dtype = tf.as_dtype(dtype)
         self.np_dtype = np.dtype(dtype)
         written = {}
+        #: base -> index ranges ``(lo, hi)`` something writes during a run
+        self._written: dict = {}
         for op in operators:
             for sig in list(op.sets) + list(op.incs) + list(op.updates):
                 written[sig.base] = None
+                self.mark_written(sig)
         for base in host_bases:
             written[base] = None
+            self.mark_written(base)
         #: bases carried through the loop, in a fixed order
         self.state_bases = list(written)
         self._state_index = {b: i for i, b in enumerate(self.state_bases)}
@@ -128,6 +132,20 @@ class SignalLayout:
         return self._segments[base]
 
     # --- classification ---------------------------------------------------
+    def mark_written(self, sig) -> None:
+        """Note that ``sig`` changes during a run (an operator, feed or parameter writes it)."""
+        idx = view_indices(sig)
+        if idx.size:
+            self._written.setdefault(sig.base, []).append((int(idx.min()), int(idx.max()) + 1))
+
+    def never_written(self, base, lo: int, hi: int) -> bool:
+        """Whether elements ``lo:hi`` of a state base keep their initial value.
+
+        Such ranges (e.g. fixed decoders that nengo's optimizer merged into one
+        base with learned ones) can be read as constants without a batch axis.
+        """
+        return all(b <= lo or a >= hi for a, b in self._written.get(base, ()))
+
     def is_state(self, sig) -> bool:
         """Whether ``sig``'s base is batched loop state."""
         return sig.base in self._state_index
@@ -190,6 +208,19 @@ class StepState:
         """Flat tensor of ``sig``'s elements when its base holds trainable values, else None."""
         flat = self.params.get(sig.base)
         return None if flat is None else _take(flat, self.layout.indices(sig))
+
+    def fixed(self, base, lo: int, hi: int):
+        """Elements ``lo:hi`` of a state base that no operator writes, without a batch axis.
+
+        Their current value is the built one, or a trainable parameter's value
+        (see ``ParamAssembler``); either is shared by every sample.
+        """
+        if not self.layout.never_written(base, lo, hi):
+            raise ValueError(f"{base}[{lo}:{hi}] is written during the run")
+        flat = self.params.get(base)
+        if flat is not None:
+            return flat[lo:hi]
+        return tf.constant(self.layout.constant(base).reshape(-1)[lo:hi])
 
     def _vidx(self, sig, idx):
         vidx = self.layout.indices(sig)

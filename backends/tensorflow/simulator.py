@@ -33,6 +33,7 @@ from .host import Feed, HostPlan
 from .loop import CompiledLoop
 from .keras_model import KerasIOMixin, SimulatorModel
 from .op_builders import BuildContext
+from .outer_delta import factor_pes_deltas
 from .params import ParamAssembler, group_params, object_names, select_params
 from .predict import check_batch, normalize_inputs
 from .registry import OPS
@@ -164,7 +165,10 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
         t0 = _time.time()
         dg = operator_dependency_graph(self.model.operators)
         opmerge_optimize(self.model, dg)
-        self._step_order = [op for op in toposort(dg) if hasattr(op, "make_step")]
+        self._step_order = factor_pes_deltas(
+            [op for op in toposort(dg) if hasattr(op, "make_step")],
+            keep=[self.model.sig[p]["in"] for p in self.model.probes],
+        )
         self._say(f"Optimization finished in {_fmt(_time.time() - t0)}")
 
         t0 = _time.time()

@@ -1,0 +1,127 @@
+"""How the TensorFlow simulator lays out PES learning (backends/tensorflow/outer_delta.py).
+
+PES's ``delta`` is kept as its two factors instead of a (post, pre, batch)
+tensor, and fixed decoders that nengo's optimizer merged into one block-sparse
+matrix with the learned ones are read as constants. Both are layout choices:
+results must equal those of nengo's own operators (the rewrite switched off)
+and nengo's reference simulator; a probed ``delta`` keeps nengo's operators.
+"""
+
+from __future__ import annotations
+
+import nengo
+import numpy as np
+import pytest
+from nengo.builder.learning_rules import SimPES
+from nengo.builder.operator import BsrDotInc
+
+import backends.tensorflow.simulator as tf_simulator
+from backends.tensorflow import Simulator
+from backends.tensorflow.outer_delta import AddOuterProduct, KeepPESFactors
+
+
+def _pes_net(d: int = 2, probe_delta: bool = False):
+    with nengo.Network(seed=5) as net:
+        stim = nengo.Node(lambda t: np.sin(2 * np.pi * t * np.arange(1, d + 1)))
+        pre = nengo.Ensemble(40 * d, d)
+        post = nengo.Ensemble(40 * d, d)
+        err = nengo.Node(size_in=d)
+        nengo.Connection(stim, pre)
+        conn = nengo.Connection(pre, post, function=lambda x: np.zeros(d), learning_rule_type=nengo.PES(2e-3))
+        nengo.Connection(post, err)
+        nengo.Connection(stim, err, transform=-1)
+        nengo.Connection(err, conn.learning_rule)
+        probes = {
+            "post": nengo.Probe(post, synapse=0.02),
+            "weights": nengo.Probe(conn, "weights", sample_every=0.02),
+        }
+        if probe_delta:
+            probes["delta"] = nengo.Probe(conn.learning_rule, "delta")
+    return net, probes
+
+
+def _run(net, probes, batch, steps=300, factor=True, monkeypatch=None):
+    if not factor:
+        monkeypatch.setattr(tf_simulator, "factor_pes_deltas", lambda ops, keep=(): list(ops))
+    with Simulator(net, progress_bar=False, minibatch_size=batch, seed=1) as sim:
+        sim.run_steps(steps)
+        ops = list(sim._step_order)
+        out = {k: sim.data[p].copy() for k, p in probes.items()}
+    if not factor:
+        monkeypatch.undo()
+    return ops, out
+
+
+@pytest.mark.parametrize("batch", [None, 4])
+def test_factored_pes_equals_nengo_operators(batch, monkeypatch):
+    net, probes = _pes_net()
+    ops, got = _run(net, probes, batch)
+    assert any(isinstance(op, KeepPESFactors) for op in ops)
+    assert any(isinstance(op, AddOuterProduct) for op in ops)
+    assert not any(isinstance(op, SimPES) for op in ops)
+    old_ops, want = _run(net, probes, batch, factor=False, monkeypatch=monkeypatch)
+    assert any(isinstance(op, SimPES) for op in old_ops)
+    for key in probes:
+        # same products in the same step; XLA may contract the multiply-add differently
+        np.testing.assert_allclose(got[key], want[key], rtol=0, atol=1e-6, err_msg=key)
+    with nengo.Simulator(net, progress_bar=False, seed=1) as ref:
+        ref.run_steps(300)
+    first = (lambda a: a) if batch is None else (lambda a: a[0])
+    np.testing.assert_allclose(first(got["weights"]), ref.data[probes["weights"]], atol=1e-4)
+    np.testing.assert_allclose(first(got["post"]), ref.data[probes["post"]], atol=2e-3)
+
+
+def test_probed_delta_keeps_nengo_operators():
+    net, probes = _pes_net(probe_delta=True)
+    ops, got = _run(net, probes, None, steps=100)
+    assert any(isinstance(op, SimPES) for op in ops)
+    assert not any(isinstance(op, KeepPESFactors) for op in ops)
+    with nengo.Simulator(net, progress_bar=False, seed=1) as ref:
+        ref.run_steps(100)
+    np.testing.assert_allclose(got["delta"], ref.data[probes["delta"]], atol=1e-7)
+
+
+def test_fixed_blocks_next_to_learned_ones_are_constants():
+    net, probes = _pes_net()
+    with Simulator(net, progress_bar=False, minibatch_size=3) as sim:
+        lay = sim._layout
+        learned = [op for op in sim._step_order if isinstance(op, AddOuterProduct)][0].target
+        bsr = [op for op in sim._step_order if isinstance(op, BsrDotInc) and op.A.base is learned.base]
+        assert bsr, "expected nengo's optimizer to merge the learned decoders with fixed ones"
+        A = bsr[0].A
+        idx = lay.indices(A)
+        lo, hi = int(idx.min()), int(idx.max()) + 1
+        learned_idx = lay.indices(learned)
+        l0, l1 = int(learned_idx.min()), int(learned_idx.max()) + 1
+        assert not lay.never_written(A.base, l0, l1)
+        fixed = [(a, b) for a, b in ((lo, l0), (l1, hi)) if b > a]
+        assert fixed and all(lay.never_written(A.base, a, b) for a, b in fixed)
+
+
+def test_trained_values_of_fixed_blocks_are_used():
+    # a fixed block is read without the loop state; a trainable parameter there
+    # must still reach the simulation (its value comes from its variable)
+    d = 2
+    with nengo.Network(seed=5) as net:
+        stim = nengo.Node(lambda t: np.sin(2 * np.pi * t * np.arange(1, d + 1)))
+        pre = nengo.Ensemble(80, d)
+        post = nengo.Ensemble(80, d)
+        nengo.Connection(stim, pre)
+        nengo.Connection(stim, post)
+        learned = nengo.Connection(pre, post, learning_rule_type=nengo.PES(1e-3))
+        nengo.Connection(post, learned.learning_rule)
+        out = nengo.Node(size_in=d)
+        fixed = nengo.Connection(post, out)
+        p_out = nengo.Probe(out)
+    with Simulator(net, progress_bar=False, minibatch_size=3) as sim:
+        sim.run_steps(50)
+        assert np.abs(sim.data[p_out]).max() > 0.1
+        lay = sim._layout
+        weights = sim._params_of[fixed]
+        assert len(weights) == 1 and lay.is_state(weights[0].signal)
+        idx = lay.indices(weights[0].signal)
+        assert lay.never_written(weights[0].signal.base, int(idx.min()), int(idx.max()) + 1)
+        weights[0].variable.assign(np.zeros(weights[0].shape))
+        sim.reset()
+        sim.run_steps(50)
+        np.testing.assert_array_equal(sim.data[p_out], 0.0)
