@@ -13,6 +13,7 @@ import pytest
 
 from backends.tensorflow._tf import tf
 from backends.tensorflow.op_builders import _batched_matvec, _materialize
+from pes_nets import pes_net
 
 
 class _Ctx:
@@ -56,27 +57,12 @@ def test_batched_matvec_matches_einsum():
     np.testing.assert_allclose(got2, np.einsum("ijb,jb->ib", a2, x2), rtol=1e-5, atol=1e-5)
 
 
-def _pes_net(d: int = 2):
-    with nengo.Network(seed=3) as net:
-        stim = nengo.Node(lambda t: np.sin(2 * np.pi * t * np.arange(1, d + 1)))
-        pre = nengo.Ensemble(60, d)
-        post = nengo.Ensemble(60, d)
-        err = nengo.Node(size_in=d)
-        nengo.Connection(stim, pre)
-        conn = nengo.Connection(pre, post, function=lambda x: np.zeros(d), learning_rule_type=nengo.PES(1e-3))
-        nengo.Connection(post, err)
-        nengo.Connection(stim, err, transform=-1)
-        nengo.Connection(err, conn.learning_rule)
-        p = nengo.Probe(post, synapse=0.02)
-        w = nengo.Probe(conn, "weights", sample_every=0.05)
-    return net, p, w
-
-
 @pytest.mark.parametrize("batch", [None, 3])
 def test_learned_weights_match_reference(batch):
     from backends.tensorflow import Simulator
 
-    net, p, w = _pes_net()
+    net, probes = pes_net()
+    p, w = probes["post"], probes["weights"]
     with nengo.Simulator(net, progress_bar=False) as ref:
         ref.run_steps(200)
     # 200 steps > SMALL_RUN: the XLA-compiled loop, where the fusion matters

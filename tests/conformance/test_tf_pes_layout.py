@@ -18,26 +18,11 @@ from nengo.builder.operator import BsrDotInc
 import backends.tensorflow.simulator as tf_simulator
 from backends.tensorflow import Simulator
 from backends.tensorflow.outer_delta import AddOuterProduct, KeepPESFactors
+from pes_nets import pes_net
 
 
-def _pes_net(d: int = 2, probe_delta: bool = False):
-    with nengo.Network(seed=5) as net:
-        stim = nengo.Node(lambda t: np.sin(2 * np.pi * t * np.arange(1, d + 1)))
-        pre = nengo.Ensemble(40 * d, d)
-        post = nengo.Ensemble(40 * d, d)
-        err = nengo.Node(size_in=d)
-        nengo.Connection(stim, pre)
-        conn = nengo.Connection(pre, post, function=lambda x: np.zeros(d), learning_rule_type=nengo.PES(2e-3))
-        nengo.Connection(post, err)
-        nengo.Connection(stim, err, transform=-1)
-        nengo.Connection(err, conn.learning_rule)
-        probes = {
-            "post": nengo.Probe(post, synapse=0.02),
-            "weights": nengo.Probe(conn, "weights", sample_every=0.02),
-        }
-        if probe_delta:
-            probes["delta"] = nengo.Probe(conn.learning_rule, "delta")
-    return net, probes
+def _pes_net(probe_delta: bool = False):
+    return pes_net(d=2, n_per_dim=40, rate=2e-3, seed=5, probe_delta=probe_delta)
 
 
 def _run(net, probes, batch, steps=300, factor=True, monkeypatch=None):
