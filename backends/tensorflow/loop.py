@@ -11,6 +11,7 @@ use the same body without XLA, which starts much faster.
 
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 import numpy as np
@@ -27,6 +28,52 @@ XLA_CHUNK = 1024
 SMALL_RUN = 32
 #: Keras-model runs this short are unrolled in Python instead of looped
 UNROLL_TRAINING = 4
+
+
+#: fewest samples per part when a minibatch is split across CPU cores
+MIN_SHARD_SAMPLES = 4
+
+
+def choose_shards(batch: int, builders: Sequence, requested: int | None = None, on_gpu: bool = False) -> int:
+    """How many parts to split a minibatch into (each runs on its own core).
+
+    Parameters
+    ----------
+    batch
+        Minibatch size.
+    builders
+        The loop's operator builders; any with ``samples_independent = False``
+        forbids splitting.
+    requested
+        The ``batch_shards`` setting (``None``: one part per available core,
+        at least ``MIN_SHARD_SAMPLES`` samples each, on CPU only).
+    on_gpu
+        Whether the simulation is placed on a GPU (never split automatically).
+    """
+    from nengo.exceptions import ValidationError
+
+    coupled = [b for b in builders if not b.samples_independent]
+    if requested is not None:
+        if requested < 1 or batch % requested:
+            raise ValidationError(
+                f"batch_shards: expected a divisor of minibatch_size={batch}; got {requested}",
+                attr="batch_shards",
+            )
+        if requested > 1 and coupled:
+            raise ValidationError(
+                f"batch_shards={requested}: {coupled[0].op} computes samples together "
+                "(random draws or user TensorFlow code), so the minibatch cannot be split; "
+                "expected batch_shards=None or 1",
+                attr="batch_shards",
+            )
+        return requested
+    if coupled or on_gpu:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    k = min(cores, batch // MIN_SHARD_SAMPLES)
+    while k > 1 and batch % k:
+        k -= 1
+    return max(k, 1)
 
 
 class CompiledLoop:
@@ -73,6 +120,8 @@ class CompiledLoop:
         self.xla = xla
         self.unroll = max(1, int(unroll))
         self.assemble_params = assemble_params or (lambda values: {})
+        #: independent parts of the minibatch run concurrently (see :meth:`run`)
+        self.shards = 1
         self._fns: dict = {}
 
     # --- tracing ---------------------------------------------------------
@@ -100,11 +149,11 @@ class CompiledLoop:
             for sig in self.probe_sigs
         ]
 
-    def _chunk(self, tensors, host, n, step0, seed, param_values, xla):
+    def _chunk(self, tensors, host, n, step0, seed, param_values, xla, batch):
         n_max = host.shape[0] if xla else tf.shape(host)[0]
-        tas = self._probe_arrays(n_max, self.batch)
+        tas = self._probe_arrays(n_max, batch)
         params = self.assemble_params(param_values)
-        tensors = self._inject(tensors, param_values, self.batch)
+        tensors = self._inject(tensors, param_values, batch)
         k = self.unroll
 
         def make_body(n_inner):
@@ -112,7 +161,7 @@ class CompiledLoop:
                 for j in range(n_inner):
                     step = step0 + tf.cast(i + j, tf.int64) + 1
                     tensors, probes = self._one_step(
-                        list(tensors), step, host[i + j], seed, params, self.batch
+                        list(tensors), step, host[i + j], seed, params, batch
                     )
                     tas = [ta.write(i + j, p) for ta, p in zip(tas, probes)]
                 return i + n_inner, tensors, tas
@@ -166,19 +215,46 @@ class CompiledLoop:
         )
         return list(tensors), [ta.stack() for ta in tas]
 
-    def _function(self, xla: bool):
-        if xla not in self._fns:
+    def _function(self, xla: bool, shards: int = 1):
+        key = (xla, shards)
+        if key not in self._fns:
+            batch = self.batch // shards
             # autograph off: the body is plain Python building a graph, and
             # converting it costs seconds per trace
             # a fresh closure per loop: each Simulator legitimately traces its own
             # function, which must not count as "retracing" of a shared one
             def chunk(tensors, host, n, step0, seed, param_values):
-                return self._chunk(tensors, host, n, step0, seed, param_values, xla)
+                return self._chunk(tensors, host, n, step0, seed, param_values, xla, batch)
 
-            self._fns[xla] = tf.function(
-                chunk, jit_compile=xla, autograph=False, reduce_retracing=not xla
-            )
-        return self._fns[xla]
+            fn = tf.function(chunk, jit_compile=xla, autograph=False, reduce_retracing=not xla)
+            if shards > 1:
+                fn = tf.function(self._sharded(fn, shards), autograph=False)
+            self._fns[key] = fn
+        return self._fns[key]
+
+    @staticmethod
+    def _sharded(part_fn, shards: int):
+        """``part_fn`` over ``shards`` equal slices of the minibatch, as independent calls.
+
+        XLA:CPU runs one compiled loop on one core; TensorFlow's executor runs
+        independent calls on its inter-op threads, so the slices run in
+        parallel. Only used when the samples of the minibatch do not interact
+        (:func:`choose_shards`), so the result equals the unsplit run up to
+        float rounding (a narrower batch may be vectorised differently).
+        """
+
+        def sharded(tensors, host, n, step0, seed, param_values):
+            t_parts = [tf.split(t, shards, axis=-1) for t in tensors]
+            h_parts = tf.split(host, shards, axis=-1)
+            outs = [
+                part_fn([tp[i] for tp in t_parts], h_parts[i], n, step0, seed, param_values)
+                for i in range(shards)
+            ]
+            new = [tf.concat([o[0][j] for o in outs], axis=-1) for j in range(len(tensors))]
+            probes = [tf.concat([o[1][j] for o in outs], axis=-1) for j in range(len(outs[0][1]))]
+            return new, probes
+
+        return sharded
 
     # --- running ---------------------------------------------------------
     def run(self, tensors: list, host: np.ndarray, step0: int, seed: int, param_values: list = ()):
@@ -193,7 +269,7 @@ class CompiledLoop:
         if xla and n < XLA_CHUNK:
             pad = np.zeros((XLA_CHUNK - n,) + host.shape[1:], dtype=host.dtype)
             host = np.concatenate([host, pad], axis=0)
-        fn = self._function(xla)
+        fn = self._function(xla, self.shards if xla else 1)
         new, probes = fn(
             tensors,
             tf.constant(host),

@@ -146,6 +146,8 @@ for _t, _f in _STEPS.items():
 
 #: neuron types whose random draws XLA on CPU cannot compile
 _NO_XLA = (nengo.PoissonSpiking,)
+#: neuron types that draw random numbers inside the loop
+_RANDOM = (nengo.StochasticSpiking, nengo.PoissonSpiking)
 
 
 def _host_neurons_fallback_error(neurons) -> None:
@@ -172,6 +174,8 @@ class SimNeuronsBuilder(OpBuilder):
         self.fn = fn
         self.train_fn = training_step(neurons, fn, ctx.training_mode, ctx.lif_smoothing)
         self.xla_ok = not isinstance(neurons, _NO_XLA)
+        # stateless random draws of shape (n, batch): splitting the batch changes them
+        self.samples_independent = not isinstance(neurons, _RANDOM)
 
     def step(self, sc: StepContext) -> None:
         st = sc.state

@@ -86,6 +86,10 @@ class OpBuilder:
 
     #: False for builders that call back into Python (no XLA for the loop then)
     xla_ok = True
+    #: False where one sample's result can depend on the others or on how many
+    #: samples are computed together (random draws shaped by the minibatch,
+    #: user TensorFlow code); the minibatch is then never split into parts
+    samples_independent = True
 
     def __init__(self, op, ctx: BuildContext) -> None:
         self.op = op

@@ -30,7 +30,7 @@ from ..base import SimulationData, SimulatorBase
 from . import learning_builders, neuron_builders, process_builders  # noqa: F401 (registration)
 from . import neuron_extras, tensor_node_builder  # noqa: F401 (registration)
 from .host import Feed, HostPlan
-from .loop import CompiledLoop
+from .loop import CompiledLoop, choose_shards
 from .keras_model import KerasIOMixin, SimulatorModel
 from .op_builders import BuildContext
 from .outer_delta import factor_pes_deltas
@@ -269,6 +269,8 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
             builders, self._layout, probe_sigs, self._batch, self.dt, xla=xla, unroll=self.unroll,
             assemble_params=self._assemble,
         )
+        on_gpu = bool(tf.config.list_logical_devices("GPU")) and "CPU" not in str(self.device).upper()
+        self._loop.shards = choose_shards(self._batch, builders, get_setting(network, "batch_shards"), on_gpu)
         self._probe_data = {p: [] for p in self._probes}
         self._name_io(network)
         self._host_cache: dict = {}

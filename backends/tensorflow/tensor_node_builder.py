@@ -73,6 +73,8 @@ class SimTensorNodeBuilder(OpBuilder):
             if not any(existing is self.layer for existing in ctx.keras_layers):
                 ctx.keras_layers.append(self.layer)
         self.xla_ok = self._check_function()
+        # user code may mix samples (batch statistics, reductions over the batch)
+        self.samples_independent = False
 
     # --- construction ---------------------------------------------------------
     def _specs(self) -> tuple:

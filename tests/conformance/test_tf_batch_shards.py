@@ -1,0 +1,87 @@
+"""Minibatches split into parts that run concurrently (``batch_shards``).
+
+Splitting is a scheduling choice: every probe must equal the unsplit run, with
+per-sample inputs, across calls (state carried over), and with learning. XLA
+may compile a narrower batch with a different vectorisation, so "equal" is to
+float32 rounding (as between two minibatch sizes); networks whose samples
+interact are never split.
+"""
+
+from __future__ import annotations
+
+import nengo
+import numpy as np
+import pytest
+from nengo.exceptions import ValidationError
+
+from backends.tensorflow import Simulator, TensorNode, configure_settings
+from backends.tensorflow.loop import MIN_SHARD_SAMPLES, choose_shards
+from pes_nets import pes_net
+
+
+def _with_shards(net, shards):
+    with net:
+        configure_settings(batch_shards=shards)
+    return net
+
+
+def _predict_twice(net, probes, shards, batch=8, steps=120):
+    # 120 steps > SMALL_RUN: the XLA loop, the only one that is split
+    _with_shards(net, shards)
+    stim = [n for n in net.all_nodes if n.size_in == 0][0]
+    rng = np.random.RandomState(0)
+    x = rng.uniform(-1, 1, (batch, steps, stim.size_out)).astype(np.float32)
+    with Simulator(net, progress_bar=False, minibatch_size=batch, seed=2) as sim:
+        first = sim.predict({stim: x}, stateful=True)
+        second = sim.predict({stim: x[:, ::-1]}, stateful=True)  # continues from the first call's state
+        used = sim._loop.shards
+    return used, [first[p] for p in probes.values()] + [second[p] for p in probes.values()]
+
+
+@pytest.mark.parametrize("shards", [2, 4])
+def test_split_minibatch_equals_unsplit(shards):
+    net, probes = pes_net(d=2, n_per_dim=20)
+    used1, want = _predict_twice(net, probes, 1)
+    used, got = _predict_twice(net, probes, shards)
+    assert (used1, used) == (1, shards)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=0, atol=1e-5)
+    # the samples really differ (per-sample inputs reached their own part)
+    assert np.abs(want[0][0] - want[0][-1]).max() > 1e-3
+
+
+def test_auto_shards_follow_cores_and_batch(monkeypatch):
+    class B:
+        samples_independent = True
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert choose_shards(32, [B()]) == 2
+    assert choose_shards(2 * MIN_SHARD_SAMPLES - 1, [B()]) == 1
+    assert choose_shards(32, [B()], on_gpu=True) == 1
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(3)), raising=False)
+    assert choose_shards(32, [B()]) == 2  # the largest divisor of 32 not above 3
+
+
+def test_interacting_samples_are_never_split():
+    with nengo.Network(seed=0) as net:
+        inp = nengo.Node(np.zeros(3))
+        # a layer that mixes the samples of the minibatch
+        node = TensorNode(lambda x: x - np.float32(1) * x[:1], shape_in=(3,), pass_time=False)
+        nengo.Connection(inp, node, synapse=None)
+        nengo.Probe(node)
+    with Simulator(net, progress_bar=False, minibatch_size=8) as sim:
+        assert sim._loop.shards == 1
+    with net:
+        configure_settings(batch_shards=2)
+    with pytest.raises(ValidationError, match="batch_shards=2.*cannot be split"):
+        Simulator(net, progress_bar=False, minibatch_size=8)
+
+
+def test_bad_shard_count_is_refused():
+    net, _ = pes_net(d=1, n_per_dim=10)
+    _with_shards(net, 3)
+    with pytest.raises(ValidationError, match="divisor of minibatch_size=8; got 3"):
+        Simulator(net, progress_bar=False, minibatch_size=8)
+    with pytest.raises(ValidationError):
+        with net:
+            configure_settings(batch_shards=0)
