@@ -15,6 +15,7 @@ import os
 from typing import Sequence
 
 import numpy as np
+from nengo.exceptions import ValidationError
 
 from ._tf import tf
 
@@ -50,8 +51,6 @@ def choose_shards(batch: int, builders: Sequence, requested: int | None = None, 
     on_gpu
         Whether the simulation is placed on a GPU (never split automatically).
     """
-    from nengo.exceptions import ValidationError
-
     coupled = [b for b in builders if not b.samples_independent]
     if requested is not None:
         if requested < 1 or batch % requested:

@@ -56,11 +56,9 @@ def _lif(n, dt, J, s, sc):
     # bounded-domain polynomials (lif_math): as exact as the library functions in
     # float32, and most of the cost of a batched LIF step otherwise
     v = v - (J - v) * lif_expm1(-delta_t / n.tau_rc, dt, n.tau_rc)
-    if sc is not None:
-        # four outputs (spikes, voltage, refractory time, and the voltage's
-        # clamp) read this; XLA would otherwise recompute it in each of their
-        # fusions
-        v = _materialize(v, sc)
+    # four outputs (spikes, voltage, refractory time, and the voltage's clamp)
+    # read this; XLA would otherwise recompute it in each of their fusions
+    v = _materialize(v, sc)
     spiked = v > 1.0
     out = tf.where(spiked, n.amplitude / dt, 0.0)
     denom = tf.where(spiked, J - 1.0, tf.ones_like(J))

@@ -83,10 +83,10 @@ class SignalLayout:
         for op in operators:
             for sig in list(op.sets) + list(op.incs) + list(op.updates):
                 written[sig.base] = None
-                self.mark_written(sig)
+                self._mark_written(sig)
         for base in host_bases:
             written[base] = None
-            self.mark_written(base)
+            self._mark_written(base)
         #: bases carried through the loop, in a fixed order
         self.state_bases = list(written)
         self._state_index = {b: i for i, b in enumerate(self.state_bases)}
@@ -132,8 +132,8 @@ class SignalLayout:
         return self._segments[base]
 
     # --- classification ---------------------------------------------------
-    def mark_written(self, sig) -> None:
-        """Note that ``sig`` changes during a run (an operator, feed or parameter writes it)."""
+    def _mark_written(self, sig) -> None:
+        """Note that ``sig`` changes during a run (an operator or a host feed writes it)."""
         idx = view_indices(sig)
         if idx.size:
             self._written.setdefault(sig.base, []).append((int(idx.min()), int(idx.max()) + 1))
