@@ -31,7 +31,7 @@ from . import learning_builders, neuron_builders, process_builders  # noqa: F401
 from . import neuron_extras, tensor_node_builder  # noqa: F401 (registration)
 from .host import Feed, HostPlan
 from .loop import CompiledLoop, choose_shards
-from .keras_model import KerasIOMixin, SimulatorModel
+from .keras_io import KerasIOMixin
 from .op_builders import BuildContext
 from .outer_delta import factor_pes_deltas
 from .params import ParamAssembler, group_params, object_names, select_params
@@ -174,6 +174,8 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
         t0 = _time.time()
         with self._device():
             self._construct(network)
+            from .keras_model import SimulatorModel  # Keras loads only after nengo's build
+
             #: the simulation as a ``keras.Model`` (trainable parameters are its weights)
             self.keras_model = SimulatorModel(self)
         # built inside a tf.distribute strategy scope: the variables are mirrored

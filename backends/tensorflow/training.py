@@ -14,11 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from ._tf import tf  # before keras, so TensorFlow is imported quietly
-import keras
+from ._tf import keras, tf  # imported on first use
 from nengo.exceptions import SimulationError, ValidationError
 
-from .keras_model import STEPS_KEY
+from .keras_io import STEPS_KEY
 from .predict import normalize_inputs
 
 
