@@ -36,63 +36,12 @@ from hw_emulator.report import HardwareReport, build_report
 
 from .base import SimulatorBase
 from .loihi_emu_early import EarlyRun
+from .loihi_emu_filters import HostFilter, lowpass_decay, synapse_key
 
 
 def _describe(obj: Any) -> str:
     label = getattr(obj, "label", None)
     return f"{type(obj).__name__} {label!r}" if label else str(obj)
-
-
-def _synapse_key(synapse: Any) -> tuple:
-    """Hashable identity of a host synapse: equal Lowpass filters share one key."""
-    if synapse is None:
-        return ("none",)
-    if type(synapse) is nengo.Lowpass:
-        return ("lowpass", float(synapse.tau))
-    return ("obj", id(synapse))
-
-
-def _lowpass_decay(synapse: nengo.Lowpass, dt: float) -> float:
-    """Per-step decay ``exp(-dt/tau)`` of a Lowpass (0 for ``tau = 0``: no filtering)."""
-    return 0.0 if synapse.tau == 0 else float(np.exp(-dt / synapse.tau))
-
-
-class _Filter:
-    """A nengo synapse run on the host (``None`` passes values through)."""
-
-    def __init__(self, synapse: Any, size: int, dt: float) -> None:
-        self.synapse, self.size, self.dt = synapse, size, dt
-        self.reset()
-
-    def reset(self) -> None:
-        self.lowpass = None
-        if self.synapse is None:
-            self.fn = None
-            return
-        if type(self.synapse) is nengo.Lowpass:
-            # nengo's Lowpass, y = e * y + (1 - e) * x, without its general state-space step
-            self.lowpass = _lowpass_decay(self.synapse, self.dt)
-            self.y = np.zeros(self.size)
-            return
-        shape = (self.size,)
-        state = self.synapse.make_state(shape, shape, self.dt)
-        self.fn = self.synapse.make_step(shape, shape, self.dt, rng=None, state=state)
-
-    def __call__(self, t: float, x: np.ndarray) -> np.ndarray:
-        if self.lowpass is not None:
-            e = self.lowpass
-            self.y = e * self.y + (1 - e) * np.reshape(x, self.size)
-            return self.y
-        return x if self.fn is None else np.array(self.fn(t, x), copy=True).reshape(self.size)
-
-    def run(self, ts: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """Filter a chunk of inputs ``x`` (one row per step, at times ``ts``), keeping state."""
-        if self.lowpass is not None:
-            e = self.lowpass
-            y, _ = lfilter([1 - e], [1, -e], x, axis=0, zi=(e * self.y)[None, :])
-            self.y = y[-1].copy()
-            return y
-        return np.array([self(t, row) for t, row in zip(ts, x)]).reshape(len(x), self.size)
 
 
 class Simulator(SimulatorBase):
@@ -186,7 +135,15 @@ class Simulator(SimulatorBase):
     # ------------------------------------------------------------------ host
     def _setup_host(self) -> None:
         """Precompute the vectorised host work: one encoder and one decoder for all taps."""
-        m, em = self.mapped, self.emulator
+        self._setup_node_order()
+        self._setup_encoder()
+        self._setup_decoder()
+        self._setup_output_filters()
+        self._setup_sinks()
+
+    def _setup_node_order(self) -> None:
+        """Order host Nodes so that values passed without a synapse are computed first."""
+        m = self.mapped
         nodes = m.nodes
         deps = {n: set() for n in nodes}
         for c in m.host_connections:
@@ -198,7 +155,10 @@ class Simulator(SimulatorBase):
             raise SimulationError(
                 f"Nodes form an algebraic loop (connections without synapse): {e.args[1]}"
             ) from None
-        # --- encoder: every ChipInput's value is T_all @ (concatenated host signals)
+
+    def _setup_encoder(self) -> None:
+        """Every ChipInput's value is ``T_all @ (concatenated host signals)``."""
+        m, em = self.mapped, self.emulator
         self._signals = []  # unique first connections whose f(x[pre_slice]) is needed
         col = {}
         for inp in m.inputs:
@@ -228,8 +188,13 @@ class Simulator(SimulatorBase):
         self._enc_off = np.concatenate(off) if off else np.zeros(0, np.intp)
         self._enc_owner = np.concatenate([[i] * inp.transform.shape[0] for i, inp in enumerate(m.inputs)]) \
             if m.inputs else np.zeros(0, int)
-        # --- decoder: every ChipOutput is a slice of y_all = spikes @ D_all / dt; the
-        # sources of one summed probe that share a synapse share one row block
+
+    def _setup_decoder(self) -> None:
+        """Every ChipOutput is a slice of ``y_all = spikes @ D_all / dt``.
+
+        The sources of one summed probe that share a synapse share one row block.
+        """
+        m, em = self.mapped, self.emulator
         self._out_rows = []
         dec_rows = []
         entry_rows: dict = {}
@@ -238,7 +203,7 @@ class Simulator(SimulatorBase):
         for o in m.outputs:
             sl = em.slice_of(o.block)
             d = o.decoders if o.decoders is not None else o.amplitude * np.eye(o.block.n)
-            key = (id(o.key), _synapse_key(o.synapse)) if o.key in sum_probe else (id(o),)
+            key = (id(o.key), synapse_key(o.synapse)) if o.key in sum_probe else (id(o),)
             if key in entry_rows:
                 rows_ = entry_rows[key]
                 dec_rows[rows_[0]][:, sl] += d
@@ -259,6 +224,10 @@ class Simulator(SimulatorBase):
         self._dec_cols = np.flatnonzero(np.any(dec_t != 0, axis=1))
         self._dec_sub = np.ascontiguousarray(dec_t[self._dec_cols])
         self._n_out = dec_t.shape[1]
+
+    def _setup_output_filters(self) -> None:
+        """Find chip -> host -> chip loops and group the output synapses."""
+        m, em = self.mapped, self.emulator
         # without chip -> host -> chip loops the host work can be batched over steps
         # (a learning rule's error is host -> chip too)
         upstream = {inp.conn.pre_obj for inp in m.inputs} | {tap.rule for tap in m.learning}
@@ -283,9 +252,9 @@ class Simulator(SimulatorBase):
             if (rows_.start, rows_.stop) in seen_rows:
                 continue
             seen_rows.add((rows_.start, rows_.stop))
-            groups.setdefault(_synapse_key(o.synapse), (o.synapse, []))[1].append(np.arange(rows_.start, rows_.stop))
+            groups.setdefault(synapse_key(o.synapse), (o.synapse, []))[1].append(np.arange(rows_.start, rows_.stop))
         self._out_groups = [(syn, np.concatenate(ix)) for syn, ix in groups.values()]
-        self._lp_decay = [_lowpass_decay(syn, self.dt) if type(syn) is nengo.Lowpass else None
+        self._lp_decay = [lowpass_decay(syn, self.dt) if type(syn) is nengo.Lowpass else None
                           for syn, _ in self._out_groups]
         # stepwise runs filter all outputs in one vector update when every synapse is
         # a Lowpass (or none: decay 0)
@@ -293,6 +262,11 @@ class Simulator(SimulatorBase):
         self._lp_e = np.zeros(self._n_out)
         for (syn, ix), e in zip(self._out_groups, self._lp_decay):
             self._lp_e[ix] = 0.0 if e is None else e
+
+    def _setup_sinks(self) -> None:
+        """Who reads what on the host, and which Nodes run before or after the chip."""
+        m = self.mapped
+        nodes = m.nodes
         # host sinks: nodes, and learning rules keyed by their tap (a LearningRule
         # hashes all its parameters, far too slow for a per-step lookup)
         sink = {n: n for n in nodes}
@@ -372,16 +346,16 @@ class Simulator(SimulatorBase):
         # processes draw their seeds from the simulator's rng in turn, as in nengo
         self._node_fn = {n: self._make_node_fn(n, rng) for n in m.nodes}
         self._node_val = {n: np.zeros(n.size_out) for n in m.nodes}
-        self._conn_filters = {c: _Filter(c.synapse, c.size_out, self.dt) for c in m.host_connections}
+        self._conn_filters = {c: HostFilter(c.synapse, c.size_out, self.dt) for c in m.host_connections}
         self._conn_next = {c: np.zeros(c.size_out) for c in self._filtered_conns}
-        self._out_filters = [_Filter(syn, len(ix), self.dt) for syn, ix in self._out_groups]
+        self._out_filters = [HostFilter(syn, len(ix), self.dt) for syn, ix in self._out_groups]
         self._y_all = np.zeros(self._n_out)
         self._lp_state = [np.zeros(len(ix)) for _, ix in self._out_groups]
         self._lp_z = np.zeros(self._n_out)
         self._acc = np.zeros(len(self._enc_amp))
         self._probe_last: dict = {}
         self._probe_filters = {
-            p: _Filter(p.synapse, self._plan_size(p), self.dt)
+            p: HostFilter(p.synapse, self._plan_size(p), self.dt)
             for p, plan in m.probe_plans.items() if plan[0] in ("node", "voltage", "sum")
         }
 

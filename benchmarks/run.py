@@ -9,7 +9,9 @@ always measured in the same run, and every figure is also printed as a ratio to 
     python -m benchmarks.run --json bench.json
 
 Columns: ``build`` = Simulator construction (s), decoder cache disabled so every
-target solves its own decoders; ``first`` = first ``run_steps`` call,
+target solves its own decoders, without ``import`` = libraries a target loads on first
+use inside its constructor (TensorFlow is imported after nengo's build, to keep peak
+memory down; the other targets import theirs before timing starts); ``first`` = first ``run_steps`` call,
 which includes any graph compilation (s); ``steps/s`` = best of ``--repeat`` later calls;
 ``peak MB`` = the subprocess's max RSS; ``x ref`` = steps/s over reference's steps/s.
 With ``--minibatch B`` targets whose Simulator takes ``minibatch_size`` are also run
@@ -60,6 +62,8 @@ def measure(target: str, network: str, dims: int, n_per_dim: int, steps: int, re
     t0 = time.perf_counter()
     sim = Simulator(case.network, **kwargs)
     build = time.perf_counter() - t0
+    late_import = _late_import_seconds(sim)
+    build -= late_import
     with sim:
         t0 = time.perf_counter()
         sim.run_steps(steps)
@@ -72,9 +76,15 @@ def measure(target: str, network: str, dims: int, n_per_dim: int, steps: int, re
     peak_mb = _peak_rss_mb()
     return {
         "target": target, "network": network, "dims": dims, "minibatch": minibatch or 1,
-        "build_s": build, "first_run_s": first, "steps_per_s": steps / best,
+        "build_s": build, "import_s": late_import, "first_run_s": first, "steps_per_s": steps / best,
         "sample_steps_per_s": (minibatch or 1) * steps / best, "peak_mb": peak_mb,
     }
+
+
+def _late_import_seconds(sim) -> float:
+    """Seconds ``sim``'s constructor spent importing libraries (its module's ``late_import_seconds()``)."""
+    fn = getattr(sys.modules.get(type(sim).__module__), "late_import_seconds", None)
+    return float(fn()) if callable(fn) else 0.0
 
 
 def _peak_rss_mb() -> float:
@@ -114,7 +124,7 @@ def _subprocess(args: list[str], timeout: float) -> dict:
 
 def _table(rows: list[dict]) -> str:
     ref = {(r["network"], r["dims"]): r for r in rows if r["target"] == "reference" and "error" not in r}
-    head = (f"{'target':<11} {'network':<14} {'dims':>4} {'batch':>5} {'build s':>8} {'first s':>8} "
+    head = (f"{'target':<11} {'network':<14} {'dims':>4} {'batch':>5} {'import s':>8} {'build s':>8} {'first s':>8} "
             f"{'steps/s':>9} {'peak MB':>8} {'x ref build':>11} {'x ref speed':>11}")
     out = [head, "-" * len(head)]
     for r in rows:
@@ -125,7 +135,7 @@ def _table(rows: list[dict]) -> str:
         speed = r["sample_steps_per_s"] / base["steps_per_s"] if base else float("nan")
         build = (r["build_s"] + r["first_run_s"]) / (base["build_s"] + base["first_run_s"]) if base else float("nan")
         out.append(
-            f"{r['target']:<11} {r['network']:<14} {r['dims']:>4} {r['minibatch']:>5} {r['build_s']:8.2f} "
+            f"{r['target']:<11} {r['network']:<14} {r['dims']:>4} {r['minibatch']:>5} {r.get('import_s', 0.0):8.2f} {r['build_s']:8.2f} "
             f"{r['first_run_s']:8.2f} {r['sample_steps_per_s']:9.0f} {r['peak_mb']:8.0f} {build:11.2f} {speed:11.2f}"
         )
     out.append("x ref speed: (sample-)steps/s over reference's batch-1 steps/s; "

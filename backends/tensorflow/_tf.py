@@ -19,7 +19,11 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import time
 import types
+
+#: seconds this process spent importing TensorFlow/Keras through the stand-ins
+_import_seconds = 0.0
 
 
 def _import_quietly():
@@ -59,7 +63,10 @@ class _LateModule(types.ModuleType):
     def __getattr__(self, attr: str):
         if attr.startswith("__") and attr.endswith("__"):
             raise AttributeError(attr)  # copy/pickle/inspect probes must not import
+        global _import_seconds
+        t0 = time.perf_counter()
         real = self._late_load()
+        _import_seconds += time.perf_counter() - t0
         self.__dict__.update(real.__dict__)
         return getattr(real, attr)
 
@@ -67,6 +74,15 @@ class _LateModule(types.ModuleType):
 def _import_keras():
     _import_quietly()  # TensorFlow first, so its start-up noise is silenced
     return importlib.import_module("keras")
+
+
+def import_seconds() -> float:
+    """Seconds spent importing TensorFlow and Keras on first use (0 if already imported).
+
+    A one-time library cost that lands inside the first ``Simulator(...)`` call; the
+    benchmark harness reports it apart from build time.
+    """
+    return _import_seconds
 
 
 def loaded() -> bool:
