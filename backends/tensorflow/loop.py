@@ -152,7 +152,7 @@ class CompiledLoop:
         n_max = host.shape[0] if xla else tf.shape(host)[0]
         tas = self._probe_arrays(n_max, batch)
         params = self.assemble_params(param_values)
-        tensors = self._inject(tensors, param_values, batch)
+        tensors = self._inject(self.layout.to_loop_order(tensors), param_values, batch)
         k = self.unroll
 
         def make_body(n_inner):
@@ -174,7 +174,7 @@ class CompiledLoop:
                 lambda i, *_: i + k <= n, make_body(k), loop_vars
             )
         i, tensors, tas = tf.while_loop(lambda i, *_: i < n, make_body(1), loop_vars)
-        return list(tensors), [ta.stack() for ta in tas]
+        return self.layout.to_storage_order(list(tensors)), [ta.stack() for ta in tas]
 
     def _inject(self, tensors, param_values, batch):
         inject = getattr(self.assemble_params, "inject", None)
@@ -191,7 +191,7 @@ class CompiledLoop:
         """
         n = int(host.shape[0])
         seed = tf.constant(seed, tf.int64)
-        tensors = self._inject(tensors, params_values, batch)
+        tensors = self._inject(self.layout.to_loop_order(tensors), params_values, batch)
         if n <= UNROLL_TRAINING:
             outs = [[] for _ in self.probe_sigs]
             for k in range(n):
@@ -199,7 +199,7 @@ class CompiledLoop:
                 tensors, probes = self._one_step(list(tensors), step, host[k], seed, params, batch, training)
                 for o, p in zip(outs, probes):
                     o.append(p)
-            return list(tensors), [tf.stack(o, axis=0) for o in outs]
+            return self.layout.to_storage_order(list(tensors)), [tf.stack(o, axis=0) for o in outs]
 
         def body(i, tensors, tas):
             step = tf.cast(i, tf.int64) + 1
@@ -212,7 +212,7 @@ class CompiledLoop:
             (tf.constant(0, tf.int32), list(tensors), self._probe_arrays(n, batch)),
             maximum_iterations=n,
         )
-        return list(tensors), [ta.stack() for ta in tas]
+        return self.layout.to_storage_order(list(tensors)), [ta.stack() for ta in tas]
 
     def _function(self, xla: bool, shards: int = 1):
         key = (xla, shards)

@@ -250,6 +250,11 @@ class DotIncBuilder(OpBuilder):
         if x_b and op.A.ndim == 2 and op.X.ndim == 1 and op.A.shape[0] >= _MATERIALIZE_ROWS:
             # each output row would otherwise recompute X's producer
             x = _materialize(x, sc)
+        if a_b and lay.is_batch_major(op.A) and op.A.ndim == 2 and op.X.ndim == 1:
+            a = tf.reshape(st.read_batch_major(op.A), (st.batch,) + tuple(op.A.shape))
+            res = tf.transpose(tf.linalg.matvec(a, tf.transpose(x) if x_b else x))
+            st.write(op.Y, tf.reshape(res, tuple(op.Y.shape) + (st.batch,)), "inc")
+            return
         res = _dot(st.read(op.A), a_b, x, x_b, op.A.ndim, op.X.ndim)
         if not (a_b or x_b):
             res = res[..., None]
@@ -291,6 +296,10 @@ class SparseDotIncBuilder(OpBuilder):
         st.write(self.op.Y, tf.reshape(y, tuple(self.op.Y.shape) + (st.batch,)), "inc")
 
 
+#: layouts of a block range of a BsrDotInc's A (see BsrDotIncBuilder._a_parts)
+_FIXED, _BATCH_LAST, _BATCH_FIRST = "fixed", "batch_last", "batch_first"
+
+
 @OPS.register(BsrDotInc)
 class BsrDotIncBuilder(OpBuilder):
     """Block-sparse ``Y += A @ X`` as a batched block matmul plus segment sum.
@@ -317,29 +326,32 @@ class BsrDotIncBuilder(OpBuilder):
         )
 
     def _a_parts(self, st: StepState):
-        """Blocks of A as ``[(k0, k1, tensor (k1-k0, r, c[, batch]), batched)]``.
+        """Blocks of A as ``[(k0, k1, tensor, kind)]``.
 
-        A learned A spans several state segments; reading each block range from
-        its own segment avoids concatenating the whole matrix every step, and
-        blocks nothing writes (fixed decoders merged with learned ones) are
-        constants: one shared matrix instead of a copy per sample.
+        ``kind`` says how the tensor is laid out: ``_FIXED`` ``(k1-k0, r, c)``
+        (shared by all samples), ``_BATCH_LAST`` ``(k1-k0, r, c, batch)`` or
+        ``_BATCH_FIRST`` ``(batch, k1-k0, r, c)`` (learned weights the loop holds
+        batch-major). A learned A spans several state segments; reading each block
+        range from its own segment avoids concatenating the whole matrix every
+        step, and blocks nothing writes (fixed decoders merged with learned ones)
+        are constants: one shared matrix instead of a copy per sample.
         """
         op = self.op
         lay = st.layout
         if not lay.is_state(op.A):
-            return [(0, self.k, st.read(op.A), False)]
+            return [(0, self.k, st.read(op.A), _FIXED)]
         vidx = lay.indices(op.A)
         start = int(vidx[0])
         blk = self.r * self.c
         if not np.array_equal(vidx, np.arange(start, start + vidx.size)):
-            return [(0, self.k, st.read(op.A), True)]
+            return [(0, self.k, st.read(op.A), _BATCH_LAST)]
         cuts = {0, self.k}
         for s0, s1, _ in lay.segments(op.A.base):
             for edge in (s0, s1):
                 off = edge - start
                 if 0 < off < vidx.size:
                     if off % blk:
-                        return [(0, self.k, st.read(op.A), True)]
+                        return [(0, self.k, st.read(op.A), _BATCH_LAST)]
                     cuts.add(off // blk)
         cuts = sorted(cuts)
         parts = []
@@ -347,10 +359,13 @@ class BsrDotIncBuilder(OpBuilder):
             lo, hi = start + k0 * blk, start + k1 * blk
             if lay.never_written(op.A.base, lo, hi):
                 fixed = st.fixed(op.A.base, lo, hi)
-                parts.append((k0, k1, tf.reshape(fixed, (k1 - k0, self.r, self.c)), False))
-                continue
-            flat = st.read_flat(op.A, np.arange(k0 * blk, k1 * blk))
-            parts.append((k0, k1, tf.reshape(flat, (k1 - k0, self.r, self.c, st.batch)), True))
+                parts.append((k0, k1, tf.reshape(fixed, (k1 - k0, self.r, self.c)), _FIXED))
+            elif lay.is_batch_major(op.A):
+                flat = st.read_batch_major(op.A, np.arange(k0 * blk, k1 * blk))
+                parts.append((k0, k1, tf.reshape(flat, (st.batch, k1 - k0, self.r, self.c)), _BATCH_FIRST))
+            else:
+                flat = st.read_flat(op.A, np.arange(k0 * blk, k1 * blk))
+                parts.append((k0, k1, tf.reshape(flat, (k1 - k0, self.r, self.c, st.batch)), _BATCH_LAST))
         return parts
 
     def step(self, sc: StepContext) -> None:
@@ -361,18 +376,22 @@ class BsrDotIncBuilder(OpBuilder):
             x = x[:, None]
         xb = tf.reshape(x, (self.n_cols, self.c, -1))
         prods = []
-        for k0, k1, A, a_b in self._a_parts(st):
+        for k0, k1, A, kind in self._a_parts(st):
             if self.diagonal:
                 xg = xb[k0:k1]
             else:
                 xg = tf.gather(xb, self.cols[k0:k1], axis=0)
-            if a_b and st.batch > 1:
+            if kind != _FIXED:
+                xg = _materialize(xg, sc)
+            if kind == _BATCH_FIRST:
+                # a batched dot over (batch, block); only the small x and y move
+                y = tf.linalg.matvec(A, tf.transpose(xg, (2, 0, 1)))
+                prods.append(tf.transpose(y, (1, 2, 0)))
+            elif kind == _BATCH_LAST and st.batch > 1:
                 # per-sample blocks: see _batched_matvec (no per-step transpose)
-                prods.append(_batched_matvec(A, _materialize(xg, sc), axis=2))
+                prods.append(_batched_matvec(A, xg, axis=2))
             else:
-                if a_b:
-                    xg = _materialize(xg, sc)
-                prods.append(tf.einsum(f"krc{'b' if a_b else ''},kcb->krb", A, xg))
+                prods.append(tf.einsum(f"krc{'b' if kind == _BATCH_LAST else ''},kcb->krb", A, xg))
         if len(prods) > 1:
             # constant blocks times a constant X have no batch axis yet
             batch = max(int(p.shape[-1]) for p in prods)

@@ -154,6 +154,20 @@ def factor_pes_deltas(operators: Iterable, keep: Iterable[Signal] = ()) -> list:
     return [replace.get(op, op) for op in ops]
 
 
+def batch_major_bases(operators: Iterable) -> list:
+    """Bases that only :class:`AddOuterProduct` writes (per-sample learned weights).
+
+    The simulator holds them batch-first inside the time loop
+    (``SignalLayout(batch_major=...)``), where their outer-product update and
+    their matvec are both plain batched operations.
+    """
+    writers: dict = defaultdict(set)
+    for op in operators:
+        for sig in list(op.sets) + list(op.incs) + list(op.updates):
+            writers[sig.base].add(type(op))
+    return [base for base, kinds in writers.items() if kinds == {AddOuterProduct}]
+
+
 @OPS.register(KeepPESFactors)
 class KeepPESFactorsBuilder(OpBuilder):
     """Stores ``alpha * error`` and ``pre_filtered`` for the next step."""
@@ -174,5 +188,9 @@ class AddOuterProductBuilder(OpBuilder):
         op = self.op
         err = _vec(st, op.scaled_error)
         pre = _vec(st, op.pre)
+        if st.layout.is_batch_major(op.target):
+            outer = tf.transpose(err)[:, :, None] * tf.transpose(pre)[:, None, :]
+            st.write_batch_major(op.target, tf.reshape(outer, (st.batch, -1)), "inc")
+            return
         outer = err[:, None, :] * pre[None, :, :]
         st.write(op.target, tf.reshape(outer, tuple(op.target.shape) + (st.batch,)), "inc")

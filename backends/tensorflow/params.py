@@ -254,7 +254,7 @@ class ParamAssembler:
         self.by_base = {g.params[0].signal.base: g for g in self.groups if g.kind != "state"}
 
     def inject(self, tensors: list, values: list, batch: int) -> list:
-        """Loop state with the values of parameters that live in state bases."""
+        """Loop state (in loop order) with the values of parameters that live in state bases."""
         state = [(g, v) for g, v in zip(self.groups, values) if g.kind == "state"]
         if not state:
             return tensors

@@ -122,3 +122,59 @@ def test_trained_values_of_fixed_blocks_are_used():
         sim.reset()
         sim.run_steps(50)
         np.testing.assert_array_equal(sim.data[p_out], 0.0)
+
+
+def _learned_readers(sim):
+    target = [op for op in sim._step_order if isinstance(op, AddOuterProduct)][0].target
+    readers = {type(op).__name__ for op in sim._step_order if target.base in {s.base for s in op.reads}}
+    return target, readers - {"AddOuterProduct", "SimProbe"}
+
+
+def _lone_learned(d: int = 2):
+    # the only decoded connection: nothing for nengo's optimizer to merge it with
+    with nengo.Network(seed=5) as net:
+        stim = nengo.Node(lambda t: np.sin(2 * np.pi * t * np.arange(1, d + 1)))
+        pre = nengo.Ensemble(80, d)
+        post = nengo.Ensemble(80, d)
+        nengo.Connection(stim, pre)
+        learned = nengo.Connection(pre, post, learning_rule_type=nengo.PES(1e-3))
+        nengo.Connection(stim, learned.learning_rule)
+        probes = {
+            "rates": nengo.Probe(post.neurons, synapse=0.05),
+            "weights": nengo.Probe(learned, "weights", sample_every=0.05),
+        }
+    return net, probes
+
+
+@pytest.mark.parametrize("which", ["bsr", "dot"])
+def test_learned_weights_held_batch_major_keep_samples_apart(which):
+    # per-sample learned weights are (batch, n) inside the loop; their matvec
+    # (BsrDotInc when merged with fixed decoders, DotInc otherwise), the weights
+    # probe and state carried across run_steps calls must keep every sample its
+    # own: each sample of a batch-3 run (different inputs) equals a batch-1 run
+    if which == "bsr":
+        net, _, p_out = _fixed_next_to_learned()
+        probes = {"out": p_out}
+    else:
+        net, probes = _lone_learned()
+    stim = net.nodes[0]
+    t = np.arange(1, 301)[None, :, None] * 0.001
+    x = np.sin(2 * np.pi * t * np.array([1.0, 2.0])[None, None, :] * np.array([1.0, 1.7, 0.6])[:, None, None])
+    with Simulator(net, progress_bar=False, minibatch_size=3, seed=1) as sim:
+        target, readers = _learned_readers(sim)
+        assert sim._layout.is_batch_major(target)
+        assert readers == {"BsrDotInc" if which == "bsr" else "DotInc"}, readers
+        sim.run_steps(120, data={stim: x[:, :120]})
+        sim.run_steps(180, data={stim: x[:, 120:]})
+        got = {k: sim.data[p] for k, p in probes.items()}
+    for b in range(3):
+        with Simulator(net, progress_bar=False, seed=1) as one:
+            one.run_steps(300, data={stim: x[b:b + 1]})
+            for k, p in probes.items():
+                # rates in Hz: a float32 spike a step early moves one trace by ~20 Hz
+                if k == "rates":
+                    rmse = np.sqrt(np.mean((got[k][b] - one.data[p]) ** 2))
+                    assert rmse < 2.0 and np.abs(one.data[p]).max() > 100, (b, rmse)
+                else:
+                    np.testing.assert_allclose(got[k][b], one.data[p], atol=1e-5, err_msg=f"{k} sample {b}")
+    assert not np.allclose(got[next(iter(probes))][0], got[next(iter(probes))][1])

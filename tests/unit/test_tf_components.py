@@ -42,6 +42,31 @@ def test_layout_state_and_constants():
     assert np.allclose(got[:, 0], [2, 0, 1, 2, 3, 0]) and np.allclose(got[:, 1], got[:, 0])
 
 
+def test_batch_major_slots_read_and_write_like_the_others():
+    # a base the loop holds (batch, n): every read/write path must see the same
+    # values as for a (n, batch) base, and the storage order must round-trip
+    import tensorflow as tf
+    from nengo.builder.operator import Copy
+
+    src = Signal(np.arange(4.0), name="src")
+    dst = Signal(np.zeros(6), name="dst")
+    lay = SignalLayout([Copy(src, dst[1:5])], [], "float32", batch_major=[dst.base])
+    assert lay.is_batch_major(dst) and not lay.is_batch_major(src)
+    init = [tf.constant(v) for v in lay.initial_slots(2)]
+    loop = lay.to_loop_order(init)
+    assert [tuple(t.shape) for t in loop] == [(2, 1), (2, 4), (2, 1)]
+    st = StepState(lay, loop, batch=2)
+    value = tf.constant(np.arange(8.0).reshape(4, 2), tf.float32)
+    st.write_flat(dst[1:5], value)
+    np.testing.assert_array_equal(st.read_flat(dst[2:4]).numpy(), value.numpy()[1:3])
+    np.testing.assert_array_equal(st.read_batch_major(dst[1:5]).numpy(), value.numpy().T)
+    st.write_batch_major(dst[2:4], tf.ones((2, 2)), "inc")
+    st.write_flat(dst, tf.fill((2, 2), 5.0), "inc", idx=np.array([0, 5]))
+    got = lay.assemble(dst, [t.numpy() for t in lay.to_storage_order(st.tensors)])
+    want = np.concatenate([[[5.0, 5.0]], value.numpy() + [[0, 0], [1, 1], [1, 1], [0, 0]], [[5.0, 5.0]]])
+    np.testing.assert_array_equal(got, want)
+
+
 def test_registry_lookup_and_error():
     reg = Registry("thing")
 
