@@ -19,11 +19,13 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import threading
 import time
 import types
 
 #: seconds this process spent importing TensorFlow/Keras through the stand-ins
 _import_seconds = 0.0
+_LOAD_LOCK = threading.RLock()
 
 
 def _import_quietly():
@@ -63,12 +65,28 @@ class _LateModule(types.ModuleType):
     def __getattr__(self, attr: str):
         if attr.startswith("__") and attr.endswith("__"):
             raise AttributeError(attr)  # copy/pickle/inspect probes must not import
-        global _import_seconds
-        t0 = time.perf_counter()
-        real = self._late_load()
-        _import_seconds += time.perf_counter() - t0
-        self.__dict__.update(real.__dict__)
+        real = self.__dict__.get("_late_real")
+        if real is None:
+            real = self._load()
+        # names the real module itself provides lazily (submodules) land here too
         return getattr(real, attr)
+
+    def _load(self):
+        global _import_seconds
+        with _LOAD_LOCK:  # the quiet import swaps fd 2: one thread at a time
+            real = self.__dict__.get("_late_real")
+            if real is None:
+                t0 = time.perf_counter()
+                real = self._late_load()
+                _import_seconds += time.perf_counter() - t0
+                self.__dict__.update(real.__dict__)
+                self._late_real = real
+                # from now on a plain module: hits are native dict lookups, and
+                # misses (names the real module provides lazily) go to a
+                # module-level __getattr__ (PEP 562) forwarding to it
+                self.__dict__["__getattr__"] = lambda attr: getattr(real, attr)
+                self.__class__ = types.ModuleType
+        return real
 
 
 def _import_keras():

@@ -62,6 +62,8 @@ def test_late_module_loads_on_first_attribute_and_then_is_the_real_namespace():
         "dt = tf.float32\n"
         "import tensorflow\n"
         "print(json.dumps({'before': before, 'after': loaded(), 'same': dt is tensorflow.float32,\n"
-        "  'dict_hit': 'constant' in vars(tf), 'keras_model': keras.Model.__module__.startswith('keras')}))\n"
+        "  'dict_hit': 'constant' in vars(tf), 'plain': type(tf).__name__, 'lazy_sub': tf.nn is tensorflow.nn,\n"
+        "  'keras_model': keras.Model.__module__.startswith('keras')}))\n"
     )
-    assert seen == {"before": False, "after": True, "same": True, "dict_hit": True, "keras_model": True}
+    assert seen == {"before": False, "after": True, "same": True, "dict_hit": True, "plain": "module",
+                    "lazy_sub": True, "keras_model": True}
