@@ -11,6 +11,7 @@ use the same body without XLA, which starts much faster.
 
 from __future__ import annotations
 
+import glob
 import os
 from typing import Sequence
 
@@ -35,8 +36,34 @@ UNROLL_TRAINING = 4
 MIN_SHARD_SAMPLES = 4
 
 
-def choose_shards(batch: int, builders: Sequence, requested: int | None = None, on_gpu: bool = False) -> int:
-    """How many parts to split a minibatch into (each runs on its own core).
+#: fallback when the last-level cache size cannot be read (bytes)
+DEFAULT_CACHE_BYTES = 8 << 20
+
+
+def last_level_cache_bytes() -> int:
+    """Size of the CPU's largest cache (Linux sysfs), else :data:`DEFAULT_CACHE_BYTES`."""
+    sizes = []
+    for path in glob.glob("/sys/devices/system/cpu/cpu0/cache/index*/size"):
+        try:
+            text = open(path).read().strip().upper()
+        except OSError:
+            continue
+        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+        digits = text.rstrip("KMG")
+        if digits.isdigit():
+            sizes.append(int(digits) * scale)
+    return max(sizes) if sizes else DEFAULT_CACHE_BYTES
+
+
+def choose_shards(
+    batch: int,
+    builders: Sequence,
+    requested: int | None = None,
+    on_gpu: bool = False,
+    state_bytes: int = 0,
+    cache_bytes: int | None = None,
+) -> int:
+    """How many parts to split a minibatch into (the cores run them concurrently).
 
     Parameters
     ----------
@@ -50,6 +77,15 @@ def choose_shards(batch: int, builders: Sequence, requested: int | None = None, 
         at least ``MIN_SHARD_SAMPLES`` samples each, on CPU only).
     on_gpu
         Whether the simulation is placed on a GPU (never split automatically).
+    state_bytes
+        Size of the per-sample loop state of the whole minibatch. Parts run to
+        the end of a chunk one after another on each core, so splitting finer
+        than one part per core shrinks the state the cores stream concurrently;
+        parts are made small enough that all cores' state fits in half the
+        last-level cache (per-sample learned weights: pes64 at batch 32 holds
+        26 MB and runs 1.6x faster as 4 parts than as 2 on a 32 MB L3).
+    cache_bytes
+        Last-level cache size (default: :func:`last_level_cache_bytes`).
     """
     coupled = [b for b in builders if not b.samples_independent]
     if requested is not None:
@@ -72,7 +108,18 @@ def choose_shards(batch: int, builders: Sequence, requested: int | None = None, 
     k = min(cores, batch // MIN_SHARD_SAMPLES)
     while k > 1 and batch % k:
         k -= 1
-    return max(k, 1)
+    k = max(k, 1)
+    if k < cores:
+        return k
+    budget = (last_level_cache_bytes() if cache_bytes is None else cache_bytes) // 2
+    finer = step = k  # multiples of the core count keep the cores evenly loaded
+    while cores * state_bytes / finer > budget:
+        finer += step
+        if batch % finer == 0 and batch // finer >= MIN_SHARD_SAMPLES:
+            k = finer
+        elif batch // finer < MIN_SHARD_SAMPLES:
+            break
+    return k
 
 
 class CompiledLoop:

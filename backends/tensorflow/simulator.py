@@ -276,7 +276,14 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
             assemble_params=self._assemble,
         )
         on_gpu = bool(tf.config.list_logical_devices("GPU")) and "CPU" not in str(self.device).upper()
-        self._loop.shards = choose_shards(self._batch, builders, get_setting(network, "batch_shards"), on_gpu)
+        lay = self._layout
+        state_bytes = sum(  # what the loop rewrites every step (never-written slots pass through)
+            (b - a) * self._batch * lay.value_dtype(base).itemsize
+            for base, a, b in lay.slots if not lay.never_written(base, a, b)
+        )
+        self._loop.shards = choose_shards(
+            self._batch, builders, get_setting(network, "batch_shards"), on_gpu, state_bytes=state_bytes
+        )
         self._probe_data = {p: [] for p in self._probes}
         self._name_io(network)
         self._host_cache: dict = {}

@@ -62,6 +62,21 @@ def test_auto_shards_follow_cores_and_batch(monkeypatch):
     assert choose_shards(32, [B()]) == 2  # the largest divisor of 32 not above 3
 
 
+def test_auto_shards_keep_the_concurrent_state_in_cache(monkeypatch):
+    class B:
+        samples_independent = True
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    mb = 1 << 20
+    # two cores each streaming half of 26 MB exceed half a 32 MB cache: 4 parts
+    assert choose_shards(32, [B()], state_bytes=26 * mb, cache_bytes=32 * mb) == 4
+    assert choose_shards(32, [B()], state_bytes=2 * mb, cache_bytes=32 * mb) == 2
+    assert choose_shards(24, [B()], state_bytes=40 * mb, cache_bytes=32 * mb) == 6  # multiples of 2 dividing 24
+    # never below MIN_SHARD_SAMPLES samples per part, however large the state
+    assert choose_shards(32, [B()], state_bytes=10 << 30, cache_bytes=32 * mb) == 32 // MIN_SHARD_SAMPLES
+    assert choose_shards(32, [B()], 2, state_bytes=10 << 30, cache_bytes=32 * mb) == 2  # asked for
+
+
 def test_interacting_samples_are_never_split():
     with nengo.Network(seed=0) as net:
         inp = nengo.Node(np.zeros(3))
