@@ -75,9 +75,18 @@ class SignalLayout:
     batch_major
         State bases to hold as ``(batch, size)`` inside the time loop (they are
         ``(size, batch)`` everywhere else; see :meth:`to_loop_order`).
+    flat
+        Those of ``batch_major`` to hold as flat ``(batch * size,)`` vectors:
+        bases set each step from batch-last values. XLA picks the physical layout
+        of a 2-D loop variable itself and stores such a value as ``(size, batch)``
+        again (cancelling the transpose into the layout), leaving its readers
+        strided. Bases updated in place stay 2-D: flat, XLA computes their update
+        twice (once per shape its readers use).
     """
 
-    def __init__(self, operators: Iterable, host_bases: Iterable, dtype: str, batch_major: Iterable = ()) -> None:
+    def __init__(
+        self, operators: Iterable, host_bases: Iterable, dtype: str, batch_major: Iterable = (), flat: Iterable = ()
+    ) -> None:
         self.dtype = tf.as_dtype(dtype)
         self.np_dtype = np.dtype(dtype)
         written = {}
@@ -97,6 +106,7 @@ class SignalLayout:
         self._idx_cache: dict = {}
         self._cuts: dict = {b: {0, b.size} for b in self.state_bases}
         self._batch_major = {b for b in batch_major if b in self._state_index}
+        self._flat = {b for b in flat if b in self._batch_major}
         self._segments: dict | None = None
         for op in operators:
             for sig in op.all_signals:
@@ -133,6 +143,8 @@ class SignalLayout:
         self.batch_major_slots = frozenset(
             i for i, (base, _, _) in enumerate(self.slots) if base in self._batch_major
         )
+        #: batch-major loop variables held flat
+        self.flat_slots = frozenset(i for i, (base, _, _) in enumerate(self.slots) if base in self._flat)
 
     def segments(self, base) -> list:
         """``[(start, stop, slot), ...]`` covering a state base."""
@@ -150,12 +162,25 @@ class SignalLayout:
         return sig.base in self._batch_major
 
     def to_loop_order(self, tensors: list) -> list:
-        """Loop variables as the time loop holds them (batch-major slots transposed)."""
+        """Loop variables as the time loop holds them: batch-major slots transposed (and flat slots flattened)."""
         self.finalize()
-        return [tf.transpose(t) if i in self.batch_major_slots else t for i, t in enumerate(tensors)]
+        return [self.loop_value(i, tf.transpose(t)) if i in self.batch_major_slots else t
+                for i, t in enumerate(tensors)]
 
-    #: the transpose is its own inverse
-    to_storage_order = to_loop_order
+    def loop_value(self, slot: int, value):
+        """A batch-major slot's ``(batch, n)`` value in the shape the loop holds it."""
+        return tf.reshape(value, [-1]) if slot in self.flat_slots else value
+
+    def to_storage_order(self, tensors: list) -> list:
+        """Inverse of :meth:`to_loop_order`: every slot ``(n, batch)``."""
+        self.finalize()
+        out = []
+        for i, t in enumerate(tensors):
+            if i in self.batch_major_slots:
+                _, a, b = self.slots[i]
+                t = tf.transpose(tf.reshape(t, (-1, b - a)))
+            out.append(t)
+        return out
 
     # --- classification ---------------------------------------------------
     def _mark_written(self, sig) -> None:
@@ -257,11 +282,17 @@ class StepState:
     def _slot(self, slot: int):
         """Loop variable ``slot`` as ``(n, batch)``, whatever order the loop holds it in."""
         t = self.tensors[slot]
-        return tf.transpose(t) if slot in self.layout.batch_major_slots else t
+        return tf.transpose(self._batch_major(slot)) if slot in self.layout.batch_major_slots else t
+
+    def _batch_major(self, slot: int):
+        """A batch-major loop variable as ``(batch, n)``."""
+        return tf.reshape(self.tensors[slot], (self.batch, -1))
 
     def _set_slot(self, slot: int, value) -> None:
         """Store an ``(n, batch)`` value into loop variable ``slot``."""
-        self.tensors[slot] = tf.transpose(value) if slot in self.layout.batch_major_slots else value
+        if slot in self.layout.batch_major_slots:
+            value = self.layout.loop_value(slot, tf.transpose(value))
+        self.tensors[slot] = value
 
     def _range(self, base, a: int, b: int):
         parts = []
@@ -292,7 +323,7 @@ class StepState:
         if found is None:
             return tf.transpose(self.read_flat(sig, idx))
         _, _, segs = found
-        parts = [self.tensors[slot][:, lo - s0:hi - s0] for lo, hi, s0, slot in segs]
+        parts = [self._batch_major(slot)[:, lo - s0:hi - s0] for lo, hi, s0, slot in segs]
         return parts[0] if len(parts) == 1 else tf.concat(parts, axis=1)
 
     # --- reads ------------------------------------------------------------
@@ -347,14 +378,13 @@ class StepState:
             return
         a, _, segs = found
         for lo, hi, s0, slot in segs:
-            cur = self.tensors[slot]
+            cur = self._batch_major(slot)
             part = tf.cast(value[:, lo - a:hi - a], cur.dtype)
             if mode == "inc":
                 part = cur[:, lo - s0:hi - s0] + part
-            if (lo - s0, hi - s0) == (0, int(cur.shape[1])):
-                self.tensors[slot] = part
-            else:
-                self.tensors[slot] = tf.concat([cur[:, :lo - s0], part, cur[:, hi - s0:]], axis=1)
+            if (lo - s0, hi - s0) != (0, int(cur.shape[1])):
+                part = tf.concat([cur[:, :lo - s0], part, cur[:, hi - s0:]], axis=1)
+            self.tensors[slot] = self.layout.loop_value(slot, part)
 
     def write_flat(self, sig, value, mode: str = "set", idx: np.ndarray | None = None) -> None:
         """Like :meth:`write` with a flat ``(n, batch)`` value, optionally at ``idx``."""

@@ -34,7 +34,7 @@ from .host import Feed, HostPlan
 from .loop import CompiledLoop, choose_shards
 from .keras_io import KerasIOMixin
 from .op_builders import BuildContext
-from .outer_delta import batch_major_bases, factor_pes_deltas
+from .outer_delta import batch_major_bases, factor_bases, factor_pes_deltas
 from .params import ParamAssembler, group_params, object_names, select_params
 from .predict import check_batch, normalize_inputs
 from .registry import OPS
@@ -237,7 +237,7 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
 
         self._layout = SignalLayout(
             self._step_order, [f.signal.base for f in const_feeds], self.dtype,
-            batch_major=batch_major_bases(self._step_order),
+            batch_major=batch_major_bases(self._step_order), flat=factor_bases(self._step_order),
         )
         self._host = HostPlan(model, self._step_order, host_ops, feeds, self.dtype)
         ctx = BuildContext(

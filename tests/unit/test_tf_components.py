@@ -42,7 +42,8 @@ def test_layout_state_and_constants():
     assert np.allclose(got[:, 0], [2, 0, 1, 2, 3, 0]) and np.allclose(got[:, 1], got[:, 0])
 
 
-def test_batch_major_slots_read_and_write_like_the_others():
+@pytest.mark.parametrize("flat", [False, True])
+def test_batch_major_slots_read_and_write_like_the_others(flat):
     # a base the loop holds (batch, n): every read/write path must see the same
     # values as for a (n, batch) base, and the storage order must round-trip
     import tensorflow as tf
@@ -50,11 +51,11 @@ def test_batch_major_slots_read_and_write_like_the_others():
 
     src = Signal(np.arange(4.0), name="src")
     dst = Signal(np.zeros(6), name="dst")
-    lay = SignalLayout([Copy(src, dst[1:5])], [], "float32", batch_major=[dst.base])
+    lay = SignalLayout([Copy(src, dst[1:5])], [], "float32", batch_major=[dst.base], flat=[dst.base] if flat else [])
     assert lay.is_batch_major(dst) and not lay.is_batch_major(src)
     init = [tf.constant(v) for v in lay.initial_slots(2)]
     loop = lay.to_loop_order(init)
-    assert [tuple(t.shape) for t in loop] == [(2, 1), (2, 4), (2, 1)]
+    assert [tuple(t.shape) for t in loop] == ([(2,), (8,), (2,)] if flat else [(2, 1), (2, 4), (2, 1)])
     st = StepState(lay, loop, batch=2)
     value = tf.constant(np.arange(8.0).reshape(4, 2), tf.float32)
     st.write_flat(dst[1:5], value)
