@@ -66,17 +66,25 @@ def test_probed_delta_keeps_nengo_operators():
     np.testing.assert_allclose(got["delta"], ref.data[probes["delta"]], atol=1e-7)
 
 
-def _fixed_next_to_learned(d: int = 2):
-    # two decoded connections and nothing else that nengo's optimizer could
-    # merge with them: the learned and the fixed decoders share one block-sparse base
+def _learned_channel(d: int, post_input: bool):
+    """``stim -> pre -(PES, error = stim)-> post`` (and ``stim -> post`` if asked)."""
     with nengo.Network(seed=5) as net:
         stim = nengo.Node(lambda t: np.sin(2 * np.pi * t * np.arange(1, d + 1)))
         pre = nengo.Ensemble(80, d)
         post = nengo.Ensemble(80, d)
         nengo.Connection(stim, pre)
-        nengo.Connection(stim, post)
+        if post_input:
+            nengo.Connection(stim, post)
         learned = nengo.Connection(pre, post, learning_rule_type=nengo.PES(1e-3))
         nengo.Connection(stim, learned.learning_rule)
+    return net, post, learned
+
+
+def _fixed_next_to_learned(d: int = 2):
+    # two decoded connections and nothing else that nengo's optimizer could
+    # merge with them: the learned and the fixed decoders share one block-sparse base
+    net, post, _ = _learned_channel(d, post_input=True)
+    with net:
         out = nengo.Node(size_in=d)
         fixed = nengo.Connection(post, out)
         p_out = nengo.Probe(out)
@@ -132,13 +140,8 @@ def _learned_readers(sim):
 
 def _lone_learned(d: int = 2):
     # the only decoded connection: nothing for nengo's optimizer to merge it with
-    with nengo.Network(seed=5) as net:
-        stim = nengo.Node(lambda t: np.sin(2 * np.pi * t * np.arange(1, d + 1)))
-        pre = nengo.Ensemble(80, d)
-        post = nengo.Ensemble(80, d)
-        nengo.Connection(stim, pre)
-        learned = nengo.Connection(pre, post, learning_rule_type=nengo.PES(1e-3))
-        nengo.Connection(stim, learned.learning_rule)
+    net, post, learned = _learned_channel(d, post_input=False)
+    with net:
         probes = {
             "rates": nengo.Probe(post.neurons, synapse=0.05),
             "weights": nengo.Probe(learned, "weights", sample_every=0.05),
