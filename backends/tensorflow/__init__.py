@@ -4,8 +4,9 @@
 >>> with Simulator(net, minibatch_size=32) as sim:  # doctest: +SKIP
 ...     out = sim.predict(x)
 
-Importing this package is cheap: TensorFlow is imported (quietly) on first use of
-:class:`Simulator`.
+Importing this package is cheap, and so is importing :class:`Simulator`: TensorFlow is
+imported (quietly) inside its constructor, after nengo's builder has run (see
+:mod:`._tf`), so the builder's transient memory and TensorFlow's never add up.
 """
 
 from __future__ import annotations
