@@ -281,8 +281,9 @@ class StepState:
 
     def _slot(self, slot: int):
         """Loop variable ``slot`` as ``(n, batch)``, whatever order the loop holds it in."""
-        t = self.tensors[slot]
-        return tf.transpose(self._batch_major(slot)) if slot in self.layout.batch_major_slots else t
+        if slot in self.layout.batch_major_slots:
+            return tf.transpose(self._batch_major(slot))
+        return self.tensors[slot]
 
     def _batch_major(self, slot: int):
         """A batch-major loop variable as ``(batch, n)``."""
@@ -305,7 +306,7 @@ class StepState:
         return parts[0] if len(parts) == 1 else tf.concat(parts, axis=0)
 
     def _batch_major_segments(self, sig, idx):
-        """``(a, b, [(lo, hi, s0, slot), ...])`` when ``sig[idx]`` is one range of batch-major slots."""
+        """``(a, [(lo, hi, s0, slot), ...])`` when ``sig[idx]`` is one range ``a:b`` of batch-major slots."""
         lay = self.layout
         if not lay.is_batch_major(sig):
             return None
@@ -315,14 +316,14 @@ class StepState:
         a, b = rng
         segs = [(max(a, s0), min(b, s1), s0, slot) for s0, s1, slot in lay.segments(sig.base)
                 if max(a, s0) < min(b, s1)]
-        return a, b, segs
+        return a, segs
 
     def read_batch_major(self, sig, idx: np.ndarray | None = None):
         """Flat elements of a state signal as ``(batch, n)`` (cheap for batch-major bases)."""
         found = self._batch_major_segments(sig, idx)
         if found is None:
             return tf.transpose(self.read_flat(sig, idx))
-        _, _, segs = found
+        _, segs = found
         parts = [self._batch_major(slot)[:, lo - s0:hi - s0] for lo, hi, s0, slot in segs]
         return parts[0] if len(parts) == 1 else tf.concat(parts, axis=1)
 
@@ -376,7 +377,7 @@ class StepState:
         if found is None:
             self.write_flat(sig, tf.transpose(value), mode)
             return
-        a, _, segs = found
+        a, segs = found
         for lo, hi, s0, slot in segs:
             cur = self._batch_major(slot)
             part = tf.cast(value[:, lo - a:hi - a], cur.dtype)
