@@ -1,0 +1,26 @@
+"""The benchmark harness's bookkeeping (no measurement)."""
+
+from __future__ import annotations
+
+from benchmarks.run import _better, _table
+
+
+def _row(target, speed, peak, **extra):
+    return {"target": target, "network": "integrator", "dims": 16, "minibatch": 1, "build_s": 1.0,
+            "import_s": 0.0, "first_run_s": 0.5, "steps_per_s": speed, "sample_steps_per_s": speed,
+            "peak_mb": peak, **extra}
+
+
+def test_rounds_keep_the_fastest_measurement_and_the_largest_peak():
+    slow, fast = _row("tensorflow", 100.0, 900.0, round=1), _row("tensorflow", 300.0, 800.0, round=2)
+    assert _better(None, slow) is slow
+    kept = _better(slow, fast)
+    assert kept["round"] == 2 and kept["sample_steps_per_s"] == 300.0 and kept["peak_mb"] == 900.0
+    assert _better(kept, {"error": "timed out"}) is kept
+    assert _better({"error": "timed out"}, slow) is slow
+
+
+def test_table_ratios_are_against_reference_of_the_same_run():
+    table = _table([_row("reference", 100.0, 100.0), _row("tensorflow", 250.0, 700.0)])
+    line = [ln for ln in table.splitlines() if ln.startswith("tensorflow")][0]
+    assert line.split()[-1] == "2.50" and line.split()[-2] == "1.00"
