@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from ._tf import keras, tf  # noqa: F401 (imported on first use)
+from ._tf import keras  # imported on first use
 
 #: loss name -> factory; logits-based classification losses (the zoo's outputs are logits)
 LOSSES: dict = {

@@ -16,6 +16,7 @@ from .host import HostPlan
 #: input key that carries only ``n_steps`` for networks without input Nodes
 STEPS_KEY = "n_steps"
 
+
 class KerasIOMixin:
     """Simulator side of the Keras model: host inputs, probe outputs, parameter values."""
 
@@ -39,7 +40,7 @@ class KerasIOMixin:
         by_name = {self._input_names[f.node]: f for f in self._feeds if f.node in self._input_names}
         given = {}
         for name, x in inputs.items():
-            if name == "n_steps":
+            if name == STEPS_KEY:
                 continue
             f = by_name.get(name)
             if f is None:

@@ -154,24 +154,22 @@ def factor_pes_deltas(operators: Iterable, keep: Iterable[Signal] = ()) -> list:
     return [replace.get(op, op) for op in ops]
 
 
-def batch_major_bases(operators: Iterable) -> list:
-    """Bases to hold batch-first inside the time loop (``SignalLayout(batch_major=...)``).
+def loop_layout(operators: Iterable) -> dict:
+    """``SignalLayout`` keyword arguments for the bases this rewrite introduced.
 
-    Those only :class:`AddOuterProduct` writes (per-sample learned weights: their
-    outer-product update and their matvec become plain batched operations) and
-    those only :class:`KeepPESFactors` writes (the factors that update reads
-    contiguously).
+    ``batch_major``: bases only :class:`AddOuterProduct` writes (per-sample
+    learned weights: their outer-product update and their matvec become plain
+    batched operations) and bases only :class:`KeepPESFactors` writes (the
+    factors, which that update then reads contiguously). ``flat``: the factors,
+    set each step from batch-last values (see ``SignalLayout(flat=...)``).
     """
     writers: dict = defaultdict(set)
     for op in operators:
         for sig in list(op.sets) + list(op.incs) + list(op.updates):
             writers[sig.base].add(type(op))
-    return [base for base, kinds in writers.items() if kinds in ({AddOuterProduct}, {KeepPESFactors})]
-
-
-def factor_bases(operators: Iterable) -> list:
-    """Bases :class:`KeepPESFactors` sets each step (held flat: see ``SignalLayout(flat=...)``)."""
-    return [sig.base for op in operators if isinstance(op, KeepPESFactors) for sig in op.updates]
+    weights = [base for base, kinds in writers.items() if kinds == {AddOuterProduct}]
+    factors = [base for base, kinds in writers.items() if kinds == {KeepPESFactors}]
+    return {"batch_major": weights + factors, "flat": factors}
 
 
 @OPS.register(KeepPESFactors)

@@ -215,6 +215,14 @@ class SignalLayout:
             out.append(np.repeat(val[a:b, None], batch, axis=1))
         return out
 
+    def written_bytes(self, batch: int) -> int:
+        """Bytes of the loop state the steps rewrite (never-written slots just pass through)."""
+        self.finalize()
+        return sum(
+            (b - a) * batch * self.value_dtype(base).itemsize
+            for base, a, b in self.slots if not self.never_written(base, a, b)
+        )
+
     def assemble(self, base, values: list) -> np.ndarray:
         """Whole flat value ``(size, batch)`` of a state base from slot values."""
         return np.concatenate([np.asarray(values[slot]) for _, _, slot in self.segments(base)], axis=0)

@@ -34,7 +34,7 @@ from .host import Feed, HostPlan
 from .loop import CompiledLoop, choose_shards
 from .keras_io import KerasIOMixin
 from .op_builders import BuildContext
-from .outer_delta import batch_major_bases, factor_bases, factor_pes_deltas
+from .outer_delta import factor_pes_deltas, loop_layout
 from .params import ParamAssembler, group_params, object_names, select_params
 from .predict import check_batch, normalize_inputs
 from .registry import OPS
@@ -236,8 +236,7 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
         const_feeds = [f for f in feeds if f.op is None]
 
         self._layout = SignalLayout(
-            self._step_order, [f.signal.base for f in const_feeds], self.dtype,
-            batch_major=batch_major_bases(self._step_order), flat=factor_bases(self._step_order),
+            self._step_order, [f.signal.base for f in const_feeds], self.dtype, **loop_layout(self._step_order)
         )
         self._host = HostPlan(model, self._step_order, host_ops, feeds, self.dtype)
         ctx = BuildContext(
@@ -276,13 +275,9 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
             assemble_params=self._assemble,
         )
         on_gpu = bool(tf.config.list_logical_devices("GPU")) and "CPU" not in str(self.device).upper()
-        lay = self._layout
-        state_bytes = sum(  # what the loop rewrites every step (never-written slots pass through)
-            (b - a) * self._batch * lay.value_dtype(base).itemsize
-            for base, a, b in lay.slots if not lay.never_written(base, a, b)
-        )
         self._loop.shards = choose_shards(
-            self._batch, builders, get_setting(network, "batch_shards"), on_gpu, state_bytes=state_bytes
+            self._batch, builders, get_setting(network, "batch_shards"), on_gpu,
+            state_bytes=self._layout.written_bytes(self._batch),
         )
         self._probe_data = {p: [] for p in self._probes}
         self._name_io(network)
