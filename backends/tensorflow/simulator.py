@@ -34,7 +34,7 @@ from .host import Feed, HostPlan
 from .loop import CompiledLoop, choose_shards
 from .keras_io import KerasIOMixin
 from .op_builders import BuildContext
-from .outer_delta import factor_pes_deltas, loop_layout
+from .outer_delta import factor_outer_deltas, loop_layout
 from .params import ParamAssembler, group_params, object_names, select_params
 from .predict import check_batch, normalize_inputs
 from .registry import OPS
@@ -166,7 +166,7 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
         t0 = _time.time()
         dg = operator_dependency_graph(self.model.operators)
         opmerge_optimize(self.model, dg)
-        self._step_order = factor_pes_deltas(
+        self._step_order = factor_outer_deltas(
             [op for op in toposort(dg) if hasattr(op, "make_step")],
             keep=[self.model.sig[p]["in"] for p in self.model.probes],
         )

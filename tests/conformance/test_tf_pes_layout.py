@@ -27,7 +27,7 @@ def _pes_net(probe_delta: bool = False):
 
 def _run(net, probes, batch, steps=300, factor=True, monkeypatch=None):
     if not factor:
-        monkeypatch.setattr(tf_simulator, "factor_pes_deltas", lambda ops, keep=(): list(ops))
+        monkeypatch.setattr(tf_simulator, "factor_outer_deltas", lambda ops, keep=(): list(ops))
     with Simulator(net, progress_bar=False, minibatch_size=batch, seed=1) as sim:
         sim.run_steps(steps)
         ops = list(sim._step_order)

@@ -68,6 +68,33 @@ def test_batch_major_slots_read_and_write_like_the_others(flat):
     np.testing.assert_array_equal(got, want)
 
 
+def test_matrix_slots_hold_one_matrix_and_read_like_the_others():
+    # a batch-major loop variable holding exactly one (rows, cols) matrix is kept
+    # (batch, rows, cols); one spanning only part of a matrix stays (batch, n);
+    # reads, writes and the storage order are those of any other slot
+    import tensorflow as tf
+    from nengo.builder.operator import Copy
+
+    w = Signal(np.zeros((2, 3)), name="w")
+    half = Signal(np.zeros((2, 2)), name="half")
+    src = Signal(np.arange(6.0).reshape(2, 3), name="src")
+    ops = [Copy(src, w, inc=True), Copy(src[:, :2], half, inc=True), Copy(src[0, :2], half[0], inc=True)]
+    lay = SignalLayout(ops, [], "float32", batch_major=[w.base, half.base], matrices=[w, half])
+    lay.finalize()
+    w_slot = lay.segments(w.base)[0][2]
+    assert lay.matrix_slots == {w_slot: (2, 3)}  # half is cut in two by its row view
+    loop = lay.to_loop_order([tf.constant(v) for v in lay.initial_slots(2)])
+    assert tuple(loop[w_slot].shape) == (2, 2, 3)
+    st = StepState(lay, loop, batch=2)
+    value = tf.constant(np.arange(12.0).reshape(2, 6), tf.float32)  # (batch, n)
+    st.write_batch_major(w, value, "inc")
+    assert tuple(st.tensors[w_slot].shape) == (2, 2, 3)
+    np.testing.assert_array_equal(st.read_batch_major(w[1]).numpy(), value.numpy()[:, 3:])
+    np.testing.assert_array_equal(st.read_flat(w).numpy(), value.numpy().T)
+    got = lay.assemble(w, [t.numpy() for t in lay.to_storage_order(st.tensors)])
+    np.testing.assert_array_equal(got, value.numpy().T)
+
+
 def test_registry_lookup_and_error():
     reg = Registry("thing")
 
