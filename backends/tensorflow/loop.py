@@ -11,6 +11,7 @@ use the same body without XLA, which starts much faster.
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 from typing import Sequence
@@ -121,6 +122,26 @@ def choose_shards(
         elif batch // finer < MIN_SHARD_SAMPLES:
             break
     return k
+
+
+def _run_sharded(part_fn, shards: int, tensors, host, n, step0, seed, param_values):
+    """``part_fn`` over ``shards`` equal slices of the minibatch, as independent calls.
+
+    XLA:CPU runs one compiled loop on one core; TensorFlow's executor runs
+    independent calls on its inter-op threads, so the slices run in parallel.
+    Only used when the samples of the minibatch do not interact
+    (:func:`choose_shards`), so the result equals the unsplit run up to float
+    rounding (a narrower batch may be vectorised differently).
+    """
+    t_parts = [tf.split(t, shards, axis=-1) for t in tensors]
+    h_parts = tf.split(host, shards, axis=-1)
+    outs = [
+        part_fn([tp[i] for tp in t_parts], h_parts[i], n, step0, seed, param_values)
+        for i in range(shards)
+    ]
+    new = [tf.concat([o[0][j] for o in outs], axis=-1) for j in range(len(tensors))]
+    probes = [tf.concat([o[1][j] for o in outs], axis=-1) for j in range(len(outs[0][1]))]
+    return new, probes
 
 
 class CompiledLoop:
@@ -268,40 +289,16 @@ class CompiledLoop:
             batch = self.batch // shards
             # autograph off: the body is plain Python building a graph, and
             # converting it costs seconds per trace
-            # a fresh closure per loop: each Simulator legitimately traces its own
-            # function, which must not count as "retracing" of a shared one
-            def chunk(tensors, host, n, step0, seed, param_values):
-                return self._chunk(tensors, host, n, step0, seed, param_values, xla, batch)
-
+            # each Simulator legitimately traces its own function. TensorFlow counts
+            # traces per code object (to catch tf.function created in a loop), so
+            # closures would make every Simulator after the fifth warn about
+            # "retracing"; a partial has no code object and is counted on its own
+            chunk = functools.partial(self._chunk, xla=xla, batch=batch)
             fn = tf.function(chunk, jit_compile=xla, autograph=False, reduce_retracing=not xla)
             if shards > 1:
-                fn = tf.function(self._sharded(fn, shards), autograph=False)
+                fn = tf.function(functools.partial(_run_sharded, fn, shards), autograph=False)
             self._fns[key] = fn
         return self._fns[key]
-
-    @staticmethod
-    def _sharded(part_fn, shards: int):
-        """``part_fn`` over ``shards`` equal slices of the minibatch, as independent calls.
-
-        XLA:CPU runs one compiled loop on one core; TensorFlow's executor runs
-        independent calls on its inter-op threads, so the slices run in
-        parallel. Only used when the samples of the minibatch do not interact
-        (:func:`choose_shards`), so the result equals the unsplit run up to
-        float rounding (a narrower batch may be vectorised differently).
-        """
-
-        def sharded(tensors, host, n, step0, seed, param_values):
-            t_parts = [tf.split(t, shards, axis=-1) for t in tensors]
-            h_parts = tf.split(host, shards, axis=-1)
-            outs = [
-                part_fn([tp[i] for tp in t_parts], h_parts[i], n, step0, seed, param_values)
-                for i in range(shards)
-            ]
-            new = [tf.concat([o[0][j] for o in outs], axis=-1) for j in range(len(tensors))]
-            probes = [tf.concat([o[1][j] for o in outs], axis=-1) for j in range(len(outs[0][1]))]
-            return new, probes
-
-        return sharded
 
     # --- running ---------------------------------------------------------
     def run(self, tensors: list, host: np.ndarray, step0: int, seed: int, param_values: list = ()):

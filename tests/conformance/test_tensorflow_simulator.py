@@ -228,3 +228,35 @@ def test_registered_target_loads():
     import backends
 
     assert backends.get("tensorflow") is Simulator
+
+
+def test_many_simulators_do_not_warn_about_retracing():
+    # each Simulator traces its own loop functions once; TensorFlow must not see
+    # that as one function retraced (it counts traces per code object)
+    import logging
+
+    import tensorflow as tf
+
+    class Collect(logging.Handler):
+        def __init__(self):
+            super().__init__()
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    with nengo.Network(seed=0) as net:
+        a = nengo.Ensemble(20, 1)
+        nengo.Connection(nengo.Node(0.5), a)
+        nengo.Probe(a, synapse=0.01)
+    handler = Collect()
+    tf.get_logger().addHandler(handler)
+    try:
+        for i in range(7):
+            # batch 8 is split in two parts: the sharded function is traced too
+            with Simulator(net, progress_bar=False, minibatch_size=8 if i % 2 else None) as sim:
+                sim.run_steps(50)  # XLA-compiled chunk
+                sim.step()  # plain graph function
+    finally:
+        tf.get_logger().removeHandler(handler)
+    assert not [m for m in handler.messages if "retracing" in m], handler.messages
