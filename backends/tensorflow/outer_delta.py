@@ -36,7 +36,7 @@ from nengo.builder.signal import Signal
 
 from ._tf import tf
 from .learning_builders import _vec
-from .op_builders import OpBuilder, StepContext
+from .op_builders import BuildContext, OpBuilder, StepContext
 from .registry import OPS, Registry
 
 
@@ -284,12 +284,18 @@ class KeepFactorsBuilder(OpBuilder):
 
 @OPS.register(AddOuterProduct)
 class AddOuterProductBuilder(OpBuilder):
-    """``target += scaled (x) pre [- decay * target]`` per sample."""
+    """``target += scaled (x) pre [- decay * target]`` per sample (decay: batch-major weights only)."""
+
+    def __init__(self, op: AddOuterProduct, ctx: BuildContext) -> None:
+        super().__init__(op, ctx)
+        if op.decay is not None and not ctx.layout.is_batch_major(op.target):
+            # a decaying rule's Copy was the weights' only writer, so loop_layout
+            # always makes them batch-major; the batch-last path has no decay
+            raise RuntimeError(f"{op}: decaying outer-product update on weights that are not batch-major")
 
     def step(self, sc: StepContext) -> None:
         st = sc.state
         op = self.op
-        rows = op.scaled.size
         if st.layout.is_batch_major(op.target):
             # the factors are batch-major too: a transpose fused into this update
             # would read them with a stride (3x slower at 16 x 800 x 16)
@@ -297,14 +303,11 @@ class AddOuterProductBuilder(OpBuilder):
             pre = st.read_batch_major(op.pre)
             delta = err[:, :, None] * pre[:, None, :]
             if op.decay is not None:
-                w = tf.reshape(st.read_batch_major(op.target), (st.batch, rows, -1))
+                w = tf.reshape(st.read_batch_major(op.target), (st.batch, op.scaled.size, -1))
                 delta = delta - st.read_batch_major(op.decay)[:, :, None] * w
             st.write_batch_major(op.target, tf.reshape(delta, (st.batch, -1)), "inc")
             return
         err = _vec(st, op.scaled)
         pre = _vec(st, op.pre)
         delta = err[:, None, :] * pre[None, :, :]
-        if op.decay is not None:
-            w = tf.reshape(_vec(st, op.target), (rows, -1, st.batch))
-            delta = delta - _vec(st, op.decay)[:, None, :] * w
         st.write(op.target, tf.reshape(delta, tuple(op.target.shape) + (st.batch,)), "inc")
