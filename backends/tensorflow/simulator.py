@@ -32,6 +32,7 @@ from . import learning_builders, neuron_builders, process_builders  # noqa: F401
 from . import neuron_extras, tensor_node_builder  # noqa: F401 (registration)
 from .host import Feed, HostPlan
 from .loop import CompiledLoop, choose_shards
+from .neuron_builders import elementwise_neuron_bases
 from .keras_io import KerasIOMixin
 from .op_builders import BuildContext
 from .outer_delta import factor_outer_deltas, loop_layout
@@ -235,8 +236,11 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
         self._feeds = feeds
         const_feeds = [f for f in feeds if f.op is None]
 
+        # flat neuron state pays off with a minibatch only (SignalLayout)
+        flat_last = elementwise_neuron_bases(self._step_order) if self._batch > 1 else []
         self._layout = SignalLayout(
-            self._step_order, [f.signal.base for f in const_feeds], self.dtype, **loop_layout(self._step_order)
+            self._step_order, [f.signal.base for f in const_feeds], self.dtype, flat_batch_last=flat_last,
+            **loop_layout(self._step_order),
         )
         self._host = HostPlan(model, self._step_order, host_ops, feeds, self.dtype)
         ctx = BuildContext(

@@ -68,6 +68,60 @@ def test_batch_major_slots_read_and_write_like_the_others(flat):
     np.testing.assert_array_equal(got, want)
 
 
+def test_flat_batch_last_slots_read_and_write_like_the_others():
+    # a batch-last base the loop holds flat (n * batch,): reads, writes and the
+    # storage order must be those of the (n, batch) layout; batch-major bases
+    # named as flat batch-last stay batch-major
+    import tensorflow as tf
+    from nengo.builder.operator import Copy
+
+    src = Signal(np.arange(4.0), name="src")
+    dst = Signal(np.zeros(6), name="dst")
+    other = Signal(np.zeros(2), name="other")
+    ops = [Copy(src, dst[1:5]), Copy(src[:2], other)]
+    results = []
+    for flat in ([], [dst.base, other.base]):
+        lay = SignalLayout(ops, [], "float32", batch_major=[other.base], flat_batch_last=flat)
+        lay.finalize()
+        assert not lay.flat_last_slots & lay.batch_major_slots
+        loop = lay.to_loop_order([tf.constant(v) for v in lay.initial_slots(2)])
+        dst_shapes = [tuple(loop[slot].shape) for _, _, slot in lay.segments(dst.base)]
+        assert dst_shapes == ([(2,), (8,), (2,)] if flat else [(1, 2), (4, 2), (1, 2)])
+        st = StepState(lay, loop, batch=2)
+        value = tf.constant(np.arange(8.0).reshape(4, 2), tf.float32)
+        st.write_flat(dst[1:5], value)
+        np.testing.assert_array_equal(st.read_flat(dst[2:4]).numpy(), value.numpy()[1:3])
+        st.write(dst[2:4], tf.ones((2, 2)), "inc")
+        st.write_flat(dst, tf.fill((2, 2), 5.0), "inc", idx=np.array([0, 5]))
+        st.write_flat(dst, tf.fill((2, 2), 1.0), "set", idx=np.array([4, 1]))
+        results.append(lay.assemble(dst, [t.numpy() for t in lay.to_storage_order(st.tensors)]))
+    want = np.array([[5, 5], [1, 1], [3, 4], [5, 6], [1, 1], [5, 5]], dtype=np.float32)
+    np.testing.assert_array_equal(results[0], want)
+    np.testing.assert_array_equal(results[1], want)
+
+
+def test_elementwise_neuron_bases_are_those_only_builtin_steps_write():
+    from nengo.builder.neurons import SimNeurons
+    from nengo.builder.operator import Copy
+
+    from backends.tensorflow.neuron_builders import elementwise_neuron_bases
+    from backends.tensorflow.neurons import LeakyReLU
+
+    def pop(neurons, n=3, **state):
+        J = Signal(np.zeros(n), name="J")
+        out = Signal(np.zeros(n), name="out")
+        sigs = {k: Signal(np.zeros(n), name=k) for k in state}
+        return SimNeurons(neurons, J, out, state=sigs), out, sigs
+
+    lif, lif_out, lif_state = pop(nengo.LIF(), voltage=0, refractory_time=0)
+    rnd, rnd_out, _ = pop(nengo.StochasticSpiking(nengo.LIFRate()))
+    extra, extra_out, _ = pop(LeakyReLU())  # registered extras take (n, batch)
+    shared, shared_out, _ = pop(nengo.RectifiedLinear())
+    also = Copy(Signal(np.ones(3), name="src"), shared_out, inc=True)  # not only a neuron step writes it
+    got = set(elementwise_neuron_bases([lif, rnd, extra, shared, also]))
+    assert got == {lif_out.base, lif_state["voltage"].base, lif_state["refractory_time"].base}
+
+
 def test_matrix_slots_hold_one_matrix_and_read_like_the_others():
     # a batch-major loop variable holding exactly one (rows, cols) matrix is kept
     # (batch, rows, cols); one spanning only part of a matrix stays (batch, n);
