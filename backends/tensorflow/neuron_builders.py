@@ -158,8 +158,8 @@ def elementwise_neuron_bases(operators: Iterable) -> list:
     """State bases that only elementwise neuron steps write (``SignalLayout(flat_batch_last=...)``).
 
     With a minibatch, carrying these flat lets XLA vectorise the neuron update's
-    loops (see :class:`~.signals.SignalLayout`); 12-20 % faster steps at batch
-    8-64 on cconv, basal ganglia and PES networks, none at batch 1.
+    loops (see :class:`~.signals.SignalLayout`): 7-24 % faster steps at batch
+    8-64 on the integrator, cconv, basal ganglia and PES benchmark networks.
     """
     only: dict = {}
     for op in operators:
