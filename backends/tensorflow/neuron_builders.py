@@ -211,12 +211,15 @@ class SimNeuronsBuilder(OpBuilder):
         # (n, batch) and 16 or 32 samples it emits scalar code (SignalLayout)
         flat = st.batch > 1 and self.elementwise and not sc.training
         if flat:
+            shaped = state
             J = tf.reshape(J, (-1,))
-            state = {k: tf.reshape(v, (-1,)) for k, v in state.items()}
+            state = {k: tf.reshape(v, (-1,)) for k, v in shaped.items()}
         out, new = fn(op.neurons, self.ctx.dt, J, state, sc)
         if flat:
             out = tf.reshape(out, (n, st.batch))
-            new = {k: tf.reshape(v, (n, st.batch)) for k, v in new.items()}
+            # state a step left alone stays the same tensor (and is not written back)
+            new = {k: shaped[k] if v is state.get(k) else tf.reshape(v, (n, st.batch)) for k, v in new.items()}
+            state = shaped
         st.write(op.output, tf.reshape(out, tuple(op.output.shape) + (st.batch,)), "set")
         for k, sig in op.state.items():
             if k in new and new[k] is not state[k]:

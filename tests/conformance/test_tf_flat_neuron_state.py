@@ -22,15 +22,18 @@ def _net():
         a = nengo.Ensemble(40, 2, neuron_type=nengo.LIF())
         b = nengo.Ensemble(30, 2, neuron_type=nengo.AdaptiveLIF(tau_n=0.05, inc_n=0.2))
         c = nengo.Ensemble(20, 1, neuron_type=nengo.RectifiedLinear())
+        d = nengo.Ensemble(20, 1, neuron_type=nengo.AdaptiveLIFRate(tau_n=0.05, inc_n=0.2))
         nengo.Connection(stim, a)
         nengo.Connection(a, b, synapse=0.01)
         nengo.Connection(b[0], c, synapse=0.01)
+        nengo.Connection(b[1], d, synapse=0.01)
         probes = {
             "b": nengo.Probe(b, synapse=0.02),
             "c": nengo.Probe(c, synapse=0.02),
             "a_spikes": nengo.Probe(a.neurons),
             "b_voltage": nengo.Probe(b.neurons, "voltage"),
             "b_adaptation": nengo.Probe(b.neurons, "adaptation"),
+            "d_adaptation": nengo.Probe(d.neurons, "adaptation"),
         }
     return net, stim, probes
 
