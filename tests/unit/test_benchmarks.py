@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks.run import _better, _table
 
 
@@ -24,3 +26,15 @@ def test_table_ratios_are_against_reference_of_the_same_run():
     table = _table([_row("reference", 100.0, 100.0), _row("tensorflow", 250.0, 700.0)])
     line = [ln for ln in table.splitlines() if ln.startswith("tensorflow")][0]
     assert line.split()[-1] == "2.50" and line.split()[-2] == "1.00"
+
+
+def test_xla_layout_probe_shapes_and_table(capsys):
+    from benchmarks.xla_layout import main, shapes
+
+    assert shapes(96) == [(96,), (24, 4), (12, 8), (6, 16), (3, 32)]
+    assert shapes(7) == [(7,)]
+    pytest.importorskip("tensorflow")
+    assert main(["--size", "64", "--steps", "3"]) == 0
+    rows = [ln.split() for ln in capsys.readouterr().out.splitlines()[1:]]
+    assert [r[0] for r in rows] == ["(64,)", "(16,", "(8,", "(4,", "(2,", "(1,"]
+    assert rows[0][-1] == "1.00" and all(float(r[-2]) > 0 for r in rows)
