@@ -17,6 +17,7 @@ from nengo.builder.neurons import SimNeurons
 from .lif_math import lif_expm1, lif_log1p
 from .op_builders import BuildContext, OpBuilder, StepContext, _materialize
 from .registry import NEURONS, OPS
+from .signals import writers_by_base
 from .training_neurons import training_step
 
 
@@ -161,12 +162,10 @@ def elementwise_neuron_bases(operators: Iterable) -> list:
     loops (see :class:`~.signals.SignalLayout`): 7-24 % faster steps at batch
     8-64 on the integrator, cconv, basal ganglia and PES benchmark networks.
     """
-    only: dict = {}
-    for op in operators:
-        ok = isinstance(op, SimNeurons) and type(op.neurons) in _ELEMENTWISE
-        for sig in list(op.sets) + list(op.incs) + list(op.updates):
-            only[sig.base] = only.get(sig.base, True) and ok
-    return [base for base, ok in only.items() if ok]
+    return [
+        base for base, ops in writers_by_base(operators).items()
+        if all(isinstance(op, SimNeurons) and type(op.neurons) in _ELEMENTWISE for op in ops)
+    ]
 
 
 def _host_neurons_fallback_error(neurons) -> None:
@@ -209,17 +208,14 @@ class SimNeuronsBuilder(OpBuilder):
         fn = self.train_fn if sc.training else self.fn
         # flat, XLA vectorises the update over neurons and samples together; with
         # (n, batch) and 16 or 32 samples it emits scalar code (SignalLayout)
-        flat = st.batch > 1 and self.elementwise and not sc.training
-        if flat:
-            shaped = state
-            J = tf.reshape(J, (-1,))
-            state = {k: tf.reshape(v, (-1,)) for k, v in shaped.items()}
-        out, new = fn(op.neurons, self.ctx.dt, J, state, sc)
-        if flat:
+        if st.batch > 1 and self.elementwise and not sc.training:
+            flat = {k: tf.reshape(v, (-1,)) for k, v in state.items()}
+            out, new = fn(op.neurons, self.ctx.dt, tf.reshape(J, (-1,)), flat, sc)
             out = tf.reshape(out, (n, st.batch))
             # state a step left alone stays the same tensor (and is not written back)
-            new = {k: shaped[k] if v is state.get(k) else tf.reshape(v, (n, st.batch)) for k, v in new.items()}
-            state = shaped
+            new = {k: state[k] if v is flat.get(k) else tf.reshape(v, (n, st.batch)) for k, v in new.items()}
+        else:
+            out, new = fn(op.neurons, self.ctx.dt, J, state, sc)
         st.write(op.output, tf.reshape(out, tuple(op.output.shape) + (st.batch,)), "set")
         for k, sig in op.state.items():
             if k in new and new[k] is not state[k]:

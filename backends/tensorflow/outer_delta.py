@@ -38,6 +38,7 @@ from ._tf import tf
 from .learning_builders import _vec
 from .op_builders import BuildContext, OpBuilder, StepContext
 from .registry import OPS, Registry
+from .signals import writers_by_base
 
 
 class KeepFactors(Operator):
@@ -209,12 +210,10 @@ def factor_outer_deltas(operators: Iterable, keep: Iterable[Signal] = ()) -> lis
     ops = list(operators)
     kept = {sig.base for sig in keep}
     readers: dict = defaultdict(list)
-    writers: dict = defaultdict(list)
     for op in ops:
         for sig in op.reads:
             readers[sig.base].append(op)
-        for sig in list(op.sets) + list(op.incs) + list(op.updates):
-            writers[sig.base].append(op)
+    writers = defaultdict(list, writers_by_base(ops))
     replace: dict = {}
     for op in ops:
         kind = FACTOR_RULES.lookup(type(op))
@@ -255,11 +254,8 @@ def loop_layout(operators: Iterable) -> dict:
     set each step from batch-last values (see ``SignalLayout(flat=...)``).
     ``matrices``: the weights, held as matrices where a loop variable is exactly one.
     """
-    writers: dict = defaultdict(set)
     operators = list(operators)
-    for op in operators:
-        for sig in list(op.sets) + list(op.incs) + list(op.updates):
-            writers[sig.base].add(type(op))
+    writers = {base: {type(op) for op in ops} for base, ops in writers_by_base(operators).items()}
     weights = [base for base, kinds in writers.items() if kinds == {AddOuterProduct}]
     factors = [
         base for base, kinds in writers.items() if len(kinds) == 1 and issubclass(next(iter(kinds)), KeepFactors)

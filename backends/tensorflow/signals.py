@@ -23,6 +23,15 @@ import numpy as np
 from ._tf import tf
 
 
+def writers_by_base(operators: Iterable) -> dict:
+    """``{base: [operators that set, increment or update it]}``, in step order."""
+    writers: dict = {}
+    for op in operators:
+        for sig in list(op.sets) + list(op.incs) + list(op.updates):
+            writers.setdefault(sig.base, []).append(op)
+    return writers
+
+
 def view_indices(sig) -> np.ndarray:
     """Flat indices of ``sig``'s elements inside its base, in ``sig``'s C order.
 
@@ -208,11 +217,10 @@ class SignalLayout:
         self.finalize()
         out = []
         for i, t in enumerate(tensors):
+            _, a, b = self.slots[i]
             if i in self.batch_major_slots:
-                _, a, b = self.slots[i]
                 t = tf.transpose(tf.reshape(t, (-1, b - a)))
             elif i in self.flat_last_slots:
-                _, a, b = self.slots[i]
                 t = tf.reshape(t, (b - a, -1))
             out.append(t)
         return out
