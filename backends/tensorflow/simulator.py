@@ -18,7 +18,6 @@ import numpy as np
 from ._tf import import_seconds as late_import_seconds  # noqa: F401 (benchmarks read it)
 from ._tf import tf
 from nengo.builder import Model
-from nengo.builder.optimizer import optimize as opmerge_optimize
 from nengo.builder.processes import SimProcess
 from nengo.builder.operator import SimPyFunc
 from nengo.cache import get_default_decoder_cache
@@ -35,6 +34,8 @@ from .loop import CompiledLoop, choose_shards
 from .neuron_builders import elementwise_neuron_bases
 from .keras_io import KerasIOMixin
 from .op_builders import BuildContext
+from .filter_merge import merge_filters
+from .opmerge import optimize as opmerge_optimize
 from .outer_delta import factor_outer_deltas, loop_layout
 from .params import ParamAssembler, group_params, object_names, select_params
 from .predict import check_batch, normalize_inputs
@@ -165,12 +166,14 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
         self._say(f"Build finished in {_fmt(_time.time() - t0)}")
 
         t0 = _time.time()
-        dg = operator_dependency_graph(self.model.operators)
-        opmerge_optimize(self.model, dg)
+        dg = opmerge_optimize(self.model, operator_dependency_graph(self.model.operators))
         self._step_order = factor_outer_deltas(
             [op for op in toposort(dg) if hasattr(op, "make_step")],
             keep=[self.model.sig[p]["in"] for p in self.model.probes],
         )
+        # what the loop runs: nengo's order with same-depth synapses merged; the
+        # host plan keeps nengo's order (its random draws must line up)
+        self._exec_order = merge_filters(self._step_order, self.model.dt)
         self._say(f"Optimization finished in {_fmt(_time.time() - t0)}")
 
         t0 = _time.time()
@@ -237,10 +240,10 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
         const_feeds = [f for f in feeds if f.op is None]
 
         # flat neuron state pays off with a minibatch only (SignalLayout)
-        flat_last = elementwise_neuron_bases(self._step_order) if self._batch > 1 else []
+        ops = self._exec_order
+        flat_last = elementwise_neuron_bases(ops) if self._batch > 1 else []
         self._layout = SignalLayout(
-            self._step_order, [f.signal.base for f in const_feeds], self.dtype, flat_batch_last=flat_last,
-            **loop_layout(self._step_order),
+            ops, [f.signal.base for f in const_feeds], self.dtype, flat_batch_last=flat_last, **loop_layout(ops),
         )
         self._host = HostPlan(model, self._step_order, host_ops, feeds, self.dtype)
         ctx = BuildContext(
@@ -260,7 +263,7 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
 
         for f in const_feeds:
             builders.append(HostFedBuilder(None, ctx, signal=f.signal, mode="set"))
-        for op in self._step_order:
+        for op in ops:
             builders.append(OPS.get(type(op), op)(op, ctx))
         xla = all(b.xla_ok for b in builders)
         self._probes = list(model.probes)
@@ -268,7 +271,7 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
         for sig in probe_sigs + [f.signal for f in feeds if f.signal is not None]:
             self._layout.register_access(sig)
         self._layout.finalize()
-        self._params = [] if self.inference_only else select_params(model, network, self._layout, self._step_order)
+        self._params = [] if self.inference_only else select_params(model, network, self._layout, ops)
         self._params_of: dict = {}  # nengo object -> its trainable parameters
         for p in self._params:
             self._params_of.setdefault(p.obj, []).append(p)
@@ -513,7 +516,7 @@ class _SignalValues(Mapping):
     def __init__(self, sim: Simulator) -> None:
         self._sim = sim
         sigs: dict = {}
-        for op in sim._step_order:
+        for op in sim._exec_order:
             for sig in op.all_signals:
                 sigs[sig] = None
         self._sigs = list(sigs)

@@ -1,0 +1,229 @@
+"""Linear synapses stepped together: one operator for many ``SimProcess`` filters.
+
+nengo's optimizer merges most operator types but never ``SimProcess``: a model with
+one synapse per connection keeps one filter operator per connection, each with its
+own state signal. In the time loop every one of them became its own small ops and
+its own loop variables (a chain of 2000 one-dimensional ensembles: about 6000 loop
+variables, two minutes of XLA compilation, where the step itself is tiny).
+
+:func:`merge_filters` replaces each set of filters that can run at the same point
+of the step (same depth in the operator dependency graph, so none depends on
+another) and share a step form (see :func:`filter_form`) with one
+:class:`MergedLinearFilters`: per-element coefficients, one state signal, one read
+per input base and one write per output base. The arithmetic per element is the
+one the single-filter builder does, so results are unchanged.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Sequence
+
+import numpy as np
+from nengo.builder.operator import Operator
+from nengo.builder.processes import SimProcess
+from nengo.builder.signal import Signal
+from nengo.synapses import LinearFilter
+from nengo.utils.simulator import operator_dependency_graph
+
+from .signals import view_indices
+
+#: step forms of a linear filter (nengo's NoX / OneX / NoD / General steppers)
+FORMS = ("nox", "onex", "nod", "general")
+
+
+def filter_form(process: LinearFilter, dt: float, state_shape: tuple) -> tuple:
+    """``(form, A, B, C, D)`` of a linear filter discretised as nengo does.
+
+    ``form`` names the stepper nengo itself would pick (one of :data:`FORMS`);
+    ``A``, ``B``, ``C``, ``D`` are its state-space matrices.
+    """
+    A, B, C, D = process._get_ss(dt)  # nengo's own discretisation, for parity
+    X = np.zeros(state_shape)
+    checks = (("nox", LinearFilter.NoX), ("onex", LinearFilter.OneX), ("nod", LinearFilter.NoD))
+    form = next((name for name, stepper in checks if stepper.check(A, B, C, D, X)), "general")
+    return form, A, B, C, D
+
+
+def mergeable(op) -> bool:
+    """Whether ``op`` is a native, input-driven linear filter on 1-D signals.
+
+    Signals of other ranks, user subclasses with their own step function and
+    processes other than :class:`nengo.LinearFilter` keep their own operator.
+    """
+    from .process_builders import LinearFilterBuilder, runs_natively
+    from .registry import PROCESSES
+
+    if not isinstance(op, SimProcess) or op.input is None or not runs_natively(op):
+        return False
+    if PROCESSES.lookup(type(op.process)) is not LinearFilterBuilder:
+        return False
+    x = op.state.get("X")
+    return (
+        x is not None and len(op.state) == 1 and op.input.ndim == 1 and op.output.ndim == 1
+        and op.input.base.ndim == 1 and op.output.base.ndim == 1 and op.input.size == op.output.size
+    )
+
+
+def _cover(signals: Sequence[Signal]) -> list:
+    """One view per base spanning every element ``signals`` use in it."""
+    spans: dict = {}
+    for sig in signals:
+        idx = view_indices(sig)
+        lo, hi = int(idx.min()), int(idx.max()) + 1
+        a, b, _ = spans.get(id(sig.base), (lo, hi, sig.base))
+        spans[id(sig.base)] = (min(a, lo), max(b, hi), sig.base)
+    return [base if (a, b) == (0, base.size) else base[a:b] for a, b, base in spans.values()]
+
+
+class MergedLinearFilters(Operator):
+    """Several linear-filter ``SimProcess`` operators of one step form, as one.
+
+    Parameters
+    ----------
+    ops
+        The filters (same form, state order and mode; none depends on another).
+    dt
+        Simulation time step (for the discretisation).
+
+    Notes
+    -----
+    The operator's signal lists hold one covering view per input and output base
+    (so the loop layout keeps each base in one piece) and one new state signal,
+    ``(order, total)`` row-major, replacing the filters' own states. The filters
+    themselves stay available as :attr:`ops` (their element ranges in
+    :attr:`offsets`).
+    """
+
+    def __init__(self, ops: Sequence[SimProcess], dt: float) -> None:
+        super().__init__(tag=f"{len(ops)} merged linear filters")
+        self.ops = list(ops)
+        self.mode = ops[0].mode
+        forms = [filter_form(op.process, dt, op.state["X"].shape) for op in ops]
+        self.form = forms[0][0]
+        nx = self.order = forms[0][1].shape[0]
+        sizes = [op.output.size for op in ops]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.size = int(self.offsets[-1])
+
+        def per_element(mats, shape):
+            # each filter's matrix repeated over its elements: (*shape, total)
+            return np.concatenate([np.broadcast_to(np.asarray(m, dtype=np.float64).reshape(shape + (1,)), shape + (n,))
+                                   for m, n in zip(mats, sizes)], axis=-1)
+
+        A, B, C, D = ([f[k] for f in forms] for k in range(1, 5))
+        if self.form == "onex":
+            # nengo's OneX keeps C folded into B and returns the state itself
+            B = [np.asarray(c).item() * np.asarray(b).item() for b, c in zip(B, C)]
+        #: per-element state-space coefficients, ``(order, order, total)`` etc.
+        self.A = per_element(A, (nx, nx))
+        self.B = per_element(B, (nx,))
+        self.C = per_element(C, (nx,))
+        self.D = per_element([np.asarray(d).reshape(-1)[:1].sum() for d in D], ())
+        self.state = None
+        if nx:
+            states = [np.asarray(op.state["X"].initial_value).reshape(nx, -1) for op in ops]
+            self.state = Signal(np.concatenate(states, axis=1).reshape(-1),
+                                name=f"merged filter state ({len(ops)} filters)")
+        outputs = _cover([op.output for op in ops])
+        self.reads = [ops[0].t] + _cover([op.input for op in ops])
+        self.sets, self.incs, self.updates = [], [], []
+        {"set": self.sets, "inc": self.incs, "update": self.updates}[self.mode].extend(outputs)
+        if self.state is not None:
+            self.updates.append(self.state)
+
+    @property
+    def inputs(self) -> list:
+        """Each filter's input signal, in the merged element order."""
+        return [op.input for op in self.ops]
+
+    @property
+    def outputs(self) -> list:
+        """Each filter's output signal, in the merged element order."""
+        return [op.output for op in self.ops]
+
+    def advance(self, X, u, dtype=None, reduce_sum=np.sum) -> tuple:
+        """``(y, X_next)`` from state ``X`` ``(order, total[, batch])`` and input ``u`` ``(total[, batch])``.
+
+        The numpy step and the TensorFlow builder both call this (the builder with
+        its dtype and ``tf.reduce_sum``), so they do the same arithmetic in the
+        same order as nengo's own steppers.
+        """
+        tail = (Ellipsis,) + (None,) * (len(u.shape) - 1)  # broadcast over a trailing batch axis
+
+        def coef(name):
+            c = getattr(self, name)
+            return (c if dtype is None else c.astype(dtype))[tail]
+
+        if self.form == "nox":
+            return coef("D") * u, X
+        if self.form == "onex":
+            new = coef("A")[0] * X + coef("B") * u[None]
+            return new[0], new
+        new = reduce_sum(coef("A") * X[None], axis=1) + coef("B") * u[None]
+        if self.form == "nod":
+            return reduce_sum(coef("C") * new, axis=0), new
+        return reduce_sum(coef("C") * X, axis=0) + coef("D") * u, new
+
+    def make_step(self, signals, dt, rng):
+        nx = self.order
+        state = signals[self.state].reshape(nx, self.size) if self.state is not None else None
+        ins = [signals[s] for s in self.inputs]
+        outs = [signals[s] for s in self.outputs]
+        spans = list(zip(self.offsets[:-1], self.offsets[1:]))
+        inc = self.mode == "inc"
+
+        def step_merged_linear_filters():
+            u = np.concatenate([np.asarray(x).reshape(-1) for x in ins])
+            y, new = self.advance(state, u)
+            if state is not None:
+                state[...] = new
+            for out, (a, b) in zip(outs, spans):
+                if inc:
+                    out[...] += y[a:b]
+                else:
+                    out[...] = y[a:b]
+
+        return step_merged_linear_filters
+
+
+def merge_filters(operators: Sequence, dt: float) -> list:
+    """``operators`` (a valid step order) with mergeable filters combined.
+
+    Filters merge when they have the same form, state order and mode and sit
+    at the same depth of the dependency graph (the longest chain of operators
+    before them): no path joins two operators of equal depth, so the merged
+    operator can run where any of them could. When something merges, the
+    result is ordered by depth (a valid step order); otherwise ``operators``
+    comes back unchanged.
+    """
+    ops = list(operators)
+    candidates = [op for op in ops if mergeable(op)]
+    if len(candidates) < 2:
+        return ops
+    dg = operator_dependency_graph(ops)
+    depth = {op: 0 for op in ops}
+    for op in ops:  # a step order is topological, so depths settle in one sweep
+        for child in dg[op]:
+            depth[child] = max(depth[child], depth[op] + 1)
+    groups: dict = defaultdict(list)
+    for op in candidates:
+        form, A = filter_form(op.process, dt, op.state["X"].shape)[:2]
+        groups[(depth[op], form, A.shape[0], op.mode, np.dtype(op.output.dtype).str)].append(op)
+    replace = {}
+    for members in groups.values():
+        if len(members) > 1:
+            merged = MergedLinearFilters(members, dt)
+            for op in members:
+                replace[op] = merged
+    if not replace:
+        return ops
+    order = {op: i for i, op in enumerate(ops)}
+    seen: set = set()
+    out = []
+    for op in sorted(ops, key=lambda o: (depth[o], order[o])):
+        new = replace.get(op, op)
+        if id(new) not in seen:
+            seen.add(id(new))
+            out.append(new)
+    return out
