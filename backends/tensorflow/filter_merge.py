@@ -65,15 +65,33 @@ def mergeable(op) -> bool:
     )
 
 
-def _cover(signals: Sequence[Signal]) -> list:
-    """One view per base spanning every element ``signals`` use in it."""
-    spans: dict = {}
+def _access_plan(signals: Sequence[Signal]) -> tuple:
+    """How the concatenation of ``signals`` (1-D views) is read or written, per base.
+
+    Returns ``(plan, declared)``. ``plan`` is ``[(span, positions, indices)]``
+    with one entry per base: ``span`` views the range of the base from the first
+    to the last element used, ``positions`` says which elements of the
+    concatenation live there and ``indices`` where they are inside ``span``.
+    ``declared`` are the signals the operator says it accesses: the span where
+    the signals fill it without gaps, else the signals themselves (so the
+    operator never claims elements other operators write).
+    """
+    by_base: dict = {}
+    pos = 0
     for sig in signals:
-        idx = view_indices(sig)
+        by_base.setdefault(id(sig.base), []).append((sig, np.arange(pos, pos + sig.size), view_indices(sig)))
+        pos += sig.size
+    plan, declared = [], {}
+    for members in by_base.values():
+        base = members[0][0].base
+        idx = np.concatenate([i for _, _, i in members])
         lo, hi = int(idx.min()), int(idx.max()) + 1
-        a, b, _ = spans.get(id(sig.base), (lo, hi, sig.base))
-        spans[id(sig.base)] = (min(a, lo), max(b, hi), sig.base)
-    return [base if (a, b) == (0, base.size) else base[a:b] for a, b, base in spans.values()]
+        span = base if (lo, hi) == (0, base.size) else base[lo:hi]
+        plan.append((span, np.concatenate([p for _, p, _ in members]), idx - lo))
+        gapless = np.unique(idx).size == hi - lo
+        for sig in [span] if gapless else [sig for sig, _, _ in members]:
+            declared.setdefault(id(sig), sig)
+    return plan, list(declared.values())
 
 
 class MergedLinearFilters(Operator):
@@ -88,8 +106,9 @@ class MergedLinearFilters(Operator):
 
     Notes
     -----
-    The operator's signal lists hold one covering view per input and output base
-    (so the loop layout keeps each base in one piece) and one new state signal,
+    The operator's signal lists hold the filters' inputs and outputs (one view
+    per base where they fill a range without gaps; see :func:`_access_plan`) and
+    one new state signal,
     ``(order, total)`` row-major, replacing the filters' own states. The filters
     themselves stay available as :attr:`ops` (their element ranges in
     :attr:`offsets`).
@@ -125,12 +144,18 @@ class MergedLinearFilters(Operator):
             states = [np.asarray(op.state["X"].initial_value).reshape(nx, -1) for op in ops]
             self.state = Signal(np.concatenate(states, axis=1).reshape(-1),
                                 name=f"merged filter state ({len(ops)} filters)")
-        outputs = _cover([op.output for op in ops])
-        self.reads = [ops[0].t] + _cover([op.input for op in ops])
+        #: ``[(declared view, positions, indices)]`` of the inputs and outputs (see _access_plan)
+        self.input_plan, inputs = _access_plan([op.input for op in ops])
+        self.output_plan, outputs = _access_plan([op.output for op in ops])
+        self.reads = [ops[0].t] + inputs
         self.sets, self.incs, self.updates = [], [], []
         {"set": self.sets, "inc": self.incs, "update": self.updates}[self.mode].extend(outputs)
         if self.state is not None:
             self.updates.append(self.state)
+        #: what the loop layout should keep in one piece: each base's span, not
+        #: each filter's view (``SignalLayout`` reads this instead of ``all_signals``)
+        self.layout_signals = [span for span, _, _ in self.input_plan + self.output_plan] + (
+            [self.state] if self.state is not None else [])
 
     @property
     def inputs(self) -> list:

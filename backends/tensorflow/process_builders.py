@@ -26,7 +26,6 @@ from ..errors import UnsupportedFeatureError
 from .filter_merge import MergedLinearFilters, filter_form
 from .op_builders import BuildContext, OpBuilder, StepContext
 from .registry import OPS, PROCESSES
-from .signals import view_indices
 
 
 def _mode(op) -> str:
@@ -250,27 +249,6 @@ class HostCallBuilder(OpBuilder):
             st.write(s, o, mode.get(id(s), "set"))
 
 
-def _by_base(signals: list, covers: list) -> list:
-    """How a list of views maps onto covering views, one entry per base.
-
-    Returns ``[(cover, positions, indices)]``: the elements of the concatenated
-    ``signals`` that live in ``cover``'s base (``positions``) and their indices
-    within ``cover`` (``indices``), both in the concatenated order.
-    """
-    cover_of = {id(c.base): c for c in covers}
-    plan: dict = {}
-    pos = 0
-    for sig in signals:
-        cover = cover_of[id(sig.base)]
-        start = int(view_indices(cover)[0])
-        idx = view_indices(sig) - start
-        _, p, i = plan.setdefault(id(sig.base), (cover, [], []))
-        p.append(np.arange(pos, pos + sig.size))
-        i.append(idx)
-        pos += sig.size
-    return [(c, np.concatenate(p), np.concatenate(i)) for c, p, i in plan.values()]
-
-
 def _is_range(positions: np.ndarray, start: int = 0) -> bool:
     return bool(np.array_equal(positions, np.arange(start, start + positions.size)))
 
@@ -281,10 +259,7 @@ class MergedLinearFiltersBuilder(OpBuilder):
 
     def __init__(self, op: MergedLinearFilters, ctx: BuildContext) -> None:
         super().__init__(op, ctx)
-        self.reads = _by_base(op.inputs, op.reads[1:])
-        writes = op.sets + op.incs + [s for s in op.updates if s is not op.state]
-        self.writes = _by_base(op.outputs, writes)
-        order = np.concatenate([p for _, p, _ in self.reads])
+        order = np.concatenate([p for _, p, _ in op.input_plan])
         # input parts arrive grouped by base; this gathers them into filter order
         self.perm = None if _is_range(order) else np.argsort(order, kind="stable").astype(np.int32)
 
@@ -293,7 +268,7 @@ class MergedLinearFiltersBuilder(OpBuilder):
         op = self.op
         dtype = st.layout.dtype
         parts = []
-        for cover, _, idx in self.reads:
+        for cover, _, idx in op.input_plan:
             part = tf.cast(st.read_flat(cover, idx), dtype)
             parts.append(tf.broadcast_to(tf.reshape(part, (idx.size, -1)), (idx.size, st.batch)))
         u = parts[0] if len(parts) == 1 else tf.concat(parts, axis=0)
@@ -306,7 +281,7 @@ class MergedLinearFiltersBuilder(OpBuilder):
         if op.state is not None:
             st.write_flat(op.state, tf.reshape(new, (-1, st.batch)))
         mode = _mode(op)
-        for cover, positions, idx in self.writes:
+        for cover, positions, idx in op.output_plan:
             lo = int(positions[0])
             part = y[lo:lo + positions.size] if _is_range(positions, lo) else tf.gather(y, positions, axis=0)
             st.write_flat(cover, part, mode, idx=idx)

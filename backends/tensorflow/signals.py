@@ -137,7 +137,9 @@ class SignalLayout:
         self._matrices = [m for m in matrices if m.base in self._batch_major and m.ndim == 2]
         self._segments: dict | None = None
         for op in operators:
-            for sig in op.all_signals:
+            # an operator that reads or writes scattered elements of a range as
+            # one access (merged synapses) names that range instead
+            for sig in getattr(op, "layout_signals", op.all_signals):
                 self.register_access(sig)
 
     # --- segments -----------------------------------------------------------

@@ -1,0 +1,177 @@
+"""Synapse merging and the fast optimizer bookkeeping (numpy only: no TensorFlow)."""
+
+import numpy as np
+import nengo
+import nengo.builder.optimizer as nengo_optimizer
+import nengo.utils.graphs as nengo_graphs
+import pytest
+from nengo.builder import Model
+from nengo.builder.processes import SimProcess
+from nengo.utils.graphs import toposort, transitive_closure as nengo_closure
+from nengo.utils.simulator import operator_dependency_graph
+
+from backends.tensorflow.filter_merge import MergedLinearFilters, filter_form, merge_filters
+from backends.tensorflow.opmerge import EdgeSet, optimize, transitive_closure
+
+#: one synapse of each step form nengo distinguishes
+SYNAPSES = {
+    "nox": nengo.LinearFilter([2.0], [1.0]),
+    "onex": nengo.Lowpass(0.005),
+    "nod": nengo.Alpha(0.004),
+    "general": nengo.LinearFilter([0.5, 1.0], [0.01, 1.0]),
+}
+
+
+def _nodes_with_synapses(synapses, n=3):
+    """Independent Node -> Node connections, one per synapse (plus a second Lowpass)."""
+    with nengo.Network(seed=1) as net:
+        for i, syn in enumerate(synapses):
+            a = nengo.Node(lambda t, i=i: np.sin(7 * t + np.arange(n) + i), label=f"a{i}")
+            b = nengo.Node(size_in=n, label=f"b{i}")
+            nengo.Connection(a, b, synapse=syn)
+            nengo.Probe(b)
+    return net
+
+
+def _step_order(net):
+    model = Model(dt=0.001)
+    model.build(net)
+    dg = optimize(model, operator_dependency_graph(model.operators))
+    return model, [op for op in toposort(dg) if hasattr(op, "make_step")]
+
+
+@pytest.mark.parametrize("form", sorted(SYNAPSES))
+def test_filter_form_names_nengos_stepper(form):
+    op_net = _nodes_with_synapses([SYNAPSES[form]])
+    _, ops = _step_order(op_net)
+    (proc,) = [op for op in ops if isinstance(op, SimProcess) and op.input is not None]
+    assert filter_form(proc.process, 0.001, proc.state["X"].shape)[0] == form
+
+
+@pytest.mark.parametrize("form", sorted(SYNAPSES))
+def test_merged_step_equals_nengos_separate_steps(form):
+    """Two filters of one form (different constants) merged: same outputs and states as nengo's steps."""
+    other = {"nox": nengo.LinearFilter([-0.5], [1.0]), "onex": nengo.Lowpass(0.02),
+             "nod": nengo.Alpha(0.01), "general": nengo.LinearFilter([2.0, 1.0], [0.003, 1.0])}[form]
+    model, ops = _step_order(_nodes_with_synapses([SYNAPSES[form], other]))
+    filters = [op for op in ops if isinstance(op, SimProcess) and op.input is not None]
+    merged = MergedLinearFilters(filters, model.dt)
+    assert merged.form == form
+
+    def run(step_ops):
+        signals = nengo.builder.signal.SignalDict()
+        for op in ops + ([merged] if merged in step_ops else []):
+            op.init_signals(signals)
+        rng = np.random.RandomState(0)
+        inputs = [signals[f.input] for f in filters]
+        steps = [op.make_step(signals, model.dt, rng) for op in step_ops]
+        outs = []
+        for k in range(30):
+            for x in inputs:
+                x[...] = np.cos(0.3 * k + np.arange(x.size))
+            for fn in steps:
+                fn()
+            outs.append(np.concatenate([np.array(signals[f.output]) for f in filters]))
+        return np.array(outs)
+
+    expected = run(filters)
+    got = run([merged])
+    assert np.abs(expected).max() > 0.1
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
+
+
+def test_merge_groups_by_form_and_keeps_singletons():
+    syn = [SYNAPSES["onex"], nengo.Lowpass(0.02), nengo.Lowpass(0.1), SYNAPSES["nod"], SYNAPSES["general"]]
+    model, ops = _step_order(_nodes_with_synapses(syn))
+    out = merge_filters(ops, model.dt)
+    merged = [op for op in out if isinstance(op, MergedLinearFilters)]
+    assert [len(m.ops) for m in merged] == [3]  # the Lowpasses; Alpha and the general filter differ in form
+    assert merged[0].form == "onex"
+    remaining = [op for op in out if isinstance(op, SimProcess) and op.input is not None]
+    assert len(remaining) == 2
+    # every original operator is either kept or inside exactly one merged one
+    covered = [op for op in out if not isinstance(op, MergedLinearFilters)] + merged[0].ops
+    assert sorted(map(id, covered)) == sorted(map(id, ops))
+    # and the new order is a valid step order: nothing runs before what it depends on
+    dg = operator_dependency_graph(out)
+    pos = {op: i for i, op in enumerate(out)}
+    assert all(pos[a] < pos[b] for a in out for b in dg[a])
+
+
+def test_filter_reading_another_filters_output_is_not_merged_with_it():
+    """A probe filtering a connection's filtered output reads it before that filter updates it."""
+    with nengo.Network(seed=0) as net:
+        a = nengo.Node(np.sin)
+        b = nengo.Node(size_in=1)
+        conn = nengo.Connection(a, b, synapse=0.01)
+        nengo.Probe(conn, "output", synapse=0.02)
+    model, ops = _step_order(net)
+    filters = [op for op in ops if isinstance(op, SimProcess) and op.input is not None]
+    assert len(filters) == 2
+    out = merge_filters(ops, model.dt)
+    assert not any(isinstance(op, MergedLinearFilters) for op in out)
+    assert out == ops  # nothing merged: the order is left alone
+
+
+def test_synapses_in_series_merge():
+    """Synapse outputs are updates (read before written), so a chain's synapses do not depend on each other."""
+    with nengo.Network(seed=0) as net:
+        a = nengo.Node(np.sin)
+        b = nengo.Node(size_in=1)
+        c = nengo.Node(size_in=1)
+        nengo.Connection(a, b, synapse=0.01)
+        nengo.Connection(b, c, synapse=0.02)
+        nengo.Probe(c)
+    model, ops = _step_order(net)
+    merged = [op for op in merge_filters(ops, model.dt) if isinstance(op, MergedLinearFilters)]
+    assert [len(m.ops) for m in merged] == [2]
+
+
+def test_merged_filter_signals_cover_each_base_once():
+    model, ops = _step_order(_nodes_with_synapses([nengo.Lowpass(0.005)] * 4, n=2))
+    (merged,) = [op for op in merge_filters(ops, model.dt) if isinstance(op, MergedLinearFilters)]
+    assert len({id(s.base) for s in merged.updates}) == len(merged.updates)
+    assert merged.state.shape == (merged.order * merged.size,)
+    assert merged.size == 8
+
+
+def _random_dag(n, p, seed):
+    rng = np.random.RandomState(seed)
+    return {i: {j for j in range(i + 1, n) if rng.rand() < p} for i in range(n)}
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_transitive_closure_equals_nengos(seed):
+    edges = _random_dag(60, 0.05, seed)
+    ours, theirs = transitive_closure(edges), nengo_closure(edges)
+    assert set(ours) == set(theirs)
+    assert all(set(ours[v]) == set(theirs[v]) for v in edges)
+    assert sum(len(s) for s in ours.values()) > 60  # not a trivial graph
+
+
+def test_edge_set_difference_update_keeps_order():
+    s = EdgeSet([5, 3, 9, 1, 7])
+    s.difference_update([3, 7, 42])  # few removed from many: popped in place
+    assert list(s) == [5, 9, 1]
+    s.difference_update(list(range(100)) + [5])  # many: rebuilt
+    assert list(s) == []
+    t = EdgeSet([1, 2, 3])
+    t.difference_update({2})
+    assert list(t) == [1, 3]
+
+
+def test_optimize_restores_nengos_functions_even_on_error():
+    closure, reverse = nengo_optimizer.transitive_closure, nengo_graphs.reverse_edges
+    with nengo.Network(seed=0) as net:
+        ens = [nengo.Ensemble(10, 1) for _ in range(6)]
+        for a, b in zip(ens[:-1], ens[1:]):
+            nengo.Connection(a, b)
+    model = Model(dt=0.001)
+    model.build(net)
+    n_before = len(model.operators)
+    optimize(model, operator_dependency_graph(model.operators))
+    assert len(model.operators) < n_before
+    assert nengo_optimizer.transitive_closure is closure and nengo_graphs.reverse_edges is reverse
+    with pytest.raises(Exception):
+        optimize(model, {object(): EdgeSet()})  # an operator nengo cannot handle
+    assert nengo_optimizer.transitive_closure is closure and nengo_graphs.reverse_edges is reverse
