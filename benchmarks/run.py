@@ -8,6 +8,7 @@ always measured in the same run, and every figure is also printed as a ratio to 
     python -m benchmarks.run --targets opencl --dims 16 --steps 500
     python -m benchmarks.run --json bench.json
     python -m benchmarks.run --rounds 3          # best of 3 alternating rounds per row
+    python -m benchmarks.run --networks ensemble_chain --dims 40,80 --minibatch 0   # 1000 / 2000 ensembles
 
 Columns: ``build`` = Simulator construction (s), decoder cache disabled so every
 target solves its own decoders, without ``import`` = libraries a target loads on first
@@ -41,6 +42,37 @@ NETWORKS = {
     "pes": "pes_learning",
 }
 
+#: ensembles per chain in ``ensemble_chain``
+CHAIN_LENGTH = 25
+
+
+def ensemble_chain(dims: int, n_per_dim: int, seed: int):
+    """A model with thousands of ensembles: ``dims`` chains of 25 one-dimensional ensembles.
+
+    Every ensemble has ``n_per_dim`` LIF neurons and one connection (own
+    synapse) from its predecessor; each chain starts at a sine Node. Large models
+    are built this way (many small populations, one synapse per connection), and
+    their cost is build and compile time rather than the step.
+    """
+    import types
+
+    import nengo
+    import numpy as np
+
+    with nengo.Network(seed=seed, label="ensemble_chain") as net:
+        stim = nengo.Node(lambda t: np.sin(8 * t), label="stim")
+        prev = None
+        for i in range(dims * CHAIN_LENGTH):
+            ens = nengo.Ensemble(n_per_dim, 1)
+            nengo.Connection(stim if i % CHAIN_LENGTH == 0 else prev, ens, synapse=0.005)
+            prev = ens
+        nengo.Probe(prev, synapse=0.01)
+    return types.SimpleNamespace(network=net)
+
+
+#: Benchmark-only networks (not parity cases): name -> ``f(dims, n_per_dim, seed)``
+EXTRA_NETWORKS = {"ensemble_chain": ensemble_chain}
+
 
 def measure(target: str, network: str, dims: int, n_per_dim: int, steps: int, repeat: int, minibatch: int | None) -> dict:
     """Build and time one (target, network) pair in this process; return the figures."""
@@ -55,7 +87,10 @@ def measure(target: str, network: str, dims: int, n_per_dim: int, steps: int, re
     import backends
     from toolchain.parity_networks import get_network
 
-    case = get_network(NETWORKS[network]).case(dims, n_per_dim, seed=0)
+    if network in EXTRA_NETWORKS:
+        case = EXTRA_NETWORKS[network](dims, n_per_dim, 0)
+    else:
+        case = get_network(NETWORKS[network]).case(dims, n_per_dim, seed=0)
     Simulator = backends.get(target)
     kwargs = {"progress_bar": False, "seed": 0}
     if minibatch:
@@ -158,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; see the module docstring."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
     p.add_argument("--targets", help="comma-separated targets (default: all available)")
-    p.add_argument("--networks", default=",".join(NETWORKS), help=f"comma-separated, from {', '.join(NETWORKS)}")
+    p.add_argument("--networks", default=",".join(NETWORKS),
+                   help=f"comma-separated, from {', '.join([*NETWORKS, *EXTRA_NETWORKS])} "
+                        f"(ensemble_chain: DIMS x {CHAIN_LENGTH} one-dimensional ensembles)")
     p.add_argument("--dims", default="16,64", help="comma-separated dimensionalities")
     p.add_argument("--n-per-dim", type=int, default=50)
     p.add_argument("--steps", type=int, default=1000)
@@ -187,9 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     if "reference" not in targets:
         targets = ["reference", *targets]
     networks = args.networks.split(",")
-    unknown = sorted(set(networks) - set(NETWORKS))
+    unknown = sorted(set(networks) - set(NETWORKS) - set(EXTRA_NETWORKS))
     if unknown:
-        p.error(f"unknown networks {unknown}; known: {', '.join(NETWORKS)}")
+        p.error(f"unknown networks {unknown}; known: {', '.join([*NETWORKS, *EXTRA_NETWORKS])}")
     if args.rounds < 1:
         p.error(f"--rounds must be >= 1; got {args.rounds}")
     rows = []

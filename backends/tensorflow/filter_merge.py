@@ -238,6 +238,8 @@ def merge_filters(operators: Sequence, dt: float) -> list:
     replace = {}
     for members in groups.values():
         if len(members) > 1:
+            # in output memory order: the writes are then slices, not scatters
+            members.sort(key=lambda op: (id(op.output.base), int(view_indices(op.output)[0])))
             merged = MergedLinearFilters(members, dt)
             for op in members:
                 replace[op] = merged

@@ -259,8 +259,10 @@ class MergedLinearFiltersBuilder(OpBuilder):
 
     def __init__(self, op: MergedLinearFilters, ctx: BuildContext) -> None:
         super().__init__(op, ctx)
-        order = np.concatenate([p for _, p, _ in op.input_plan])
-        # input parts arrive grouped by base; this gathers them into filter order
+        # input parts are read one base at a time, in the order their elements
+        # first appear; a gather puts them in filter order unless that is already it
+        self.reads = sorted(op.input_plan, key=lambda entry: int(entry[1][0]))
+        order = np.concatenate([p for _, p, _ in self.reads])
         self.perm = None if _is_range(order) else np.argsort(order, kind="stable").astype(np.int32)
 
     def step(self, sc: StepContext) -> None:
@@ -268,7 +270,7 @@ class MergedLinearFiltersBuilder(OpBuilder):
         op = self.op
         dtype = st.layout.dtype
         parts = []
-        for cover, _, idx in op.input_plan:
+        for cover, _, idx in self.reads:
             part = tf.cast(st.read_flat(cover, idx), dtype)
             parts.append(tf.broadcast_to(tf.reshape(part, (idx.size, -1)), (idx.size, st.batch)))
         u = parts[0] if len(parts) == 1 else tf.concat(parts, axis=0)

@@ -38,3 +38,18 @@ def test_xla_layout_probe_shapes_and_table(capsys):
     rows = [ln.split() for ln in capsys.readouterr().out.splitlines()[1:]]
     assert [r[0] for r in rows] == ["(64,)", "(16,", "(8,", "(4,", "(2,", "(1,"]
     assert rows[0][-1] == "1.00" and all(float(r[-2]) > 0 for r in rows)
+
+
+def test_ensemble_chain_has_dims_times_chain_length_ensembles():
+    import nengo
+
+    from benchmarks.run import CHAIN_LENGTH, EXTRA_NETWORKS, main
+
+    net = EXTRA_NETWORKS["ensemble_chain"](3, 10, 0).network
+    assert len(net.all_ensembles) == 3 * CHAIN_LENGTH
+    assert all(e.n_neurons == 10 and e.dimensions == 1 for e in net.all_ensembles)
+    assert len(net.all_connections) == 3 * CHAIN_LENGTH and len(net.all_probes) == 1
+    with nengo.Simulator(net, progress_bar=False) as sim:
+        sim.run_steps(5)
+    with pytest.raises(SystemExit):
+        main(["--networks", "ensemble_chains"])  # unknown names are refused
