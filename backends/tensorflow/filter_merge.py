@@ -167,6 +167,14 @@ class MergedLinearFilters(Operator):
         """Each filter's output signal, in the merged element order."""
         return [op.output for op in self.ops]
 
+    def replaced_states(self) -> dict:
+        """``{filter's own state signal: indices of its elements in self.state}`` (C order)."""
+        out = {}
+        for op, a, b in zip(self.ops, self.offsets[:-1], self.offsets[1:]):
+            rows = np.arange(self.order)[:, None] * self.size
+            out[op.state["X"]] = (rows + np.arange(a, b)[None, :]).reshape(-1)
+        return out if self.state is not None else {}
+
     def advance(self, X, u, dtype=None, reduce_sum=np.sum) -> tuple:
         """``(y, X_next)`` from state ``X`` ``(order, total[, batch])`` and input ``u`` ``(total[, batch])``.
 

@@ -34,7 +34,7 @@ from .loop import CompiledLoop, choose_shards
 from .neuron_builders import elementwise_neuron_bases
 from .keras_io import KerasIOMixin
 from .op_builders import BuildContext
-from .filter_merge import merge_filters
+from .filter_merge import MergedLinearFilters, merge_filters
 from .opmerge import optimize as opmerge_optimize
 from .outer_delta import factor_outer_deltas, loop_layout
 from .params import ParamAssembler, group_params, object_names, select_params
@@ -516,15 +516,25 @@ class _SignalValues(Mapping):
     def __init__(self, sim: Simulator) -> None:
         self._sim = sim
         sigs: dict = {}
+        #: filter states now inside a merged synapse operator's state: (its signal, indices)
+        self._moved: dict = {}
         for op in sim._exec_order:
             for sig in op.all_signals:
                 sigs[sig] = None
+            for old, idx in (op.replaced_states() if isinstance(op, MergedLinearFilters) else {}).items():
+                self._moved[old] = (op.state, idx)
+                sigs[old] = None
         self._sigs = list(sigs)
 
     def __getitem__(self, sig):
         sim = self._sim
         lay = sim._layout
-        if lay.is_state(sig):
+        if sig in self._moved:
+            merged, idx = self._moved[sig]
+            flat = lay.assemble(merged.base, sim._tensors)[lay.indices(merged)][idx]
+            val = flat.reshape(tuple(sig.shape) + (sim._batch,))
+            val = val[..., 0] if sim.minibatch_size is None else np.moveaxis(val, -1, 0)
+        elif lay.is_state(sig):
             flat = lay.assemble(sig.base, sim._tensors)
             val = flat[lay.indices(sig)].reshape(tuple(sig.shape) + (sim._batch,))
             val = val[..., 0] if sim.minibatch_size is None else np.moveaxis(val, -1, 0)

@@ -69,3 +69,27 @@ def test_many_connections_keep_the_loop_small():
         states = {id(m.state.base) for m in merged}
         assert sum(id(base) in states for base, _, _ in sim._layout.slots) == len(merged)
         assert len(sim._layout.slots) < 200
+
+
+def test_signals_read_a_merged_filters_state():
+    """``sim.signals[state]`` of a synapse inside a merged operator is its current value.
+
+    Checked through the step forms' output equations: a Lowpass's output is its
+    state, an Alpha's is ``C @ state`` (both update their state and output together).
+    """
+    from backends.tensorflow.filter_merge import filter_form
+
+    net, _, _ = chain(12, synapses=[0.005, nengo.Alpha(0.004)])
+    with Simulator(net, progress_bar=False, dtype="float64") as sim:
+        sim.run_steps(30)
+        merged = [op for op in sim._exec_order if isinstance(op, MergedLinearFilters)]
+        assert {m.form for m in merged} == {"onex", "nod"}
+        checked = 0
+        for m in merged:
+            for op in m.ops:
+                X = np.asarray(sim.signals[op.state["X"]])
+                C = np.asarray(filter_form(op.process, sim.dt, X.shape)[3])
+                y = X[0] if m.form == "onex" else (C @ X)[0]
+                np.testing.assert_allclose(y, sim.signals[op.output], rtol=1e-12, atol=1e-14)
+                checked += np.abs(y).max() > 1e-3
+        assert checked >= 5

@@ -42,6 +42,29 @@ def test_layout_state_and_constants():
     assert np.allclose(got[:, 0], [2, 0, 1, 2, 3, 0]) and np.allclose(got[:, 1], got[:, 0])
 
 
+def test_scattered_writes_match_numpy():
+    """Writes at scattered indices (a gather from [current, new]; repeats: scatter-add) across segments."""
+    import tensorflow as tf
+    from nengo.builder.operator import Copy
+
+    src = Signal(np.arange(3.0), name="src")
+    dst = Signal(np.arange(10.0), name="dst")
+    lay = SignalLayout([Copy(src, dst[2:6])], [], "float32")  # cuts dst into three segments
+    assert len(lay.segments(dst.base)) == 3
+    st = StepState(lay, [tf.constant(v) for v in lay.initial_slots(2)], batch=2)
+    expected = np.repeat(np.arange(10.0)[:, None], 2, axis=1)
+    cases = [("set", [9, 0, 4]), ("inc", [7, 3, 1]), ("inc", [5, 5, 8]), ("set", [6, 2])]
+    for k, (mode, idx) in enumerate(cases):
+        value = np.arange(2 * len(idx), dtype=np.float32).reshape(len(idx), 2) + 10 * k
+        st.write_flat(dst, tf.constant(value), mode, idx=np.array(idx))
+        if mode == "set":
+            expected[idx] = value
+        else:
+            np.add.at(expected, idx, value)
+    got = lay.assemble(dst, [t.numpy() for t in st.tensors])
+    np.testing.assert_array_equal(got, expected)
+
+
 @pytest.mark.parametrize("flat", [False, True])
 def test_batch_major_slots_read_and_write_like_the_others(flat):
     # a base the loop holds (batch, n): every read/write path must see the same
