@@ -220,7 +220,7 @@ class MergedLinearFilters(Operator):
         return step_merged_linear_filters
 
 
-def merge_filters(operators: Sequence, dt: float) -> list:
+def merge_filters(operators: Sequence, dt: float, dg: dict | None = None) -> list:
     """``operators`` (a valid step order) with mergeable filters combined.
 
     Filters merge when they have the same form, state order and mode and sit
@@ -228,17 +228,21 @@ def merge_filters(operators: Sequence, dt: float) -> list:
     before them): no path joins two operators of equal depth, so the merged
     operator can run where any of them could. When something merges, the
     result is ordered by depth (a valid step order); otherwise ``operators``
-    comes back unchanged.
+    comes back unchanged. ``dg`` is the operators' dependency graph
+    (``{op: ops that depend on it}``, e.g. the one nengo's optimizer returns);
+    computed when omitted.
     """
     ops = list(operators)
     candidates = [op for op in ops if mergeable(op)]
     if len(candidates) < 2:
         return ops
-    dg = operator_dependency_graph(ops)
+    if dg is None:
+        dg = operator_dependency_graph(ops)
     depth = {op: 0 for op in ops}
     for op in ops:  # a step order is topological, so depths settle in one sweep
-        for child in dg[op]:
-            depth[child] = max(depth[child], depth[op] + 1)
+        for child in dg.get(op, ()):
+            if child in depth:
+                depth[child] = max(depth[child], depth[op] + 1)
     groups: dict = defaultdict(list)
     for op in candidates:
         form, A = filter_form(op.process, dt, op.state["X"].shape)[:2]

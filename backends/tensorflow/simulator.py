@@ -167,13 +167,14 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
 
         t0 = _time.time()
         dg = opmerge_optimize(self.model, operator_dependency_graph(self.model.operators))
-        self._step_order = factor_outer_deltas(
-            [op for op in toposort(dg) if hasattr(op, "make_step")],
-            keep=[self.model.sig[p]["in"] for p in self.model.probes],
-        )
+        nengo_order = [op for op in toposort(dg) if hasattr(op, "make_step")]
+        self._step_order = factor_outer_deltas(nengo_order, keep=[self.model.sig[p]["in"] for p in self.model.probes])
+        # the factor rewrite swaps operators one for one, with the same dependencies
+        swap = {a: b for a, b in zip(nengo_order, self._step_order) if a is not b}
+        dg = {swap.get(a, a): [swap.get(b, b) for b in children] for a, children in dg.items()}
         # what the loop runs: nengo's order with same-depth synapses merged; the
         # host plan keeps nengo's order (its random draws must line up)
-        self._exec_order = merge_filters(self._step_order, self.model.dt)
+        self._exec_order = merge_filters(self._step_order, self.model.dt, dg=dg)
         self._say(f"Optimization finished in {_fmt(_time.time() - t0)}")
 
         t0 = _time.time()

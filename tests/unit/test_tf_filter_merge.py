@@ -175,3 +175,16 @@ def test_optimize_restores_nengos_functions_even_on_error():
     with pytest.raises(Exception):
         optimize(model, {object(): EdgeSet()})  # an operator nengo cannot handle
     assert nengo_optimizer.transitive_closure is closure and nengo_graphs.reverse_edges is reverse
+
+
+def test_merge_with_the_optimizers_graph_equals_merge_with_a_fresh_one():
+    syn = [SYNAPSES["onex"], nengo.Lowpass(0.02), SYNAPSES["nod"], nengo.Alpha(0.02), SYNAPSES["general"]]
+    model = Model(dt=0.001)
+    model.build(_nodes_with_synapses(syn))
+    dg = optimize(model, operator_dependency_graph(model.operators))
+    ops = [op for op in toposort(dg) if hasattr(op, "make_step")]
+    fresh, reused = merge_filters(ops, model.dt), merge_filters(ops, model.dt, dg=dg)
+    assert [type(op) for op in fresh] == [type(op) for op in reused]
+    groups = [[id(o) for o in op.ops] for op in fresh if isinstance(op, MergedLinearFilters)]
+    assert groups == [[id(o) for o in op.ops] for op in reused if isinstance(op, MergedLinearFilters)]
+    assert sorted(len(g) for g in groups) == [2, 2]
