@@ -45,6 +45,26 @@ def filter_form(process: LinearFilter, dt: float, state_shape: tuple) -> tuple:
     return form, A, B, C, D
 
 
+def lti_step(form: str, A, B, C, D, X, u, reduce_sum=np.sum) -> tuple:
+    """``(y, X_next)``: one step of a state-space filter in nengo's step form ``form``.
+
+    ``A`` ``(order, order, ...)``, ``B`` and ``C`` ``(order, ...)`` and ``D`` broadcast
+    against the state ``X`` ``(order, ...)`` and the input ``u``; for ``"onex"``,
+    ``B`` holds ``C * B`` (nengo's OneX keeps ``C`` folded in and returns its
+    state). ``reduce_sum`` is ``np.sum`` or ``tf.reduce_sum``: the numpy step of
+    merged filters and both TensorFlow builders do this same arithmetic.
+    """
+    if form == "nox":
+        return D * u, X
+    if form == "onex":
+        new = A[0] * X + B * u[None]
+        return new[0], new
+    new = reduce_sum(A * X[None], axis=1) + B * u[None]
+    if form == "nod":
+        return reduce_sum(C * new, axis=0), new
+    return reduce_sum(C * X, axis=0) + D * u, new
+
+
 def mergeable(op) -> bool:
     """Whether ``op`` is a native, input-driven linear filter on 1-D signals.
 
@@ -138,7 +158,7 @@ class MergedLinearFilters(Operator):
         self.A = per_element(A, (nx, nx))
         self.B = per_element(B, (nx,))
         self.C = per_element(C, (nx,))
-        self.D = per_element([np.asarray(d).reshape(-1)[:1].sum() for d in D], ())
+        self.D = per_element([np.sum(d) for d in D], ())  # D is 1 x 1, or empty (0)
         self.state = None
         if nx:
             states = [np.asarray(op.state["X"].initial_value).reshape(nx, -1) for op in ops]
@@ -178,25 +198,12 @@ class MergedLinearFilters(Operator):
     def advance(self, X, u, dtype=None, reduce_sum=np.sum) -> tuple:
         """``(y, X_next)`` from state ``X`` ``(order, total[, batch])`` and input ``u`` ``(total[, batch])``.
 
-        The numpy step and the TensorFlow builder both call this (the builder with
-        its dtype and ``tf.reduce_sum``), so they do the same arithmetic in the
-        same order as nengo's own steppers.
+        :func:`lti_step` with the per-element coefficients (cast to ``dtype`` when
+        given), broadcast over a trailing batch axis if ``u`` has one.
         """
-        tail = (Ellipsis,) + (None,) * (len(u.shape) - 1)  # broadcast over a trailing batch axis
-
-        def coef(name):
-            c = getattr(self, name)
-            return (c if dtype is None else c.astype(dtype))[tail]
-
-        if self.form == "nox":
-            return coef("D") * u, X
-        if self.form == "onex":
-            new = coef("A")[0] * X + coef("B") * u[None]
-            return new[0], new
-        new = reduce_sum(coef("A") * X[None], axis=1) + coef("B") * u[None]
-        if self.form == "nod":
-            return reduce_sum(coef("C") * new, axis=0), new
-        return reduce_sum(coef("C") * X, axis=0) + coef("D") * u, new
+        tail = (Ellipsis,) + (None,) * (len(u.shape) - 1)
+        coefs = [(c if dtype is None else c.astype(dtype))[tail] for c in (self.A, self.B, self.C, self.D)]
+        return lti_step(self.form, *coefs, X, u, reduce_sum)
 
     def make_step(self, signals, dt, rng):
         nx = self.order

@@ -23,7 +23,7 @@ from nengo.builder.processes import SimProcess
 from nengo.synapses import LinearFilter, Triangle
 
 from ..errors import UnsupportedFeatureError
-from .filter_merge import MergedLinearFilters, filter_form
+from .filter_merge import MergedLinearFilters, filter_form, lti_step
 from .op_builders import BuildContext, OpBuilder, StepContext
 from .registry import OPS, PROCESSES
 
@@ -57,36 +57,28 @@ class LinearFilterBuilder:
     """State-space LTI filter (nengo's NoX / OneX / NoD / General step forms)."""
 
     def __init__(self, op, ctx: BuildContext) -> None:
-        X = op.state["X"]
+        self.X = X = op.state["X"]
         dtype = ctx.layout.np_dtype
         self.kind, A, B, C, D = filter_form(op.process, ctx.dt, X.shape)
-        self.A = np.asarray(A, dtype=dtype)
-        self.B = np.asarray(B, dtype=dtype).reshape(-1)
-        self.C = np.asarray(C, dtype=dtype).reshape(-1)
-        self.D = float(np.asarray(D).item()) if np.asarray(D).size == 1 else 0.0
-        self.X = X
         self.nx = A.shape[0]
+        # coefficients broadcast against the state (nx, *input shape, batch)
+        tail = (1,) * (op.input.ndim + 1)
+        B, C = np.asarray(B, dtype=dtype).reshape(-1), np.asarray(C, dtype=dtype).reshape(-1)
+        if self.kind == "onex":
+            B = np.asarray([B.item() * C.item()], dtype=dtype)  # nengo's OneX folds C into B
+        self.A = np.asarray(A, dtype=dtype).reshape(A.shape + tail)
+        self.B = B.reshape(B.shape + tail)
+        self.C = C.reshape(C.shape + tail)
+        self.D = float(np.asarray(D).item()) if np.asarray(D).size == 1 else 0.0
 
     def __call__(self, sc: StepContext, op, u):
         st = sc.state
-        bshape = (-1,) + (1,) * (len(u.shape))
-        if self.kind == "nox":
-            return self.D * u
-        X = st.read(self.X, batched=True)
-        X = tf.broadcast_to(X, (self.nx,) + tuple(u.shape))
-        if self.kind == "onex":
-            Xn = self.A.item() * X + (self.B.item() * self.C.item()) * u[None]
-            st.write(self.X, Xn)
-            return Xn[0]
-        AX = tf.tensordot(tf.constant(self.A), X, axes=[[1], [0]])
-        Bu = tf.reshape(tf.constant(self.B), bshape) * u[None]
-        C = tf.reshape(tf.constant(self.C), bshape)
-        if self.kind == "nod":
-            Xn = AX + Bu
-            st.write(self.X, Xn)
-            return tf.reduce_sum(C * Xn, axis=0)
-        y = tf.reduce_sum(C * X, axis=0) + self.D * u
-        st.write(self.X, AX + Bu)
+        X = None
+        if self.kind != "nox":
+            X = tf.broadcast_to(st.read(self.X, batched=True), (self.nx,) + tuple(u.shape))
+        y, new = lti_step(self.kind, self.A, self.B, self.C, self.D, X, u, tf.reduce_sum)
+        if X is not None:
+            st.write(self.X, new)
         return y
 
 

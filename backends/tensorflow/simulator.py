@@ -530,14 +530,10 @@ class _SignalValues(Mapping):
     def __getitem__(self, sig):
         sim = self._sim
         lay = sim._layout
-        if sig in self._moved:
-            merged, idx = self._moved[sig]
-            flat = lay.assemble(merged.base, sim._tensors)[lay.indices(merged)][idx]
-            val = flat.reshape(tuple(sig.shape) + (sim._batch,))
-            val = val[..., 0] if sim.minibatch_size is None else np.moveaxis(val, -1, 0)
-        elif lay.is_state(sig):
-            flat = lay.assemble(sig.base, sim._tensors)
-            val = flat[lay.indices(sig)].reshape(tuple(sig.shape) + (sim._batch,))
+        if sig in self._moved or lay.is_state(sig):
+            holder, idx = self._moved.get(sig, (sig, None))
+            flat = lay.assemble(holder.base, sim._tensors)[lay.indices(holder)]
+            val = (flat if idx is None else flat[idx]).reshape(tuple(sig.shape) + (sim._batch,))
             val = val[..., 0] if sim.minibatch_size is None else np.moveaxis(val, -1, 0)
         elif getattr(sig, "sparse", False):
             val = sig.initial_value
