@@ -57,7 +57,7 @@ def test_merged_synapse_state_resets_and_runs_stateful_predict():
 
 
 def test_many_connections_keep_the_loop_small():
-    """Synapses add no loop variables per connection (they added about 3 each: 600+ here).
+    """Synapses add no loop variables per connection (they added about 3 each).
 
     What remains grows only with how far nengo's optimizer merged the rest of
     the model.
@@ -68,7 +68,9 @@ def test_many_connections_keep_the_loop_small():
         assert sum(len(m.ops) for m in merged) >= 200
         states = {id(m.state.base) for m in merged}
         assert sum(id(base) in states for base, _, _ in sim._layout.slots) == len(merged)
-        assert len(sim._layout.slots) < 200
+        # the rest varies with how far nengo's optimizer merged in this run (94-202
+        # seen); one loop variable per synapse state and output, as before, is ~600
+        assert len(sim._layout.slots) < 400
 
 
 def test_signals_read_a_merged_filters_state():
