@@ -1,17 +1,15 @@
-"""Synapse merging and the fast optimizer bookkeeping (numpy only: no TensorFlow)."""
+"""Synapse merging (numpy only: no TensorFlow)."""
 
 import numpy as np
 import nengo
-import nengo.builder.optimizer as nengo_optimizer
-import nengo.utils.graphs as nengo_graphs
 import pytest
 from nengo.builder import Model
 from nengo.builder.processes import SimProcess
-from nengo.utils.graphs import toposort, transitive_closure as nengo_closure
+from nengo.utils.graphs import toposort
 from nengo.utils.simulator import operator_dependency_graph
 
 from backends.tensorflow.filter_merge import MergedLinearFilters, filter_form, merge_filters
-from backends.tensorflow.opmerge import EdgeSet, optimize, transitive_closure
+from backends.tensorflow.opmerge import optimize
 
 #: one synapse of each step form nengo distinguishes
 SYNAPSES = {
@@ -133,48 +131,6 @@ def test_merged_filter_signals_cover_each_base_once():
     assert len({id(s.base) for s in merged.updates}) == len(merged.updates)
     assert merged.state.shape == (merged.order * merged.size,)
     assert merged.size == 8
-
-
-def _random_dag(n, p, seed):
-    rng = np.random.RandomState(seed)
-    return {i: {j for j in range(i + 1, n) if rng.rand() < p} for i in range(n)}
-
-
-@pytest.mark.parametrize("seed", [0, 1])
-def test_transitive_closure_equals_nengos(seed):
-    edges = _random_dag(60, 0.05, seed)
-    ours, theirs = transitive_closure(edges), nengo_closure(edges)
-    assert set(ours) == set(theirs)
-    assert all(set(ours[v]) == set(theirs[v]) for v in edges)
-    assert sum(len(s) for s in ours.values()) > 60  # not a trivial graph
-
-
-def test_edge_set_difference_update_keeps_order():
-    s = EdgeSet([5, 3, 9, 1, 7])
-    s.difference_update([3, 7, 42])  # few removed from many: popped in place
-    assert list(s) == [5, 9, 1]
-    s.difference_update(list(range(100)) + [5])  # many: rebuilt
-    assert list(s) == []
-    t = EdgeSet([1, 2, 3])
-    t.difference_update({2})
-    assert list(t) == [1, 3]
-
-
-def test_optimize_restores_nengos_functions_even_on_error():
-    closure, reverse = nengo_optimizer.transitive_closure, nengo_graphs.reverse_edges
-    with nengo.Network(seed=0) as net:
-        ens = [nengo.Ensemble(10, 1) for _ in range(6)]
-        for a, b in zip(ens[:-1], ens[1:]):
-            nengo.Connection(a, b)
-    model = Model(dt=0.001)
-    model.build(net)
-    n_before = len(model.operators)
-    optimize(model, operator_dependency_graph(model.operators))
-    assert len(model.operators) < n_before
-    assert nengo_optimizer.transitive_closure is closure and nengo_graphs.reverse_edges is reverse
-    with pytest.raises(Exception):
-        optimize(model, {object(): EdgeSet()})  # an operator nengo cannot handle
-    assert nengo_optimizer.transitive_closure is closure and nengo_graphs.reverse_edges is reverse
 
 
 def test_merge_with_the_optimizers_graph_equals_merge_with_a_fresh_one():
