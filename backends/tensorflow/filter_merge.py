@@ -36,9 +36,31 @@ def filter_form(process: LinearFilter, dt: float, state_shape: tuple) -> tuple:
     """``(form, A, B, C, D)`` of a linear filter discretised as nengo does.
 
     ``form`` names the stepper nengo itself would pick (one of :data:`FORMS`);
-    ``A``, ``B``, ``C``, ``D`` are its state-space matrices.
+    ``A``, ``B``, ``C``, ``D`` are its state-space matrices (read-only: filters
+    with the same parameters share them).
     """
-    A, B, C, D = process._get_ss(dt)  # nengo's own discretisation, for parity
+    if type(process)._get_ss is not LinearFilter._get_ss:  # a subclass's own discretisation
+        return _filter_form(process, dt, state_shape)
+    # nengo's discretisation (a matrix exponential) costs ~0.2 ms; a model has
+    # thousands of synapses but few distinct ones
+    key = (type(process), process.num.tobytes(), process.den.tobytes(), process.num.shape,
+           process.den.shape, process.analog, process.method, float(dt), tuple(state_shape))
+    found = _FORMS_SEEN.get(key)
+    if found is None:
+        if len(_FORMS_SEEN) >= _FORMS_KEPT:
+            _FORMS_SEEN.clear()
+        found = _FORMS_SEEN[key] = _filter_form(process, dt, state_shape)
+    return found
+
+
+_FORMS_SEEN: dict = {}
+_FORMS_KEPT = 4096
+
+
+def _filter_form(process: LinearFilter, dt: float, state_shape: tuple) -> tuple:
+    A, B, C, D = (np.array(m) for m in process._get_ss(dt))  # nengo's own discretisation, for parity
+    for m in (A, B, C, D):
+        m.setflags(write=False)
     X = np.zeros(state_shape)
     checks = (("nox", LinearFilter.NoX), ("onex", LinearFilter.OneX), ("nod", LinearFilter.NoD))
     form = next((name for name, stepper in checks if stepper.check(A, B, C, D, X)), "general")

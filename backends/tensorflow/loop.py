@@ -35,6 +35,13 @@ UNROLL_TRAINING = 4
 
 #: fewest samples per part when a minibatch is split across CPU cores
 MIN_SHARD_SAMPLES = 4
+#: fewest samples per part when parts are made smaller than one per core to fit
+#: the cache: each part pays the whole per-step cost of its loop's operators, and
+#: 4-sample parts lost to 8-sample ones in every case measured (2-core CPU, 32 MB
+#: L3): pes64 b32 2.09 vs 1.39 ms/step, b64 4.50 vs 2.61; a 2000-ensemble chain b32
+#: 8.30 vs 5.02, b16 3.79 vs 2.40 (as 2 parts); a 1000-ensemble chain b32 3.47 vs
+#: 1.91, b64 6.82 vs 3.59
+MIN_CACHE_SPLIT_SAMPLES = 8
 
 
 #: fallback when the last-level cache size cannot be read (bytes)
@@ -85,7 +92,8 @@ def choose_shards(
         than one part per core shrinks the state the cores stream concurrently;
         parts are made small enough that all cores' state fits in half the
         last-level cache (per-sample learned weights: pes64 at batch 32 holds
-        26 MB and runs 1.6x faster as 4 parts than as 2 on a 32 MB L3).
+        26 MB and runs 1.3-1.6x faster as 4 parts than as 2 on a 32 MB L3), but
+        not below ``MIN_CACHE_SPLIT_SAMPLES`` samples each.
     cache_bytes
         Last-level cache size (default: :func:`last_level_cache_bytes`).
     """
@@ -117,9 +125,9 @@ def choose_shards(
     finer = step = k  # multiples of the core count keep the cores evenly loaded
     while cores * state_bytes / finer > budget:
         finer += step
-        if batch % finer == 0 and batch // finer >= MIN_SHARD_SAMPLES:
+        if batch % finer == 0 and batch // finer >= MIN_CACHE_SPLIT_SAMPLES:
             k = finer
-        elif batch // finer < MIN_SHARD_SAMPLES:
+        elif batch // finer < MIN_CACHE_SPLIT_SAMPLES:
             break
     return k
 

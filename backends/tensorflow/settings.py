@@ -76,7 +76,9 @@ def configure_settings(**settings: Any) -> None:
         Split a minibatch into this many equal parts that run concurrently
         (XLA on a CPU uses one core per compiled loop). ``None``: one part per
         available CPU core (at least 4 samples each) when the samples do not
-        interact and the simulation is not on a GPU. Results agree with the
+        interact and the simulation is not on a GPU, and more parts (at least 8
+        samples each) when the cores' share of the loop state would not fit in
+        half the last-level cache. Results agree with the
         unsplit run to float rounding (XLA may vectorise a narrower batch
         differently, as between two minibatch sizes).
     """

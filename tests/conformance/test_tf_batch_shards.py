@@ -15,7 +15,7 @@ import pytest
 from nengo.exceptions import ValidationError
 
 from backends.tensorflow import Simulator, TensorNode, configure_settings
-from backends.tensorflow.loop import MIN_SHARD_SAMPLES, choose_shards
+from backends.tensorflow.loop import MIN_CACHE_SPLIT_SAMPLES, MIN_SHARD_SAMPLES, choose_shards
 from pes_nets import pes_net
 
 
@@ -71,9 +71,13 @@ def test_auto_shards_keep_the_concurrent_state_in_cache(monkeypatch):
     # two cores each streaming half of 26 MB exceed half a 32 MB cache: 4 parts
     assert choose_shards(32, [B()], state_bytes=26 * mb, cache_bytes=32 * mb) == 4
     assert choose_shards(32, [B()], state_bytes=2 * mb, cache_bytes=32 * mb) == 2
-    assert choose_shards(24, [B()], state_bytes=40 * mb, cache_bytes=32 * mb) == 6  # multiples of 2 dividing 24
-    # never below MIN_SHARD_SAMPLES samples per part, however large the state
-    assert choose_shards(32, [B()], state_bytes=10 << 30, cache_bytes=32 * mb) == 32 // MIN_SHARD_SAMPLES
+    assert choose_shards(48, [B()], state_bytes=40 * mb, cache_bytes=32 * mb) == 6  # multiples of 2 dividing 48
+    # never below MIN_CACHE_SPLIT_SAMPLES samples per part, however large the state
+    assert choose_shards(32, [B()], state_bytes=10 << 30, cache_bytes=32 * mb) == 32 // MIN_CACHE_SPLIT_SAMPLES
+    assert choose_shards(64, [B()], state_bytes=10 << 30, cache_bytes=32 * mb) == 64 // MIN_CACHE_SPLIT_SAMPLES
+    # a part per core may hold fewer (the cores' parallelism pays for it)
+    assert choose_shards(16, [B()], state_bytes=10 << 30, cache_bytes=32 * mb) == 2
+    assert choose_shards(8, [B()], state_bytes=10 << 30, cache_bytes=32 * mb) == 2
     assert choose_shards(32, [B()], 2, state_bytes=10 << 30, cache_bytes=32 * mb) == 2  # asked for
 
 

@@ -144,3 +144,19 @@ def test_merge_with_the_optimizers_graph_equals_merge_with_a_fresh_one():
     groups = [[id(o) for o in op.ops] for op in fresh if isinstance(op, MergedLinearFilters)]
     assert groups == [[id(o) for o in op.ops] for op in reused if isinstance(op, MergedLinearFilters)]
     assert sorted(len(g) for g in groups) == [2, 2]
+
+
+def test_filter_form_is_shared_by_equal_synapses_only():
+    a = filter_form(nengo.Lowpass(0.005), 0.001, (1, 3))
+    assert filter_form(nengo.Lowpass(0.005), 0.001, (1, 3)) is a  # another object, same filter
+    assert filter_form(nengo.Lowpass(0.006), 0.001, (1, 3)) is not a
+    assert filter_form(nengo.Lowpass(0.005), 0.002, (1, 3))[1][0, 0] != a[1][0, 0]  # dt matters
+    assert not a[1].flags.writeable  # shared matrices cannot be changed by a caller
+
+    class Scaled(nengo.LinearFilter):  # its own discretisation: never taken from the cache
+        def _get_ss(self, dt):
+            A, B, C, D = super()._get_ss(dt)
+            return A, B, 2 * C, D
+
+    scaled = filter_form(Scaled([1], [0.005, 1]), 0.001, (1, 3))
+    np.testing.assert_allclose(scaled[3], 2 * filter_form(nengo.LinearFilter([1], [0.005, 1]), 0.001, (1, 3))[3])
