@@ -39,6 +39,7 @@ import nengo.utils.graphs as _nengo_graphs
 from nengo.builder.operator import BsrDotInc, DotInc, reshape_dot
 from nengo.builder.optimizer import OpInfo, OpMerger, OpsToMerge, SigMerger
 from nengo.builder.signal import Signal
+from nengo.exceptions import BuildError
 from nengo.rc import rc
 from nengo.utils.stdlib import OrderedSet
 
@@ -55,6 +56,11 @@ def closure_bitsets(edges: dict) -> tuple[dict, dict]:
     ----------
     edges
         ``{a: {b, c}}`` where ``b`` and ``c`` depend on ``a`` (every vertex a key).
+
+    Raises
+    ------
+    nengo.exceptions.BuildError
+        If the graph has a cycle.
 
     Returns
     -------
@@ -80,6 +86,12 @@ def closure_bitsets(edges: dict) -> tuple[dict, dict]:
                     index[child] = -1
                     stack.append((child, iter(edges[child])))
                     break
+                if index[child] == -1:  # on the stack: the edge closes a cycle
+                    raise BuildError(
+                        f"operator graph has a cycle through {child}; this happens when connections "
+                        "with no synapse (synapse=None) form a loop: give one of them a synapse "
+                        "(synapse=0 is enough)"
+                    )
             else:
                 stack.pop()
                 bit = len(closed)

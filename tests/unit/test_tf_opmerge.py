@@ -230,3 +230,17 @@ def test_dot_inc_merger_with_one_input_stacks_matrices_of_any_height():
     merged, _ = DotIncMerger.merge(_dot_incs(True, rows=(2, 4)))
     assert type(merged) is nengo.builder.operator.DotInc
     assert merged.A.shape == (6, 3) and merged.Y.shape == (6,)
+
+
+def test_a_cycle_is_a_build_error():
+    from nengo.exceptions import BuildError
+
+    with pytest.raises(BuildError, match="cycle"):
+        closure_bitsets({0: {1}, 1: {2}, 2: {0}, 3: set()})
+    with nengo.Network() as net:
+        d = nengo.Ensemble(1, 1, neuron_type=nengo.Direct())
+        nengo.Connection(d, d, synapse=None)
+    model = Model(dt=0.001)
+    model.build(net)
+    with pytest.raises(BuildError, match="synapse=None"):
+        optimize(model, operator_dependency_graph(model.operators))
