@@ -262,9 +262,22 @@ class ParamAssembler:
         from .signals import StepState
 
         st = StepState(self.layout, tensors, batch)
+        by_base: dict = {}
         for g, v in state:
             sig = g.params[0].signal
-            st.write_flat(sig, tf.broadcast_to(tf.reshape(v, (-1, 1)), (sig.size, batch)))
+            by_base.setdefault(sig.base, []).append((sig, v))
+        for base, items in by_base.items():
+            idx = np.concatenate([self.layout.indices(sig) for sig, _ in items])
+            if len(items) > 1 and np.unique(idx).size == idx.size:
+                # one write per base: a model's biases are one parameter per
+                # ensemble in one merged base, and a write each chained thousands
+                # of copies of that base into the traced graph (seconds to trace
+                # and compile at 1000 ensembles)
+                value = tf.concat([tf.reshape(v, (-1,)) for _, v in items], axis=0)
+                st.write_flat(base, tf.broadcast_to(value[:, None], (idx.size, batch)), idx=idx)
+                continue
+            for sig, v in items:
+                st.write_flat(sig, tf.broadcast_to(tf.reshape(v, (-1, 1)), (sig.size, batch)))
         return st.tensors
 
     def __call__(self, values: list) -> dict:

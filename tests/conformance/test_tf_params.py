@@ -488,3 +488,45 @@ def test_save_load_tensor_node_layer_into_rebuilt_network(tmp_path):
     with make_sim(net2) as sim2:
         sim2.load_params(tmp_path / "p.npz")
         assert np.allclose(net2.layer.kernel.numpy(), [[0.25], [-2.0]])
+
+
+def test_parameters_sharing_a_written_base_are_injected_at_their_own_elements(monkeypatch):
+    """Biases merged into a base a synapse also writes are "state" parameters, injected
+    into the loop state in one write per base; each lands on its own elements only."""
+    from backends.tensorflow import Simulator, opmerge
+    from backends.tensorflow.signals import StepState
+    from test_tf_merged_synapses import chain
+
+    # nengo's optimizer visits operators in a set's order; in the model's order
+    # this chain's biases end up in a base a synapse writes
+    made = opmerge.MergePass.__init__
+
+    def in_model_order(self, dg):
+        made(self, dg)
+        self.might_merge = opmerge.EdgeSet(dg)
+
+    monkeypatch.setattr(opmerge.MergePass, "__init__", in_model_order)
+    net, _, _ = chain(40)
+    batch = 2
+    with Simulator(net, progress_bar=False, dtype="float64", minibatch_size=batch) as sim:
+        layout = sim._layout
+        state = [g for g in sim._groups if g.kind == "state"]
+        assert len(state) >= 2 and len({g.params[0].signal.base for g in state}) < len(state)
+        rng = np.random.RandomState(0)
+        values = [tf.constant(rng.randn(*np.shape(p.variable)), tf.float64) if g.kind == "state"
+                  else p.variable for g in sim._groups for p in g.params[:1]]
+        before = layout.to_loop_order([tf.constant(v) for v in layout.initial_slots(batch)])
+        after = sim._assemble.inject(list(before), values, batch)
+        got = StepState(layout, after, batch)
+        old = StepState(layout, before, batch)
+        touched = set()
+        for g, v in zip(sim._groups, values):
+            if g.kind != "state":
+                continue
+            sig = g.params[0].signal
+            np.testing.assert_array_equal(got.read_flat(sig), np.repeat(np.reshape(v, (-1, 1)), batch, axis=1))
+            touched.update(layout.indices(sig).tolist())
+        for base in {g.params[0].signal.base for g in state}:
+            rest = np.setdiff1d(np.arange(base.size), sorted(touched))
+            assert rest.size > 0  # the synapse's elements share the base
+            np.testing.assert_array_equal(got.read_flat(base, rest), old.read_flat(base, rest))
