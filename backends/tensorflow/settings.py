@@ -78,7 +78,8 @@ def configure_settings(**settings: Any) -> None:
         available CPU core (at least 4 samples each) when the samples do not
         interact and the simulation is not on a GPU, and more parts (at least 8
         samples each) when the cores' share of the loop state would not fit in
-        half the last-level cache. Results agree with the
+        half the last-level cache, or when that makes one part's per-sample
+        learned weights fit a core's level-2 cache. Results agree with the
         unsplit run to float rounding (XLA may vectorise a narrower batch
         differently, as between two minibatch sizes).
     """

@@ -264,9 +264,23 @@ class SignalLayout:
         """Bytes of the loop state the steps rewrite (never-written slots just pass through)."""
         self.finalize()
         return sum(
-            (b - a) * batch * self.value_dtype(base).itemsize
-            for base, a, b in self.slots if not self.never_written(base, a, b)
+            self._slot_bytes(i, batch)
+            for i, (base, a, b) in enumerate(self.slots) if not self.never_written(base, a, b)
         )
+
+    def matrix_bytes(self, batch: int) -> int:
+        """Bytes of the per-sample matrices (learned weights) among the loop state.
+
+        A step rewrites them and then reads them again (the learning rule's
+        update, then the matvec), unlike neuron and synapse state, which one
+        fused kernel streams through once.
+        """
+        self.finalize()
+        return sum(self._slot_bytes(i, batch) for i in self.matrix_slots)
+
+    def _slot_bytes(self, slot: int, batch: int) -> int:
+        base, a, b = self.slots[slot]
+        return (b - a) * batch * self.value_dtype(base).itemsize
 
     def assemble(self, base, values: list) -> np.ndarray:
         """Whole flat value ``(size, batch)`` of a state base from slot values."""

@@ -286,6 +286,7 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
         self._loop.shards = choose_shards(
             self._batch, builders, get_setting(network, "batch_shards"), on_gpu,
             state_bytes=self._layout.written_bytes(self._batch),
+            matrix_bytes=self._layout.matrix_bytes(self._batch),
         )
         self._probe_data = {p: [] for p in self._probes}
         self._name_io(network)

@@ -104,3 +104,35 @@ def test_bad_shard_count_is_refused():
     with pytest.raises(ValidationError):
         with net:
             configure_settings(batch_shards=0)
+
+
+def test_auto_shards_fit_learned_matrices_in_a_cores_cache(monkeypatch):
+    class B:
+        samples_independent = True
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    kb, mb = 1 << 10, 1 << 20
+    big_l3 = dict(state_bytes=3 * mb, cache_bytes=32 * mb, core_cache=512 * kb)
+    # pes16 at batch 32: 1.6 MB of weights; 4 parts of 410 kB fit a 512 kB L2
+    assert choose_shards(32, [B()], matrix_bytes=1640 * kb, **big_l3) == 4
+    # already fitting as one part per core: unchanged
+    assert choose_shards(32, [B()], matrix_bytes=800 * kb, **big_l3) == 2
+    # no allowed split (>= MIN_CACHE_SPLIT_SAMPLES each) fits: unchanged
+    assert choose_shards(32, [B()], matrix_bytes=6 * mb, **big_l3) == 2
+    # the smallest fitting multiple of the core count that divides the batch
+    assert choose_shards(48, [B()], matrix_bytes=2500 * kb, **big_l3) == 6
+    # unknown L2 size, or a fixed request: no such split
+    assert choose_shards(32, [B()], matrix_bytes=1640 * kb, **dict(big_l3, core_cache=0)) == 2
+    assert choose_shards(32, [B()], 2, matrix_bytes=1640 * kb, **big_l3) == 2
+
+
+def test_pes_weights_set_the_split_from_the_layout(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr("backends.tensorflow.loop.core_cache_bytes", lambda: 64 << 10)
+    net, _ = pes_net(d=2, n_per_dim=20)  # 2 x 40 weights per sample
+    with Simulator(net, minibatch_size=32, progress_bar=False) as sim:
+        assert sim._layout.matrix_bytes(32) == 2 * 40 * 32 * 4
+        assert sim._loop.shards == 2  # 10 kB fit in 64 kB
+    monkeypatch.setattr("backends.tensorflow.loop.core_cache_bytes", lambda: 4 << 10)
+    with Simulator(net, minibatch_size=32, progress_bar=False) as sim:
+        assert sim._loop.shards == 4  # 2.5 kB per part fit in 4 kB
