@@ -53,3 +53,50 @@ def test_ensemble_chain_has_dims_times_chain_length_ensembles():
         sim.run_steps(5)
     with pytest.raises(SystemExit):
         main(["--networks", "ensemble_chains"])  # unknown names are refused
+
+
+def test_ceiling_counts_each_product_once_and_learned_matrices_apart():
+    from benchmarks.ceiling import count_work
+
+    # integrator: encoders (n x d), and the recurrent connection and the probe
+    # decode with identical decoders from the same neurons: one d x n product
+    work = count_work("integrator", 2, n_per_dim=10)
+    assert work == {"macs": 2 * 20 * 2, "matrix_elements": 0, "neurons": {"LIF": 20}}
+    # pes: the learned decoders are per-sample matrices, not dense products
+    work = count_work("pes", 2, n_per_dim=10)
+    assert work["matrix_elements"] == 2 * 20
+    assert work["neurons"] == {"LIF": 40}
+    # pre and post encoders, and post's decoders (error, probe: identical, one product)
+    assert work["macs"] == 3 * 2 * 20
+
+
+def test_ceiling_floors_and_ratios():
+    from benchmarks.ceiling import ceiling
+
+    work = {"macs": 1000, "matrix_elements": 500, "neurons": {"LIF": 100}}
+    rates = {"gemm_flops": 1e9, "stream_bytes": 1e9, "lif_s": 1e-9}
+    got = ceiling(work, batch=10, ref_steps_per_s=100.0, rates=rates)
+    assert got["dense_us"] == pytest.approx(20.0)      # 2 * 1000 * 10 / 1e9 s
+    assert got["matrices_us"] == pytest.approx(40.0)   # read + write 500 floats x 10
+    assert got["neurons_us"] == pytest.approx(1.0)
+    assert got["strict_us"] == pytest.approx(40.0) and got["practical_us"] == pytest.approx(61.0)
+    assert got["strict_x"] == pytest.approx(10 / 40e-6 / 100.0)
+    no_learning = ceiling(dict(work, matrix_elements=0), 10, 100.0, dict(rates, stream_bytes=float("nan")))
+    assert no_learning["matrices_us"] == 0.0 and no_learning["strict_us"] == pytest.approx(20.0)
+
+
+def test_profile_step_reports_kernel_times():
+    import subprocess
+    import sys
+
+    pytest.importorskip("tensorflow")
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.profile_step", "integrator", "2", "--n-per-dim", "10",
+         "--minibatch", "4", "--steps", "100", "--top", "5"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("integrator d=2 batch=4:") and "us/step of kernels" in lines[0]
+    rows = [ln.split() for ln in lines[1:]]
+    assert 1 <= len(rows) <= 5 and all(float(r[1]) > 0 and r[2] == "us" for r in rows)

@@ -1,0 +1,115 @@
+"""Where the TensorFlow simulator's compiled step spends its time, kernel by kernel.
+
+    python -m benchmarks.profile_step basal_ganglia 64 --minibatch 32
+    python -m benchmarks.profile_step pes 16 --minibatch 32 --shards 4 --top 20
+
+Runs one standard network (``benchmarks.run``'s names) in the ``tensorflow``
+target, then runs it again under TensorFlow's profiler with XLA's per-kernel
+trace events on (``--xla_cpu_enable_xprof_traceme``), and prints the time per
+simulated step of every kind of XLA kernel (fusions with the same name up to
+their numeric suffix together, e.g. the five ``add_select_fusion.k`` of five
+ensemble groups), averaged over the threads that ran minibatch parts. Tracing
+itself costs time (about a third more per step on small kernels), so compare
+rows of one profile, or profiles with each other, not with ``benchmarks.run``.
+
+XLA reads its flags once per process, so this must be a fresh process: it sets
+``XLA_FLAGS`` before TensorFlow is imported and refuses to run if TensorFlow
+already is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import glob
+import os
+import re
+import sys
+import tempfile
+
+#: per-kernel trace events of XLA:CPU, and quiet TensorFlow logging
+_FLAG = "--xla_cpu_enable_xprof_traceme=true"
+
+
+def kernel_times(xplane_path: str, steps: int) -> tuple[dict, int]:
+    """``({kernel kind: microseconds per step, averaged over threads}, threads)`` from a profile.
+
+    Only events on the threads that ran XLA kernels count; the executor's own
+    enclosing events (``ThunkExecutor``) are left out, since they contain the rest.
+    """
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    space = xplane_pb2.XSpace()
+    with open(xplane_path, "rb") as f:
+        space.ParseFromString(f.read())
+    totals: dict = collections.Counter()
+    threads = set()
+    for plane in space.planes:
+        names = {k: v.name for k, v in plane.event_metadata.items()}
+        for line in plane.lines:
+            if "Eigen" not in line.name:
+                continue
+            for ev in line.events:
+                name = names.get(ev.metadata_id, "?")
+                if name.startswith("ThunkExecutor"):
+                    continue
+                threads.add((plane.name, line.name))
+                totals[re.sub(r"\.\d+$", "", name)] += ev.duration_ps
+    n = max(len(threads), 1)
+    return {k: v / 1e6 / steps / n for k, v in totals.items()}, n
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; see the module docstring."""
+    from benchmarks.run import NETWORKS
+
+    p = argparse.ArgumentParser(prog="python -m benchmarks.profile_step", description=__doc__.split("\n\n")[0])
+    p.add_argument("network", choices=sorted(NETWORKS))
+    p.add_argument("dims", type=int)
+    p.add_argument("--n-per-dim", type=int, default=50)
+    p.add_argument("--minibatch", type=int, default=None)
+    p.add_argument("--shards", type=int, default=None, help="batch_shards setting (default: automatic)")
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--top", type=int, default=30, help="kernel kinds printed")
+    args = p.parse_args(argv)
+    if "tensorflow" in sys.modules and _FLAG not in os.environ.get("XLA_FLAGS", ""):
+        p.error("TensorFlow is already imported in this process; XLA's flags can no longer be set")
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _FLAG).strip()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    import nengo
+
+    from backends.tensorflow import Simulator, configure_settings
+    from backends.tensorflow._tf import tf
+    from toolchain.parity_networks import get_network
+
+    nengo.rc.set("decoder_cache", "enabled", "False")
+    case = get_network(NETWORKS[args.network]).case(args.dims, args.n_per_dim, seed=0)
+    if args.shards is not None:
+        with case.network:
+            configure_settings(batch_shards=args.shards)
+    with Simulator(case.network, minibatch_size=args.minibatch, progress_bar=False, seed=0) as sim:
+        sim.run_steps(args.steps)  # compile outside the profile
+        with tempfile.TemporaryDirectory() as logdir:
+            tf.profiler.experimental.start(logdir)
+            sim.run_steps(args.steps)
+            tf.profiler.experimental.stop()
+            paths = glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)
+            if not paths:
+                print("the profiler wrote no trace", file=sys.stderr)
+                return 1
+            times, threads = kernel_times(paths[0], args.steps)
+        shards = sim._loop.shards
+    total = sum(times.values())
+    print(f"{args.network} d={args.dims} batch={args.minibatch or 1}: {shards} part(s) on {threads} thread(s), "
+          f"{total:.1f} us/step of kernels per thread (traced)")
+    for name, us in sorted(times.items(), key=lambda kv: -kv[1])[: args.top]:
+        print(f"  {name:<44} {us:8.1f} us  {100 * us / total:5.1f} %")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
