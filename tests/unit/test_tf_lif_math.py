@@ -34,11 +34,32 @@ def test_polynomials_are_as_exact_as_float32_library_functions(dt, tau_rc):
 
 
 def test_degrees_and_library_fallbacks():
-    assert lif_math.expm1_degree(0.05) == 5 and lif_math.log1p_degree(1 - math.exp(-0.05)) == 7
-    assert lif_math.expm1_degree(2.0) is None  # dt > tau_rc: library expm1
-    assert lif_math.log1p_degree(0.4) is None  # too many terms: library log1p
+    # near-minimax fits need fewer terms than the Taylor series (5 and 7 there)
+    e = lif_math.expm1_coefficients(0.05)
+    lg = lif_math.log1p_coefficients(1 - math.exp(-0.05))
+    assert (len(e), len(lg)) == (4, 5)  # x q(x): degrees 4 and 5
+    assert e[0] == pytest.approx(1.0, abs=1e-9) and lg[0] == pytest.approx(1.0, abs=1e-9)
+    assert lif_math.expm1_coefficients(2.0) is None  # dt > tau_rc: library expm1
+    assert lif_math.log1p_coefficients(0.6) is None  # outside the LIF's domain: library log1p
+    assert len(lif_math.log1p_coefficients(0.45)) == 10
+
+
+def test_too_many_terms_fall_back_to_the_library(monkeypatch):
+    monkeypatch.setattr(lif_math, "MAX_DEGREE", 3)
+    assert lif_math.log1p_coefficients(0.0123) is None  # (a bound not fitted before: the fit is cached)
+    y = tf.constant(np.linspace(-0.0123, 0, 5), tf.float32)
+    assert np.array_equal(lif_math.lif_log1p(y, 0.001, -0.001 / math.log1p(-0.0123)).numpy(),
+                          tf.math.log1p(y).numpy())
     y64 = tf.constant(np.linspace(-0.05, 0, 11))
     assert np.array_equal(lif_math.lif_expm1(y64, 0.001, 0.02).numpy(), tf.math.expm1(y64).numpy())  # float64
+
+
+def test_fits_meet_the_tolerance_in_float64():
+    for lo, f, coef in [(-0.05, np.expm1, lif_math.expm1_coefficients(0.05)),
+                        (-0.3, np.log1p, lif_math.log1p_coefficients(0.3))]:
+        x = np.linspace(lo, 0, 100001)[:-1]  # a denser grid than the fit's, 0 excluded
+        got = x * np.polynomial.polynomial.polyval(x, coef)
+        assert np.max(np.abs(got - f(x)) / np.abs(f(x))) < lif_math.TOLERANCE
 
 
 def test_out_of_domain_log1p_argument_is_clamped_not_nan():
