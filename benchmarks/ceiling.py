@@ -30,14 +30,13 @@ samples, and the ratios they allow (``batch / floor / reference steps/s``):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from benchmarks.run import NETWORKS, _subprocess  # noqa: E402
+from benchmarks.run import NETWORKS, _subprocess, write_json  # noqa: E402
 
 #: steps per timed XLA loop
 LOOP_STEPS = 200
@@ -237,10 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  counted {network} d={dims}", file=sys.stderr)
     print(_table(rows))
     if args.json:
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(rows, f, indent=2)
-        os.replace(tmp, args.json)
+        write_json(args.json, rows)
     return 0
 
 

@@ -247,11 +247,16 @@ def main(argv: list[str] | None = None) -> int:
             rows.extend(best[c] for c in cases)
     print(_table(rows))
     if args.json:
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(rows, f, indent=2)
-        os.replace(tmp, args.json)
+        write_json(args.json, rows)
     return 0
+
+
+def write_json(path: str, rows: list[dict]) -> None:
+    """Write ``rows`` to ``path`` as JSON, atomically (a temporary file, then a rename)."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(rows, f, indent=2)
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":
