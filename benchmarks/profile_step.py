@@ -31,11 +31,18 @@ import tempfile
 _FLAG = "--xla_cpu_enable_xprof_traceme=true"
 
 
+#: names of trace events that contain (or mark) other kernels' time
+_ENCLOSING = re.compile(r"ThunkExecutor|end:|while(\.\d+)?$")
+
+
 def kernel_times(xplane_path: str, steps: int) -> tuple[dict, int]:
     """``({kernel kind: microseconds per step, averaged over threads}, threads)`` from a profile.
 
-    Only events on the threads that ran XLA kernels count; the executor's own
-    enclosing events (``ThunkExecutor``) are left out, since they contain the rest.
+    Only events on the threads that ran XLA kernels count. Events that only
+    enclose or mark others are left out so no time is counted twice: the
+    executor's own spans (``ThunkExecutor``), a ``while`` loop run as one thunk
+    (its body's kernels are traced inside it) and the short ``end: <kernel>``
+    marks.
     """
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
@@ -51,7 +58,7 @@ def kernel_times(xplane_path: str, steps: int) -> tuple[dict, int]:
                 continue
             for ev in line.events:
                 name = names.get(ev.metadata_id, "?")
-                if name.startswith("ThunkExecutor"):
+                if _ENCLOSING.match(name):
                     continue
                 threads.add((plane.name, line.name))
                 totals[re.sub(r"\.\d+$", "", name)] += ev.duration_ps
