@@ -31,8 +31,9 @@ import tempfile
 _FLAG = "--xla_cpu_enable_xprof_traceme=true"
 
 
-#: names of trace events that contain (or mark) other kernels' time
-_ENCLOSING = re.compile(r"ThunkExecutor|end:|while(\.\d+)?$")
+#: names of trace events that are not kernels: they contain or mark other
+#: kernels' time, or are the thread pool's own bookkeeping
+_NOT_KERNELS = re.compile(r"ThunkExecutor|ThreadpoolListener|end:|while(\.\d+)?$")
 
 
 def kernel_times(xplane_path: str, steps: int) -> tuple[dict, int]:
@@ -41,8 +42,8 @@ def kernel_times(xplane_path: str, steps: int) -> tuple[dict, int]:
     Only events on the threads that ran XLA kernels count. Events that only
     enclose or mark others are left out so no time is counted twice: the
     executor's own spans (``ThunkExecutor``), a ``while`` loop run as one thunk
-    (its body's kernels are traced inside it) and the short ``end: <kernel>``
-    marks.
+    (its body's kernels are traced inside it), the short ``end: <kernel>``
+    marks and the thread pool's ``ThreadpoolListener`` events.
     """
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
@@ -58,7 +59,7 @@ def kernel_times(xplane_path: str, steps: int) -> tuple[dict, int]:
                 continue
             for ev in line.events:
                 name = names.get(ev.metadata_id, "?")
-                if _ENCLOSING.match(name):
+                if _NOT_KERNELS.match(name):
                     continue
                 threads.add((plane.name, line.name))
                 totals[re.sub(r"\.\d+$", "", name)] += ev.duration_ps
