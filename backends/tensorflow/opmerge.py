@@ -21,8 +21,11 @@ used as a bitset, so a closure costs a few word-wide ORs and every query
 ("depends on a merged operator?", "independent of the group being formed?") is one
 AND. :class:`MergePass` is nengo's ``OpMergePass`` with only the methods that touch
 dependents replaced; it makes the merges nengo's optimizer makes, asked in the same
-order with the same answers (nengo's own run-to-run nondeterminism, from iterating
-sets of operators, is untouched). :func:`optimize` runs nengo's ``optimize`` with
+order with the same answers, except that candidates are visited in the graph's
+order where nengo iterates a set of operators: nengo's merges (and the
+simulator's kernels and timings) changed from run to run with the operators' ids;
+ours are the same in every build (:func:`stable_toposort` does the same for the step
+order). :func:`optimize` runs nengo's ``optimize`` with
 this pass, edge sets whose bulk removal is a dictionary rebuild and a linear-time
 ``DotInc`` merger (:class:`DotIncMerger`). A chain of 4000 one-dimensional
 ensembles: 13.7 s with only the closures replaced, 6.2 s with all three.
@@ -142,6 +145,11 @@ class MergePass(_nengo_optimizer.OpMergePass):
 
     def __init__(self, dg):
         super().__init__(dg)
+        # nengo keeps the candidates in a set, so the order operators are tried in
+        # (and with it which merges win) changed from run to run with their ids:
+        # the same network compiled to different kernels (pes16 b32 136-149
+        # us/step between builds). In the graph's order, a build is reproducible.
+        self.might_merge = EdgeSet(dg)
         self.index: dict = {}
         self.closed: dict = {}
         self.merged_mask = 0
@@ -204,7 +212,7 @@ class MergePass(_nengo_optimizer.OpMergePass):
         """
         info = [self.opinfo.get(op) for op in subset]
         offsets = np.array([i.v_offset for i in info], dtype=rc.float_dtype)
-        order = np.argsort(offsets)
+        order = np.argsort(offsets, kind="stable")  # ties keep the graph's order
         offsets = offsets[order]
         ops = [subset[i] for i in order]
         sizes = [info[i].v_size for i in order]
@@ -327,3 +335,16 @@ def optimize(model, dg: dict, merge_pass: type = MergePass) -> dict:
                 setattr(module, name, original)
             mergers[DotInc] = original_dotinc
     return graph
+
+
+def stable_toposort(dg: dict) -> list:
+    """nengo's ``toposort`` of ``dg`` with each operator's dependents visited in ``dg``'s order.
+
+    nengo's graph merge gives a merged operator a plain ``set`` of dependents, so
+    the step order (and with it which operators share a kernel, and the order
+    increments of one signal are summed in) followed the operators' ids and
+    changed from run to run. Ordered by their position in ``dg`` (itself
+    reproducible, see :class:`MergePass`), the same network gets the same order.
+    """
+    pos = {op: i for i, op in enumerate(dg)}
+    return _nengo_graphs.toposort({op: sorted(children, key=pos.__getitem__) for op, children in dg.items()})

@@ -22,7 +22,6 @@ from nengo.builder.processes import SimProcess
 from nengo.builder.operator import SimPyFunc
 from nengo.cache import get_default_decoder_cache
 from nengo.exceptions import ValidationError
-from nengo.utils.graphs import toposort
 from nengo.utils.progress import Progress, ProgressBar, ProgressTracker
 from nengo.utils.simulator import operator_dependency_graph
 
@@ -35,7 +34,7 @@ from .neuron_builders import elementwise_neuron_bases
 from .keras_io import KerasIOMixin
 from .op_builders import BuildContext
 from .filter_merge import MergedLinearFilters, merge_filters
-from .opmerge import optimize as opmerge_optimize
+from .opmerge import optimize as opmerge_optimize, stable_toposort
 from .outer_delta import factor_outer_deltas, loop_layout
 from .params import ParamAssembler, group_params, object_names, select_params
 from .predict import check_batch, normalize_inputs
@@ -167,7 +166,7 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
 
         t0 = _time.time()
         dg = opmerge_optimize(self.model, operator_dependency_graph(self.model.operators))
-        nengo_order = [op for op in toposort(dg) if hasattr(op, "make_step")]
+        nengo_order = [op for op in stable_toposort(dg) if hasattr(op, "make_step")]
         self._step_order = factor_outer_deltas(nengo_order, keep=[self.model.sig[p]["in"] for p in self.model.probes])
         # the factor rewrite swaps operators one for one, with the same dependencies
         swap = {a: b for a, b in zip(nengo_order, self._step_order) if a is not b}
