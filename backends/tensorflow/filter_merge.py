@@ -280,7 +280,11 @@ def merge_filters(operators: Sequence, dt: float, dg: dict | None = None) -> lis
     for members in groups.values():
         if len(members) > 1:
             # in output memory order: the writes are then slices, not scatters
-            members.sort(key=lambda op: (id(op.output.base), int(view_indices(op.output)[0])))
+            # (bases in step order, not by id: the same network builds the same)
+            rank: dict = {}
+            for op in members:
+                rank.setdefault(op.output.base, len(rank))
+            members.sort(key=lambda op: (rank[op.output.base], int(view_indices(op.output)[0])))
             merged = MergedLinearFilters(members, dt)
             for op in members:
                 replace[op] = merged
