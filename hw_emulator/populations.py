@@ -69,7 +69,9 @@ def make_blocks(pop: "Population", chip: ChipNetwork, dt: float, spec: ChipSpec)
     need = np.maximum(need, np.abs(pop.bias) * s0 * p.step_gain / s.bias_max)
     # keep u within its 24 bits when every source fires at its top rate (the
     # signed sum: decoded weights mostly cancel, one-signed weights do not)
-    # likewise q (22 bits) when every source spikes in the same step
+    # likewise q (22 bits) when every source of one sign spikes in the same step
+    # (for q the signed sum is not enough: with dense random weights the excitatory
+    # half of the sources spiking together wrapped q hundreds of times a run)
     ubound, qbound = np.zeros(pop.n), np.zeros(pop.n)
     for src, w_j, tau, owner in pop.incoming:
         plan = pop.learning.get(owner)
@@ -88,7 +90,8 @@ def make_blocks(pop: "Population", chip: ChipNetwork, dt: float, spec: ChipSpec)
             qbound += np.abs(w_int).sum(axis=1) * burst / 2
         else:
             ubound += (w_int * rate).sum(axis=1) / du
-            qbound += np.abs((w_int * burst).sum(axis=1))
+            one_sign = np.maximum(np.clip(w_int, 0, None).sum(axis=1), -np.clip(w_int, None, 0).sum(axis=1))
+            qbound += one_sign * burst
     need = np.maximum(need, np.abs(ubound) / (s.u_max / 2))
     need = np.maximum(need, qbound / (s.q_max / 2))
     shrink = 2.0 ** np.ceil(np.log2(need))
