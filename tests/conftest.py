@@ -9,9 +9,23 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("PYOPENCL_CTX", "0")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+import nengo
 import pytest
 
 import backends
+
+
+def _decoder_cache_per_worker() -> None:
+    # pytest-xdist workers sharing nengo's one decoder cache index fight for its lock,
+    # and the loser turns its cache read-only (a UserWarning, and no caching there):
+    # each worker gets an index of its own
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        base = os.path.expanduser(nengo.rc.get("decoder_cache", "path"))
+        nengo.rc.set("decoder_cache", "path", f"{base.rstrip(os.sep)}-nhw-tests-{worker}")
+
+
+_decoder_cache_per_worker()
 
 
 def pytest_report_header(config):
