@@ -218,8 +218,11 @@ def neuron_chain(dimensions: int, n_per_dim: int, seed: int) -> Case:
 # float32, tensorflow): spike timing may drift by a step, nothing more.  loihi-emu
 # quantises weights, biases and decays and codes Node inputs as spikes; its bounds
 # are about 1.5x its measured errors (communication channel rmse 0.016, sin(x^2)
-# 0.009, integrator 0.029, oscillator 0.024, cconv 0.050, basal ganglia 0.141,
-# neuron chain decoded 0.098 / rates 54 Hz: chip rates are whole-step periods).
+# 0.009, integrator 0.029, oscillator 0.024, cconv 0.050, basal ganglia 0.141).
+# The neuron chain is bounded by its worst of seeds 0-4 (decoded rmse 0.217, max
+# 0.334; rates rmse 56 Hz, max 299 Hz): chip rates are whole-step periods, at or
+# above nengo's LIF rate (250 Hz where nengo's is 214), and the random weights pass
+# that bias on to c, whose decoders assume nengo's rate curve.
 _EMU = "loihi-emu"
 _STANDARD = [
     ParityNetwork("communication_channel", communication_channel, Tolerance(0.02, 0.08), description="Node -> A -> B",
@@ -240,7 +243,7 @@ _STANDARD = [
     ParityNetwork("neuron_chain", neuron_chain,
                   {"b_rates": Tolerance(2.0, 20.0), "c_decoded": Tolerance(0.02, 0.08)},
                   description="neuron->neuron dense chain (b_rates in Hz)",
-                  per_target={_EMU: {"b_rates": Tolerance(80.0, 500.0), "c_decoded": Tolerance(0.15, 0.25)},
+                  per_target={_EMU: {"b_rates": Tolerance(80.0, 500.0), "c_decoded": Tolerance(0.3, 0.5)},
                               # float32: single spikes flip (rmse 1.13 Hz, max 38 Hz; float64: 1e-12)
                               "tensorflow": {"b_rates": Tolerance(3.0, 60.0)}}),
 ]
