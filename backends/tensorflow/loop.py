@@ -246,7 +246,9 @@ class CompiledLoop:
             v = st.read(sig, batched=True)
             v = tf.broadcast_to(v, tuple(sig.shape) + (batch,))
             probes.append(tf.cast(v, self.layout.dtype) if v.dtype.is_floating else v)
-        return st.tensors, probes
+        # after the probes, which record this step's values of step-local state too
+        local = self.layout.step_local_slots
+        return [tensors[i] if i in local else t for i, t in enumerate(st.tensors)], probes
 
     def _probe_arrays(self, size, batch):
         return [

@@ -107,11 +107,16 @@ class SignalLayout:
         slow loop (measured 400 x 400 at batch 1: 330-550 us per step against
         25-34 us; 16 x 800 at batch 16: 94-108 against 41-45 us), whatever
         views the step takes of it.
+    step_local
+        State bases every step sets before using them (see
+        :mod:`~.step_local`): the loop body passes their loop variables through
+        unchanged, so nothing stores them, and between steps they hold their
+        initial value.
     """
 
     def __init__(
         self, operators: Iterable, host_bases: Iterable, dtype: str, batch_major: Iterable = (), flat: Iterable = (),
-        matrices: Iterable = (), flat_batch_last: Iterable = (),
+        matrices: Iterable = (), flat_batch_last: Iterable = (), step_local: Iterable = (),
     ) -> None:
         self.dtype = tf.as_dtype(dtype)
         self.np_dtype = np.dtype(dtype)
@@ -135,6 +140,7 @@ class SignalLayout:
         self._flat = {b for b in flat if b in self._batch_major}
         self._flat_last = {b for b in flat_batch_last if b in self._state_index and b not in self._batch_major}
         self._matrices = [m for m in matrices if m.base in self._batch_major and m.ndim == 2]
+        self._step_local = {b for b in step_local if b in self._state_index}
         self._segments: dict | None = None
         for op in operators:
             # an operator that reads or writes scattered elements of a range as
@@ -177,6 +183,10 @@ class SignalLayout:
         self.flat_slots = frozenset(i for i, (base, _, _) in enumerate(self.slots) if base in self._flat)
         #: batch-last loop variables held flat
         self.flat_last_slots = frozenset(i for i, (base, _, _) in enumerate(self.slots) if base in self._flat_last)
+        #: loop variables the loop body passes through unchanged (``step_local``)
+        self.step_local_slots = frozenset(
+            i for i, (base, _, _) in enumerate(self.slots) if base in self._step_local
+        )
         #: batch-major loop variables held as ``(batch, rows, cols)`` matrices
         self.matrix_slots: dict = {}
         for m in self._matrices:
@@ -245,6 +255,10 @@ class SignalLayout:
     def is_state(self, sig) -> bool:
         """Whether ``sig``'s base is batched loop state."""
         return sig.base in self._state_index
+
+    def is_step_local(self, sig) -> bool:
+        """Whether ``sig``'s base is state that lives within one step (``step_local``)."""
+        return sig.base in self._step_local
 
     def value_dtype(self, base) -> np.dtype:
         """Dtype a base is stored with (floats use the simulation dtype)."""
