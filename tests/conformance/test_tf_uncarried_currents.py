@@ -56,7 +56,6 @@ def test_probed_currents_and_outputs_equal_batch_one_runs():
 
 def test_signals_refuses_a_current_it_does_not_keep():
     net, _, a, probes = _net()
-    J = None
     with Simulator(net, minibatch_size=2, progress_bar=False) as sim:
         J = sim.model.sig[a.neurons]["in"]
         sim.run_steps(STEPS)
