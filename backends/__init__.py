@@ -1,11 +1,11 @@
 """Simulation backends for nhw behind one Simulator interface.
 
->>> import backends
+>>> from nhw import backends
 >>> backends.available()            # doctest: +SKIP
 ['reference', 'opencl', 'tensorflow', 'loihi-emu']
 >>> Simulator = backends.get("reference")
 
-Targets are registered in :mod:`backends.registry`; importing this package imports
+Targets are registered in :mod:`nhw.backends.registry`; importing this package imports
 neither TensorFlow nor pyopencl.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from . import registry
 from .base import Simulator, SimulatorBase, SimulationData
-from .errors import (
+from nhw.errors import (
     BackendError,
     BackendUnavailableError,
     SimulationDataKeyError,
@@ -44,19 +44,19 @@ __all__ = [
 register(
     BackendSpec(
         name="reference",
-        target="backends.reference:Simulator",
+        target="nhw.backends.reference:Simulator",
         summary="nengo's reference CPU simulator (numpy)",
     )
 )
 register(
     BackendSpec(
         name="opencl",
-        target="backends.opencl:Simulator",
+        target="nhw.backends.opencl:Simulator",
         requires=(
             ("pyopencl", "pip install 'nhw[ocl]' (pyopencl)"),
             ("nengo_ocl", "pip install 'nhw[ocl]' (nengo-ocl)"),
         ),
-        probe="backends.opencl_device:device_problem",
+        probe="nhw.backends.opencl_device:device_problem",
         own_process=True,  # PoCL and TensorFlow both bundle LLVM and crash together
         summary="nengo-ocl on an OpenCL device (PoCL on a CPU)",
     )
@@ -64,10 +64,10 @@ register(
 register(
     BackendSpec(
         name="tensorflow",
-        target="backends.tensorflow:Simulator",
+        target="nhw.backends.tensorflow:Simulator",
         requires=(
             ("tensorflow", "pip install 'tensorflow>=2.16'"),
-            ("backends.tensorflow.simulator", "the TensorFlow simulator is not part of this installation yet"),
+            ("nhw.backends.tensorflow.simulator", "the TensorFlow simulator is not part of this installation yet"),
         ),
         summary="nhw's TensorFlow/Keras 3 simulator (training and batched inference)",
     )
@@ -75,8 +75,8 @@ register(
 register(
     BackendSpec(
         name="loihi-emu",
-        target="backends.loihi_emu:Simulator",
-        requires=(("backends.loihi_emu", "the chip emulator is not part of this installation yet"),),
+        target="nhw.backends.loihi_emu:Simulator",
+        requires=(("nhw.backends.loihi_emu", "the chip emulator is not part of this installation yet"),),
         summary="nhw's Loihi-style integer chip emulator (hw_emulator)",
     )
 )

@@ -22,7 +22,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .errors import SimulationDataKeyError
+from nhw.errors import SimulationDataKeyError
 
 
 class Simulator(abc.ABC):

@@ -1,8 +1,8 @@
 """The ``loihi-emu`` target: nengo networks on the integer chip emulator.
 
 Build with nengo's own builder, map the built model onto chip objects
-(:mod:`hw_emulator.mapping`), place them on cores (:mod:`hw_emulator.allocate`) and
-run the integer emulator (:mod:`hw_emulator.emulator`).  Nodes run here, on the
+(:mod:`nhw.hw_emulator.mapping`), place them on cores (:mod:`nhw.hw_emulator.allocate`) and
+run the integer emulator (:mod:`nhw.hw_emulator.emulator`).  Nodes run here, on the
 host; their values enter the chip as spikes and chip outputs come back as spikes
 decoded on the host.
 
@@ -28,11 +28,11 @@ from nengo.processes import Process
 from scipy import sparse
 from scipy.signal import lfilter
 
-from hw_emulator.allocate import allocate
-from hw_emulator.chip import LOIHI_V1, BoardSpec, ChipSpec
-from hw_emulator.emulator import Emulator
-from hw_emulator.mapping import MapOptions, map_model
-from hw_emulator.report import HardwareReport, build_report
+from nhw.hw_emulator.allocate import allocate
+from nhw.hw_emulator.chip import LOIHI_V1, BoardSpec, ChipSpec
+from nhw.hw_emulator.emulator import Emulator
+from nhw.hw_emulator.mapping import MapOptions, map_model
+from nhw.hw_emulator.report import HardwareReport, build_report
 
 from .base import SimulatorBase
 from .loihi_emu_early import EarlyRun
@@ -71,7 +71,7 @@ class Simulator(SimulatorBase):
     model
         A ``nengo.builder.Model`` to build into (as ``nengo.Simulator`` accepts).
     **map_options
-        Further :class:`hw_emulator.mapping.MapOptions` fields (``input_pairs``,
+        Further :class:`nhw.hw_emulator.mapping.MapOptions` fields (``input_pairs``,
         ``decode_pairs``, ``refit_decoders``, ...).
     """
 

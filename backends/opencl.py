@@ -40,7 +40,7 @@ import numpy as np
 from nengo_ocl.plan import PythonPlan
 
 from .base import Simulator as SimulatorContract
-from .errors import UnsupportedFeatureError
+from nhw.errors import UnsupportedFeatureError
 from .reference import NengoSimulationData
 from .opencl_device import check_no_tensorflow, make_context
 

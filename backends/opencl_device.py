@@ -1,6 +1,6 @@
 """Finding an OpenCL device and making a context for it, without ever prompting.
 
-Kept apart from the nengo-ocl adapter so that ``backends.available()`` can look for
+Kept apart from the nengo-ocl adapter so that ``nhw.backends.available()`` can look for
 a device without importing nengo-ocl.  The look happens in a short-lived child
 process: a driver that crashes (PoCL next to TensorFlow, see below) must not take
 the caller down with it.
@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import BackendUnavailableError
+from nhw.errors import BackendUnavailableError
 
 _INSTALL_HINT = (
     "install an OpenCL driver, e.g. 'apt-get install pocl-opencl-icd' on Debian/Ubuntu "
@@ -27,7 +27,7 @@ def device_problem() -> str | None:
 
     Runs :func:`local_device_problem` in a child process (about half a second).
     """
-    code = "import json, backends.opencl_device as d; print(json.dumps(d.local_device_problem()))"
+    code = "import json, nhw.backends.opencl_device as d; print(json.dumps(d.local_device_problem()))"
     try:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                              env={**os.environ, "PYOPENCL_CTX": os.environ.get("PYOPENCL_CTX", "0")})

@@ -2,7 +2,7 @@
 
 Each entry names the module and class that implement the backend, the Python
 modules it needs, and an optional probe for its device.  Nothing heavy is
-imported until a backend is asked for, so ``import backends`` stays fast and
+imported until a backend is asked for, so ``import nhw.backends`` stays fast and
 free of TensorFlow and pyopencl.
 """
 
@@ -13,7 +13,7 @@ import importlib.util
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .errors import BackendUnavailableError, UnknownBackendError
+from nhw.errors import BackendUnavailableError, UnknownBackendError
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ def count_work(network: str, dims: int, n_per_dim: int = 50) -> dict:
     from nengo.builder.neurons import SimNeurons
     from nengo.builder.operator import DotInc, SparseDotInc
 
-    from toolchain.parity_networks import get_network
+    from nhw.toolchain.parity_networks import get_network
 
     warnings.filterwarnings("ignore")
     case = get_network(NETWORKS[network]).case(dims, n_per_dim, seed=0)
@@ -101,7 +101,7 @@ def _best_seconds(fn, *args, repeat: int = 3) -> float:
 
 def _on_all_cores(loop, *tensors):
     """``loop`` over one slice per core, run concurrently (as the simulator splits a minibatch)."""
-    from backends.tensorflow._tf import tf
+    from nhw.backends.tensorflow._tf import tf
 
     k = _cores()
 
@@ -117,7 +117,7 @@ def peak_gemm_flops(n: int = 1024) -> float:
     """Floating-point operations per second of an ``n x n x n`` float32 product in an XLA loop."""
     import numpy as np
 
-    from backends.tensorflow._tf import tf
+    from nhw.backends.tensorflow._tf import tf
 
     a = tf.constant(np.random.RandomState(0).rand(n, n).astype(np.float32))
 
@@ -135,7 +135,7 @@ def stream_bytes_per_s(nbytes: int) -> float:
     """Bytes read plus written per second updating ``nbytes`` of float32 in place, on all cores."""
     import numpy as np
 
-    from backends.tensorflow._tf import tf
+    from nhw.backends.tensorflow._tf import tf
 
     k = _cores()
     n = max(nbytes // 4 // k, 1024) * k
@@ -158,8 +158,8 @@ def lif_seconds_per_update(n: int) -> float:
     import nengo
     import numpy as np
 
-    from backends.tensorflow._tf import tf
-    from backends.tensorflow.neuron_builders import _STEPS
+    from nhw.backends.tensorflow._tf import tf
+    from nhw.backends.tensorflow.neuron_builders import _STEPS
 
     step, lif, dt = _STEPS[nengo.LIF], nengo.LIF(), 0.001
     k = _cores()

@@ -90,9 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore")
     import nengo
 
-    from backends.tensorflow import Simulator, configure_settings
-    from backends.tensorflow._tf import tf
-    from toolchain.parity_networks import get_network
+    from nhw.backends.tensorflow import Simulator, configure_settings
+    from nhw.backends.tensorflow._tf import tf
+    from nhw.toolchain.parity_networks import get_network
 
     nengo.rc.set("decoder_cache", "enabled", "False")
     case = get_network(NETWORKS[args.network]).case(args.dims, args.n_per_dim, seed=0)

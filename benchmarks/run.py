@@ -84,8 +84,8 @@ def measure(target: str, network: str, dims: int, n_per_dim: int, steps: int, re
     # A warm decoder cache would make whichever target is measured second build
     # faster; every measurement solves its decoders itself.
     nengo.rc.set("decoder_cache", "enabled", "False")
-    import backends
-    from toolchain.parity_networks import get_network
+    from nhw import backends
+    from nhw.toolchain.parity_networks import get_network
 
     if network in EXTRA_NETWORKS:
         case = EXTRA_NETWORKS[network](dims, n_per_dim, 0)
@@ -140,7 +140,7 @@ def _peak_rss_mb() -> float:
 
 def supports_minibatch(target: str) -> bool:
     """Whether the target's Simulator takes a ``minibatch_size`` argument."""
-    import backends
+    from nhw import backends
 
     return "minibatch_size" in inspect.signature(backends.get(target)).parameters
 
@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(measure(target, network, int(dims), int(npd), int(steps), repeat, mb or None)))
         return 0
 
-    import backends
+    from nhw import backends
 
     targets = args.targets.split(",") if args.targets else backends.available()
     for t in targets:

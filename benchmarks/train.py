@@ -54,7 +54,7 @@ def _autoencoder(samples: int, epochs: int, batch: int) -> dict:
     import keras
     import nengo
 
-    from backends.tensorflow import Simulator, dists
+    from nhw.backends.tensorflow import Simulator, dists
 
     n_in, n_hidden = 784, 64
     rng = np.random.RandomState(0)
@@ -103,7 +103,7 @@ def _lif50(samples: int, epochs: int, batch: int, steps: int = 50) -> dict:
     import keras
     import nengo
 
-    from backends.tensorflow import Simulator, dists
+    from nhw.backends.tensorflow import Simulator, dists
 
     rng = np.random.RandomState(0)
     x = rng.uniform(0, 1, (samples, steps, 784)).astype("float32")

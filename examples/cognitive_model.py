@@ -46,7 +46,7 @@ import nengo  # noqa: E402
 import numpy as np  # noqa: E402
 from nengo.networks.circularconvolution import transform_in, transform_out  # noqa: E402
 
-from backends.tensorflow import Simulator  # noqa: E402
+from nhw.backends.tensorflow import Simulator  # noqa: E402
 
 MINIBATCH = 50
 #: radius of the squaring populations: nengo.networks.CircularConvolution's choice

@@ -36,7 +36,7 @@ from sklearn.datasets import load_digits  # noqa: E402
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from backends.tensorflow import Layer, Simulator, TensorNode, dists  # noqa: E402
+from nhw.backends.tensorflow import Layer, Simulator, TensorNode, dists  # noqa: E402
 
 # every Simulator compiles its own tf.function; after a few in one process TensorFlow
 # warns about retracing, which is expected here (as in the tutorial, filter it out)

@@ -28,7 +28,7 @@ import nengo  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 
-from backends.tensorflow import Layer, Simulator, dists, losses  # noqa: E402
+from nhw.backends.tensorflow import Layer, Simulator, dists, losses  # noqa: E402
 
 MINIBATCH = 50
 #: a LIF spike is amplitude / dt: 0.01 makes a neuron firing at 100 Hz output ~1

@@ -1,7 +1,7 @@
 """Converting a Keras model to a spiking neural network (the NengoDL tutorial's journey).
 
 Trains a small CNN on scikit-learn's 8x8 digits in plain Keras, converts it with
-``backends.tensorflow.Converter`` (relu -> SpikingRectifiedLinear), and shows how
+``nhw.backends.tensorflow.Converter`` (relu -> SpikingRectifiedLinear), and shows how
 firing-rate scaling and a synapse recover the Keras accuracy with spikes.  Runs on
 the ``reference`` target (any nhw target that builds the converted network works:
 ``--target opencl``; ``--target loihi-emu`` writes the convolutions out as Sparse
@@ -25,8 +25,8 @@ import nengo
 import numpy as np
 from sklearn.datasets import load_digits
 
-import backends
-from backends.tensorflow.converter import Converter
+from nhw import backends
+from nhw.backends.tensorflow.converter import Converter
 
 
 def load_data() -> tuple[np.ndarray, np.ndarray]:

@@ -19,9 +19,9 @@ os.environ.setdefault("PYOPENCL_CTX", "0")
 
 import numpy as np
 
-import backends
-from toolchain.parity import simulate
-from toolchain.parity_networks import get_network
+from nhw import backends
+from nhw.toolchain.parity import simulate
+from nhw.toolchain.parity_networks import get_network
 
 
 def main(argv: list[str] | None = None) -> int:

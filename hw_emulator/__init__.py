@@ -2,7 +2,7 @@
 
 Modules, one idea each (see ``SPEC.md`` for the behaviour they implement):
 
-``chip``        the frozen, versioned :class:`~hw_emulator.chip.ChipSpec`
+``chip``        the frozen, versioned :class:`~nhw.hw_emulator.chip.ChipSpec`
 ``discretize``  float parameters -> chip integers, quantisation reports
 ``rates``       firing-rate models of discretised compartments
 ``neurons``     registry of chip neuron models (LIF, integrate-and-fire)
@@ -17,7 +17,7 @@ Everything but ``mapping`` is numpy-only.
 """
 
 from .chip import LOIHI_V1, BoardSpec, ChipSpec
-from .errors import DiscretizationError, EmulatorError, MappingError, ResourceError, UnsupportedError
+from nhw.errors import DiscretizationError, EmulatorError, ResourceError, UnsupportedFeatureError
 
 __all__ = [
     "LOIHI_V1",
@@ -25,7 +25,6 @@ __all__ = [
     "ChipSpec",
     "DiscretizationError",
     "EmulatorError",
-    "MappingError",
     "ResourceError",
-    "UnsupportedError",
+    "UnsupportedFeatureError",
 ]

@@ -3,7 +3,7 @@
 Blocks bigger than a core (in compartments, synapse memory or input axons) are split
 into pieces; small pieces are packed several to a core (first fit, only with blocks
 sharing ``vmin``/``vmax``, which the chip sets per core); cores fill chips in order.
-Anything that cannot fit raises :class:`~hw_emulator.errors.ResourceError` naming the
+Anything that cannot fit raises :class:`~nhw.errors.ResourceError` naming the
 object and the used vs available amount.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from .blocks import ChipNetwork, CompartmentBlock, InputAxons
 from .chip import BoardSpec, ChipSpec
-from .errors import ResourceError
+from nhw.errors import ResourceError
 
 
 def kib(bits: float) -> str:

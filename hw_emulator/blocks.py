@@ -14,7 +14,7 @@ import numpy as np
 
 from .chip import LOIHI_V1, ChipSpec
 from .discretize import QuantizationReport, WeightQuantization, effective_weights
-from .errors import DiscretizationError
+from nhw.errors import DiscretizationError
 
 
 def _arr(x, n: int, dtype, name: str, label: str) -> np.ndarray:

@@ -1,6 +1,6 @@
 """The chip specification: every bit width, range and capacity in one frozen object.
 
-Nothing else in :mod:`hw_emulator` hard-codes a chip number; functions take a
+Nothing else in :mod:`nhw.hw_emulator` hard-codes a chip number; functions take a
 :class:`ChipSpec` (default :data:`LOIHI_V1`) so a different chip generation is a new
 instance, not an edit.  See ``SPEC.md`` for how these numbers are used.
 """

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .chip import LOIHI_V1, ChipSpec
-from .errors import DiscretizationError
+from nhw.errors import DiscretizationError
 
 
 # ----------------------------------------------------------------------------- decays

@@ -65,7 +65,7 @@ def _distinct_rows(w: np.ndarray, dtype) -> tuple[np.ndarray | None, np.ndarray]
 
 
 class Emulator:
-    """Runs a :class:`~hw_emulator.blocks.ChipNetwork` step by step.
+    """Runs a :class:`~nhw.hw_emulator.blocks.ChipNetwork` step by step.
 
     Parameters
     ----------

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .chip import LOIHI_V1, ChipSpec
-from .errors import DiscretizationError
+from nhw.errors import DiscretizationError
 
 
 @dataclass(frozen=True)

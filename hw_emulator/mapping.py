@@ -1,15 +1,15 @@
 """Map nengo's *built* model onto chip objects (the only hw_emulator module using nengo).
 
 Input: a ``nengo.builder.Model`` after ``model.build(network)``.  Output: a
-:class:`MappedModel` holding the :class:`~hw_emulator.blocks.ChipNetwork` (what runs on
+:class:`MappedModel` holding the :class:`~nhw.hw_emulator.blocks.ChipNetwork` (what runs on
 the chip) and the host-side taps the backend needs: :class:`ChipInput` (a host value
 entering as spikes), :class:`ChipOutput` (spikes leaving the chip, decoded on the
 host) and probe plans.
 
 What runs where:
 
-* Ensembles with a neuron type in :data:`~hw_emulator.neurons.NEURON_KINDS` run on the
-  chip; any other neuron type is an :class:`UnsupportedError` naming the ensemble.
+* Ensembles with a neuron type in :data:`~nhw.hw_emulator.neurons.NEURON_KINDS` run on the
+  chip; any other neuron type is an :class:`UnsupportedFeatureError` naming the ensemble.
 * Nodes run on the host.  Node -> chip connections become pairs of on/off spike
   generators per dimension (``input_pairs`` copies each); chip -> host connections
   and probes are decoded from spikes on the host.
@@ -35,7 +35,7 @@ from nengo.probe import Probe
 
 from .blocks import ChipNetwork, CompartmentBlock, InputAxons
 from .chip import LOIHI_V1, ChipSpec
-from .errors import UnsupportedError
+from nhw.errors import UnsupportedFeatureError
 from .learning import PESPlan
 from .neurons import DECODE_KIND, NEURON_KINDS, NeuronKind
 from .populations import Population, make_blocks, make_group
@@ -171,14 +171,14 @@ def synapse_tau(synapse: Any, owner: Any) -> float:
 
     Raises
     ------
-    UnsupportedError
+    UnsupportedFeatureError
         Any other synapse (the chip's current is a first-order filter).
     """
     if synapse is None:
         return 0.0
     if type(synapse) is nengo.Lowpass:
         return float(synapse.tau)
-    raise UnsupportedError(
+    raise UnsupportedFeatureError(
         f"{_name(owner)}: synapse {synapse} cannot run on the chip (its current is a "
         "first-order filter); use nengo.Lowpass(tau) or synapse=None"
     )
@@ -189,7 +189,7 @@ def neuron_kind(ens: Ensemble) -> NeuronKind:
     nt = ens.neuron_type
     kind = NEURON_KINDS.get(type(nt).__name__) if type(nt).__module__.startswith("nengo") else None
     if kind is None:
-        raise UnsupportedError(
+        raise UnsupportedFeatureError(
             f"{_name(ens)}: neuron type {nt} cannot run on the chip; use one of "
             f"{', '.join('nengo.' + k for k in NEURON_KINDS)}"
         )
@@ -218,7 +218,7 @@ def _matrix(w: Any, size_out: int, size_in: int, owner: Any) -> np.ndarray:
     if w.ndim == 1:
         return np.diag(w)
     if w.shape != (size_out, size_in):
-        raise UnsupportedError(f"{_name(owner)}: weights of shape {w.shape} cannot be mapped")
+        raise UnsupportedFeatureError(f"{_name(owner)}: weights of shape {w.shape} cannot be mapped")
     return w
 
 
@@ -352,7 +352,7 @@ class _Mapper:
     def add_ensemble(self, ens: Ensemble) -> None:
         kind = neuron_kind(ens)
         if ens.noise is not None:
-            raise UnsupportedError(f"{_name(ens)}: ensemble noise ({ens.noise}) cannot run on the chip; remove it")
+            raise UnsupportedFeatureError(f"{_name(ens)}: ensemble noise ({ens.noise}) cannot run on the chip; remove it")
         built = self.model.params[ens]
         p = kind.params(ens.neuron_type, self.dt, self.spec)
         pop = Population(
@@ -425,7 +425,7 @@ class _Mapper:
             self.add_learned(conn)
             return
         if isinstance(conn.transform, (nengo.Convolution, nengo.transforms.ConvolutionTranspose)):
-            raise UnsupportedError(
+            raise UnsupportedFeatureError(
                 f"{_name(conn)}: {type(conn.transform).__name__} transforms are not supported by "
                 "loihi-emu (neither on chip nor on the host); use a Dense or Sparse transform"
             )
@@ -433,7 +433,7 @@ class _Mapper:
             self.to_host.append(conn)
             return
         if not isinstance(post, (Ensemble, Neurons)):
-            raise UnsupportedError(f"{_name(conn)}: post object {_name(post)} cannot be mapped")
+            raise UnsupportedFeatureError(f"{_name(conn)}: post object {_name(post)} cannot be mapped")
         if isinstance(pre, Node):
             srcs = self.sources(pre) if pre in self.passthrough and conn.function is None else None
             if srcs is None or any(_combine(syn, conn.synapse) is _FAIL for _, _, _, syn, _ in srcs):
@@ -464,7 +464,7 @@ class _Mapper:
             self.connect(src, self.pops[post_ens], full * src.amplitude, conn)
             return
         if not isinstance(pre, (Ensemble, Neurons)):
-            raise UnsupportedError(f"{_name(conn)}: pre object {_name(pre)} cannot be mapped")
+            raise UnsupportedFeatureError(f"{_name(conn)}: pre object {_name(pre)} cannot be mapped")
         self.chip_to_chip(self.pops[self.pre_ens(conn)], self.chip_matrix(conn), conn, conn.synapse,
                           isinstance(pre, Ensemble))
 
@@ -557,17 +557,17 @@ class _Mapper:
         """Raise unless ``conn`` is a PES connection the chip can learn."""
         rule = conn.learning_rule_type
         if type(rule) is not PES:
-            raise UnsupportedError(
+            raise UnsupportedFeatureError(
                 f"{_name(conn)}: learning rule {rule} cannot run on the chip; loihi-emu learns with "
                 "nengo.PES only (one rule per connection); run other rules on 'reference'"
             )
         if not isinstance(conn.pre_obj, Ensemble) or conn.solver.weights:
-            raise UnsupportedError(
+            raise UnsupportedFeatureError(
                 f"{_name(conn)}: PES on the chip learns decoders, so it needs a decoded connection "
                 f"from an Ensemble (got pre {_name(conn.pre_obj)}, solver weights={conn.solver.weights})"
             )
         if not isinstance(conn.post_obj, (Ensemble, Node)):
-            raise UnsupportedError(
+            raise UnsupportedFeatureError(
                 f"{_name(conn)}: PES into {_name(conn.post_obj)} is not supported on the chip; "
                 "connect the learned connection to an Ensemble or a Node"
             )
@@ -652,7 +652,7 @@ class _Mapper:
             self.out.voltages.append(out)
             plans[probe] = ("voltage", out)
         else:
-            raise UnsupportedError(
+            raise UnsupportedFeatureError(
                 f"{_name(probe)}: probing {attr!r} of {_name(obj)} is not supported on the chip; "
                 "probe an Ensemble's decoded output, Neurons' 'output'/'voltage'/'input', or a Node's output"
             )
@@ -687,7 +687,7 @@ def map_model(model: Any, options: MapOptions | None = None) -> MappedModel:
 
     Raises
     ------
-    UnsupportedError
+    UnsupportedFeatureError
         A neuron type, synapse, learning rule, probe or transform the chip cannot run.
     DiscretizationError
         A time constant or parameter with no chip representation.

@@ -40,7 +40,7 @@ class Population:
     block: CompartmentBlock | None = None
     #: one voltage scale for the whole block (learned weights are shared across targets)
     uniform_scale: bool = False
-    #: incoming learning groups: owner -> :class:`~hw_emulator.learning.PESPlan`
+    #: incoming learning groups: owner -> :class:`~nhw.hw_emulator.learning.PESPlan`
     learning: dict = field(default_factory=dict)
 
 

@@ -1,7 +1,7 @@
 """Hardware report of a run: resources per core, activity, and an energy/time *estimate*.
 
 The estimate multiplies event counts by the published pre-silicon per-event figures
-of :class:`~hw_emulator.chip.EnergyModel`; it is labelled as an estimate everywhere
+of :class:`~nhw.hw_emulator.chip.EnergyModel`; it is labelled as an estimate everywhere
 it appears.
 """
 
@@ -113,7 +113,7 @@ def build_report(placement: Placement, emulator: Emulator, quantization: dict | 
     Parameters
     ----------
     placement
-        Result of :func:`~hw_emulator.allocate.allocate`.
+        Result of :func:`~nhw.hw_emulator.allocate.allocate`.
     emulator
         The emulator whose counters (spikes, inputs, active compartments) to read.
     quantization

@@ -12,7 +12,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import nengo
 import pytest
 
-import backends
+from nhw import backends
 
 
 def _decoder_cache_per_worker() -> None:
@@ -45,7 +45,7 @@ def target(request) -> str:
 # that use the opencl target in-process are marked `opencl` and run separately:
 #   pytest -m "not opencl" tests   and   pytest -m opencl tests
 # In the second run, modules that import TensorFlow or Keras are not even collected.
-_TF_IMPORTS = ("import tensorflow", "import keras", "from keras", "backends.tensorflow",
+_TF_IMPORTS = ("import tensorflow", "import keras", "from keras", "nhw.backends.tensorflow", "nhw.dl",
                'importorskip("keras")', 'importorskip("tensorflow")')
 
 

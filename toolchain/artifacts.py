@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from backends.atomic import _umask, write_bytes, write_text
-from .errors import ArtifactError
+from nhw.backends.atomic import _umask, write_bytes, write_text
+from nhw.errors import ArtifactError
 
 MANIFEST = "manifest.json"
 FORMAT = "nhw-run"

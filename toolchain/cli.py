@@ -82,8 +82,8 @@ def _clean_errors(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        import backends
-        from toolchain.errors import ToolchainError
+        from nhw import backends
+        from nhw.errors import ToolchainError
 
         try:
             return func(*args, **kwargs)
@@ -114,7 +114,7 @@ def _load(source: str, flags: dict[str, object] | None = None):
 
     ``flags`` (dotted key -> value) are applied after ``--set``, so explicit flags win.
     """
-    from toolchain import config as cfgmod
+    from nhw.toolchain import config as cfgmod
 
     g = _g()
     overrides = list(g.sets)
@@ -123,7 +123,7 @@ def _load(source: str, flags: dict[str, object] | None = None):
     overrides += [f"{k}={json.dumps(v)}" for k, v in (flags or {}).items() if v is not None]
     path = Path(source)
     if path.is_dir():
-        from toolchain.artifacts import load_run
+        from nhw.toolchain.artifacts import load_run
 
         run = load_run(path)
         raw = run.manifest.get("config")
@@ -147,7 +147,7 @@ def _list_files(out) -> None:
 
 
 def _out(cfg_label: str, command: str) -> Path:
-    from toolchain.artifacts import default_out
+    from nhw.toolchain.artifacts import default_out
 
     g = _g()
     return Path(g.out) if g.out else default_out(cfg_label, command)
@@ -174,7 +174,7 @@ def main() -> None:
 @_clean_errors
 def targets() -> None:
     """List every target, whether it is available here, and why not."""
-    import backends
+    from nhw import backends
 
     statuses = backends.describe()
     if _g().json:
@@ -191,7 +191,7 @@ def targets() -> None:
 @_clean_errors
 def networks() -> None:
     """List the model zoo (standard parity networks marked 'parity')."""
-    from toolchain import networks as zoo
+    from nhw.toolchain import networks as zoo
 
     if _g().json:
         _emit_json([{"name": e.name, "description": e.description, "parity": e.name in _standard_names(),
@@ -205,7 +205,7 @@ def networks() -> None:
 
 
 def _standard_names() -> set[str]:
-    from toolchain.parity_networks import NETWORKS
+    from nhw.toolchain.parity_networks import NETWORKS
 
     return set(NETWORKS)
 
@@ -239,11 +239,11 @@ def config_validate(file: str) -> None:
 def config_schema(markdown: bool) -> None:
     """Print the JSON Schema of experiment configs (for editors)."""
     if markdown:
-        from toolchain.config_docs import reference_markdown
+        from nhw.toolchain.config_docs import reference_markdown
 
         click.echo(reference_markdown(), nl=False)
         return
-    from toolchain.config import json_schema
+    from nhw.toolchain.config import json_schema
 
     _emit_json(json_schema())
 
@@ -261,7 +261,7 @@ def train(config_file: str, resume: bool) -> None:
     summary.json and manifest.json.  Every epoch is checkpointed to RUN.checkpoint;
     --resume continues an interrupted run.
     """
-    from toolchain.train import train as run_train
+    from nhw.toolchain.train import train as run_train
 
     cfg = _load(config_file)
     g = _g()
@@ -293,7 +293,7 @@ def deploy(source: str, target: str | None, n_steps: int | None) -> None:
     Writes probes.npz, outputs.png, spikes.png (spiking probes), summary.json,
     hardware_report.{json,txt} when the target offers one, and manifest.json.
     """
-    from toolchain.deploy import deploy as run_deploy
+    from nhw.toolchain.deploy import deploy as run_deploy
 
     cfg = _load(source, {"deploy.target": target, "deploy.n_steps": n_steps})
     g = _g()
@@ -327,7 +327,7 @@ def parity(source: str | None, targets_: str | None, networks_: str | None, dime
     if source is not None:
         if networks_ or dimensions:
             raise click.UsageError("--networks/--dimensions select standard networks; do not combine them with CONFIG")
-        from toolchain.parity_config import run_parity
+        from nhw.toolchain.parity_config import run_parity
 
         cfg = _load(source)
         run = run_parity(cfg, _csv(targets_), out=_out(cfg.label, "parity"), force=g.force)
@@ -349,9 +349,9 @@ def parity(source: str | None, targets_: str | None, networks_: str | None, dime
 
 
 def _standard_parity(networks_, targets_, dimensions, n_per_dim):
-    from toolchain.artifacts import RunWriter, check_destination
-    from toolchain.parity import check_parity
-    from toolchain.parity_networks import NETWORKS
+    from nhw.toolchain.artifacts import RunWriter, check_destination
+    from nhw.toolchain.parity import check_parity
+    from nhw.toolchain.parity_networks import NETWORKS
 
     g = _g()
     if g.out:
@@ -377,9 +377,9 @@ def _standard_parity(networks_, targets_, dimensions, n_per_dim):
 @_clean_errors
 def export_cmd(source: str, fmt: str, output: str, allow_partial: bool) -> None:
     """Export the network of CONFIG (or a run directory) to a NIR file."""
-    from toolchain.deploy import build_network
-    from toolchain.nir_files import write_nir
-    from toolchain.nir_export import export_nir
+    from nhw.toolchain.deploy import build_network
+    from nhw.toolchain.nir_files import write_nir
+    from nhw.toolchain.nir_export import export_nir
 
     cfg = _load(source)
     built = build_network(cfg)
@@ -404,7 +404,7 @@ def export_cmd(source: str, fmt: str, output: str, allow_partial: bool) -> None:
 @_clean_errors
 def import_cmd(nir_file: str, output: str, target: str) -> None:
     """Import a NIR file: check it builds, and write a config that deploys it."""
-    from toolchain.nir_files import import_to_config
+    from nhw.toolchain.nir_files import import_to_config
 
     text, imported = import_to_config(nir_file, output, target=target, force=_g().force)
     if _g().json:
@@ -420,7 +420,7 @@ def import_cmd(nir_file: str, output: str, target: str) -> None:
 @_clean_errors
 def report(run_dir: str) -> None:
     """Re-render a saved run (checksums verified); with --out, re-draw its plots there."""
-    from toolchain.report import render_run
+    from nhw.toolchain.report import render_run
 
     g = _g()
     rendered = render_run(run_dir, out=g.out, force=g.force)

@@ -33,7 +33,7 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import ConfigError
+from nhw.errors import ConfigError
 from .names import suggest
 
 #: Version of the config schema (``version:`` in a file); bumped on breaking changes.

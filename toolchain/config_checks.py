@@ -1,9 +1,9 @@
 """Checks of a validated config against the registries and the network it builds.
 
-The schema (``toolchain.config``) checks shapes and types; these checks need the
+The schema (``nhw.toolchain.config``) checks shapes and types; these checks need the
 world: target names from ``backends``, zoo names and typed parameters from
-``toolchain.networks``, probe and input names from the built network, data files on
-disk.  Every failure is a :class:`~toolchain.errors.ConfigError` reading
+``nhw.toolchain.networks``, probe and input names from the built network, data files on
+disk.  Every failure is a :class:`~nhw.errors.ConfigError` reading
 ``FILE: dotted.path: message`` with a suggestion for near misses.
 """
 
@@ -15,7 +15,7 @@ from typing import Iterable
 from pydantic import ValidationError
 
 from .config import ExperimentConfig, dotted, format_validation_error
-from .errors import ConfigError, ToolchainError
+from nhw.errors import ConfigError, ToolchainError
 from .names import unknown
 from .networks import BuiltNetwork
 
@@ -26,7 +26,7 @@ def _fail(cfg: ExperimentConfig, loc: Iterable, msg: str) -> ConfigError:
 
 def check_targets(cfg: ExperimentConfig) -> None:
     """Every target named in ``deploy`` and ``parity`` is registered."""
-    from backends import registry
+    from nhw.backends import registry
 
     known = registry.names()
     named = [(("deploy", "target"), cfg.deploy.target)]

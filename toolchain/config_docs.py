@@ -1,4 +1,4 @@
-"""The config reference in Markdown, generated from the schema (``toolchain.config``).
+"""The config reference in Markdown, generated from the schema (``nhw.toolchain.config``).
 
 ``nhw config schema --markdown`` prints it; ``README.md`` embeds it between the
 markers below, and a test keeps that copy current.

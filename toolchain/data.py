@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import DataError, UnknownNameError
+from nhw.errors import DataError, UnknownNameError
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 

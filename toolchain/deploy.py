@@ -15,11 +15,11 @@ from typing import Any
 import nengo
 import numpy as np
 
-import backends
+from nhw import backends
 
 from . import networks
 from .config import ExperimentConfig
-from .errors import ConfigError, DeployError, ToolchainError
+from nhw.errors import ConfigError, DeployError, ToolchainError
 from .names import unknown
 
 
@@ -42,7 +42,7 @@ def apply_trained(built: networks.BuiltNetwork, path: str | Path) -> None:
     """
     from nengo.exceptions import ValidationError
 
-    from backends.tensorflow.freeze import apply_frozen
+    from nhw.backends.tensorflow.freeze import apply_frozen
 
     try:
         with np.load(path, allow_pickle=False) as f:

@@ -1,7 +1,7 @@
 """Running one target's simulation in a process of its own when its driver needs it.
 
 Some drivers cannot share a process with other targets (PoCL, behind ``opencl``,
-crashes once TensorFlow is loaded; see ``backends.opencl_device``).  Multi-target
+crashes once TensorFlow is loaded; see ``nhw.backends.opencl_device``).  Multi-target
 tools (parity) call :func:`call_for_target`, which runs the work in a fresh Python
 process for such targets and directly otherwise.  The work is a module-level
 function; its arguments and result travel through a private temporary folder
@@ -19,9 +19,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-import backends
+from nhw import backends
 
-from .errors import ToolchainError
+from nhw.errors import ToolchainError
 
 
 def needs_own_process(target: str) -> bool:
@@ -46,7 +46,7 @@ def call_for_target(target: str, func: Callable[..., Any], *args: Any, **kwargs:
         request, answer = Path(tmp, "request.pkl"), Path(tmp, "answer.pkl")
         # the child needs the parent's import path before it can unpickle ``func``
         request.write_bytes(pickle.dumps(list(sys.path)) + pickle.dumps((func, args, kwargs)))
-        proc = subprocess.run([sys.executable, "-m", "toolchain.isolation", str(request), str(answer)],
+        proc = subprocess.run([sys.executable, "-m", "nhw.toolchain.isolation", str(request), str(answer)],
                               capture_output=True, text=True, env=os.environ.copy())
         if not answer.exists():
             tail = "\n".join(proc.stderr.strip().splitlines()[-3:]) or f"exit status {proc.returncode}"

@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
 from . import parity_networks as std
-from .errors import ConfigError, UnknownNameError
+from nhw.errors import ConfigError, UnknownNameError
 from .names import unknown
 
 NeuronName = Literal["relu", "spiking_relu", "lif", "lif_rate"]
@@ -214,7 +214,7 @@ def digits_classifier(p: DigitsParams, seed: int) -> BuiltNetwork:
 
 
 class NIRParams(Params):
-    """A network imported from a NIR file (see ``toolchain.nir_import``)."""
+    """A network imported from a NIR file (see ``nhw.toolchain.nir_import``)."""
 
     path: str = Field(..., description="NIR file to import (absolute, or relative to the working directory)")
     n_steps: PositiveInt = Field(1000, description="default run length")

@@ -68,7 +68,7 @@ import numpy as np
 from nengo.builder import Model
 from nengo.transforms import Dense, NoTransform, Sparse
 
-from .errors import NIRError
+from nhw.errors import NIRError
 
 #: Version tag written into every exported graph's metadata.
 EXPORTER = "nhw-nir-export/1"

@@ -9,8 +9,8 @@ from pathlib import Path
 import nir
 import yaml
 
-from backends.atomic import write_text
-from .errors import NIRError
+from nhw.backends.atomic import write_text
+from nhw.errors import NIRError
 from .nir_import import ImportedNetwork, import_nir, read_graph
 
 

@@ -57,7 +57,7 @@ import nengo
 import nir
 import numpy as np
 
-from .errors import NIRError
+from nhw.errors import NIRError
 
 
 @dataclass

@@ -18,7 +18,7 @@ import nir
 import numpy as np
 from scipy.optimize import brentq
 
-import backends
+from nhw import backends
 
 from .nir_import import import_nir
 

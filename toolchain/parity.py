@@ -13,7 +13,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-import backends
+from nhw import backends
 
 from .isolation import call_for_target
 from .parity_networks import NETWORKS, Case, ParityNetwork, Tolerance, get_network

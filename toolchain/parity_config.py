@@ -1,6 +1,6 @@
 """Parity for experiment configs: the config's network on each target vs ``reference``.
 
-Uses the comparison and report of :mod:`toolchain.parity`, with tolerances from the
+Uses the comparison and report of :mod:`nhw.toolchain.parity`, with tolerances from the
 config's ``parity`` section (most specific first: ``per_target[target][probe]``, the
 zoo network's declared tolerance for that target, ``tolerances[probe]``, the zoo
 network's default, ``default``).
@@ -18,7 +18,7 @@ from typing import Iterable
 
 import numpy as np
 
-import backends
+from nhw import backends
 
 from .config import ExperimentConfig
 from .deploy import Simulated, build_network, feed_inputs, select_probes, simulate

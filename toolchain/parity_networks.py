@@ -16,7 +16,7 @@ from typing import Callable
 import nengo
 import numpy as np
 
-from .errors import UnknownNameError
+from nhw.errors import UnknownNameError
 
 
 @dataclass(frozen=True)

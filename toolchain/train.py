@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .config import ExperimentConfig
-from .errors import ConfigError, ToolchainError
+from nhw.errors import ConfigError, ToolchainError
 
 #: config loss name -> whether its targets are class labels
 LABEL_LOSSES = {"mse": False, "mae": False, "sparse_categorical_crossentropy": True, "categorical_crossentropy": True}
@@ -144,7 +144,7 @@ class _Checkpoint:
             raise ToolchainError(f"--resume: the checkpoint at {self.dir} was made with a different config "
                                  f"({state.get('config_hash', '?')[:12]} vs {self.config_hash[:12]}); "
                                  "start over without --resume (and --force)")
-        from backends.tensorflow import keras_helpers
+        from nhw.backends.tensorflow import keras_helpers
 
         folder = self.dir / state["folder"]
         sim.load_params(folder / "params.npz")
@@ -159,9 +159,9 @@ class _Checkpoint:
     def save(self, sim, epochs_done: int, history: dict) -> None:
         import io
 
-        from backends.tensorflow import keras_helpers
+        from nhw.backends.tensorflow import keras_helpers
 
-        from backends.atomic import write_bytes, write_text
+        from nhw.backends.atomic import write_bytes, write_text
 
         # each epoch in its own folder; state.json (replaced atomically) points at
         # the newest complete one, so a kill at any moment leaves a consistent checkpoint
@@ -214,7 +214,7 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
     callbacks
         Extra Keras callbacks (run after the per-epoch checkpoint).
     """
-    from backends.tensorflow import Simulator, configure_settings, keras_helpers, losses
+    from nhw.backends.tensorflow import Simulator, configure_settings, keras_helpers, losses
 
     from .artifacts import RunWriter, check_destination
     from .deploy import build_network, load_data

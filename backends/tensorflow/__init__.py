@@ -1,6 +1,6 @@
 """nhw's TensorFlow/Keras 3 simulator (the ``tensorflow`` target).
 
->>> from backends.tensorflow import Simulator      # doctest: +SKIP
+>>> from nhw.backends.tensorflow import Simulator      # doctest: +SKIP
 >>> with Simulator(net, minibatch_size=32) as sim:  # doctest: +SKIP
 ...     out = sim.predict(x)
 
@@ -47,4 +47,4 @@ def __getattr__(name: str):
         import importlib
 
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module 'backends.tensorflow' has no attribute {name!r}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

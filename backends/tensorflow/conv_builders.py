@@ -13,7 +13,7 @@ import numpy as np
 from ._tf import tf
 from nengo.builder.transforms import ConvInc, ConvTransposeInc
 
-from ..errors import UnsupportedFeatureError
+from nhw.errors import UnsupportedFeatureError
 from .op_builders import BuildContext, OpBuilder, StepContext
 from .registry import OPS
 

@@ -43,7 +43,7 @@ import scipy.sparse
 from ._tf import tf  # noqa: F401 (before keras, so TensorFlow is imported quietly)
 import keras
 
-from ..errors import UnsupportedFeatureError
+from nhw.errors import UnsupportedFeatureError
 from .sparse_conv import sparse_convolution
 from .neurons import LeakyReLU, SpikingLeakyReLU
 from .tensor_node import TensorNode

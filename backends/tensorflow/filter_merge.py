@@ -26,6 +26,7 @@ from nengo.builder.signal import Signal
 from nengo.synapses import LinearFilter
 from nengo.utils.simulator import operator_dependency_graph
 
+from .registry import PROCESSES, native_process_builder
 from .signals import view_indices
 
 #: step forms of a linear filter (nengo's NoX / OneX / NoD / General steppers)
@@ -93,12 +94,9 @@ def mergeable(op) -> bool:
     Signals of other ranks, user subclasses with their own step function and
     processes other than :class:`nengo.LinearFilter` keep their own operator.
     """
-    from .process_builders import LinearFilterBuilder, runs_natively
-    from .registry import PROCESSES
-
-    if not isinstance(op, SimProcess) or op.input is None or not runs_natively(op):
+    if not isinstance(op, SimProcess) or op.input is None:
         return False
-    if PROCESSES.lookup(type(op.process)) is not LinearFilterBuilder:
+    if not getattr(native_process_builder(op), "mergeable", False):
         return False
     x = op.state.get("X")
     return (
@@ -261,6 +259,11 @@ def merge_filters(operators: Sequence, dt: float, dg: dict | None = None) -> lis
     (``{op: ops that depend on it}``, e.g. the one nengo's optimizer returns);
     computed when omitted.
     """
+    if not len(PROCESSES):
+        # which filters merge is the process builders' answer; asked before they
+        # registered, every answer would be "no" and nothing would merge, silently
+        raise RuntimeError("merge_filters: no process builders are registered; "
+                           "import nhw.backends.tensorflow.process_builders first")
     ops = list(operators)
     candidates = [op for op in ops if mergeable(op)]
     if len(candidates) < 2:

@@ -203,7 +203,7 @@ def apply_frozen(network: nengo.Network, arrays: dict) -> list:
     """Apply ``{"<object name>/<attr>": array}`` (from ``sim.frozen_arrays()``) to ``network``.
 
     The network must be built by the same code as the trained one (objects are
-    matched by :func:`~backends.tensorflow.params.object_names`). Every name and
+    matched by :func:`~nhw.backends.tensorflow.params.object_names`). Every name and
     shape is checked before any object changes. Returns the changed objects.
 
     Raises

@@ -2,7 +2,7 @@
 
 The toolchain (``nhw train``) describes training in YAML; these helpers turn
 those names into Keras objects and expose optimizer state as plain arrays for
-checkpoints, keeping TensorFlow/Keras imports inside ``backends.tensorflow``.
+checkpoints, keeping TensorFlow/Keras imports inside ``nhw.backends.tensorflow``.
 """
 
 from __future__ import annotations

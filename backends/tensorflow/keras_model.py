@@ -33,7 +33,7 @@ def _variable_name(name: str) -> str:
 
 
 class SimulatorModel(keras.Model):
-    """Keras model wrapping one :class:`~backends.tensorflow.Simulator`.
+    """Keras model wrapping one :class:`~nhw.backends.tensorflow.Simulator`.
 
     Parameters
     ----------

@@ -169,7 +169,7 @@ def elementwise_neuron_bases(operators: Iterable) -> list:
 
 
 def _host_neurons_fallback_error(neurons) -> None:
-    from ..errors import UnsupportedFeatureError
+    from nhw.errors import UnsupportedFeatureError
 
     raise UnsupportedFeatureError(
         f"tensorflow backend: neuron type {type(neurons).__name__} has no TensorFlow "

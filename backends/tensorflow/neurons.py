@@ -1,7 +1,7 @@
 """Extra neuron types, with numpy ``step`` functions so any nengo backend runs them.
 
 This module uses numpy and nengo only (no TensorFlow); the TensorFlow step functions
-for these types live in :mod:`backends.tensorflow.neuron_extras`.
+for these types live in :mod:`nhw.backends.tensorflow.neuron_extras`.
 """
 
 from __future__ import annotations

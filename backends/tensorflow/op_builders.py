@@ -24,7 +24,7 @@ from nengo.builder.operator import (
     TimeUpdate,
 )
 
-from ..errors import UnsupportedFeatureError
+from nhw.errors import UnsupportedFeatureError
 from .registry import OPS
 from .signals import SignalLayout, StepState
 

@@ -22,10 +22,10 @@ from nengo.builder.operator import SimPyFunc
 from nengo.builder.processes import SimProcess
 from nengo.synapses import LinearFilter, Triangle
 
-from ..errors import UnsupportedFeatureError
+from nhw.errors import UnsupportedFeatureError
 from .filter_merge import MergedLinearFilters, filter_form, lti_step
 from .op_builders import BuildContext, OpBuilder, StepContext
-from .registry import OPS, PROCESSES
+from .registry import OPS, PROCESSES, runs_natively
 
 
 def _mode(op) -> str:
@@ -55,6 +55,10 @@ class HostFedBuilder(OpBuilder):
 @PROCESSES.register(LinearFilter)
 class LinearFilterBuilder:
     """State-space LTI filter (nengo's NoX / OneX / NoD / General step forms)."""
+
+    #: filters of this builder on 1-D signals may run as one merged operator
+    #: (:mod:`.filter_merge`)
+    mergeable = True
 
     def __init__(self, op, ctx: BuildContext) -> None:
         self.X = X = op.state["X"]
@@ -105,24 +109,6 @@ class TriangleBuilder:
         st.write(self.Xs, X)
         st.write(self.Xi, Xi)
         return Y
-
-
-def runs_natively(op) -> bool:
-    """Whether an input-driven SimProcess has a TensorFlow builder.
-
-    A user subclass that overrides ``make_step`` changes the equations, so it runs
-    its own Python step on the host instead of its parent's builder.
-    """
-    if not isinstance(op, SimProcess):
-        return False
-    proc_type = type(op.process)
-    builder = PROCESSES.lookup(proc_type)
-    if builder is None:
-        return False
-    for base in proc_type.__mro__:
-        if PROCESSES.lookup(base, exact=True) is not None:
-            return proc_type.make_step is base.make_step
-    return False
 
 
 @OPS.register(SimProcess)

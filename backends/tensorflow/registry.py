@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..errors import UnsupportedFeatureError
+from nengo.builder.processes import SimProcess
+
+from nhw.errors import UnsupportedFeatureError
 
 
 class Registry:
@@ -55,6 +57,9 @@ class Registry:
             )
         return b
 
+    def __len__(self) -> int:
+        return len(self._builders)
+
     def __contains__(self, t: type) -> bool:
         return self.lookup(t) is not None
 
@@ -62,3 +67,24 @@ class Registry:
 OPS = Registry("operator")
 NEURONS = Registry("neuron")
 PROCESSES = Registry("process")
+
+
+def native_process_builder(op) -> type | None:
+    """The builder of an input-driven :class:`~nengo.builder.processes.SimProcess`, if native.
+
+    A user subclass that overrides ``make_step`` changes the equations, so it has no
+    native builder: it runs its own Python step on the host instead of its parent's.
+    """
+    if not isinstance(op, SimProcess):
+        return None
+    proc_type = type(op.process)
+    for base in proc_type.__mro__:
+        builder = PROCESSES.lookup(base, exact=True)
+        if builder is not None:
+            return builder if proc_type.make_step is base.make_step else None
+    return None
+
+
+def runs_natively(op) -> bool:
+    """Whether an input-driven SimProcess has a TensorFlow builder (see :func:`native_process_builder`)."""
+    return native_process_builder(op) is not None

@@ -26,7 +26,7 @@ from nengo.utils.progress import Progress, ProgressBar, ProgressTracker
 from nengo.utils.simulator import operator_dependency_graph
 
 from ..base import SimulationData, SimulatorBase
-from ..errors import SimulationDataKeyError
+from nhw.errors import SimulationDataKeyError
 from . import learning_builders, neuron_builders, process_builders  # noqa: F401 (registration)
 from . import neuron_extras, tensor_node_builder  # noqa: F401 (registration)
 from .host import Feed, HostPlan
@@ -584,6 +584,6 @@ def _mode(op) -> str:
 
 def _native(op) -> bool:
     """Whether an input-driven operator runs natively (else it is a host call)."""
-    from .process_builders import runs_natively
+    from .registry import runs_natively
 
     return runs_natively(op)

@@ -30,7 +30,7 @@ from nengo.builder.operator import Reset
 from nengo.exceptions import ValidationError
 from nengo.params import BoolParam, Parameter, ShapeParam
 
-from ..errors import UnsupportedFeatureError
+from nhw.errors import UnsupportedFeatureError
 
 __all__ = ["Layer", "SimTensorNode", "TensorNode", "build_tensor_node", "is_keras_layer"]
 
@@ -137,7 +137,7 @@ class TensorNode(nengo.Node):
     Notes
     -----
     Only the ``tensorflow`` target runs TensorNodes; other simulators raise
-    :class:`backends.errors.UnsupportedFeatureError` when they build the model.
+    :class:`nhw.errors.UnsupportedFeatureError` when they build the model.
     The output signal is flat (``size_out``), so probes of a TensorNode record
     ``prod(shape_out)`` values per step.
     """
@@ -264,7 +264,7 @@ class SimTensorNode(Operator):
     -----
     Only the ``tensorflow`` target implements this operator; :meth:`make_step`
     (used by ``nengo.Simulator`` and numpy-based backends) raises
-    :class:`backends.errors.UnsupportedFeatureError`.
+    :class:`nhw.errors.UnsupportedFeatureError`.
     """
 
     def __init__(

@@ -26,7 +26,7 @@ def _probe_desc(p) -> str:
 
 
 class TrainingMixin:
-    """compile/fit/evaluate for :class:`~backends.tensorflow.Simulator`."""
+    """compile/fit/evaluate for :class:`~nhw.backends.tensorflow.Simulator`."""
 
     # --- names ----------------------------------------------------------------
     def _probe_key(self, key: Any, what: str) -> str:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from nengo.exceptions import ReadonlyError, SimulatorClosed
 
-import backends
+from nhw import backends
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from backends.tensorflow.converter import ConversionError, Converter  # noqa: E402
+from nhw.backends.tensorflow.converter import ConversionError, Converter  # noqa: E402
 
 L = keras.layers
 
@@ -103,7 +103,7 @@ def test_new_layers_match_keras(layers, shape):
 
 
 def test_3d_layers_are_sparse_and_run_on_tensorflow():
-    from backends.tensorflow import Simulator
+    from nhw.backends.tensorflow import Simulator
 
     model = _seq(L.Conv3D(3, 3, padding="same", activation="relu"), L.AveragePooling3D(2), L.Flatten(),
                  shape=(4, 4, 4, 2))
@@ -115,7 +115,7 @@ def test_3d_layers_are_sparse_and_run_on_tensorflow():
 
 
 def test_leaky_relu_neurons_swap_and_scale():
-    from backends.tensorflow.neurons import LeakyReLU, SpikingLeakyReLU
+    from nhw.backends.tensorflow.neurons import LeakyReLU, SpikingLeakyReLU
 
     model = _seq(L.Flatten(), L.Dense(6), L.LeakyReLU(0.1, name="leaky"), L.Dense(3), shape=(4,))
     conv = Converter(model)

@@ -7,7 +7,7 @@ import numpy as np
 import nengo
 import pytest
 
-import backends
+from nhw import backends
 
 pytestmark = pytest.mark.skipif("loihi-emu" not in backends.available(), reason="loihi-emu unavailable")
 

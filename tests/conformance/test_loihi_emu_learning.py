@@ -15,8 +15,8 @@ import nengo
 import numpy as np
 import pytest
 
-from backends.loihi_emu import Simulator
-from hw_emulator.errors import UnsupportedError
+from nhw.backends.loihi_emu import Simulator
+from nhw.errors import UnsupportedFeatureError
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -132,7 +132,7 @@ def test_other_rules_are_refused(rule):
             nengo.Connection(a, b, learning_rule_type=rule)
         else:
             nengo.Connection(a.neurons, b.neurons, transform=np.zeros((10, 10)), learning_rule_type=rule)
-    with pytest.raises(UnsupportedError, match="nengo.PES only"):
+    with pytest.raises(UnsupportedFeatureError, match="nengo.PES only"):
         Simulator(net, progress_bar=False)
 
 
@@ -150,5 +150,5 @@ def test_pes_shapes_the_chip_cannot_learn(case):
             c = nengo.Connection(a, b.neurons, transform=np.zeros((10, 1)), learning_rule_type=nengo.PES())
         err = nengo.Node(np.zeros(c.learning_rule.size_in), label="err")
         nengo.Connection(err, c.learning_rule)
-    with pytest.raises(UnsupportedError, match="PES"):
+    with pytest.raises(UnsupportedFeatureError, match="PES"):
         Simulator(net, progress_bar=False)

@@ -15,11 +15,11 @@ import nengo
 import numpy as np
 import pytest
 
-import backends
-from backends.loihi_emu import Simulator
-from hw_emulator import rates
-from hw_emulator.chip import LOIHI_V1
-from hw_emulator.errors import DiscretizationError, ResourceError, UnsupportedError
+from nhw import backends
+from nhw.backends.loihi_emu import Simulator
+from nhw.hw_emulator import rates
+from nhw.hw_emulator.chip import LOIHI_V1
+from nhw.errors import DiscretizationError, ResourceError, UnsupportedFeatureError
 
 
 def _rmse(a, b):
@@ -196,7 +196,7 @@ def test_dense_random_neuron_weights_do_not_wrap_the_accumulator(seed):
     # dense uniform(-1, 1) weights: the excitatory half of the sources spiking in one
     # step is the worst case for q; a bound on the signed sum wrapped q 279 (seed 0)
     # and 496 (seed 1) times in this run and shifted the decoded output
-    from toolchain.parity_networks import neuron_chain
+    from nhw.toolchain.parity_networks import neuron_chain
 
     case = neuron_chain(1, 50, seed)
     with warnings.catch_warnings():
@@ -224,24 +224,24 @@ def test_resource_errors_name_object_and_numbers():
 def test_unsupported_features_name_object_and_alternative():
     with nengo.Network() as net:
         nengo.Ensemble(10, 1, neuron_type=nengo.Direct(), label="direct")
-    with pytest.raises(UnsupportedError, match=r"Ensemble 'direct'.*nengo.LIF"):
+    with pytest.raises(UnsupportedFeatureError, match=r"Ensemble 'direct'.*nengo.LIF"):
         Simulator(net)
     with nengo.Network() as net:
         a = nengo.Ensemble(10, 1, label="a")
         b = nengo.Ensemble(10, 1, label="b")
         nengo.Connection(a, b, synapse=nengo.Alpha(0.01))
-    with pytest.raises(UnsupportedError, match=r"Alpha.*nengo.Lowpass"):
+    with pytest.raises(UnsupportedFeatureError, match=r"Alpha.*nengo.Lowpass"):
         Simulator(net)
     with nengo.Network() as net:
         a = nengo.Ensemble(10, 1)
         b = nengo.Ensemble(10, 1)
         nengo.Connection(a.neurons, b.neurons, transform=np.zeros((10, 10)), learning_rule_type=nengo.BCM())
-    with pytest.raises(UnsupportedError, match="BCM.*nengo.PES only"):
+    with pytest.raises(UnsupportedFeatureError, match="BCM.*nengo.PES only"):
         Simulator(net)
     with nengo.Network() as net:
         a = nengo.Ensemble(10, 1)
         nengo.Probe(a, "input")
-    with pytest.raises(UnsupportedError, match="probing 'input'"):
+    with pytest.raises(UnsupportedFeatureError, match="probing 'input'"):
         Simulator(net)
     with nengo.Network() as net:
         a = nengo.Ensemble(10, 1, label="slow")

@@ -12,9 +12,9 @@ import nir
 import numpy as np
 import pytest
 
-from toolchain.errors import NIRError
-from toolchain.nir_export import export_nir
-from toolchain.nir_import import import_nir
+from nhw.errors import NIRError
+from nhw.toolchain.nir_export import export_nir
+from nhw.toolchain.nir_import import import_nir
 
 N_STEPS = 150
 

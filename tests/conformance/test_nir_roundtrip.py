@@ -11,11 +11,11 @@ import nir
 import numpy as np
 import pytest
 
-import backends
-from toolchain.nir_export import export_nir
-from toolchain.nir_import import import_nir
-from toolchain.nir_reference import RampCase, compare_target, exact_spike_times
-from toolchain.parity_networks import NETWORKS, Tolerance
+from nhw import backends
+from nhw.toolchain.nir_export import export_nir
+from nhw.toolchain.nir_import import import_nir
+from nhw.toolchain.nir_reference import RampCase, compare_target, exact_spike_times
+from nhw.toolchain.parity_networks import NETWORKS, Tolerance
 
 #: standard networks NIR can express (PES learning cannot: learning rules)
 EXPRESSIBLE = ["communication_channel", "sin_x2_chain", "integrator", "oscillator",

@@ -5,7 +5,7 @@ import nengo
 import numpy as np
 import pytest
 
-import backends
+from nhw import backends
 
 pytestmark = pytest.mark.skipif("opencl" not in backends.available(), reason="no OpenCL device")
 
@@ -85,7 +85,7 @@ def test_noise_processes_match_reference(process):
 
 
 def test_device_by_index_and_name():
-    from backends.opencl_device import make_context
+    from nhw.backends.opencl_device import make_context
 
     assert make_context(0, 0) is make_context(0, 0)  # cached, no prompt
     import pyopencl as cl
@@ -95,7 +95,7 @@ def test_device_by_index_and_name():
 
 
 def test_bad_device_choice():
-    from backends.opencl_device import make_context
+    from nhw.backends.opencl_device import make_context
 
     with pytest.raises(backends.BackendUnavailableError, match="platform index 99 out of range; available platforms: 0:"):
         make_context(99)

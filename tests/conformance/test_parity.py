@@ -3,9 +3,9 @@ networks, with the tolerances each network declares (toolchain.parity_networks).
 
 import pytest
 
-import backends
-from toolchain.parity import check_network
-from toolchain.parity_networks import NETWORKS
+from nhw import backends
+from nhw.toolchain.parity import check_network
+from nhw.toolchain.parity_networks import NETWORKS
 
 OTHERS = [t for t in backends.available() if t != "reference"]
 

@@ -12,8 +12,8 @@ pytest.importorskip("tensorflow")
 
 import nengo  # noqa: E402
 
-from backends.errors import UnsupportedFeatureError  # noqa: E402
-from backends.tensorflow import Simulator  # noqa: E402
+from nhw.errors import UnsupportedFeatureError  # noqa: E402
+from nhw.backends.tensorflow import Simulator  # noqa: E402
 
 DETERMINISTIC_NEURONS = [
     nengo.RectifiedLinear(),

@@ -10,7 +10,7 @@ pytest.importorskip("tensorflow")
 import nengo  # noqa: E402
 from nengo.exceptions import SimulatorClosed, ValidationError  # noqa: E402
 
-from backends.tensorflow import Simulator  # noqa: E402
+from nhw.backends.tensorflow import Simulator  # noqa: E402
 
 
 def sin_chain(seed=0):
@@ -225,7 +225,7 @@ def test_bad_constructor_arguments():
 
 
 def test_registered_target_loads():
-    import backends
+    from nhw import backends
 
     assert backends.get("tensorflow") is Simulator
 

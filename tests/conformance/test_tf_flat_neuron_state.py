@@ -11,7 +11,7 @@ import nengo
 import numpy as np
 import pytest
 
-from backends.tensorflow import Simulator
+from nhw.backends.tensorflow import Simulator
 
 STEPS = 150  # > SMALL_RUN: the compiled loop
 

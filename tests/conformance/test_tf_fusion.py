@@ -11,8 +11,8 @@ import nengo
 import numpy as np
 import pytest
 
-from backends.tensorflow._tf import tf
-from backends.tensorflow.op_builders import _batched_matvec, _materialize
+from nhw.backends.tensorflow._tf import tf
+from nhw.backends.tensorflow.op_builders import _batched_matvec, _materialize
 from pes_nets import pes_net
 
 
@@ -59,7 +59,7 @@ def test_batched_matvec_matches_einsum():
 
 @pytest.mark.parametrize("batch", [None, 3])
 def test_learned_weights_match_reference(batch):
-    from backends.tensorflow import Simulator
+    from nhw.backends.tensorflow import Simulator
 
     net, probes = pes_net()
     p, w = probes["post"], probes["weights"]

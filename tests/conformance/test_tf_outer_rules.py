@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from nengo.builder.learning_rules import SimBCM, SimOja
 
-import backends.tensorflow.simulator as tf_simulator
-from backends.tensorflow import Simulator
-from backends.tensorflow.outer_delta import AddOuterProduct, KeepBCMFactors, KeepOjaFactors
+import nhw.backends.tensorflow.simulator as tf_simulator
+from nhw.backends.tensorflow import Simulator
+from nhw.backends.tensorflow.outer_delta import AddOuterProduct, KeepBCMFactors, KeepOjaFactors
 
 RULES = {"bcm": (lambda: nengo.BCM(1e-7), SimBCM, KeepBCMFactors),
          "oja": (lambda: nengo.Oja(1e-5), SimOja, KeepOjaFactors)}

@@ -15,7 +15,7 @@ import nengo  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from nengo.exceptions import ValidationError  # noqa: E402
 
-from backends.tensorflow import TensorNode, configure_settings  # noqa: E402
+from nhw.backends.tensorflow import TensorNode, configure_settings  # noqa: E402
 from tf_training_helpers import (  # noqa: E402
     changed, compile_fast, has_param, lif_chain, make_sim, regression_net, square_data, var_of, weights,
 )
@@ -493,8 +493,8 @@ def test_save_load_tensor_node_layer_into_rebuilt_network(tmp_path):
 def test_parameters_sharing_a_written_base_are_injected_at_their_own_elements(monkeypatch):
     """Biases merged into a base a synapse also writes are "state" parameters, injected
     into the loop state in one write per base; each lands on its own elements only."""
-    from backends.tensorflow import Simulator, opmerge
-    from backends.tensorflow.signals import StepState
+    from nhw.backends.tensorflow import Simulator, opmerge
+    from nhw.backends.tensorflow.signals import StepState
     from test_tf_merged_synapses import chain
 
     # nengo's optimizer visits operators in a set's order; in the model's order

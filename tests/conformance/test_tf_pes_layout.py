@@ -15,9 +15,9 @@ import pytest
 from nengo.builder.learning_rules import SimPES
 from nengo.builder.operator import BsrDotInc
 
-import backends.tensorflow.simulator as tf_simulator
-from backends.tensorflow import Simulator
-from backends.tensorflow.outer_delta import AddOuterProduct, KeepPESFactors
+import nhw.backends.tensorflow.simulator as tf_simulator
+from nhw.backends.tensorflow import Simulator
+from nhw.backends.tensorflow.outer_delta import AddOuterProduct, KeepPESFactors
 from pes_nets import pes_net
 
 

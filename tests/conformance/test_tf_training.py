@@ -20,7 +20,7 @@ import nengo  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from nengo.exceptions import SimulationError, ValidationError  # noqa: E402
 
-from backends.tensorflow import configure_settings  # noqa: E402
+from nhw.backends.tensorflow import configure_settings  # noqa: E402
 from tf_training_helpers import (  # noqa: E402
     changed, compile_fast, lif_chain, make_sim, regression_net, square_data, var_of, weights,
 )
@@ -342,7 +342,7 @@ MIRRORED = textwrap.dedent(
     import numpy as np, nengo, tensorflow as tf, keras
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from backends.tensorflow import Simulator
+    from nhw.backends.tensorflow import Simulator
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with nengo.Network(seed=0) as net:
         inp = nengo.Node(np.zeros(1), label="inp")

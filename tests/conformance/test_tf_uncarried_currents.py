@@ -11,8 +11,8 @@ import nengo
 import numpy as np
 import pytest
 
-from backends.errors import SimulationDataKeyError
-from backends.tensorflow import Simulator
+from nhw.errors import SimulationDataKeyError
+from nhw.backends.tensorflow import Simulator
 
 STEPS = 150  # > SMALL_RUN: the compiled loop
 

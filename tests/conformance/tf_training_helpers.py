@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import nengo
 
-from backends.tensorflow import Simulator
+from nhw.backends.tensorflow import Simulator
 
 
 # --- networks -------------------------------------------------------------------

@@ -7,18 +7,18 @@ from pathlib import Path
 
 import pytest
 
-import backends
+from nhw import backends
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def nhw(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "toolchain.cli", *args], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run([sys.executable, "-m", "nhw.toolchain.cli", *args], capture_output=True, text=True, cwd=cwd)
 
 
 def test_help_is_light():
     out = subprocess.run(
-        [sys.executable, "-c", "import sys; from toolchain.cli import main; sys.argv=['nhw','--help']\n"
+        [sys.executable, "-c", "import sys; from nhw.toolchain.cli import main; sys.argv=['nhw','--help']\n"
          "try: main()\nexcept SystemExit: pass\nprint('tensorflow' in sys.modules)"],
         capture_output=True, text=True, cwd=ROOT,
     )

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import backends
-from toolchain import artifacts
-from toolchain.cli import main
+from nhw import backends
+from nhw.toolchain import artifacts
+from nhw.toolchain.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 PARITY = sorted((ROOT / "configs" / "parity").glob("*.yaml"))

@@ -3,7 +3,7 @@
 import numpy as np
 from click.testing import CliRunner
 
-from toolchain.cli import main
+from nhw.toolchain.cli import main
 
 CONFIG = "configs/parity/communication_channel.yaml"
 

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from toolchain.cli import main
-from toolchain.config import load_config
-from toolchain.errors import ToolchainError
+from nhw.toolchain.cli import main
+from nhw.toolchain.config import load_config
+from nhw.errors import ToolchainError
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGITS = ROOT / "configs" / "digits.yaml"
@@ -70,7 +70,7 @@ def test_untrained_config_is_at_chance(tmp_path):
 def test_interrupted_run_resumes(tmp_path):
     import keras
 
-    from toolchain.train import train
+    from nhw.toolchain.train import train
 
     cfg = load_config(DIGITS, ["network.params.n_hidden=32", "train.epochs=3"])
     out = tmp_path / "run"
@@ -96,7 +96,7 @@ def test_interrupted_run_resumes(tmp_path):
 def test_resume_refuses_a_different_config(tmp_path):
     import keras
 
-    from toolchain.train import train
+    from nhw.toolchain.train import train
 
     cfg = load_config(DIGITS, ["network.params.n_hidden=32", "train.epochs=2"])
 
@@ -122,7 +122,7 @@ def test_killed_train_resumes_without_losing_epochs(tmp_path):
     out = tmp_path / "run"
     args = ["--set", "network.params.n_hidden=32", "--set", "train.epochs=6", "--out", str(out), "-q"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.Popen([sys.executable, "-m", "toolchain.cli", "train", str(DIGITS), *args], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "nhw.toolchain.cli", "train", str(DIGITS), *args], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     state = out.with_name("run.checkpoint") / "state.json"
     deadline = time.time() + 240

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from toolchain import artifacts
-from toolchain.config import from_dict
-from toolchain.errors import ArtifactError
+from nhw.toolchain import artifacts
+from nhw.toolchain.config import from_dict
+from nhw.errors import ArtifactError
 
 CFG = {"network": {"name": "sin_x2_chain"}, "seed": 4}
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from nengo.exceptions import ReadonlyError, SimulatorClosed
 
-import backends
-from backends.base import SimulatorBase
+from nhw import backends
+from nhw.backends.base import SimulatorBase
 
 
 class CountingSimulator(SimulatorBase):

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from toolchain import config as C
-from toolchain.errors import ConfigError
+from nhw.toolchain import config as C
+from nhw.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
@@ -29,7 +29,7 @@ def test_every_shipped_config_loads(path):
 
 
 def test_shipped_configs_cover_every_standard_network():
-    from toolchain.parity_networks import NETWORKS
+    from nhw.toolchain.parity_networks import NETWORKS
 
     names = {C.load_config(p, check=False).network.name for p in (ROOT / "configs" / "parity").glob("*.yaml")}
     assert names == set(NETWORKS)
@@ -38,7 +38,7 @@ def test_shipped_configs_cover_every_standard_network():
 
 
 def test_parity_configs_match_declared_tolerances():
-    from toolchain.parity_networks import NETWORKS
+    from nhw.toolchain.parity_networks import NETWORKS
 
     for p in (ROOT / "configs" / "parity").glob("*.yaml"):
         cfg = C.load_config(p, check=False)

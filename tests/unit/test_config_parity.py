@@ -2,12 +2,12 @@
 
 import pytest
 
-from toolchain import networks
-from toolchain.config import from_dict
-from toolchain.deploy import DeployError, check_options, classify, feed_inputs, spiking_probes
-from toolchain.parity_config import report_from_json, tolerance_for, unsupported_reason
-from toolchain.parity import ParityReport, compare
-from toolchain.parity_networks import NETWORKS, Tolerance
+from nhw.toolchain import networks
+from nhw.toolchain.config import from_dict
+from nhw.toolchain.deploy import DeployError, check_options, classify, feed_inputs, spiking_probes
+from nhw.toolchain.parity_config import report_from_json, tolerance_for, unsupported_reason
+from nhw.toolchain.parity import ParityReport, compare
+from nhw.toolchain.parity_networks import NETWORKS, Tolerance
 
 
 def cfg(**parity):

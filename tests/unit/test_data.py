@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from toolchain import data
-from toolchain.errors import DataError, UnknownNameError
+from nhw.toolchain import data
+from nhw.errors import DataError, UnknownNameError
 
 
 def test_digits():

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from nengo.exceptions import ValidationError
 
-from backends.tensorflow import dists
+from nhw.backends.tensorflow import dists
 
 TRUNC_STD = 0.87962566103423978
 
 
 def test_module_does_not_import_tensorflow():
-    code = "import backends.tensorflow.dists, sys; print('tensorflow' in sys.modules)"
+    code = "import nhw.backends.tensorflow.dists, sys; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

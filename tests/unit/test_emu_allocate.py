@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from hw_emulator.allocate import allocate
-from hw_emulator.blocks import ChipNetwork, CompartmentBlock, InputAxons, SynapseGroup
-from hw_emulator.chip import LOIHI_V1, BoardSpec
-from hw_emulator.emulator import Emulator
-from hw_emulator.errors import ResourceError
-from hw_emulator.report import build_report
+from nhw.hw_emulator.allocate import allocate
+from nhw.hw_emulator.blocks import ChipNetwork, CompartmentBlock, InputAxons, SynapseGroup
+from nhw.hw_emulator.chip import LOIHI_V1, BoardSpec
+from nhw.hw_emulator.emulator import Emulator
+from nhw.errors import ResourceError
+from nhw.hw_emulator.report import build_report
 
 
 def _block(label, n, **kw):

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from hw_emulator import discretize as dz
-from hw_emulator import rates
-from hw_emulator.chip import LOIHI_V1
-from hw_emulator.errors import DiscretizationError, EmulatorError
+from nhw.hw_emulator import discretize as dz
+from nhw.hw_emulator import rates
+from nhw.hw_emulator.chip import LOIHI_V1
+from nhw.errors import DiscretizationError, EmulatorError
 
 
 def test_decay_registers_examples_from_the_chip_notes():

@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hw_emulator.blocks import ChipNetwork, CompartmentBlock, InputAxons, SynapseGroup
-from hw_emulator.chip import LOIHI_V1
-from hw_emulator.discretize import effective_weights
-from hw_emulator.emulator import Emulator
+from nhw.hw_emulator.blocks import ChipNetwork, CompartmentBlock, InputAxons, SynapseGroup
+from nhw.hw_emulator.chip import LOIHI_V1
+from nhw.hw_emulator.discretize import effective_weights
+from nhw.hw_emulator.emulator import Emulator
 
 
 def _wrap(x: int, bits: int) -> int:

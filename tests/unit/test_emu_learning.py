@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hw_emulator.chip import LOIHI_V1
-from hw_emulator.errors import DiscretizationError
-from hw_emulator.learning import (
+from nhw.hw_emulator.chip import LOIHI_V1
+from nhw.errors import DiscretizationError
+from nhw.hw_emulator.learning import (
     LearnedWeights, PESRule, TraceRegisters, learning_rate_registers, quantize_error, trace_registers,
 )
 
@@ -92,7 +92,7 @@ def test_error_range_is_checked():
 def test_rounding_numbers_are_uniform_per_element_over_time():
     """Each element's stochastic-rounding numbers are uniform over calls and do not
     repeat a pattern (a fixed phase alone would round the same way every time)."""
-    from hw_emulator.learning import _Dither
+    from nhw.hw_emulator.learning import _Dither
 
     d = _Dither((5,), block=64)
     rng = np.random.Generator(np.random.PCG64(3))

@@ -4,10 +4,10 @@ import os
 
 import pytest
 
-from backends import registry
-from backends.registry import BackendSpec
-from toolchain.errors import ToolchainError
-from toolchain.isolation import call_for_target
+from nhw.backends import registry
+from nhw.backends.registry import BackendSpec
+from nhw.errors import ToolchainError
+from nhw.toolchain.isolation import call_for_target
 
 
 def _pid_and(x):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.special import eval_legendre
 
-from toolchain.lmu import LegendreMemory, discretize, legendre_memory, solve_readout
+from nhw.toolchain.lmu import LegendreMemory, discretize, legendre_memory, solve_readout
 
 
 def test_matrices_match_known_small_case():

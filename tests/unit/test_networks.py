@@ -4,9 +4,9 @@ import nengo
 import numpy as np
 import pytest
 
-from toolchain import networks as zoo
-from toolchain.errors import ConfigError, UnknownNameError
-from toolchain.parity_networks import NETWORKS
+from nhw.toolchain import networks as zoo
+from nhw.errors import ConfigError, UnknownNameError
+from nhw.toolchain.parity_networks import NETWORKS
 
 SMALL = {
     "autoencoder": {"n_in": 16, "n_hidden": 8},
@@ -24,8 +24,8 @@ def test_zoo_has_the_issue_networks():
 
 @pytest.fixture(scope="module")
 def nir_path(tmp_path_factory):
-    from toolchain.nir_export import export_nir
-    from toolchain.nir_files import write_nir
+    from nhw.toolchain.nir_export import export_nir
+    from nhw.toolchain.nir_files import write_nir
 
     path = tmp_path_factory.mktemp("nir") / "cc.nir"
     write_nir(path, export_nir(zoo.build("communication_channel", {"n_per_dim": 5}).network).graph)
@@ -97,7 +97,7 @@ def test_unknown_name_suggests():
 def test_factory_return_forms(tmp_path, monkeypatch):
     (tmp_path / "zoo_user.py").write_text(
         "import nengo\n"
-        "from toolchain.networks import BuiltNetwork\n"
+        "from nhw.toolchain.networks import BuiltNetwork\n"
         "def _net():\n"
         "    with nengo.Network() as net:\n"
         "        a = nengo.Node([1.0], label='a')\n"

@@ -5,9 +5,9 @@ import nir
 import numpy as np
 import pytest
 
-from toolchain.errors import NIRError
-from toolchain.nir_export import export_nir
-from toolchain.nir_import import NODE_TYPES, import_nir, read_graph
+from nhw.errors import NIRError
+from nhw.toolchain.nir_export import export_nir
+from nhw.toolchain.nir_import import NODE_TYPES, import_nir, read_graph
 
 
 def _chain(neuron_type=nengo.LIF(), synapse=0.005):

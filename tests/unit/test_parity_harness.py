@@ -6,10 +6,10 @@ import nengo
 import numpy as np
 import pytest
 
-import backends
-from toolchain import parity
-from toolchain.errors import UnknownNameError
-from toolchain.parity_networks import NETWORKS, Tolerance, get_network
+from nhw import backends
+from nhw.toolchain import parity
+from nhw.errors import UnknownNameError
+from nhw.toolchain.parity_networks import NETWORKS, Tolerance, get_network
 
 TOL = Tolerance(rmse=0.1, max_abs=0.5)
 

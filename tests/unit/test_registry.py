@@ -4,8 +4,8 @@ from importlib.metadata import entry_points
 
 import pytest
 
-import backends
-from backends.registry import BackendSpec
+from nhw import backends
+from nhw.backends.registry import BackendSpec
 
 
 def test_known_targets_registered():
@@ -38,7 +38,7 @@ def test_missing_dependency_gives_install_hint():
 
 
 def test_failing_device_probe_is_a_reason_not_a_crash(monkeypatch):
-    spec = BackendSpec("fake", "nowhere:Sim", probe="backends.registry:does_not_exist")
+    spec = BackendSpec("fake", "nowhere:Sim", probe="nhw.backends.registry:does_not_exist")
     assert "device check failed" in spec.unavailable_reason()
 
 
@@ -57,7 +57,7 @@ def test_describe_matches_available():
 
 def test_opencl_device_problem_names_the_driver(monkeypatch):
     cl = pytest.importorskip("pyopencl")
-    from backends import opencl_device
+    from nhw.backends import opencl_device
 
     monkeypatch.setattr(cl, "get_platforms", lambda: [])
     assert "install pocl-opencl-icd" in opencl_device.local_device_problem()
@@ -65,7 +65,7 @@ def test_opencl_device_problem_names_the_driver(monkeypatch):
 
 def test_entry_points():
     eps = {ep.name: ep.value for ep in entry_points(group="nengo.backends")}
-    assert eps.get("nhw-reference") == "backends.reference:Simulator"
-    assert eps.get("nhw-opencl") == "backends.opencl:Simulator"
-    assert eps.get("nhw-loihi-emu") == "backends.loihi_emu:Simulator"
-    assert eps.get("nhw-tensorflow") == "backends.tensorflow:Simulator"
+    assert eps.get("nhw-reference") == "nhw.backends.reference:Simulator"
+    assert eps.get("nhw-opencl") == "nhw.backends.opencl:Simulator"
+    assert eps.get("nhw-loihi-emu") == "nhw.backends.loihi_emu:Simulator"
+    assert eps.get("nhw-tensorflow") == "nhw.backends.tensorflow:Simulator"

@@ -11,10 +11,10 @@ from nengo.builder.signal import Signal  # noqa: E402
 from nengo.exceptions import ValidationError  # noqa: E402
 import nengo  # noqa: E402
 
-from backends.errors import UnsupportedFeatureError  # noqa: E402
-from backends.tensorflow.predict import check_batch, normalize_inputs  # noqa: E402
-from backends.tensorflow.registry import Registry  # noqa: E402
-from backends.tensorflow.signals import SignalLayout, StepState, view_indices  # noqa: E402
+from nhw.errors import UnsupportedFeatureError  # noqa: E402
+from nhw.backends.tensorflow.predict import check_batch, normalize_inputs  # noqa: E402
+from nhw.backends.tensorflow.registry import Registry  # noqa: E402
+from nhw.backends.tensorflow.signals import SignalLayout, StepState, view_indices  # noqa: E402
 
 
 def test_view_indices_follow_numpy_views():
@@ -127,8 +127,8 @@ def test_elementwise_neuron_bases_are_those_only_builtin_steps_write():
     from nengo.builder.neurons import SimNeurons
     from nengo.builder.operator import Copy
 
-    from backends.tensorflow.neuron_builders import elementwise_neuron_bases
-    from backends.tensorflow.neurons import LeakyReLU
+    from nhw.backends.tensorflow.neuron_builders import elementwise_neuron_bases
+    from nhw.backends.tensorflow.neurons import LeakyReLU
 
     def pop(neurons, n=3, **state):
         J = Signal(np.zeros(n), name="J")
@@ -239,6 +239,6 @@ def test_package_import_is_cheap():
     import subprocess
     import sys
 
-    code = "import sys, backends.tensorflow; print('tensorflow' in sys.modules)"
+    code = "import sys, nhw.backends.tensorflow; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -8,8 +8,9 @@ from nengo.builder.processes import SimProcess
 from nengo.utils.graphs import toposort
 from nengo.utils.simulator import operator_dependency_graph
 
-from backends.tensorflow.filter_merge import MergedLinearFilters, filter_form, merge_filters
-from backends.tensorflow.opmerge import optimize, stable_toposort
+from nhw.backends.tensorflow import process_builders  # noqa: F401 (registers the builders the pass asks)
+from nhw.backends.tensorflow.filter_merge import MergedLinearFilters, filter_form, merge_filters
+from nhw.backends.tensorflow.opmerge import optimize, stable_toposort
 
 #: one synapse of each step form nengo distinguishes
 SYNAPSES = {
@@ -173,7 +174,7 @@ def _merged_filter_order(net):
 
 def test_merged_filters_list_their_members_the_same_in_every_build():
     # members on different bases used to be ordered by the bases' ids
-    from toolchain.parity_networks import get_network
+    from nhw.toolchain.parity_networks import get_network
 
     def make():
         return get_network("basal_ganglia").case(4, 20, seed=0).network

@@ -21,8 +21,8 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, 
 _CHECK = r"""
 import json, sys
 import nengo
-import backends
-from backends.tensorflow import simulator
+from nhw import backends
+from nhw.backends.tensorflow import simulator
 
 seen = {"after_import": "tensorflow" in sys.modules}
 build = nengo.builder.Model.build
@@ -57,7 +57,7 @@ def test_simulator_module_imports_without_tensorflow_and_builds_before_it():
 def test_late_module_loads_on_first_attribute_and_then_is_the_real_namespace():
     seen = _run(
         "import json, sys\n"
-        "from backends.tensorflow._tf import keras, loaded, tf\n"
+        "from nhw.backends.tensorflow._tf import keras, loaded, tf\n"
         "before = loaded()\n"
         "dt = tf.float32\n"
         "import tensorflow\n"

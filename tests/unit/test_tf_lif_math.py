@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from backends.tensorflow import lif_math  # noqa: E402
-from backends.tensorflow._tf import tf  # noqa: E402
+from nhw.backends.tensorflow import lif_math  # noqa: E402
+from nhw.backends.tensorflow._tf import tf  # noqa: E402
 
 
 def _max_rel(a, ref):

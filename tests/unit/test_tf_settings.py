@@ -10,8 +10,8 @@ import nengo
 import pytest
 from nengo.exceptions import ValidationError
 
-from backends.tensorflow.params import object_names
-from backends.tensorflow.settings import configure_settings, get_setting, trainable_map
+from nhw.backends.tensorflow.params import object_names
+from nhw.backends.tensorflow.settings import configure_settings, get_setting, trainable_map
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,9 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_modules_do_not_import_tensorflow():
     code = (
         "import sys, nengo\n"
-        "from backends.tensorflow.settings import configure_settings\n"
-        "from backends.tensorflow.params import object_names, select_params\n"
-        "from backends.tensorflow.freeze import apply_params, connection_params\n"
+        "from nhw.backends.tensorflow.settings import configure_settings\n"
+        "from nhw.backends.tensorflow.params import object_names, select_params\n"
+        "from nhw.backends.tensorflow.freeze import apply_params, connection_params\n"
         "with nengo.Network() as net:\n"
         "    configure_settings(trainable=False, lif_smoothing=0.1)\n"
         "object_names(net)\n"

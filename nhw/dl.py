@@ -1,0 +1,56 @@
+"""The TensorFlow simulator's user API under NengoDL's names.
+
+Porting NengoDL code is a one-line change::
+
+    import nhw.dl as nengo_dl          # was: import nengo_dl
+
+    with nengo_dl.Simulator(net, minibatch_size=32) as sim:
+        sim.compile(optimizer="adam", loss={probe: nengo_dl.losses.nan_mse})
+        sim.fit(x, y, epochs=5)
+
+Names resolve on first use, so ``import nhw.dl`` does not import TensorFlow; the
+simulator imports it when it is constructed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_PKG = "nhw.backends.tensorflow"
+
+#: Public name -> (module under the TF simulator package, attribute or None for the module).
+_NAMES: dict[str, tuple[str, str | None]] = {
+    "Simulator": ("simulator", "Simulator"),
+    "TensorNode": ("tensor_node", "TensorNode"),
+    "Layer": ("tensor_node", "Layer"),
+    "configure_settings": ("settings", "configure_settings"),
+    "Converter": ("converter", "Converter"),
+    "ConversionError": ("converter", "ConversionError"),
+    "freeze_params": ("freeze", "freeze_params"),
+    "get_nengo_params": ("freeze", "get_nengo_params"),
+    "SoftLIFRate": ("neurons", "SoftLIFRate"),
+    "LeakyReLU": ("neurons", "LeakyReLU"),
+    "SpikingLeakyReLU": ("neurons", "SpikingLeakyReLU"),
+    "dists": ("dists", None),
+    "losses": ("losses", None),
+    "neurons": ("neurons", None),
+    "converter": ("converter", None),
+}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _NAMES[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    obj = importlib.import_module(f"{_PKG}.{module}")
+    value = obj if attr is None else getattr(obj, attr)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_NAMES))
