@@ -221,7 +221,10 @@ def config() -> None:
 @_clean_errors
 def config_validate(file: str) -> None:
     """Validate FILE (schema, names, network parameters, probes); exit 2 if invalid."""
+    from nhw.toolchain.experiment import build_network
+
     cfg = _load(file)
+    build_network(cfg)  # probe and input names live in the network
     if _g().json:
         _emit_json({"file": file, "valid": True, "config_hash": cfg.config_hash(), "config": cfg.resolved()})
         return
@@ -239,7 +242,7 @@ def config_validate(file: str) -> None:
 def config_schema(markdown: bool) -> None:
     """Print the JSON Schema of experiment configs (for editors)."""
     if markdown:
-        from nhw.toolchain.config_docs import reference_markdown
+        from nhw.toolchain.config.docs import reference_markdown
 
         click.echo(reference_markdown(), nl=False)
         return
@@ -377,9 +380,9 @@ def _standard_parity(networks_, targets_, dimensions, n_per_dim):
 @_clean_errors
 def export_cmd(source: str, fmt: str, output: str, allow_partial: bool) -> None:
     """Export the network of CONFIG (or a run directory) to a NIR file."""
-    from nhw.toolchain.deploy import build_network
-    from nhw.toolchain.nir_files import write_nir
-    from nhw.toolchain.nir_export import export_nir
+    from nhw.toolchain.experiment import build_network
+    from nhw.toolchain.nir.files import write_nir
+    from nhw.toolchain.nir.export import export_nir
 
     cfg = _load(source)
     built = build_network(cfg)
@@ -404,7 +407,7 @@ def export_cmd(source: str, fmt: str, output: str, allow_partial: bool) -> None:
 @_clean_errors
 def import_cmd(nir_file: str, output: str, target: str) -> None:
     """Import a NIR file: check it builds, and write a config that deploys it."""
-    from nhw.toolchain.nir_files import import_to_config
+    from nhw.toolchain.nir.files import import_to_config
 
     text, imported = import_to_config(nir_file, output, target=target, force=_g().force)
     if _g().json:

@@ -115,7 +115,7 @@ BUILTIN: dict[str, Callable[..., Dataset]] = {"digits": digits, "sine": sine, "s
 
 def load_builtin(name: str, **kwargs) -> Dataset:
     """Load built-in dataset ``name`` (a key of :data:`BUILTIN`) with its keyword arguments."""
-    from .names import unknown
+    from nhw.toolchain.names import unknown
 
     if name not in BUILTIN:
         raise UnknownNameError(unknown("dataset", name, list(BUILTIN)))

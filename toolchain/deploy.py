@@ -7,185 +7,21 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nengo
 import numpy as np
 
-from nhw import backends
-
-from . import networks
-from .config import ExperimentConfig
-from nhw.errors import ConfigError, DeployError, ToolchainError
-from .names import unknown
-
-
-def build_network(cfg: ExperimentConfig) -> networks.BuiltNetwork:
-    """Build the config's network (zoo entry or user factory) with the config's seed."""
-    net = cfg.network
-    if net.factory is not None:
-        built = networks.build_factory(net.factory, net.params, seed=cfg.seed)
-    else:
-        built = networks.build(net.name, net.params, seed=cfg.seed)
-    if cfg.frozen is not None:
-        apply_trained(built, cfg.frozen)
-    return built
-
-
-def apply_trained(built: networks.BuiltNetwork, path: str | Path) -> None:
-    """Write the trained values of an ``nhw train`` run's ``frozen.npz`` into ``built``.
-
-    No TensorFlow is needed: the values are plain arrays matched by object name.
-    """
-    from nengo.exceptions import ValidationError
-
-    from nhw.backends.tensorflow.freeze import apply_frozen
-
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as exc:
-        raise DeployError(f"{path}: cannot load trained values: {exc}") from None
-    try:
-        apply_frozen(built.network, arrays)
-    except ValidationError as exc:
-        raise DeployError(f"{path}: trained values do not fit this network: {exc}") from None
-
-
-def load_data(cfg: ExperimentConfig):
-    """The config's dataset, or ``None`` without a ``data`` section."""
-    from . import data
-
-    d = cfg.data
-    if d is None:
-        return None
-    if d.path is not None:
-        return data.load_npz(d.path, flatten=d.flatten, scale=d.scale)
-    kwargs: dict[str, Any] = {"seed": cfg.seed_for("data"), "test_fraction": d.test_fraction}
-    if d.n_steps is not None:
-        kwargs["n_steps"] = d.n_steps
-    return data.load_builtin(d.name, **kwargs)
-
-
-def feed_inputs(cfg: ExperimentConfig, built: networks.BuiltNetwork) -> dict[str, np.ndarray]:
-    """Replace the fed input node's output with test samples; return what was fed.
-
-    Samples of shape ``(n, features)`` are each shown for ``presentation_time``;
-    time series ``(n, n_steps, features)`` are played one after another.
-    """
-    dep = cfg.deploy
-    if dep.feed is None:
-        return {}
-    if dep.feed not in built.inputs:
-        raise ConfigError(f"{cfg.source}: deploy.feed: {unknown('input node', dep.feed, list(built.inputs))}")
-    ds = load_data(cfg)
-    if ds is None:
-        raise ConfigError(f"{cfg.source}: deploy.feed: feeding an input needs a 'data' section")
-    node = built.inputs[dep.feed]
-    x, y = ds.x_test[: dep.n_items], ds.y_test[: dep.n_items]
-    if ds.n_features != node.size_out:
-        raise ConfigError(f"{cfg.source}: deploy.feed: input node {dep.feed!r} takes {node.size_out} values "
-                          f"but dataset {ds.name!r} has {ds.n_features} features")
-    if x.ndim == 3:
-        node.output = nengo.processes.PresentInput(x.reshape(-1, x.shape[-1]), dep.dt)
-        steps = x.shape[0] * x.shape[1]
-    else:
-        node.output = nengo.processes.PresentInput(x.reshape(len(x), -1), dep.presentation_time)
-        steps = int(round(len(x) * dep.presentation_time / dep.dt))
-    return {"x": x, "y": y, "n_steps": np.asarray(steps)}
-
-
-def spiking_probes(probes: dict[str, nengo.Probe]) -> list[str]:
-    """Names of probes that record unfiltered spikes of spiking neurons."""
-    out = []
-    for name, p in probes.items():
-        obj = p.obj
-        if (isinstance(obj, nengo.ensemble.Neurons) and p.attr == "output" and p.synapse is None
-                and obj.ensemble.neuron_type.spiking):
-            out.append(name)
-    return out
-
-
-def select_probes(cfg: ExperimentConfig, built: networks.BuiltNetwork, names: list[str] | None,
-                  where: str) -> dict[str, nengo.Probe]:
-    """The probes named in ``names`` (all when ``None``); unknown names are errors."""
-    if names is None:
-        return dict(built.probes)
-    for i, n in enumerate(names):
-        if n not in built.probes:
-            raise ConfigError(f"{cfg.source}: {where}[{i}]: {unknown('probe', n, list(built.probes))}")
-    return {n: built.probes[n] for n in names}
-
-
-def check_options(target: str, simulator: type, options: dict[str, Any]) -> None:
-    """Refuse Simulator options the target does not take, before building anything."""
-    import inspect
-
-    try:
-        params = inspect.signature(simulator).parameters
-    except (TypeError, ValueError):  # no introspectable signature: let the target decide
-        return
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    known = [n for n, p in params.items() if n not in ("self", "network", "dt", "seed", "progress_bar")
-             and p.kind is not inspect.Parameter.VAR_POSITIONAL]
-    for name in options:
-        if name not in params:
-            raise DeployError(f"deploy.options.{target}.{name}: {unknown('option', name, known)}")
-
-
-@dataclass
-class Simulated:
-    """Probe data of one run on one target, with timings and the hardware report."""
-
-    target: str
-    data: dict[str, np.ndarray]
-    t: np.ndarray
-    build_s: float
-    run_s: float
-    hardware_report: Any = None
-    hardware_note: str = ""
-
-
-def simulate(target: str, built: networks.BuiltNetwork, probes: dict[str, nengo.Probe], n_steps: int, *,
-             dt: float = 0.001, seed: int = 0, options: dict[str, Any] | None = None) -> Simulated:
-    """Build ``built`` on ``target``, run ``n_steps`` and collect ``probes`` as float64.
-
-    Errors of nengo's builder or the target become :class:`DeployError` naming the
-    target; backend errors (unknown or unavailable targets) pass through.
-    """
-    Simulator = backends.get(target)
-    check_options(target, Simulator, options or {})
-    t0 = time.perf_counter()
-    try:
-        sim = Simulator(built.network, dt=dt, seed=seed, progress_bar=False, **(options or {}))
-    except (backends.BackendError, ToolchainError):
-        raise
-    except TypeError as exc:
-        # Almost always an option the target's Simulator does not take.
-        hint = f" (check deploy.options.{target}: {sorted(options)})" if options else ""
-        raise DeployError(f"target {target!r}: cannot build the network: TypeError: {exc}{hint}") from exc
-    except (nengo.exceptions.NengoException, ValueError, NotImplementedError) as exc:
-        raise DeployError(f"target {target!r}: cannot build the network: {type(exc).__name__}: {exc}") from exc
-    with sim:
-        t1 = time.perf_counter()
-        try:
-            sim.run_steps(n_steps)
-        except nengo.exceptions.NengoException as exc:
-            raise DeployError(f"target {target!r}: simulation failed: {type(exc).__name__}: {exc}") from exc
-        t2 = time.perf_counter()
-        data = {name: np.asarray(sim.data[p], dtype=np.float64) for name, p in probes.items()}
-        report, note = None, ""
-        make_report = getattr(sim, "hardware_report", None)
-        if callable(make_report):
-            try:
-                report = make_report()
-            except Exception as exc:  # a report is a bonus; its failure must not lose the run
-                note = f"hardware report failed: {type(exc).__name__}: {exc}"
-        return Simulated(target, data, np.asarray(sim.trange(), dtype=np.float64), t1 - t0, t2 - t1, report, note)
+from nhw.toolchain.config.schema import ExperimentConfig
+from nhw.toolchain.experiment import (
+    Simulated,
+    build_network,
+    feed_inputs,
+    select_probes,
+    simulate,
+    spiking_probes,
+)
 
 
 @dataclass
@@ -290,7 +126,7 @@ def deploy(cfg: ExperimentConfig, target: str | None = None, out: str | Path | N
     force
         Replace an existing ``out``.
     """
-    from .artifacts import RunWriter, check_destination
+    from nhw.toolchain.artifacts import RunWriter, check_destination
 
     target = target or cfg.deploy.target
     if out is not None:
@@ -335,7 +171,7 @@ def write_deploy_files(w, result: DeployResult) -> None:
 def render_plots(folder: Path, t: np.ndarray, data: dict[str, np.ndarray], spiking: list[str],
                  max_neurons: int = 50, title: str = "") -> list[Path]:
     """``outputs.png`` (non-spiking probes) and ``spikes.png`` (spiking probes) in ``folder``."""
-    from . import plots
+    from nhw.toolchain import plots
 
     out = []
     decoded = {k: v for k, v in data.items() if k not in spiking}

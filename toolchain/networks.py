@@ -22,9 +22,9 @@ import nengo
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
-from . import parity_networks as std
+from nhw.toolchain import parity_networks as std
 from nhw.errors import ConfigError, UnknownNameError
-from .names import unknown
+from nhw.toolchain.names import unknown
 
 NeuronName = Literal["relu", "spiking_relu", "lif", "lif_rate"]
 
@@ -214,7 +214,7 @@ def digits_classifier(p: DigitsParams, seed: int) -> BuiltNetwork:
 
 
 class NIRParams(Params):
-    """A network imported from a NIR file (see ``nhw.toolchain.nir_import``)."""
+    """A network imported from a NIR file (see ``nhw.toolchain.nir.importer``)."""
 
     path: str = Field(..., description="NIR file to import (absolute, or relative to the working directory)")
     n_steps: PositiveInt = Field(1000, description="default run length")
@@ -223,7 +223,7 @@ class NIRParams(Params):
 
 def nir_file(p: NIRParams, seed: int) -> BuiltNetwork:
     """Import ``p.path``: NIR Inputs become input Nodes, NIR Outputs become Probes."""
-    from .nir_import import import_nir  # reads h5py only when a NIR network is used
+    from nhw.toolchain.nir.importer import import_nir  # reads h5py only when a NIR network is used
 
     imported = import_nir(p.path, allow_subtractive_if=p.allow_subtractive_if)
     imported.network.seed = seed

@@ -15,8 +15,8 @@ import numpy as np
 
 from nhw import backends
 
-from .isolation import call_for_target
-from .parity_networks import NETWORKS, Case, ParityNetwork, Tolerance, get_network
+from nhw.toolchain.isolation import call_for_target
+from nhw.toolchain.parity_networks import NETWORKS, Case, ParityNetwork, Tolerance, get_network
 
 REFERENCE = "reference"
 

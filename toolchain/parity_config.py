@@ -20,12 +20,12 @@ import numpy as np
 
 from nhw import backends
 
-from .config import ExperimentConfig
-from .deploy import Simulated, build_network, feed_inputs, select_probes, simulate
-from .isolation import call_for_target
-from .networks import BuiltNetwork
-from .parity import REFERENCE, ParityReport, ProbeResult, compare
-from .parity_networks import Tolerance
+from nhw.toolchain.config import ExperimentConfig
+from nhw.toolchain.experiment import Simulated, build_network, feed_inputs, select_probes, simulate
+from nhw.toolchain.isolation import call_for_target
+from nhw.toolchain.networks import BuiltNetwork
+from nhw.toolchain.parity import REFERENCE, ParityReport, ProbeResult, compare
+from nhw.toolchain.parity_networks import Tolerance
 
 
 def tolerance_for(cfg: ExperimentConfig, built: BuiltNetwork, target: str, probe: str) -> Tolerance:
@@ -125,7 +125,7 @@ def run_parity(cfg: ExperimentConfig, targets: Iterable[str] | None = None, out:
     A target that fails to build or run is a failed result naming the error; targets the
     config or the zoo declare unsupported are skipped with their reason.
     """
-    from .artifacts import RunWriter, check_destination
+    from nhw.toolchain.artifacts import RunWriter, check_destination
 
     if out is not None:
         check_destination(out, force)
@@ -172,7 +172,7 @@ def compare_decisions(cfg: ExperimentConfig, ref: Simulated, got: Simulated, lab
     decision agrees; this compares what matters for a classifier. The row's error
     columns hold the disagreeing fraction, its tolerance ``1 - parity.decisions``.
     """
-    from .deploy import decisions
+    from nhw.toolchain.deploy import decisions
 
     need, probe = cfg.parity.decisions, cfg.deploy.classify
     if need is None or probe is None or cfg.deploy.feed is None or probe not in ref.data:
@@ -191,7 +191,7 @@ def compare_decisions(cfg: ExperimentConfig, ref: Simulated, got: Simulated, lab
 
 def write_parity_files(w, run: ParityRun) -> None:
     """Write the report, the table, each target's probe data and the overlay plot."""
-    from . import plots
+    from nhw.toolchain import plots
 
     w.write_text("parity.json", run.report.to_json() + "\n")
     w.write_text("parity.txt", run.report.to_table() + "\n")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .artifacts import Run, RunWriter, load_run
+from nhw.toolchain.artifacts import Run, RunWriter, load_run
 
 
 @dataclass
@@ -37,7 +37,7 @@ def _header(run: Run) -> str:
 
 
 def _deploy(run: Run, folder: Path | None) -> tuple[str, list[Path]]:
-    from .deploy import render_plots, summary_table
+    from nhw.toolchain.deploy import render_plots, summary_table
 
     s = run.summary
     text = summary_table(s)
@@ -54,8 +54,8 @@ def _deploy(run: Run, folder: Path | None) -> tuple[str, list[Path]]:
 
 
 def _parity(run: Run, folder: Path | None) -> tuple[str, list[Path]]:
-    from . import plots
-    from .parity_config import report_from_json
+    from nhw.toolchain import plots
+    from nhw.toolchain.parity_config import report_from_json
 
     report = report_from_json((run.path / "parity.json").read_text(encoding="utf-8"))
     n_bad = len(report.failures)
@@ -75,7 +75,7 @@ def _parity(run: Run, folder: Path | None) -> tuple[str, list[Path]]:
 
 
 def _train(run: Run, folder: Path | None) -> tuple[str, list[Path]]:
-    from .train import plot_history, train_table
+    from nhw.toolchain.train import plot_history, train_table
 
     history = run.json("history.json")
     files = [plot_history(history, folder / "training.png", str(run.summary.get("network")))] if folder else []

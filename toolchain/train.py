@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import ExperimentConfig
+from nhw.toolchain.config import ExperimentConfig
 from nhw.errors import ConfigError, ToolchainError
 
 #: config loss name -> whether its targets are class labels
@@ -216,8 +216,8 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
     """
     from nhw.backends.tensorflow import Simulator, configure_settings, keras_helpers, losses
 
-    from .artifacts import RunWriter, check_destination
-    from .deploy import build_network, load_data
+    from nhw.toolchain.artifacts import RunWriter, check_destination
+    from nhw.toolchain.experiment import build_network, load_data
 
     tr = cfg.train
     if tr is None:

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from nhw.errors import NIRError
-from nhw.toolchain.nir_export import export_nir
-from nhw.toolchain.nir_import import import_nir
+from nhw.toolchain.nir.export import export_nir
+from nhw.toolchain.nir.importer import import_nir
 
 N_STEPS = 150
 

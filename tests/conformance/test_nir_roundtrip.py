@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from nhw import backends
-from nhw.toolchain.nir_export import export_nir
-from nhw.toolchain.nir_import import import_nir
-from nhw.toolchain.nir_reference import RampCase, compare_target, exact_spike_times
+from nhw.toolchain.nir.export import export_nir
+from nhw.toolchain.nir.importer import import_nir
+from nir_reference import RampCase, compare_target, exact_spike_times
 from nhw.toolchain.parity_networks import NETWORKS, Tolerance
 
 #: standard networks NIR can express (PES learning cannot: learning rules)

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from nhw.toolchain import config as C
+from nhw.toolchain.experiment import build_network
 from nhw.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,7 +137,8 @@ BAD = [
 def test_bad_configs_give_one_clear_line(tmp_path, text, overrides, fragment):
     p = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
-        C.load_config(p, overrides)
+        # names inside the network are checked when the experiment builds it
+        build_network(C.load_config(p, overrides))
     msg = str(info.value)
     assert fragment in msg
     assert "\n" not in msg and "Traceback" not in msg
@@ -184,3 +186,26 @@ def test_user_factory(tmp_path, monkeypatch):
     p = write(tmp_path, "network:\n  factory: not_a_module_xyz:build\n")
     with pytest.raises(ConfigError, match="cannot import 'not_a_module_xyz'"):
         C.load_config(p)
+
+
+def test_loading_runs_no_network_code_and_deploy_builds_once(tmp_path, monkeypatch):
+    (tmp_path / "counted_nets.py").write_text(
+        "import nengo\n"
+        "CALLS = []\n"
+        "def build(seed=0):\n"
+        "    CALLS.append(seed)\n"
+        "    with nengo.Network(seed=seed) as net:\n"
+        "        stim = nengo.Node([0.5], label='stim')\n"
+        "        nengo.Probe(stim, label='value')\n"
+        "    return net\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import counted_nets
+
+    from nhw.toolchain.deploy import deploy
+
+    p = write(tmp_path, "network:\n  factory: counted_nets:build\ndeploy:\n  n_steps: 5\n  probes: [value]\n")
+    cfg = C.load_config(p)
+    assert counted_nets.CALLS == []
+    deploy(cfg, target="reference")
+    assert counted_nets.CALLS == [0]

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from nhw.toolchain.config_docs import BEGIN, END, reference_markdown
+from nhw.toolchain.config.docs import BEGIN, END, reference_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -4,7 +4,9 @@ import pytest
 
 from nhw.toolchain import networks
 from nhw.toolchain.config import from_dict
-from nhw.toolchain.deploy import DeployError, check_options, classify, feed_inputs, spiking_probes
+from nhw.errors import DeployError
+from nhw.toolchain.deploy import classify
+from nhw.toolchain.experiment import check_options, feed_inputs, spiking_probes
 from nhw.toolchain.parity_config import report_from_json, tolerance_for, unsupported_reason
 from nhw.toolchain.parity import ParityReport, compare
 from nhw.toolchain.parity_networks import NETWORKS, Tolerance

@@ -24,8 +24,8 @@ def test_zoo_has_the_issue_networks():
 
 @pytest.fixture(scope="module")
 def nir_path(tmp_path_factory):
-    from nhw.toolchain.nir_export import export_nir
-    from nhw.toolchain.nir_files import write_nir
+    from nhw.toolchain.nir.export import export_nir
+    from nhw.toolchain.nir.files import write_nir
 
     path = tmp_path_factory.mktemp("nir") / "cc.nir"
     write_nir(path, export_nir(zoo.build("communication_channel", {"n_per_dim": 5}).network).graph)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from nhw.errors import NIRError
-from nhw.toolchain.nir_export import export_nir
-from nhw.toolchain.nir_import import NODE_TYPES, import_nir, read_graph
+from nhw.toolchain.nir.export import export_nir
+from nhw.toolchain.nir.importer import NODE_TYPES, import_nir, read_graph
 
 
 def _chain(neuron_type=nengo.LIF(), synapse=0.005):

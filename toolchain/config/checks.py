@@ -1,6 +1,6 @@
 """Checks of a validated config against the registries and the network it builds.
 
-The schema (``nhw.toolchain.config``) checks shapes and types; these checks need the
+The schema (:mod:`.schema`) checks shapes and types; these checks need the
 world: target names from ``backends``, zoo names and typed parameters from
 ``nhw.toolchain.networks``, probe and input names from the built network, data files on
 disk.  Every failure is a :class:`~nhw.errors.ConfigError` reading
@@ -14,10 +14,10 @@ from typing import Iterable
 
 from pydantic import ValidationError
 
-from .config import ExperimentConfig, dotted, format_validation_error
+from nhw.toolchain.config.schema import ExperimentConfig, dotted, format_validation_error
 from nhw.errors import ConfigError, ToolchainError
-from .names import unknown
-from .networks import BuiltNetwork
+from nhw.toolchain.names import unknown
+from nhw.toolchain.networks import BuiltNetwork
 
 
 def _fail(cfg: ExperimentConfig, loc: Iterable, msg: str) -> ConfigError:
@@ -41,10 +41,17 @@ def check_targets(cfg: ExperimentConfig) -> None:
 
 def check_network_params(cfg: ExperimentConfig) -> None:
     """The zoo name exists and its parameters validate against the factory's model."""
-    from . import networks
+    from nhw.toolchain import networks
 
     net = cfg.network
-    if net.name is None:
+    if net.factory is not None:
+        # resolving the function imports the user's module but runs no network code
+        try:
+            networks.load_factory(net.factory)
+        except ConfigError:
+            raise
+        except ToolchainError as exc:
+            raise _fail(cfg, ("network", "factory"), str(exc)) from None
         return
     if net.name not in networks.ZOO:
         raise _fail(cfg, ("network", "name"), unknown("network", net.name, list(networks.ZOO)))
@@ -57,7 +64,7 @@ def check_network_params(cfg: ExperimentConfig) -> None:
 
 def check_data(cfg: ExperimentConfig) -> None:
     """Built-in dataset names exist and data files are there."""
-    from .data import BUILTIN
+    from nhw.toolchain.data import BUILTIN
 
     d = cfg.data
     if d is None:
@@ -95,21 +102,12 @@ def check_names(cfg: ExperimentConfig, built: BuiltNetwork) -> None:
             raise _fail(cfg, ("deploy", "feed"), "feeding an input needs a 'data' section")
 
 
-def check_config(cfg: ExperimentConfig, build: bool = True) -> None:
-    """Run every check; with ``build``, build the network to check names used in it.
+def check_config(cfg: ExperimentConfig) -> None:
+    """Every check that needs no network: targets, zoo entry and parameters, data.
 
-    Building runs a user factory's code (``network.factory``).
+    Names used inside the network (probes, inputs) are checked by :func:`check_names`
+    once the experiment has built it.
     """
     check_targets(cfg)
     check_network_params(cfg)
     check_data(cfg)
-    if build:
-        from .deploy import build_network
-
-        try:
-            built = build_network(cfg)
-        except ConfigError:
-            raise
-        except ToolchainError as exc:
-            raise _fail(cfg, ("network",), str(exc)) from None
-        check_names(cfg, built)

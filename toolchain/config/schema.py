@@ -6,9 +6,8 @@ Unknown keys are errors with a suggestion; every error reads
 ``FILE: dotted.path: message``.  Precedence: defaults < YAML < ``--set a.b=v`` <
 explicit command-line flags (which the CLI passes as the last overrides).
 
->>> cfg = load_config("configs/quickstart.yaml", ["deploy.n_steps=200"])  # doctest: +SKIP
->>> cfg.deploy.n_steps, cfg.config_hash()[:8]                             # doctest: +SKIP
-(200, '3f1c...')
+This module holds the models and their error messages; reading files and applying
+overrides is :mod:`.loader`, checks against registries are :mod:`.checks`.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ import typing
 from pathlib import Path
 from typing import Any, Iterable, Literal, Union
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -33,8 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from nhw.errors import ConfigError
-from .names import suggest
+from nhw.toolchain.names import suggest
 
 #: Version of the config schema (``version:`` in a file); bumped on breaking changes.
 SCHEMA_VERSION = 1
@@ -226,118 +223,6 @@ class ExperimentConfig(Section):
         return self.seed if own is None else int(own)
 
 
-# --- loading ---------------------------------------------------------------------------
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """Split ``"a.b=value"`` into ``(["a", "b"], value)``; the value is read as YAML."""
-    key, sep, raw = text.partition("=")
-    path = [p for p in key.strip().split(".")]
-    if not sep or not all(path):
-        raise ConfigError(f"--set {text!r}: expected KEY=VALUE with a dotted KEY, e.g. deploy.n_steps=500")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        value = raw  # not YAML: keep the text as a string
-    return path, value
-
-
-def apply_overrides(data: dict[str, Any], overrides: Iterable[str], source: str) -> dict[str, Any]:
-    """Apply ``a.b=value`` overrides, in order, to a copy of the raw config mapping."""
-    import copy
-
-    data = copy.deepcopy(data)
-    for text in overrides:
-        path, value = parse_override(text)
-        node = data
-        for i, part in enumerate(path[:-1]):
-            nxt = node.get(part)
-            if nxt is None:
-                nxt = node[part] = {}
-            if not isinstance(nxt, dict):
-                where = ".".join(path[: i + 1])
-                raise ConfigError(f"{source}: {where}: is {type(nxt).__name__}, not a mapping (--set {text})")
-            node = nxt
-        node[path[-1]] = value
-    return data
-
-
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping with ``yaml.safe_load``; malformed YAML names its line."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        ctx, ctx_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
-        if ctx and ctx_mark is not None and (mark is None or ctx_mark.line != mark.line):
-            problem += f" ({ctx} at line {ctx_mark.line + 1})"
-        raise ConfigError(f"{path}{where}: malformed YAML: {problem}") from None
-    if data is None:
-        raise ConfigError(f"{path}: the file is empty; expected a mapping with at least 'network'")
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
-    return data
-
-
-def load_config(path: str | Path, overrides: Iterable[str] = (), *, check: bool = True) -> ExperimentConfig:
-    """Read, override and validate an experiment config.
-
-    Parameters
-    ----------
-    path
-        The YAML file.
-    overrides
-        ``"a.b=value"`` strings applied in order after the YAML (``--set``, then flags).
-    check
-        Also check names against the registries and the built network (targets,
-        zoo names and parameters, probe and input names, data files).
-
-    Raises
-    ------
-    ConfigError
-        With a message ``FILE: dotted.path: what is wrong``.
-    """
-    path = Path(path)
-    overrides = list(overrides)
-    data = apply_overrides(read_yaml(path), overrides, str(path))
-    return from_dict(data, source=str(path), check=check, overrides=overrides)
-
-
-def from_dict(data: dict[str, Any], source: str = "<dict>", *, check: bool = True,
-              overrides: Iterable[str] = ()) -> ExperimentConfig:
-    """Validate a config mapping (see :func:`load_config`).
-
-    ``overrides`` (already applied to ``data``) only make errors name their origin.
-    """
-    try:
-        cfg = ExperimentConfig.model_validate(data)
-    except ValidationError as exc:
-        msg = format_validation_error(exc, source, ExperimentConfig)
-        loc = dotted(exc.errors()[0]["loc"])
-        for text in reversed(list(overrides)):
-            key = text.partition("=")[0].strip()
-            if loc == key or loc.startswith((key + ".", key + "[")) or key.startswith(loc + "."):
-                msg += f" (from --set {text})"
-                break
-        raise ConfigError(msg) from None
-    cfg._source = source
-    if source != "<dict>" and cfg.data is not None and cfg.data.path is not None:
-        p = Path(cfg.data.path).expanduser()
-        cfg.data.path = str(p if p.is_absolute() else (Path(source).parent / p).resolve())
-    if check:
-        from .config_checks import check_config
-
-        check_config(cfg)
-    return cfg
-
-
 def format_validation_error(exc: ValidationError, source: str, model: type[BaseModel],
                             prefix: tuple = ()) -> str:
     """``FILE: dotted.path: message`` for the first error (and how many more)."""
@@ -405,8 +290,7 @@ def json_schema() -> dict[str, Any]:
 
 
 __all__ = [
-    "ConfigError", "DataSection", "DeploySection", "ExperimentConfig", "NetworkSection",
-    "ParitySection", "SCHEMA_VERSION", "TrainSection", "apply_overrides", "dotted",
-    "format_validation_error", "from_dict", "json_schema", "load_config", "parse_override",
-    "read_yaml",
+    "DataSection", "DeploySection", "ExperimentConfig", "NetworkSection",
+    "ParitySection", "SCHEMA_VERSION", "TrainSection", "dotted",
+    "format_validation_error", "json_schema",
 ]

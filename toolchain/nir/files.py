@@ -11,7 +11,7 @@ import yaml
 
 from nhw.backends.atomic import write_text
 from nhw.errors import NIRError
-from .nir_import import ImportedNetwork, import_nir, read_graph
+from nhw.toolchain.nir.importer import ImportedNetwork, import_nir, read_graph
 
 
 def write_nir(path: str | Path, graph: nir.NIRGraph, *, force: bool = False) -> None:

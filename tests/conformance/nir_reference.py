@@ -20,7 +20,7 @@ from scipy.optimize import brentq
 
 from nhw import backends
 
-from .nir_import import import_nir
+from nhw.toolchain.nir.importer import import_nir
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,56 @@
+"""Stage 2 of an experiment: the dataset, and test samples fed into the network's input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import nengo
+import numpy as np
+
+from nhw.errors import ConfigError
+from nhw.toolchain import networks
+from nhw.toolchain.config.schema import ExperimentConfig
+from nhw.toolchain.names import unknown
+
+
+def load_data(cfg: ExperimentConfig):
+    """The config's dataset, or ``None`` without a ``data`` section."""
+    from nhw.toolchain import data
+
+    d = cfg.data
+    if d is None:
+        return None
+    if d.path is not None:
+        return data.load_npz(d.path, flatten=d.flatten, scale=d.scale)
+    kwargs: dict[str, Any] = {"seed": cfg.seed_for("data"), "test_fraction": d.test_fraction}
+    if d.n_steps is not None:
+        kwargs["n_steps"] = d.n_steps
+    return data.load_builtin(d.name, **kwargs)
+
+
+def feed_inputs(cfg: ExperimentConfig, built: networks.BuiltNetwork) -> dict[str, np.ndarray]:
+    """Replace the fed input node's output with test samples; return what was fed.
+
+    Samples of shape ``(n, features)`` are each shown for ``presentation_time``;
+    time series ``(n, n_steps, features)`` are played one after another.
+    """
+    dep = cfg.deploy
+    if dep.feed is None:
+        return {}
+    if dep.feed not in built.inputs:
+        raise ConfigError(f"{cfg.source}: deploy.feed: {unknown('input node', dep.feed, list(built.inputs))}")
+    ds = load_data(cfg)
+    if ds is None:
+        raise ConfigError(f"{cfg.source}: deploy.feed: feeding an input needs a 'data' section")
+    node = built.inputs[dep.feed]
+    x, y = ds.x_test[: dep.n_items], ds.y_test[: dep.n_items]
+    if ds.n_features != node.size_out:
+        raise ConfigError(f"{cfg.source}: deploy.feed: input node {dep.feed!r} takes {node.size_out} values "
+                          f"but dataset {ds.name!r} has {ds.n_features} features")
+    if x.ndim == 3:
+        node.output = nengo.processes.PresentInput(x.reshape(-1, x.shape[-1]), dep.dt)
+        steps = x.shape[0] * x.shape[1]
+    else:
+        node.output = nengo.processes.PresentInput(x.reshape(len(x), -1), dep.presentation_time)
+        steps = int(round(len(x) * dep.presentation_time / dep.dt))
+    return {"x": x, "y": y, "n_steps": np.asarray(steps)}

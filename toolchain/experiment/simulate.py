@@ -1,0 +1,106 @@
+"""Stage 3 of an experiment: run the built network on one target and collect its probes."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import nengo
+import numpy as np
+
+from nhw import backends
+from nhw.errors import ConfigError, DeployError, ToolchainError
+from nhw.toolchain import networks
+from nhw.toolchain.config.schema import ExperimentConfig
+from nhw.toolchain.names import unknown
+
+
+def spiking_probes(probes: dict[str, nengo.Probe]) -> list[str]:
+    """Names of probes that record unfiltered spikes of spiking neurons."""
+    out = []
+    for name, p in probes.items():
+        obj = p.obj
+        if (isinstance(obj, nengo.ensemble.Neurons) and p.attr == "output" and p.synapse is None
+                and obj.ensemble.neuron_type.spiking):
+            out.append(name)
+    return out
+
+
+def select_probes(cfg: ExperimentConfig, built: networks.BuiltNetwork, names: list[str] | None,
+                  where: str) -> dict[str, nengo.Probe]:
+    """The probes named in ``names`` (all when ``None``); unknown names are errors."""
+    if names is None:
+        return dict(built.probes)
+    for i, n in enumerate(names):
+        if n not in built.probes:
+            raise ConfigError(f"{cfg.source}: {where}[{i}]: {unknown('probe', n, list(built.probes))}")
+    return {n: built.probes[n] for n in names}
+
+
+def check_options(target: str, simulator: type, options: dict[str, Any]) -> None:
+    """Refuse Simulator options the target does not take, before building anything."""
+    import inspect
+
+    try:
+        params = inspect.signature(simulator).parameters
+    except (TypeError, ValueError):  # no introspectable signature: let the target decide
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    known = [n for n, p in params.items() if n not in ("self", "network", "dt", "seed", "progress_bar")
+             and p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    for name in options:
+        if name not in params:
+            raise DeployError(f"deploy.options.{target}.{name}: {unknown('option', name, known)}")
+
+
+@dataclass
+class Simulated:
+    """Probe data of one run on one target, with timings and the hardware report."""
+
+    target: str
+    data: dict[str, np.ndarray]
+    t: np.ndarray
+    build_s: float
+    run_s: float
+    hardware_report: Any = None
+    hardware_note: str = ""
+
+
+def simulate(target: str, built: networks.BuiltNetwork, probes: dict[str, nengo.Probe], n_steps: int, *,
+             dt: float = 0.001, seed: int = 0, options: dict[str, Any] | None = None) -> Simulated:
+    """Build ``built`` on ``target``, run ``n_steps`` and collect ``probes`` as float64.
+
+    Errors of nengo's builder or the target become :class:`DeployError` naming the
+    target; backend errors (unknown or unavailable targets) pass through.
+    """
+    Simulator = backends.get(target)
+    check_options(target, Simulator, options or {})
+    t0 = time.perf_counter()
+    try:
+        sim = Simulator(built.network, dt=dt, seed=seed, progress_bar=False, **(options or {}))
+    except (backends.BackendError, ToolchainError):
+        raise
+    except TypeError as exc:
+        # Almost always an option the target's Simulator does not take.
+        hint = f" (check deploy.options.{target}: {sorted(options)})" if options else ""
+        raise DeployError(f"target {target!r}: cannot build the network: TypeError: {exc}{hint}") from exc
+    except (nengo.exceptions.NengoException, ValueError, NotImplementedError) as exc:
+        raise DeployError(f"target {target!r}: cannot build the network: {type(exc).__name__}: {exc}") from exc
+    with sim:
+        t1 = time.perf_counter()
+        try:
+            sim.run_steps(n_steps)
+        except nengo.exceptions.NengoException as exc:
+            raise DeployError(f"target {target!r}: simulation failed: {type(exc).__name__}: {exc}") from exc
+        t2 = time.perf_counter()
+        data = {name: np.asarray(sim.data[p], dtype=np.float64) for name, p in probes.items()}
+        report, note = None, ""
+        make_report = getattr(sim, "hardware_report", None)
+        if callable(make_report):
+            try:
+                report = make_report()
+            except Exception as exc:  # a report is a bonus; its failure must not lose the run
+                note = f"hardware report failed: {type(exc).__name__}: {exc}"
+        return Simulated(target, data, np.asarray(sim.trange(), dtype=np.float64), t1 - t0, t2 - t1, report, note)
