@@ -72,7 +72,10 @@ class Simulator(SimulatorBase):
         A ``nengo.builder.Model`` to build into (as ``nengo.Simulator`` accepts).
     **map_options
         Further :class:`nhw.hw_emulator.mapping.MapOptions` fields (``input_pairs``,
-        ``decode_pairs``, ``refit_decoders``, ...).
+        ``decode_pairs``, ...).  ``decoder_rates="chip"`` (default) solves the
+        decoders of chip ensembles on the chip's discretised rate curve, as
+        nengo-loihi does; ``decoder_rates="nengo"`` keeps nengo's decoders, solved on
+        its continuous rate curve.
     """
 
     def __init__(

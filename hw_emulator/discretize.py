@@ -99,22 +99,47 @@ def v_retained(decay_v: int | np.ndarray, spec: ChipSpec = LOIHI_V1):
 
 
 def refractory_delay(tau_ref: float, dt: float, spec: ChipSpec = LOIHI_V1, name: str = "tau_ref") -> int:
-    """Refractory register ``max(round(tau_ref/dt), 1)`` (1 = may spike every step).
+    """Refractory register ``round(tau_ref/dt) + 1``, as the chip is programmed.
+
+    After a spike the compartment is held at ``v = 0`` for ``register - 1`` steps
+    (``SPEC.md`` section 2), i.e. for ``round(tau_ref/dt)`` steps, so the shortest
+    period is ``round(tau_ref/dt) + 1`` steps and the chip saturates at
+    ``1 / (tau_ref + dt)``.  ``tau_ref = 0`` gives 1: the compartment may spike on
+    consecutive steps.
+
+    Parameters
+    ----------
+    tau_ref
+        Refractory period in seconds (``>= 0``).
+    dt
+        Time step in seconds.
+    spec
+        The chip, for the register's range.
+    name
+        Names the parameter in error messages.
+
+    Returns
+    -------
+    int
+        The register value, in ``spec.refractory_min..spec.refractory_max``.
 
     Raises
     ------
     DiscretizationError
-        The delay is outside ``refractory_min..refractory_max``.
+        ``tau_ref`` is negative or NaN, or the register is outside
+        ``refractory_min..refractory_max``.
     """
     if not (tau_ref >= 0):
         raise DiscretizationError(f"{name} must be >= 0, got {tau_ref!r}")
-    # the minimum period (spike, D-1 held steps, one integration step) is then D
-    # steps = tau_ref, so the chip saturates at nengo's 1/tau_ref
-    d = max(int(round(tau_ref / dt)), 1)
+    # the register counts the spike step itself: the hold lasts register - 1 steps,
+    # and the chip holds for round(tau_ref/dt) steps (the +1 that nengo-loihi writes)
+    held = int(round(tau_ref / dt))
+    d = held + 1
     if not spec.refractory_min <= d <= spec.refractory_max:
         raise DiscretizationError(
-            f"{name}={tau_ref!r} s at dt={dt!r} needs a refractory delay of {d} steps; "
-            f"the chip holds {spec.refractory_min}..{spec.refractory_max}"
+            f"{name}={tau_ref!r} s at dt={dt!r} needs a refractory register of {d} "
+            f"({held} held steps + 1); the chip holds {spec.refractory_min}..{spec.refractory_max}, "
+            f"i.e. tau_ref <= {(spec.refractory_max - 1) * dt:.6g} s"
         )
     return d
 

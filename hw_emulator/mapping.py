@@ -15,6 +15,10 @@ What runs where:
   and probes are decoded from spikes on the host.
 * Decoded chip -> chip connections use full neuron-to-neuron weights
   (``decode="weights"``) or on-chip decode neurons (``decode="neurons"``).
+* Decoders of decoded connections from chip ensembles are solved, with the
+  connection's own solver, on the chip's discretised rate curve
+  (``decoder_rates="chip"``, the default) or kept as nengo solved them on its
+  continuous curve (``decoder_rates="nengo"``).
 * Lowpass (or no) synapses run on the chip; an ensemble receiving several time
   constants gets one dendrite compartment per extra time constant.
 """
@@ -26,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import nengo
+from nengo.builder.connection import get_targets
 from nengo.connection import Connection
 from nengo.ensemble import Ensemble, Neurons
 from nengo.learning_rules import PES
@@ -41,6 +46,11 @@ from .neurons import DECODE_KIND, NEURON_KINDS, NeuronKind
 from .populations import Population, make_blocks, make_group
 
 DECODE_STRATEGIES = ("weights", "neurons")
+#: Rate curves the decoders of chip ensembles can be solved on (``MapOptions.decoder_rates``).
+DECODER_RATES = ("chip", "nengo")
+#: Ridge regularisation (relative to the largest rate) for the identity decoders that
+#: size learned weights; nengo's default solver regularisation.
+_IDENTITY_REG = 0.1
 
 
 @dataclass(frozen=True)
@@ -62,13 +72,15 @@ class MapOptions:
     decode_tau
         Synapse time constant from decode neurons to the post ensemble (the
         connection's own synapse filters the decode neurons' input).
-    refit_decoders
-        Re-solve decoders against the chip's discretised rate curves so that decoded
-        values match what nengo's reference decodes (see ``SPEC.md``).
-    refit_reg
-        Ridge regularisation of the refit, relative to the largest rate.  The refit's
-        targets are nengo's already regularised decoded values, so a smaller value
-        than the solver's own (default 0.1) avoids shrinking the decoders twice.
+    decoder_rates
+        Which rate curve the decoders of decoded connections (and probes) from chip
+        ensembles are solved on.  ``"chip"`` (default): the connection's solver is run
+        again on the chip's discretised LIF / spiking-ReLU rates (integer periods,
+        discretised voltage decay, the chip's refractory hold) at the connection's
+        evaluation points, as nengo-loihi does, so decoded values are unbiased on the
+        chip.  ``"nengo"``: keep the decoders nengo solved on its continuous rate
+        curve (the chip then decodes values biased by the difference of the curves).
+        Connections with user-given decoders (``NoSolver``) always keep them.
     error_range
         Largest PES error value per dimension (times the post radius) the host can
         send to the chip; larger errors are clipped to it.
@@ -83,8 +95,7 @@ class MapOptions:
     decode_pairs: int = 10
     decode_rate: float = 200.0
     decode_tau: float = 0.002
-    refit_decoders: bool = True
-    refit_reg: float | None = 0.02
+    decoder_rates: str = "chip"
     error_range: float = 1.0
     learn_epoch: int = 4
     spec: ChipSpec = LOIHI_V1
@@ -92,6 +103,10 @@ class MapOptions:
     def __post_init__(self) -> None:
         if self.decode not in DECODE_STRATEGIES:
             raise ValueError(f"decode={self.decode!r}; expected one of {', '.join(DECODE_STRATEGIES)}")
+        if self.decoder_rates not in DECODER_RATES:
+            raise ValueError(
+                f"decoder_rates={self.decoder_rates!r}; expected one of {', '.join(DECODER_RATES)}"
+            )
         for name in ("input_pairs", "decode_pairs"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
@@ -382,21 +397,100 @@ class _Mapper:
         return pop.kind.rates(x * b.gain + b.bias, pop.params, self.dt, pop.amplitude)
 
     def decoded_weights(self, conn: Connection) -> np.ndarray:
-        """Decoders (times transform) of a decoded connection, refit to chip rates."""
+        """Decoders (times transform; times post encoders for weight solvers) of a
+        decoded connection, solved on the rate curve ``MapOptions.decoder_rates`` names."""
         memo = self.__dict__.setdefault("_decoded", {})
         if conn in memo:
             return memo[conn]
-        pre = conn.pre_obj
         built = self.model.params[conn]
         w = np.asarray(self.built_weights(conn), dtype=np.float64)
-        if not self.opt.refit_decoders or built.eval_points is None or isinstance(conn.solver, nengo.solvers.NoSolver):
-            # user-given decoders are kept as they are
+        if (self.opt.decoder_rates == "nengo" or built.eval_points is None
+                or isinstance(conn.solver, nengo.solvers.NoSolver)):
+            # nengo's own decoders (user-given decoders are always kept as they are)
             memo[conn] = w
             return w
-        reg = self.opt.refit_reg if self.opt.refit_reg is not None else float(getattr(conn.solver, "reg", 0.1))
-        a_ref, _, _ = self._rate_tables(pre, built.eval_points, reg)
-        memo[conn] = self.chip_decoders(pre, built.eval_points, a_ref @ w.T, reg)
+        memo[conn] = self.solve_on_chip(conn, w)
         return memo[conn]
+
+    def solve_on_chip(self, conn: Connection, w: np.ndarray) -> np.ndarray:
+        """Re-run ``conn``'s solver on the chip's rate curve; same layout as ``w``.
+
+        Parameters
+        ----------
+        conn
+            A decoded connection from an on-chip ensemble.
+        w
+            nengo's built weights of ``conn``: ``T @ D.T`` for decoders ``D``
+            (``n x size_mid``) and transform ``T``, or ``E @ T @ D.T`` for a
+            compositional weight solver (``E`` the post's scaled encoders).
+
+        Returns
+        -------
+        numpy.ndarray
+            The same product with ``D`` solved, by ``conn.solver`` with nengo's
+            targets, on the chip's rates at the built evaluation points.  Where the
+            transform is not a fixed matrix (a distribution, a sparse transform) the
+            product's left factor is recovered from ``w`` and nengo's own decoders.
+        """
+        pre = conn.pre_obj
+        built = self.model.params[conn]
+        eval_points = np.asarray(built.eval_points, dtype=np.float64)
+        a_chip = self._chip_activities(pre, eval_points)
+        if not np.any(a_chip):
+            # no evaluation point drives any neuron above threshold on the chip:
+            # nothing to solve on, so nengo's decoders are the best available
+            return w
+        targets = np.asarray(get_targets(conn, eval_points, dtype=np.float64), dtype=np.float64)
+        t = self._fixed_transform(conn)
+        solver = conn.solver
+
+        def solve(a: np.ndarray, y: np.ndarray) -> np.ndarray:
+            # the connection's seed, as nengo's build uses it (most solvers ignore it)
+            return np.asarray(solver(a, y, rng=np.random.RandomState(self.model.seeds[conn]))[0])
+
+        if solver.weights and not solver.compositional:
+            if t is None:
+                return w  # nengo itself requires a Dense transform here
+            # nengo folds transform and post encoders into the targets
+            _, enc = self.post_encoders(conn)
+            return solve(a_chip, targets @ t.T @ enc.T).T.reshape(w.shape)
+        d_chip = solve(a_chip, targets)  # n x size_mid
+        if t is not None:
+            out = t @ d_chip.T
+            if solver.weights:
+                out = self.post_encoders(conn)[1] @ out
+            return out.reshape(w.shape)
+        # recover the left factor L of w = L @ D_nengo.T from nengo's own decoders
+        a_nengo = self._nengo_activities(pre, eval_points)
+        d_nengo = solve(a_nengo, targets)
+        left = w.reshape(-1, d_nengo.shape[0]) @ np.linalg.pinv(d_nengo.T)
+        return (left @ d_chip.T).reshape(w.shape)
+
+    def _fixed_transform(self, conn: Connection) -> np.ndarray | None:
+        """``size_out x size_mid`` transform matrix, or ``None`` if it is not a fixed
+        dense matrix (sampled from a distribution, sparse, convolution)."""
+        tr = conn.transform
+        if isinstance(tr, nengo.transforms.NoTransform):
+            return np.eye(conn.size_out, conn.size_mid)
+        if isinstance(tr, nengo.transforms.Dense) and not isinstance(tr.init, nengo.dists.Distribution):
+            return _matrix(tr.init, conn.size_out, conn.size_mid, conn)
+        return None
+
+    def _chip_activities(self, pre: Ensemble, eval_points: np.ndarray) -> np.ndarray:
+        """Chip rates of ``pre``'s neurons at ``eval_points`` (memoised: an ensemble's
+        connections and probes usually share evaluation points)."""
+        memo = self.__dict__.setdefault("_chip_acts", {})
+        key = (pre, eval_points.shape, hash(np.ascontiguousarray(eval_points).tobytes()))
+        if key not in memo:
+            x = np.dot(eval_points, self.model.params[pre].encoders.T / pre.radius)
+            memo[key] = self.ens_rates(pre, x)
+        return memo[key]
+
+    def _nengo_activities(self, pre: Ensemble, eval_points: np.ndarray) -> np.ndarray:
+        """nengo's (continuous) rates of ``pre``'s neurons at ``eval_points``."""
+        eb = self.model.params[pre]
+        x = np.dot(eval_points, eb.encoders.T / pre.radius)
+        return pre.neuron_type.rates(x, eb.gain, eb.bias)
 
     def _rate_tables(self, pre: Ensemble, eval_points: np.ndarray, reg: float) -> tuple:
         """``(nengo rates, chip rates, inverse ridge Gram matrix)`` at ``eval_points``, memoised:
@@ -589,9 +683,9 @@ class _Mapper:
         # the weight scale that decoding a value of size y_max needs: identity
         # decoders on the chip's rate curves, with 2x headroom for learning
         eb = self.model.params[pre]
-        reg = self.opt.refit_reg if self.opt.refit_reg is not None else 0.1
+        reg = _IDENTITY_REG
         built_points = self.model.params[conn].eval_points
-        points = eb.eval_points if built_points is None else built_points  # shares the refit's table
+        points = eb.eval_points if built_points is None else built_points
         d_id = self.chip_decoders(pre, points, points, reg) * src.amplitude
         r0 = float(self.opt.decode_rate)
         w_learn = sign[:, None] * w[dim] * r1[dim][:, None]

@@ -26,7 +26,10 @@ def compartment_period(
     """Steps between spikes of a compartment whose ``u + bias`` is constantly ``u2``.
 
     Iterates the integer voltage update of ``SPEC.md`` from ``v = 0`` just after a
-    spike.  Returns ``None`` when the compartment never spikes within ``max_steps``.
+    spike: ``refractory_delay - 1`` held steps (the register is ``round(tau_ref/dt) + 1``
+    for a LIF, so ``round(tau_ref/dt)`` of them), then integrating steps up to and
+    including the one with ``v > vth``.  Returns ``None`` when the compartment never
+    spikes within ``max_steps``.
     """
     vmax = spec.v_max_limit if vmax is None else vmax
     keep = spec.decay_max + 1 - int(decay_v)
@@ -54,7 +57,10 @@ def lif_rates(J: np.ndarray, decay_v: int, refractory_delay: int, dt: float, amp
     With ``u2 = J * S * dv`` the voltage after ``k`` steps from rest is
     ``S * J * (1 - (1-dv)**k)``; the first ``k`` with that above ``S`` is
     ``floor(log(1 - 1/J) / log(1 - dv)) + 1``, and the period adds the
-    ``refractory_delay - 1`` held steps.
+    ``refractory_delay - 1`` held steps (``round(tau_ref/dt)``: the register is
+    ``round(tau_ref/dt) + 1``).  The rate is therefore at most
+    ``1 / (refractory_delay * dt) = 1 / (tau_ref + dt)``, and at or below nengo's
+    continuous LIF rate: this is the curve the chip's decoders are solved on.
     """
     J = np.asarray(J, dtype=np.float64)
     keep = (spec.decay_max + 1 - decay_v) / (spec.decay_max + 1)

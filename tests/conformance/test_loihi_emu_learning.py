@@ -75,8 +75,10 @@ def test_pes_learns_like_reference(post_kind):
     # same learning speed: with twice nengo's rate the curves differ by ~0.16
     assert np.abs(c_emu - c_ref).max() < 0.1, (c_emu, c_ref)
     assert _rmse(y_emu, y_ref) < 0.08
-    # it learned: the first 100 ms (zero decoders) are far worse than the end
-    assert c_emu[-2:].mean() < 0.2
+    # it learned: the first 100 ms (zero decoders) are far worse than the end, and
+    # the end is close to reference's (the chip's pre rates are at or below nengo's,
+    # so PES, whose update scales with them, learns slightly slower on the chip)
+    assert c_emu[-2:].mean() < min(0.25, 1.2 * c_ref[-2:].mean())
     early = t < 0.1
     assert _rmse(y_emu[early], stim[early]) > 0.25
 

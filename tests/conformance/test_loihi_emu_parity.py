@@ -305,3 +305,25 @@ def test_long_run_equals_the_same_run_in_pieces():
     assert np.allclose(whole.data[p_a], pieces.data[p_a])
     # the stimulus really advanced: its last item is shown at the end
     assert np.allclose(whole.data[p_in][-1], 1.0)
+
+
+def test_decoded_error_follows_reference():
+    # decoders solved on the chip's rate curve: loihi-emu's error against the ideal
+    # (nengo.Direct) output stays within 1.25x of reference's own, over seeds 0-4
+    from nhw.toolchain.parity import simulate
+    from nhw.toolchain.parity_networks import NETWORKS
+
+    net = NETWORKS["communication_channel"]
+    ref_err, emu_err = [], []
+    for seed in range(5):
+        ref = simulate("reference", net.case(None, 50, seed), seed=seed)
+        emu = simulate("loihi-emu", net.case(None, 50, seed), seed=seed)
+        case = net.case(None, 50, seed)
+        for ens in case.network.all_ensembles:
+            ens.neuron_type = nengo.Direct()
+        with nengo.Simulator(case.network, seed=seed, progress_bar=False) as sim:
+            sim.run_steps(case.n_steps)
+        ideal = sim.data[case.probes["b"]]
+        ref_err.append(np.sqrt(np.mean((ref["b"] - ideal) ** 2)))
+        emu_err.append(np.sqrt(np.mean((emu["b"] - ideal) ** 2)))
+    assert np.mean(emu_err) <= 1.25 * np.mean(ref_err), (ref_err, emu_err)

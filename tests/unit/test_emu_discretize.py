@@ -37,12 +37,14 @@ def test_decay_boundaries():
 
 
 def test_refractory_delay_range():
+    # the register is round(tau_ref/dt) + 1: the hold lasts register - 1 steps
     assert dz.refractory_delay(0.0, 0.001) == 1
-    assert dz.refractory_delay(0.001, 0.001) == 1
-    assert dz.refractory_delay(0.002, 0.001) == 2
-    assert dz.refractory_delay(0.063, 0.001) == 63
+    assert dz.refractory_delay(0.001, 0.001) == 2
+    assert dz.refractory_delay(0.002, 0.001) == 3
+    assert dz.refractory_delay(0.0024, 0.001) == 3
+    assert dz.refractory_delay(0.062, 0.001) == 63
     with pytest.raises(DiscretizationError, match="64"):
-        dz.refractory_delay(0.064, 0.001)
+        dz.refractory_delay(0.063, 0.001)
 
 
 def test_vth_register_boundaries():
@@ -99,7 +101,7 @@ def test_errors_subclass_builtins():
 
 
 def test_rate_model_matches_integer_recurrence():
-    # float approximation used for decoder refits vs the exact integer period
+    # float approximation the chip decoders are solved on vs the exact integer period
     dv, ref, s = dz.decay_v_register(0.02, 0.001), dz.refractory_delay(0.002, 0.001), 1 << 18
     for J in [1.2, 2.0, 5.0, 10.0]:
         u2 = int(round(J * s * dv / 4096))

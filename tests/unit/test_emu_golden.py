@@ -217,3 +217,106 @@ def test_repeated_weight_rows_deliver_exactly():
     assert [len(w) for _, _, rowmap, w, _ in dense._dense if rowmap is not None] == [5, 6]
     _assert_same_runs(dense, sparse, rng, 40, 3, 300)
     assert dense.spike_count[80:].sum() > 0
+
+
+# ------------------------------------------------------------------ chip LIF timing
+# Written from design/loihi-model.md (not from the emulator's code): the refractory
+# register is round(tau_ref/dt) + 1, a counter set to it on a spike and counted down
+# each step, the compartment held at v = 0 while it is still positive.
+def _chip_registers(tau_rc: float, tau_ref: float, dt: float) -> tuple[int, int]:
+    decay_v = int(round(4095 * (1 - np.exp(-dt / tau_rc))))
+    return decay_v, int(round(tau_ref / dt)) + 1
+
+
+class ChipLIFReference:
+    """One LIF compartment with constant ``u + bias`` (no synaptic input), integers only."""
+
+    def __init__(self, decay_v: int, bias: int, vth: int, refractory_delay: int, vmax: int):
+        self.decay_v, self.bias, self.vth, self.delay, self.vmax = decay_v, bias, vth, refractory_delay, vmax
+        self.u = self.v = 0
+        self.counter = 0  # refractory counter
+
+    def step(self) -> bool:
+        self.u = 0  # no input: u stays 0 (its decay of 0 is 0)
+        v = _decay(self.v, 4096 - self.decay_v) + self.u + self.bias
+        v = min(max(v, 0), self.vmax)  # LIF: vmin = 0 (nengo's min_voltage)
+        if self.counter > 0:
+            self.counter -= 1
+        if self.counter > 0:
+            v = 0  # held for refractory_delay - 1 steps after a spike
+        spike = v > self.vth
+        if spike:
+            v = 0
+            self.counter = self.delay
+        self.v = v
+        return spike
+
+
+#: gain 1 and these biases give the chip's counts 0, 50, 91, 125, 143, 167, 200, 200 in
+#: 1 s at tau_rc 20 ms, tau_ref 2 ms, dt 1 ms (periods of 20, 11, 8, 7, 6, 5, 5 steps)
+EIGHT_BIASES = [0.5, 1.7, 3.0, 4.0, 5.0, 7.0, 9.0, 10.0]
+EIGHT_COUNTS = [0, 50, 91, 125, 143, 167, 200, 200]
+
+
+def _lif_sim(biases, tau_rc=0.02, tau_ref=0.002, dt=0.001):
+    import nengo
+
+    from nhw.backends.loihi_emu import Simulator
+
+    with nengo.Network(seed=0) as net:
+        ens = nengo.Ensemble(len(biases), 1, gain=np.ones(len(biases)), bias=np.asarray(biases, float),
+                             neuron_type=nengo.LIF(tau_rc=tau_rc, tau_ref=tau_ref,
+                                                   initial_state={"voltage": nengo.dists.Choice([0.0])}))
+        probe = nengo.Probe(ens.neurons)
+    return Simulator(net, dt=dt, progress_bar=False), ens, probe
+
+
+@pytest.mark.parametrize("tau_rc,tau_ref", [(0.02, 0.002), (0.02, 0.0), (0.02, 0.001), (0.05, 0.005),
+                                            (0.02, 0.0024)])
+def test_lif_trace_matches_chip_reference(tau_rc, tau_ref):
+    dt = 0.001
+    sim, ens, _ = _lif_sim(EIGHT_BIASES + [40.0], tau_rc, tau_ref, dt)
+    with sim:
+        block = sim.mapped.ensemble_blocks[ens]
+        block = block[0] if isinstance(block, (list, tuple)) else block
+        decay_v, delay = _chip_registers(tau_rc, tau_ref, dt)
+        assert np.all(block.decay_v == decay_v) and np.all(block.refractory_delay == delay)
+        sl = sim.emulator.slice_of(block)
+        bias = [int(m) << int(e) for m, e in zip(block.bias_mant, block.bias_exp)]
+        refs = [ChipLIFReference(decay_v, b, int(vth), delay, int(block.vmax))
+                for b, vth in zip(bias, np.broadcast_to(block.vth, (block.n,)))]
+        n_spikes = 0
+        for t in range(400):
+            spk = sim.emulator.step()[sl]
+            u, v = sim.emulator.u[sl], sim.emulator.v[sl]
+            for i, r in enumerate(refs):
+                s = r.step()
+                assert (int(u[i]), int(v[i]), bool(spk[i])) == (r.u, r.v, s), f"neuron {i}, step {t + 1}"
+                n_spikes += s
+        assert n_spikes > 0
+        # the strongly driven neuron spikes at the shortest period, round(tau_ref/dt) + 1 steps
+        assert delay == int(round(tau_ref / dt)) + 1
+
+
+def test_eight_lif_neurons_fire_the_chips_counts():
+    sim, ens, probe = _lif_sim(EIGHT_BIASES)
+    with sim:
+        sim.run(1.0)
+        counts = (sim.data[probe] > 0).sum(axis=0)
+    assert counts.tolist() == EIGHT_COUNTS
+    # the same counts from the reference recurrence
+    decay_v, delay = _chip_registers(0.02, 0.002, 0.001)
+    s = 1 << 20
+    ref_counts = []
+    for b in EIGHT_BIASES:
+        r = ChipLIFReference(decay_v, int(round(b * s * decay_v / 4096)), s, delay, (1 << 23) - 1)
+        ref_counts.append(sum(r.step() for _ in range(1000)))
+    assert ref_counts == EIGHT_COUNTS
+
+
+def test_lif_saturates_at_one_over_tau_ref_plus_dt():
+    sim, ens, probe = _lif_sim([1000.0], tau_ref=0.002)
+    with sim:
+        sim.run(0.1)
+        times = np.flatnonzero(sim.data[probe][:, 0])
+    assert np.all(np.diff(times) == 3)  # 2 held steps + 1: 1 / (tau_ref + dt)
