@@ -26,6 +26,12 @@ __all__ = [
     "configure_settings",
     "freeze_params",
     "get_nengo_params",
+    "register_neuron_step",
+    "tensor_layer",
+    "callbacks",
+    "dists",
+    "losses",
+    "neurons",
 ]
 
 #: Public name -> module that defines it (imported on first use; only the
@@ -39,12 +45,19 @@ _LAZY = {
     "configure_settings": ".settings",
     "freeze_params": ".freeze",
     "get_nengo_params": ".freeze",
+    "register_neuron_step": ".neuron_builders",
+    "tensor_layer": ".tensor_node",
 }
+
+#: Submodules reachable as attributes (``nengo_dl.dists.Glorot()`` style).
+_MODULES = {"callbacks", "dists", "losses", "neurons"}
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    if name in _MODULES:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,11 +19,12 @@ from nengo.dists import Distribution
 from nengo.exceptions import ValidationError
 from nengo.params import EnumParam, NumberParam
 
-__all__ = ["VarianceScaling", "Glorot", "He", "TruncatedNormal"]
+__all__ = ["VarianceScaling", "Glorot", "He", "TruncatedNormal", "TRUNCATED_VARIANCE"]
 
-#: stddev of a unit normal truncated at +-2 standard deviations; dividing by it
-#: makes the truncated distribution have the requested variance (Keras does the same)
-_TRUNC_STD = 0.87962566103423978
+#: variance of a unit normal truncated at +-2 standard deviations,
+#: ``1 - 4 * phi(2) / (Phi(2) - Phi(-2))``: the variance factor of the ``"normal"``
+#: initialisers, which (as NengoDL's) do not widen the normal to compensate
+TRUNCATED_VARIANCE = 0.7737413035499232
 
 
 def _check_shape(obj: Distribution, n: int, d: int | None) -> tuple[int, ...]:
@@ -95,25 +96,32 @@ class TruncatedNormal(Distribution):
 
 
 class VarianceScaling(Distribution):
-    """Variance-scaling weight initialiser with Keras semantics.
+    """Variance-scaling weight initialiser with NengoDL's definition.
 
-    Samples have variance ``scale / fan``, where ``fan`` is chosen by ``mode``.
-    For a 2-D sample shape ``(n, d)`` (nengo's ``(size_out, size_in)``),
-    ``fan_in = d`` and ``fan_out = n``; for a 1-D shape ``(n,)`` both are ``n``.
+    For a sample shape ``(n, d)`` (nengo's ``(size_out, size_in)`` weight
+    layout), ``fan_out = n`` and ``fan_in = d``; for a 1-D shape ``(n,)``,
+    ``fan_out = n`` and ``fan_in = 1``. With ``fan`` chosen by ``mode``, the
+    draws are:
+
+    * ``"uniform"``: uniform on ``[-sqrt(3 * scale / fan), sqrt(3 * scale / fan))``,
+      so the variance is exactly ``scale / fan``;
+    * ``"normal"``: :class:`TruncatedNormal` with ``stddev = sqrt(scale / fan)``
+      and values beyond two standard deviations redrawn. The truncation is not
+      compensated, so the variance is ``0.7737 * scale / fan`` (unlike
+      ``keras.initializers.VarianceScaling``, which widens the normal to make
+      it ``scale / fan``).
 
     Parameters
     ----------
     scale
-        Variance scaling factor.
+        Variance factor (positive).
     mode
         ``"fan_in"``, ``"fan_out"`` or ``"fan_avg"`` (the mean of the two).
     distribution
-        ``"uniform"``: uniform on ``[-limit, limit)`` with
-        ``limit = sqrt(3 * scale / fan)``; ``"normal"``: normal truncated at two
-        standard deviations, with its stddev corrected so the truncated samples
-        have variance ``scale / fan``.
+        ``"uniform"`` or ``"normal"`` (truncated normal).
     """
 
+    # NengoDL accepts 0 (all-zero weights); refused here as almost surely a mistake
     scale = NumberParam("scale", low=0, low_open=True)
     mode = EnumParam("mode", values=("fan_in", "fan_out", "fan_avg"))
     distribution = EnumParam("distribution", values=("uniform", "normal"))
@@ -126,10 +134,28 @@ class VarianceScaling(Distribution):
 
     def _fan(self, shape: tuple[int, ...]) -> float:
         fan_out = shape[0]
-        fan_in = shape[1] if len(shape) == 2 else shape[0]
+        fan_in = shape[1] if len(shape) == 2 else 1
         fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
         # an empty shape has no samples anyway; avoid dividing by zero
         return max(float(fan), 1.0)
+
+    def variance(self, n: int, d: int | None = None) -> float:
+        """Variance of the samples ``sample(n, d)`` draws (the documented formula).
+
+        Parameters
+        ----------
+        n
+            Number of samples (``fan_out``).
+        d
+            Number of dimensions (``fan_in``), or None for a 1-D result.
+
+        Returns
+        -------
+        variance
+            ``scale / fan``, times :data:`TRUNCATED_VARIANCE` for ``"normal"``.
+        """
+        var = self.scale / self._fan(_check_shape(self, n, d))
+        return var * TRUNCATED_VARIANCE if self.distribution == "normal" else var
 
     def sample(self, n: int, d: int | None = None, rng: np.random.RandomState = np.random) -> np.ndarray:
         """Draw samples of shape ``(n,)`` (``d is None``) or ``(n, d)``.
@@ -137,7 +163,7 @@ class VarianceScaling(Distribution):
         Parameters
         ----------
         n
-            Number of samples (``fan_out`` for 2-D shapes).
+            Number of samples (``fan_out``).
         d
             Number of dimensions (``fan_in``), or None for a 1-D result.
         rng
@@ -153,8 +179,7 @@ class VarianceScaling(Distribution):
         if self.distribution == "uniform":
             limit = np.sqrt(3.0 * var)
             return rng.uniform(-limit, limit, size=shape)
-        stddev = np.sqrt(var) / _TRUNC_STD
-        return TruncatedNormal(mean=0.0, stddev=stddev).sample(n, d, rng=rng)
+        return TruncatedNormal(mean=0.0, stddev=np.sqrt(var)).sample(n, d, rng=rng)
 
 
 class Glorot(VarianceScaling):
@@ -163,7 +188,8 @@ class Glorot(VarianceScaling):
     Parameters
     ----------
     scale
-        Variance scaling factor.
+        Variance factor: the samples have variance ``scale / fan_avg``
+        (``"uniform"``) or ``0.7737 * scale / fan_avg`` (``"normal"``).
     distribution
         ``"uniform"`` or ``"normal"`` (see :class:`VarianceScaling`).
     """
@@ -178,10 +204,17 @@ class He(VarianceScaling):
     Parameters
     ----------
     scale
-        Variance scaling factor (2 suits rectified-linear units).
+        Standard-deviation factor (``sqrt(2)`` suits rectified-linear units):
+        the variance factor is ``scale ** 2``, so the samples have variance
+        ``0.7737 * scale ** 2 / fan_in`` (``"normal"``) or ``scale ** 2 / fan_in``
+        (``"uniform"``). :attr:`scale` reads back as ``scale ** 2``.
     distribution
-        ``"uniform"`` or ``"normal"`` (see :class:`VarianceScaling`).
+        ``"normal"`` (truncated normal) or ``"uniform"`` (see :class:`VarianceScaling`).
     """
 
-    def __init__(self, scale: float = 2.0, distribution: str = "normal") -> None:
-        super().__init__(scale=scale, mode="fan_in", distribution=distribution)
+    def __init__(self, scale: float = 1.0, distribution: str = "normal") -> None:
+        if isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)) or scale <= 0:
+            raise ValidationError(
+                f"He: expected 'scale' to be a positive number; received {scale!r}", attr="scale", obj=self
+            )
+        super().__init__(scale=float(scale) ** 2, mode="fan_in", distribution=distribution)

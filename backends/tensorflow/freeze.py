@@ -158,7 +158,7 @@ def apply_params(params: dict) -> None:
             setattr(obj, name, attrs[name])
 
 
-def get_nengo_params(objs: Iterable, sim=None) -> list:
+def get_nengo_params(objs: Iterable, sim=None, as_dict: bool = False) -> Any:
     """Nengo constructor arguments reproducing the trained values of ``objs``.
 
     Parameters
@@ -167,6 +167,8 @@ def get_nengo_params(objs: Iterable, sim=None) -> list:
         Ensembles and Connections (a single object is accepted too).
     sim
         The TF Simulator holding the trained values.
+    as_dict
+        Key the result by object label (see ``Simulator.get_nengo_params``).
 
     Returns
     -------
@@ -177,7 +179,7 @@ def get_nengo_params(objs: Iterable, sim=None) -> list:
     """
     if sim is None:
         raise ValidationError("get_nengo_params: pass sim= (the Simulator with trained values)", attr="sim")
-    return sim.get_nengo_params(objs)
+    return sim.get_nengo_params(objs, as_dict=as_dict)
 
 
 def freeze_params(network_or_objects: Any, sim=None) -> None:

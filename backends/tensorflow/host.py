@@ -15,8 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from nengo.builder.neurons import SimNeurons
 from nengo.builder.processes import SimProcess
 from nengo.builder.signal import SignalDict
+
+from .registry import runs_on_host_neurons
 
 
 @dataclass(eq=False)
@@ -64,7 +67,9 @@ class HostPlan:
         self.model = model
         self.dt = model.dt
         self.step_order = step_order
-        self.host_ops = set(host_ops)
+        # neuron populations without a TensorFlow step run nengo's numpy step,
+        # called back from the loop (HostNeuronsBuilder), so they need one too
+        self.host_ops = set(host_ops) | {op for op in step_order if runs_on_host_neurons(op)}
         self.feeds = feeds
         self.dtype = np.dtype(dtype)
         self.n_cols = sum(f.size for f in feeds)
@@ -114,7 +119,8 @@ class HostPlan:
         out[...] = self._const_row[None, :, None]
         live = [f for f in self._op_feeds if f not in data]
         # ops without a Node feed (e.g. side-effect Nodes) still run each step
-        if live or any(op not in {f.op for f in self._op_feeds} for op in self.steps):
+        fed = {f.op for f in self._op_feeds}
+        if live or any(op not in fed and _input_free(op) for op in self.steps):
             self._run_host(out, n, step0, live)
         for f, arr in data.items():
             a, b = f.cols
@@ -152,5 +158,7 @@ class HostPlan:
 
 
 def _input_free(op) -> bool:
+    if isinstance(op, SimNeurons):
+        return False  # reads its input current J: called back from the loop
     x = getattr(op, "x", None) if not isinstance(op, SimProcess) else op.input
     return x is None

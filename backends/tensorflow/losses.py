@@ -19,16 +19,18 @@ __all__ = ["nan_mse", "Regularize"]
 
 @keras.saving.register_keras_serializable(package="nhw")
 def nan_mse(y_true: Any, y_pred: Any) -> Any:
-    """Mean squared error that ignores positions where ``y_true`` is NaN.
+    """Mean squared error in which NaN targets count as zero error.
 
     Useful when targets are only defined at some time steps/outputs: mark the
-    rest NaN. The mean is over all non-NaN elements of the batch (a scalar), so
-    every valid element carries the same weight whatever sample it is in.
+    rest NaN. As in NengoDL, a NaN target contributes zero error but still
+    counts in the denominator: the result is the mean over *all* elements of
+    the batch, ``sum(valid squared errors) / y_true.size`` (so the loss and its
+    gradient scale with the fraction of defined targets).
 
     Parameters
     ----------
     y_true
-        Targets; NaN entries are ignored.
+        Targets; NaN entries count as zero error.
     y_pred
         Predictions, same shape as ``y_true``.
 
@@ -43,9 +45,8 @@ def nan_mse(y_true: Any, y_pred: Any) -> Any:
     valid = ops.logical_not(ops.isnan(y_true))
     # substitute y_pred for the NaN targets: the difference there is exactly 0 and
     # (unlike multiplying a NaN by 0) the gradient stays finite
-    diff = ops.where(valid, y_pred - ops.where(valid, y_true, ops.zeros_like(y_true)), ops.zeros_like(y_pred))
-    count = ops.sum(ops.cast(valid, y_pred.dtype))
-    return ops.sum(ops.square(diff)) / ops.maximum(count, ops.cast(1, y_pred.dtype))
+    diff = y_pred - ops.where(valid, y_true, y_pred)
+    return ops.mean(ops.square(diff))
 
 
 def _is_int(value: Any) -> bool:

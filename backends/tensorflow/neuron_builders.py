@@ -3,16 +3,23 @@
 Each step function takes ``(neurons, dt, J, state, sc)`` with tensors shaped
 ``(n, batch)`` and returns ``(output, new_state)``; they transcribe nengo's own
 ``NeuronType.step`` equations so results match the reference simulator.
+
+Neuron types without a step here (user-defined ``NeuronType`` subclasses) run
+their own numpy ``step`` on the host, called back from the loop
+(:class:`~.process_builders.HostNeuronsBuilder`), with a one-time warning;
+:func:`register_neuron_step` gives such a type a compiled TensorFlow step.
 """
 
 from __future__ import annotations
 
 
-from typing import Iterable
+import warnings
+from typing import Callable, Iterable
 
 from ._tf import tf
 import nengo
 from nengo.builder.neurons import SimNeurons
+from nengo.exceptions import ValidationError
 
 from .lif_math import lif_expm1, lif_log1p
 from .op_builders import BuildContext, OpBuilder, StepContext, _materialize
@@ -168,12 +175,85 @@ def elementwise_neuron_bases(operators: Iterable) -> list:
     ]
 
 
-def _host_neurons_fallback_error(neurons) -> None:
-    from nhw.errors import UnsupportedFeatureError
+#: neuron types already warned about running on the host (one warning per type)
+_HOST_WARNED: set = set()
 
-    raise UnsupportedFeatureError(
-        f"tensorflow backend: neuron type {type(neurons).__name__} has no TensorFlow "
-        f"implementation; supported: {', '.join(t.__name__ for t in _STEPS)}"
+
+def register_neuron_step(neuron_type: type, step: Callable | None = None) -> Callable:
+    """Register a TensorFlow step function for a (user-defined) neuron type.
+
+    Without one, a :class:`nengo.neurons.NeuronType` subclass runs its own numpy
+    ``step`` on the host, called back from the compiled loop (slower, no XLA,
+    and no gradients through it); a registered TensorFlow step is compiled into
+    the loop and differentiable, like nhw's built-in types.
+
+    Parameters
+    ----------
+    neuron_type
+        The neuron class. The lookup is exact: subclasses need their own
+        registration (they may have changed the equations).
+    step
+        ``step(neurons, dt, J, state) -> (output, new_state)``. ``neurons`` is
+        the neuron type instance (read its parameters from it), ``dt`` the
+        time step, ``J`` the input currents as a tensor shaped
+        ``(n_neurons, minibatch_size)`` in the simulation dtype, and ``state``
+        a dict of the same-shaped tensors named as the type's ``state``
+        (e.g. ``{"voltage": ...}``). Return the output tensor shaped like ``J``
+        and a dict with the new value of every state entry (return ``state``
+        itself when there is none). While training, the same step runs (write
+        its rate model as a separate type if the spiking one has no useful
+        gradient). Omit it to use ``register_neuron_step`` as a decorator.
+
+    Returns
+    -------
+    step
+        ``step`` unchanged (so it can be used as a decorator).
+
+    Examples
+    --------
+    >>> @register_neuron_step(SpikingTanh)                      # doctest: +SKIP
+    ... def spiking_tanh_step(neurons, dt, J, state):
+    ...     v = state["voltage"] + tf.tanh(J) * dt / neurons.tau_ref
+    ...     spikes = tf.floor(v)
+    ...     return spikes / dt, {"voltage": v - spikes}
+    """
+    if not (isinstance(neuron_type, type) and issubclass(neuron_type, nengo.neurons.NeuronType)):
+        raise ValidationError(
+            "register_neuron_step: expected neuron_type to be a nengo.neurons.NeuronType subclass; "
+            f"received {neuron_type!r}",
+            attr="neuron_type",
+        )
+    if step is None:
+        return lambda fn: register_neuron_step(neuron_type, fn)
+    if not callable(step):
+        raise ValidationError(
+            f"register_neuron_step({neuron_type.__name__}): expected step to be callable "
+            f"(neurons, dt, J, state) -> (output, new_state); received {step!r}",
+            attr="step",
+        )
+
+    def internal(n, dt, J, s, sc):
+        # the internal convention also passes the step context, which users need not see
+        return step(n, dt, J, s)
+
+    NEURONS.register(neuron_type)(internal)
+    return step
+
+
+def _warn_host_neurons(neurons) -> None:
+    t = type(neurons)
+    if t in _HOST_WARNED:
+        return
+    _HOST_WARNED.add(t)
+    warnings.warn(
+        f"tensorflow backend: neuron type {t.__name__} has no TensorFlow step, so its numpy "
+        "step runs on the host, called back from the compiled loop: it is not compiled "
+        "(no XLA, slower) and not differentiable (no gradient flows through these neurons "
+        "in training). Register a TensorFlow step with "
+        f"nhw.backends.tensorflow.neuron_builders.register_neuron_step({t.__name__}, step) "
+        "to compile it.",
+        UserWarning,
+        stacklevel=2,
     )
 
 
@@ -188,7 +268,15 @@ class SimNeuronsBuilder(OpBuilder):
         # run its parent's equations
         fn = NEURONS.lookup(type(neurons), exact=True)
         if fn is None:
-            _host_neurons_fallback_error(neurons)
+            from .process_builders import HostNeuronsBuilder  # deferred: it imports this module's peers
+
+            _warn_host_neurons(neurons)
+            self.impl = HostNeuronsBuilder(op, ctx)
+            self.xla_ok = False
+            self.samples_independent = True
+            self.elementwise = False
+            return
+        self.impl = None
         self.fn = fn
         self.train_fn = training_step(neurons, fn, ctx.training_mode, ctx.lif_smoothing)
         self.xla_ok = not isinstance(neurons, _NO_XLA)
@@ -197,6 +285,9 @@ class SimNeuronsBuilder(OpBuilder):
         self.elementwise = type(neurons) in _ELEMENTWISE
 
     def step(self, sc: StepContext) -> None:
+        if self.impl is not None:
+            self.impl.step(sc)
+            return
         st = sc.state
         op = self.op
         J = st.read(op.J, batched=True)

@@ -9,6 +9,7 @@ received shape or value.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -141,3 +142,53 @@ def check_batch(data: dict, batch: int, what: str, multiple: bool = False) -> in
             attr="x",
         )
     return got
+
+
+def truncate_batch(data: dict, batch: int, what: str, targets: dict | None = None) -> Any:
+    """Cut normalized ``data`` down to a whole number of minibatches (NengoDL's rule).
+
+    NengoDL simulates whole minibatches only: data whose number of samples is
+    not a multiple of ``minibatch_size`` loses its last partial minibatch,
+    with a warning.
+
+    Parameters
+    ----------
+    data
+        ``{key: array (n, n_steps, size)}`` (empty: nothing to do).
+    batch
+        The minibatch size.
+    what
+        Name of the calling method, used in messages.
+    targets
+        Optional second dict (training targets) truncated the same way; when
+        given, ``(data, targets)`` is returned.
+
+    Raises
+    ------
+    nengo.exceptions.ValidationError
+        If there are fewer samples than one minibatch.
+    """
+    arrays = list(data.values()) + list((targets or {}).values())
+    if not arrays:
+        return data if targets is None else (data, targets)
+    got = arrays[0].shape[0]
+    keep = got - got % batch
+    if keep == 0:
+        key = next(iter(data), None)
+        desc = _name(key) if key is not None and not isinstance(key, str) else repr(key)
+        raise ValidationError(
+            f"{what}: input for {desc} has {got} sample(s) (shape {arrays[0].shape}); expected at "
+            f"least one minibatch of {batch} (the Simulator's minibatch_size)",
+            attr="x",
+        )
+    if keep != got:
+        warnings.warn(
+            f"{what}: {got} samples is not a multiple of the Simulator's minibatch_size ({batch}); "
+            f"the data is truncated to the first {keep} samples (as NengoDL does)",
+            UserWarning,
+            stacklevel=3,
+        )
+        data = {k: v[:keep] for k, v in data.items()}
+        if targets is not None:
+            targets = {k: v[:keep] for k, v in targets.items()}
+    return data if targets is None else (data, targets)

@@ -227,6 +227,25 @@ class HostCallBuilder(OpBuilder):
             st.write(s, o, mode.get(id(s), "set"))
 
 
+class HostNeuronsBuilder(HostCallBuilder):
+    """Runs a neuron type's own numpy ``step`` through ``tf.numpy_function``.
+
+    For :class:`~nengo.builder.neurons.SimNeurons` of a type without a
+    TensorFlow step (see :func:`~.neuron_builders.register_neuron_step`). The
+    neuron state travels with the loop state, not in the host signals: each
+    call writes one minibatch element's input current *and state* into the
+    numpy signals, steps, and reads output and new state back, so samples keep
+    separate states and any minibatch size works. ``tf.numpy_function`` has no
+    gradient, so nothing trains through these neurons.
+    """
+
+    def __init__(self, op, ctx: BuildContext) -> None:
+        OpBuilder.__init__(self, op, ctx)
+        state = list(op.state.values())
+        self.in_sigs = [op.J] + state
+        self.out_sigs = [op.output] + state
+
+
 def _is_range(positions: np.ndarray, start: int = 0) -> bool:
     return bool(np.array_equal(positions, np.arange(start, start + positions.size)))
 

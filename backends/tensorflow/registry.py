@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from nengo.builder.neurons import SimNeurons
 from nengo.builder.processes import SimProcess
 
 from nhw.errors import UnsupportedFeatureError
@@ -88,3 +89,14 @@ def native_process_builder(op) -> type | None:
 def runs_natively(op) -> bool:
     """Whether an input-driven SimProcess has a TensorFlow builder (see :func:`native_process_builder`)."""
     return native_process_builder(op) is not None
+
+
+def runs_on_host_neurons(op) -> bool:
+    """Whether ``op`` is a :class:`~nengo.builder.neurons.SimNeurons` without a TensorFlow step.
+
+    The lookup is exact: a user subclass may change ``step`` and must not
+    silently run its parent's equations, so it runs its own numpy ``step`` on
+    the host unless a TensorFlow step was registered for exactly its type
+    (see :func:`~.neuron_builders.register_neuron_step`).
+    """
+    return isinstance(op, SimNeurons) and NEURONS.lookup(type(op.neurons), exact=True) is None

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 import nengo
+import numpy as np
 from nengo.ensemble import Neurons
 from nengo.exceptions import ConfigError, ValidationError
 
@@ -29,7 +30,11 @@ _SETTINGS: dict = {
         "None or a positive number",
         lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
     ),
-    "dtype": (None, "None, 'float32' or 'float64'", lambda v: v in (None, "float32", "float64")),
+    "dtype": (
+        None,
+        "None, 'float32' or 'float64' (or tf.float32/tf.float64)",
+        lambda v: _dtype_name(v) in (None, "float32", "float64"),
+    ),
     "training_mode": (
         "rate",
         "'rate' or 'spiking_aware'",
@@ -40,7 +45,36 @@ _SETTINGS: dict = {
         "None or a positive int",
         lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v > 0),
     ),
+    # --- NengoDL options kept for drop-in compatibility (see docs/nengo-dl-migration.md)
+    # nhw always compiles its own loop and accepts any n_steps, so a loop-free
+    # build changes nothing a NengoDL program can observe
+    "use_loop": (True, "a bool", lambda v: isinstance(v, bool)),
+    # forcing Keras' training/inference phase needs the loop's training flag;
+    # accepted here, refused (with the replacement) when a Simulator is built
+    "learning_phase": (None, "True, False or None", lambda v: v in (True, False, None)),
+    # NengoDL's graph-optimizer hooks: nhw merges operators with nengo's own
+    # optimizer, so these only ever changed speed, never results
+    "planner": (None, "a callable or None", lambda v: v is None or callable(v)),
+    "sorter": (None, "a callable or None", lambda v: v is None or callable(v)),
+    "simplifications": (
+        None,
+        "a list of callables or None",
+        lambda v: v is None or (isinstance(v, (list, tuple)) and all(callable(f) for f in v)),
+    ),
 }
+
+
+def _dtype_name(value: Any) -> Any:
+    """``"float32"`` for ``"float32"``/``tf.float32``/``np.float32`` (NengoDL accepts each)."""
+    if value is None or isinstance(value, str):
+        return value
+    name = getattr(value, "name", None)  # tf.DType
+    if isinstance(name, str):
+        return name
+    try:
+        return np.dtype(value).name
+    except TypeError:
+        return value
 
 #: object types whose ``trainable`` flag can be set through ``net.config``
 TRAINABLE_TYPES = (nengo.Ensemble, Neurons, nengo.Connection, nengo.Network, nengo.Node)
@@ -69,6 +103,17 @@ def configure_settings(**settings: Any) -> None:
     dtype : str or None
         Default simulation dtype (``"float32"``/``"float64"``) when the
         Simulator is not given one.
+    use_loop : bool
+        Accepted for NengoDL code; nhw always runs a compiled loop that takes
+        any ``n_steps``, which gives the same results as NengoDL's loop-free
+        build (``use_loop=False``) does for the runs it allows.
+    learning_phase : bool or None
+        NengoDL's forced Keras phase. Accepted here; a Simulator built from a
+        network that sets it to True or False raises
+        :class:`~nhw.errors.UnsupportedFeatureError` naming the replacement.
+    planner, sorter, simplifications
+        NengoDL's graph-optimizer hooks; accepted and unused (nhw merges
+        operators with nengo's optimizer; these never changed results).
     training_mode : str
         ``"rate"`` (spiking neurons train through their rate model) or
         ``"spiking_aware"`` (spikes forward, rate-model gradient backward).
@@ -117,6 +162,8 @@ def configure_settings(**settings: Any) -> None:
         cfg[nengo.Network].set_param(_KEY, nengo.params.Parameter(_KEY, default=None, optional=True))
     stored = dict(getattr(cfg[nengo.Network], _KEY) or {})
     stored.update({k: v for k, v in settings.items() if k != "trainable"})
+    if "dtype" in stored:
+        stored["dtype"] = _dtype_name(stored["dtype"])
     setattr(cfg[nengo.Network], _KEY, stored)
 
 

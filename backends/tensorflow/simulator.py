@@ -13,7 +13,9 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+import nengo
 import numpy as np
+from nengo.ensemble import Neurons
 
 from ._tf import import_seconds as late_import_seconds  # noqa: F401 (benchmarks read it)
 from ._tf import tf
@@ -26,7 +28,7 @@ from nengo.utils.progress import Progress, ProgressBar, ProgressTracker
 from nengo.utils.simulator import operator_dependency_graph
 
 from ..base import SimulationData, SimulatorBase
-from nhw.errors import SimulationDataKeyError
+from nhw.errors import SimulationDataKeyError, UnsupportedFeatureError
 from . import learning_builders, neuron_builders, process_builders  # noqa: F401 (registration)
 from . import neuron_extras, tensor_node_builder  # noqa: F401 (registration)
 from .host import Feed, HostPlan
@@ -39,7 +41,7 @@ from .filter_merge import MergedLinearFilters, merge_filters
 from .opmerge import optimize as opmerge_optimize, stable_toposort
 from .outer_delta import factor_outer_deltas, loop_layout
 from .params import ParamAssembler, group_params, object_names, select_params
-from .predict import check_batch, normalize_inputs
+from .predict import check_batch, normalize_inputs, truncate_batch
 from .registry import OPS
 from .settings import get_setting
 from .signals import SignalLayout
@@ -60,10 +62,12 @@ def _fmt(seconds: float) -> str:
 class _TFSimulationData(SimulationData):
     """``sim.data``: probe chunks concatenated along the time axis."""
 
-    def __init__(self, params: Mapping, probe_data: Mapping, time_axis: int, current=None) -> None:
+    def __init__(self, params: Mapping, probe_data: Mapping, time_axis: int, current=None,
+                 is_closed=None) -> None:
         super().__init__(params, probe_data)
         self._axis = time_axis
         self._current = current
+        self._is_closed = is_closed
 
     def __getitem__(self, key: Any) -> Any:
         if key in self._probe_data:
@@ -77,6 +81,52 @@ class _TFSimulationData(SimulationData):
             return cached[1]
         built = super().__getitem__(key)
         return built if self._current is None else self._current(key, built)
+
+    def get_params(self, *obj_attrs: tuple) -> list:
+        """Current values of ``(object, attribute)`` pairs, as NengoDL's ``get_params``.
+
+        Parameters
+        ----------
+        *obj_attrs : tuple of (nengo object, str)
+            ``(ens, "encoders")`` gives the scaled encoders (gain and radius
+            folded in: the values that train), ``(ens, "bias")`` or
+            ``(ens.neurons, "bias")`` the biases, ``(conn, "weights")`` the
+            connection weights; any other attribute of the built object
+            (``(ens, "gain")``, ...) is read from ``sim.data[obj]``.
+
+        Returns
+        -------
+        list of numpy.ndarray
+            One value per pair, in order. A closed Simulator cannot read its
+            trained values: it warns and returns the built (initial) values.
+        """
+        closed = self._is_closed is not None and self._is_closed()
+        if closed:
+            warnings.warn(
+                "sim.data.get_params: the Simulator is closed, so its trained values are gone; "
+                "returning the initial (built) values"
+            )
+        out = []
+        for pair in obj_attrs:
+            if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[1], str)):
+                raise ValidationError(
+                    f"sim.data.get_params: expected (object, attribute name) pairs; got {pair!r}",
+                    attr="obj_attrs",
+                )
+            obj, attr = pair
+            if isinstance(obj, Neurons):
+                obj = obj.ensemble  # biases live in the ensemble's built parameters
+            elif isinstance(obj, nengo.Ensemble) and attr == "encoders":
+                attr = "scaled_encoders"  # the trained signal (NengoDL's "encoders" signal)
+            built = self._params[obj] if closed else self[obj]
+            if not hasattr(built, attr):
+                raise ValidationError(
+                    f"sim.data.get_params: {obj} has no parameter {pair[1]!r}; expected one of "
+                    f"{', '.join(getattr(built, '_fields', ())) or 'none'}",
+                    attr="obj_attrs",
+                )
+            out.append(np.asarray(getattr(built, attr)))
+        return out
 
 
 def _concat(chunks: list, probe, axis: int) -> np.ndarray:
@@ -128,6 +178,7 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
     ) -> None:
         super().__init__(dt if model is None else model.dt)
         self.closed = True  # until construction succeeded
+        _refuse_learning_phase(network)
         if dtype is None:
             dtype = get_setting(network, "dtype") or "float32"
         self.inference_only = bool(get_setting(network, "inference_only"))
@@ -324,7 +375,9 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
     def data(self) -> SimulationData:
         if self._data is None:
             axis = 0 if self.minibatch_size is None else 1
-            self._data = _TFSimulationData(self.model.params, self._probe_data, axis, self._current_built)
+            self._data = _TFSimulationData(
+                self.model.params, self._probe_data, axis, self._current_built, lambda: self.closed
+            )
         return self._data
 
     def _reset(self, seed: int | None) -> None:
@@ -352,31 +405,53 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
         """Current values of the model's signals (read-only numpy arrays)."""
         return _SignalValues(self)
 
-    def run_steps(self, steps: int, data: Any = None, progress_bar: Any = None) -> None:
-        """Simulate ``steps`` time steps, recording probes into ``sim.data``.
+    def run_steps(self, n_steps: int | None = None, data: Any = None, progress_bar: Any = None,
+                  stateful: bool = True, *, steps: int | None = None) -> None:
+        """Simulate ``n_steps`` time steps, recording probes into ``sim.data``.
 
         Parameters
         ----------
-        steps
-            Number of steps.
-        data
-            Optional Node inputs, as for :meth:`predict` (``(batch, steps, size)``).
-        progress_bar
-            Ignored (timing lines follow the constructor's ``progress_bar``).
+        n_steps : int
+            Number of steps (NengoDL's name; ``steps=`` is nengo's and is
+            accepted too).
+        data : optional
+            Node inputs, as for :meth:`predict` (``(minibatch_size, n_steps, size)``).
+        progress_bar : optional
+            Ignored (timing lines follow the constructor's ``progress_bar``);
+            a nengo ``ProgressBar`` instance is updated.
+        stateful : bool
+            True: the run continues from the current state and leaves its
+            final state and time behind. False: probe data is recorded, but the
+            state and ``sim.time`` stay as they were (as in NengoDL).
         """
         self._check_open("run_steps")
-        if int(steps) != steps or steps < 0:
-            raise ValidationError(f"run_steps: steps must be an integer >= 0; got {steps!r}", attr="steps")
-        steps = int(steps)
-        feed_data = self._prepare(data, steps, "run_steps", multiple=False)
+        if steps is not None:
+            if n_steps is not None:
+                raise ValidationError(
+                    f"run_steps: got both n_steps={n_steps!r} and steps={steps!r}; give one",
+                    attr="n_steps",
+                )
+            n_steps = steps
+        if n_steps is None:
+            raise ValidationError("run_steps: n_steps (the number of steps) is required", attr="n_steps")
+        if isinstance(n_steps, bool) or int(n_steps) != n_steps or n_steps < 0:
+            raise ValidationError(
+                f"run_steps: n_steps must be an integer >= 0; got {n_steps!r}", attr="n_steps"
+            )
+        n_steps = int(n_steps)
+        feed_data = self._prepare(data, n_steps, "run_steps", multiple=False)
+        # stateful=False (configure_settings) keeps the initial state for every
+        # call but still advances time; stateful=False on this call isolates it
+        # completely (NengoDL: the time and state are restored afterwards)
+        commit = self.stateful and bool(stateful)
         t0 = _time.time()
         if isinstance(progress_bar, ProgressBar):
-            with ProgressTracker(progress_bar, Progress("Simulating", "Simulation", steps)) as pt:
-                self._simulate(steps, feed_data, record=True, commit=self.stateful, progress=pt.total_progress)
+            with ProgressTracker(progress_bar, Progress("Simulating", "Simulation", n_steps)) as pt:
+                self._simulate(n_steps, feed_data, record=True, commit=commit, progress=pt.total_progress)
         else:
-            # stateful=False (configure_settings): every call starts from the initial state
-            self._simulate(steps, feed_data, record=True, commit=self.stateful)
-        self._n_steps += steps
+            self._simulate(n_steps, feed_data, record=True, commit=commit)
+        if stateful:
+            self._n_steps += n_steps
         if not self.keep_history:
             for p, chunks in self._probe_data.items():
                 if chunks:
@@ -386,6 +461,82 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
         if self._data is not None:
             self._data.reset()
         self._say(f"Simulation finished in {_fmt(_time.time() - t0)}")
+
+    def step(self, **kwargs: Any) -> None:
+        """Simulate one time step; ``kwargs`` (``data``, ``stateful``, ...) as for :meth:`run_steps`."""
+        self.run_steps(1, **kwargs)
+
+    def run(self, time_in_seconds: float, **kwargs: Any) -> None:
+        """Simulate ``time_in_seconds`` (rounded to whole steps); ``kwargs`` as for :meth:`run_steps`."""
+        if time_in_seconds < 0:
+            raise ValidationError(
+                f"run: time_in_seconds must be >= 0; got {time_in_seconds!r}", attr="time_in_seconds", obj=self
+            )
+        n = int(np.round(float(time_in_seconds) / self._dt))
+        if n == 0:
+            warnings.warn(
+                f"run: {time_in_seconds!r} s is less than half a time step (dt={self._dt}); "
+                f"no steps simulated, the simulator stays at time {self.time:g}"
+            )
+            return
+        self.run_steps(n, **kwargs)
+
+    # --- reset / state ---------------------------------------------------------
+    def reset(self, seed: int | None = None, include_trainable: bool = True,
+              include_probes: bool = True, include_processes: bool = True) -> None:
+        """Return to time 0 (NengoDL's ``reset``).
+
+        Parameters
+        ----------
+        seed : int, optional
+            New simulator seed (it becomes the default for later resets).
+        include_trainable : bool
+            Also undo training: trainable nengo parameters (encoders, biases,
+            connection weights) return to their built values. Weights of Keras
+            layers inside TensorNodes keep their values (as in NengoDL).
+        include_probes : bool
+            Also clear recorded probe data.
+        include_processes : bool
+            Also restart Processes and input Nodes (their random streams
+            begin again from ``seed``).
+        """
+        self._check_open("reset")
+        if seed is not None:
+            self.seed = int(seed)
+        if include_processes:
+            self._host.reset(self.seed)
+        with self._device():
+            self._tensors = [tf.constant(v) for v in self._layout.initial_slots(self._batch)]
+        if include_trainable:
+            for g in self._groups:
+                g.variable.assign(np.asarray(g.initial(), dtype=self.dtype))
+        self._n_steps = 0
+        if include_probes:
+            for key in self._probe_data:
+                self._probe_data[key] = []
+        if self._data is not None:
+            self._data.reset()
+
+    def soft_reset(self, include_trainable: bool = False, include_probes: bool = False) -> None:
+        """Deprecated (as in NengoDL): ``reset(include_trainable=..., include_probes=...,
+        include_processes=False)``."""
+        warnings.warn(
+            "Simulator.soft_reset is deprecated; use Simulator.reset(include_trainable=False, "
+            "include_probes=False, include_processes=False)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        self.reset(include_trainable=include_trainable, include_probes=include_probes, include_processes=False)
+
+    def _save_state(self) -> tuple:
+        """The loop state and time (tensors are immutable: holding them is a snapshot)."""
+        return self._tensors, self._n_steps
+
+    def _restore_state(self, saved: tuple) -> None:
+        """Go back to a :meth:`_save_state` snapshot (used by ``callbacks.IsolateState``)."""
+        self._tensors, self._n_steps = saved
+        if self._data is not None:
+            self._data.reset()
 
     def _run_steps(self, steps: int) -> None:  # pragma: no cover - run_steps overridden
         self._simulate(steps, {}, record=True, commit=True)
@@ -460,7 +611,8 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
         return built._replace(**repl)
 
     # --- predict ------------------------------------------------------------
-    def predict_on_batch(self, x: Any = None, n_steps: int | None = None, stateful: bool = False) -> dict:
+    def predict_on_batch(self, x: Any = None, n_steps: int | None = None, stateful: bool = False,
+                         **kwargs: Any) -> dict:
         """Simulate one minibatch and return ``{probe: (batch, n_steps, *dims)}``.
 
         Parameters
@@ -473,47 +625,150 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
             Number of steps (required without data; must agree with the data).
         stateful
             Keep the final state and advance ``sim.time`` (else state is unchanged).
+        **kwargs
+            Keras' ``predict`` arguments (``verbose``, ``callbacks``), as for :meth:`predict`.
         """
-        return self._predict(x, n_steps, stateful, "predict_on_batch", multiple=False)
+        return self._predict(x, n_steps, stateful, "predict_on_batch", multiple=False, **kwargs)
 
-    def predict(self, x: Any = None, n_steps: int | None = None, stateful: bool = False) -> dict:
-        """Like :meth:`predict_on_batch`; the batch may be a multiple of minibatch_size.
+    def predict(self, x: Any = None, n_steps: int | None = None, stateful: bool = False,
+                **kwargs: Any) -> dict:
+        """Simulate the samples of ``x`` minibatch by minibatch (``keras.Model.predict``).
 
-        The batch is split into minibatches simulated one after another.
+        Parameters
+        ----------
+        x, n_steps
+            As for :meth:`predict_on_batch`; the number of samples may be any
+            multiple of ``minibatch_size``. Other numbers are cut down to the
+            largest multiple, with a warning (as in NengoDL).
+        stateful
+            False: every minibatch starts from the current state, which is
+            left unchanged. True: each minibatch continues from the previous
+            one's final state and the simulator keeps the last one (its time
+            advances by ``n_steps`` per minibatch).
+        **kwargs
+            Keras' ``predict`` arguments: ``verbose`` (0 silences the timing
+            line, 1 or 2 add Keras' progress bar), ``callbacks`` (Keras
+            callbacks, called per minibatch with the minibatch's outputs keyed by
+            probe name in ``logs``),
+            ``steps`` (simulate only the first ``steps`` minibatches),
+            ``batch_size`` (ignored with a warning, as in NengoDL: the
+            minibatch size is ``minibatch_size``), ``max_queue_size``,
+            ``workers``, ``use_multiprocessing`` (accepted; no effect here).
+
+        Returns
+        -------
+        dict
+            ``{probe: array (n_samples, n_steps, *probe shape)}``.
         """
-        return self._predict(x, n_steps, stateful, "predict", multiple=True)
+        return self._predict(x, n_steps, stateful, "predict", multiple=True, **kwargs)
 
-    def _predict(self, x, n_steps, stateful, what, multiple) -> dict:
+    def _predict(self, x, n_steps, stateful, what, multiple, verbose: Any = "auto", callbacks: Any = None,
+                 steps: int | None = None, batch_size: int | None = None, **ignored: Any) -> dict:
         self._check_open(what)
-        data = self._prepare(x, n_steps, what, multiple)
+        unknown = sorted(set(ignored) - _NO_EFFECT_PREDICT_KWARGS)
+        if unknown:
+            raise TypeError(
+                f"{what}() got unexpected keyword argument(s) {unknown}; expected x, n_steps, "
+                "stateful, verbose, callbacks, steps, batch_size, "
+                + ", ".join(sorted(_NO_EFFECT_PREDICT_KWARGS))
+            )
+        if batch_size is not None and batch_size != self._batch:
+            warnings.warn(
+                f"{what}: batch_size={batch_size!r} is ignored; the batch size is the Simulator's "
+                f"minibatch_size ({self._batch}), fixed when it was built"
+            )
+        if stateful and not self.stateful:
+            warnings.warn(
+                f"{what}: ignoring stateful=True, since the Simulator was built from a network "
+                "with configure_settings(stateful=False)"
+            )
+            stateful = False
+        data = normalize_inputs(x, self.input_nodes, n_steps, what)
+        if multiple:
+            data = truncate_batch(data, self._batch, what)
+        else:
+            check_batch(data, self._batch, what, multiple=False)
         if data:
             n_steps = next(iter(data.values())).shape[1]
         if n_steps is None:
             raise ValidationError(
                 f"{what}: n_steps must be given when no input data is supplied", attr="n_steps"
             )
-        if int(n_steps) != n_steps or n_steps < 1:
+        if isinstance(n_steps, bool) or int(n_steps) != n_steps or n_steps < 1:
             raise ValidationError(f"{what}: n_steps must be a positive integer; got {n_steps!r}", attr="n_steps")
         n_steps = int(n_steps)
         total = next(iter(data.values())).shape[0] if data else self._batch
+        n_batches = total // self._batch
+        if steps is not None:
+            if isinstance(steps, bool) or int(steps) != steps or steps < 1:
+                raise ValidationError(f"{what}: steps must be a positive integer; got {steps!r}", attr="steps")
+            n_batches = min(n_batches, int(steps))
+        cbs = self._predict_callbacks(callbacks, verbose, n_batches)
         results: dict = {p: [] for p in self._probes}
         t0 = _time.time()
-        for start in range(0, total, self._batch):
+        if cbs is not None:
+            cbs.on_predict_begin()
+        for i in range(n_batches):
+            start = i * self._batch
             part = {k: v[start:start + self._batch] for k, v in data.items()}
+            if cbs is not None:
+                cbs.on_predict_batch_begin(i)
             saved = self._tensors
             out = self._simulate(n_steps, part, record=False, commit=True)
             if not stateful:
                 self._tensors = saved
             else:
                 self._n_steps += n_steps
+            batch_out = {}
             for p, chunks in out.items():
                 arr = np.concatenate(chunks, axis=0) if chunks else np.zeros((0,))
-                results[p].append(np.moveaxis(arr, -1, 0))
-        self._say(f"Simulation finished in {_fmt(_time.time() - t0)}")
+                batch_out[p] = np.moveaxis(arr, -1, 0)
+                results[p].append(batch_out[p])
+            if cbs is not None:
+                # callbacks (IsolateState) may reset the state between minibatches
+                # keyed by probe name, like the Keras model's outputs
+                cbs.on_predict_batch_end(i, {"outputs": {self._probe_names[p]: v for p, v in batch_out.items()}})
+        if cbs is not None:
+            cbs.on_predict_end()
+        if verbose != 0:
+            self._say(f"Simulation finished in {_fmt(_time.time() - t0)}")
         out = {p: np.concatenate(v, axis=0) for p, v in results.items()}
         if not self.keep_history:
             out = {p: v[:, -1:] for p, v in out.items()}
         return out
+
+    def _predict_callbacks(self, callbacks: Any, verbose: Any, n_batches: int):
+        """A Keras ``CallbackList`` for predict (None when there is nothing to call)."""
+        progbar = verbose in (1, 2)
+        if not callbacks and not progbar:
+            return None
+        from ._tf import keras
+
+        if isinstance(callbacks, keras.callbacks.Callback):
+            callbacks = [callbacks]
+        return keras.callbacks.CallbackList(
+            list(callbacks or []), add_history=False, add_progbar=progbar, model=self.keras_model,
+            verbose=verbose, epochs=1, steps=n_batches,
+        )
+
+
+#: Keras ``predict`` arguments about data loading: accepted, nothing to do here
+_NO_EFFECT_PREDICT_KWARGS = frozenset({"max_queue_size", "workers", "use_multiprocessing"})
+
+
+def _refuse_learning_phase(network) -> None:
+    """NengoDL's ``configure_settings(learning_phase=...)`` has no equivalent yet: refuse it."""
+    phase = get_setting(network, "learning_phase") if network is not None else None
+    if phase is None:
+        return
+    raise UnsupportedFeatureError(
+        f"configure_settings(learning_phase={phase!r}) is not supported by nhw's TensorFlow "
+        "Simulator: fit() always trains in training mode (spiking neurons use their rate "
+        "model) and run/predict/evaluate always simulate in inference mode. Remove the "
+        "setting; to simulate rate behaviour outside training build the network with rate "
+        "neurons (e.g. nengo.LIFRate instead of nengo.LIF), and to train with spikes in the "
+        "forward pass use configure_settings(training_mode='spiking_aware')"
+    )
 
 
 class _SignalValues(Mapping):

@@ -32,7 +32,7 @@ from nengo.params import BoolParam, Parameter, ShapeParam
 
 from nhw.errors import UnsupportedFeatureError
 
-__all__ = ["Layer", "SimTensorNode", "TensorNode", "build_tensor_node", "is_keras_layer"]
+__all__ = ["Layer", "SimTensorNode", "TensorNode", "build_tensor_node", "is_keras_layer", "tensor_layer"]
 
 
 def is_keras_layer(obj: Any) -> bool:
@@ -337,8 +337,19 @@ class Layer:
     ----------
     layer_func : callable, keras.layers.Layer or nengo.neurons.NeuronType
         A function of ``x`` or a Keras layer (becomes a :class:`TensorNode` with
-        ``pass_time=False``), or a neuron type (becomes a ``nengo.Ensemble`` of
-        those neurons with gain 1 and bias 0, whose ``.neurons`` is returned).
+        ``pass_time=False``), or a neuron type (becomes a one-dimensional
+        ``nengo.Ensemble`` of those neurons, whose ``.neurons`` is returned).
+
+    Notes
+    -----
+    As in NengoDL, a neuron-type layer is an ordinary ``nengo.Ensemble``: its
+    gains and biases come from the Ensemble's parameters, i.e. from the
+    ``layer_args`` given to the call or else the network's config defaults
+    (typically ``net.config[nengo.Ensemble].max_rates = nengo.dists.Choice([100])``
+    and ``.intercepts = nengo.dists.Choice([0])``), else nengo's defaults. The
+    connection into the layer is marked non-trainable
+    (``net.config[conn].trainable = False``): the layer's own weights (Keras
+    layer weights, ensemble biases) train, the identity link to it does not.
     """
 
     def __init__(self, layer_func: Any) -> None:
@@ -370,7 +381,10 @@ class Layer:
         synapse : optional
             Synapse of the connection (default: none).
         shape_in : tuple of int, optional
-            Input shape of the layer; defaults to ``(input.size_out,)``.
+            Input shape of the layer. Defaults to the transform's output shape
+            (``transform.shape[0]`` for a 2-D array, ``size_out`` or the
+            convolution's ``output_shape`` for a ``nengo.transforms`` object),
+            else ``(input.size_out,)``.
         return_conn : bool
             Also return the created Connection.
         **layer_args
@@ -392,10 +406,10 @@ class Layer:
                 attr="input",
             )
         name = f"Layer({self.layer_func!r})"
-        shape_in = _shape(shape_in, "shape_in", name) or (int(size),)
+        shape_in = _shape(shape_in, "shape_in", name) or _transform_shape(transform) or (int(size),)
         if isinstance(self.layer_func, nengo.neurons.NeuronType):
-            layer_args.setdefault("gain", nengo.dists.Choice([1]))
-            layer_args.setdefault("bias", nengo.dists.Choice([0]))
+            # no gain/bias defaults here: like any Ensemble, the layer takes them
+            # from layer_args, else the network config (max_rates/intercepts)
             ens = nengo.Ensemble(
                 int(np.prod(shape_in)), 1, neuron_type=self.layer_func, **layer_args
             )
@@ -405,7 +419,66 @@ class Layer:
             layer_args.setdefault("pass_time", False)
             obj = TensorNode(self.layer_func, shape_in=shape_in, **layer_args)
         conn = nengo.Connection(input, obj, transform=transform, synapse=synapse)
+        _mark_untrainable(conn)
         return (obj, conn) if return_conn else obj
 
     def __str__(self) -> str:
-        return f"Layer({self.layer_func})"
+        func = self.layer_func
+        return f"Layer({getattr(func, 'name', getattr(func, '__name__', func))})"
+
+
+def _transform_shape(transform: Any) -> tuple | None:
+    """Output shape of a connection transform, when the transform fixes it."""
+    if isinstance(transform, np.ndarray) and transform.ndim == 2:
+        return (int(transform.shape[0]),)
+    if isinstance(transform, nengo.transforms.Convolution):
+        return tuple(int(s) for s in transform.output_shape.shape)
+    if isinstance(transform, nengo.transforms.Transform) and not isinstance(
+        transform, nengo.transforms.NoTransform
+    ):
+        try:
+            return (int(transform.size_out),)
+        except (AttributeError, TypeError, ValueError):
+            return None  # e.g. a Dense transform with a Distribution and no shape
+    return None
+
+
+def _mark_untrainable(conn: nengo.Connection) -> None:
+    """Set ``trainable = False`` for ``conn`` in the innermost network's config.
+
+    Registers the ``trainable`` config parameter first (default None, i.e. no
+    change for other objects) when no ``configure_settings(trainable=...)``
+    call has done so.
+    """
+    from .settings import configure_settings  # deferred: settings imports nengo only
+
+    cfg = nengo.Network.context[-1].config
+    try:
+        cfg[conn].trainable = False
+    except (AttributeError, KeyError, nengo.exceptions.ConfigError):
+        configure_settings(trainable=None)
+        cfg[conn].trainable = False
+
+
+def tensor_layer(input: Any, layer_func: Any, **kwargs: Any):
+    """Deprecated NengoDL 2 spelling of ``Layer(layer_func)(input, **kwargs)``.
+
+    Parameters
+    ----------
+    input : nengo object or ObjView
+        Object connected to the new layer.
+    layer_func : callable, keras.layers.Layer or nengo.neurons.NeuronType
+        See :class:`Layer`.
+    **kwargs
+        Passed to :meth:`Layer.__call__`.
+
+    Returns
+    -------
+    obj : TensorNode or nengo.ensemble.Neurons
+        The new layer (and the Connection with ``return_conn=True``).
+    """
+    import warnings
+
+    warnings.warn("tensor_layer is deprecated; use Layer(layer_func)(input, ...) instead", DeprecationWarning,
+                  stacklevel=2)
+    return Layer(layer_func)(input, **kwargs)

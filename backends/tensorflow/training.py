@@ -9,6 +9,7 @@ every other Keras keyword argument through unchanged.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,8 +18,10 @@ import numpy as np
 from ._tf import keras, tf  # imported on first use
 from nengo.exceptions import SimulationError, ValidationError
 
+from nhw.errors import UnsupportedFeatureError
+
 from .keras_io import STEPS_KEY
-from .predict import normalize_inputs
+from .predict import normalize_inputs, truncate_batch
 
 
 def _probe_desc(p) -> str:
@@ -105,6 +108,10 @@ class TrainingMixin:
         distributed = tf.distribute.has_strategy() or self._distributed
         kwargs.setdefault("jit_compile", bool(self._loop.xla) and not distributed)
         self._compiled_losses = set(losses)
+        # Keras names a lone output's metrics without the output's name
+        # ("accuracy"); NengoDL programs read "<probe>_accuracy" (renamed in fit/evaluate)
+        outputs = set(losses) | set(mets)
+        self._lone_output = next(iter(outputs)) if len(outputs) == 1 else None
         # the Keras model outputs only the probes training looks at: Keras
         # wants targets for every output that has a loss or metric
         self.keras_model.output_probes = (set(losses) | set(mets)) or None
@@ -186,10 +193,19 @@ class TrainingMixin:
     def _input_label(self, node) -> str:
         return STEPS_KEY if node is None else self._input_names[node]
 
-    def _dataset(self, x: Any, y: Any, n_steps, what: str, batch_size, shuffle: bool, need_y: bool):
+    def _dataset(self, x: Any, y: Any, n_steps, what: str, batch_size, shuffle: bool, need_y: bool,
+                 validation_split: float = 0.0):
+        """A batched ``tf.data.Dataset`` of ``(inputs, targets)`` (and the validation
+        part when ``validation_split`` is given: then a pair of datasets)."""
         if isinstance(x, tf.data.Dataset):
             if y is not None:
                 raise ValidationError(f"{what}: with a tf.data.Dataset give targets inside it, not as y", attr="y")
+            if validation_split:
+                raise ValidationError(
+                    f"{what}: validation_split={validation_split!r} needs array data; with a "
+                    "tf.data.Dataset pass validation_data=<another dataset> instead",
+                    attr="validation_split",
+                )
             spec = x.element_spec
             first = tf.nest.flatten(spec)[0]
             if first.shape.rank and first.shape[0] is None:
@@ -200,22 +216,107 @@ class TrainingMixin:
                 )
             return x
         xd, yd = self._xy(x, y, n_steps, what, need_y)
-        n = next(iter(xd.values())).shape[0]
         bs = self._batch if batch_size is None else int(batch_size)
-        if n % bs:
+        # NengoDL's rule: a partial last minibatch is dropped, with a warning
+        xd, yd = truncate_batch(xd, bs, what, targets=yd)
+        if not validation_split:
+            return self._batches(xd, yd, bs, shuffle)
+        n = next(iter(xd.values())).shape[0]
+        # Keras' split: the last fraction of the samples, before any shuffling
+        split = int(n * (1 - float(validation_split)))
+        if split % bs or (n - split) % bs or split == 0 or split == n:
             raise ValidationError(
-                f"{what}: {n} samples is not a multiple of the batch size {bs}; the simulation "
-                "graph has a static batch, so trim or pad the data (or choose batch_size)",
-                attr="x",
+                f"{what}: validation_split={validation_split!r} splits {n} samples into {split} "
+                f"training and {n - split} validation samples; both must be non-zero multiples of "
+                f"the batch size {bs}",
+                attr="validation_split",
             )
+        train = self._batches({k: v[:split] for k, v in xd.items()}, {k: v[:split] for k, v in yd.items()},
+                              bs, shuffle)
+        val = self._batches({k: v[split:] for k, v in xd.items()}, {k: v[split:] for k, v in yd.items()},
+                            bs, False)
+        return train, val
+
+    def _batches(self, xd: dict, yd: dict, bs: int, shuffle: bool):
+        n = next(iter(xd.values())).shape[0]
         ds = tf.data.Dataset.from_tensor_slices((xd, yd) if yd else (xd,))
         if shuffle:
             ds = ds.shuffle(n, seed=self.seed, reshuffle_each_iteration=True)
         return ds.batch(bs, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
+    def _keras_call_checks(self, what: str, stateful: bool, batch_size: Any) -> None:
+        """NengoDL's ``stateful=`` and ``batch_size=`` for fit/evaluate."""
+        if batch_size is not None and batch_size != self._batch:
+            warnings.warn(
+                f"{what}: batch_size={batch_size} differs from minibatch_size={self._batch}; NengoDL "
+                f"ignores batch_size, nhw uses it as the number of samples per {what} batch",
+                UserWarning,
+                stacklevel=3,
+            )
+        if stateful and not self.stateful:
+            warnings.warn(
+                f"{what}: ignoring stateful=True, since the Simulator was built from a network "
+                "with configure_settings(stateful=False)",
+                UserWarning,
+                stacklevel=3,
+            )
+        elif stateful:
+            raise UnsupportedFeatureError(
+                f"{what}(stateful=True) is not supported: nhw runs every {what} minibatch from the "
+                "initial state as one differentiable simulation and keeps no state from it; expected "
+                f"stateful=False; got stateful=True. To continue the simulation afterwards, run "
+                "sim.predict(..., stateful=True) or sim.run_steps(...) on the data instead"
+            )
+        elif self.stateful and self._n_steps > 0:
+            warnings.warn(
+                f"{what}: the Simulator is at time {self.time:g} s, but {what} simulates every minibatch "
+                "from the initial state (NengoDL starts from the current state); call sim.reset("
+                "include_trainable=False) first to make this explicit",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    def _rename_logs(self, logs: dict) -> dict:
+        """``accuracy`` -> ``<probe>_accuracy`` (also ``val_...``) for a lone output, in place."""
+        name = getattr(self, "_lone_output", None)
+        if name is None or not isinstance(logs, dict):
+            return logs
+        for key in list(logs):
+            prefix, base = ("val_", key[4:]) if key.startswith("val_") else ("", key)
+            if base == "loss" or base.startswith(f"{name}_"):
+                continue
+            logs[f"{prefix}{name}_{base}"] = logs.pop(key)
+        return logs
+
+    def _rename_metric_objects(self) -> None:
+        """Give a lone output's built Keras metrics NengoDL's names (``probe_mae``).
+
+        Keras builds compiled metrics on the first batch; renamed then, later
+        results carry the name natively, so monitor callbacks (EarlyStopping
+        with ``mode="auto"``) find the metric by the name the user gives.
+        """
+        name = getattr(self, "_lone_output", None)
+        if name is None:
+            return
+        # CompileMetrics.metrics lists the built metric objects themselves
+        for m in self.keras_model.metrics:
+            for metric in getattr(m, "metrics", None) or ():
+                inner = getattr(metric, "metrics", None)
+                for one in inner if isinstance(inner, list) else [metric]:
+                    if one.name != "loss" and not one.name.startswith(f"{name}_"):
+                        one.name = f"{name}_{one.name}"
+
+    def _with_renamer(self, callbacks: Any) -> list:
+        callbacks = [callbacks] if isinstance(callbacks, keras.callbacks.Callback) else list(callbacks or [])
+        if getattr(self, "_lone_output", None) is None:
+            return callbacks
+        # first, so later callbacks (EarlyStopping, History, ...) see NengoDL's names
+        return [_rename_logs(self)] + callbacks
+
     # --- fit / evaluate --------------------------------------------------------
-    def fit(self, x: Any = None, y: Any = None, n_steps: int | None = None, batch_size: int | None = None,
-            validation_data: Any = None, shuffle: bool = True, **kwargs) -> keras.callbacks.History:
+    def fit(self, x: Any = None, y: Any = None, n_steps: int | None = None, stateful: bool = False,
+            batch_size: int | None = None, validation_data: Any = None, validation_split: float = 0.0,
+            shuffle: bool = True, **kwargs) -> keras.callbacks.History:
         """Train the network's parameters on ``(x, y)``, as ``keras.Model.fit``.
 
         Parameters
@@ -228,27 +329,59 @@ class TrainingMixin:
             keyed by Probe or probe name; each ``(batch, n_steps, size)``.
         n_steps
             Steps per sample (only needed without input data).
+        stateful
+            Only False (NengoDL's default) is supported: every minibatch runs
+            from the initial state and the simulator's own state is untouched.
         batch_size
-            Samples per gradient step (default ``minibatch_size``); the number
-            of samples must be a multiple of it.
+            Samples per gradient step (default ``minibatch_size``; NengoDL
+            ignores it, so a different value warns). Samples beyond the last
+            whole batch are dropped with a warning, as in NengoDL.
         validation_data
             ``(x_val, y_val)`` in the same forms, or a dataset.
+        validation_split
+            Fraction of the samples (the last ones, before shuffling) used for
+            validation instead of training; both parts must be whole batches.
         shuffle
             Reshuffle the samples every epoch.
         **kwargs
             Passed to ``keras.Model.fit`` (``epochs``, ``callbacks``, ``verbose``, ...).
+
+        Returns
+        -------
+        keras.callbacks.History
+            Metrics named as NengoDL names them (``loss``, ``<probe>_loss``,
+            ``<probe>_<metric>``, ``val_...``).
         """
         self._check_open("fit")
         self._check_trainable("fit")
         if getattr(self.keras_model, "optimizer", None) is None or not getattr(self.keras_model, "compiled", True):
             raise SimulationError("fit: call sim.compile(optimizer, loss) first")
-        ds = self._dataset(x, y, n_steps, "fit", batch_size, shuffle, need_y=True)
-        if validation_data is not None:
+        self._keras_call_checks("fit", stateful, batch_size)
+        if validation_split and validation_data is not None:
+            raise ValidationError(
+                "fit: give validation_data or validation_split, not both", attr="validation_split"
+            )
+        ds = self._dataset(x, y, n_steps, "fit", batch_size, shuffle, need_y=True,
+                           validation_split=validation_split)
+        if validation_split:
+            ds, validation_data = ds
+        elif validation_data is not None:
             if isinstance(validation_data, tf.data.Dataset):
                 vx, vy = validation_data, None
             else:
+                if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
+                    raise ValidationError(
+                        "fit: validation_data must be (x_val, y_val) or a tf.data.Dataset; got "
+                        f"{type(validation_data).__name__}", attr="validation_data"
+                    )
+                if len(validation_data) == 3:
+                    raise UnsupportedFeatureError(
+                        "fit: validation_data=(x_val, y_val, sample_weights) is not supported; "
+                        "expected (x_val, y_val); weight the loss in the loss function instead"
+                    )
                 vx, vy = validation_data[0], validation_data[1]
             validation_data = self._dataset(vx, vy, None, "fit(validation_data)", batch_size, False, True)
+        kwargs["callbacks"] = self._with_renamer(kwargs.get("callbacks"))
         before = self._snapshot()
         try:
             # shuffling happened in the dataset (Keras ignores it for datasets)
@@ -270,17 +403,30 @@ class TrainingMixin:
         opt_vals = [v.numpy() for v in opt.variables] if getattr(opt, "built", False) else None
         return [v.numpy() for v in self.keras_model.weights], opt_vals
 
-    def evaluate(self, x: Any = None, y: Any = None, n_steps: int | None = None,
+    def evaluate(self, x: Any = None, y: Any = None, n_steps: int | None = None, stateful: bool = False,
                  batch_size: int | None = None, return_dict: bool = True, **kwargs):
         """Loss and metrics on ``(x, y)``, as ``keras.Model.evaluate``.
 
-        Returns ``{"loss": ..., "<probe>_loss": ..., ...}`` (``return_dict=True``).
+        Parameters
+        ----------
+        x, y, n_steps, batch_size
+            As for :meth:`fit` (a partial last batch is dropped with a warning).
+        stateful
+            Only False (NengoDL's default) is supported, as for :meth:`fit`.
+        return_dict
+            True (NengoDL's form): ``{"loss": ..., "<probe>_loss": ...,
+            "<probe>_<metric>": ...}``; False: Keras' list.
+        **kwargs
+            Passed to ``keras.Model.evaluate`` (``verbose``, ``callbacks``, ``steps``, ...).
         """
         self._check_open("evaluate")
         if getattr(self.keras_model, "optimizer", None) is None:
             raise SimulationError("evaluate: call sim.compile(optimizer, loss) first")
+        self._keras_call_checks("evaluate", stateful, batch_size)
         ds = self._dataset(x, y, n_steps, "evaluate", batch_size, False, need_y=True)
-        return self.keras_model.evaluate(ds, return_dict=return_dict, **kwargs)
+        kwargs["callbacks"] = self._with_renamer(kwargs.get("callbacks"))
+        out = self.keras_model.evaluate(ds, return_dict=return_dict, **kwargs)
+        return self._rename_logs(dict(out)) if return_dict else out
 
     def _guard_finite(self, before: tuple, what: str) -> None:
         """Roll back to ``before`` (weights and optimizer state) and raise if training
@@ -299,3 +445,38 @@ class TrainingMixin:
                 "were restored to their values before this call (lower the learning rate, "
                 "check the data, or add keras.callbacks.TerminateOnNaN)"
             )
+
+
+def _rename_logs(sim) -> Any:
+    """A callback renaming Keras' metric keys to NengoDL's in the ``logs`` later callbacks see.
+
+    Defined on first use: subclassing a Keras class at import would import TensorFlow.
+    """
+
+    class _RenameLogs(keras.callbacks.Callback):
+        """Renames Keras' metric keys to NengoDL's in the ``logs`` every later callback sees."""
+
+        def __init__(self, sim) -> None:
+            super().__init__()
+            self._sim = sim
+
+        def _rename(self, logs) -> None:
+            self._sim._rename_metric_objects()
+            self._sim._rename_logs(logs)
+
+        def on_epoch_end(self, epoch, logs=None):
+            self._rename(logs)
+
+        def on_train_batch_end(self, batch, logs=None):
+            self._rename(logs)
+
+        def on_test_batch_end(self, batch, logs=None):
+            self._rename(logs)
+
+        def on_test_end(self, logs=None):
+            self._rename(logs)
+
+        def on_train_end(self, logs=None):
+            self._rename(logs)
+
+    return _RenameLogs(sim)

@@ -164,15 +164,22 @@ def test_python_node_with_input_runs_per_sample():
     assert np.allclose(sim.data[p][:, :, 0], [2 + t, 4 + t])
 
 
-def test_unsupported_neuron_type_is_a_clear_error():
+def test_user_neuron_type_runs_its_numpy_step_with_a_notice():
+    # NengoDL runs a neuron type without a TensorFlow step through its numpy step
     class MyNeurons(nengo.RectifiedLinear):
         def step(self, dt, J, output):
-            output[...] = J
+            output[...] = 2 * J
 
-    with nengo.Network() as net:
-        nengo.Ensemble(3, 1, neuron_type=MyNeurons())
-    with pytest.raises(UnsupportedFeatureError, match="MyNeurons"):
-        Simulator(net, progress_bar=False)
+    with nengo.Network(seed=1) as net:
+        ens = nengo.Ensemble(3, 1, neuron_type=MyNeurons())
+        p = nengo.Probe(ens.neurons)
+    with pytest.warns(UserWarning, match="MyNeurons"):
+        sim = Simulator(net, progress_bar=False)
+    with sim:
+        sim.run_steps(5)
+    with nengo.Simulator(net, progress_bar=False) as ref:
+        ref.run_steps(5)
+    np.testing.assert_allclose(sim.data[p], ref.data[p], rtol=1e-5, atol=1e-5)
 
 
 def test_convolutions_match_reference():

@@ -53,33 +53,40 @@ def test_variance_scaling_statistics(mode, distribution):
     fan = {"fan_in": d, "fan_out": n, "fan_avg": (n + d) / 2}[mode]
     x = dists.VarianceScaling(scale, mode, distribution).sample(n, d, rng=np.random.RandomState(1))
     assert abs(np.mean(x)) < 0.03 * np.sqrt(scale / fan)  # ~6 standard errors
-    assert np.isclose(np.var(x), scale / fan, rtol=0.03)
+    # NengoDL's "normal" is a normal of std sqrt(scale/fan) cut at 2 std, not rescaled:
+    # its variance is TRUNC_STD**2 of that
+    want = scale / fan * (TRUNC_STD**2 if distribution == "normal" else 1)
+    assert np.isclose(np.var(x), want, rtol=0.03)
     if distribution == "uniform":
         limit = np.sqrt(3 * scale / fan)
         assert np.all(np.abs(x) <= limit)
         assert np.max(np.abs(x)) > 0.99 * limit
     else:
-        bound = 2 * np.sqrt(scale / fan) / TRUNC_STD
+        bound = 2 * np.sqrt(scale / fan)
         assert np.all(np.abs(x) <= bound)
         assert np.max(np.abs(x)) > 0.99 * bound
 
 
 def test_one_dimensional_fan():
-    # Keras: for 1-D shapes fan_in == fan_out == n
+    # NengoDL: a 1-D sample has fan_in 1 and fan_out n
     x = dists.VarianceScaling(2.0, "fan_in").sample(20000, rng=np.random.RandomState(2))
-    assert np.isclose(np.var(x), 2.0 / 20000, rtol=0.05)
+    assert np.isclose(np.var(x), 2.0, rtol=0.05)
+    y = dists.VarianceScaling(2.0, "fan_out").sample(20000, rng=np.random.RandomState(2))
+    assert np.isclose(np.var(y), 2.0 / 20000, rtol=0.05)
 
 
 def test_glorot_and_he_are_variance_scaling():
     g, h = dists.Glorot(), dists.He()
     assert isinstance(g, dists.VarianceScaling) and isinstance(h, dists.VarianceScaling)
     assert (g.scale, g.mode, g.distribution) == (1.0, "fan_avg", "uniform")
-    assert (h.scale, h.mode, h.distribution) == (2.0, "fan_in", "normal")
+    # He's scale is a standard-deviation factor (NengoDL): default 1, variance factor scale**2
+    assert (h.scale, h.mode, h.distribution) == (1.0, "fan_in", "normal")
+    assert dists.He(np.sqrt(2)).scale == pytest.approx(2.0)
     rng = np.random.RandomState(4)
-    x = h.sample(300, 200, rng=rng)
-    assert np.isclose(np.var(x), 2.0 / 200, rtol=0.03)
+    x = dists.He(np.sqrt(2)).sample(300, 200, rng=rng)
+    assert np.isclose(np.var(x), 2.0 / 200 * TRUNC_STD**2, rtol=0.03)
     y = dists.Glorot(distribution="normal").sample(300, 200, rng=rng)
-    assert np.isclose(np.var(y), 1.0 / 250, rtol=0.03)
+    assert np.isclose(np.var(y), 1.0 / 250 * TRUNC_STD**2, rtol=0.03)
 
 
 def test_truncated_normal():
