@@ -10,8 +10,8 @@ are raised after it is restored.
 TensorFlow is also imported *late*: ``tf`` and ``keras`` here are stand-ins that import
 the real modules on first attribute access. The simulator modules can then be imported
 without TensorFlow, and ``Simulator`` runs nengo's builder before TensorFlow is loaded:
-the builder's transient memory (decoder solves: ~0.8 GB for a 3200-neuron ensemble)
-and TensorFlow's ~0.6 GB resident image never coexist.
+the builder's transient memory (decoder solves of large ensembles) and TensorFlow's
+resident image never coexist.
 """
 
 from __future__ import annotations

@@ -36,11 +36,9 @@ UNROLL_TRAINING = 4
 #: fewest samples per part when a minibatch is split across CPU cores
 MIN_SHARD_SAMPLES = 4
 #: fewest samples per part when parts are made smaller than one per core to fit
-#: the cache: each part pays the whole per-step cost of its loop's operators, and
-#: 4-sample parts lost to 8-sample ones in every case measured (2-core CPU, 32 MB
-#: L3): pes64 b32 2.09 vs 1.39 ms/step, b64 4.50 vs 2.61; a 2000-ensemble chain b32
-#: 8.30 vs 5.02, b16 3.79 vs 2.40 (as 2 parts); a 1000-ensemble chain b32 3.47 vs
-#: 1.91, b64 6.82 vs 3.59
+#: the cache: each part pays the whole per-step cost of its loop's operators, so
+#: parts of fewer samples lose more to that fixed cost than they win in cache
+#: (measurements: docs/performance.md)
 MIN_CACHE_SPLIT_SAMPLES = 8
 
 
@@ -106,8 +104,7 @@ def choose_shards(
         the end of a chunk one after another on each core, so splitting finer
         than one part per core shrinks the state the cores stream concurrently;
         parts are made small enough that all cores' state fits in half the
-        last-level cache (per-sample learned weights: pes64 at batch 32 holds
-        26 MB and runs 1.3-1.6x faster as 4 parts than as 2 on a 32 MB L3), but
+        last-level cache (per-sample learned weights are the usual case), but
         not below ``MIN_CACHE_SPLIT_SAMPLES`` samples each.
     cache_bytes
         Last-level cache size (default: :func:`last_level_cache_bytes`).
@@ -116,11 +113,9 @@ def choose_shards(
         minibatch. A step rewrites them and reads them back (update, then
         matvec), so when a finer split (still at least ``MIN_CACHE_SPLIT_SAMPLES``
         samples each) makes one part's matrices fit in a core's level-2 cache,
-        that split is taken: pes16 at batch 32 (1.6 MB of weights) runs at 146
-        us/step as 4 parts (410 kB each, 512 kB L2), at 164 as 2. Where no
-        allowed split fits, splitting finer bought 0-3 % (pes32) and is not done;
-        other state, streamed once per step, gained nothing from such splits
-        (integrator, cconv, basal ganglia 16-d: 3-8 % slower as 4 parts).
+        that split is taken. Where no allowed split fits, a finer split is not
+        made: state streamed once per step gains nothing from it (measurements:
+        docs/performance.md).
     core_cache
         Level-2 cache size of a core (default: :func:`core_cache_bytes`; 0: unknown,
         no such split).

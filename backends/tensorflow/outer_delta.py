@@ -6,8 +6,7 @@ a decay of the weights' rows), and a ``Copy(delta, weights, inc=True)`` that add
 it to the weights at the start of the next step. ``delta`` is therefore loop
 state of the weights' full size: with a minibatch that is a ``(post, pre,
 batch)`` tensor written and read back every step on top of the weights
-themselves (26 MB per step for a 64-d ensemble at batch 32), which made
-learning memory-bound.
+themselves, which made learning memory-bound.
 
 Here the factors (a few kB: the scaled post-side vector, ``pre_filtered`` and,
 for Oja, the row decay) are the loop state instead, and the weights get their

@@ -293,7 +293,7 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
         const_feeds = [f for f in feeds if f.op is None]
 
         # flat neuron state and uncarried input currents pay off with a minibatch
-        # only (SignalLayout, step_local.py; at batch 1 cconv16 ran 25 % slower)
+        # only (SignalLayout, step_local.py); at batch 1 they cost time
         ops = self._exec_order
         batched = self._batch > 1
         flat_last = elementwise_neuron_bases(ops) if batched else []

@@ -6,12 +6,11 @@ input currents that store is pure cost: nengo sets them afresh every step (the
 bias ``Copy``, then the encoders' and neuron connections' increments), the neuron
 update is their only reader, and with a minibatch XLA fuses the whole current
 computation into the neuron update's kernels, so the stored copy is read by
-nobody. Not carrying them made the batch-32 step 5-19 % faster on the
-integrator, cconv and basal ganglia benchmark networks.
+nobody, so not carrying them saves one store per neuron per step.
 
 Other rebuilt state (decoded values, spikes, synapse inputs) stays carried: it
-feeds matrix products, which do not fuse, and without the store XLA recomputed
-the cheap producers inside several consumers (cconv64 at batch 32 ran 2x slower).
+feeds matrix products, which do not fuse, and without the store XLA recomputes
+the cheap producers inside every consumer (measurements: docs/performance.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The config reference in Markdown, generated from the schema (``nhw.toolchain.config``).
 
-``nhw config schema --markdown`` prints it; ``README.md`` embeds it between the
+``nhw config schema --markdown`` prints it; ``docs/config-reference.md`` embeds it between the
 markers below, and a test keeps that copy current.
 """
 
