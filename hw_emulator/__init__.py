@@ -11,9 +11,9 @@ Modules, one idea each (see ``SPEC.md`` for the behaviour they implement):
 ``learning``    on-chip PES: traces, host error, learned weights
 ``emulator``    the vectorised integer run loop
 ``report``      hardware report (resources, activity, energy/time *estimate*)
-``mapping``     nengo's built model -> chip objects (the only module importing nengo)
 
-Everything but ``mapping`` is numpy-only.
+Everything here is numpy-only: the chip knows no nengo.  Mapping nengo's built model
+onto these objects is the ``loihi-emu`` backend's work (:mod:`nhw.backends.loihi_emu`).
 """
 
 from .chip import LOIHI_V1, BoardSpec, ChipSpec

@@ -1,7 +1,8 @@
 """Chip objects: compartment blocks, input axon groups and synapse groups.
 
-These are the "program" of the chip, independent of nengo: :mod:`mapping` creates
-them, :mod:`allocate` places them on cores and :mod:`emulator` runs them.
+These are the "program" of the chip, independent of nengo: the loihi-emu backend's
+mapping (:mod:`nhw.backends.loihi_emu.mapping`) creates them, :mod:`allocate` places
+them on cores and :mod:`emulator` runs them.
 All arrays hold chip integers with explicit dtypes.
 """
 

@@ -1,8 +1,9 @@
 """How each supported neuron model is discretised onto chip compartments.
 
-A registry maps a neuron-model name to a :class:`NeuronKind`; :mod:`mapping`
-looks nengo's neuron types up by name here, so adding a chip neuron model is one
-registry entry and no if/elif chain.  numpy only.
+A registry maps a neuron-model name to a :class:`NeuronKind`; the loihi-emu backend
+(:mod:`nhw.backends.loihi_emu.chip_rules`) looks nengo's neuron types up by name
+here, so adding a chip neuron model is one registry entry and no if/elif chain.
+numpy only.
 """
 
 from __future__ import annotations

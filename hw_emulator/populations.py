@@ -1,7 +1,7 @@
 """From populations in nengo units to chip blocks and synapse groups (numpy only).
 
-:mod:`mapping` collects, per on-chip population, its neuron model, bias and incoming
-weights in nengo units; this module chooses each compartment's voltage scale,
+The mapping stage (:mod:`nhw.backends.loihi_emu.mapping`) collects, per on-chip
+population, its neuron model, bias and incoming weights in nengo units; this module chooses each compartment's voltage scale,
 discretises everything (``SPEC.md`` section 3) and creates the chip objects.
 """
 

@@ -1,8 +1,12 @@
 """Synapses the ``loihi-emu`` target runs on the host (Node inputs, decoded outputs, probes).
 
-nengo's Lowpass is the common case and gets a closed form (one decay per step, or
-``scipy.signal.lfilter`` over a chunk of steps); any other synapse runs its own nengo
-step function.
+nengo's Lowpass is the common case and gets a closed form, ``y[t] = e * y[t-1] +
+(1 - e) * x[t]`` with ``e = exp(-dt/tau)``: one vector update per step, or
+``scipy.signal.lfilter`` over a chunk of steps.  It is written out rather than run
+through ``nengo.Lowpass.make_step`` because nengo's state-space step
+(``X *= a; X += b * x``) rounds differently in the last bit, and loihi-emu's
+results are defined by the closed form.  Any other synapse runs nengo's own step
+function (``make_state`` / ``make_step``).
 """
 
 from __future__ import annotations
@@ -29,27 +33,44 @@ def lowpass_decay(synapse: nengo.Lowpass, dt: float) -> float:
 
 
 class HostFilter:
-    """A nengo synapse run on the host (``None`` passes values through)."""
+    """A nengo synapse run on the host (``None`` passes values through).
+
+    Parameters
+    ----------
+    synapse
+        A nengo synapse, or ``None``.
+    size
+        Values filtered per step.
+    dt
+        Time step in seconds.
+    """
 
     def __init__(self, synapse: Any, size: int, dt: float) -> None:
         self.synapse, self.size, self.dt = synapse, size, dt
+        self._decay = lowpass_decay(synapse, dt) if type(synapse) is nengo.Lowpass else None
         self.reset()
 
+    @classmethod
+    def lowpass_bank(cls, decays: np.ndarray, dt: float) -> HostFilter:
+        """Lowpass filters with one decay per value (decay 0: passed through)."""
+        f = cls(None, len(decays), dt)
+        f._decay = np.asarray(decays, dtype=np.float64)
+        f.reset()
+        return f
+
     def reset(self) -> None:
-        self.lowpass = None
-        if self.synapse is None:
-            self.fn = None
-            return
-        if type(self.synapse) is nengo.Lowpass:
-            # nengo's Lowpass, y = e * y + (1 - e) * x, without its general state-space step
-            self.lowpass = lowpass_decay(self.synapse, self.dt)
+        """Zero state."""
+        self.lowpass = self._decay
+        self.fn = None
+        if self.lowpass is not None:
             self.y = np.zeros(self.size)
-            return
-        shape = (self.size,)
-        state = self.synapse.make_state(shape, shape, self.dt)
-        self.fn = self.synapse.make_step(shape, shape, self.dt, rng=None, state=state)
+        elif self.synapse is not None:
+            shape = (self.size,)
+            state = self.synapse.make_state(shape, shape, self.dt)
+            self.fn = self.synapse.make_step(shape, shape, self.dt, rng=None, state=state)
 
     def __call__(self, t: float, x: np.ndarray) -> np.ndarray:
+        """Filter one step's values ``x`` at time ``t``."""
         if self.lowpass is not None:
             e = self.lowpass
             self.y = e * self.y + (1 - e) * np.reshape(x, self.size)
@@ -60,7 +81,14 @@ class HostFilter:
         """Filter a chunk of inputs ``x`` (one row per step, at times ``ts``), keeping state."""
         if self.lowpass is not None:
             e = self.lowpass
+            # the same recurrence as __call__, as a first-order IIR filter over the chunk
             y, _ = lfilter([1 - e], [1, -e], x, axis=0, zi=(e * self.y)[None, :])
             self.y = y[-1].copy()
             return y
         return np.array([self(t, row) for t, row in zip(ts, x)]).reshape(len(x), self.size)
+
+    def run_rows(self, ts: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Filter a chunk row by row, exactly as successive calls would."""
+        if self.synapse is None and self.lowpass is None:
+            return x
+        return np.array([self(t, row) for t, row in zip(ts, x)])

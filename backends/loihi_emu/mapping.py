@@ -1,4 +1,4 @@
-"""Map nengo's *built* model onto chip objects (the only hw_emulator module using nengo).
+"""Map nengo's *built* model onto chip objects (the host-chip interface).
 
 Input: a ``nengo.builder.Model`` after ``model.build(network)``.  Output: a
 :class:`MappedModel` holding the :class:`~nhw.hw_emulator.blocks.ChipNetwork` (what runs on
@@ -21,237 +21,42 @@ What runs where:
   continuous curve (``decoder_rates="nengo"``).
 * Lowpass (or no) synapses run on the chip; an ensemble receiving several time
   constants gets one dendrite compartment per extra time constant.
+
+The chip objects themselves are numpy-only (:mod:`nhw.hw_emulator`); this module and
+its helpers are the only code that reads nengo's built model for the chip.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import nengo
-from nengo.builder.connection import get_targets
-from nengo.connection import Connection
+from nengo.connection import Connection, LearningRule
 from nengo.ensemble import Ensemble, Neurons
-from nengo.learning_rules import PES
-from nengo.connection import LearningRule
 from nengo.node import Node
 from nengo.probe import Probe
 
-from .blocks import ChipNetwork, CompartmentBlock, InputAxons
-from .chip import LOIHI_V1, ChipSpec
 from nhw.errors import UnsupportedFeatureError
-from .learning import PESPlan
-from .neurons import DECODE_KIND, NEURON_KINDS, NeuronKind
-from .populations import Population, make_blocks, make_group
+from nhw.hw_emulator.blocks import ChipNetwork, InputAxons
+from nhw.hw_emulator.neurons import DECODE_KIND
+from nhw.hw_emulator.populations import Population, make_blocks, make_group
 
-DECODE_STRATEGIES = ("weights", "neurons")
-#: Rate curves the decoders of chip ensembles can be solved on (``MapOptions.decoder_rates``).
-DECODER_RATES = ("chip", "nengo")
-#: Ridge regularisation (relative to the largest rate) for the identity decoders that
-#: size learned weights; nengo's default solver regularisation.
-_IDENTITY_REG = 0.1
+from .chip_decoders import DecoderSolver
+from .chip_learning import LearningMapper
+from .chip_rules import FAIL, combine, dense_matrix, describe, neuron_kind, post_matrix, select_matrix, synapse_tau
+from .taps import ChipInput, ChipOutput, LearningTap, MapOptions, MappedModel, VoltageOutput
+
+__all__ = ["ChipInput", "ChipOutput", "LearningTap", "MapOptions", "MappedModel", "VoltageOutput", "map_model"]
 
 
-@dataclass(frozen=True)
-class MapOptions:
-    """Choices of the mapping stage.
+class _Mapper(DecoderSolver, LearningMapper):
+    """One mapping run: ensembles, connections, probes, then the chip objects.
 
-    Parameters
-    ----------
-    decode
-        ``"weights"`` (neuron-to-neuron weights) or ``"neurons"`` (decode neurons).
-    input_pairs
-        On/off spike generators per dimension for host -> chip values.
-    input_range
-        Largest value per dimension (times the post radius) the host encoder can send.
-    decode_pairs
-        On/off decode-neuron pairs per dimension (``decode="neurons"``).
-    decode_rate
-        Bias firing rate (Hz) of each decode neuron (at a decoded value of 0).
-    decode_tau
-        Synapse time constant from decode neurons to the post ensemble (the
-        connection's own synapse filters the decode neurons' input).
-    decoder_rates
-        Which rate curve the decoders of decoded connections (and probes) from chip
-        ensembles are solved on.  ``"chip"`` (default): the connection's solver is run
-        again on the chip's discretised LIF / spiking-ReLU rates (integer periods,
-        discretised voltage decay, the chip's refractory hold) at the connection's
-        evaluation points, as nengo-loihi does, so decoded values are unbiased on the
-        chip.  ``"nengo"``: keep the decoders nengo solved on its continuous rate
-        curve (the chip then decodes values biased by the difference of the curves).
-        Connections with user-given decoders (``NoSolver``) always keep them.
-    error_range
-        Largest PES error value per dimension (times the post radius) the host can
-        send to the chip; larger errors are clipped to it.
-    learn_epoch
-        Steps per PES weight update (1..64); each update applies ``learn_epoch``
-        steps' worth of learning with the traces and error of that step.
+    Decoder solving (:mod:`.chip_decoders`) and PES connections (:mod:`.chip_learning`)
+    are mixed in from their own modules.
     """
 
-    decode: str = "weights"
-    input_pairs: int = 16
-    input_range: float = 2.0
-    decode_pairs: int = 10
-    decode_rate: float = 200.0
-    decode_tau: float = 0.002
-    decoder_rates: str = "chip"
-    error_range: float = 1.0
-    learn_epoch: int = 4
-    spec: ChipSpec = LOIHI_V1
-
-    def __post_init__(self) -> None:
-        if self.decode not in DECODE_STRATEGIES:
-            raise ValueError(f"decode={self.decode!r}; expected one of {', '.join(DECODE_STRATEGIES)}")
-        if self.decoder_rates not in DECODER_RATES:
-            raise ValueError(
-                f"decoder_rates={self.decoder_rates!r}; expected one of {', '.join(DECODER_RATES)}"
-            )
-        for name in ("input_pairs", "decode_pairs"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        if not 1 <= int(self.learn_epoch) <= 64:
-            raise ValueError(f"learn_epoch must be in 1..64 steps, got {self.learn_epoch!r}")
-        if not self.error_range > 0:
-            raise ValueError(f"error_range must be > 0, got {self.error_range!r}")
-
-
-@dataclass(eq=False)
-class ChipInput:
-    """A host value (``transform @ function(node_output[pre_slice])``) sent as spikes."""
-
-    conn: Connection
-    axons: InputAxons
-    transform: np.ndarray  # size_out x size_mid
-    amplitude: np.ndarray  # value per spike count, per dimension
-    pairs: int
-
-
-@dataclass(eq=False)
-class ChipOutput:
-    """Spikes of ``block`` decoded on the host: ``decoders @ spikes / dt``, then ``synapse``."""
-
-    key: Any  # a Connection or a Probe
-    block: CompartmentBlock
-    decoders: np.ndarray | None  # size_out x n, None: amplitude * identity
-    amplitude: float
-    synapse: Any
-
-
-@dataclass(eq=False)
-class VoltageOutput:
-    """State readout of ``block`` in nengo units: ``attr`` ``"voltage"`` (``v / vth``) or
-    ``"input"`` (the current ``J``: ``(u + bias) / c``, dendrites joined into their soma)."""
-
-    probe: Probe
-    block: CompartmentBlock
-    attr: str = "voltage"
-
-
-@dataclass(eq=False)
-class LearningTap:
-    """Host side of an on-chip PES rule: its error input is sent to ``rule_regs`` each step."""
-
-    rule: LearningRule
-    conn: Connection
-    plan: PESPlan
-    rule_regs: Any = None  # the group's PESRule, set when the group is created
-
-
-@dataclass
-class MappedModel:
-    """The chip program plus the host taps that drive and read it."""
-
-    chip: ChipNetwork
-    inputs: list = field(default_factory=list)
-    outputs: list = field(default_factory=list)
-    voltages: list = field(default_factory=list)
-    host_connections: list = field(default_factory=list)
-    nodes: list = field(default_factory=list)
-    ensemble_blocks: dict = field(default_factory=dict)
-    probe_plans: dict = field(default_factory=dict)
-    quantization: dict = field(default_factory=dict)
-    learning: list = field(default_factory=list)
-    options: MapOptions = field(default_factory=MapOptions)
-
-
-# ------------------------------------------------------------------------ helpers
-def _name(obj: Any) -> str:
-    label = getattr(obj, "label", None)
-    return f"{type(obj).__name__} {label!r}" if label else str(obj)
-
-
-def synapse_tau(synapse: Any, owner: Any) -> float:
-    """Time constant of a chip synapse: ``None`` -> 0, ``Lowpass(tau)`` -> tau.
-
-    Raises
-    ------
-    UnsupportedFeatureError
-        Any other synapse (the chip's current is a first-order filter).
-    """
-    if synapse is None:
-        return 0.0
-    if type(synapse) is nengo.Lowpass:
-        return float(synapse.tau)
-    raise UnsupportedFeatureError(
-        f"{_name(owner)}: synapse {synapse} cannot run on the chip (its current is a "
-        "first-order filter); use nengo.Lowpass(tau) or synapse=None"
-    )
-
-
-def neuron_kind(ens: Ensemble) -> NeuronKind:
-    """Registry lookup of the chip model of ``ens.neuron_type`` (exact type, no subclasses)."""
-    nt = ens.neuron_type
-    kind = NEURON_KINDS.get(type(nt).__name__) if type(nt).__module__.startswith("nengo") else None
-    if kind is None:
-        raise UnsupportedFeatureError(
-            f"{_name(ens)}: neuron type {nt} cannot run on the chip; use one of "
-            f"{', '.join('nengo.' + k for k in NEURON_KINDS)}"
-        )
-    return kind
-
-
-_FAIL = object()
-
-
-def _combine(a: Any, b: Any) -> Any:
-    """One synapse for two in series: fine when at most one filters, else ``_FAIL``."""
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return _FAIL
-
-
-def _matrix(w: Any, size_out: int, size_in: int, owner: Any) -> np.ndarray:
-    """Built connection weights as a dense ``size_out x size_in`` matrix."""
-    if hasattr(w, "toarray"):
-        w = w.toarray()
-    w = np.asarray(w, dtype=np.float64)
-    if w.ndim == 0:
-        return w * np.eye(size_out, size_in)
-    if w.ndim == 1:
-        return np.diag(w)
-    if w.shape != (size_out, size_in):
-        raise UnsupportedFeatureError(f"{_name(owner)}: weights of shape {w.shape} cannot be mapped")
-    return w
-
-
-def _select(size_mid: int, n: int, pre_slice: Any) -> np.ndarray:
-    """``size_mid x n`` selection matrix of ``pre_slice``."""
-    idx = np.arange(n)[pre_slice]
-    sel = np.zeros((len(idx), n))
-    sel[np.arange(len(idx)), idx] = 1.0
-    return sel
-
-
-def _post_matrix(size_out: int, size_in: int, post_slice: Any) -> np.ndarray:
-    """``size_in x size_out`` matrix placing a connection's output into ``post_slice``."""
-    return _select(size_out, size_in, post_slice).T
-
-
-# ------------------------------------------------------------------ populations
-class _Mapper:
     def __init__(self, model: Any, options: MapOptions) -> None:
         self.model = model
         self.opt = options
@@ -319,8 +124,8 @@ class _Mapper:
         if isinstance(pre, Ensemble):
             w = self.decoded_weights(c)
         else:
-            t = _matrix(self.built_weights(c), c.size_out, c.size_mid, c)
-            w = t @ _select(c.size_mid, pre.ensemble.n_neurons, c.pre_slice)
+            t = dense_matrix(self.built_weights(c), c.size_out, c.size_mid, c)
+            w = t @ select_matrix(c.size_mid, pre.ensemble.n_neurons, c.pre_slice)
         return w * self.pops[self.pre_ens(c)].amplitude
 
     def sources(self, node: Node, stack: tuple = ()) -> list | None:
@@ -340,23 +145,23 @@ class _Mapper:
             if c.learning_rule_type is not None:
                 memo[node] = None  # a learned connection's output only exists on the chip
                 return None
-            pm = _post_matrix(c.size_out, node.size_in, c.post_slice)
+            pm = post_matrix(c.size_out, node.size_in, c.post_slice)
             pre = c.pre_obj
             if isinstance(pre, Node) and pre in self.passthrough and c.function is None:
                 sub = self.sources(pre, stack + (node,))
                 if sub is None:
                     memo[node] = None
                     return None
-                t = _matrix(self.built_weights(c), c.size_out, c.size_mid, c)
-                t = pm @ t @ _select(c.size_mid, pre.size_out, c.pre_slice)
+                t = dense_matrix(self.built_weights(c), c.size_out, c.size_mid, c)
+                t = pm @ t @ select_matrix(c.size_mid, pre.size_out, c.pre_slice)
                 for kind, what, m, syn, dec in sub:
-                    both = _combine(syn, c.synapse)
-                    if both is _FAIL:
+                    both = combine(syn, c.synapse)
+                    if both is FAIL:
                         memo[node] = None
                         return None
                     out.append((kind, what, t @ m, both, dec))
             elif isinstance(pre, Node):
-                t = _matrix(self.built_weights(c), c.size_out, c.size_mid, c)
+                t = dense_matrix(self.built_weights(c), c.size_out, c.size_mid, c)
                 out.append(("host", c, pm @ t, c.synapse, False))
             else:
                 out.append(("chip", self.pops[self.pre_ens(c)], pm @ self.chip_matrix(c), c.synapse,
@@ -367,7 +172,7 @@ class _Mapper:
     def add_ensemble(self, ens: Ensemble) -> None:
         kind = neuron_kind(ens)
         if ens.noise is not None:
-            raise UnsupportedFeatureError(f"{_name(ens)}: ensemble noise ({ens.noise}) cannot run on the chip; remove it")
+            raise UnsupportedFeatureError(f"{describe(ens)}: ensemble noise ({ens.noise}) cannot run on the chip; remove it")
         built = self.model.params[ens]
         p = kind.params(ens.neuron_type, self.dt, self.spec)
         pop = Population(
@@ -386,132 +191,6 @@ class _Mapper:
                 pop.hold_init = np.round(r0 / self.dt).astype(np.int64)
         self.pops[ens] = pop
 
-    def built_weights(self, conn: Connection) -> Any:
-        """The weight signal's value as nengo built it (transform, times decoders if decoded)."""
-        sig = self.model.sig[conn].get("weights")
-        return np.float64(1.0) if sig is None else sig.initial_value  # None: NoTransform
-
-    def ens_rates(self, ens: Ensemble, x: np.ndarray) -> np.ndarray:
-        pop = self.pops[ens]
-        b = self.model.params[ens]
-        return pop.kind.rates(x * b.gain + b.bias, pop.params, self.dt, pop.amplitude)
-
-    def decoded_weights(self, conn: Connection) -> np.ndarray:
-        """Decoders (times transform; times post encoders for weight solvers) of a
-        decoded connection, solved on the rate curve ``MapOptions.decoder_rates`` names."""
-        memo = self.__dict__.setdefault("_decoded", {})
-        if conn in memo:
-            return memo[conn]
-        built = self.model.params[conn]
-        w = np.asarray(self.built_weights(conn), dtype=np.float64)
-        if (self.opt.decoder_rates == "nengo" or built.eval_points is None
-                or isinstance(conn.solver, nengo.solvers.NoSolver)):
-            # nengo's own decoders (user-given decoders are always kept as they are)
-            memo[conn] = w
-            return w
-        memo[conn] = self.solve_on_chip(conn, w)
-        return memo[conn]
-
-    def solve_on_chip(self, conn: Connection, w: np.ndarray) -> np.ndarray:
-        """Re-run ``conn``'s solver on the chip's rate curve; same layout as ``w``.
-
-        Parameters
-        ----------
-        conn
-            A decoded connection from an on-chip ensemble.
-        w
-            nengo's built weights of ``conn``: ``T @ D.T`` for decoders ``D``
-            (``n x size_mid``) and transform ``T``, or ``E @ T @ D.T`` for a
-            compositional weight solver (``E`` the post's scaled encoders).
-
-        Returns
-        -------
-        numpy.ndarray
-            The same product with ``D`` solved, by ``conn.solver`` with nengo's
-            targets, on the chip's rates at the built evaluation points.  Where the
-            transform is not a fixed matrix (a distribution, a sparse transform) the
-            product's left factor is recovered from ``w`` and nengo's own decoders.
-        """
-        pre = conn.pre_obj
-        built = self.model.params[conn]
-        eval_points = np.asarray(built.eval_points, dtype=np.float64)
-        a_chip = self._chip_activities(pre, eval_points)
-        if not np.any(a_chip):
-            # no evaluation point drives any neuron above threshold on the chip:
-            # nothing to solve on, so nengo's decoders are the best available
-            return w
-        targets = np.asarray(get_targets(conn, eval_points, dtype=np.float64), dtype=np.float64)
-        t = self._fixed_transform(conn)
-        solver = conn.solver
-
-        def solve(a: np.ndarray, y: np.ndarray) -> np.ndarray:
-            # the connection's seed, as nengo's build uses it (most solvers ignore it)
-            return np.asarray(solver(a, y, rng=np.random.RandomState(self.model.seeds[conn]))[0])
-
-        if solver.weights and not solver.compositional:
-            if t is None:
-                return w  # nengo itself requires a Dense transform here
-            # nengo folds transform and post encoders into the targets
-            _, enc = self.post_encoders(conn)
-            return solve(a_chip, targets @ t.T @ enc.T).T.reshape(w.shape)
-        d_chip = solve(a_chip, targets)  # n x size_mid
-        if t is not None:
-            out = t @ d_chip.T
-            if solver.weights:
-                out = self.post_encoders(conn)[1] @ out
-            return out.reshape(w.shape)
-        # recover the left factor L of w = L @ D_nengo.T from nengo's own decoders
-        a_nengo = self._nengo_activities(pre, eval_points)
-        d_nengo = solve(a_nengo, targets)
-        left = w.reshape(-1, d_nengo.shape[0]) @ np.linalg.pinv(d_nengo.T)
-        return (left @ d_chip.T).reshape(w.shape)
-
-    def _fixed_transform(self, conn: Connection) -> np.ndarray | None:
-        """``size_out x size_mid`` transform matrix, or ``None`` if it is not a fixed
-        dense matrix (sampled from a distribution, sparse, convolution)."""
-        tr = conn.transform
-        if isinstance(tr, nengo.transforms.NoTransform):
-            return np.eye(conn.size_out, conn.size_mid)
-        if isinstance(tr, nengo.transforms.Dense) and not isinstance(tr.init, nengo.dists.Distribution):
-            return _matrix(tr.init, conn.size_out, conn.size_mid, conn)
-        return None
-
-    def _chip_activities(self, pre: Ensemble, eval_points: np.ndarray) -> np.ndarray:
-        """Chip rates of ``pre``'s neurons at ``eval_points`` (memoised: an ensemble's
-        connections and probes usually share evaluation points)."""
-        memo = self.__dict__.setdefault("_chip_acts", {})
-        key = (pre, eval_points.shape, hash(np.ascontiguousarray(eval_points).tobytes()))
-        if key not in memo:
-            x = np.dot(eval_points, self.model.params[pre].encoders.T / pre.radius)
-            memo[key] = self.ens_rates(pre, x)
-        return memo[key]
-
-    def _nengo_activities(self, pre: Ensemble, eval_points: np.ndarray) -> np.ndarray:
-        """nengo's (continuous) rates of ``pre``'s neurons at ``eval_points``."""
-        eb = self.model.params[pre]
-        x = np.dot(eval_points, eb.encoders.T / pre.radius)
-        return pre.neuron_type.rates(x, eb.gain, eb.bias)
-
-    def _rate_tables(self, pre: Ensemble, eval_points: np.ndarray, reg: float) -> tuple:
-        """``(nengo rates, chip rates, inverse ridge Gram matrix)`` at ``eval_points``, memoised:
-        an ensemble's connections usually share its evaluation points, and the rates and
-        the ``n x n`` inverse dominate mapping time."""
-        memo = self.__dict__.setdefault("_tables", {})
-        key = (pre, reg, eval_points.shape, hash(np.ascontiguousarray(eval_points).tobytes()))
-        if key not in memo:
-            eb = self.model.params[pre]
-            x = np.dot(eval_points, eb.encoders.T / pre.radius)
-            a = self.ens_rates(pre, x)
-            sigma = reg * max(float(a.max()), 1e-12)
-            g_inv = np.linalg.inv(a.T @ a + a.shape[0] * sigma**2 * np.eye(a.shape[1]))
-            memo[key] = (pre.neuron_type.rates(x, eb.gain, eb.bias), a, g_inv)
-        return memo[key]
-
-    def chip_decoders(self, pre: Ensemble, eval_points: np.ndarray, targets: np.ndarray, reg: float) -> np.ndarray:
-        """Ridge-regression decoders (``size x n``) of ``targets`` from the chip's rate curves."""
-        _, a, g_inv = self._rate_tables(pre, eval_points, reg)
-        return (g_inv @ (a.T @ targets)).T
-
     # ------------------------------------------------------------ connections
     def add_connection(self, conn: Connection) -> None:
         pre, post = conn.pre_obj, conn.post_obj
@@ -520,26 +199,26 @@ class _Mapper:
             return
         if isinstance(conn.transform, (nengo.Convolution, nengo.transforms.ConvolutionTranspose)):
             raise UnsupportedFeatureError(
-                f"{_name(conn)}: {type(conn.transform).__name__} transforms are not supported by "
+                f"{describe(conn)}: {type(conn.transform).__name__} transforms are not supported by "
                 "loihi-emu (neither on chip nor on the host); use a Dense or Sparse transform"
             )
         if isinstance(post, (Node, Probe, LearningRule)):
             self.to_host.append(conn)
             return
         if not isinstance(post, (Ensemble, Neurons)):
-            raise UnsupportedFeatureError(f"{_name(conn)}: post object {_name(post)} cannot be mapped")
+            raise UnsupportedFeatureError(f"{describe(conn)}: post object {describe(post)} cannot be mapped")
         if isinstance(pre, Node):
             srcs = self.sources(pre) if pre in self.passthrough and conn.function is None else None
-            if srcs is None or any(_combine(syn, conn.synapse) is _FAIL for _, _, _, syn, _ in srcs):
+            if srcs is None or any(combine(syn, conn.synapse) is FAIL for _, _, _, syn, _ in srcs):
                 self.host_needed.add(pre)
-                t = _matrix(self.built_weights(conn), conn.size_out, conn.size_mid, conn)
+                t = dense_matrix(self.built_weights(conn), conn.size_out, conn.size_mid, conn)
                 self.add_input(conn, t, conn, conn.synapse)
                 return
             # collapse the passthrough node: route its sources straight to the post
-            t = _matrix(self.built_weights(conn), conn.size_out, conn.size_mid, conn)
-            t = t @ _select(conn.size_mid, pre.size_out, conn.pre_slice)
+            t = dense_matrix(self.built_weights(conn), conn.size_out, conn.size_mid, conn)
+            t = t @ select_matrix(conn.size_mid, pre.size_out, conn.pre_slice)
             for kind, what, m, syn, decoded in srcs:
-                w, both = t @ m, _combine(syn, conn.synapse)
+                w, both = t @ m, combine(syn, conn.synapse)
                 if not np.any(w):
                     continue
                 if kind == "host":
@@ -558,7 +237,7 @@ class _Mapper:
             self.connect(src, self.pops[post_ens], full * src.amplitude, conn)
             return
         if not isinstance(pre, (Ensemble, Neurons)):
-            raise UnsupportedFeatureError(f"{_name(conn)}: pre object {_name(pre)} cannot be mapped")
+            raise UnsupportedFeatureError(f"{describe(conn)}: pre object {describe(pre)} cannot be mapped")
         self.chip_to_chip(self.pops[self.pre_ens(conn)], self.chip_matrix(conn), conn, conn.synapse,
                           isinstance(pre, Ensemble))
 
@@ -576,10 +255,10 @@ class _Mapper:
         """Target population and ``n_post x size_out`` matrix from values to currents."""
         post = conn.post_obj
         if isinstance(post, Ensemble):
-            pm = _post_matrix(conn.size_out, post.size_in, conn.post_slice)
+            pm = post_matrix(conn.size_out, post.size_in, conn.post_slice)
             return self.pops[post], self.model.params[post].scaled_encoders @ pm
         ens = post.ensemble
-        pm = _post_matrix(conn.size_out, ens.n_neurons, conn.post_slice)
+        pm = post_matrix(conn.size_out, ens.n_neurons, conn.post_slice)
         return self.pops[ens], self.model.params[ens].gain[:, None] * pm
 
     def add_input(self, conn: Connection, transform: np.ndarray, post_conn: Connection, synapse: Any) -> None:
@@ -597,7 +276,7 @@ class _Mapper:
             if conn.function is not None:
                 x = np.atleast_1d(np.asarray(conn.function(x), dtype=np.float64))
             amp = np.maximum(amp, np.abs(transform @ x) / (0.9 * k))
-        axons = self.out.chip.add_input(InputAxons(f"{_name(post_conn)}.input", 2 * d, k, post_conn))
+        axons = self.out.chip.add_input(InputAxons(f"{describe(post_conn)}.input", 2 * d, k, post_conn))
         self.out.inputs.append(ChipInput(conn, axons, transform, amp, k))
         # a count of one on axon (i, sign) is the value sign * amp[i] for one step
         w = np.concatenate([enc * (amp * self.dt), -enc * (amp * self.dt)], axis=1)
@@ -646,68 +325,6 @@ class _Mapper:
         post_pop, enc = self.post_encoders(conn)
         self.connect(dec, post_pop, enc[:, dim] * (sign * a[dim]), conn, tau=self.opt.decode_tau)
 
-    # --------------------------------------------------------------- learning
-    def check_learning(self, conn: Connection) -> None:
-        """Raise unless ``conn`` is a PES connection the chip can learn."""
-        rule = conn.learning_rule_type
-        if type(rule) is not PES:
-            raise UnsupportedFeatureError(
-                f"{_name(conn)}: learning rule {rule} cannot run on the chip; loihi-emu learns with "
-                "nengo.PES only (one rule per connection); run other rules on 'reference'"
-            )
-        if not isinstance(conn.pre_obj, Ensemble) or conn.solver.weights:
-            raise UnsupportedFeatureError(
-                f"{_name(conn)}: PES on the chip learns decoders, so it needs a decoded connection "
-                f"from an Ensemble (got pre {_name(conn.pre_obj)}, solver weights={conn.solver.weights})"
-            )
-        if not isinstance(conn.post_obj, (Ensemble, Node)):
-            raise UnsupportedFeatureError(
-                f"{_name(conn)}: PES into {_name(conn.post_obj)} is not supported on the chip; "
-                "connect the learned connection to an Ensemble or a Node"
-            )
-        synapse_tau(rule.pre_synapse, conn)  # the pre trace is a first-order filter
-
-    def add_learned(self, conn: Connection) -> None:
-        """A PES connection: pre -> learned weights -> decode neurons -> post (chip or host).
-
-        The learned weights are one mantissa per (pre neuron, dimension), shared by
-        that dimension's on (+) and off (-) decode neurons; the host sends the error.
-        """
-        pre, post = conn.pre_obj, conn.post_obj
-        src = self.pops[pre]
-        w = self.chip_matrix(conn)
-        radius = post.radius if isinstance(post, Ensemble) else 1.0
-        y_max = np.maximum(self.decoded_range(src, w), radius)
-        dec, sign, dim, r1, a = self.decode_population(conn, src, y_max)
-        dec.uniform_scale = True
-        # the weight scale that decoding a value of size y_max needs: identity
-        # decoders on the chip's rate curves, with 2x headroom for learning
-        eb = self.model.params[pre]
-        reg = _IDENTITY_REG
-        built_points = self.model.params[conn].eval_points
-        points = eb.eval_points if built_points is None else built_points
-        d_id = self.chip_decoders(pre, points, points, reg) * src.amplitude
-        r0 = float(self.opt.decode_rate)
-        w_learn = sign[:, None] * w[dim] * r1[dim][:, None]
-        w_max = max(float(np.abs(w_learn).max()), 2 * 0.8 * r0 * float(np.abs(d_id).max()) / pre.radius)
-        rule = conn.learning_rule_type
-        plan = PESPlan(
-            _name(conn), float(rule.learning_rate), pre.n_neurons, synapse_tau(rule.pre_synapse, conn),
-            dim, sign, r1, w_max, 2 * 0.8 * r0,
-            np.full(conn.size_out, self.opt.error_range * radius / self.spec.error_max), int(self.opt.learn_epoch),
-        )
-        dec.learning[conn] = plan
-        self.connect(src, dec, w_learn, conn, tau=synapse_tau(conn.synapse, conn))
-        self.out.learning.append(LearningTap(conn.learning_rule, conn, plan))
-        if isinstance(post, Ensemble):
-            post_pop, enc = self.post_encoders(conn)
-            self.connect(dec, post_pop, enc[:, dim] * (sign * a[dim]), conn, tau=self.opt.decode_tau)
-        else:
-            value = np.zeros((conn.size_out, dec.n))
-            value[dim, np.arange(dec.n)] = sign * a[dim]
-            self.host_needed.add(post)
-            self.out.outputs.append(ChipOutput(conn, dec, value, 1.0, nengo.Lowpass(self.opt.decode_tau)))
-
     def connect(self, src: Any, dst: Population, w_j: np.ndarray, owner: Any, tau: float | None = None) -> None:
         """Queue synapses: ``w_j[i, j]`` nengo current per spike (amplitude 1/dt) of source j."""
         if tau is None:
@@ -747,7 +364,7 @@ class _Mapper:
             plans[probe] = ("voltage", out)
         else:
             raise UnsupportedFeatureError(
-                f"{_name(probe)}: probing {attr!r} of {_name(obj)} is not supported on the chip; "
+                f"{describe(probe)}: probing {attr!r} of {describe(obj)} is not supported on the chip; "
                 "probe an Ensemble's decoded output, Neurons' 'output'/'voltage'/'input', or a Node's output"
             )
 
@@ -758,7 +375,7 @@ class _Mapper:
             make_blocks(pop, self.out.chip, self.dt, self.spec)
         for pop in pops:
             for src, w_j, tau, owner in pop.incoming:
-                make_group(src, pop, w_j, tau, owner, _name(owner), self.out.chip, self.dt, self.spec)
+                make_group(src, pop, w_j, tau, owner, describe(owner), self.out.chip, self.dt, self.spec)
         for ens, pop in self.pops.items():
             self.out.ensemble_blocks[ens] = pop.block
         for o in self.out.outputs + self.out.voltages:

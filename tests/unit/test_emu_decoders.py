@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nhw.backends.loihi_emu import Simulator
-from nhw.hw_emulator.mapping import MapOptions
+from nhw.backends.loihi_emu.mapping import MapOptions
 
 
 def _channel(function=None, transform=1.0, solver=None):

@@ -1,0 +1,92 @@
+"""What the chip can run, and nengo's built values as dense matrices.
+
+Helpers of the mapping stage (:mod:`.mapping`, :mod:`.chip_decoders`): the checks that
+name an unsupported synapse or neuron type, and the conversions of built weights,
+slices and chained synapses into the matrices the chip's synapse groups are made of.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import nengo
+from nengo.ensemble import Ensemble
+
+from nhw.errors import UnsupportedFeatureError
+from nhw.hw_emulator.neurons import NEURON_KINDS, NeuronKind
+
+
+def describe(obj: Any) -> str:
+    label = getattr(obj, "label", None)
+    return f"{type(obj).__name__} {label!r}" if label else str(obj)
+
+
+def synapse_tau(synapse: Any, owner: Any) -> float:
+    """Time constant of a chip synapse: ``None`` -> 0, ``Lowpass(tau)`` -> tau.
+
+    Raises
+    ------
+    UnsupportedFeatureError
+        Any other synapse (the chip's current is a first-order filter).
+    """
+    if synapse is None:
+        return 0.0
+    if type(synapse) is nengo.Lowpass:
+        return float(synapse.tau)
+    raise UnsupportedFeatureError(
+        f"{describe(owner)}: synapse {synapse} cannot run on the chip (its current is a "
+        "first-order filter); use nengo.Lowpass(tau) or synapse=None"
+    )
+
+
+def neuron_kind(ens: Ensemble) -> NeuronKind:
+    """Registry lookup of the chip model of ``ens.neuron_type`` (exact type, no subclasses)."""
+    nt = ens.neuron_type
+    kind = NEURON_KINDS.get(type(nt).__name__) if type(nt).__module__.startswith("nengo") else None
+    if kind is None:
+        raise UnsupportedFeatureError(
+            f"{describe(ens)}: neuron type {nt} cannot run on the chip; use one of "
+            f"{', '.join('nengo.' + k for k in NEURON_KINDS)}"
+        )
+    return kind
+
+
+FAIL = object()
+
+
+def combine(a: Any, b: Any) -> Any:
+    """One synapse for two in series: fine when at most one filters, else ``FAIL``."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return FAIL
+
+
+def dense_matrix(w: Any, size_out: int, size_in: int, owner: Any) -> np.ndarray:
+    """Built connection weights as a dense ``size_out x size_in`` matrix."""
+    if hasattr(w, "toarray"):
+        w = w.toarray()
+    w = np.asarray(w, dtype=np.float64)
+    if w.ndim == 0:
+        return w * np.eye(size_out, size_in)
+    if w.ndim == 1:
+        return np.diag(w)
+    if w.shape != (size_out, size_in):
+        raise UnsupportedFeatureError(f"{describe(owner)}: weights of shape {w.shape} cannot be mapped")
+    return w
+
+
+def select_matrix(size_mid: int, n: int, pre_slice: Any) -> np.ndarray:
+    """``size_mid x n`` selection matrix of ``pre_slice``."""
+    idx = np.arange(n)[pre_slice]
+    sel = np.zeros((len(idx), n))
+    sel[np.arange(len(idx)), idx] = 1.0
+    return sel
+
+
+def post_matrix(size_out: int, size_in: int, post_slice: Any) -> np.ndarray:
+    """``size_in x size_out`` matrix placing a connection's output into ``post_slice``."""
+    return select_matrix(size_out, size_in, post_slice).T
+

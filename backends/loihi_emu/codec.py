@@ -1,0 +1,194 @@
+"""Host values to chip spikes and back: the input encoder and the output decoder.
+
+All of a model's chip inputs are encoded by one matrix product and all of its chip
+outputs decoded by another, so the per-step host work is a few vector operations
+whatever the number of connections.
+"""
+
+from __future__ import annotations
+
+import warnings
+import numpy as np
+import nengo
+
+from nhw.hw_emulator.emulator import Emulator
+
+from .chip_rules import describe
+from .filters import HostFilter, lowpass_decay, synapse_key
+from .taps import MappedModel
+
+
+class SpikeEncoder:
+    """Sigma-delta encoder of every ``ChipInput``: ``value = T_all @ (host signals)``.
+
+    Parameters
+    ----------
+    mapped
+        The mapped model (its ``inputs``).
+    emulator
+        The emulator (its input axon slices).
+    input_range
+        ``MapOptions.input_range``, named in the saturation warning.
+    """
+
+    def __init__(self, mapped: MappedModel, emulator: Emulator, input_range: float) -> None:
+        self.mapped, self.n_inputs, self.input_range = mapped, emulator.n_inputs, input_range
+        signals = []  # unique first connections whose f(x[pre_slice]) is needed
+        col = {}
+        for inp in mapped.inputs:
+            if inp.conn not in col:
+                col[inp.conn] = sum(c.size_mid for c in signals)
+                signals.append(inp.conn)
+        n_sig = sum(c.size_mid for c in signals)
+        # nengo parameter access is slow; read each connection's fields once
+        self.sig_specs = [(c.pre_obj, c.pre_slice, c.function, c.size_mid) for c in signals]
+        rows = sum(inp.transform.shape[0] for inp in mapped.inputs)
+        self.transform = np.zeros((rows, n_sig))
+        self.amp = np.ones(rows)
+        self.kmax = np.ones(rows)
+        on, off = [], []
+        r = 0
+        for inp in mapped.inputs:
+            d = inp.transform.shape[0]
+            c0 = col[inp.conn]
+            self.transform[r:r + d, c0:c0 + inp.conn.size_mid] = inp.transform
+            self.amp[r:r + d] = inp.amplitude
+            self.kmax[r:r + d] = inp.pairs
+            sl = emulator.input_slice(inp.axons)
+            on.append(np.arange(sl.start, sl.start + d))
+            off.append(np.arange(sl.start + d, sl.stop))
+            r += d
+        self.on = np.concatenate(on) if on else np.zeros(0, np.intp)
+        self.off = np.concatenate(off) if off else np.zeros(0, np.intp)
+        self.owner = np.concatenate([[i] * inp.transform.shape[0] for i, inp in enumerate(mapped.inputs)]) \
+            if mapped.inputs else np.zeros(0, int)
+        self.saturated: set = set()
+        self.reset()
+
+    def reset(self) -> None:
+        """Empty the residuals."""
+        self.acc = np.zeros(len(self.amp))
+
+    def encode(self, signal: np.ndarray) -> np.ndarray:
+        """Spike counts per step (steps x input axons) of host signals (steps x columns).
+
+        The count of step t is ``floor(A_t/amp) - floor(A_{t-1}/amp)`` for the running
+        sum ``A`` of the values, so the emitted total never lags the input by more
+        than one spike's worth; the residual carries over to the next call.
+        """
+        y = signal @ self.transform.T
+        amp, kmax = self.amp, self.kmax
+        if len(y) == 1:  # stepwise runs: the residual is in [0, amp), so k = floor(A/amp)
+            acc = self.acc + y[0]
+            k = np.floor(acc / amp)
+            self.acc = acc - k * amp
+            k = k[None]
+        else:
+            acc = self.acc + np.cumsum(y, axis=0)
+            f = np.floor(acc / amp)
+            k = np.diff(f, axis=0, prepend=np.zeros((1, f.shape[1])))
+            self.acc = acc[-1] - f[-1] * amp
+        over = np.abs(k) > kmax
+        if over.any():
+            self._warn_saturated(over.any(axis=0))
+            np.clip(k, -kmax, kmax, out=k)
+        counts = np.zeros((len(k), self.n_inputs), np.int64)
+        counts[:, self.on] = np.maximum(k, 0)
+        counts[:, self.off] = np.maximum(-k, 0)
+        return counts
+
+    def _warn_saturated(self, over: np.ndarray) -> None:
+        conn = self.mapped.inputs[int(self.owner[np.flatnonzero(over)[0]])].conn
+        if conn not in self.saturated:
+            self.saturated.add(conn)
+            warnings.warn(
+                f"{describe(conn)}: the host value exceeds the spike encoder's range "
+                f"({self.input_range} x post radius per dimension); it is clipped. "
+                "Raise input_range or input_pairs."
+            )
+
+
+class OutputDecoder:
+    """Every ``ChipOutput`` is a slice of ``y_all = spikes @ D_all / dt``, then its synapse.
+
+    The sources of one summed probe that share a synapse share one row block; equal
+    synapses filter their rows in one call.
+
+    Parameters
+    ----------
+    mapped
+        The mapped model (its ``outputs`` and ``probe_plans``).
+    emulator
+        The emulator (the compartment slice of each block).
+    dt
+        Time step in seconds.
+    """
+
+    def __init__(self, mapped: MappedModel, emulator: Emulator, dt: float) -> None:
+        self.dt = dt
+        out_rows = []
+        dec_rows = []
+        entry_rows: dict = {}
+        sum_probe = {p for p, plan in mapped.probe_plans.items() if plan[0] == "sum"}
+        r = 0
+        for o in mapped.outputs:
+            sl = emulator.slice_of(o.block)
+            d = o.decoders if o.decoders is not None else o.amplitude * np.eye(o.block.n)
+            key = (id(o.key), synapse_key(o.synapse)) if o.key in sum_probe else (id(o),)
+            if key in entry_rows:
+                rows_ = entry_rows[key]
+                dec_rows[rows_[0]][:, sl] += d
+                out_rows.append(rows_[1])
+                continue
+            full = np.zeros((d.shape[0], emulator.n))
+            full[:, sl] = d
+            entry_rows[key] = (len(dec_rows), slice(r, r + d.shape[0]))
+            dec_rows.append(full)
+            out_rows.append(slice(r, r + d.shape[0]))
+            r += d.shape[0]
+        #: ChipOutput -> its rows of ``y_all``
+        self.rows = dict(zip(mapped.outputs, out_rows))
+        self.sum_rows = {
+            p: list({(sl.start, sl.stop): sl for sl in (self.rows[o] for o in plan[1])}.values())
+            for p, plan in mapped.probe_plans.items() if plan[0] == "sum"
+        }
+        dec_t = np.concatenate(dec_rows).T if dec_rows else np.zeros((emulator.n, 0))
+        #: compartments any output reads, and their decoder rows
+        self.cols = np.flatnonzero(np.any(dec_t != 0, axis=1))
+        self.sub = np.ascontiguousarray(dec_t[self.cols])
+        self.n_out = dec_t.shape[1]
+        # filters grouped by synapse key so equal synapses filter in one call
+        groups: dict = {}
+        seen_rows: set = set()
+        for o, rows_ in zip(mapped.outputs, out_rows):
+            if (rows_.start, rows_.stop) in seen_rows:
+                continue
+            seen_rows.add((rows_.start, rows_.stop))
+            groups.setdefault(synapse_key(o.synapse), (o.synapse, []))[1].append(np.arange(rows_.start, rows_.stop))
+        self.groups = [(syn, np.concatenate(ix)) for syn, ix in groups.values()]
+        # when every synapse is a Lowpass (or none: decay 0), stepwise runs filter all
+        # outputs in one vector update with a decay per row
+        self.lowpass_only = all(syn is None or type(syn) is nengo.Lowpass for syn, _ in self.groups)
+        self.decays = np.zeros(self.n_out)
+        for syn, ix in self.groups:
+            self.decays[ix] = lowpass_decay(syn, dt) if type(syn) is nengo.Lowpass else 0.0
+        self.reset()
+
+    def reset(self) -> None:
+        """Zero filter states."""
+        self.filters = [HostFilter(syn, len(ix), self.dt) for syn, ix in self.groups]
+        self.bank = HostFilter.lowpass_bank(self.decays, self.dt)
+
+    def filter(self, y: np.ndarray, t0: int) -> np.ndarray:
+        """Filter decoded outputs (steps x rows) of steps ``t0 + 1 ...``, keeping state."""
+        out = np.empty_like(y)
+        ts = (t0 + 1 + np.arange(len(y))) * self.dt
+        for f, (syn, ix) in zip(self.filters, self.groups):
+            x = y[:, ix]
+            if syn is None:
+                out[:, ix] = x
+            elif len(x) == 1:  # stepwise runs: a whole chunk call's overhead would dominate
+                out[0, ix] = f(ts[0], x[0])
+            else:
+                out[:, ix] = f.run(ts, x)
+        return out
