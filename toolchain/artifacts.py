@@ -59,14 +59,82 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def check_destination(out: str | os.PathLike, force: bool = False) -> Path:
-    """Refuse an existing, non-empty ``out`` unless ``force`` (checked before any work)."""
+def is_run_dir(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a directory holding an nhw run manifest (any format version)."""
+    mpath = Path(path) / MANIFEST
+    if not mpath.is_file():
+        return False
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == FORMAT
+
+
+def orphaned_temps(out: str | os.PathLike) -> list[Path]:
+    """Temporary folders left beside ``out`` by interrupted writes of ``out``.
+
+    :class:`RunWriter` fills ``.<name>.<random>.tmp`` and moves an old run aside as
+    ``.<name>.old-<pid>``; a killed process leaves them behind.
+    """
     out = Path(out)
-    if out.exists() and not force:
+    parent = out.parent
+    if not parent.is_dir():
+        return []
+    found = [*parent.glob(f".{out.name}.*.tmp"), *parent.glob(f".{out.name}.old-*")]
+    return sorted(p for p in found if p.is_dir())
+
+
+def leftover_temps(folder: str | os.PathLike) -> list[Path]:
+    """Every temporary run folder that interrupted writes left in ``folder`` (see :func:`orphaned_temps`)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = [*folder.glob(".*.tmp"), *folder.glob(".*.old-*")]
+    return sorted(p for p in found if p.is_dir())
+
+
+def _check_writable_parent(out: Path) -> None:
+    """The nearest existing folder above ``out`` is a folder we may write to."""
+    parent = out.parent
+    while not parent.exists():
+        if parent == parent.parent:
+            break
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise ArtifactError(f"{out}: cannot create the output directory: {parent} is a file, "
+                            "not a folder; choose another --out")
+    if parent.is_dir() and not os.access(parent, os.W_OK | os.X_OK):
+        raise ArtifactError(f"{out}: cannot create the output directory: {parent} is not writable; "
+                            "choose another --out")
+
+
+def check_destination(out: str | os.PathLike, force: bool = False) -> Path:
+    """Check that a run can be written at ``out`` (before any work is done).
+
+    An existing non-empty ``out`` is refused unless ``force``; even with ``force`` only
+    an nhw run directory is replaced, never any other folder.  A destination under a
+    file or in a read-only folder is refused here, before a long simulation runs.
+
+    Raises
+    ------
+    ArtifactError
+        Naming ``out`` and what is wrong with it.
+    """
+    out = Path(out)
+    if out.exists() or out.is_symlink():
         if not out.is_dir():
             raise ArtifactError(f"{out}: exists and is not a directory; choose another --out")
         if any(out.iterdir()):
-            raise ArtifactError(f"{out}: output directory already exists; use --force to replace it")
+            if not force:
+                raise ArtifactError(f"{out}: output directory already exists; use --force to replace it")
+            if not is_run_dir(out):
+                raise ArtifactError(f"{out}: exists and is not an nhw run (no {MANIFEST}); --force replaces "
+                                    "only nhw runs; choose another --out or remove it yourself")
+        if not os.access(out.parent, os.W_OK | os.X_OK):
+            raise ArtifactError(f"{out}: cannot replace it: {out.parent} is not writable")
+    else:
+        _check_writable_parent(out)
     return out
 
 
@@ -104,16 +172,34 @@ class RunWriter:
         self.tmp: Path | None = None
 
     def __enter__(self) -> "RunWriter":
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".tmp", dir=self.out.parent))
+        if self.force:
+            # the user asked to replace this run: leftovers of its interrupted writes go too
+            for tmp in orphaned_temps(self.out):
+                shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ArtifactError(f"{self.out}: cannot create the output directory: {exc.strerror or exc}") from None
+        try:
+            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".tmp", dir=self.out.parent))
+        except OSError as exc:
+            raise ArtifactError(f"{self.out}: cannot write the run: {exc.strerror or exc}") from None
         self.tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; a run is shared like any output
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            self.commit()
-        elif self.tmp is not None:
+            try:
+                self.commit()
+            except OSError as err:
+                exc_type, exc = type(err), err
+        if exc_type is not None and self.tmp is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
+        if exc is not None and isinstance(exc, OSError) and not isinstance(exc, ArtifactError):
+            # a full or read-only disk mid-write: one line, and nothing half-written is left
+            raise ArtifactError(f"{self.out}: cannot write the run: {exc.strerror or exc}"
+                                f"{f' ({exc.filename})' if exc.filename else ''}") from None
 
     @property
     def folder(self) -> Path:
@@ -252,7 +338,12 @@ def load_run(path: str | os.PathLike, *, verify: bool = True) -> Run:
             f"this nhw ({package_versions().get('nhw', '?')}) reads version {FORMAT_VERSION}"
         )
     if verify:
-        for name, digest in manifest.get("files", {}).items():
+        _check_config_hash(mpath, manifest)
+        files = manifest.get("files", {})
+        if not isinstance(files, dict):
+            raise ArtifactError(f"{mpath}: files: expected a mapping of file name -> sha256; "
+                                f"got {type(files).__name__}")
+        for name, digest in files.items():
             f = path / name
             if not f.is_file():
                 raise ArtifactError(f"{f}: listed in the manifest but missing")
@@ -263,6 +354,22 @@ def load_run(path: str | os.PathLike, *, verify: bool = True) -> Run:
                     "the file was modified or corrupted"
                 )
     return Run(path, manifest)
+
+
+def _check_config_hash(mpath: Path, manifest: dict[str, Any]) -> None:
+    """The recorded config must still hash to the recorded ``config_hash``.
+
+    The config is what ``nhw deploy RUN`` runs; a changed value (an edited manifest)
+    would run something else than the run reports.
+    """
+    config, recorded = manifest.get("config"), manifest.get("config_hash")
+    if config is None and recorded is None:
+        return
+    blob = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    got = hashlib.sha256(blob.encode()).hexdigest()
+    if got != recorded:
+        raise ArtifactError(f"{mpath}: config: does not match config_hash (expected {str(recorded)[:12]}..., "
+                            f"the recorded config hashes to {got[:12]}...): the manifest was modified")
 
 
 def default_out(label: str, command: str, root: str | os.PathLike = "runs") -> Path:

@@ -150,7 +150,24 @@ def _out(cfg_label: str, command: str) -> Path:
     from nhw.toolchain.artifacts import default_out
 
     g = _g()
-    return Path(g.out) if g.out else default_out(cfg_label, command)
+    out = Path(g.out) if g.out else default_out(cfg_label, command)
+    _note_leftovers(out)
+    return out
+
+
+def _note_leftovers(out: Path) -> None:
+    """Say (on stderr) which temporary folders interrupted runs left beside ``out``.
+
+    They are never deleted behind the user's back: ``--force`` removes those of the
+    same ``--out``; the others are the user's to remove.
+    """
+    from nhw.toolchain.artifacts import leftover_temps
+
+    found = leftover_temps(out.parent)
+    if found and not _g().json and _g().verbosity >= 0:
+        names = ", ".join(p.name for p in found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        click.echo(f"nhw: note: {out.parent}/ holds {len(found)} temporary folder(s) left by interrupted runs "
+                   f"({names}); remove them, or rerun with --force to the same --out", err=True)
 
 
 # --- commands ----------------------------------------------------------------------------
@@ -275,7 +292,13 @@ def train(config_file: str, resume: bool) -> None:
         if not found:
             raise click.UsageError(f"--resume: no interrupted run of {cfg.label!r} under {out.parent}/ (give -o RUN)")
         out = found[-1].with_name(found[-1].name[: -len(".checkpoint")])
-    result = run_train(cfg, out=out, resume=resume, force=g.force, verbose=0 if g.json or g.verbosity < 0 else 2)
+    try:
+        result = run_train(cfg, out=out, resume=resume, force=g.force, verbose=0 if g.json or g.verbosity < 0 else 2)
+    except KeyboardInterrupt as exc:
+        # Ctrl-C: say how to continue instead of a traceback (130: killed by SIGINT)
+        notes = getattr(exc, "__notes__", None) or ["nhw train: interrupted before the first epoch finished"]
+        click.echo("\n".join(notes), err=True)
+        sys.exit(130)
     if g.json:
         _emit_json({"out": str(result.out), **result.summary()})
         return

@@ -12,6 +12,7 @@ y_test`` (the layout of Keras' ``mnist.npz``), read without pickle.
 from __future__ import annotations
 
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -137,6 +138,7 @@ def load_npz(path: str | Path, *, flatten: bool = True, scale: bool = True) -> D
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: dataset file not found")
+    check_npz_magic(path, "dataset file")
     try:
         with np.load(path, allow_pickle=False) as f:
             missing = [k for k in KEYS if k not in f.files]
@@ -146,8 +148,8 @@ def load_npz(path: str | Path, *, flatten: bool = True, scale: bool = True) -> D
             arrays = {k: f[k] for k in KEYS}
     except ValueError as exc:  # numpy refuses object arrays without pickle
         raise DataError(f"{path}: cannot load without pickle: {exc}") from None
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path}: not a readable .npz file: {exc}") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DataError(f"{path}: not a readable .npz file (truncated or corrupt?): {exc}") from None
     for k in ("x_train", "x_test"):
         x = arrays[k]
         if scale and np.issubdtype(x.dtype, np.integer):
@@ -158,4 +160,62 @@ def load_npz(path: str | Path, *, flatten: bool = True, scale: bool = True) -> D
     for a, b in (("x_train", "y_train"), ("x_test", "y_test")):
         if len(arrays[a]) != len(arrays[b]):
             raise DataError(f"{path}: {a} has {len(arrays[a])} samples but {b} has {len(arrays[b])}")
+    for k in KEYS:
+        check_finite(arrays[k], f"{path}: {k}")
     return Dataset(path.stem, **arrays)
+
+
+#: The first bytes of a zip archive (every ``.npz``) and of a single ``.npy`` array.
+_NPZ_MAGIC, _NPY_MAGIC = b"PK\x03\x04", b"\x93NUMPY"
+
+
+def check_npz_magic(path: str | Path, what: str = ".npz file") -> None:
+    """Refuse a file that is not an ``.npz`` archive, saying what it is instead.
+
+    ``np.load`` takes any file that is not a zip or ``.npy`` for pickled data, so
+    a text file or a truncated download would be reported as "pickled data".
+
+    Raises
+    ------
+    DataError
+        ``path`` is empty, a ``.npy`` array, text, or anything but a zip archive.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    if head.startswith(_NPZ_MAGIC):
+        return
+    if not head:
+        kind = "an empty file"
+    elif head.startswith(_NPY_MAGIC):
+        kind = "a single .npy array"
+    elif head.startswith(b"\x80"):
+        kind = "a Python pickle (never loaded: pickles run code)"
+    else:
+        try:
+            head.decode("utf-8")
+            kind = f"a text file (starts with {head[:24].decode('utf-8', 'replace')!r})"
+        except UnicodeDecodeError:
+            kind = f"an unknown binary file (starts with {head[:8]!r})"
+    raise DataError(f"{path}: expected an .npz archive (zip, saved with numpy.savez); got {kind}")
+
+
+def check_finite(a: np.ndarray, where: str) -> None:
+    """Refuse NaN or infinite values: a network fed them gives meaningless, silent results.
+
+    Raises
+    ------
+    DataError
+        Naming ``where``, how many values are bad and the first one's index.
+    """
+    a = np.asarray(a)
+    if not np.issubdtype(a.dtype, np.floating) and not np.issubdtype(a.dtype, np.complexfloating):
+        return
+    bad = ~np.isfinite(a)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise DataError(f"{where}: {int(bad.sum())} of {a.size} values are NaN or infinite "
+                        f"(first at index {first}: {a[first]!r}); expected finite numbers")

@@ -138,6 +138,9 @@ class AutoencoderParams(Params):
     n_hidden: PositiveInt = Field(64, description="hidden neurons")
     neuron_type: NeuronName = "relu"
     n_steps: PositiveInt = 1
+    synapse: float | None = Field(
+        None, ge=0, description="synapse of both connections (s); None as in the tutorial, so with "
+                                "n_steps 1 the output depends on the input within the step and training has gradients")
 
 
 def autoencoder(p: AutoencoderParams, seed: int) -> BuiltNetwork:
@@ -146,9 +149,9 @@ def autoencoder(p: AutoencoderParams, seed: int) -> BuiltNetwork:
     with nengo.Network(seed=seed, label="autoencoder") as net:
         a = nengo.Node(np.zeros(p.n_in), label="input")
         b = nengo.Ensemble(p.n_hidden, 1, neuron_type=neuron, label="hidden")
-        nengo.Connection(a, b.neurons, transform=_glorot(p.n_in, p.n_hidden))
+        nengo.Connection(a, b.neurons, transform=_glorot(p.n_in, p.n_hidden), synapse=p.synapse)
         c = nengo.Ensemble(p.n_in, 1, neuron_type=neuron, label="output")
-        nengo.Connection(b.neurons, c.neurons, transform=_glorot(p.n_hidden, p.n_in))
+        nengo.Connection(b.neurons, c.neurons, transform=_glorot(p.n_hidden, p.n_in), synapse=p.synapse)
         probes = {"output": nengo.Probe(c.neurons, label="output")}
     return BuiltNetwork(net, {"input": a}, probes, p.n_steps)
 
@@ -216,8 +219,11 @@ def digits_classifier(p: DigitsParams, seed: int) -> BuiltNetwork:
 class NIRParams(Params):
     """A network imported from a NIR file (see ``nhw.toolchain.nir.importer``)."""
 
-    path: str = Field(..., description="NIR file to import (absolute, or relative to the working directory)")
+    path: str = Field(..., description="NIR file to import (absolute, or relative to the config file)")
     n_steps: PositiveInt = Field(1000, description="default run length")
+    zero_inputs: bool = Field(
+        False, description="run NIR Inputs that nothing feeds with zeros; off, deploying such a network "
+                           "is refused (a NIR Input carries no data: set deploy.feed and data instead)")
     allow_subtractive_if: bool = Field(False, description="accept foreign IF nodes as SpikingRectifiedLinear")
 
 
@@ -317,10 +323,21 @@ def build_factory(spec: str, params: dict[str, Any] | None = None, seed: int = 0
     func = load_factory(spec)
     kwargs = dict(params or {})
     try:
-        if "seed" in inspect.signature(func).parameters:
-            kwargs["seed"] = seed
+        sig = inspect.signature(func)
     except (TypeError, ValueError):  # builtins without a signature
-        pass
+        sig = None
+    if sig is not None:
+        if "seed" in sig.parameters:
+            kwargs["seed"] = seed
+        try:
+            # checked before the call, so a misspelt parameter is a config error, not a
+            # TypeError from deep inside the user's code
+            sig.bind(**kwargs)
+        except TypeError as exc:
+            takes = [n for n, p in sig.parameters.items() if n != "seed"
+                     and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+            raise ConfigError(f"network.params: factory {spec!r} cannot be called with "
+                              f"{sorted(params or {})}: {exc}; it takes: {', '.join(takes) or 'no parameters'}") from None
     result = func(**kwargs)
     if isinstance(result, BuiltNetwork):
         return result

@@ -1,9 +1,12 @@
 """Parity for experiment configs: the config's network on each target vs ``reference``.
 
 Uses the comparison and report of :mod:`nhw.toolchain.parity`, with tolerances from the
-config's ``parity`` section (most specific first: ``per_target[target][probe]``, the
-zoo network's declared tolerance for that target, ``tolerances[probe]``, the zoo
-network's default, ``default``).
+config's ``parity`` section.  First match wins: the config's ``per_target[target][probe]``,
+the config's ``tolerances[probe]``, the zoo network's declared tolerance for that target,
+the zoo network's default, then ``parity.default``.  What a config states explicitly
+always beats the zoo's defaults, so a tightened tolerance is never silently loosened;
+a ``tolerances[probe]`` that merely repeats the zoo network's own default for the probe
+overrides nothing (the zoo's per-target value still refines it).
 
 >>> run = run_parity(load_config("configs/parity/integrator.yaml"), ["opencl"])  # doctest: +SKIP
 >>> print(run.report.to_table()); run.report.passed                              # doctest: +SKIP
@@ -33,15 +36,26 @@ def tolerance_for(cfg: ExperimentConfig, built: BuiltNetwork, target: str, probe
     p, std = cfg.parity, built.standard
     if probe in p.per_target.get(target, {}):
         t = p.per_target[target][probe]
-    elif std is not None and target in std.per_target:
-        return std.tolerance_for(target, probe)
-    elif probe in p.tolerances:
+    elif probe in p.tolerances and not _repeats_zoo_default(p.tolerances[probe], std, probe):
         t = p.tolerances[probe]
     elif std is not None:
         return std.tolerance_for(target, probe)
     else:
         t = p.default
     return Tolerance(rmse=t.rmse, max_abs=t.max_abs)
+
+
+def _repeats_zoo_default(t, std, probe: str) -> bool:
+    """Whether config tolerance ``t`` only restates the zoo network's own default for ``probe``.
+
+    Such a value (``configs/parity/*.yaml`` repeat the declared ones) overrides
+    nothing, so the zoo's per-target refinement still applies; any other value is the
+    user's explicit choice and wins.
+    """
+    if std is None:
+        return False
+    spec = std.tolerance.get(probe) if isinstance(std.tolerance, dict) else std.tolerance
+    return spec is not None and (float(spec.rmse), float(spec.max_abs)) == (float(t.rmse), float(t.max_abs))
 
 
 def unsupported_reason(cfg: ExperimentConfig, built: BuiltNetwork, target: str) -> str | None:

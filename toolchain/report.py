@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from nhw.toolchain.artifacts import Run, RunWriter, load_run
+from nhw.errors import ArtifactError, NhwError
+from nhw.toolchain.artifacts import MANIFEST, Run, RunWriter, load_run
 
 
 @dataclass
@@ -32,7 +33,7 @@ class Rendered:
 
 def _header(run: Run) -> str:
     m = run.manifest
-    return (f"{run.path}: {run.kind} run, created {m.get('created', '?')}, nhw {m.get('versions', {}).get('nhw', '?')}, "
+    return (f"{run.path}: {run.kind} run, created {m.get('created', '?')}, nhw {(m.get('versions') or {}).get('nhw', '?')}, "
             f"seed {m.get('seed')}, config {str(m.get('config_hash'))[:12]} ({m.get('config_source')})")
 
 
@@ -94,6 +95,25 @@ RENDERERS: dict[str, Callable[[Run, Path | None], tuple[str, list[Path]]]] = {
 }
 
 
+def _checked(render: Callable[[Run, Path | None], tuple[str, list[Path]]]):
+    """``render`` with a missing summary key or run file reported as one line naming the run."""
+
+    def wrapper(run: Run, folder: Path | None) -> tuple[str, list[Path]]:
+        try:
+            return render(run, folder)
+        except NhwError:
+            raise
+        except KeyError as exc:
+            raise ArtifactError(f"{run.path / MANIFEST}: incomplete {run.kind} run: summary has no key "
+                                f"{exc.args[0]!r}") from None
+        except FileNotFoundError as exc:
+            raise ArtifactError(f"{run.path}: incomplete {run.kind} run: {Path(exc.filename).name} is missing") from None
+        except (TypeError, ValueError, AttributeError, OSError) as exc:
+            raise ArtifactError(f"{run.path}: cannot render this {run.kind} run: {type(exc).__name__}: {exc}") from None
+
+    return wrapper
+
+
 def render_run(path: str | Path, out: str | Path | None = None, force: bool = False) -> Rendered:
     """Verify a run directory and re-render it.
 
@@ -109,10 +129,15 @@ def render_run(path: str | Path, out: str | Path | None = None, force: bool = Fa
         Replace an existing ``out``.
     """
     run = load_run(path)
-    render = RENDERERS.get(run.kind, _other)
+    render = _checked(RENDERERS.get(run.kind, _other))
     if out is None:
         text, files = render(run, None)
         return Rendered(run, _header(run) + "\n" + text, files)
+    src, dst = Path(path).resolve(), Path(out).resolve()
+    if dst == src or src in dst.parents or dst in src.parents:
+        # --force would replace the run being rendered (and its probes) by its report
+        raise ArtifactError(f"--out {out}: is the run {path} itself or overlaps it; expected a separate "
+                            "folder for the report (the run is never modified)")
     with RunWriter(out, "report", force=force) as w:
         text, files = render(run, w.folder)
         w.summary = {"source": str(run.path), "source_kind": run.kind, "source_manifest": run.manifest}

@@ -18,8 +18,12 @@ once the run is written.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
+import warnings
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from nhw.toolchain.config import ExperimentConfig
-from nhw.errors import ConfigError, ToolchainError
+from nhw.errors import ArtifactError, ConfigError, DataError, NhwError, ToolchainError
 
 #: config loss name -> whether its targets are class labels
 LABEL_LOSSES = {"mse": False, "mae": False, "sparse_categorical_crossentropy": True, "categorical_crossentropy": True}
@@ -128,28 +132,68 @@ def _trim(d: dict, n: int) -> dict:
 
 
 class _Checkpoint:
-    """Per-epoch checkpoint folder ``<out>.checkpoint`` (written atomically per file)."""
+    """Per-epoch checkpoint folder ``<out>.checkpoint`` (written atomically per file).
 
-    def __init__(self, out: Path, config_hash: str) -> None:
+    ``state.json`` records the config (resolved, and its hash), the epochs done, the
+    history and the folder of the newest complete epoch.  The order in which an epoch
+    presents the samples is drawn from ``(seed, epoch)`` (:func:`epoch_order`), so the
+    data order's random state is part of what the checkpoint fixes: a resumed run
+    reproduces the uninterrupted one.
+    """
+
+    def __init__(self, out: Path, config_hash: str, config: dict | None = None) -> None:
         self.dir = out.with_name(out.name + ".checkpoint")
         self.config_hash = config_hash
+        self.config = config
 
-    def load(self, sim) -> tuple[int, dict]:
-        """Restore the last epoch; returns ``(epochs done, history)``."""
+    def exists(self) -> bool:
+        """Whether an interrupted run left a checkpoint here."""
+        return (self.dir / "state.json").is_file()
+
+    def state(self) -> dict:
+        """``state.json``, checked against this config (no TensorFlow needed: fails fast)."""
         state_file = self.dir / "state.json"
         if not state_file.exists():
             raise ToolchainError(f"--resume: no checkpoint at {self.dir} (nothing to resume)")
-        state = json.loads(state_file.read_text())
+        try:
+            state = json.loads(state_file.read_text(encoding="utf-8"))
+            if not isinstance(state, dict):
+                raise ValueError(f"expected a JSON object, got {type(state).__name__}")
+            for key in ("config_hash", "epochs_done", "folder", "history"):
+                if key not in state:
+                    raise ValueError(f"key {key!r} is missing")
+        except (ValueError, UnicodeDecodeError, OSError) as exc:
+            raise ArtifactError(f"{state_file}: unreadable checkpoint state: {exc}; start over with --force") from None
         if state.get("config_hash") != self.config_hash:
+            changed = _changed_keys(state.get("config"), self.config)
+            what = (f"changed: {', '.join(changed[:5])}{', ...' if len(changed) > 5 else ''}" if changed else
+                    f"config hash {str(state.get('config_hash'))[:12]} vs {self.config_hash[:12]}")
             raise ToolchainError(f"--resume: the checkpoint at {self.dir} was made with a different config "
-                                 f"({state.get('config_hash', '?')[:12]} vs {self.config_hash[:12]}); "
-                                 "start over without --resume (and --force)")
-        from nhw.backends.tensorflow import keras_helpers
+                                 f"({what}); undo the change, or start over with --force instead of --resume")
+        return state
 
-        folder = self.dir / state["folder"]
-        sim.load_params(folder / "params.npz")
-        with np.load(folder / "optimizer.npz", allow_pickle=False) as f:
-            values = [f[f"v{i}"] for i in range(len(f.files))]
+    def load(self, sim) -> tuple[int, dict]:
+        """Restore the last epoch; returns ``(epochs done, history)``."""
+        from nhw.backends.tensorflow import keras_helpers
+        from nhw.toolchain.data import check_npz_magic
+
+        state = self.state()
+        folder = self.dir / str(state["folder"])
+        for name in ("params.npz", "optimizer.npz"):
+            try:
+                check_npz_magic(folder / name, "checkpoint file")
+            except DataError as exc:
+                raise ArtifactError(f"--resume: incomplete or corrupt checkpoint: {exc}; "
+                                    "start over with --force") from None
+        try:
+            sim.load_params(folder / "params.npz")
+            with np.load(folder / "optimizer.npz", allow_pickle=False) as f:
+                values = [f[f"v{i}"] for i in range(len(f.files))]
+        except NhwError as exc:
+            raise ArtifactError(f"--resume: checkpoint {folder}: {exc}; start over with --force") from None
+        except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
+            raise ArtifactError(f"--resume: checkpoint {folder} is truncated or corrupt "
+                                f"({type(exc).__name__}: {exc}); start over with --force") from None
         try:
             keras_helpers.set_optimizer_state(sim, values)
         except ValueError as exc:
@@ -173,14 +217,36 @@ class _Checkpoint:
         np.savez(buf, **{f"v{i}": v for i, v in enumerate(keras_helpers.optimizer_state(sim))})
         write_bytes(folder / "optimizer.npz", buf.getvalue())
         write_text(self.dir / "state.json", json.dumps(
-            {"config_hash": self.config_hash, "epochs_done": epochs_done, "folder": name, "history": history},
-            indent=2))
+            {"config_hash": self.config_hash, "config": self.config, "epochs_done": epochs_done,
+             "folder": name, "history": history, "data_order": "epoch_order(seed, epoch)"}, indent=2))
         for old in self.dir.glob("epoch-*"):
             if old.name != name:
                 shutil.rmtree(old, ignore_errors=True)
 
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two resolved configs."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for k in sorted(set(old) | set(new), key=str):
+            out += _changed_keys(old.get(k), new.get(k), f"{prefix}.{k}" if prefix else str(k))
+        return out
+    if old is None and new is not None and prefix == "":
+        return []  # a checkpoint that predates recording its config
+    return [] if old == new else [f"{prefix} ({old!r} -> {new!r})"]
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The order in which epoch ``epoch`` presents ``n`` samples.
+
+    Drawn from ``(seed, epoch)`` alone, not from a generator that advances through
+    the run, so an epoch run after ``--resume`` sees the same order as it would have
+    in the uninterrupted run.
+    """
+    return np.random.RandomState([int(seed) & 0xFFFFFFFF, int(epoch)]).permutation(n)
 
 
 def _spiking_accuracy(sim, built, cfg, x_test: dict, y_test: np.ndarray, probe: str) -> float:
@@ -214,22 +280,38 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
     callbacks
         Extra Keras callbacks (run after the per-epoch checkpoint).
     """
-    from nhw.backends.tensorflow import Simulator, configure_settings, keras_helpers, losses
-
     from nhw.toolchain.artifacts import RunWriter, check_destination
-    from nhw.toolchain.experiment import build_network, load_data
 
+    # every check that needs neither TensorFlow nor the network comes first: a wrong
+    # config or destination fails in a fraction of a second, not after the import
     tr = cfg.train
     if tr is None:
-        raise ConfigError(f"{cfg.source}: has no 'train' section")
+        raise ConfigError(f"{cfg.source}: train: section is missing; expected a 'train' section with at least "
+                          "'loss' (see configs/digits.yaml)")
     if not tr.loss:
         raise ConfigError(f"{cfg.source}: train.loss: name at least one output probe and its loss")
+    if cfg.data is None:
+        raise ConfigError(f"{cfg.source}: train: training needs a 'data' section")
+    ckpt = None
     if out is not None:
         out = Path(out)
-        check_destination(out, force)
+        ckpt = _Checkpoint(out, cfg.config_hash(), cfg.resolved())
+        if resume:
+            ckpt.state()  # a missing checkpoint or a changed config fails here, before any work
+            check_destination(out, True)
+        else:
+            if ckpt.exists() and not force:
+                raise ArtifactError(f"{out}: an interrupted training run left a checkpoint at {ckpt.dir}; "
+                                    "continue it with --resume, or start over with --force (deletes it)")
+            check_destination(out, force)
+    elif resume:
+        raise ToolchainError("--resume needs an output directory")
+
+    from nhw.backends.tensorflow import Simulator, configure_settings, keras_helpers, losses
+
+    from nhw.toolchain.experiment import build_network, load_data
+
     ds = load_data(cfg)
-    if ds is None:
-        raise ConfigError(f"{cfg.source}: train: training needs a 'data' section")
     built = build_network(cfg)
     with built.network:
         configure_settings(training_mode=tr.mode)
@@ -241,9 +323,11 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
         raise ConfigError(f"{cfg.source}: train.minibatch_size {mb} is larger than the training set")
     x_tr, y_tr, x_te, y_te = (_trim(d, n) for d, n in ((x_tr, n_tr), (y_tr, n_tr), (x_te, n_te), (y_te, n_te)))
 
-    keras_helpers.set_seed(cfg.seed_for("train") if tr.seed is None else tr.seed)
+    seed = cfg.seed_for("train") if tr.seed is None else tr.seed
+    keras_helpers.set_seed(seed)
     t0 = time.perf_counter()
     sim = Simulator(built.network, minibatch_size=mb, seed=cfg.seed, progress_bar=verbose > 0)
+    done = 0
     try:
         loss = {built.probes[p]: keras_helpers.make_loss(name) for p, name in tr.loss.items()}
         weights = {built.probes[p]: 1.0 for p in tr.loss}
@@ -257,16 +341,19 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
                    and name == "sparse_categorical_crossentropy"}
         sim.compile(optimizer=opt, loss=loss, loss_weights=weights, metrics=metrics or None)
 
-        ckpt = _Checkpoint(out, cfg.config_hash()) if out is not None else None
-        done, history = 0, {}
+        history: dict = {}
         if resume:
-            if ckpt is None:
-                raise ToolchainError("--resume needs an output directory")
             done, history = ckpt.load(sim)
         elif ckpt is not None:
-            ckpt.remove()
+            ckpt.remove()  # only reached with --force (checked above)
 
         def save(epoch: int, logs: dict) -> None:
+            bad = {k: v for k, v in logs.items() if not math.isfinite(float(v))}
+            if bad:
+                # a NaN loss poisons every later epoch; stop before it reaches the checkpoint
+                raise ToolchainError(f"{cfg.source}: train: epoch {epoch + 1}: {', '.join(sorted(bad))} is "
+                                     f"{next(iter(bad.values()))}; expected finite losses (lower "
+                                     f"train.optimizer.learning_rate, or check the data)")
             for k, v in logs.items():
                 history.setdefault(k, []).append(float(v))
             if ckpt is not None:
@@ -277,16 +364,30 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
         # with spikes over deploy.presentation_time below instead)
         spiking = any(getattr(e.neuron_type, "spiking", False) for e in built.network.all_ensembles)
         inference_ok = not (spiking and tr.n_steps == 1)
-        if done < tr.epochs:
-            validation = (x_te, y_te) if n_te and inference_ok else None
-            sim.fit({built.inputs[k]: v for k, v in x_tr.items()}, {built.probes[k]: v for k, v in y_tr.items()},
-                    epochs=tr.epochs, initial_epoch=done, verbose=verbose, callbacks=[keras_helpers.epoch_callback(save), *(callbacks or [])],
-                    validation_data=None if validation is None else (
-                        {built.inputs[k]: v for k, v in x_te.items()}, {built.probes[k]: v for k, v in y_te.items()}))
+        validation = None
+        if n_te and inference_ok:
+            validation = ({built.inputs[k]: v for k, v in x_te.items()}, {built.probes[k]: v for k, v in y_te.items()})
+        # one fit call per epoch, each with its own order drawn from (seed, epoch): the
+        # order does not depend on how many epochs this process has run (see epoch_order)
+        for epoch in range(done, tr.epochs):
+            order = epoch_order(seed, epoch, n_tr)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("error", message="Gradients do not exist", category=UserWarning)
+                try:
+                    sim.fit({built.inputs[k]: v[order] for k, v in x_tr.items()},
+                            {built.probes[k]: v[order] for k, v in y_tr.items()},
+                            epochs=epoch + 1, initial_epoch=epoch, verbose=verbose, shuffle=False,
+                            callbacks=[keras_helpers.epoch_callback(save), *(callbacks or [])],
+                            validation_data=validation)
+                except UserWarning as exc:
+                    raise ToolchainError(
+                        f"{cfg.source}: train: no gradient reaches some trained variables "
+                        f"({_variables_named(str(exc))}): the loss does not depend on them within "
+                        f"train.n_steps={tr.n_steps} step(s); use synapse=None on the connections "
+                        "(network.params.synapse: null in the zoo) or more train.n_steps") from None
         metrics_out: dict = {}
         if n_te and inference_ok:
-            ev = sim.evaluate({built.inputs[k]: v for k, v in x_te.items()},
-                              {built.probes[k]: v for k, v in y_te.items()}, verbose=0)
+            ev = sim.evaluate(validation[0], validation[1], verbose=0)
             metrics_out.update({f"test_{k}": float(v) for k, v in ev.items()})
         if n_te:
             classified = any(LABEL_LOSSES[name] for name in tr.loss.values()) and np.asarray(ds.y_test).ndim == 1
@@ -308,8 +409,19 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
             ckpt.remove()
             result.out = out
         return result
+    except KeyboardInterrupt as exc:
+        if ckpt is not None and ckpt.exists():
+            exc.add_note(f"nhw train: interrupted; the checkpoint {ckpt.dir} keeps every finished epoch: "
+                         f"continue with `nhw train {cfg.source} --out {out} --resume`")
+        raise
     finally:
         sim.close()
+
+
+def _variables_named(message: str) -> str:
+    """The variable names in Keras' "Gradients do not exist for variables [...]" warning."""
+    start, end = message.find("["), message.find("]")
+    return message[start + 1:end] if 0 <= start < end else message.split(" when ")[0]
 
 
 def plot_history(history: dict, path: Path, title: str) -> Path:

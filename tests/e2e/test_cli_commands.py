@@ -122,6 +122,8 @@ def test_deploy_force_json_seed_and_precedence(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     (out / "old").write_text("x")
+    # --force replaces only nhw runs (issue 24): make this folder one
+    (out / "manifest.json").write_text('{"format": "nhw-run", "format_version": 1}')
     # global options before the command; --target (a flag) beats --set
     r = nhw("--seed", 3, "--set", "deploy.target=opencl", "deploy", QUICK, "--set", "deploy.n_steps=50",
             "--target", "reference", "--out", out, "--force", "--json")

@@ -21,7 +21,10 @@ def test_export_import_deploy(tmp_path):
     out = run("import", str(net), "-o", str(cfg))
     assert out.exit_code == 0, out.output
     assert cfg.read_text().startswith("# written by `nhw import`")
-    out = run("deploy", str(cfg), "--out", str(tmp_path / "run"))
+    assert str(tmp_path) not in cfg.read_text()  # the NIR file is named relative to the config
+    out = run("deploy", str(cfg), "--out", str(tmp_path / "run0"))
+    assert out.exit_code == 2 and "would run on zeros" in out.output  # NIR stores no stimulus
+    out = run("deploy", str(cfg), "--set", "network.params.zero_inputs=true", "--out", str(tmp_path / "run"))
     assert out.exit_code == 0, out.output
     data = np.load(tmp_path / "run" / "probes.npz", allow_pickle=False)
     assert set(data.files) >= {"a", "b"}

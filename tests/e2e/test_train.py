@@ -151,7 +151,8 @@ def test_parity_of_the_trained_run(trained, tmp_path):
     rows = {(x["target"], x["probe"]): x for x in json.loads(r.stdout)["results"]}
     tf_dec, emu_dec = rows[("tensorflow", "output:decisions")], rows[("loihi-emu", "output:decisions")]
     assert tf_dec["passed"] and tf_dec["max_abs"] == 0.0  # same float model: identical decisions
-    assert emu_dec["max_abs"] <= 0.3, emu_dec  # the integer chip decides (almost) like reference
+    # the integer chip decides (almost) like reference: at most 3 of 10 differ (1 - 7/10 rounds above 0.3)
+    assert emu_dec["max_abs"] <= 0.3 + 1e-9, emu_dec
     assert rows[("tensorflow", "output")]["passed"]
 
 

@@ -25,9 +25,12 @@ def test_tolerance_precedence(monkeypatch):
     c = cfg(tolerances={"a": {"rmse": 0.5, "max_abs": 1}})
     assert tolerance_for(c, built, "opencl", "a") == Tolerance(0.5, 1)
     assert tolerance_for(c, built, "opencl", "b") == std.tolerance_for("opencl", "b")
-    # the zoo's per-target tolerance beats the config's per-probe one ...
+    # the config's explicit per-probe tolerance beats the zoo's per-target one (issue 24) ...
     monkeypatch.setitem(std.per_target, "loihi-emu", Tolerance(0.3, 0.9))
-    assert tolerance_for(c, built, "loihi-emu", "a") == Tolerance(0.3, 0.9)
+    assert tolerance_for(c, built, "loihi-emu", "a") == Tolerance(0.5, 1)
+    # ... unless it only repeats the zoo's default, which the per-target value refines ...
+    same = cfg(tolerances={"a": {"rmse": std.tolerance.rmse, "max_abs": std.tolerance.max_abs}})
+    assert tolerance_for(same, built, "loihi-emu", "a") == Tolerance(0.3, 0.9)
     # ... and the config's (target, probe) tolerance beats everything
     c = cfg(per_target={"loihi-emu": {"a": {"rmse": 0.7, "max_abs": 2}}})
     assert tolerance_for(c, built, "loihi-emu", "a") == Tolerance(0.7, 2)

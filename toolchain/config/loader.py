@@ -53,6 +53,60 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str], source: str)
     return data
 
 
+#: Most values a config may expand to once YAML aliases are resolved.  Real configs
+#: hold hundreds; an "alias bomb" (nested anchors repeated) expands exponentially and
+#: would exhaust memory when the config is hashed or dumped.
+MAX_EXPANDED_VALUES = 1_000_000
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses duplicate keys (YAML itself keeps the last one silently)."""
+
+
+def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, Any] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            continue  # let the base constructor report the unhashable key
+        if key in seen:
+            first = seen[key]
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first at line {first.line + 1}); "
+                            "expected each key once", key_node.start_mark)
+        seen[key] = key_node.start_mark
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
+def _expanded_size(obj: Any, limit: int, memo: dict[int, int] | None = None) -> int:
+    """Number of values in ``obj`` with shared (aliased) parts counted each time they occur.
+
+    Shared containers are sized once (memoised by identity), so this is cheap even for
+    a bomb; it stops counting past ``limit``.
+    """
+    memo = {} if memo is None else memo
+    if isinstance(obj, dict):
+        items: Iterable[Any] = [*obj.keys(), *obj.values()]
+    elif isinstance(obj, list):
+        items = obj
+    else:
+        return 1
+    if id(obj) in memo:
+        return memo[id(obj)]
+    total = 1
+    for item in items:
+        total += _expanded_size(item, limit, memo)
+        if total > limit:
+            break
+    memo[id(obj)] = total
+    return total
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping with ``yaml.safe_load``; malformed YAML names its line."""
     path = Path(path)
@@ -63,7 +117,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
@@ -76,6 +130,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: the file is empty; expected a mapping with at least 'network'")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    if _expanded_size(data, MAX_EXPANDED_VALUES) > MAX_EXPANDED_VALUES:
+        raise ConfigError(f"{path}: expands to more than {MAX_EXPANDED_VALUES:,} values once its YAML aliases "
+                          "(*name) are resolved; expected a config without nested alias repetition")
     return data
 
 
@@ -126,6 +183,10 @@ def from_dict(data: dict[str, Any], source: str = "<dict>", *, check: bool = Tru
     if source != "<dict>" and cfg.data is not None and cfg.data.path is not None:
         p = Path(cfg.data.path).expanduser()
         cfg.data.path = str(p if p.is_absolute() else (Path(source).parent / p).resolve())
+    if (source != "<dict>" and cfg.network.name == "nir" and isinstance(cfg.network.params.get("path"), str)):
+        # like data.path: a NIR file next to its config is found from any working directory
+        p = Path(cfg.network.params["path"]).expanduser()
+        cfg.network.params["path"] = str(p if p.is_absolute() else (Path(source).parent / p).resolve())
     if check:
         check_config(cfg)
     return cfg

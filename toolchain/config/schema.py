@@ -36,6 +36,10 @@ from nhw.toolchain.names import suggest
 #: Version of the config schema (``version:`` in a file); bumped on breaking changes.
 SCHEMA_VERSION = 1
 
+#: An experiment name: it becomes part of run folder names (``runs/<name>-deploy-...``),
+#: so it may not hold path separators or start with a dot (``../../x`` would escape ``runs/``).
+NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._-]*$"
+
 
 class Section(BaseModel):
     """Base of every config section: unknown keys are errors."""
@@ -125,15 +129,23 @@ class DeploySection(Section):
     options: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-target Simulator keyword arguments, by target name")
     n_steps: PositiveInt | None = Field(None, description="steps to run (default: the network's own)")
-    dt: PositiveFloat = Field(0.001, description="time step (s)")
+    dt: PositiveFloat = Field(0.001, allow_inf_nan=False, description="time step (s)")
     probes: list[str] | None = Field(None, description="probes to record (default: all)")
     feed: str | None = Field(None, description="input node fed with test samples of `data`")
-    presentation_time: PositiveFloat = Field(0.03, description="seconds per fed sample")
+    presentation_time: PositiveFloat = Field(0.03, allow_inf_nan=False, description="seconds per fed sample")
     n_items: PositiveInt = Field(10, description="test samples to feed")
     classify: str | None = Field(
         None, description="probe scored against the fed labels: argmax over the last 20% of each presentation")
     plots: bool = Field(True, description="write outputs.png and spikes.png")
     max_raster_neurons: PositiveInt = Field(50, description="neurons shown per spike raster")
+
+    @model_validator(mode="after")
+    def _presentation_covers_a_step(self) -> "DeploySection":
+        # a sample shown for less than one step is never seen: the run would be silently empty
+        if self.presentation_time < self.dt:
+            raise ValueError(f"presentation_time {self.presentation_time!r} s is shorter than one time step "
+                             f"(dt {self.dt!r} s); expected presentation_time >= dt")
+        return self
 
 
 # --- parity ----------------------------------------------------------------------------
@@ -147,9 +159,12 @@ class ToleranceSection(Section):
 class ParitySection(Section):
     """Comparing targets against ``reference``.
 
-    Tolerance of a probe on a target, most specific first: ``per_target[target][probe]``,
-    the zoo network's declared tolerance for that target, ``tolerances[probe]``, the zoo
-    network's default, ``default``.
+    Tolerance of a probe on a target, first match wins: the config's own
+    ``per_target[target][probe]``, the config's ``tolerances[probe]``, the zoo
+    network's declared tolerance for that target, the zoo network's default, then
+    ``default``.  What a config says explicitly always beats the zoo's defaults (a
+    ``tolerances`` value equal to the zoo network's own default restates it and
+    overrides nothing).
     """
 
     targets: list[str] | None = Field(None, description="default: every available target")
@@ -172,7 +187,8 @@ class ExperimentConfig(Section):
     """An experiment: network, data, training, deployment and parity."""
 
     version: Literal[1] = Field(SCHEMA_VERSION, description="config schema version")
-    name: str | None = Field(None, description="experiment name (default: the file name)")
+    # the pattern keeps run folders (runs/<name>-...) inside runs/; see NAME_PATTERN
+    name: str | None = Field(None, pattern=NAME_PATTERN, description="experiment name (default: the file name)")
     description: str = Field("", description="free text")
     seed: int = Field(0, description="seed of every random choice, unless a section pins its own")
     network: NetworkSection = Field(description="the network to build")
@@ -249,6 +265,9 @@ def _message(err: dict, model: type[BaseModel], loc: tuple) -> str:
         return f"unknown key{suggest(loc[-1], allowed) or ';'} allowed: {', '.join(allowed)}"
     if kind == "missing":
         return "required key is missing"
+    if kind == "string_pattern_mismatch" and tuple(loc) == ("name",):
+        return (f"expected letters, digits, '.', '_' or '-' (no path separators, no leading dot: "
+                f"the name becomes a run folder); got {err.get('input')!r}")
     msg = err["msg"].removeprefix("Value error, ")
     value = err.get("input")
     if isinstance(value, (str, int, float, bool)) or value is None:

@@ -35,6 +35,7 @@ def feed_inputs(cfg: ExperimentConfig, built: networks.BuiltNetwork) -> dict[str
     time series ``(n, n_steps, features)`` are played one after another.
     """
     dep = cfg.deploy
+    _check_driven(cfg, built)
     if dep.feed is None:
         return {}
     if dep.feed not in built.inputs:
@@ -43,6 +44,10 @@ def feed_inputs(cfg: ExperimentConfig, built: networks.BuiltNetwork) -> dict[str
     if ds is None:
         raise ConfigError(f"{cfg.source}: deploy.feed: feeding an input needs a 'data' section")
     node = built.inputs[dep.feed]
+    if dep.n_items > len(ds.x_test):
+        # slicing would quietly feed fewer items than asked (and score fewer)
+        raise ConfigError(f"{cfg.source}: deploy.n_items: expected at most {len(ds.x_test)} (the test samples "
+                          f"of dataset {ds.name!r}); got {dep.n_items}")
     x, y = ds.x_test[: dep.n_items], ds.y_test[: dep.n_items]
     if ds.n_features != node.size_out:
         raise ConfigError(f"{cfg.source}: deploy.feed: input node {dep.feed!r} takes {node.size_out} values "
@@ -54,3 +59,20 @@ def feed_inputs(cfg: ExperimentConfig, built: networks.BuiltNetwork) -> dict[str
         node.output = nengo.processes.PresentInput(x.reshape(len(x), -1), dep.presentation_time)
         steps = int(round(len(x) * dep.presentation_time / dep.dt))
     return {"x": x, "y": y, "n_steps": np.asarray(steps)}
+
+
+def _check_driven(cfg: ExperimentConfig, built: networks.BuiltNetwork) -> None:
+    """Refuse a network imported from NIR whose inputs nothing drives.
+
+    A NIR Input carries no data (an exported stimulus becomes an empty Input), so
+    running it would simulate an all-zero input and report plausible-looking,
+    meaningless results.
+    """
+    net = cfg.network
+    if net.name != "nir" or net.params.get("zero_inputs") or not built.inputs:
+        return
+    idle = sorted(n for n in built.inputs if n != cfg.deploy.feed)
+    if idle:
+        raise ConfigError(f"{cfg.source}: deploy.feed: the NIR network's input(s) {', '.join(idle)} would run on "
+                          "zeros (NIR stores no input data); expected deploy.feed with a data section, or "
+                          "network.params.zero_inputs: true to run them on zeros deliberately")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import nengo
 import numpy as np
 
 from nhw.errors import ConfigError, DeployError, ToolchainError
@@ -56,7 +57,37 @@ def apply_trained(built: networks.BuiltNetwork, path: str | Path) -> None:
             arrays = {k: f[k] for k in f.files}
     except (OSError, ValueError) as exc:
         raise DeployError(f"{path}: cannot load trained values: {exc}") from None
+    missing = [k for k in trained_keys(built.network) if k not in arrays]
+    if missing:
+        # an emptied or partial file would deploy the untrained network without a word
+        raise DeployError(f"{path}: no trained value for {len(missing)} of the network's trained objects "
+                          f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); expected every "
+                          f"value `nhw train` writes; got {len(arrays)} arrays")
     try:
         apply_frozen(built.network, arrays)
     except ValidationError as exc:
         raise DeployError(f"{path}: trained values do not fit this network: {exc}") from None
+
+
+def trained_keys(network: nengo.Network) -> list[str]:
+    """The ``frozen.npz`` keys ``nhw train`` writes for ``network`` (every trained object).
+
+    Ensembles that are not ``Direct`` give ``encoders``, ``gain`` and ``bias``;
+    connections with built weights (decoded ones, and any with a transform) give
+    ``weights``.
+    """
+    from nengo.transforms import NoTransform
+
+    from nhw.backends.tensorflow.params import object_names
+
+    names = object_names(network)
+    keys = []
+    for ens in network.all_ensembles:
+        if not isinstance(ens.neuron_type, nengo.Direct):
+            keys += [f"{names[ens]}/{k}" for k in ("encoders", "gain", "bias")]
+    for conn in network.all_connections:
+        pre = conn.pre_obj
+        decoded = isinstance(pre, nengo.Ensemble) and not isinstance(pre.neuron_type, nengo.Direct)
+        if decoded or not isinstance(conn.transform, NoTransform):
+            keys.append(f"{names[conn]}/weights")
+    return keys

@@ -59,9 +59,16 @@ def import_to_config(nir_path: str | Path, out: str | Path, *, target: str = "re
         "name": nir_path.stem,
         "description": f"network imported from {nir_path.name}",
         "seed": 0,
-        "network": {"name": "nir", "params": {"path": str(nir_path)}},
+        # relative to the config, so the pair can be moved or shared together
+        "network": {"name": "nir", "params": {"path": os.path.relpath(nir_path, out.resolve().parent)}},
         "deploy": {"target": target, "n_steps": 1000, "probes": sorted(imported.outputs)},
     }
-    text = "# written by `nhw import`\n" + yaml.safe_dump(config, sort_keys=False)
+    head = "# written by `nhw import`\n"
+    if imported.inputs:
+        # NIR holds no stimulus: say so instead of letting deploy run on zeros
+        config["network"]["params"]["zero_inputs"] = False
+        head += (f"# NIR stores no input data: feed input(s) {', '.join(sorted(imported.inputs))} with\n"
+                 "# data + deploy.feed, or set network.params.zero_inputs: true to run them on zeros.\n")
+    text = head + yaml.safe_dump(config, sort_keys=False)
     write_text(out, text)
     return text, imported
