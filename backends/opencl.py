@@ -40,34 +40,47 @@ import numpy as np
 from nengo_ocl.plan import PythonPlan
 
 from .base import Simulator as SimulatorContract
+from .neuron_types import NEURON_TYPES
 from nhw.errors import UnsupportedFeatureError
 from .reference import NengoSimulationData
 from .opencl_device import check_no_tensorflow, make_context
 
 # --- features nengo-ocl 3.0 cannot run correctly on nengo 4.1 ----------------
 
-_OCL_NEURONS = (
-    nengo.LIF,
-    nengo.LIFRate,
-    nengo.AdaptiveLIF,
-    nengo.AdaptiveLIFRate,
-    nengo.RectifiedLinear,
-    nengo.SpikingRectifiedLinear,
-    nengo.Sigmoid,
-)
+def _no_check(neurons: nengo.neurons.NeuronType) -> str | None:
+    return None
+
+
+def _lif_check(neurons: nengo.neurons.NeuronType) -> str | None:
+    if getattr(neurons, "min_voltage", 0) != 0:
+        return f"LIF min_voltage={neurons.min_voltage} is not implemented by nengo-ocl (only 0)"
+    return None
+
+
+# the neuron types nengo-ocl implements, each with a check of the instance's parameters
+for _type, _check in [
+    (nengo.LIF, _lif_check),
+    (nengo.LIFRate, _lif_check),
+    (nengo.AdaptiveLIF, _lif_check),
+    (nengo.AdaptiveLIFRate, _lif_check),
+    (nengo.RectifiedLinear, _no_check),
+    (nengo.SpikingRectifiedLinear, _no_check),
+    (nengo.Sigmoid, _no_check),
+]:
+    NEURON_TYPES.attach(_type, "opencl", _check)
+del _type, _check
 
 
 def _check_neurons(op: SimNeurons) -> str | None:
     neurons = op.neurons
-    # nengo-ocl dispatches on the exact class name, so subclasses are not covered.
-    if type(neurons) in _OCL_NEURONS:
-        if getattr(neurons, "min_voltage", 0) != 0:
-            return f"LIF min_voltage={neurons.min_voltage} is not implemented by nengo-ocl (only 0)"
-        return None
-    supported = ", ".join(t.__name__ for t in _OCL_NEURONS)
+    # nengo-ocl dispatches on the exact class name, so subclasses are not covered
+    check = NEURON_TYPES.lookup(type(neurons), "opencl", exact=True)
+    if check is not None:
+        return check(neurons)
     return (
         f"neuron type {type(neurons).__name__} is not implemented by nengo-ocl "
-        f"(supported: {supported}); use the 'reference' or 'tensorflow' target"
+        f"(supported: {', '.join(NEURON_TYPES.supported('opencl'))}); use the 'reference' or "
+        "'tensorflow' target"
     )
 
 

@@ -22,19 +22,13 @@ import nengo
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
+from nhw.backends.neuron_types import NEURON_TYPES
 from nhw.toolchain import parity_networks as std
 from nhw.errors import ConfigError, UnknownNameError
 from nhw.toolchain.names import unknown
 
-NeuronName = Literal["relu", "spiking_relu", "lif", "lif_rate"]
-
-#: Config names of neuron types -> nengo classes.
-NEURON_TYPES: dict[str, type[nengo.neurons.NeuronType]] = {
-    "relu": nengo.RectifiedLinear,
-    "spiking_relu": nengo.SpikingRectifiedLinear,
-    "lif": nengo.LIF,
-    "lif_rate": nengo.LIFRate,
-}
+#: Config names of neuron types (the shared registry's names).
+NeuronName = Literal[tuple(NEURON_TYPES.names())]  # type: ignore[valid-type]
 
 
 @dataclass
@@ -145,7 +139,7 @@ class AutoencoderParams(Params):
 
 def autoencoder(p: AutoencoderParams, seed: int) -> BuiltNetwork:
     """Node(n_in) -> Glorot -> n_hidden neurons -> Glorot -> n_in neurons (probed)."""
-    neuron = NEURON_TYPES[p.neuron_type]()
+    neuron = NEURON_TYPES.by_name(p.neuron_type)()
     with nengo.Network(seed=seed, label="autoencoder") as net:
         a = nengo.Node(np.zeros(p.n_in), label="input")
         b = nengo.Ensemble(p.n_hidden, 1, neuron_type=neuron, label="hidden")
@@ -200,7 +194,7 @@ def digits_classifier(p: DigitsParams, seed: int) -> BuiltNetwork:
     """Node(64) -> Glorot -> spiking hidden layer -> Glorot -> Node(10) (logits)."""
     with nengo.Network(seed=seed, label="digits_classifier") as net:
         inp = nengo.Node(np.zeros(p.n_in), label="input")
-        hidden = nengo.Ensemble(p.n_hidden, 1, neuron_type=NEURON_TYPES[p.neuron_type](),
+        hidden = nengo.Ensemble(p.n_hidden, 1, neuron_type=NEURON_TYPES.by_name(p.neuron_type)(),
                                 max_rates=nengo.dists.Choice([p.max_rate]),
                                 intercepts=nengo.dists.Choice([0.0]), label="hidden")
         out = nengo.Node(size_in=p.n_classes, label="output")
