@@ -1,7 +1,7 @@
 """Legendre Memory Units: a psMNIST-style task on the 8x8 digits, with native nengo objects.
 
 Each digit is fed one (permuted) pixel per time step, 64 steps per digit, into an LMU
-memory built from plain nengo objects (``nhw.toolchain.lmu.LegendreMemory``) followed by a
+memory built from plain nengo objects (``lmu_network.LegendreMemory`` next to this script) followed by a
 layer of rate neurons; a linear readout from memory and neurons, solved by least
 squares on the training digits, classifies the test digits from the state at each
 digit's last step.  Runs on any target (``--target opencl``).  Saves ``lmu_digits.png``.
@@ -23,7 +23,7 @@ import numpy as np
 from sklearn.datasets import load_digits
 
 from nhw import backends
-from nhw.toolchain.lmu import LegendreMemory, solve_readout
+from lmu_network import LegendreMemory, solve_readout
 
 DT = 0.001
 

@@ -6,7 +6,7 @@ after its last pixel.  The LMU cell is a custom ``keras.layers.Layer``: its memo
 ``m`` holds the Legendre coefficients of its input over a sliding window of ``theta``
 steps, the linear system ``theta m'(t) = A m(t) + B u(t)`` (Voelker et al., NeurIPS
 2019) discretised with a zero-order hold (fixed ``A``, ``B``, from
-``nhw.toolchain.lmu``); what it memorises (``u``, a trained projection of the pixel, the
+``lmu_network.py`` next to this script); what it memorises (``u``, a trained projection of the pixel, the
 hidden state and the memory) and its nonlinear hidden state ``h`` are trained.
 
 1. The cell runs over a whole sequence (``keras.layers.RNN``) inside a ``TensorNode``;
@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 
 from nhw.backends.tensorflow import Simulator, TensorNode, dists  # noqa: E402
-from nhw.toolchain.lmu import discretize, legendre_memory, solve_readout  # noqa: E402
+from lmu_network import discretize, legendre_memory, solve_readout  # noqa: E402
 
 MINIBATCH = 50
 N_PIXELS = 64
