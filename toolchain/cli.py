@@ -376,7 +376,7 @@ def parity(source: str | None, targets_: str | None, networks_: str | None, dime
 
 def _standard_parity(networks_, targets_, dimensions, n_per_dim):
     from nhw.toolchain.artifacts import RunWriter, check_destination
-    from nhw.toolchain.parity import check_parity
+    from nhw.toolchain.parity_config import check_parity
     from nhw.toolchain.parity_networks import NETWORKS
 
     g = _g()
@@ -394,14 +394,20 @@ def _standard_parity(networks_, targets_, dimensions, n_per_dim):
     return report, g.out, f"{n} networks"
 
 
+#: NIR peer profiles (nhw.toolchain.nir.profiles.PROFILES; listed here so --help needs no nir import)
+_NIR_PROFILES = ["spec", "snntorch", "norse", "rockpool", "sinabs"]
+
+
 @main.command("export")
 @click.argument("source", metavar="CONFIG_OR_RUN", type=click.Path(path_type=str))
 @click.option("--format", "fmt", type=click.Choice(["nir"]), default="nir", show_default=True)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str), help="File to write.")
 @click.option("--allow-partial", is_flag=True, help="Export what NIR can express and list the rest.")
+@click.option("--for", "profile", type=click.Choice(_NIR_PROFILES), default="spec", show_default=True,
+              help="Write the equivalent graph in this NIR peer's conventions (docs/nir.md).")
 @global_options
 @_clean_errors
-def export_cmd(source: str, fmt: str, output: str, allow_partial: bool) -> None:
+def export_cmd(source: str, fmt: str, output: str, allow_partial: bool, profile: str) -> None:
     """Export the network of CONFIG (or a run directory) to a NIR file."""
     from nhw.toolchain.experiment import build_network
     from nhw.toolchain.nir.files import write_nir
@@ -410,7 +416,8 @@ def export_cmd(source: str, fmt: str, output: str, allow_partial: bool) -> None:
     cfg = _load(source)
     built = build_network(cfg)
     names = {obj: name for group in (built.inputs, built.probes) for name, obj in group.items()}
-    result = export_nir(built.network, dt=cfg.deploy.dt, allow_partial=allow_partial, names=names)
+    result = export_nir(built.network, dt=cfg.deploy.dt, allow_partial=allow_partial, names=names,
+                        profile=profile)
     write_nir(output, result.graph, force=_g().force)
     if _g().json:
         _emit_json({"out": output, "nodes": len(result.graph.nodes), "edges": len(result.graph.edges),
@@ -426,13 +433,15 @@ def export_cmd(source: str, fmt: str, output: str, allow_partial: bool) -> None:
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str),
               help="Config (YAML) to write; it deploys the imported network.")
 @click.option("--target", default="reference", show_default=True, help="deploy.target of the new config.")
+@click.option("--from", "profile", type=click.Choice(_NIR_PROFILES), default="spec", show_default=True,
+              help="Read the file in this NIR peer's conventions (docs/nir.md).")
 @global_options
 @_clean_errors
-def import_cmd(nir_file: str, output: str, target: str) -> None:
+def import_cmd(nir_file: str, output: str, target: str, profile: str) -> None:
     """Import a NIR file: check it builds, and write a config that deploys it."""
     from nhw.toolchain.nir.files import import_to_config
 
-    text, imported = import_to_config(nir_file, output, target=target, force=_g().force)
+    text, imported = import_to_config(nir_file, output, target=target, force=_g().force, profile=profile)
     if _g().json:
         _emit_json({"out": output, "inputs": sorted(imported.inputs), "outputs": sorted(imported.outputs)})
         return

@@ -1,22 +1,20 @@
-"""Cross-backend parity: run standard networks on several targets and compare every
-probe against ``reference`` within the network's declared tolerances.
+"""Cross-backend parity: the comparison of a target's probes with ``reference`` and its report.
 
->>> report = check_parity(["communication_channel"], ["opencl"])   # doctest: +SKIP
->>> print(report.to_table()); report.passed                        # doctest: +SKIP
+Every parity run, of a config or of the standard networks, goes through
+:func:`nhw.toolchain.parity_config.run_parity`; this module holds what it compares
+with and reports.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Sequence
 
 import numpy as np
 
-from nhw import backends
-
-from nhw.toolchain.isolation import call_for_target
-from nhw.toolchain.parity_networks import NETWORKS, Case, ParityNetwork, Tolerance, get_network
+from nhw.toolchain import experiment
+from nhw.toolchain.networks import BuiltNetwork
+from nhw.toolchain.parity_networks import Case, Tolerance
 
 REFERENCE = "reference"
 
@@ -81,7 +79,7 @@ class ParityReport:
 
 
 def simulate(target: str, case: Case, seed: int = 0, dt: float = 0.001, **options) -> dict[str, np.ndarray]:
-    """Run ``case`` on ``target`` and return each named probe's data as float64.
+    """Run a built standard network ``case`` on ``target``; each named probe's data as float64.
 
     Parameters
     ----------
@@ -96,18 +94,9 @@ def simulate(target: str, case: Case, seed: int = 0, dt: float = 0.001, **option
     **options
         Extra keyword arguments for the target's Simulator.
     """
-    Simulator = backends.get(target)
-    with Simulator(case.network, dt=dt, seed=seed, progress_bar=False, **options) as sim:
-        sim.run_steps(case.n_steps)
-        return {name: np.asarray(sim.data[p], dtype=np.float64) for name, p in case.probes.items()}
-
-
-def simulate_standard(name: str, target: str, dimensions: int | None, n_per_dim: int, seed: int) -> dict[str, np.ndarray]:
-    """Build standard network ``name`` and run it on ``target`` (see :func:`simulate`).
-
-    Takes names and numbers only, so it can run in a process of its own.
-    """
-    return simulate(target, get_network(name).case(dimensions, n_per_dim, seed), seed=seed)
+    built = BuiltNetwork(case.network, {}, dict(case.probes), case.n_steps)
+    return experiment.simulate(target, built, dict(case.probes), case.n_steps, dt=dt, seed=seed,
+                               options=options).data
 
 
 def compare(network: str, target: str, probe: str, ref: np.ndarray, got: np.ndarray, tol: Tolerance) -> ProbeResult:
@@ -124,75 +113,3 @@ def compare(network: str, target: str, probe: str, ref: np.ndarray, got: np.ndar
     finite = np.isfinite(max_abs)
     passed = bool(finite and rmse <= tol.rmse and max_abs <= tol.max_abs)
     return ProbeResult(network, target, probe, max_abs, rmse, tol, passed, "" if finite else "non-finite output")
-
-
-def check_network(
-    net: ParityNetwork,
-    targets: Sequence[str],
-    *,
-    seed: int = 0,
-    dimensions: int | None = None,
-    n_per_dim: int = 50,
-    report: ParityReport | None = None,
-) -> ParityReport:
-    """Run one standard network on ``reference`` and each target, and compare.
-
-    Targets declared unsupported for the network are recorded as skipped with
-    their reason; a target that raises is a failed result naming the error.
-    """
-    report = report if report is not None else ParityReport()
-    case = net.case(dimensions, n_per_dim, seed)
-    ref = simulate(REFERENCE, case, seed=seed)
-    for target in targets:
-        if target == REFERENCE:
-            continue
-        if target in net.unsupported:
-            report.skipped.append((net.name, target, net.unsupported[target]))
-            continue
-        try:
-            got = call_for_target(target, simulate_standard, net.name, target, dimensions, n_per_dim, seed)
-        except Exception as exc:  # a crash on a target is a parity failure, reported
-            for probe in case.probes:
-                report.results.append(
-                    ProbeResult(net.name, target, probe, float("nan"), float("nan"),
-                                net.tolerance_for(target, probe), False, f"{type(exc).__name__}: {exc}")
-                )
-            continue
-        for probe in case.probes:
-            tol = net.tolerance_for(target, probe)
-            report.results.append(compare(net.name, target, probe, ref[probe], got[probe], tol))
-    return report
-
-
-def check_parity(
-    networks: Iterable[str] | None = None,
-    targets: Iterable[str] | None = None,
-    *,
-    seed: int = 0,
-    dimensions: int | None = None,
-    n_per_dim: int = 50,
-) -> ParityReport:
-    """Run standard networks on targets and compare every probe against ``reference``.
-
-    Parameters
-    ----------
-    networks
-        Standard network names (default: all of :data:`NETWORKS`).
-    targets
-        Target names (default: every available target other than ``reference``).
-    seed
-        Network and simulator seed.
-    dimensions
-        Override each network's default dimensionality.
-    n_per_dim
-        Neurons per represented dimension.
-    """
-    names = list(networks) if networks is not None else list(NETWORKS)
-    targets = list(targets) if targets is not None else [t for t in backends.available() if t != REFERENCE]
-    for t in targets:
-        backends.registry.spec(t)  # unknown names fail before any simulation
-    report = ParityReport()
-    for name in names:
-        check_network(get_network(name), targets, seed=seed, dimensions=dimensions,
-                      n_per_dim=n_per_dim, report=report)
-    return report

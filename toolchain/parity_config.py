@@ -17,18 +17,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
 from nhw import backends
 
-from nhw.toolchain.config import ExperimentConfig
+from nhw.toolchain.config import ExperimentConfig, from_dict
 from nhw.toolchain.experiment import Simulated, build_network, feed_inputs, select_probes, simulate
 from nhw.toolchain.isolation import call_for_target
 from nhw.toolchain.networks import BuiltNetwork
 from nhw.toolchain.parity import REFERENCE, ParityReport, ProbeResult, compare
-from nhw.toolchain.parity_networks import Tolerance
+from nhw.toolchain.parity_networks import NETWORKS, ParityNetwork, Tolerance, get_network
 
 
 def tolerance_for(cfg: ExperimentConfig, built: BuiltNetwork, target: str, probe: str) -> Tolerance:
@@ -230,3 +230,54 @@ def report_from_json(text: str) -> ParityReport:
 
 
 __all__ = ["ParityRun", "report_from_json", "resolve_targets", "run_parity", "tolerance_for"]
+
+
+def check_network(net: ParityNetwork, targets: Sequence[str], *, seed: int = 0, dimensions: int | None = None,
+                  n_per_dim: int = 50, report: ParityReport | None = None) -> ParityReport:
+    """Run one standard network on ``reference`` and each target, and compare.
+
+    The network runs as the config ``{network: {name: <net>, params: ...}, seed: seed}``
+    through :func:`run_parity`, so standard networks and configs share one path: the
+    network's declared tolerances and unsupported targets apply, a target that raises
+    is a failed result naming the error.
+    """
+    params: dict = {"n_per_dim": n_per_dim}
+    if dimensions is not None:
+        params["dimensions"] = dimensions
+    cfg = from_dict({"name": net.name, "seed": seed, "network": {"name": net.name, "params": params}})
+    run = run_parity(cfg, [t for t in targets if t != REFERENCE])
+    report = report if report is not None else ParityReport()
+    report.results += run.report.results
+    report.skipped += run.report.skipped
+    return report
+
+
+def check_parity(networks: Iterable[str] | None = None, targets: Iterable[str] | None = None, *, seed: int = 0,
+                 dimensions: int | None = None, n_per_dim: int = 50) -> ParityReport:
+    """Run standard networks on targets and compare every probe against ``reference``.
+
+    Parameters
+    ----------
+    networks
+        Standard network names (default: all of :data:`~nhw.toolchain.parity_networks.NETWORKS`).
+    targets
+        Target names (default: every available target other than ``reference``).
+    seed
+        Network and simulator seed.
+    dimensions
+        Override each network's default dimensionality.
+    n_per_dim
+        Neurons per represented dimension.
+
+    >>> report = check_parity(["communication_channel"], ["opencl"])   # doctest: +SKIP
+    >>> print(report.to_table()); report.passed                        # doctest: +SKIP
+    """
+    names = list(networks) if networks is not None else list(NETWORKS)
+    nets = [get_network(name) for name in names]  # unknown names fail before any simulation
+    targets = list(targets) if targets is not None else [t for t in backends.available() if t != REFERENCE]
+    for t in targets:
+        backends.registry.spec(t)
+    report = ParityReport()
+    for net in nets:
+        check_network(net, targets, seed=seed, dimensions=dimensions, n_per_dim=n_per_dim, report=report)
+    return report

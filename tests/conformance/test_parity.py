@@ -4,7 +4,7 @@ networks, with the tolerances each network declares (toolchain.parity_networks).
 import pytest
 
 from nhw import backends
-from nhw.toolchain.parity import check_network
+from nhw.toolchain.parity_config import check_network
 from nhw.toolchain.parity_networks import NETWORKS
 
 OTHERS = [t for t in backends.available() if t != "reference"]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from nhw import backends
-from nhw.toolchain import parity
+from nhw.toolchain import parity, parity_config
 from nhw.errors import UnknownNameError
 from nhw.toolchain.parity_networks import NETWORKS, Tolerance, get_network
 
@@ -47,7 +47,7 @@ def test_unknown_network():
 
 def test_unknown_target_fails_before_simulating():
     with pytest.raises(backends.UnknownBackendError):
-        parity.check_parity(["communication_channel"], ["nope"])
+        parity_config.check_parity(["communication_channel"], ["nope"])
 
 
 class _Perturbed(backends.get("reference")):
@@ -73,8 +73,8 @@ class _Offset(dict):
 def test_check_network_detects_offsets(monkeypatch, offset, passed):
     get = backends.get
     monkeypatch.setattr(_Perturbed, "offset", offset)
-    monkeypatch.setattr(parity.backends, "get", lambda name: _Perturbed if name == "fake" else get(name))
-    report = parity.check_network(get_network("communication_channel"), ["fake"], n_per_dim=10)
+    monkeypatch.setattr(backends, "get", lambda name: _Perturbed if name == "fake" else get(name))
+    report = parity_config.check_network(get_network("communication_channel"), ["fake"], n_per_dim=10)
     assert report.passed is passed
     assert {r.probe for r in report.results} == {"a", "b"}
     assert json.loads(report.to_json())["passed"] is passed
@@ -86,7 +86,7 @@ def test_crashing_target_is_a_failure(monkeypatch):
         raise RuntimeError("device fell over")
 
     get = backends.get
-    monkeypatch.setattr(parity.backends, "get", lambda name: boom if name == "fake" else get(name))
-    report = parity.check_network(get_network("communication_channel"), ["fake"], n_per_dim=10)
+    monkeypatch.setattr(backends, "get", lambda name: boom if name == "fake" else get(name))
+    report = parity_config.check_network(get_network("communication_channel"), ["fake"], n_per_dim=10)
     assert not report.passed
     assert "RuntimeError: device fell over" in report.to_table()
