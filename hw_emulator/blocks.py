@@ -42,12 +42,12 @@ class CompartmentBlock:
     n: int
     decay_u: Any
     decay_v: Any = 0
-    vth: Any = 1 << 6
+    vth: Any = None  # None: the smallest threshold, 1 << spec.vth_shift
     bias_mant: Any = 0
     bias_exp: Any = 0
     refractory_delay: Any = 1
     vmin: int = 0
-    vmax: int = (1 << 23) - 1
+    vmax: int | None = None  # None: the top of v, spec.v_max_limit
     parent: "CompartmentBlock | None" = None
     owner: Any = None
     spec: ChipSpec = LOIHI_V1
@@ -64,6 +64,10 @@ class CompartmentBlock:
 
     def __post_init__(self) -> None:
         n, s, lab = int(self.n), self.spec, self.label
+        if self.vth is None:
+            self.vth = 1 << s.vth_shift
+        if self.vmax is None:
+            self.vmax = s.v_max_limit
         if n <= 0:
             raise ValueError(f"Block {lab!r}: needs at least one compartment, got n={n}")
         self.n = n
@@ -157,7 +161,13 @@ class SynapseGroup:
         self.tgt_index = (
             np.arange(self.target.n) if self.tgt_index is None else np.asarray(self.tgt_index, dtype=np.int64)
         )
-        self.mantissa = np.asarray(self.mantissa, dtype=np.int16)
+        mant = np.asarray(self.mantissa)
+        # checked before the cast to the mantissa dtype, which would wrap wider values
+        if mant.size and np.abs(mant.astype(np.int64)).max() > self.spec.weight_mant_max:
+            raise DiscretizationError(
+                f"SynapseGroup {self.label!r}: weight mantissa exceeds {self.spec.weight_mant_max}"
+            )
+        self.mantissa = mant.astype(self.spec.weight_mant_dtype, copy=False)
         shape = (len(self.src_index), len(self.tgt_index))
         if self.mantissa.shape != shape:
             raise ValueError(
@@ -167,10 +177,6 @@ class SynapseGroup:
             raise DiscretizationError(
                 f"SynapseGroup {self.label!r}: exponent {self.exponent} outside "
                 f"{self.spec.weight_exp_min}..{self.spec.weight_exp_max}"
-            )
-        if np.abs(self.mantissa.astype(np.int32)).max(initial=0) > self.spec.weight_mant_max:
-            raise DiscretizationError(
-                f"SynapseGroup {self.label!r}: weight mantissa exceeds {self.spec.weight_mant_max}"
             )
 
     @property
@@ -203,6 +209,7 @@ class ChipNetwork:
     spec: ChipSpec = LOIHI_V1
 
     def add_block(self, block: CompartmentBlock) -> CompartmentBlock:
+        self._check_spec(block)
         self.blocks.append(block)
         return block
 
@@ -211,8 +218,16 @@ class ChipNetwork:
         return axons
 
     def add_group(self, group: SynapseGroup) -> SynapseGroup:
+        self._check_spec(group)
         self.groups.append(group)
         return group
+
+    def _check_spec(self, obj) -> None:
+        # an object validated against another chip's formats would run with this one's
+        if obj.spec is not self.spec and obj.spec != self.spec:
+            raise ValueError(
+                f"{obj!r} was made for chip spec {obj.spec.name!r}, not this network's {self.spec.name!r}"
+            )
 
     @property
     def n_compartments(self) -> int:

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+#: IEEE float32 has a 24-bit significand: every integer of magnitude <= 2**24 is exact.
+FLOAT32_EXACT_BITS = 24
+#: IEEE float64 has a 53-bit significand: every integer of magnitude <= 2**53 is exact.
+FLOAT64_EXACT_BITS = 53
+
 
 @dataclass(frozen=True)
 class EnergyModel:
@@ -152,6 +157,98 @@ class ChipSpec:
     def synapse_memory_bits(self) -> int:
         return 8 * self.synapse_memory_bytes
 
+    @property
+    def weight_max(self) -> int:
+        """Largest ``|effective weight|``: ``weight_mant_max << (weight_shift + weight_exp_max)``."""
+        return self.weight_mant_max << max(self.weight_shift + self.weight_exp_max, 0)
+
+    @property
+    def weight_mant_dtype(self) -> str:
+        """Smallest signed numpy integer type holding every weight mantissa (``int16`` on Loihi).
+
+        Mantissas are stored in this type; a narrower one would wrap wide mantissas.
+        """
+        for name, bits in (("int16", 16), ("int32", 32)):
+            if self.weight_bits < bits:
+                return name
+        return "int64"
+
+    # --- exactness of the emulator's float arithmetic -------------------------
+    # The emulator computes with integers held in floats; each bound below is the
+    # condition under which every intermediate value is an exactly representable
+    # integer (or a multiple of a power of two), so float and integer arithmetic agree.
+    @property
+    def accumulator_bits(self) -> int:
+        """Magnitude bits of the state values ``u`` and ``v`` (``max(u_bits, v_bits) - 1``)."""
+        return max(self.u_bits, self.v_bits) - 1
+
+    @property
+    def decay_product_bits(self) -> int:
+        """Bits of ``|x| * keep`` in the state decay (``|x| < 2**accumulator_bits``,
+        ``keep <= 2**decay_bits``): 35 on Loihi."""
+        return self.accumulator_bits + self.decay_bits
+
+    @property
+    def float64_state_exact(self) -> bool:
+        """Whether the emulator's float64 state arithmetic is exact on this chip.
+
+        The decay ``trunc(x * keep / 2**decay_bits)`` needs ``|x| * keep`` exact (the
+        division by a power of two is then exact too), and ``v + u + bias`` (clipped
+        afterwards) needs a few bits above the larger of the state and bias ranges.
+        float64 holds every integer up to ``2**53``.
+        """
+        sum_bits = max(self.accumulator_bits, self.bias_max.bit_length()) + 2
+        return max(self.decay_product_bits, sum_bits) <= FLOAT64_EXACT_BITS
+
+    def max_exact_row_spikes(self, exact_bits: int = FLOAT32_EXACT_BITS) -> int:
+        """Most row-spikes whose weights one float sum adds exactly (65793 in float32 on Loihi).
+
+        Every weight of one synapse group is ``m * 2**k`` with ``|m| <= weight_mant_max``
+        (or, for ``k < 0``, an integer of magnitude ``<= weight_mant_max``), so any
+        partial sum of ``N`` row-spikes (a row times its per-step spike count) is a
+        multiple of ``2**k`` of magnitude ``<= N * weight_mant_max * 2**k``: exact in a
+        float with ``exact_bits`` significand bits when ``N * weight_mant_max <=
+        2**exact_bits``.
+        """
+        return (1 << exact_bits) // max(self.weight_mant_max, 1)
+
+    @property
+    def max_abs_weight_sum(self) -> int:
+        """Largest ``|q|`` sum (before the wrap) that float64 delivery adds exactly: ``2**53``
+        less the top of ``u``, since ``q`` is then added to ``u`` in float64 too."""
+        return (1 << FLOAT64_EXACT_BITS) - (1 << self.accumulator_bits)
+
+    @property
+    def learn_product_bits(self) -> int:
+        """Bits of ``|lr_mant * e * x|`` in the learning update (22 on Loihi).
+
+        ``lr_mant < 2**learn_rate_bits``, ``|e| < 2**(error_bits - 1)``, ``x < 2**trace_bits``;
+        the scaling by ``2**-shift`` is exact in binary floats.
+        """
+        return self.learn_rate_bits + self.error_bits - 1 + self.trace_bits
+
+    @property
+    def lif_voltage_scale(self) -> int:
+        """Default voltage scale ``S`` (= ``vth``) of LIF compartments: ``2**(v_bits - 6)``.
+
+        ``2**18`` on Loihi: 5 bits of ``v`` above the threshold; the mapping shrinks it
+        per neuron when a weight or bias does not fit.  Never above ``vth_max``.
+        """
+        return self._voltage_scale(5)
+
+    @property
+    def if_voltage_scale(self) -> int:
+        """Default voltage scale ``S`` of integrate-and-fire compartments: ``2**(v_bits - 3)``.
+
+        ``2**21`` on Loihi: a finer input resolution (``c = S * dt``) than LIF, with 2 bits
+        of ``v`` above the threshold (``v`` overshoots it by at most one step's input).
+        """
+        return self._voltage_scale(2)
+
+    def _voltage_scale(self, headroom_bits: int) -> int:
+        s = 1 << (self.v_bits - 1 - headroom_bits)
+        return min(s, 1 << (self.vth_max.bit_length() - 1))
+
     def vmax_for_exponent(self, e: int) -> int:
         """vmax register value for exponent ``e`` (0..vmax_exp_max)."""
         return (1 << (9 + 2 * int(e))) - 1
@@ -182,4 +279,15 @@ class BoardSpec:
 
     @property
     def max_cores(self) -> int | None:
+        """Cores on the board; ``None`` for an unbounded board."""
         return None if self.n_chips is None else self.n_chips * self.chip.cores_per_chip
+
+    def chips_for(self, n_cores: int) -> int:
+        """Chips that ``n_cores`` cores fill (cores fill chips in order; at least 1).
+
+        Parameters
+        ----------
+        n_cores
+            Cores a placement uses.
+        """
+        return max(1, -(-int(n_cores) // self.chip.cores_per_chip))

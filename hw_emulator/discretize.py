@@ -146,12 +146,12 @@ def refractory_delay(tau_ref: float, dt: float, spec: ChipSpec = LOIHI_V1, name:
 
 # ------------------------------------------------------------------------- thresholds
 def vth_register(vth: float, spec: ChipSpec = LOIHI_V1) -> tuple[int, int]:
-    """Split a threshold into ``(mantissa, effective)`` with ``effective = mantissa << 6``.
+    """Split a threshold into ``(mantissa, effective)`` with ``effective = mantissa << vth_shift``.
 
     Raises
     ------
     DiscretizationError
-        ``vth`` rounds to a mantissa outside ``1..2**17-1``.
+        ``vth`` rounds to a mantissa outside ``1..vth_mant_max``.
     """
     mant = int(round(float(vth) / (1 << spec.vth_shift)))
     if not 1 <= mant <= spec.vth_mant_max:
@@ -270,7 +270,7 @@ def quantize_weights(w_int: np.ndarray, spec: ChipSpec = LOIHI_V1) -> WeightQuan
     err = np.abs(achieved - w)
     rel = float(err.max() / max_abs) if max_abs > 0 else 0.0
     bits_lost = math.log2(max(max_abs / mmax, 1e-300) / scale) if max_abs > 0 else 0.0
-    return WeightQuantization(m.astype(np.int16), e, scale, n_clipped, n_zeroed, -bits_lost, rel)
+    return WeightQuantization(m.astype(spec.weight_mant_dtype), e, scale, n_clipped, n_zeroed, -bits_lost, rel)
 
 
 # ---------------------------------------------------------------------------- reports

@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from .blocks import ChipNetwork, CompartmentBlock, InputAxons
-from .chip import ChipSpec
+from .chip import FLOAT32_EXACT_BITS, FLOAT64_EXACT_BITS, ChipSpec
 from .discretize import effective_weights
 from .learning import LearnedWeights
+from nhw.errors import UnsupportedFeatureError
 
 
 def wrap(x: np.ndarray, bits: int) -> np.ndarray:
@@ -84,6 +85,12 @@ class Emulator:
         self.seed = int(seed)
         self.spec: ChipSpec = net.spec
         s = self.spec
+        if not s.float64_state_exact:
+            raise UnsupportedFeatureError(
+                f"chip spec {s.name!r}: u/v of {s.u_bits}/{s.v_bits} bits with {s.decay_bits}-bit decays "
+                f"need {s.decay_product_bits}-bit products (bias up to {s.bias_max}); the emulator's "
+                f"float64 state holds integers exactly only up to 2**{FLOAT64_EXACT_BITS}"
+            )
         self.offsets: dict = {}
         off = 0
         for b in net.blocks:
@@ -133,10 +140,11 @@ class Emulator:
         self._v_nonneg = bool(np.all(self.vmin >= 0))
         self._has_dendrites = self.join_child is not None
         self._ref_reset = self.ref_delay - 1
-        # The state lives in float64 holding integers: |u|, |v| < 2**24 and
-        # |x| * keep < 2**36, so products, the power-of-two scaling and trunc (round
-        # toward zero, the chip's sign(x) * floor(|x| * keep / 4096)) are exact, and
-        # float64 passes run about 3x faster than the int64 ones (abs/shift/sign).
+        # The state lives in float64 holding integers: |u|, |v| < 2**accumulator_bits
+        # and |x| * keep < 2**decay_product_bits (checked above against 2**53), so
+        # products, the power-of-two scaling and trunc (round toward zero, the chip's
+        # sign(x) * floor(|x| * keep / 2**decay_bits)) are exact, and float64 passes
+        # are faster than the int64 ones (abs/shift/sign).
         self._bias_f = self.bias.astype(np.float64)
         self._vth_f = self.vth.astype(np.float64)
         # scalars when uniform: cheaper than broadcasting whole arrays every step
@@ -166,12 +174,12 @@ class Emulator:
                 off = self.n if g.from_input else 0
                 src = (slice(g.src_slice.start + off, g.src_slice.stop + off)
                        if g.src_slice is not None else g.src + off)
-                # Exact in float32: every weight of a group is a multiple of one power
-                # of two, m * 2**(6+e) with |m| <= 255 (or, for 6+e < 0, an integer
-                # <= 255), so any partial sum of fewer than 2**16 row-spikes has at
-                # most 24 significant bits.
+                # Exact in float32 up to max_exact_row_spikes() row-spikes (every
+                # weight of a group is a multiple of one power of two with a mantissa
+                # of at most weight_mant_max; see ChipSpec), else in float64 (the
+                # sums are then bounded by max_abs_weight_sum, checked below).
                 burst = g.group.source.max_count if g.from_input else 1
-                dt = np.float32 if g.w.shape[0] * burst < 2**16 else np.float64
+                dt = np.float32 if g.w.shape[0] * burst <= s.max_exact_row_spikes(FLOAT32_EXACT_BITS) else np.float64
                 self._dense.append((src, g.tgt, *_distinct_rows(g.w, dt), g.from_input))
             else:
                 rest.append(g)
@@ -185,21 +193,37 @@ class Emulator:
 
         ``|q|`` is at most the sum of a compartment's absolute incoming weights times
         the largest per-step count of each source; ``|u|`` is then at most
-        ``max|q| * 4096 / (decayU + 1)`` (a geometric series).  The skip is exact: the
-        wrap would be the identity.
+        ``max|q| * 2**decay_bits / (decayU + 1)`` (a geometric series).  The skip is
+        exact: the wrap would be the identity.
+
+        Raises
+        ------
+        UnsupportedFeatureError
+            ``max|q|`` exceeds ``spec.max_abs_weight_sum``, where float64 delivery
+            would no longer be exact.
         """
         qmax = np.zeros(self.n)
+        s = self.spec
         for g in self.groups:
             mult = g.group.source.max_count if g.from_input else 1
             w = g.w
             if g.group.learning is not None:  # learned weights may reach the mantissa limit
-                w = np.full(w.shape, float(effective_weights(self.spec.weight_mant_max, g.group.exponent, self.spec)))
+                w = np.full(w.shape, float(effective_weights(s.weight_mant_max, g.group.exponent, s)))
             col = np.abs(w).sum(axis=0) * mult
             if isinstance(g.tgt, slice):
                 qmax[g.tgt] += col
             else:
                 np.add.at(qmax, g.tgt, col)
-        s = self.spec
+        # every partial sum of q (float64, any delivery path) is at most qmax: exact
+        # while qmax stays below max_abs_weight_sum (qmax itself is a float64 sum of
+        # nonnegative terms, so it rounds only when it is far above that bound)
+        if qmax.max(initial=0) > s.max_abs_weight_sum:
+            i = int(np.argmax(qmax))
+            raise UnsupportedFeatureError(
+                f"chip spec {s.name!r}: compartment {i} can receive |q| up to {qmax[i]:.4g} in one "
+                f"step, beyond the {s.max_abs_weight_sum} the emulator's float64 delivery adds "
+                f"exactly ({s.weight_bits}-bit weight mantissas)"
+            )
         q_wrap = bool(qmax.max(initial=0) > s.q_max)
         ubound = np.minimum(qmax, s.q_max + 1) * (s.decay_max + 1) / (s.decay_max + 1 - self.keep_u)
         return q_wrap, bool(ubound.max(initial=0) > s.u_max)
@@ -247,8 +271,8 @@ class Emulator:
     def _deliver(self, idx: np.ndarray, mult: np.ndarray | None) -> np.ndarray:
         """Synaptic input per compartment from active source rows ``idx`` (float64, exact).
 
-        float64 holds every partial sum exactly (``|sum| < 2**53``), which lets
-        ``np.bincount`` do the scatter-add in one call.
+        float64 holds every partial sum exactly (``|sum| <= spec.max_abs_weight_sum <
+        2**53``, checked at build), which lets ``np.bincount`` do the scatter-add in one call.
         """
         t = self._table
         if t[0] == "ell":
@@ -351,7 +375,7 @@ class Emulator:
         Notes
         -----
         The order is that of ``SPEC.md``: deliver (spikes of step t-1, host spikes of
-        step t) -> q (22-bit wrap) -> u decay + q (24-bit wrap) -> dendrite joins ->
+        step t) -> q (q_bits wrap) -> u decay + q (u_bits wrap) -> dendrite joins ->
         u2 = u + bias -> v decay + u2 (clip) -> refractory hold -> threshold, reset.
         Operations are in place so a step is a fixed, small number of array passes.
         """
@@ -366,7 +390,7 @@ class Emulator:
                 act[n:] = host_counts
                 if count_inputs:
                     self.input_count += host_counts
-        # decay u and v together: sign(x) * floor(|x| * keep / 4096), exact (see __init__)
+        # decay u and v together: sign(x) * floor(|x| * keep / 2**decay_bits), exact (see __init__)
         a = self._x * self._keep
         np.trunc(a, out=a)
         u, v = a[:n], a[n:]
@@ -387,7 +411,7 @@ class Emulator:
                 if rowmap is not None:  # spikes per distinct row, then one small product
                     c = np.bincount(rowmap[idx], a_src[idx] if counted else None, len(w))
                     d = c.astype(w.dtype) @ w
-                elif counted:  # host axons carry counts; float32 dot stays exact (see above)
+                elif counted:  # host axons carry counts; the dot stays exact (see __init__)
                     # gathering the active rows pays only when few are active
                     d = (a_src[idx].astype(w.dtype) @ w[idx] if 4 * idx.size < len(w)
                          else a_src.astype(w.dtype) @ w)
@@ -414,7 +438,7 @@ class Emulator:
             # (in range, the wrap is the identity and is skipped)
             self.u_overflows += (u > self._u_max) | (u < self._u_min)
             ui = u.astype(np.int64)
-            ui += self._u_half  # two's-complement wrap to 24 bits
+            ui += self._u_half  # two's-complement wrap to u_bits
             ui &= self._u_mask
             ui -= self._u_half
             u[:] = ui

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .chip import LOIHI_V1, ChipSpec
-from nhw.errors import DiscretizationError
+from .chip import FLOAT32_EXACT_BITS, FLOAT64_EXACT_BITS, LOIHI_V1, ChipSpec
+from nhw.errors import DiscretizationError, UnsupportedFeatureError
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ def quantize_error(e: np.ndarray, rule: PESRule, spec: ChipSpec = LOIHI_V1) -> n
     # times the reciprocal: the host runs this every step, and the loihi-emu results
     # (golden and parity tests) are defined by this rounding
     q = np.rint(np.asarray(e, dtype=np.float64) * (1.0 / rule.error_scale))
-    # in place: np.clip costs twice as much on the few values of one step
+    # in place: np.clip costs more on the few values of one step
     np.minimum(q, spec.error_max, out=q)
     np.maximum(q, -spec.error_max, out=q)
     return q.astype(np.int64)
@@ -143,10 +143,11 @@ class _Dither:
     ``U = ((phase + offset) mod 2**16) / 2**16`` with a random 16-bit phase per element
     (drawn once) and a random 16-bit offset per call: each element's sequence is
     i.i.d. uniform over calls (the offsets are), and within one call the phases spread
-    the elements' thresholds evenly.  Two draws per call instead of one per element:
-    numpy draws about 4 ns per number on a small CPU, which made rounding the largest
-    cost of a learning step.  Deterministic for a given generator; the returned array
-    is reused by the next call.
+    the elements' thresholds evenly.  Two draws per call instead of one per element,
+    because drawing one number per element made rounding the largest cost of a learning
+    step.  Deterministic for a given generator; the returned array is reused by the
+    next call.  (The 16-bit resolution is this model's dither, not a chip register: its
+    values ``k * 2**-16`` are exact in float32.)
     """
 
     def __init__(self, shape: tuple, block: int = 256) -> None:
@@ -191,6 +192,27 @@ class LearnedWeights:
     def __init__(self, rule: PESRule, src: slice, tgt: slice, weight_shift: int, spec: ChipSpec) -> None:
         self.rule, self.src, self.tgt, self.spec = rule, src, tgt, spec
         self.weight_shift = int(weight_shift)
+        if self.weight_shift < 0:
+            raise UnsupportedFeatureError(
+                f"{rule.label}: a learning group needs a weight exponent >= {-spec.weight_shift} "
+                f"(effective weight M * 2**{self.weight_shift} would not be an integer)"
+            )
+        # float32 is integer arithmetic here while mantissas, the products
+        # lr_mant * e * x and the per-step sums of mantissas stay within its 24 exact
+        # bits (all Loihi values do); wider chips use float64, exact to 53 bits
+        n_src = src.stop - src.start
+        need = max(spec.weight_bits, spec.learn_product_bits,
+                   (spec.weight_mant_max * max(n_src, 1)).bit_length())
+        if need <= FLOAT32_EXACT_BITS:
+            self.dtype = np.float32
+        elif need <= FLOAT64_EXACT_BITS:
+            self.dtype = np.float64
+        else:
+            raise UnsupportedFeatureError(
+                f"{rule.label}: learning values of {need} bits (weight_bits {spec.weight_bits}, "
+                f"learning products of {spec.learn_product_bits} bits, {n_src} sources) exceed "
+                f"the 2**{FLOAT64_EXACT_BITS} float64 holds exactly"
+            )
         self.keep = (spec.decay_max + 1 - rule.trace.decay) / (spec.decay_max + 1)
         # per-dimension step factor of the update, in mantissa units per (e * x)
         self.factor = -rule.lr_mant.astype(np.float64) * 2.0 ** -rule.lr_shift
@@ -200,14 +222,15 @@ class LearnedWeights:
 
     def reset(self) -> None:
         """Initial weights, empty traces, zero error."""
-        # mantissas (|m| <= 255) and every product lr_mant * e * x (< 2**22) are exact
-        # in float32, and scaling by 2**-shift is exact too: float32 is integer
-        # arithmetic here, and about twice as fast as int64
+        # mantissas (|m| <= weight_mant_max) and every product lr_mant * e * x
+        # (< 2**learn_product_bits) are exact in self.dtype (see __init__), and scaling
+        # by 2**-shift is exact too; float32 is faster than int64
         # stored dimension-major (n_dims x n_src): the per-epoch outer product and
-        # update then run along contiguous rows of n_src (3x faster than rows of n_dims)
-        self.mant = np.ascontiguousarray(self.rule.mant_init.T, dtype=np.float32)
-        self.x = np.zeros(self.mant.shape[1], np.float32)
-        self._delta = np.zeros(self.mant.shape, np.float32)
+        # update then run along contiguous rows of n_src (faster than rows of n_dims)
+        dt = self.dtype
+        self.mant = np.ascontiguousarray(self.rule.mant_init.T, dtype=dt)
+        self.x = np.zeros(self.mant.shape[1], dt)
+        self._delta = np.zeros(self.mant.shape, dt)
         self.error = np.zeros(self.rule.n_dims, np.int64)
         self.saturations = 0
         #: weight-update epochs run (the engine visits every synapse, whatever the error)
@@ -231,8 +254,8 @@ class LearnedWeights:
         """Synaptic input of the target compartments from this step's active pre rows."""
         if not pre_spikes.any():
             return None
-        # exact in float32: a sum of fewer than 2**16 mantissas (|m| <= 255) of 0/1 spikes
-        per_dim = self.mant @ pre_spikes.astype(np.float32)
+        # exact: a sum of n_src mantissas of 0/1 spikes, within self.dtype's exact bits
+        per_dim = self.mant @ pre_spikes.astype(self.dtype)
         return per_dim[self.rule.dim] * self._target_scale
 
     def learn(self, pre_spikes: np.ndarray, rng: np.random.Generator, step: int = 0) -> None:
@@ -245,11 +268,11 @@ class LearnedWeights:
         """
         s = self.spec
         x = self.x
-        x *= np.float32(self.keep)
+        x *= self.dtype(self.keep)
         x += self._u_trace.next(rng)
         np.floor(x, out=x)
         fired = pre_spikes.nonzero()[0]
-        x[fired] = np.minimum(x[fired] + np.float32(self.rule.trace.impulse), np.float32(s.trace_max))
+        x[fired] = np.minimum(x[fired] + self.dtype(self.rule.trace.impulse), self.dtype(s.trace_max))
         if step % self.rule.epoch:
             return
         self.epochs += 1
@@ -257,7 +280,7 @@ class LearnedWeights:
         if u is None:
             return
         # rows with x = 0 get floor(u) = 0: no change
-        step = (self.factor * self.error).astype(np.float32)
+        step = (self.factor * self.error).astype(self.dtype)
         delta = np.multiply(step[:, None], x, out=self._delta)
         delta += u
         np.floor(delta, out=delta)

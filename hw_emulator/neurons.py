@@ -44,7 +44,8 @@ class NeuronKind:
 def _lif_params(nt, dt: float, spec: ChipSpec) -> NeuronParams:
     dv = dz.decay_v_register(nt.tau_rc, dt, spec, name=f"{nt}.tau_rc")
     ref = dz.refractory_delay(nt.tau_ref, dt, spec, name=f"{nt}.tau_ref")
-    return NeuronParams(dv, ref, dv / (spec.decay_max + 1), 1 << 18, float(getattr(nt, "min_voltage", 0.0)))
+    return NeuronParams(dv, ref, dv / (spec.decay_max + 1), spec.lif_voltage_scale,
+                        float(getattr(nt, "min_voltage", 0.0)))
 
 
 def _lif_rates(J, p: NeuronParams, dt: float, amplitude: float) -> np.ndarray:
@@ -53,7 +54,7 @@ def _lif_rates(J, p: NeuronParams, dt: float, amplitude: float) -> np.ndarray:
 
 def _if_params(nt, dt: float, spec: ChipSpec) -> NeuronParams:
     # integrate-and-fire: no leak (decayV = 0), may spike every step
-    return NeuronParams(0, 1, dt, 1 << 21, 0.0)
+    return NeuronParams(0, 1, dt, spec.if_voltage_scale, 0.0)
 
 
 def _if_rates(J, p: NeuronParams, dt: float, amplitude: float) -> np.ndarray:
