@@ -19,7 +19,8 @@ from typing import Any
 
 _PKG = "nhw.backends.tensorflow"
 
-#: Public name -> (module under the TF simulator package, attribute or None for the module).
+#: Public name -> (module, relative to the TF simulator package unless absolute; attribute
+#: or None for the module itself).
 _NAMES: dict[str, tuple[str, str | None]] = {
     "Simulator": ("simulator", "Simulator"),
     "TensorNode": ("tensor_node", "TensorNode"),
@@ -29,15 +30,15 @@ _NAMES: dict[str, tuple[str, str | None]] = {
     "ConversionError": ("converter", "ConversionError"),
     "freeze_params": ("freeze", "freeze_params"),
     "get_nengo_params": ("freeze", "get_nengo_params"),
-    "SoftLIFRate": ("neurons", "SoftLIFRate"),
-    "LeakyReLU": ("neurons", "LeakyReLU"),
-    "SpikingLeakyReLU": ("neurons", "SpikingLeakyReLU"),
+    "SoftLIFRate": ("nhw.backends.neurons", "SoftLIFRate"),
+    "LeakyReLU": ("nhw.backends.neurons", "LeakyReLU"),
+    "SpikingLeakyReLU": ("nhw.backends.neurons", "SpikingLeakyReLU"),
     "register_neuron_step": ("neuron_builders", "register_neuron_step"),
     "tensor_layer": ("tensor_node", "tensor_layer"),
     "callbacks": ("callbacks", None),
     "dists": ("dists", None),
     "losses": ("losses", None),
-    "neurons": ("neurons", None),
+    "neurons": ("nhw.backends.neurons", None),
     "converter": ("converter", None),
 }
 
@@ -49,7 +50,7 @@ def __getattr__(name: str) -> Any:
         module, attr = _NAMES[name]
     except KeyError:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    obj = importlib.import_module(f"{_PKG}.{module}")
+    obj = importlib.import_module(module if module.startswith("nhw.") else f"{_PKG}.{module}")
     value = obj if attr is None else getattr(obj, attr)
     globals()[name] = value  # later lookups skip this function
     return value

@@ -50,7 +50,7 @@ _LAZY = {
 }
 
 #: Submodules reachable as attributes (``nengo_dl.dists.Glorot()`` style).
-_MODULES = {"callbacks", "dists", "losses", "neurons"}
+_MODULES = {"callbacks": ".callbacks", "dists": ".dists", "losses": ".losses", "neurons": "nhw.backends.neurons"}
 
 
 def __getattr__(name: str):
@@ -59,5 +59,5 @@ def __getattr__(name: str):
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
     if name in _MODULES:
-        return importlib.import_module(f".{name}", __name__)
+        return importlib.import_module(_MODULES[name], __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -45,7 +45,7 @@ import keras
 
 from nhw.errors import UnsupportedFeatureError
 from .sparse_conv import sparse_convolution
-from .neurons import LeakyReLU, SpikingLeakyReLU
+from ..neurons import LeakyReLU, SpikingLeakyReLU
 from .tensor_node import TensorNode
 
 

@@ -1,6 +1,6 @@
 """TensorFlow step functions for the extra neuron types in :mod:`.neurons`.
 
-Importing this module registers :class:`~.neurons.SoftLIFRate`,
+Importing this module registers :class:`~nhw.backends.neurons.SoftLIFRate`,
 :class:`~.neurons.LeakyReLU` and :class:`~.neurons.SpikingLeakyReLU` in the
 simulator's neuron registry, using the same convention as :mod:`.neuron_builders`:
 step functions ``(neurons, dt, J, state, sc) -> (output, new_state)`` on tensors
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ._tf import tf
 
-from .neurons import LeakyReLU, SoftLIFRate, SpikingLeakyReLU
+from ..neurons import LeakyReLU, SoftLIFRate, SpikingLeakyReLU
 from .registry import NEURONS
 
 __all__ = ["soft_lif_rate"]

@@ -115,7 +115,7 @@ def test_3d_layers_are_sparse_and_run_on_tensorflow():
 
 
 def test_leaky_relu_neurons_swap_and_scale():
-    from nhw.backends.tensorflow.neurons import LeakyReLU, SpikingLeakyReLU
+    from nhw.backends.neurons import LeakyReLU, SpikingLeakyReLU
 
     model = _seq(L.Flatten(), L.Dense(6), L.LeakyReLU(0.1, name="leaky"), L.Dense(3), shape=(4,))
     conv = Converter(model)

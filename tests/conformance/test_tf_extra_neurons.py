@@ -13,7 +13,7 @@ from nengo.exceptions import ValidationError  # noqa: E402
 import nhw.backends.tensorflow.neuron_extras  # noqa: E402,F401  (registers the step functions)
 from nhw.backends.tensorflow import Simulator  # noqa: E402
 from nhw.backends.tensorflow.neuron_extras import soft_lif_rate  # noqa: E402
-from nhw.backends.tensorflow.neurons import LeakyReLU, SoftLIFRate, SpikingLeakyReLU  # noqa: E402
+from nhw.backends.neurons import LeakyReLU, SoftLIFRate, SpikingLeakyReLU  # noqa: E402
 
 NEURON_TYPES = [
     SoftLIFRate(sigma=0.5, tau_rc=0.03, tau_ref=0.001, amplitude=0.5),

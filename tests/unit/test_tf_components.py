@@ -128,7 +128,7 @@ def test_elementwise_neuron_bases_are_those_only_builtin_steps_write():
     from nengo.builder.operator import Copy
 
     from nhw.backends.tensorflow.neuron_builders import elementwise_neuron_bases
-    from nhw.backends.tensorflow.neurons import LeakyReLU
+    from nhw.backends.neurons import LeakyReLU
 
     def pop(neurons, n=3, **state):
         J = Signal(np.zeros(n), name="J")

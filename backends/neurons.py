@@ -1,7 +1,8 @@
-"""Extra neuron types, with numpy ``step`` functions so any nengo backend runs them.
+"""Extra neuron types (NengoDL's), with numpy ``step`` functions so any nengo backend runs them.
 
 This module uses numpy and nengo only (no TensorFlow); the TensorFlow step functions
-for these types live in :mod:`nhw.backends.tensorflow.neuron_extras`.
+for these types live in :mod:`nhw.backends.tensorflow.neuron_extras`. Each type is
+registered in :data:`~nhw.backends.neuron_types.NEURON_TYPES` under its config name.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import nengo
 from nengo.params import NumberParam
+
+from .neuron_types import NEURON_TYPES
 
 __all__ = ["SoftLIFRate", "LeakyReLU", "SpikingLeakyReLU", "soft_lif_rate_np"]
 
@@ -185,3 +188,8 @@ class SpikingLeakyReLU(nengo.SpikingRectifiedLinear):
         n_spikes = np.trunc(voltage)
         output[...] = (self.amplitude / dt) * n_spikes
         voltage -= n_spikes
+
+
+NEURON_TYPES.register(SoftLIFRate, "soft_lif_rate")
+NEURON_TYPES.register(LeakyReLU, "leaky_relu")
+NEURON_TYPES.register(SpikingLeakyReLU, "spiking_leaky_relu")
