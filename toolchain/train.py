@@ -314,7 +314,10 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
     ds = load_data(cfg)
     built = build_network(cfg)
     with built.network:
-        configure_settings(training_mode=tr.mode)
+        sg = tr.surrogate
+        configure_settings(training_mode=tr.mode, **({} if sg is None else
+                                                     {"surrogate": sg.name, "surrogate_slope": sg.slope}),
+                           target=tr.target)
     x_tr, y_tr, x_te, y_te = _targets(cfg, built, ds, tr.n_steps)
     mb = tr.minibatch_size
     n_tr = len(next(iter(x_tr.values()))) // mb * mb

@@ -278,7 +278,10 @@ class SimNeuronsBuilder(OpBuilder):
             return
         self.impl = None
         self.fn = fn
-        self.train_fn = training_step(neurons, fn, ctx.training_mode, ctx.lif_smoothing)
+        self.train_fn = training_step(
+            neurons, fn, ctx.training_mode, ctx.lif_smoothing, ctx.surrogate, ctx.surrogate_slope,
+            ctx.target, ctx.dt,
+        )
         self.xla_ok = not isinstance(neurons, _NO_XLA)
         # stateless random draws of shape (n, batch): splitting the batch changes them
         self.samples_independent = not isinstance(neurons, _RANDOM)

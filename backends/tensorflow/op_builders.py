@@ -52,6 +52,11 @@ class BuildContext:
     training_mode: str = "rate"
     #: SoftLIFRate smoothing for training LIF neurons (None: plain LIFRate)
     lif_smoothing: float | None = None
+    #: surrogate gradient of spiking-aware training and its slope (see surrogates)
+    surrogate: str | None = None
+    surrogate_slope: float | None = None
+    #: hardware target whose neuron models training uses (None: nengo's own; see chip_neurons)
+    target: str | None = None
 
 
 @dataclass

@@ -40,6 +40,20 @@ _SETTINGS: dict = {
         "'rate' or 'spiking_aware'",
         lambda v: v in ("rate", "spiking_aware"),
     ),
+    # surrogate gradient of spiking-aware training (None: fast_sigmoid), see
+    # backends/tensorflow/surrogates.py; names kept here so configuring needs no TF
+    "surrogate": (
+        None,
+        "None or one of 'fast_sigmoid', 'arctan', 'rate'",
+        lambda v: v is None or v in ("fast_sigmoid", "arctan", "rate"),
+    ),
+    "surrogate_slope": (
+        None,
+        "None or a positive number",
+        lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
+    ),
+    # train LIF / SpikingRectifiedLinear as this target's neuron models (chip_neurons)
+    "target": (None, "None or 'loihi-emu'", lambda v: v is None or v == "loihi-emu"),
     "batch_shards": (
         None,
         "None or a positive int",
@@ -116,7 +130,24 @@ def configure_settings(**settings: Any) -> None:
         operators with nengo's optimizer; these never changed results).
     training_mode : str
         ``"rate"`` (spiking neurons train through their rate model) or
-        ``"spiking_aware"`` (spikes forward, rate-model gradient backward).
+        ``"spiking_aware"`` (spikes forward, surrogate gradient backward).
+    surrogate : str or None
+        Surrogate gradient of ``"spiking_aware"`` training: ``"fast_sigmoid"``
+        (the default; ``1 / (1 + k |v - 1|)**2``, SuperSpike / snnTorch),
+        ``"arctan"`` (``(k / 2) / (1 + (pi k (v - 1) / 2)**2)``) or ``"rate"``
+        (the rate model's derivative, smoothed by ``lif_smoothing``; zero for
+        silent neurons). Applies to LIF, AdaptiveLIF and SpikingRectifiedLinear;
+        other spiking types always use their rate model's derivative.
+    surrogate_slope : float or None
+        The surrogate's slope ``k`` (None: 25 for fast_sigmoid, 2 for arctan;
+        ``"rate"`` takes none).
+    target : str or None
+        ``"loihi-emu"``: while training, LIF and SpikingRectifiedLinear neurons
+        run as the chip's neuron models (integer refractory period and 12-bit
+        decay; integrate-and-fire with reset to zero): the chip's staircase
+        rate curve with a smooth gradient in rate training, the chip's voltage
+        update with the surrogate gradient in spiking-aware training. Inference
+        and the frozen network keep nengo's types, to deploy on that target.
     batch_shards : int or None
         Split a minibatch into this many equal parts that run concurrently
         (XLA on a CPU uses one core per compiled loop). ``None``: one part per

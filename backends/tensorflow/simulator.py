@@ -312,6 +312,9 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
             host_signals=self._host.signals,
             training_mode=get_setting(network, "training_mode"),
             lif_smoothing=get_setting(network, "lif_smoothing"),
+            surrogate=get_setting(network, "surrogate"),
+            surrogate_slope=get_setting(network, "surrogate_slope"),
+            target=get_setting(network, "target"),
         )
         self._ctx = ctx
         builders = []

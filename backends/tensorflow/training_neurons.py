@@ -12,10 +12,15 @@ differentiable stand-in, chosen by the ``training_mode`` setting:
     low-pass filtered or averaged over enough steps.
 ``"spiking_aware"``
     The forward pass runs the real spiking dynamics (the loss sees spike
-    noise, quantisation, refractoriness) while the backward pass uses the
-    rate model's derivative (``rate + stop_gradient(spikes - rate)``). Slower
-    to converge, but it trains for what the spiking network actually does,
-    which matters with few time steps or little synaptic filtering.
+    noise, quantisation, refractoriness) while the backward pass uses a
+    surrogate gradient (setting ``surrogate``, see :mod:`.surrogates`): by
+    default the fast sigmoid of the membrane voltage's distance to threshold
+    for LIF, AdaptiveLIF and SpikingRectifiedLinear, so silent neurons learn
+    too; ``surrogate="rate"`` keeps the rate model's derivative
+    (``rate + stop_gradient(spikes - rate)``), which the other spiking types
+    (Regular/Stochastic/PoissonSpiking) always use. It trains for what the
+    spiking network actually does, which matters with few time steps or
+    little synaptic filtering.
 
 Rate neuron types train as they are in both modes.
 """
@@ -28,6 +33,7 @@ import nengo
 from ._tf import tf
 
 from .registry import NEURONS
+from . import surrogates
 
 #: spiking type -> rate type used in training (exact types; subclasses of the
 #: spiking types change their equations and get no stand-in)
@@ -78,7 +84,16 @@ def rate_step(neurons, lif_smoothing: float | None) -> Callable | None:
     return NEURONS.lookup(rate_t, exact=True)
 
 
-def training_step(neurons, spiking_fn: Callable, mode: str, lif_smoothing: float | None) -> Callable:
+def training_step(
+    neurons,
+    spiking_fn: Callable,
+    mode: str,
+    lif_smoothing: float | None,
+    surrogate: str | None = None,
+    surrogate_slope: float | None = None,
+    target: str | None = None,
+    dt: float = 0.001,
+) -> Callable:
     """Step function used while tracing a training step.
 
     Parameters
@@ -91,12 +106,38 @@ def training_step(neurons, spiking_fn: Callable, mode: str, lif_smoothing: float
         ``"rate"`` or ``"spiking_aware"``.
     lif_smoothing
         ``sigma`` of SoftLIFRate for LIF neurons, or None.
+    surrogate
+        Surrogate gradient of ``"spiking_aware"`` training (None: the default,
+        :data:`.surrogates.DEFAULT_SURROGATE`).
+    surrogate_slope
+        Its slope (None: the surrogate's default).
+    target
+        Hardware target whose neuron models LIF and SpikingRectifiedLinear
+        train as (:mod:`.chip_neurons`), or None for nengo's own.
+    dt
+        Simulation time step (the chip's registers depend on it).
     """
+    if target is not None and mode in MODES:
+        from . import chip_neurons
+
+        chip_rate = chip_neurons.rate_step(neurons, dt)
+        if chip_rate is not None:
+            if mode == "rate":
+                return chip_rate
+            name, slope = surrogates.check_surrogate(surrogate or surrogates.DEFAULT_SURROGATE, surrogate_slope)
+            F = None if name == "rate" else surrogates.antiderivative(name, slope)
+            return chip_neurons.spiking_step(neurons, dt, F)
     rate = rate_step(neurons, lif_smoothing)
     if rate is None:  # rate types (and types without a rate model) train as they are
         return spiking_fn
     if mode == "rate":
         return rate
+    name, slope = surrogates.check_surrogate(surrogate or surrogates.DEFAULT_SURROGATE, surrogate_slope)
+    t = type(neurons)
+    if name != "rate" and t in (nengo.LIF, nengo.AdaptiveLIF):
+        return surrogates.lif_step(spiking_fn, surrogates.antiderivative(name, slope), t is nengo.AdaptiveLIF)
+    if name != "rate" and t is nengo.SpikingRectifiedLinear:
+        return surrogates.if_step(spiking_fn, surrogates.antiderivative(name, slope))
 
     def spiking_aware(n, dt, J, s, sc):
         spikes, new = spiking_fn(n, dt, J, s, sc)

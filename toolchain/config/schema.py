@@ -105,6 +105,15 @@ class RegularizationSection(Section):
     firing_rate: FiringRateSection | None = Field(None, description="firing-rate penalty (optional)")
 
 
+class SurrogateSection(Section):
+    """Surrogate gradient of spiking-aware training."""
+
+    name: Literal["fast_sigmoid", "arctan", "rate"] = Field(
+        "fast_sigmoid", description="fast_sigmoid (SuperSpike/snnTorch), arctan, or rate (the rate model's derivative)")
+    slope: PositiveFloat | None = Field(
+        None, allow_inf_nan=False, description="surrogate slope (default: 25 fast_sigmoid, 2 arctan; rate takes none)")
+
+
 class TrainSection(Section):
     """Training in the TensorFlow simulator."""
 
@@ -116,6 +125,10 @@ class TrainSection(Section):
     n_steps: PositiveInt = Field(1, description="time steps each sample is presented for")
     mode: Literal["rate", "spiking_aware"] = Field(
         "rate", description="train spiking neurons through their rate models, or spiking-aware")
+    surrogate: SurrogateSection | None = Field(
+        None, description="surrogate gradient for mode spiking_aware (default: fast_sigmoid, slope 25)")
+    target: Literal["loihi-emu"] | None = Field(
+        None, description="train LIF / spiking ReLU neurons as this target's neuron models (chip-aware training)")
     regularization: RegularizationSection = Field(default_factory=RegularizationSection,
                                                   description="L2 and firing-rate penalties")
     seed: int | None = Field(None, description="default: the top-level seed")
