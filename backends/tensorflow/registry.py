@@ -14,6 +14,8 @@ from nengo.builder.processes import SimProcess
 
 from nhw.errors import UnsupportedFeatureError
 
+from ..neuron_types import NEURON_TYPES
+
 
 class Registry:
     """A mapping from types to builder classes with MRO lookup.
@@ -65,8 +67,44 @@ class Registry:
         return self.lookup(t) is not None
 
 
+class NeuronSteps(Registry):
+    """The TensorFlow steps of neuron types: the ``"tensorflow"`` entries of the shared
+    :data:`~nhw.backends.neuron_types.NEURON_TYPES` registry, with this module's interface.
+
+    Every target and the NIR exporter read that one registry; this view only keeps the
+    builder code's ``register``/``lookup`` calls.
+    """
+
+    KEY = "tensorflow"
+
+    def register(self, *types: type) -> Callable[[type], type]:
+        """Decorator attaching a TensorFlow step to ``types`` in the shared registry."""
+
+        def deco(step):
+            for t in types:
+                NEURON_TYPES.attach(t, self.KEY, step)
+            return step
+
+        return deco
+
+    def lookup(self, t: type, exact: bool = False):
+        """The step of type ``t`` (nearest registered ancestor with the same equations), else None."""
+        return NEURON_TYPES.lookup(t, self.KEY, exact)
+
+    def get(self, t: type, obj: object = None):
+        """Like :meth:`lookup` but an unsupported type is an :class:`UnsupportedFeatureError`."""
+        return NEURON_TYPES.get(t, self.KEY, "tensorflow backend")
+
+    def __len__(self) -> int:
+        return len(NEURON_TYPES.supported(self.KEY))
+
+    def supported(self) -> list[str]:
+        """Names of the types with a TensorFlow step."""
+        return NEURON_TYPES.supported(self.KEY)
+
+
 OPS = Registry("operator")
-NEURONS = Registry("neuron")
+NEURONS = NeuronSteps("neuron")
 PROCESSES = Registry("process")
 
 
