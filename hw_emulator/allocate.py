@@ -1,10 +1,12 @@
 """Place compartment blocks on cores and chips, checking every per-core capacity.
 
 Blocks bigger than a core (in compartments, synapse memory or input axons) are split
-into pieces; small pieces are packed several to a core (first fit, only with blocks
-sharing ``vmin``/``vmax``, which the chip sets per core); cores fill chips in order.
-Anything that cannot fit raises :class:`~nhw.errors.ResourceError` naming the
-object and the used vs available amount.
+into pieces; a piece whose compartments would need more output axons than a core has
+(one per compartment and target piece) is split further; small pieces are packed
+several to a core (first fit, only with blocks sharing ``vmin``/``vmax``, which the
+chip sets per core); cores fill chips in order.  A board with ``n_chips=None`` gets as
+many chips as the cores need.  Anything that cannot fit raises
+:class:`~nhw.errors.ResourceError` naming the object and the used vs available amount.
 """
 
 from __future__ import annotations
@@ -134,6 +136,81 @@ def _split(net: ChipNetwork, block: CompartmentBlock, per_core: int, spec: ChipS
         size = max(size // 2, 1)
 
 
+def _piece_index(splits: dict) -> dict:
+    """Block -> piece index of every neuron."""
+    piece_of = {}
+    for b, pieces in splits.items():
+        idx = np.zeros(b.n, np.int64)
+        for k, p in enumerate(pieces):
+            idx[p.start:p.stop] = k
+        piece_of[b] = idx
+    return piece_of
+
+
+def _output_reach(net: ChipNetwork, block: CompartmentBlock, splits: dict, piece_of: dict) -> np.ndarray:
+    """Per neuron of ``block``: the target pieces it has synapses in (one output axon each)."""
+    reach: dict = {}  # target population -> bool (n_src, n_target_pieces)
+    for g in net.groups:
+        if g.source is not block:
+            continue
+        owner = g.target.parent or g.target  # dendrites live on their soma's core
+        tp = piece_of[owner][g.tgt_index]
+        r = reach.setdefault(owner, np.zeros((block.n, len(splits[owner])), bool))
+        for k in np.unique(tp):
+            rows = np.any(g.synapse_mask[:, tp == k], axis=1)
+            r[g.src_index[rows], k] = True
+    return sum((r.sum(axis=1) for r in reach.values()), np.zeros(block.n, np.int64))
+
+
+def _split_output_axons(net: ChipNetwork, somas: list, splits: dict, spec: ChipSpec) -> dict:
+    """Split pieces whose compartments need more output axons than a core has.
+
+    A compartment needs one output axon per target piece it reaches.  A piece over
+    ``spec.output_axons_per_core`` is cut into consecutive runs of neurons whose sum
+    fits.  Cutting a piece can add target pieces for the blocks feeding it (a
+    recurrent block feeds itself), so the estimate is redone until nothing changes.
+    Updates ``splits`` in place and returns block -> output axons per neuron.
+
+    Raises
+    ------
+    ResourceError
+        One neuron alone reaches more target pieces than a core has output axons.
+    """
+    limit = spec.output_axons_per_core
+    # every split adds at least one piece and a block has at most n pieces: this bounds the loop
+    for _ in range(1 + sum(b.n for b in somas)):
+        piece_of = _piece_index(splits)
+        reach = {b: _output_reach(net, b, splits, piece_of) for b in somas}
+        changed = False
+        for block in somas:
+            per_neuron = reach[block]
+            worst = int(np.argmax(per_neuron)) if block.n else 0
+            if block.n and per_neuron[worst] > limit:
+                raise ResourceError(
+                    f"Block {block.label!r} neuron {worst}: {int(per_neuron[worst])} output axons "
+                    f"(one per target core) exceed {limit} per core"
+                )
+            new = []
+            for p in splits[block]:
+                if int(per_neuron[p.start:p.stop].sum()) <= limit:
+                    new.append(p)
+                    continue
+                changed = True
+                groups = _group_columns(net, block)
+                a = p.start
+                while a < p.stop:
+                    # the longest run from a whose output axons fit
+                    csum = np.cumsum(per_neuron[a:p.stop])
+                    b = a + max(int(np.searchsorted(csum, limit, side="right")), 1)
+                    bits, axons = _piece_cost(groups, a, b, spec)
+                    new.append(Piece(block, a, b, (b - a) * (p.compartments // (p.stop - p.start)), bits, axons))
+                    a = b
+            splits[block] = new
+        if not changed:
+            return reach
+    raise AssertionError("output-axon splitting did not settle")  # unreachable: see the bound above
+
+
 def allocate(
     net: ChipNetwork,
     board: BoardSpec | None = None,
@@ -172,25 +249,10 @@ def allocate(
     core_of: dict = {}
     somas = [b for b in net.blocks if not b.is_dendrite]
     splits = {b: _split(net, b, per_core, spec) for b in somas}
-    # piece index of every neuron, so the output-axon estimate can count target pieces
-    piece_of = {}
-    for b, pieces in splits.items():
-        idx = np.zeros(b.n, np.int64)
-        for k, p in enumerate(pieces):
-            idx[p.start:p.stop] = k
-        piece_of[b] = idx
+    reach = _split_output_axons(net, somas, splits, spec)
     for block in somas:
         core_of[block] = np.zeros(block.n, np.int64)
-        outgoing = [g for g in net.groups if g.source is block]
-        reach: dict = {}  # target population -> bool (n_src, n_target_pieces)
-        for g in outgoing:
-            owner = g.target.parent or g.target  # dendrites live on their soma's core
-            tp = piece_of[owner][g.tgt_index]
-            r = reach.setdefault(owner, np.zeros((block.n, len(splits[owner])), bool))
-            for k in np.unique(tp):
-                rows = np.any(g.synapse_mask[:, tp == k], axis=1)
-                r[g.src_index[rows], k] = True
-        per_neuron = sum((r.sum(axis=1) for r in reach.values()), np.zeros(block.n, np.int64))
+        per_neuron = reach[block]
         for p in splits[block]:
             # estimate: one axon per (compartment, target piece); exact count after placement
             p.output_axons_est = int(per_neuron[p.start:p.stop].sum())
@@ -221,7 +283,8 @@ def allocate(
     if max_cores is not None and len(cores) > max_cores:
         raise ResourceError(
             f"Board: the network needs {len(cores)} cores; {board.n_chips} chip(s) x "
-            f"{spec.cores_per_chip} cores = {max_cores} available (pass n_chips=None or more chips)"
+            f"{spec.cores_per_chip} cores = {max_cores} available, {board.chips_for(len(cores))} chip(s) "
+            "needed (pass n_chips=None to size the board to the network, or more chips)"
         )
     for c in cores:
         if c.output_axons > spec.output_axons_per_core:

@@ -49,6 +49,8 @@ class HardwareReport:
     n_cores: int
     n_steps: int
     dt: float
+    #: chips on the board: a fixed ``n_chips``, or ``None`` when sized to the network
+    board_chips: int | None = None
     cores: list = field(default_factory=list)
     total_spikes: int = 0
     total_synaptic_ops: int = 0
@@ -88,6 +90,7 @@ class HardwareReport:
                 f"{mem:>22} {c.spikes:>9} {c.synaptic_ops:>11}  {c.contents}"
             )
         lines += [
+            self.summary(),
             f"spikes: {self.total_spikes} total, {self.spikes_per_step:.1f} per step",
             f"synaptic ops: {self.total_synaptic_ops} total, {self.synaptic_ops_per_step:.1f} per step",
         ]
@@ -101,6 +104,13 @@ class HardwareReport:
             f"({self.estimate_note})",
         ]
         return "\n".join(lines)
+
+    def summary(self) -> str:
+        """One line: cores and chips used, and how the board was sized."""
+        board = ("board sized to the network" if self.board_chips is None
+                 else f"board of {self.board_chips} chip(s)")
+        comps = sum(c.compartments for c in self.cores)
+        return f"used: {self.n_cores} core(s) on {self.n_chips} chip(s) ({board}), {comps} compartments"
 
     def __str__(self) -> str:
         return self.to_table()
@@ -170,6 +180,7 @@ def build_report(placement: Placement, emulator: Emulator, quantization: dict | 
         n_cores=n_cores,
         n_steps=emulator.n_steps,
         dt=dt,
+        board_chips=placement.board.n_chips,
         cores=core_reports,
         total_spikes=int(spikes.sum()),
         total_synaptic_ops=int(synops.sum()),

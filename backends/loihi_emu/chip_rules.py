@@ -1,8 +1,9 @@
 """What the chip can run, and nengo's built values as dense matrices.
 
 Helpers of the mapping stage (:mod:`.mapping`, :mod:`.chip_decoders`): the checks that
-name an unsupported synapse or neuron type, and the conversions of built weights,
-slices and chained synapses into the matrices the chip's synapse groups are made of.
+name an unsupported synapse or neuron type, the conversions of built weights,
+slices and chained synapses into the matrices the chip's synapse groups are made of,
+and the per-core cost estimate behind ``decode="auto"``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import nengo
 from nengo.ensemble import Ensemble
 
 from nhw.errors import UnsupportedFeatureError
+from nhw.hw_emulator.chip import ChipSpec
 from nhw.hw_emulator.neurons import NEURON_KINDS, NeuronKind
 
 
@@ -90,3 +92,57 @@ def post_matrix(size_out: int, size_in: int, post_slice: Any) -> np.ndarray:
     """``size_in x size_out`` matrix placing a connection's output into ``post_slice``."""
     return select_matrix(size_out, size_in, post_slice).T
 
+
+
+def incoming_cost(w_j: np.ndarray, copies: int, pieces: int, spec: ChipSpec) -> tuple[int, int]:
+    """Synapse memory (bits) and input axons (per piece) of one incoming weight matrix.
+
+    Parameters
+    ----------
+    w_j
+        ``n_target x n_source`` weights; nonzero entries become synapses.
+    copies
+        Physical axons per source (``InputAxons.max_count``; 1 for a block).
+    pieces
+        Cores the target is spread over: every piece stores one synapse-list header
+        per source axon that reaches it (the same estimate as the allocator's).
+    spec
+        The chip, for ``synapse_bits``, ``synapse_list_header_bits``.
+
+    Returns
+    -------
+    tuple of int
+        ``(synapse_bits, input_axons)``; ``input_axons`` is an upper bound per piece
+        (every used source row may reach every piece).
+    """
+    nz = w_j != 0
+    rows = int(np.count_nonzero(nz.any(axis=0)))
+    nnz = int(np.count_nonzero(nz))
+    bits = int(copies) * (nnz * spec.synapse_bits + rows * int(pieces) * spec.synapse_list_header_bits)
+    return bits, rows * int(copies)
+
+
+def fits_cores(n: int, compartments_per_neuron: int, costs: list, spec: ChipSpec) -> tuple[bool, int]:
+    """Whether incoming ``costs`` fit in the cores ``n`` neurons need for their compartments alone.
+
+    Parameters
+    ----------
+    n
+        Neurons of the target population.
+    compartments_per_neuron
+        1 plus one dendrite compartment per extra synapse time constant.
+    costs
+        ``(synapse_bits, input_axons)`` pairs from :func:`incoming_cost`.
+    spec
+        The chip, for per-core compartments, synapse memory and input axons.
+
+    Returns
+    -------
+    tuple
+        ``(fits, cores)``: ``cores`` is the compartment-bound core count,
+        ``ceil(n * compartments_per_neuron / compartments_per_core)``.
+    """
+    cores = max(1, -(-int(n) * int(compartments_per_neuron) // spec.compartments_per_core))
+    bits = sum(b for b, _ in costs)
+    axons = sum(a for _, a in costs)
+    return bits <= cores * spec.synapse_memory_bits and axons <= spec.input_axons_per_core, cores

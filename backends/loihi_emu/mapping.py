@@ -14,7 +14,10 @@ What runs where:
   generators per dimension (``input_pairs`` copies each); chip -> host connections
   and probes are decoded from spikes on the host.
 * Decoded chip -> chip connections use full neuron-to-neuron weights
-  (``decode="weights"``) or on-chip decode neurons (``decode="neurons"``).
+  (``decode="weights"``) or on-chip decode neurons (``decode="neurons"``);
+  ``decode="auto"`` (the default) chooses per target ensemble: weights while they
+  fit the cores its compartments need, decode neurons for the largest connections
+  when they do not (:meth:`_Mapper.resolve_auto`).
 * Decoders of decoded connections from chip ensembles are solved, with the
   connection's own solver, on the chip's discretised rate curve
   (``decoder_rates="chip"``, the default) or kept as nengo solved them on its
@@ -44,7 +47,8 @@ from nhw.hw_emulator.populations import Population, make_blocks, make_group
 
 from .chip_decoders import DecoderSolver
 from .chip_learning import LearningMapper
-from .chip_rules import FAIL, combine, dense_matrix, describe, neuron_kind, post_matrix, select_matrix, synapse_tau
+from .chip_rules import (FAIL, combine, dense_matrix, describe, fits_cores, incoming_cost, neuron_kind,
+                         post_matrix, select_matrix, synapse_tau)
 from .taps import ChipInput, ChipOutput, LearningTap, MapOptions, MappedModel, VoltageOutput
 
 __all__ = ["ChipInput", "ChipOutput", "LearningTap", "MapOptions", "MappedModel", "VoltageOutput", "map_model"]
@@ -65,6 +69,8 @@ class _Mapper(DecoderSolver, LearningMapper):
         self.out = MappedModel(ChipNetwork(spec=self.spec), options=options)
         self.pops: dict = {}  # Ensemble -> Population
         self.extra: list = []  # decode-neuron populations
+        #: decode="auto": (target, incoming entry, src, w, conn, tau) of weights to confirm
+        self.pending: list = []
 
     # ---------------------------------------------------------------- objects
     def run(self) -> MappedModel:
@@ -90,6 +96,7 @@ class _Mapper(DecoderSolver, LearningMapper):
             self.add_connection(c)
         for probe in self.model.probes:
             self.add_probe(probe)
+        self.resolve_auto()
         self.resolve_host()
         self.finalize()
         return self.out
@@ -245,11 +252,69 @@ class _Mapper(DecoderSolver, LearningMapper):
                      decoded: bool) -> None:
         """Synapses for ``conn``'s output ``w @ spikes/dt`` of ``src`` (``size_out x n_src``)."""
         tau = synapse_tau(synapse, conn)
-        if decoded and self.opt.decode == "neurons" and isinstance(conn.post_obj, Ensemble):
+        choice = self.opt.decode if decoded and isinstance(conn.post_obj, Ensemble) else "weights"
+        if choice == "neurons":
             self.add_decode_neurons(conn, src, w, tau)
+            self.note_choice(conn, "neurons")
             return
         pop, enc = self.post_encoders(conn)
         self.connect(src, pop, enc @ w, conn, tau=tau)
+        if choice == "auto":
+            # queued in place (so a kept weight matrix keeps its order among the
+            # target's inputs) and confirmed once all of the target's inputs are known
+            self.pending.append((pop, pop.incoming[-1], src, w, conn, tau))
+        elif decoded and isinstance(conn.post_obj, Ensemble):
+            self.note_choice(conn, "weights")
+
+    def note_choice(self, conn: Connection, choice: str) -> None:
+        """Record how a decoded chip -> chip connection was built (``MappedModel.decode_choices``)."""
+        old = self.out.decode_choices.get(conn, choice)
+        self.out.decode_choices[conn] = choice if old == choice else "weights+neurons"
+
+    def resolve_auto(self) -> None:
+        """``decode="auto"``: keep weights where they fit, else switch to decode neurons.
+
+        Per target population, the incoming synapse memory and input axons
+        (:func:`.chip_rules.incoming_cost`) must fit the cores its compartments need
+        anyway (:func:`.chip_rules.fits_cores`): weights then cost no extra core and are
+        exact up to quantisation.  Otherwise the pending weight matrix with the most
+        synapse bits is replaced by decode neurons (``2 x decode_pairs`` rows per
+        dimension into the target), and the test repeats.
+        """
+        by_pop: dict = {}
+        for pop, *item in self.pending:
+            by_pop.setdefault(pop, []).append(item)
+        spec = self.spec
+        for pop, items in by_pop.items():
+            costs: dict = {}  # id(incoming entry) -> (bits, axons), with the target's pieces
+
+            def total(cores: int) -> list:
+                out = []
+                for entry in pop.incoming:
+                    src, w_j = entry[0], entry[1]
+                    copies = src.max_count if isinstance(src, InputAxons) else 1
+                    if entry[3] in pop.learning:
+                        w_j = np.ones_like(w_j)  # learned weights: every synapse exists
+                    costs[id(entry)] = incoming_cost(w_j, copies, cores, spec)
+                    out.append(costs[id(entry)])
+                return out
+
+            while True:
+                taus = {entry[2] for entry in pop.incoming}
+                n_comp = max(len(taus), 1)
+                _, cores = fits_cores(pop.n, n_comp, [], spec)
+                ok, _ = fits_cores(pop.n, n_comp, total(cores), spec)
+                if ok or not items:
+                    break
+                # the largest weight matrix into this target goes through decode neurons
+                k = max(range(len(items)), key=lambda i: costs[id(items[i][0])][0])
+                entry, src, w, conn, tau = items.pop(k)
+                pop.incoming[:] = [e for e in pop.incoming if e is not entry]
+                self.add_decode_neurons(conn, src, w, tau)
+                self.note_choice(conn, "neurons")
+            for _, _, _, conn, _ in items:
+                self.note_choice(conn, "weights")
+        self.pending = []
 
     def post_encoders(self, conn: Connection) -> tuple[Population, np.ndarray]:
         """Target population and ``n_post x size_out`` matrix from values to currents."""
@@ -320,10 +385,19 @@ class _Mapper(DecoderSolver, LearningMapper):
         # the decoded value's range (a transform can take it well beyond the post radius)
         y_max = np.maximum(self.decoded_range(src, w), 1e-3 * conn.post_obj.radius)
         dec, sign, dim, r1, a = self.decode_population(conn, src, y_max)
-        # the connection's filter acts on the decode neurons' input (before spiking)
-        self.connect(src, dec, sign[:, None] * w[dim] * r1[dim][:, None], conn, tau=tau)
+        if self.opt.decode_synapse == "post":
+            # as nengo-loihi: the integrate-and-fire decode neurons integrate the pre
+            # spikes unfiltered, and the connection's own filter smooths their spikes
+            # into the post (one filter per hop, as in nengo; a short extra filter
+            # there let spike noise through the post's convex rate curve and biased
+            # each hop upward)
+            tau_in, tau_out = 0.0, tau
+        else:
+            # the connection's filter acts on the decode neurons' input (before spiking)
+            tau_in, tau_out = tau, self.opt.decode_tau
+        self.connect(src, dec, sign[:, None] * w[dim] * r1[dim][:, None], conn, tau=tau_in)
         post_pop, enc = self.post_encoders(conn)
-        self.connect(dec, post_pop, enc[:, dim] * (sign * a[dim]), conn, tau=self.opt.decode_tau)
+        self.connect(dec, post_pop, enc[:, dim] * (sign * a[dim]), conn, tau=tau_out)
 
     def connect(self, src: Any, dst: Population, w_j: np.ndarray, owner: Any, tau: float | None = None) -> None:
         """Queue synapses: ``w_j[i, j]`` nengo current per spike (amplitude 1/dt) of source j."""

@@ -6,7 +6,7 @@ integer emulator (:mod:`nhw.hw_emulator.emulator`).  Nodes run here, on the host
 (:mod:`.host`); their values enter the chip as spikes and chip outputs come back as
 spikes decoded on the host (:mod:`.codec`).
 
->>> with Simulator(net, dt=0.001, decode="weights") as sim:   # doctest: +SKIP
+>>> with Simulator(net, dt=0.001, decode="auto", n_chips=None) as sim:   # doctest: +SKIP
 ...     sim.run(1.0)
 ...     print(sim.hardware_report().to_table())
 """
@@ -39,6 +39,9 @@ from .probes import Probes
 class Simulator(SimulatorBase):
     """nengo-compatible Simulator running on the Loihi-style chip emulator.
 
+    Every keyword option below can be set from a YAML config under
+    ``deploy.options.loihi-emu`` (e.g. ``{decode: neurons, n_chips: 2}``).
+
     Parameters
     ----------
     network
@@ -50,21 +53,30 @@ class Simulator(SimulatorBase):
     progress_bar
         Accepted for compatibility; no progress bar is shown.
     decode
-        ``"weights"`` (neuron-to-neuron weights, default) or ``"neurons"`` (on-chip
-        decode neurons) for decoded connections between on-chip ensembles.
+        How decoded connections between on-chip ensembles are mapped:
+        ``"auto"`` (default) chooses per target ensemble: neuron-to-neuron weights
+        while its incoming synapses fit the synapse memory and input axons of the
+        cores its neurons need anyway, else on-chip decode neurons for its largest
+        decoded connections (as nengo-loihi maps decoded connections) until they fit.
+        ``"weights"`` or ``"neurons"`` force one mapping for all of them.  What was
+        chosen is in ``sim.mapped.decode_choices``.
     max_compartments_per_core
         Split and pack blocks with at most this many compartments per core.
     pack
         Pack several small blocks onto one core (``False``: one block per core).
     n_chips
-        Chips on the board; ``None`` allows as many as needed.
+        Chips on the board.  ``None`` (default) sizes the board to the network (as
+        many chips as its cores fill); a number fixes the board, and a network
+        needing more cores than it has raises
+        :class:`~nhw.errors.ResourceError` with cores needed vs available.  The
+        cores and chips used are in :meth:`hardware_report`.
     chip
         The chip spec (default: Loihi generation 1).
     model
         A ``nengo.builder.Model`` to build into (as ``nengo.Simulator`` accepts).
     **map_options
         Further :class:`~nhw.backends.loihi_emu.mapping.MapOptions` fields (``input_pairs``,
-        ``decode_pairs``, ...).  ``decoder_rates="chip"`` (default) solves the
+        ``decode_pairs``, ``decode_synapse``, ...).  ``decoder_rates="chip"`` (default) solves the
         decoders of chip ensembles on the chip's discretised rate curve, as
         nengo-loihi does; ``decoder_rates="nengo"`` keeps nengo's decoders, solved on
         its continuous rate curve.
@@ -77,10 +89,10 @@ class Simulator(SimulatorBase):
         seed: int | None = None,
         progress_bar: Any = True,
         *,
-        decode: str = "weights",
+        decode: str = "auto",
         max_compartments_per_core: int | None = None,
         pack: bool = True,
-        n_chips: int | None = 1,
+        n_chips: int | None = None,
         chip: ChipSpec = LOIHI_V1,
         model: Model | None = None,
         **map_options: Any,

@@ -20,7 +20,10 @@ from nhw.hw_emulator.blocks import ChipNetwork, CompartmentBlock, InputAxons
 from nhw.hw_emulator.chip import LOIHI_V1, ChipSpec
 from nhw.hw_emulator.learning import PESPlan
 
-DECODE_STRATEGIES = ("weights", "neurons")
+#: Mappings of decoded chip -> chip connections (``MapOptions.decode``).
+DECODE_STRATEGIES = ("auto", "weights", "neurons")
+#: Where decode neurons apply a connection's synapse (``MapOptions.decode_synapse``).
+DECODE_SYNAPSES = ("post", "pre")
 #: Rate curves the decoders of chip ensembles can be solved on (``MapOptions.decoder_rates``).
 DECODER_RATES = ("chip", "nengo")
 
@@ -32,7 +35,15 @@ class MapOptions:
     Parameters
     ----------
     decode
-        ``"weights"`` (neuron-to-neuron weights) or ``"neurons"`` (decode neurons).
+        How decoded connections between chip ensembles are mapped.  ``"weights"``:
+        neuron-to-neuron weights ``encoders @ transform @ decoders`` (exact up to
+        weight quantisation; ``n_pre x n_post`` synapses).  ``"neurons"``: on-chip
+        decode neurons (``2 x decode_pairs`` per dimension) re-encode the decoded value,
+        as nengo-loihi does (``(n_pre + n_post) x 2 x decode_pairs x d`` synapses).
+        ``"auto"`` (default): per target ensemble, weights while all its incoming
+        synapses fit the synapse memory and input axons of the cores its
+        compartments need anyway; otherwise its largest decoded connections switch
+        to decode neurons until they fit (``SPEC.md`` section 4).
     input_pairs
         On/off spike generators per dimension for host -> chip values.
     input_range
@@ -42,8 +53,15 @@ class MapOptions:
     decode_rate
         Bias firing rate (Hz) of each decode neuron (at a decoded value of 0).
     decode_tau
-        Synapse time constant from decode neurons to the post ensemble (the
-        connection's own synapse filters the decode neurons' input).
+        Synapse time constant from decode neurons to the post ensemble when
+        ``decode_synapse="pre"`` (and for decode neurons of PES connections).
+    decode_synapse
+        Where a decoded connection mapped to decode neurons applies its own synapse.
+        ``"post"`` (default, as nengo-loihi): the decode neurons integrate the pre
+        spikes unfiltered and the connection's synapse filters their spikes into the
+        post, so each hop has nengo's single filter.  ``"pre"``: the connection's
+        synapse filters the decode neurons' input and ``decode_tau`` their output
+        (an extra filter, hence extra delay, per hop).
     decoder_rates
         Which rate curve the decoders of decoded connections (and probes) from chip
         ensembles are solved on.  ``"chip"`` (default): the connection's solver is run
@@ -61,12 +79,13 @@ class MapOptions:
         steps' worth of learning with the traces and error of that step.
     """
 
-    decode: str = "weights"
+    decode: str = "auto"
     input_pairs: int = 16
     input_range: float = 2.0
     decode_pairs: int = 10
     decode_rate: float = 200.0
     decode_tau: float = 0.002
+    decode_synapse: str = "post"
     decoder_rates: str = "chip"
     error_range: float = 1.0
     learn_epoch: int = 4
@@ -75,6 +94,10 @@ class MapOptions:
     def __post_init__(self) -> None:
         if self.decode not in DECODE_STRATEGIES:
             raise ValueError(f"decode={self.decode!r}; expected one of {', '.join(DECODE_STRATEGIES)}")
+        if self.decode_synapse not in DECODE_SYNAPSES:
+            raise ValueError(
+                f"decode_synapse={self.decode_synapse!r}; expected one of {', '.join(DECODE_SYNAPSES)}"
+            )
         if self.decoder_rates not in DECODER_RATES:
             raise ValueError(
                 f"decoder_rates={self.decoder_rates!r}; expected one of {', '.join(DECODER_RATES)}"
@@ -145,4 +168,7 @@ class MappedModel:
     quantization: dict = field(default_factory=dict)
     learning: list = field(default_factory=list)
     options: MapOptions = field(default_factory=MapOptions)
+    #: decoded chip -> chip connection -> ``"weights"`` or ``"neurons"`` (what was
+    #: built; ``"weights+neurons"`` when sources of a collapsed node differ)
+    decode_choices: dict = field(default_factory=dict)
 

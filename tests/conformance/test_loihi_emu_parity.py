@@ -210,7 +210,7 @@ def test_resource_errors_name_object_and_numbers():
         for i in range(130):
             nengo.Ensemble(5, 1, label=f"e{i}")
     with pytest.raises(ResourceError, match=r"needs 130 cores; 1 chip\(s\) x 128 cores = 128"):
-        Simulator(net, pack=False)
+        Simulator(net, pack=False, n_chips=1)  # a fixed board (the default is sized to the network)
     Simulator(net, pack=False, n_chips=2).close()
     small = LOIHI_V1.with_limits(synapse_memory_bytes=256)
     with nengo.Network(seed=0) as net2:
@@ -218,7 +218,7 @@ def test_resource_errors_name_object_and_numbers():
         b = nengo.Ensemble(10, 1, label="narrow")
         nengo.Connection(a, b)
     with pytest.raises(ResourceError, match=r"Block 'narrow' neuron \d+: synapse memory [\d.]+ KiB exceeds 0.2 KiB"):
-        Simulator(net2, chip=small)
+        Simulator(net2, chip=small, decode="weights")  # auto would route it through decode neurons
 
 
 def test_unsupported_features_name_object_and_alternative():

@@ -86,15 +86,40 @@ def test_input_axon_limit():
         allocate(net, BoardSpec(spec, None))
 
 
-def test_output_axon_limit_is_checked():
+def test_output_axons_split_the_source_then_error_per_neuron():
     spec = LOIHI_V1.with_limits(output_axons_per_core=5, compartments_per_core=4)
     net = ChipNetwork(spec=spec)
     a = net.add_block(CompartmentBlock("a", 3, 4095, 0, 64, 0, 0, 1, 0, (1 << 23) - 1, spec=spec))
     b = net.add_block(CompartmentBlock("b", 8, 4095, 0, 64, 0, 0, 1, 0, (1 << 23) - 1, spec=spec))
     net.add_group(SynapseGroup("g", a, b, np.ones((3, 8)), 0, spec=spec))
-    # each of a's 3 compartments reaches 2 cores of b: 6 output axons > 5
-    with pytest.raises(ResourceError, match="6 output axons exceed 5 per core"):
-        allocate(net, BoardSpec(spec, None))
+    # each of a's 3 compartments reaches 2 cores of b: 6 output axons > 5 on one
+    # core, so a is split (2 + 1 compartments: 4 and 2 output axons)
+    pl = allocate(net, BoardSpec(spec, None), pack=False)
+    assert len(np.unique(pl.core_of[a])) == 2
+    assert all(c.output_axons <= 5 for c in pl.cores)
+    assert sum(c.output_axons for c in pl.cores) == 6
+    # packing must not put the pieces back together
+    assert all(c.output_axons <= 5 for c in allocate(net, BoardSpec(spec, None)).cores)
+    # one compartment reaching more cores than a core has output axons cannot be split
+    net2 = ChipNetwork(spec=spec)
+    a2 = net2.add_block(CompartmentBlock("a", 1, 4095, 0, 64, 0, 0, 1, 0, (1 << 23) - 1, spec=spec))
+    b2 = net2.add_block(CompartmentBlock("b", 24, 4095, 0, 64, 0, 0, 1, 0, (1 << 23) - 1, spec=spec))
+    net2.add_group(SynapseGroup("g", a2, b2, np.ones((1, 24)), 0, spec=spec))
+    with pytest.raises(ResourceError, match=r"Block 'a' neuron 0: 6 output axons .* exceed 5 per core"):
+        allocate(net2, BoardSpec(spec, None))
+
+
+def test_board_is_sized_to_the_network():
+    spec = LOIHI_V1.with_limits(cores_per_chip=4)
+    net = ChipNetwork(spec=spec)
+    for i in range(9):
+        net.add_block(CompartmentBlock(f"b{i}", 10, 4095, 0, 64, 0, 0, 1, 0, (1 << 23) - 1, spec=spec))
+    board = BoardSpec(spec, None)
+    assert board.chips_for(9) == 3 and board.chips_for(0) == 1
+    pl = allocate(net, board, pack=False)
+    assert len(pl.cores) == 9 and pl.n_chips == 3
+    with pytest.raises(ResourceError, match=r"needs 9 cores; 2 chip\(s\) x 4 cores = 8 available, 3 chip\(s\) needed"):
+        allocate(net, BoardSpec(spec, 2), pack=False)
 
 
 def test_report_counts_and_formats():
@@ -116,6 +141,7 @@ def test_report_counts_and_formats():
     assert rep.total_synaptic_ops == expected == sum(c.synaptic_ops for c in rep.cores)
     assert rep.total_spikes == int(em.spike_count.sum())
     assert rep.n_steps == 50 and rep.n_cores == 1 and rep.n_chips == 1
+    assert rep.board_chips == 1 and "used: 1 core(s) on 1 chip(s)" in rep.to_table()
     data = json.loads(rep.to_json())
     assert data["cores"][0]["compartments"] == 30
     assert data["cores"][0]["synapse_memory_limit_bytes"] == 128 * 1024
