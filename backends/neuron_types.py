@@ -4,7 +4,7 @@ A neuron type is registered once, with the name configs use for it
 (:meth:`NeuronTypeRegistry.register`); each consumer then attaches what it knows about
 the type under its own key, in one place of its own (:meth:`NeuronTypeRegistry.attach`):
 
-- ``"tensorflow"``: the TensorFlow step (``nhw.backends.tensorflow.neuron_builders``)
+- ``"tensorflow"``: the TensorFlow step (``nhw.backends.tensorflow.builders.neuron_builders``)
 - ``"loihi-emu"``: the chip's neuron model (``nhw.backends.loihi_emu``)
 - ``"opencl"``: a check of the instance's parameters (``nhw.backends.opencl``)
 - ``"nir"``: the NIR node writer (``nhw.toolchain.nir.export``)

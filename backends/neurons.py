@@ -1,7 +1,7 @@
 """Extra neuron types (NengoDL's), with numpy ``step`` functions so any nengo backend runs them.
 
 This module uses numpy and nengo only (no TensorFlow); the TensorFlow step functions
-for these types live in :mod:`nhw.backends.tensorflow.neuron_extras`. Each type is
+for these types live in :mod:`nhw.backends.tensorflow.builders.neuron_extras`. Each type is
 registered in :data:`~nhw.backends.neuron_types.NEURON_TYPES` under its config name.
 """
 

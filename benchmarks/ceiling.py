@@ -159,7 +159,7 @@ def lif_seconds_per_update(n: int) -> float:
     import numpy as np
 
     from nhw.backends.tensorflow._tf import tf
-    from nhw.backends.tensorflow.neuron_builders import _STEPS
+    from nhw.backends.tensorflow.builders.neuron_builders import _STEPS
 
     step, lif, dt = _STEPS[nengo.LIF], nengo.LIF(), 0.001
     k = _cores()

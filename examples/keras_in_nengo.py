@@ -96,12 +96,13 @@ def build_network(features: keras.Model, n_neurons: int, seed: int = 0):
         # the Keras model as a TensorNode: the flat 64-d input arrives reshaped to
         # (batch, 8, 8, 1); the output shape (the flattened feature maps) is inferred
         cnn = Layer(features)(inp, shape_in=(8, 8, 1), label="cnn")
-        # a nengo layer of spiking LIF neurons on the Keras features.  Gain 1 and bias 1
-        # put the firing threshold at zero input (like a ReLU), so neurons start active
-        lif = Layer(nengo.LIF(amplitude=AMPLITUDE))(
-            cnn, transform=dists.Glorot(), shape_in=(n_neurons,),
-            gain=nengo.dists.Choice([1]), bias=nengo.dists.Choice([1]), label="lif",
-        )
+        # a nengo layer of spiking LIF neurons on the Keras features, through a trainable
+        # dense transform (a plain Connection: the one Layer() makes is not trained, as in
+        # NengoDL).  Gain 1 and bias 1 put the firing threshold at zero input (like a
+        # ReLU), so neurons start active
+        lif = nengo.Ensemble(n_neurons, 1, neuron_type=nengo.LIF(amplitude=AMPLITUDE),
+                             gain=nengo.dists.Choice([1]), bias=nengo.dists.Choice([1]), label="lif").neurons
+        nengo.Connection(cnn, lif, transform=dists.Glorot())
         out = nengo.Node(size_in=10, label="digit")
         # readout straight from the neurons (a trained weight matrix)
         nengo.Connection(lif, out, transform=dists.Glorot())

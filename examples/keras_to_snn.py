@@ -26,7 +26,7 @@ import numpy as np
 from sklearn.datasets import load_digits
 
 from nhw import backends
-from nhw.backends.tensorflow.converter import Converter
+from nhw.backends.tensorflow.api.converter import Converter
 
 
 def load_data() -> tuple[np.ndarray, np.ndarray]:

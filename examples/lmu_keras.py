@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                        epochs=epochs, verbose=0)
         train_s = time.perf_counter() - t0
         print(f"trained {epochs} epochs in {train_s:.1f} s; final training loss {hist.history['loss'][-1]:.4f}, "
-              f"training accuracy {hist.history['acc'][-1]:.4f}")
+              f"training accuracy {hist.history['out_acc'][-1]:.4f}")  # NengoDL's <probe>_<metric>
         out = sim.predict(x_test[:, None, :])[objs["p_out"]]
         seq_acc = float(np.mean(np.argmax(out[:, -1], -1) == y_test))
         print(f"test accuracy (keras.layers.RNN in a TensorNode, one step per sequence): {seq_acc:.4f} "

@@ -26,7 +26,7 @@ import nengo  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 
-from nhw.backends.tensorflow import Layer, Simulator, dists, losses  # noqa: E402
+from nhw.backends.tensorflow import Simulator, dists, losses  # noqa: E402
 
 MINIBATCH = 50
 #: spike amplitude: a LIF spike is amplitude / dt, so 0.01 makes a neuron firing at
@@ -76,13 +76,16 @@ def build_network(n_hidden: int, seed: int = 0):
         net.config[nengo.Connection].synapse = None
         inp = nengo.Node(np.zeros(64), label="image")
         neuron = nengo.LIF(amplitude=AMPLITUDE)
-        # Layer(neuron_type) makes an Ensemble of n_hidden neurons connected through a
-        # Glorot-initialised dense transform.  Gain 1 and bias 1 put every neuron's
-        # firing threshold (J = 1) at zero input, like a ReLU: with Layer's default
-        # bias 0 most neurons start silent, where the LIF rate curve has no gradient.
+        # each layer: an Ensemble of n_hidden neurons fed through a trainable,
+        # Glorot-initialised dense transform (a plain Connection: as in NengoDL, the
+        # connection Layer() makes into a layer is not trained).  Gain 1 and bias 1 put
+        # every neuron's firing threshold (J = 1) at zero input, like a ReLU, so no
+        # neuron starts silent, where the LIF rate curve has no gradient.
         layer_args = dict(gain=nengo.dists.Choice([1]), bias=nengo.dists.Choice([1]))
-        hidden = Layer(neuron)(inp, transform=dists.Glorot(), shape_in=(n_hidden,), **layer_args)
-        hidden2 = Layer(neuron)(hidden, transform=dists.Glorot(), shape_in=(n_hidden,), **layer_args)
+        hidden = nengo.Ensemble(n_hidden, 1, neuron_type=neuron, **layer_args).neurons
+        nengo.Connection(inp, hidden, transform=dists.Glorot())
+        hidden2 = nengo.Ensemble(n_hidden, 1, neuron_type=neuron, **layer_args).neurons
+        nengo.Connection(hidden, hidden2, transform=dists.Glorot())
         out = nengo.Node(size_in=10, label="digit")
         nengo.Connection(hidden2, out, transform=dists.Glorot())
         p_out = nengo.Probe(out, label="out")

@@ -174,7 +174,7 @@ class _Checkpoint:
 
     def load(self, sim) -> tuple[int, dict]:
         """Restore the last epoch; returns ``(epochs done, history)``."""
-        from nhw.backends.tensorflow import keras_helpers
+        from nhw.backends.tensorflow.api import keras_helpers
         from nhw.toolchain.data import check_npz_magic
 
         state = self.state()
@@ -203,7 +203,7 @@ class _Checkpoint:
     def save(self, sim, epochs_done: int, history: dict) -> None:
         import io
 
-        from nhw.backends.tensorflow import keras_helpers
+        from nhw.backends.tensorflow.api import keras_helpers
 
         from nhw.backends.atomic import write_bytes, write_text
 
@@ -307,7 +307,8 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
     elif resume:
         raise ToolchainError("--resume needs an output directory")
 
-    from nhw.backends.tensorflow import Simulator, configure_settings, keras_helpers, losses
+    from nhw.backends.tensorflow import Simulator, configure_settings, losses
+    from nhw.backends.tensorflow.api import keras_helpers
 
     from nhw.toolchain.experiment import build_network, load_data
 

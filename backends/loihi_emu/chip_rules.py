@@ -16,6 +16,7 @@ from nengo.ensemble import Ensemble
 
 from nhw.errors import UnsupportedFeatureError
 from nhw.hw_emulator.chip import ChipSpec
+from nhw.backends.neuron_types import NEURON_TYPES
 from nhw.hw_emulator.neurons import NEURON_KINDS, NeuronKind
 
 
@@ -42,14 +43,23 @@ def synapse_tau(synapse: Any, owner: Any) -> float:
     )
 
 
+# the chip's neuron models, attached to the nengo types they implement
+for _name, _kind in NEURON_KINDS.items():
+    NEURON_TYPES.attach(getattr(nengo, _name), "loihi-emu", _kind)
+del _name, _kind
+
+
 def neuron_kind(ens: Ensemble) -> NeuronKind:
-    """Registry lookup of the chip model of ``ens.neuron_type`` (exact type, no subclasses)."""
+    """The chip model of ``ens.neuron_type``, from the shared neuron-type registry.
+
+    Exact type only: a subclass may carry parameters the chip model does not read.
+    """
     nt = ens.neuron_type
-    kind = NEURON_KINDS.get(type(nt).__name__) if type(nt).__module__.startswith("nengo") else None
+    kind = NEURON_TYPES.lookup(type(nt), "loihi-emu", exact=True)
     if kind is None:
         raise UnsupportedFeatureError(
             f"{describe(ens)}: neuron type {nt} cannot run on the chip; use one of "
-            f"{', '.join('nengo.' + k for k in NEURON_KINDS)}"
+            f"{', '.join('nengo.' + k for k in NEURON_TYPES.supported('loihi-emu'))}"
         )
     return kind
 

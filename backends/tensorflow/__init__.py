@@ -38,19 +38,19 @@ __all__ = [
 #: simulator, converter and training modules import TensorFlow).
 _LAZY = {
     "Simulator": ".simulator",
-    "Converter": ".converter",
-    "ConversionError": ".converter",
-    "TensorNode": ".tensor_node",
-    "Layer": ".tensor_node",
+    "Converter": ".api.converter",
+    "ConversionError": ".api.converter",
+    "TensorNode": ".api.tensor_node",
+    "Layer": ".api.tensor_node",
     "configure_settings": ".settings",
-    "freeze_params": ".freeze",
-    "get_nengo_params": ".freeze",
-    "register_neuron_step": ".neuron_builders",
-    "tensor_layer": ".tensor_node",
+    "freeze_params": ".api.freeze",
+    "get_nengo_params": ".api.freeze",
+    "register_neuron_step": ".builders.neuron_builders",
+    "tensor_layer": ".api.tensor_node",
 }
 
 #: Submodules reachable as attributes (``nengo_dl.dists.Glorot()`` style).
-_MODULES = {"callbacks": ".callbacks", "dists": ".dists", "losses": ".losses", "neurons": "nhw.backends.neurons"}
+_MODULES = {"callbacks": ".api.callbacks", "dists": ".api.dists", "losses": ".api.losses", "neurons": "nhw.backends.neurons"}
 
 
 def __getattr__(name: str):

@@ -14,7 +14,7 @@ from nengo.builder.processes import SimProcess
 
 from nhw.errors import UnsupportedFeatureError
 
-from ..neuron_types import NEURON_TYPES
+from nhw.backends.neuron_types import NEURON_TYPES
 
 
 class Registry:

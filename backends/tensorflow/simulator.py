@@ -17,8 +17,8 @@ import nengo
 import numpy as np
 from nengo.ensemble import Neurons
 
-from ._tf import import_seconds as late_import_seconds  # noqa: F401 (benchmarks read it)
-from ._tf import tf
+from nhw.backends.tensorflow._tf import import_seconds as late_import_seconds  # noqa: F401 (benchmarks read it)
+from nhw.backends.tensorflow._tf import tf
 from nengo.builder import Model
 from nengo.builder.processes import SimProcess
 from nengo.builder.operator import SimPyFunc
@@ -27,29 +27,29 @@ from nengo.exceptions import ValidationError
 from nengo.utils.progress import Progress, ProgressBar, ProgressTracker
 from nengo.utils.simulator import operator_dependency_graph
 
-from ..base import SimulationData, SimulatorBase
+from nhw.backends.base import SimulationData, SimulatorBase
 from nhw.errors import SimulationDataKeyError, UnsupportedFeatureError
-from . import learning_builders, neuron_builders, process_builders  # noqa: F401 (registration)
-from . import neuron_extras, tensor_node_builder  # noqa: F401 (registration)
-from .host import Feed, HostPlan
-from .loop import CompiledLoop, choose_shards
-from .neuron_builders import elementwise_neuron_bases
-from .step_local import neuron_input_bases
-from .keras_io import KerasIOMixin
-from .op_builders import BuildContext
-from .filter_merge import MergedLinearFilters, merge_filters
-from .opmerge import optimize as opmerge_optimize, stable_toposort
-from .outer_delta import factor_outer_deltas, loop_layout
-from .params import ParamAssembler, group_params, object_names, select_params
-from .predict import check_batch, normalize_inputs, truncate_batch
-from .registry import OPS
-from .settings import get_setting
-from .signals import SignalLayout
-from .param_methods import ParamsMixin
-from .training import TrainingMixin
+from nhw.backends.tensorflow.builders import learning_builders, neuron_builders, process_builders  # noqa: F401 (registration)
+from nhw.backends.tensorflow.builders import neuron_extras, tensor_node_builder  # noqa: F401 (registration)
+from nhw.backends.tensorflow.runtime.host import Feed, HostPlan
+from nhw.backends.tensorflow.runtime.loop import CompiledLoop, choose_shards
+from nhw.backends.tensorflow.builders.neuron_builders import elementwise_neuron_bases
+from nhw.backends.tensorflow.passes.step_local import neuron_input_bases
+from nhw.backends.tensorflow.api.keras_io import KerasIOMixin
+from nhw.backends.tensorflow.builders.op_builders import BuildContext
+from nhw.backends.tensorflow.passes.filter_merge import MergedLinearFilters, merge_filters
+from nhw.backends.tensorflow.passes.opmerge import optimize as opmerge_optimize, stable_toposort
+from nhw.backends.tensorflow.passes.outer_delta import factor_outer_deltas, loop_layout
+from nhw.backends.tensorflow.runtime.params import ParamAssembler, group_params, object_names, select_params
+from nhw.backends.tensorflow.runtime.predict import check_batch, normalize_inputs, truncate_batch
+from nhw.backends.tensorflow.registry import OPS
+from nhw.backends.tensorflow.settings import get_setting
+from nhw.backends.tensorflow.runtime.signals import SignalLayout
+from nhw.backends.tensorflow.api.param_methods import ParamsMixin
+from nhw.backends.tensorflow.api.training import TrainingMixin
 
 try:  # convolution is optional: a missing module must not break the core
-    from . import conv_builders  # noqa: F401
+    from nhw.backends.tensorflow.builders import conv_builders  # noqa: F401
 except ImportError:  # pragma: no cover
     conv_builders = None
 
@@ -232,7 +232,7 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
         t0 = _time.time()
         with self._device():
             self._construct(network)
-            from .keras_model import SimulatorModel  # Keras loads only after nengo's build
+            from nhw.backends.tensorflow.api.keras_model import SimulatorModel  # Keras loads only after nengo's build
 
             #: the simulation as a ``keras.Model`` (trainable parameters are its weights)
             self.keras_model = SimulatorModel(self)
@@ -318,7 +318,7 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
         )
         self._ctx = ctx
         builders = []
-        from .process_builders import HostFedBuilder
+        from nhw.backends.tensorflow.builders.process_builders import HostFedBuilder
 
         for f in const_feeds:
             builders.append(HostFedBuilder(None, ctx, signal=f.signal, mode="set"))
@@ -745,7 +745,7 @@ class Simulator(TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
         progbar = verbose in (1, 2)
         if not callbacks and not progbar:
             return None
-        from ._tf import keras
+        from nhw.backends.tensorflow._tf import keras
 
         if isinstance(callbacks, keras.callbacks.Callback):
             callbacks = [callbacks]
@@ -842,6 +842,6 @@ def _mode(op) -> str:
 
 def _native(op) -> bool:
     """Whether an input-driven operator runs natively (else it is a host call)."""
-    from .registry import runs_natively
+    from nhw.backends.tensorflow.registry import runs_natively
 
     return runs_natively(op)

@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 from nengo.exceptions import ValidationError
 
-from nhw.backends.tensorflow import chip_neurons, configure_settings
+from nhw.backends.tensorflow import configure_settings
+from nhw.backends.tensorflow.builders import chip_neurons
 from nhw.hw_emulator import rates as chip_rates
 from nhw.hw_emulator.discretize import decay_v_register, refractory_delay
 

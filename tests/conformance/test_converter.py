@@ -11,7 +11,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from nhw.backends.tensorflow.converter import ConversionError, Converter  # noqa: E402
+from nhw.backends.tensorflow.api.converter import ConversionError, Converter  # noqa: E402
 
 L = keras.layers
 

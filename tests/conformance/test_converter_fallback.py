@@ -15,8 +15,8 @@ keras = pytest.importorskip("keras")
 
 from nhw.errors import UnsupportedFeatureError  # noqa: E402
 from nhw.backends.tensorflow import Simulator  # noqa: E402
-from nhw.backends.tensorflow.converter import ConversionError, Converter  # noqa: E402
-from nhw.backends.tensorflow.tensor_node import TensorNode  # noqa: E402
+from nhw.backends.tensorflow.api.converter import ConversionError, Converter  # noqa: E402
+from nhw.backends.tensorflow.api.tensor_node import TensorNode  # noqa: E402
 
 L = keras.layers
 
@@ -128,7 +128,7 @@ def test_spiking_network_with_fallback_runs_on_tensorflow():
 
 
 def test_oversized_3d_convolution_falls_back(monkeypatch):
-    import nhw.backends.tensorflow.converter as converter
+    import nhw.backends.tensorflow.api.converter as converter
 
     monkeypatch.setattr(converter, "MAX_SPARSE_NNZ", 100)
     model = _seq(L.Conv3D(2, 2, activation="relu", name="c3"), L.Flatten(), shape=(3, 3, 3, 2))

@@ -17,9 +17,9 @@ keras = pytest.importorskip("keras")
 
 from nhw.backends.tensorflow import Simulator, TensorNode  # noqa: E402
 from nhw.backends.tensorflow import dists  # noqa: E402
-from nhw.backends.tensorflow import neuron_builders  # noqa: E402
-from nhw.backends.tensorflow.losses import nan_mse  # noqa: E402
-from nhw.backends.tensorflow.tensor_node import Layer, tensor_layer  # noqa: E402
+from nhw.backends.tensorflow.builders import neuron_builders  # noqa: E402
+from nhw.backends.tensorflow.api.losses import nan_mse  # noqa: E402
+from nhw.backends.tensorflow.api.tensor_node import Layer, tensor_layer  # noqa: E402
 
 
 # --- Layer(neuron_type) --------------------------------------------------------------

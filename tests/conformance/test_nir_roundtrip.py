@@ -77,7 +77,10 @@ def test_reference_case_against_analytic_solution(target):
     case, max_dt, max_dv = REFERENCE_CASE.get(target, (RampCase(), 0.001, 0.02))
     result = compare_target(target, case, dt=0.001)
     print(result.row())
-    assert result.n_spikes_sim == result.n_spikes_exact
+    # a target allowed to lag by max_dt may push the spikes of the run's last max_dt
+    # past its end (the chip's whole-step refractory period makes loihi-emu lag)
+    late = int(np.sum(exact_spike_times(case) > case.duration - max_dt))
+    assert result.n_spikes_exact - late <= result.n_spikes_sim <= result.n_spikes_exact
     assert result.max_spike_time_error <= max_dt
     assert result.max_voltage_error_before_first_spike < max_dv
 

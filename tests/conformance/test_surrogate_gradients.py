@@ -11,7 +11,7 @@ import tensorflow as tf
 from nengo.exceptions import ValidationError
 
 from nhw.backends.tensorflow import configure_settings
-from nhw.backends.tensorflow import surrogates
+from nhw.backends.tensorflow.builders import surrogates
 from nhw.backends.tensorflow.settings import get_setting
 
 from tf_training_helpers import make_sim

@@ -15,11 +15,11 @@ import nengo  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from nengo.exceptions import ValidationError  # noqa: E402
 
-import nhw.backends.tensorflow.tensor_node_builder  # noqa: E402,F401 (registers the builder)
+import nhw.backends.tensorflow.builders.tensor_node_builder  # noqa: E402,F401 (registers the builder)
 from nhw.errors import UnsupportedFeatureError  # noqa: E402
 from nhw.backends.tensorflow import Simulator  # noqa: E402
-from nhw.backends.tensorflow.tensor_node import Layer, SimTensorNode, TensorNode  # noqa: E402
-from nhw.backends.tensorflow.tensor_node_builder import SimTensorNodeBuilder  # noqa: E402
+from nhw.backends.tensorflow.api.tensor_node import Layer, SimTensorNode, TensorNode  # noqa: E402
+from nhw.backends.tensorflow.builders.tensor_node_builder import SimTensorNodeBuilder  # noqa: E402
 
 
 def _node_builders(sim):
@@ -101,7 +101,7 @@ def test_shape_inference_and_multidimensional_shapes():
 def test_tensor_node_module_imports_without_tensorflow():
     # building a network with given shapes must not import TensorFlow either
     code = (
-        "import sys, nengo; import nhw.backends.tensorflow.tensor_node as m\n"
+        "import sys, nengo; import nhw.backends.tensorflow.api.tensor_node as m\n"
         "with nengo.Network():\n"
         "    m.TensorNode(lambda t, x: x, shape_in=(2,), shape_out=(2,))\n"
         "assert 'tensorflow' not in sys.modules, 'TensorFlow imported'"

@@ -15,7 +15,7 @@ import pytest
 from nengo.exceptions import ValidationError
 
 from nhw.backends.tensorflow import Simulator, TensorNode, configure_settings
-from nhw.backends.tensorflow.loop import MIN_CACHE_SPLIT_SAMPLES, MIN_SHARD_SAMPLES, choose_shards
+from nhw.backends.tensorflow.runtime.loop import MIN_CACHE_SPLIT_SAMPLES, MIN_SHARD_SAMPLES, choose_shards
 from pes_nets import pes_net
 
 
@@ -128,11 +128,11 @@ def test_auto_shards_fit_learned_matrices_in_a_cores_cache(monkeypatch):
 
 def test_pes_weights_set_the_split_from_the_layout(monkeypatch):
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    monkeypatch.setattr("nhw.backends.tensorflow.loop.core_cache_bytes", lambda: 64 << 10)
+    monkeypatch.setattr("nhw.backends.tensorflow.runtime.loop.core_cache_bytes", lambda: 64 << 10)
     net, _ = pes_net(d=2, n_per_dim=20)  # 2 x 40 weights per sample
     with Simulator(net, minibatch_size=32, progress_bar=False) as sim:
         assert sim._layout.matrix_bytes(32) == 2 * 40 * 32 * 4
         assert sim._loop.shards == 2  # 10 kB fit in 64 kB
-    monkeypatch.setattr("nhw.backends.tensorflow.loop.core_cache_bytes", lambda: 4 << 10)
+    monkeypatch.setattr("nhw.backends.tensorflow.runtime.loop.core_cache_bytes", lambda: 4 << 10)
     with Simulator(net, minibatch_size=32, progress_bar=False) as sim:
         assert sim._loop.shards == 4  # 2.5 kB per part fit in 4 kB

@@ -10,9 +10,9 @@ tf = pytest.importorskip("tensorflow")
 import nengo  # noqa: E402
 from nengo.exceptions import ValidationError  # noqa: E402
 
-import nhw.backends.tensorflow.neuron_extras  # noqa: E402,F401  (registers the step functions)
+import nhw.backends.tensorflow.builders.neuron_extras  # noqa: E402,F401  (registers the step functions)
 from nhw.backends.tensorflow import Simulator  # noqa: E402
-from nhw.backends.tensorflow.neuron_extras import soft_lif_rate  # noqa: E402
+from nhw.backends.tensorflow.builders.neuron_extras import soft_lif_rate  # noqa: E402
 from nhw.backends.neurons import LeakyReLU, SoftLIFRate, SpikingLeakyReLU  # noqa: E402
 
 NEURON_TYPES = [

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from nhw.backends.tensorflow._tf import tf
-from nhw.backends.tensorflow.op_builders import _batched_matvec, _materialize
+from nhw.backends.tensorflow.builders.op_builders import _batched_matvec, _materialize
 from pes_nets import pes_net
 
 

@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("tensorflow")
 
 from nhw.backends.tensorflow import Simulator  # noqa: E402
-from nhw.backends.tensorflow.filter_merge import MergedLinearFilters  # noqa: E402
+from nhw.backends.tensorflow.passes.filter_merge import MergedLinearFilters  # noqa: E402
 
 SYNAPSES = [0.005, nengo.Alpha(0.004), 0.01, nengo.LinearFilter([1], [0.002, 0.06, 1]),
             nengo.LinearFilter([0.5, 1.0], [0.01, 1.0]), nengo.LinearFilter([2.0], [1.0])]
@@ -79,7 +79,7 @@ def test_signals_read_a_merged_filters_state():
     Checked through the step forms' output equations: a Lowpass's output is its
     state, an Alpha's is ``C @ state`` (both update their state and output together).
     """
-    from nhw.backends.tensorflow.filter_merge import filter_form
+    from nhw.backends.tensorflow.passes.filter_merge import filter_form
 
     net, _, _ = chain(12, synapses=[0.005, nengo.Alpha(0.004)])
     with Simulator(net, progress_bar=False, dtype="float64") as sim:

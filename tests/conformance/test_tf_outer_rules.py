@@ -16,7 +16,7 @@ from nengo.builder.learning_rules import SimBCM, SimOja
 
 import nhw.backends.tensorflow.simulator as tf_simulator
 from nhw.backends.tensorflow import Simulator
-from nhw.backends.tensorflow.outer_delta import AddOuterProduct, KeepBCMFactors, KeepOjaFactors
+from nhw.backends.tensorflow.passes.outer_delta import AddOuterProduct, KeepBCMFactors, KeepOjaFactors
 
 RULES = {"bcm": (lambda: nengo.BCM(1e-7), SimBCM, KeepBCMFactors),
          "oja": (lambda: nengo.Oja(1e-5), SimOja, KeepOjaFactors)}

@@ -493,8 +493,9 @@ def test_save_load_tensor_node_layer_into_rebuilt_network(tmp_path):
 def test_parameters_sharing_a_written_base_are_injected_at_their_own_elements(monkeypatch):
     """Biases merged into a base a synapse also writes are "state" parameters, injected
     into the loop state in one write per base; each lands on its own elements only."""
-    from nhw.backends.tensorflow import Simulator, opmerge
-    from nhw.backends.tensorflow.signals import StepState
+    from nhw.backends.tensorflow import Simulator
+    from nhw.backends.tensorflow.passes import opmerge
+    from nhw.backends.tensorflow.runtime.signals import StepState
     from test_tf_merged_synapses import chain
 
     # nengo's optimizer visits operators in a set's order; in the model's order

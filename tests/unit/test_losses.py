@@ -10,7 +10,7 @@ keras = pytest.importorskip("keras")
 
 from nengo.exceptions import ValidationError  # noqa: E402
 
-from nhw.backends.tensorflow.losses import Regularize, nan_mse  # noqa: E402
+from nhw.backends.tensorflow.api.losses import Regularize, nan_mse  # noqa: E402
 
 
 def _grad(fn, y_true, y_pred):

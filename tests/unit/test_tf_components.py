@@ -12,9 +12,9 @@ from nengo.exceptions import ValidationError  # noqa: E402
 import nengo  # noqa: E402
 
 from nhw.errors import UnsupportedFeatureError  # noqa: E402
-from nhw.backends.tensorflow.predict import check_batch, normalize_inputs  # noqa: E402
+from nhw.backends.tensorflow.runtime.predict import check_batch, normalize_inputs  # noqa: E402
 from nhw.backends.tensorflow.registry import Registry  # noqa: E402
-from nhw.backends.tensorflow.signals import SignalLayout, StepState, view_indices  # noqa: E402
+from nhw.backends.tensorflow.runtime.signals import SignalLayout, StepState, view_indices  # noqa: E402
 
 
 def test_view_indices_follow_numpy_views():
@@ -127,7 +127,7 @@ def test_elementwise_neuron_bases_are_those_only_builtin_steps_write():
     from nengo.builder.neurons import SimNeurons
     from nengo.builder.operator import Copy
 
-    from nhw.backends.tensorflow.neuron_builders import elementwise_neuron_bases
+    from nhw.backends.tensorflow.builders.neuron_builders import elementwise_neuron_bases
     from nhw.backends.neurons import LeakyReLU
 
     def pop(neurons, n=3, **state):

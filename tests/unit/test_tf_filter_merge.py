@@ -8,9 +8,9 @@ from nengo.builder.processes import SimProcess
 from nengo.utils.graphs import toposort
 from nengo.utils.simulator import operator_dependency_graph
 
-from nhw.backends.tensorflow import process_builders  # noqa: F401 (registers the builders the pass asks)
-from nhw.backends.tensorflow.filter_merge import MergedLinearFilters, filter_form, merge_filters
-from nhw.backends.tensorflow.opmerge import optimize, stable_toposort
+from nhw.backends.tensorflow.builders import process_builders  # noqa: F401 (registers the builders the pass asks)
+from nhw.backends.tensorflow.passes.filter_merge import MergedLinearFilters, filter_form, merge_filters
+from nhw.backends.tensorflow.passes.opmerge import optimize, stable_toposort
 
 #: one synapse of each step form nengo distinguishes
 SYNAPSES = {

@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from nhw.backends.tensorflow import lif_math  # noqa: E402
+from nhw.backends.tensorflow.builders import lif_math  # noqa: E402
 from nhw.backends.tensorflow._tf import tf  # noqa: E402
 
 

@@ -11,7 +11,7 @@ from nengo.builder import Model
 from nengo.utils.graphs import transitive_closure as nengo_closure
 from nengo.utils.simulator import operator_dependency_graph
 
-from nhw.backends.tensorflow.opmerge import EdgeSet, MergePass, closure_bitsets, optimize, stable_toposort
+from nhw.backends.tensorflow.passes.opmerge import EdgeSet, MergePass, closure_bitsets, optimize, stable_toposort
 
 
 def _random_dag(n, p, seed):
@@ -209,7 +209,7 @@ def _dot_incs(shared_input: bool, rows=(2, 4)):
 
 
 def test_dot_inc_merger_builds_nengos_block_sparse_operator():
-    from nhw.backends.tensorflow.opmerge import DotIncMerger
+    from nhw.backends.tensorflow.passes.opmerge import DotIncMerger
 
     ours, ours_replaced = DotIncMerger.merge(_dot_incs(False, rows=(2, 2, 2)))
     theirs, theirs_replaced = nengo_optimizer.DotIncMerger.merge(_dot_incs(False, rows=(2, 2, 2)))
@@ -225,7 +225,7 @@ def test_dot_inc_merger_builds_nengos_block_sparse_operator():
 
 
 def test_dot_inc_merger_with_one_input_stacks_matrices_of_any_height():
-    from nhw.backends.tensorflow.opmerge import DotIncMerger
+    from nhw.backends.tensorflow.passes.opmerge import DotIncMerger
 
     merged, _ = DotIncMerger.merge(_dot_incs(True, rows=(2, 4)))
     assert type(merged) is nengo.builder.operator.DotInc

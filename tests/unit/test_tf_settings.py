@@ -10,7 +10,7 @@ import nengo
 import pytest
 from nengo.exceptions import ValidationError
 
-from nhw.backends.tensorflow.params import object_names
+from nhw.backends.tensorflow.runtime.params import object_names
 from nhw.backends.tensorflow.settings import configure_settings, get_setting, trainable_map
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,8 +20,8 @@ def test_modules_do_not_import_tensorflow():
     code = (
         "import sys, nengo\n"
         "from nhw.backends.tensorflow.settings import configure_settings\n"
-        "from nhw.backends.tensorflow.params import object_names, select_params\n"
-        "from nhw.backends.tensorflow.freeze import apply_params, connection_params\n"
+        "from nhw.backends.tensorflow.runtime.params import object_names, select_params\n"
+        "from nhw.backends.tensorflow.api.freeze import apply_params, connection_params\n"
         "with nengo.Network() as net:\n"
         "    configure_settings(trainable=False, lif_smoothing=0.1)\n"
         "object_names(net)\n"

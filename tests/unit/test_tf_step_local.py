@@ -8,7 +8,7 @@ from nengo.builder.neurons import SimNeurons
 from nengo.builder.operator import Copy, DotInc, ElementwiseInc, Reset
 from nengo.builder.signal import Signal
 
-from nhw.backends.tensorflow.step_local import neuron_input_bases, set_before_use
+from nhw.backends.tensorflow.passes.step_local import neuron_input_bases, set_before_use
 
 
 def _sig(n, name):

@@ -50,7 +50,7 @@ def apply_trained(built: networks.BuiltNetwork, path: str | Path) -> None:
     """
     from nengo.exceptions import ValidationError
 
-    from nhw.backends.tensorflow.freeze import apply_frozen
+    from nhw.backends.tensorflow.api.freeze import apply_frozen
 
     try:
         with np.load(path, allow_pickle=False) as f:
@@ -78,7 +78,7 @@ def trained_keys(network: nengo.Network) -> list[str]:
     """
     from nengo.transforms import NoTransform
 
-    from nhw.backends.tensorflow.params import object_names
+    from nhw.backends.tensorflow.runtime.params import object_names
 
     names = object_names(network)
     keys = []

@@ -68,6 +68,7 @@ import numpy as np
 from nengo.builder import Model
 from nengo.transforms import Dense, NoTransform, Sparse
 
+from nhw.backends.neuron_types import NEURON_TYPES
 from nhw.errors import NIRError
 
 #: Version tag written into every exported graph's metadata.
@@ -310,28 +311,13 @@ class _Exporter(_Builder):
                            "and NIR has no reshape node); use bias=0, or LIF neurons")
         shape = self.layouts[ens][0] if ens in self.layouts else ens.n_neurons  # NIR's parameter shape
         gain, bias = self._shaped(ens, gain), self._shaped(ens, bias)
-        if type(neurons) is nengo.LIF:
-            if neurons.min_voltage != 0:
-                raise NIRError(f"LIF min_voltage={neurons.min_voltage} has no NIR equivalent (only 0)")
-            meta = {"tau_ref": float(neurons.tau_ref), "v_init": v_init, "nengo_neuron_type": "LIF"}
-            taus = {_lowpass_tau(c.synapse) for c in conns}
-            common = dict(r=gain, v_leak=bias, v_threshold=np.ones(shape), v_reset=np.zeros(shape), metadata=meta)
-            if len(taus) == 1 and None not in taus:
-                self.add(name, nir.CubaLIF(tau_syn=np.full(shape, taus.pop()), tau_mem=np.full(shape, neurons.tau_rc),
-                                           w_in=np.ones(shape), **common))
-            else:
-                self.add(name, nir.LIF(tau=np.full(shape, neurons.tau_rc), **common))
-        elif type(neurons) is nengo.SpikingRectifiedLinear:
-            if np.any(bias != 0) and not conns:
-                raise NIRError("a SpikingRectifiedLinear bias needs an incoming connection to carry it")
-            meta = {"reset": "subtract", "rectified_input": True, "v_init": v_init,
-                    "nengo_neuron_type": "SpikingRectifiedLinear"}
-            self.add(name, nir.IF(r=gain, v_threshold=np.ones(shape), v_reset=np.zeros(shape), metadata=meta))
-        else:
+        write = NEURON_TYPES.lookup(type(neurons), "nir", exact=True)
+        if write is None:
             raise NIRError(
                 f"{ens}: neuron type {type(neurons).__name__} cannot be expressed in NIR "
-                "(LIF and SpikingRectifiedLinear can)"
+                f"({' and '.join(NEURON_TYPES.supported('nir'))} can)"
             )
+        write(self, name, neurons, gain, bias, shape, v_init, conns)
 
     def _source(self, obj) -> tuple[str, int, float]:
         """NIR node producing ``obj``'s output, its size, and the spike area factor."""
@@ -467,7 +453,7 @@ class _Exporter(_Builder):
 
 
 def export_nir(network: nengo.Network, *, dt: float = 0.001, allow_partial: bool = False,
-               names: dict | None = None) -> ExportResult:
+               names: dict | None = None, profile: str = "spec") -> ExportResult:
     """Export ``network`` to a NIR graph (see the module docstring for the mapping).
 
     Parameters
@@ -482,6 +468,10 @@ def export_nir(network: nengo.Network, *, dt: float = 0.001, allow_partial: bool
     names
         Preferred NIR node names for nengo objects (e.g. a zoo network's named inputs
         and probes); other objects are named from their labels.
+    profile
+        ``"spec"`` (strict NIR, the default) or a peer's name in
+        :data:`nhw.toolchain.nir.profiles.PROFILES` (``snntorch``, ``norse``,
+        ``rockpool``, ``sinabs``): the equivalent normalised graph that peer runs.
 
     Returns
     -------
@@ -496,7 +486,47 @@ def export_nir(network: nengo.Network, *, dt: float = 0.001, allow_partial: bool
     """
     model = Model(dt=dt)
     model.build(network)
+    from nhw.toolchain.nir.profiles import get_profile, to_profile
+
+    chosen = get_profile(profile)  # an unknown name fails before the build's work is done
     exporter = _Exporter(network, model, allow_partial)
     for obj, name in (names or {}).items():
         exporter.name(obj, name)
-    return exporter.run()
+    result = exporter.run()
+    if chosen.normalise:
+        rates = {}
+        for ens in network.all_ensembles:
+            built = model.params.get(ens)
+            if ens in result.names and built is not None and getattr(built, "max_rates", None) is not None:
+                rates[result.names[ens]] = float(np.max(built.max_rates))
+        result.graph = to_profile(result.graph, chosen, dt=dt, max_rates=rates)
+    return result
+
+
+# --- NIR node writers, by neuron type (the shared registry's "nir" entries) ----------
+def _write_lif(exp: _Exporter, name: str, neurons: nengo.LIF, gain, bias, shape, v_init: list, conns: list) -> None:
+    """``CubaLIF`` when one Lowpass synapse feeds the ensemble, else ``LIF``."""
+    if neurons.min_voltage != 0:
+        raise NIRError(f"LIF min_voltage={neurons.min_voltage} has no NIR equivalent (only 0)")
+    meta = {"tau_ref": float(neurons.tau_ref), "v_init": v_init, "nengo_neuron_type": "LIF"}
+    taus = {_lowpass_tau(c.synapse) for c in conns}
+    common = dict(r=gain, v_leak=bias, v_threshold=np.ones(shape), v_reset=np.zeros(shape), metadata=meta)
+    if len(taus) == 1 and None not in taus:
+        exp.add(name, nir.CubaLIF(tau_syn=np.full(shape, taus.pop()), tau_mem=np.full(shape, neurons.tau_rc),
+                                  w_in=np.ones(shape), **common))
+    else:
+        exp.add(name, nir.LIF(tau=np.full(shape, neurons.tau_rc), **common))
+
+
+def _write_if(exp: _Exporter, name: str, neurons: nengo.SpikingRectifiedLinear, gain, bias, shape,
+              v_init: list, conns: list) -> None:
+    """``IF`` with nengo's subtractive reset recorded; the bias rides on the incoming ``Affine``."""
+    if np.any(bias != 0) and not conns:
+        raise NIRError("a SpikingRectifiedLinear bias needs an incoming connection to carry it")
+    meta = {"reset": "subtract", "rectified_input": True, "v_init": v_init,
+            "nengo_neuron_type": "SpikingRectifiedLinear"}
+    exp.add(name, nir.IF(r=gain, v_threshold=np.ones(shape), v_reset=np.zeros(shape), metadata=meta))
+
+
+NEURON_TYPES.attach(nengo.LIF, "nir", _write_lif)
+NEURON_TYPES.attach(nengo.SpikingRectifiedLinear, "nir", _write_if)

@@ -42,25 +42,43 @@ def write_nir(path: str | Path, graph: nir.NIRGraph, *, force: bool = False) -> 
 
 
 def import_to_config(nir_path: str | Path, out: str | Path, *, target: str = "reference",
-                     force: bool = False) -> tuple[str, ImportedNetwork]:
+                     force: bool = False, profile: str = "spec") -> tuple[str, ImportedNetwork]:
     """Import ``nir_path`` (checking that it builds) and write a config deploying it.
+
+    With a peer ``profile`` (``snntorch``, ``norse``, ``rockpool``, ``sinabs``: see
+    :mod:`nhw.toolchain.nir.profiles`) the file is read in that peer's conventions and
+    its strict-NIR equivalent is written next to the config (``out`` with suffix
+    ``.nir``), which the config deploys.
 
     Returns
     -------
     tuple
         The YAML text written and the imported network.
     """
+    from nhw.toolchain.nir.profiles import from_profile, get_profile
+
     nir_path, out = Path(nir_path).resolve(), Path(out)
-    imported = import_nir(nir_path)
+    chosen = get_profile(profile)
     if out.exists() and not force:
         raise NIRError(f"{out}: exists; pass --force to replace it")
+    source = nir_path
+    if chosen.normalise:
+        graph = from_profile(read_graph(nir_path), chosen)
+        imported = import_nir(graph)  # builds before anything is written
+        source = out.resolve().with_suffix(".nir")
+        if source == nir_path:
+            source = source.with_name(f"{source.stem}.spec.nir")
+        write_nir(source, graph, force=force)
+    else:
+        imported = import_nir(nir_path)
     config = {
         "version": 1,
         "name": nir_path.stem,
-        "description": f"network imported from {nir_path.name}",
+        "description": f"network imported from {nir_path.name}"
+                       + (f" ({chosen.name} conventions, as strict NIR in {source.name})" if chosen.normalise else ""),
         "seed": 0,
         # relative to the config, so the pair can be moved or shared together
-        "network": {"name": "nir", "params": {"path": os.path.relpath(nir_path, out.resolve().parent)}},
+        "network": {"name": "nir", "params": {"path": os.path.relpath(source, out.resolve().parent)}},
         "deploy": {"target": target, "n_steps": 1000, "probes": sorted(imported.outputs)},
     }
     head = "# written by `nhw import`\n"

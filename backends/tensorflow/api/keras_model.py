@@ -1,0 +1,95 @@
+"""``sim.keras_model``: the simulation as a real ``keras.Model``.
+
+Inputs are a dict ``{input name: (batch, n_steps, size)}`` (one entry per input
+Node that gets data; with no input Nodes a ``(batch, n_steps, 0)`` entry named
+:data:`STEPS_KEY` carries ``n_steps``); outputs are ``{probe name: (batch,
+n_steps, size)}``. Every call simulates from the initial state at step 0, so a
+Keras train step is one complete, differentiable simulation. Batch and
+``n_steps`` come from the static input shape: short runs are unrolled, longer
+ones loop with a static trip count (see :meth:`CompiledLoop.trace`).
+
+The trainable nengo parameters (see :mod:`.params`) are this model's weights,
+together with the weights of Keras layers inside TensorNodes, so optimizers,
+callbacks (ModelCheckpoint, EarlyStopping, ...), ``save_weights`` and
+``tf.distribute`` strategies work on them as on any Keras model.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from nhw.backends.tensorflow._tf import keras, tf  # imported on first use
+
+from nhw.backends.tensorflow.api.keras_io import STEPS_KEY
+from nhw.backends.tensorflow.runtime.params import ParamView
+
+
+def _variable_name(name: str) -> str:
+    # Keras forbids "/" in variable names; keep them readable and unique-ish
+    # (optimizer slot names derived from it become TF scope names: [A-Za-z0-9_.-])
+    return re.sub(r"[^A-Za-z0-9_.\-]+", "_", name).strip("_")
+
+
+class SimulatorModel(keras.Model):
+    """Keras model wrapping one :class:`~nhw.backends.tensorflow.Simulator`.
+
+    Parameters
+    ----------
+    sim
+        The simulator (its layout, loop, parameters and host inputs).
+    """
+
+    def __init__(self, sim) -> None:
+        super().__init__(name="nhw_simulator")
+        self._nhw_sim = sim
+        #: one flat variable per parameter group (see params.ParamGroup); each
+        #: parameter's ``variable`` is a view of its slice
+        self.param_vars = []
+        for g in sim._groups:
+            var = self.add_weight(
+                shape=(g.size,),
+                initializer="zeros",
+                dtype=sim.dtype,
+                trainable=True,
+                name=_variable_name(g.name),
+            )
+            var.assign(np.asarray(g.initial(), dtype=sim.dtype))
+            g.variable = var
+            for p, off in zip(g.params, g.offsets):
+                p.variable = ParamView(g, off, p)
+            self.param_vars.append(var)
+        #: Keras layers inside TensorNodes (tracked: they train and save)
+        self.tensor_layers = list(sim._ctx.keras_layers)
+        #: names of the probes returned by ``call`` (None: all); set by ``sim.compile``
+        self.output_probes = None
+        #: L2 penalty on the trainable nengo parameters, added to the training loss
+        self.weight_decay = 0.0
+
+    def call(self, inputs, training=None):
+        sim = self._nhw_sim
+        inputs = dict(inputs)
+        if not inputs:
+            raise ValueError(
+                "nhw_simulator: call with at least one input (Node data or "
+                f"{STEPS_KEY!r} shaped (batch, n_steps, 0))"
+            )
+        first = next(iter(inputs.values()))
+        batch, n = first.shape[0], first.shape[1]
+        if batch is None or n is None:
+            raise ValueError(
+                f"nhw_simulator: batch size and n_steps must be static; got input shape "
+                f"{tuple(first.shape)} (batch datasets with drop_remainder=True)"
+            )
+        host = sim._keras_host(inputs, int(n), int(batch))
+        tensors = [tf.constant(v) for v in sim._layout.initial_slots(int(batch))]
+        values = [v.value for v in self.param_vars]
+        params = sim._assemble(values)
+        _, probes = sim._loop.trace(tensors, host, sim.seed, params, int(batch), bool(training), values)
+        if training and self.weight_decay:
+            self.add_loss(self.weight_decay * tf.add_n([tf.reduce_sum(tf.square(v.value)) for v in self.param_vars]))
+        out = sim._keras_outputs(probes, int(n), int(batch))
+        if self.output_probes is not None:
+            out = {k: v for k, v in out.items() if k in self.output_probes}
+        return out

@@ -1,0 +1,482 @@
+"""Keras-style training of the TensorFlow Simulator: compile, fit, evaluate.
+
+These are thin layers over ``sim.keras_model``: they translate nengo keys
+(Nodes, Probes, their labels) into the Keras model's input/output names,
+validate shapes with errors that name the object, batch numpy data into
+static-shape datasets (the simulation graph needs a static batch), and pass
+every other Keras keyword argument through unchanged.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from nhw.backends.tensorflow._tf import keras, tf  # imported on first use
+from nengo.exceptions import SimulationError, ValidationError
+
+from nhw.errors import UnsupportedFeatureError
+
+from nhw.backends.tensorflow.api.keras_io import STEPS_KEY
+from nhw.backends.tensorflow.runtime.predict import normalize_inputs, truncate_batch
+
+
+def _probe_desc(p) -> str:
+    return f"Probe {p.label!r}" if p.label else repr(p)
+
+
+class TrainingMixin:
+    """compile/fit/evaluate for :class:`~nhw.backends.tensorflow.Simulator`."""
+
+    # --- names ----------------------------------------------------------------
+    def _probe_key(self, key: Any, what: str) -> str:
+        """Keras output name of a Probe, its name or label."""
+        if isinstance(key, str):
+            if key in self._probe_by_name:
+                return key
+            matches = [p for p in self._probes if p.label == key]
+            if len(matches) == 1:
+                return self._probe_names[matches[0]]
+        elif key in self._probe_names:
+            return self._probe_names[key]
+        known = ", ".join(repr(n) for n in self._probe_by_name) or "none"
+        raise ValidationError(f"{what}: {key!r} is not a probe of this network; probes: {known}", attr=what)
+
+    def _per_probe(self, value: Any, what: str, default_all: bool) -> dict:
+        """Normalize a loss/metric spec to ``{probe name: value}``."""
+        if value is None:
+            return {}
+        if isinstance(value, Mapping):
+            return {self._probe_key(k, what): v for k, v in value.items()}
+        if isinstance(value, (list, tuple)) and what == "loss":
+            if len(value) != len(self._probes):
+                raise ValidationError(
+                    f"compile: got {len(value)} losses for {len(self._probes)} probes; give "
+                    "one per probe, a dict keyed by probe, or a single loss",
+                    attr="loss",
+                )
+            return {self._probe_names[p]: v for p, v in zip(self._probes, value) if v is not None}
+        if default_all:
+            return {self._probe_names[p]: value for p in self._probes}
+        return value
+
+    # --- compile ---------------------------------------------------------------
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None,
+                loss_weights: Any = None, **kwargs) -> None:
+        """Configure training, as ``keras.Model.compile``.
+
+        Parameters
+        ----------
+        optimizer
+            A Keras optimizer or its name.
+        loss
+            One loss for every probe, a list (one per probe, in network order)
+            or a dict keyed by Probe or probe name.
+        metrics
+            Metrics for every probe with a loss, or a dict keyed by probe.
+        loss_weights
+            Per-probe loss weights (dict keyed by probe, or a list).
+        **kwargs
+            Passed to ``keras.Model.compile`` (``jit_compile``,
+            ``steps_per_execution``, ...).
+        """
+        self._check_open("compile")
+        self._check_trainable("compile")
+        losses = self._per_probe(loss, "loss", default_all=True)
+        if isinstance(metrics, Mapping):
+            mets = {k: (list(v) if isinstance(v, (list, tuple)) else [v])
+                    for k, v in self._per_probe(metrics, "metrics", False).items()}
+        else:
+            mlist = [] if metrics is None else (list(metrics) if isinstance(metrics, (list, tuple)) else [metrics])
+            mets = {k: list(mlist) for k in losses}
+        if len(losses) == 1:
+            # Keras only reports per-output losses for several outputs; users
+            # (and the seed's logs) expect "<probe>_loss" in any case
+            (name, fn), = losses.items()
+            mets.setdefault(name, []).append(
+                keras.metrics.MeanMetricWrapper(keras.losses.get(fn), name=f"{name}_loss")
+            )
+        if isinstance(loss_weights, Mapping):
+            loss_weights = {self._probe_key(k, "loss_weights"): v for k, v in loss_weights.items()}
+        elif isinstance(loss_weights, (list, tuple)):
+            loss_weights = {self._probe_names[p]: w for p, w in zip(self._probes, loss_weights)}
+        # XLA cannot compile steps that touch variables mirrored on other
+        # devices (tf.distribute); there each replica runs the plain graph
+        distributed = tf.distribute.has_strategy() or self._distributed
+        kwargs.setdefault("jit_compile", bool(self._loop.xla) and not distributed)
+        self._compiled_losses = set(losses)
+        # Keras names a lone output's metrics without the output's name
+        # ("accuracy"); NengoDL programs read "<probe>_accuracy" (renamed in fit/evaluate)
+        outputs = set(losses) | set(mets)
+        self._lone_output = next(iter(outputs)) if len(outputs) == 1 else None
+        # the Keras model outputs only the probes training looks at: Keras
+        # wants targets for every output that has a loss or metric
+        self.keras_model.output_probes = (set(losses) | set(mets)) or None
+        self.keras_model.compile(
+            optimizer=optimizer, loss=losses or None, metrics=mets or None, loss_weights=loss_weights, **kwargs
+        )
+
+    def _check_trainable(self, what: str) -> None:
+        if self.inference_only:
+            raise SimulationError(
+                f"{what}: this Simulator was built with inference_only=True "
+                "(configure_settings(inference_only=False) to train)"
+            )
+
+    # --- data -------------------------------------------------------------------
+    def _xy(self, x: Any, y: Any, n_steps: int | None, what: str, need_y: bool) -> tuple:
+        """Validated ``({input name: array}, {probe name: array})``."""
+        xd = normalize_inputs(x, self.input_nodes, n_steps, what)
+        if xd:
+            n_steps = next(iter(xd.values())).shape[1]
+        yd: dict = {}
+        if y is not None:
+            items = y.items() if isinstance(y, Mapping) else (
+                zip(self._probes, y) if isinstance(y, (list, tuple)) else [(self._probes[0], y)]
+            )
+            for k, arr in items:
+                name = self._probe_key(k, what)
+                p = self._probe_by_name[name]
+                a = np.asarray(arr)
+                size = int(np.prod(self.model.sig[p]["in"].shape))
+                # size 1 along the last axis: class labels for sparse losses
+                if a.ndim != 3 or a.shape[2] not in (size, 1):
+                    raise ValidationError(
+                        f"{what}: targets for {_probe_desc(p)} have shape {a.shape}; expected "
+                        f"(batch, n_steps, {size}) (or (batch, n_steps, 1) class labels)",
+                        attr="y",
+                    )
+                yd[name] = a
+        if need_y:
+            missing = sorted(self._compiled_losses - set(yd))
+            if missing:
+                raise ValidationError(
+                    f"{what}: no targets given for probe(s) {missing}, which have a loss "
+                    "(give y for them or compile without their loss)",
+                    attr="y",
+                )
+            unknown = sorted(set(yd) - self._compiled_losses)
+            if unknown:
+                raise ValidationError(
+                    f"{what}: targets given for probe(s) {unknown} that have no loss; "
+                    f"probes with a loss: {sorted(self._compiled_losses)}",
+                    attr="y",
+                )
+        if not xd:
+            if n_steps is None:
+                n_steps = next(iter(yd.values())).shape[1] if yd else None
+            if n_steps is None:
+                raise ValidationError(f"{what}: give input data or n_steps", attr="n_steps")
+            n = next(iter(yd.values())).shape[0] if yd else self._batch
+            xd = {None: np.zeros((n, int(n_steps), 0))}
+        sizes = {a.shape[0] for a in xd.values()} | {a.shape[0] for a in yd.values()}
+        if len(sizes) > 1:
+            desc = ", ".join(f"{self._input_label(k)}: {a.shape}" for k, a in xd.items())
+            desc += ", " + ", ".join(f"{k}: {a.shape}" for k, a in yd.items())
+            raise ValidationError(f"{what}: x and y have different numbers of samples ({desc})", attr="y")
+        n_steps = next(iter(xd.values())).shape[1]
+        for name, a in yd.items():
+            p = self._probe_by_name[name]
+            expect = self._probe_steps(p, n_steps)
+            if a.shape[1] != expect:
+                raise ValidationError(
+                    f"{what}: targets for {_probe_desc(p)} have {a.shape[1]} steps (shape {a.shape}); "
+                    f"the inputs run {n_steps} steps, so the probe has {expect}",
+                    attr="y",
+                )
+        keyed = {(STEPS_KEY if k is None else self._input_names[k]): a.astype(self.dtype) for k, a in xd.items()}
+        return keyed, {k: a.astype(self.dtype) for k, a in yd.items()}
+
+    def _input_label(self, node) -> str:
+        return STEPS_KEY if node is None else self._input_names[node]
+
+    def _dataset(self, x: Any, y: Any, n_steps, what: str, batch_size, shuffle: bool, need_y: bool,
+                 validation_split: float = 0.0):
+        """A batched ``tf.data.Dataset`` of ``(inputs, targets)`` (and the validation
+        part when ``validation_split`` is given: then a pair of datasets)."""
+        if isinstance(x, tf.data.Dataset):
+            if y is not None:
+                raise ValidationError(f"{what}: with a tf.data.Dataset give targets inside it, not as y", attr="y")
+            if validation_split:
+                raise ValidationError(
+                    f"{what}: validation_split={validation_split!r} needs array data; with a "
+                    "tf.data.Dataset pass validation_data=<another dataset> instead",
+                    attr="validation_split",
+                )
+            spec = x.element_spec
+            first = tf.nest.flatten(spec)[0]
+            if first.shape.rank and first.shape[0] is None:
+                raise ValidationError(
+                    f"{what}: the dataset's batch size is not static (element shape {first.shape}); "
+                    "batch it with drop_remainder=True",
+                    attr="x",
+                )
+            return x
+        xd, yd = self._xy(x, y, n_steps, what, need_y)
+        bs = self._batch if batch_size is None else int(batch_size)
+        # NengoDL's rule: a partial last minibatch is dropped, with a warning
+        xd, yd = truncate_batch(xd, bs, what, targets=yd)
+        if not validation_split:
+            return self._batches(xd, yd, bs, shuffle)
+        n = next(iter(xd.values())).shape[0]
+        # Keras' split: the last fraction of the samples, before any shuffling
+        split = int(n * (1 - float(validation_split)))
+        if split % bs or (n - split) % bs or split == 0 or split == n:
+            raise ValidationError(
+                f"{what}: validation_split={validation_split!r} splits {n} samples into {split} "
+                f"training and {n - split} validation samples; both must be non-zero multiples of "
+                f"the batch size {bs}",
+                attr="validation_split",
+            )
+        train = self._batches({k: v[:split] for k, v in xd.items()}, {k: v[:split] for k, v in yd.items()},
+                              bs, shuffle)
+        val = self._batches({k: v[split:] for k, v in xd.items()}, {k: v[split:] for k, v in yd.items()},
+                            bs, False)
+        return train, val
+
+    def _batches(self, xd: dict, yd: dict, bs: int, shuffle: bool):
+        n = next(iter(xd.values())).shape[0]
+        ds = tf.data.Dataset.from_tensor_slices((xd, yd) if yd else (xd,))
+        if shuffle:
+            ds = ds.shuffle(n, seed=self.seed, reshuffle_each_iteration=True)
+        return ds.batch(bs, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+    def _keras_call_checks(self, what: str, stateful: bool, batch_size: Any) -> None:
+        """NengoDL's ``stateful=`` and ``batch_size=`` for fit/evaluate."""
+        if batch_size is not None and batch_size != self._batch:
+            warnings.warn(
+                f"{what}: batch_size={batch_size} differs from minibatch_size={self._batch}; NengoDL "
+                f"ignores batch_size, nhw uses it as the number of samples per {what} batch",
+                UserWarning,
+                stacklevel=3,
+            )
+        if stateful and not self.stateful:
+            warnings.warn(
+                f"{what}: ignoring stateful=True, since the Simulator was built from a network "
+                "with configure_settings(stateful=False)",
+                UserWarning,
+                stacklevel=3,
+            )
+        elif stateful:
+            raise UnsupportedFeatureError(
+                f"{what}(stateful=True) is not supported: nhw runs every {what} minibatch from the "
+                "initial state as one differentiable simulation and keeps no state from it; expected "
+                f"stateful=False; got stateful=True. To continue the simulation afterwards, run "
+                "sim.predict(..., stateful=True) or sim.run_steps(...) on the data instead"
+            )
+        elif self.stateful and self._n_steps > 0:
+            warnings.warn(
+                f"{what}: the Simulator is at time {self.time:g} s, but {what} simulates every minibatch "
+                "from the initial state (NengoDL starts from the current state); call sim.reset("
+                "include_trainable=False) first to make this explicit",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    def _rename_logs(self, logs: dict) -> dict:
+        """``accuracy`` -> ``<probe>_accuracy`` (also ``val_...``) for a lone output, in place."""
+        name = getattr(self, "_lone_output", None)
+        if name is None or not isinstance(logs, dict):
+            return logs
+        for key in list(logs):
+            prefix, base = ("val_", key[4:]) if key.startswith("val_") else ("", key)
+            if base == "loss" or base.startswith(f"{name}_"):
+                continue
+            logs[f"{prefix}{name}_{base}"] = logs.pop(key)
+        return logs
+
+    def _rename_metric_objects(self) -> None:
+        """Give a lone output's built Keras metrics NengoDL's names (``probe_mae``).
+
+        Keras builds compiled metrics on the first batch; renamed then, later
+        results carry the name natively, so monitor callbacks (EarlyStopping
+        with ``mode="auto"``) find the metric by the name the user gives.
+        """
+        name = getattr(self, "_lone_output", None)
+        if name is None:
+            return
+        # CompileMetrics.metrics lists the built metric objects themselves
+        for m in self.keras_model.metrics:
+            for metric in getattr(m, "metrics", None) or ():
+                inner = getattr(metric, "metrics", None)
+                for one in inner if isinstance(inner, list) else [metric]:
+                    if one.name != "loss" and not one.name.startswith(f"{name}_"):
+                        one.name = f"{name}_{one.name}"
+
+    def _with_renamer(self, callbacks: Any) -> list:
+        callbacks = [callbacks] if isinstance(callbacks, keras.callbacks.Callback) else list(callbacks or [])
+        if getattr(self, "_lone_output", None) is None:
+            return callbacks
+        # first, so later callbacks (EarlyStopping, History, ...) see NengoDL's names
+        return [_rename_logs(self)] + callbacks
+
+    # --- fit / evaluate --------------------------------------------------------
+    def fit(self, x: Any = None, y: Any = None, n_steps: int | None = None, stateful: bool = False,
+            batch_size: int | None = None, validation_data: Any = None, validation_split: float = 0.0,
+            shuffle: bool = True, **kwargs) -> keras.callbacks.History:
+        """Train the network's parameters on ``(x, y)``, as ``keras.Model.fit``.
+
+        Parameters
+        ----------
+        x
+            Inputs as for :meth:`predict` (array, list, dict keyed by Node or
+            label) or a ``tf.data.Dataset`` of ``(inputs, targets)`` keyed by name.
+        y
+            Targets: an array for the only probe with a loss, a list, or a dict
+            keyed by Probe or probe name; each ``(batch, n_steps, size)``.
+        n_steps
+            Steps per sample (only needed without input data).
+        stateful
+            Only False (NengoDL's default) is supported: every minibatch runs
+            from the initial state and the simulator's own state is untouched.
+        batch_size
+            Samples per gradient step (default ``minibatch_size``; NengoDL
+            ignores it, so a different value warns). Samples beyond the last
+            whole batch are dropped with a warning, as in NengoDL.
+        validation_data
+            ``(x_val, y_val)`` in the same forms, or a dataset.
+        validation_split
+            Fraction of the samples (the last ones, before shuffling) used for
+            validation instead of training; both parts must be whole batches.
+        shuffle
+            Reshuffle the samples every epoch.
+        **kwargs
+            Passed to ``keras.Model.fit`` (``epochs``, ``callbacks``, ``verbose``, ...).
+
+        Returns
+        -------
+        keras.callbacks.History
+            Metrics named as NengoDL names them (``loss``, ``<probe>_loss``,
+            ``<probe>_<metric>``, ``val_...``).
+        """
+        self._check_open("fit")
+        self._check_trainable("fit")
+        if getattr(self.keras_model, "optimizer", None) is None or not getattr(self.keras_model, "compiled", True):
+            raise SimulationError("fit: call sim.compile(optimizer, loss) first")
+        self._keras_call_checks("fit", stateful, batch_size)
+        if validation_split and validation_data is not None:
+            raise ValidationError(
+                "fit: give validation_data or validation_split, not both", attr="validation_split"
+            )
+        ds = self._dataset(x, y, n_steps, "fit", batch_size, shuffle, need_y=True,
+                           validation_split=validation_split)
+        if validation_split:
+            ds, validation_data = ds
+        elif validation_data is not None:
+            if isinstance(validation_data, tf.data.Dataset):
+                vx, vy = validation_data, None
+            else:
+                if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
+                    raise ValidationError(
+                        "fit: validation_data must be (x_val, y_val) or a tf.data.Dataset; got "
+                        f"{type(validation_data).__name__}", attr="validation_data"
+                    )
+                if len(validation_data) == 3:
+                    raise UnsupportedFeatureError(
+                        "fit: validation_data=(x_val, y_val, sample_weights) is not supported; "
+                        "expected (x_val, y_val); weight the loss in the loss function instead"
+                    )
+                vx, vy = validation_data[0], validation_data[1]
+            validation_data = self._dataset(vx, vy, None, "fit(validation_data)", batch_size, False, True)
+        kwargs["callbacks"] = self._with_renamer(kwargs.get("callbacks"))
+        before = self._snapshot()
+        try:
+            # shuffling happened in the dataset (Keras ignores it for datasets)
+            history = self.keras_model.fit(ds, validation_data=validation_data, shuffle=False, **kwargs)
+        except ValueError as exc:
+            if "No gradients provided" not in str(exc):
+                raise
+            raise SimulationError(
+                "fit: no probe with a loss depends on any trainable parameter within the "
+                "simulated steps (e.g. synapses delay a one-step sample's output past its "
+                "only step: use synapse=None or more n_steps), or nothing is trainable"
+            ) from None
+        self._guard_finite(before, "fit")
+        return history
+
+    def _snapshot(self) -> tuple:
+        """Model weights and (if built) optimizer state, to roll back a diverged fit."""
+        opt = self.keras_model.optimizer
+        opt_vals = [v.numpy() for v in opt.variables] if getattr(opt, "built", False) else None
+        return [v.numpy() for v in self.keras_model.weights], opt_vals
+
+    def evaluate(self, x: Any = None, y: Any = None, n_steps: int | None = None, stateful: bool = False,
+                 batch_size: int | None = None, return_dict: bool = True, **kwargs):
+        """Loss and metrics on ``(x, y)``, as ``keras.Model.evaluate``.
+
+        Parameters
+        ----------
+        x, y, n_steps, batch_size
+            As for :meth:`fit` (a partial last batch is dropped with a warning).
+        stateful
+            Only False (NengoDL's default) is supported, as for :meth:`fit`.
+        return_dict
+            True (NengoDL's form): ``{"loss": ..., "<probe>_loss": ...,
+            "<probe>_<metric>": ...}``; False: Keras' list.
+        **kwargs
+            Passed to ``keras.Model.evaluate`` (``verbose``, ``callbacks``, ``steps``, ...).
+        """
+        self._check_open("evaluate")
+        if getattr(self.keras_model, "optimizer", None) is None:
+            raise SimulationError("evaluate: call sim.compile(optimizer, loss) first")
+        self._keras_call_checks("evaluate", stateful, batch_size)
+        ds = self._dataset(x, y, n_steps, "evaluate", batch_size, False, need_y=True)
+        kwargs["callbacks"] = self._with_renamer(kwargs.get("callbacks"))
+        out = self.keras_model.evaluate(ds, return_dict=return_dict, **kwargs)
+        return self._rename_logs(dict(out)) if return_dict else out
+
+    def _guard_finite(self, before: tuple, what: str) -> None:
+        """Roll back to ``before`` (weights and optimizer state) and raise if training
+        produced NaN/Inf weights; NaN optimizer moments would poison every later fit."""
+        bad = [v.path for v in self.keras_model.weights if not np.all(np.isfinite(v.numpy()))]
+        if bad:
+            weights, opt_vals = before
+            for v, val in zip(self.keras_model.weights, weights):
+                v.assign(val)
+            opt = self.keras_model.optimizer
+            for i, v in enumerate(opt.variables):
+                v.assign(opt_vals[i] if opt_vals is not None else np.zeros(v.shape, v.dtype))
+            raise SimulationError(
+                f"{what}: training made parameter(s) {', '.join(bad[:5])}"
+                f"{' ...' if len(bad) > 5 else ''} non-finite (NaN/Inf loss); the parameters "
+                "were restored to their values before this call (lower the learning rate, "
+                "check the data, or add keras.callbacks.TerminateOnNaN)"
+            )
+
+
+def _rename_logs(sim) -> Any:
+    """A callback renaming Keras' metric keys to NengoDL's in the ``logs`` later callbacks see.
+
+    Defined on first use: subclassing a Keras class at import would import TensorFlow.
+    """
+
+    class _RenameLogs(keras.callbacks.Callback):
+        """Renames Keras' metric keys to NengoDL's in the ``logs`` every later callback sees."""
+
+        def __init__(self, sim) -> None:
+            super().__init__()
+            self._sim = sim
+
+        def _rename(self, logs) -> None:
+            self._sim._rename_metric_objects()
+            self._sim._rename_logs(logs)
+
+        def on_epoch_end(self, epoch, logs=None):
+            self._rename(logs)
+
+        def on_train_batch_end(self, batch, logs=None):
+            self._rename(logs)
+
+        def on_test_batch_end(self, batch, logs=None):
+            self._rename(logs)
+
+        def on_test_end(self, logs=None):
+            self._rename(logs)
+
+        def on_train_end(self, logs=None):
+            self._rename(logs)
+
+    return _RenameLogs(sim)

@@ -1,0 +1,164 @@
+"""Host side of the simulation: input-free Nodes and Processes, and Node feeds.
+
+Anything whose output does not depend on the simulation (Nodes without input,
+constant Nodes, input-free Processes such as WhiteSignal or WhiteNoise) is
+computed here for a whole chunk of steps before the compiled loop runs, with
+nengo's own step functions on a numpy :class:`~nengo.builder.signal.SignalDict`
+and the same ``RandomState`` stream the reference simulator uses (the same
+operator order, the same draws), so these inputs match ``nengo.Simulator``
+exactly. The loop reads them as a ``(n_steps, n_columns, batch)`` array.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from nengo.builder.neurons import SimNeurons
+from nengo.builder.processes import SimProcess
+from nengo.builder.signal import SignalDict
+
+from nhw.backends.tensorflow.registry import runs_on_host_neurons
+
+
+@dataclass(eq=False)
+class Feed:
+    """One host-written signal: its columns in the per-step input and its source.
+
+    ``op`` is the nengo operator whose numpy step function produces the value,
+    or None for a constant Node (the value is then the signal's initial value).
+    ``node`` is the Node the feed belongs to, when user data may replace it.
+    """
+
+    signal: Any
+    op: Any
+    mode: str
+    cols: tuple
+    node: Any = None
+
+    @property
+    def key(self):
+        return self.op if self.op is not None else self.signal
+
+    @property
+    def size(self) -> int:
+        return self.cols[1] - self.cols[0]
+
+
+class HostPlan:
+    """Numpy signals, host step functions and the per-chunk input generator.
+
+    Parameters
+    ----------
+    model : nengo.builder.Model
+        The built (and optimized) model.
+    step_order : list
+        Operators in nengo's step order.
+    host_ops : list
+        Operators whose step functions run here (precomputed or called back).
+    feeds : list of Feed
+        Signals written from the host each step.
+    dtype : numpy dtype
+        Simulation dtype of the produced inputs.
+    """
+
+    def __init__(self, model, step_order: list, host_ops: list, feeds: list, dtype) -> None:
+        self.model = model
+        self.dt = model.dt
+        self.step_order = step_order
+        # neuron populations without a TensorFlow step run nengo's numpy step,
+        # called back from the loop (HostNeuronsBuilder), so they need one too
+        self.host_ops = set(host_ops) | {op for op in step_order if runs_on_host_neurons(op)}
+        self.feeds = feeds
+        self.dtype = np.dtype(dtype)
+        self.n_cols = sum(f.size for f in feeds)
+        self.signals = SignalDict()
+        for op in model.operators:
+            op.init_signals(self.signals)
+        self.steps: dict = {}
+        self._op_feeds = [f for f in feeds if f.op is not None]
+        self._const_row = np.zeros(self.n_cols, dtype=self.dtype)
+        for f in feeds:
+            if f.op is None:
+                a, b = f.cols
+                self._const_row[a:b] = np.asarray(f.signal.initial_value).reshape(-1)
+
+    def reset(self, seed: int) -> None:
+        """Rebuild step functions exactly as ``nengo.Simulator.reset`` does.
+
+        Only host-run operators need a real step function; other SimProcess
+        operators still draw their seed from the stream so later draws line up.
+        """
+        for key in list(self.signals):
+            self.signals.reset(key)
+        rng = np.random.RandomState(seed)
+        self.steps.clear()
+        for op in self.step_order:
+            if op in self.host_ops:
+                self.steps[op] = op.make_step(self.signals, self.dt, rng)
+            elif isinstance(op, SimProcess):
+                op.process.get_rng(rng)
+
+    def inputs(self, n: int, step0: int, batch: int, data: dict | None = None) -> np.ndarray:
+        """Per-step host input for steps ``step0 + 1 .. step0 + n``.
+
+        Parameters
+        ----------
+        n
+            Number of steps.
+        step0
+            Steps simulated before this chunk.
+        batch
+            Minibatch size.
+        data
+            Optional user data ``{feed: array (batch, n, size)}`` replacing a feed.
+        """
+        data = data or {}
+        out = np.empty((n, self.n_cols, batch), dtype=self.dtype)
+        out[...] = self._const_row[None, :, None]
+        live = [f for f in self._op_feeds if f not in data]
+        # ops without a Node feed (e.g. side-effect Nodes) still run each step
+        fed = {f.op for f in self._op_feeds}
+        if live or any(op not in fed and _input_free(op) for op in self.steps):
+            self._run_host(out, n, step0, live)
+        for f, arr in data.items():
+            a, b = f.cols
+            out[:, a:b, :] = np.moveaxis(np.asarray(arr, dtype=self.dtype).reshape(batch, n, -1), 0, -1)
+        return out
+
+    def _run_host(self, out: np.ndarray, n: int, step0: int, live: list) -> None:
+        sig = self.signals
+        model = self.model
+        feed_of = {f.op: f for f in live}
+        replaced = {f.op for f in self._op_feeds} - set(feed_of)
+        calls = []
+        for op in self.step_order:
+            if op in self.steps and _input_free(op) and op not in replaced:
+                f = feed_of.get(op)
+                arr = sig[f.signal] if f is not None and f.signal is not None else None
+                calls.append((self.steps[op], f if arr is not None else None, arr))
+        t_arr = sig[model.time] if model.time in sig else None
+        s_arr = sig[model.step] if model.step in sig else None
+        for k in range(n):
+            step = step0 + k + 1
+            if s_arr is not None:
+                s_arr[...] = step
+            if t_arr is not None:
+                # exact time, as the reference simulator: processes such as
+                # PresentInput index their data by it
+                t_arr[...] = step * self.dt
+            for fn, f, arr in calls:
+                if f is not None and f.mode == "inc":
+                    arr[...] = 0
+                fn()
+                if f is not None:
+                    a, b = f.cols
+                    out[k, a:b, :] = np.asarray(arr).reshape(-1, 1)
+
+
+def _input_free(op) -> bool:
+    if isinstance(op, SimNeurons):
+        return False  # reads its input current J: called back from the loop
+    x = getattr(op, "x", None) if not isinstance(op, SimProcess) else op.input
+    return x is None
