@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     axes[2].legend([str(i) for i in range(10)], fontsize=6, ncol=2)
     axes[2].set_title("output while streaming (read at the last step)")
     axes[2].set_xlabel("step")
-    axes[3].plot(np.arange(1, epochs + 1), hist.history["acc"], "o-", label="training")
+    axes[3].plot(np.arange(1, epochs + 1), hist.history["out_acc"], "o-", label="training")
     axes[3].axhline(seq_acc, color="k", ls="--", label="test")
     axes[3].axhline(stream_trained_acc, color="C1", ls="-.", label="test, trained streaming")
     axes[3].axhline(mem_acc, color="gray", ls=":", label="fixed memory, linear")
