@@ -275,9 +275,9 @@ class _Mapper(DecoderSolver, LearningMapper):
         """``decode="auto"``: keep weights where they fit, else switch to decode neurons.
 
         Per target population, the incoming synapse memory and input axons
-        (:func:`.chip_rules.incoming_cost`) must fit the cores its compartments need
-        anyway (:func:`.chip_rules.fits_cores`): weights then cost no extra core and are
-        exact up to quantisation.  Otherwise the pending weight matrix with the most
+        (:func:`.chip_rules.incoming_cost`) must fit ``auto_core_factor`` times the cores
+        its compartments need (:func:`.chip_rules.fits_cores`): weights are exact up to
+        quantisation, so a few extra cores for them are worth it.  Otherwise the pending weight matrix with the most
         synapse bits is replaced by decode neurons (``2 x decode_pairs`` rows per
         dimension into the target), and the test repeats.
         """
@@ -303,7 +303,10 @@ class _Mapper(DecoderSolver, LearningMapper):
                 taus = {entry[2] for entry in pop.incoming}
                 n_comp = max(len(taus), 1)
                 _, cores = fits_cores(pop.n, n_comp, [], spec)
-                ok, _ = fits_cores(pop.n, n_comp, total(cores), spec)
+                budget = cores * self.opt.auto_core_factor
+                incoming = total(budget)
+                ok = (sum(b for b, _ in incoming) <= budget * spec.synapse_memory_bits
+                      and sum(a for _, a in incoming) <= spec.input_axons_per_core)
                 if ok or not items:
                     break
                 # the largest weight matrix into this target goes through decode neurons

@@ -41,9 +41,15 @@ class MapOptions:
         decode neurons (``2 x decode_pairs`` per dimension) re-encode the decoded value,
         as nengo-loihi does (``(n_pre + n_post) x 2 x decode_pairs x d`` synapses).
         ``"auto"`` (default): per target ensemble, weights while all its incoming
-        synapses fit the synapse memory and input axons of the cores its
-        compartments need anyway; otherwise its largest decoded connections switch
-        to decode neurons until they fit (``SPEC.md`` section 4).
+        synapses fit the synapse memory and input axons of ``auto_core_factor`` times
+        the cores its compartments need; otherwise its largest decoded connections
+        switch to decode neurons until they fit (``SPEC.md`` section 4).
+    auto_core_factor
+        With ``decode="auto"``: how many times the cores a target's compartments need
+        its incoming weights may occupy before decode neurons replace them.  Weights
+        are exact up to quantisation, decode neurons add noise and delay, so a few
+        extra cores for weights are worth it; a dense 1000 x 1000 matrix (about 30
+        cores for one core of neurons) is not.
     input_pairs
         On/off spike generators per dimension for host -> chip values.
     input_range
@@ -80,6 +86,7 @@ class MapOptions:
     """
 
     decode: str = "auto"
+    auto_core_factor: int = 4
     input_pairs: int = 16
     input_range: float = 2.0
     decode_pairs: int = 10
@@ -94,6 +101,9 @@ class MapOptions:
     def __post_init__(self) -> None:
         if self.decode not in DECODE_STRATEGIES:
             raise ValueError(f"decode={self.decode!r}; expected one of {', '.join(DECODE_STRATEGIES)}")
+        if isinstance(self.auto_core_factor, bool) or not isinstance(self.auto_core_factor, int) \
+                or self.auto_core_factor < 1:
+            raise ValueError(f"auto_core_factor={self.auto_core_factor!r}; expected an integer >= 1")
         if self.decode_synapse not in DECODE_SYNAPSES:
             raise ValueError(
                 f"decode_synapse={self.decode_synapse!r}; expected one of {', '.join(DECODE_SYNAPSES)}"

@@ -87,13 +87,17 @@ def test_auto_keeps_weights_where_they_fit():
 
 
 def test_auto_switches_the_largest_input_first():
-    # either input alone fits the post's core (200 x 300 and 150 x 300 synapses of 19
-    # bits < 1 Mibit), both do not: only the larger goes through decode neurons
+    # with a budget of the post's one core: either input alone fits it (200 x 300 and
+    # 150 x 300 synapses of 19 bits < 1 Mibit), both do not: only the larger goes
+    # through decode neurons
     with nengo.Network(seed=1) as net:
         a, b, post = (nengo.Ensemble(n, 1, label=lbl) for n, lbl in ((200, "a"), (150, "b"), (300, "post")))
         ca, cb = nengo.Connection(a, post), nengo.Connection(b, post)
-    with Simulator(net, progress_bar=False) as sim:
+    with Simulator(net, progress_bar=False, auto_core_factor=1) as sim:
         assert sim.mapped.decode_choices == {ca: "neurons", cb: "weights"}
+    # the default budget (4 cores' worth) keeps both as exact weights
+    with Simulator(net, progress_bar=False) as sim:
+        assert sim.mapped.decode_choices == {ca: "weights", cb: "weights"}
 
 
 def test_weights_split_output_axons_and_fixed_board_errors():
