@@ -192,3 +192,9 @@ def truncate_batch(data: dict, batch: int, what: str, targets: dict | None = Non
         if targets is not None:
             targets = {k: v[:keep] for k, v in targets.items()}
     return data if targets is None else (data, targets)
+
+
+def fmt_seconds(seconds: float) -> str:
+    """``H:MM:SS``, as nengo's progress messages print durations."""
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
