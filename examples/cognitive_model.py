@@ -41,7 +41,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
+from nhw.quiet import keras  # noqa: E402
 import nengo  # noqa: E402
 import numpy as np  # noqa: E402
 from nengo.networks.circularconvolution import transform_in, transform_out  # noqa: E402

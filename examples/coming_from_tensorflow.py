@@ -33,8 +33,7 @@ import numpy as np  # noqa: E402
 from nengo.utils.matplotlib import rasterplot  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+from nhw.quiet import keras, tf  # noqa: E402
 
 from nhw.backends.tensorflow import Layer, Simulator, TensorNode, dists  # noqa: E402
 

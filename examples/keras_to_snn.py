@@ -20,7 +20,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("PYOPENCL_CTX", "0")
 
-import keras
+from nhw.quiet import keras
 import nengo
 import numpy as np
 from sklearn.datasets import load_digits

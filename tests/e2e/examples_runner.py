@@ -21,6 +21,8 @@ def run_example(script: str, out: Path) -> subprocess.CompletedProcess:
     proc = subprocess.run([sys.executable, f"examples/{script}", "--quick", "--out", str(out)],
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    # TensorFlow's start-up lines (absl, cuda, oneDNN) must not reach the user
+    assert "absl::" not in proc.stderr and "cuda drivers" not in proc.stderr, proc.stderr[-2000:]
     return proc
 
 

@@ -33,3 +33,12 @@ def test_keras_to_snn_on_loihi_emu_keeps_accuracy(tmp_path):
     m = re.search(r"scale_firing_rates=200\s+synapse=0.005: accuracy [\d.]+ \(([\d.]+)% of Keras\)", out.stdout)
     assert m, out.stdout
     assert float(m.group(1)) >= 90.0, out.stdout
+
+
+def test_examples_import_tensorflow_only_through_the_quiet_import():
+    """``import keras``/``import tensorflow`` print absl/cuda lines whatever TF_CPP_MIN_LOG_LEVEL says."""
+    import re
+
+    loud = re.compile(r"^\s*(import (keras|tensorflow)\b|from (keras|tensorflow)\b)", re.M)
+    offenders = [p.name for p in sorted((ROOT / "examples").glob("*.py")) if loud.search(p.read_text())]
+    assert not offenders, f"examples importing TensorFlow/Keras directly (use nhw.quiet): {offenders}"
