@@ -17,6 +17,16 @@ def _umask() -> int:
     return mask
 
 
+def file_mode() -> int:
+    """The permissions a plain ``open(path, "w")`` gives a new file under the current umask."""
+    return 0o666 & ~_umask()
+
+
+def folder_mode() -> int:
+    """The permissions a plain ``mkdir`` gives a new folder under the current umask."""
+    return 0o777 & ~_umask()
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
 
@@ -31,7 +41,7 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
         # mkstemp creates 0600; give the file the permissions a plain open() would.
-        os.fchmod(fd, 0o666 & ~_umask())
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

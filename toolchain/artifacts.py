@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from nhw.backends.atomic import _umask, write_bytes, write_text
+from nhw.backends.atomic import folder_mode, write_bytes, write_text
 from nhw.errors import ArtifactError
 
 MANIFEST = "manifest.json"
@@ -184,7 +184,7 @@ class RunWriter:
             self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".tmp", dir=self.out.parent))
         except OSError as exc:
             raise ArtifactError(f"{self.out}: cannot write the run: {exc.strerror or exc}") from None
-        self.tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; a run is shared like any output
+        self.tmp.chmod(folder_mode())  # mkdtemp makes 0700; a run is shared like any output
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -48,3 +48,17 @@ def test_import_rejects_non_nir(tmp_path):
     out = run("import", str(junk), "-o", str(tmp_path / "c.yaml"))
     assert out.exit_code == 2 and "not a readable NIR file" in out.output
     assert not (tmp_path / "c.yaml").exists()
+
+
+def test_written_files_get_the_modes_plain_writes_would(tmp_path):
+    """``.nir`` files were 0600 (mkstemp's mode) while every other output follows the umask."""
+    import os
+    import stat
+
+    from nhw.backends.atomic import file_mode
+
+    net, cfg = tmp_path / "cc.nir", tmp_path / "cc.yaml"
+    assert run("export", CONFIG, "-o", str(net)).exit_code == 0
+    assert run("import", str(net), "-o", str(cfg)).exit_code == 0
+    modes = {p.name: stat.S_IMODE(os.stat(p).st_mode) for p in (net, cfg)}
+    assert modes == {"cc.nir": file_mode(), "cc.yaml": file_mode()}, modes

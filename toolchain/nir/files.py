@@ -9,7 +9,7 @@ from pathlib import Path
 import nir
 import yaml
 
-from nhw.backends.atomic import write_text
+from nhw.backends.atomic import file_mode, write_text
 from nhw.errors import NIRError
 from nhw.toolchain.nir.importer import ImportedNetwork, import_nir, read_graph
 
@@ -36,6 +36,7 @@ def write_nir(path: str | Path, graph: nir.NIRGraph, *, force: bool = False) -> 
     try:
         nir.write(tmp, graph)
         read_graph(tmp)  # what we wrote must read back
+        os.chmod(tmp, file_mode())  # mkstemp makes 0600; every written file gets the same mode
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
