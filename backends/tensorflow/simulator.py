@@ -297,7 +297,7 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
             ops, [f.signal.base for f in const_feeds], self.dtype, flat_batch_last=flat_last,
             step_local=neuron_input_bases(ops) if batched else [], **loop_layout(ops),
         )
-        self._host = HostPlan(model, self._step_order, host_ops, feeds, self.dtype)
+        self._host = HostPlan(model, self._step_order, host_ops, feeds, self.dtype, batch=self._batch)
         ctx = BuildContext(
             layout=self._layout,
             dt=self.dt,

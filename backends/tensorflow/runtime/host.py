@@ -7,6 +7,12 @@ nengo's own step functions on a numpy :class:`~nengo.builder.signal.SignalDict`
 and the same ``RandomState`` stream the reference simulator uses (the same
 operator order, the same draws), so these inputs match ``nengo.Simulator``
 exactly. The loop reads them as a ``(n_steps, n_columns, batch)`` array.
+
+With a minibatch, each batch element of an input-free Process (WhiteSignal,
+WhiteNoise, ...) gets its own step function and random stream, drawn one after
+the other from the simulator's stream, as NengoDL does: a batched run is that
+many different simulations, not one simulation repeated. Element 0 draws first,
+so a minibatch of one matches ``nengo.Simulator``.
 """
 
 from __future__ import annotations
@@ -61,9 +67,12 @@ class HostPlan:
         Signals written from the host each step.
     dtype : numpy dtype
         Simulation dtype of the produced inputs.
+    batch : int
+        Minibatch size: input-free Processes get one step function per element.
     """
 
-    def __init__(self, model, step_order: list, host_ops: list, feeds: list, dtype) -> None:
+    def __init__(self, model, step_order: list, host_ops: list, feeds: list, dtype,
+                 batch: int = 1) -> None:
         self.model = model
         self.dt = model.dt
         self.step_order = step_order
@@ -76,7 +85,10 @@ class HostPlan:
         self.signals = SignalDict()
         for op in model.operators:
             op.init_signals(self.signals)
+        self.batch = int(batch)
         self.steps: dict = {}
+        #: op -> [(step, output array)] for batch elements 1.. of input-free Processes
+        self.batch_steps: dict = {}
         self._op_feeds = [f for f in feeds if f.op is not None]
         self._const_row = np.zeros(self.n_cols, dtype=self.dtype)
         for f in feeds:
@@ -94,11 +106,21 @@ class HostPlan:
             self.signals.reset(key)
         rng = np.random.RandomState(seed)
         self.steps.clear()
+        self.batch_steps.clear()
         for op in self.step_order:
             if op in self.host_ops:
                 self.steps[op] = op.make_step(self.signals, self.dt, rng)
+                if self.batch > 1 and _per_element(op):
+                    self.batch_steps[op] = [self._element_step(op, rng) for _ in range(1, self.batch)]
             elif isinstance(op, SimProcess):
                 op.process.get_rng(rng)
+
+    def _element_step(self, op, rng):
+        """A step function of ``op`` for one more batch element: own output and state."""
+        own = {sig: np.array(self.signals[sig], copy=True)
+               for sig in (op.output, *op.state.values())}
+        own[op.t] = self.signals[op.t]  # the shared clock
+        return op.make_step(own, self.dt, rng), own[op.output]
 
     def inputs(self, n: int, step0: int, batch: int, data: dict | None = None) -> np.ndarray:
         """Per-step host input for steps ``step0 + 1 .. step0 + n``.
@@ -137,7 +159,8 @@ class HostPlan:
             if op in self.steps and _input_free(op) and op not in replaced:
                 f = feed_of.get(op)
                 arr = sig[f.signal] if f is not None and f.signal is not None else None
-                calls.append((self.steps[op], f if arr is not None else None, arr))
+                fns = [(self.steps[op], arr)] + self.batch_steps.get(op, [])
+                calls.append((fns, f if arr is not None else None))
         t_arr = sig[model.time] if model.time in sig else None
         s_arr = sig[model.step] if model.step in sig else None
         for k in range(n):
@@ -148,13 +171,23 @@ class HostPlan:
                 # exact time, as the reference simulator: processes such as
                 # PresentInput index their data by it
                 t_arr[...] = step * self.dt
-            for fn, f, arr in calls:
-                if f is not None and f.mode == "inc":
-                    arr[...] = 0
-                fn()
-                if f is not None:
+            for fns, f in calls:
+                for j, (fn, arr) in enumerate(fns):
+                    if f is not None and f.mode == "inc":
+                        arr[...] = 0
+                    fn()
+                    if f is None:
+                        continue
                     a, b = f.cols
-                    out[k, a:b, :] = np.asarray(arr).reshape(-1, 1)
+                    if len(fns) == 1:  # one stream: every batch element sees it
+                        out[k, a:b, :] = np.asarray(arr).reshape(-1, 1)
+                    else:
+                        out[k, a:b, j] = np.asarray(arr).reshape(-1)
+
+
+def _per_element(op) -> bool:
+    """Whether ``op`` is an input-free Process whose output is its own signal."""
+    return isinstance(op, SimProcess) and op.input is None and op.output is not None
 
 
 def _input_free(op) -> bool:
