@@ -1,0 +1,347 @@
+"""Quantisation-aware training for loihi-emu: the chip's weights and biases in the forward pass.
+
+loihi-emu programs every neuron-to-neuron connection as one synapse group of 8-bit
+mantissas sharing one exponent, and every compartment's bias as a 13-bit mantissa
+with its own exponent (:mod:`nhw.hw_emulator.discretize`). Here the TensorFlow
+simulator computes with exactly those values: before each run the trainable values
+pass through the same arithmetic -- per post neuron ``i`` the nengo-to-chip factor
+``k_i`` (gain, the pre neurons' amplitude, the synapse's current decay and the
+compartment's current scale ``c_i``, all as the loihi-emu mapping sets them), the
+group's exponent from its largest ``|w k|``, rounding and clipping of the mantissas,
+the chip's shift -- and are divided by ``k_i`` again. The backward pass is the
+identity (straight-through): gradients reach the float values, which keep
+accumulating updates smaller than one mantissa step.
+
+What is quantised
+    Biases of ensembles whose neurons run on the chip (LIF, SpikingRectifiedLinear),
+    and the weights of ``Neurons -> Neurons`` connections with a Dense or Sparse
+    transform (the connections loihi-emu maps to synapses as given). Connections
+    from or to Nodes run on the host in floating point (loihi-emu sends a host
+    value to the chip as spikes), so they are exact already; decoded connections
+    (loihi-emu folds encoders and re-solves decoders on the chip's rate curve),
+    connections with a learning rule and Convolution transforms are not quantised
+    (:attr:`ChipQuantizer.skipped` lists them with the reason).
+
+The factors ``k_i`` come from mapping the simulator's model, with the current
+parameter values, through loihi-emu's own mapping stage (:func:`chip_factors`);
+they change only when a compartment's voltage scale does (a power of two), and
+:meth:`ChipQuantizer.refresh` (called after every epoch by :func:`refresh_callback`)
+re-reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import nengo
+import numpy as np
+from nengo.ensemble import Neurons
+
+from nhw.backends.tensorflow._tf import keras, tf
+from nhw.errors import UnsupportedFeatureError
+
+
+@dataclass(eq=False)
+class _Entry:
+    """One quantised parameter: its group, slice, kind and per-element chip factor."""
+
+    param: Any  # runtime.params.Param
+    group: int
+    offset: int
+    size: int
+    kind: str  # "weights" or "bias"
+    #: per element: index of the post neuron whose factor applies
+    rows: np.ndarray
+    #: non-trainable variable: the per-element factor (nengo units -> chip integers)
+    factor: Any = None
+
+
+def weight_fake_quant(w: Any, factor: Any, spec: Any) -> Any:
+    """``w`` (float) as the chip realises it: one synapse group, one exponent.
+
+    Mirrors :func:`nhw.hw_emulator.discretize.quantize_weights` and
+    :func:`~nhw.hw_emulator.discretize.effective_weights` on ``w * factor``, then
+    divides by ``factor``; gradients pass straight through.
+
+    Parameters
+    ----------
+    w
+        Weights in nengo units (any shape).
+    factor
+        Same shape: chip integer units per nengo unit, per element.
+    spec
+        The chip (:class:`nhw.hw_emulator.chip.ChipSpec`).
+    """
+    w64 = tf.cast(w, tf.float64)
+    f = tf.cast(factor, tf.float64)
+    w_int = tf.stop_gradient(w64 * f)
+    max_abs = tf.reduce_max(tf.abs(w_int))
+    safe = tf.where(max_abs > 0, max_abs, tf.ones_like(max_abs))
+    e = tf.math.ceil(tf.math.log(safe / spec.weight_mant_max) / np.log(2.0)) - spec.weight_shift
+    e = tf.clip_by_value(e, spec.weight_exp_min, spec.weight_exp_max)
+    e = tf.where(max_abs > 0, e, tf.cast(spec.weight_exp_min, tf.float64))
+    scale = tf.pow(tf.constant(2.0, tf.float64), spec.weight_shift + e)
+    m = tf.clip_by_value(tf.round(w_int / scale), -spec.weight_mant_max, spec.weight_mant_max)
+    # m << s for s >= 0 (exact), an arithmetic m >> -s (floor) below
+    achieved = tf.floor(m * scale)
+    q = tf.math.divide_no_nan(achieved, f)
+    return tf.cast(w64 + tf.stop_gradient(q - w64), w.dtype)
+
+
+def bias_fake_quant(b: Any, factor: Any, spec: Any) -> Any:
+    """``b`` as the chip realises it: per compartment a 13-bit mantissa and an exponent 0..7.
+
+    Mirrors :func:`nhw.hw_emulator.discretize.bias_registers` on ``b * factor``
+    (clipped beyond the largest bias, as loihi-emu does); straight-through gradient.
+    """
+    b64 = tf.cast(b, tf.float64)
+    f = tf.cast(factor, tf.float64)
+    b_int = tf.stop_gradient(b64 * f)
+    mmax = float(spec.bias_mant_max)
+    need = tf.math.ceil(tf.math.log(tf.maximum(tf.abs(b_int), 1e-300) / mmax) / np.log(2.0))
+    e = tf.clip_by_value(need, 0.0, float(spec.bias_exp_max))
+    step = tf.pow(tf.constant(2.0, tf.float64), e)
+    m = tf.clip_by_value(tf.round(b_int / step), -mmax, mmax)
+    q = tf.math.divide_no_nan(m * step, f)
+    return tf.cast(b64 + tf.stop_gradient(q - b64), b.dtype)
+
+
+_FAKE_QUANT = {"weights": weight_fake_quant, "bias": bias_fake_quant}
+
+
+class _ModelView:
+    """A built nengo model with some parameter values replaced (what the mapping reads)."""
+
+    def __init__(self, model: Any, biases: dict, weights: dict) -> None:
+        from nengo.builder.signal import Signal
+
+        self._model = model
+        self.params = dict(model.params)
+        for ens, b in biases.items():
+            self.params[ens] = model.params[ens]._replace(bias=np.asarray(b, dtype=np.float64))
+        self.sig = dict(model.sig)
+        for conn, w in weights.items():
+            old = model.sig[conn]["weights"]
+            val = old.initial_value
+            if isinstance(val, nengo.transforms.SparseMatrix):
+                new = nengo.transforms.SparseMatrix(val.indices, np.asarray(w, dtype=np.float64), val.shape)
+            else:
+                new = np.asarray(w, dtype=np.float64).reshape(np.shape(val))
+            self.sig[conn] = dict(model.sig[conn])
+            self.sig[conn]["weights"] = Signal(new, name=old.name)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+
+def chip_factors(model: Any, biases: dict, weights: dict, options: Any = None) -> tuple[dict, dict]:
+    """Per-neuron chip factors of ``model`` mapped by loihi-emu with the given values.
+
+    Parameters
+    ----------
+    model
+        The built ``nengo.builder.Model``.
+    biases, weights
+        Current values by Ensemble (biases) and Connection (weights) replacing the built ones.
+    options
+        :class:`nhw.backends.loihi_emu.mapping.MapOptions` (default: loihi-emu's defaults).
+
+    Returns
+    -------
+    (dict, dict)
+        ``{ensemble: c}`` (chip integers of input per nengo current, per neuron) and
+        ``{connection: k}`` (chip integers per nengo weight unit, per post neuron).
+    """
+    from nhw.backends.loihi_emu.chip_rules import synapse_tau
+    from nhw.backends.loihi_emu.mapping import MapOptions, map_model
+    from nhw.hw_emulator import discretize as dz
+
+    opts = options or MapOptions()
+    mapped = map_model(_ModelView(model, biases, weights), opts)
+    spec = opts.spec
+    cs = {ens: np.asarray(block.current_scale, dtype=np.float64) * np.ones(ens.n_neurons)
+          for ens, block in mapped.ensemble_blocks.items()}
+    ks = {}
+    for conn in weights:
+        post = conn.post_obj.ensemble
+        pre = conn.pre_obj.ensemble
+        du = (dz.decay_u_register(synapse_tau(conn.synapse, conn), float(model.dt), spec) + 1) / (spec.decay_max + 1)
+        amp = float(getattr(pre.neuron_type, "amplitude", 1.0))
+        gain = np.asarray(model.params[post].gain, dtype=np.float64)
+        ks[conn] = gain * amp * (du / float(model.dt) * cs[post])
+    return cs, ks
+
+
+class ChipQuantizer:
+    """Wraps a simulator's parameter assembler so every run computes with the chip's values.
+
+    Parameters
+    ----------
+    sim
+        A :class:`nhw.backends.tensorflow.Simulator` (not inference-only).
+    options
+        loihi-emu mapping options (``deploy.options["loihi-emu"]`` of a config).
+
+    Attributes
+    ----------
+    entries
+        The quantised parameters.
+    skipped
+        ``(name, reason)`` of trainable parameters that are not quantised.
+    """
+
+    def __init__(self, sim: Any, options: Any = None) -> None:
+        from nhw.backends.loihi_emu.chip_rules import neuron_kind
+        from nhw.hw_emulator import LOIHI_V1
+
+        self.sim = sim
+        self.options = options
+        self.spec = getattr(options, "spec", None) or LOIHI_V1
+        self.inner = sim._assemble
+        self.entries: list[_Entry] = []
+        self.skipped: list[tuple[str, str]] = []
+        on_chip = set()
+        for ens in sim.model.params:
+            if isinstance(ens, nengo.Ensemble):
+                try:
+                    neuron_kind(ens)
+                except UnsupportedFeatureError:
+                    continue
+                on_chip.add(ens)
+        for gi, g in enumerate(sim._groups):
+            for p, off in zip(g.params, g.offsets):
+                kind, rows, why = self._classify(p, on_chip)
+                if kind is None:
+                    if why:
+                        self.skipped.append((p.name, why))
+                    continue
+                self.entries.append(_Entry(p, gi, off, int(np.prod(p.shape)), kind, rows))
+        self._by_group: dict = {}
+        for e in self.entries:
+            self._by_group.setdefault(e.group, []).append(e)
+        self.refresh()
+
+    @staticmethod
+    def _classify(p: Any, on_chip: set) -> tuple[str | None, np.ndarray | None, str]:
+        obj = p.obj
+        if p.key == "bias":
+            if obj in on_chip:
+                return "bias", np.arange(obj.n_neurons), ""
+            return None, None, "ensemble does not run on the chip"
+        if p.key != "weights":
+            return None, None, ("encoders: only connections into ensembles' neurons are quantised"
+                                if isinstance(obj, nengo.Ensemble) else "")
+        pre, post = obj.pre_obj, obj.post_obj
+        if not (isinstance(pre, Neurons) and isinstance(post, Neurons)):
+            if isinstance(pre, nengo.Node) or isinstance(post, nengo.Node):
+                return None, None, ""  # host side: float on loihi-emu too
+            return None, None, "decoded connection (loihi-emu re-solves its decoders on the chip)"
+        if pre.ensemble not in on_chip or post.ensemble not in on_chip:
+            return None, None, "an end of the connection does not run on the chip"
+        if obj.pre_slice != slice(None) or obj.post_slice != slice(None):
+            return None, None, "sliced connection"
+        t = obj.transform
+        if isinstance(t, nengo.Sparse):
+            return "weights", np.asarray(p.signal.initial_value.indices)[:, 0], ""
+        if isinstance(t, nengo.Dense) and np.ndim(p.signal.initial_value) == 2:
+            n_post, n_pre = p.shape
+            return "weights", np.repeat(np.arange(n_post), n_pre), ""
+        if isinstance(t, nengo.Dense):
+            return "weights", np.arange(int(np.prod(p.shape))), ""
+        return None, None, f"{type(t).__name__} transform"
+
+    # ------------------------------------------------------------------ factors
+    def current_values(self) -> tuple[dict, dict]:
+        """``({ensemble: bias}, {connection: weights})`` of the quantised parameters, as trained now."""
+        biases, weights = {}, {}
+        for e in self.entries:
+            val = e.param.variable.numpy() if e.param.variable is not None else e.param.initial()
+            (biases if e.kind == "bias" else weights)[e.param.obj] = np.asarray(val, dtype=np.float64)
+        return biases, weights
+
+    def refresh(self) -> None:
+        """Re-read the chip factors from loihi-emu's mapping of the current values."""
+        biases, weights = self.current_values()
+        cs, ks = chip_factors(self.sim.model, biases, weights, self.options)
+        for e in self.entries:
+            per_row = cs[e.param.obj] if e.kind == "bias" else ks[e.param.obj]
+            value = per_row[e.rows].astype(np.float64)
+            if e.factor is None:
+                e.factor = tf.Variable(value, trainable=False, dtype=tf.float64,
+                                       name=f"chip_factor_{len(self.entries)}")
+            else:
+                e.factor.assign(value)
+
+    # ------------------------------------------------------------------ values
+    def quantize(self, values: list) -> list:
+        """The groups' flat values with every quantised parameter replaced by its chip value."""
+        out = list(values)
+        for gi, entries in self._by_group.items():
+            flat = tf.reshape(values[gi], (-1,))
+            pieces, pos = [], 0
+            for e in sorted(entries, key=lambda e: e.offset):
+                if e.offset > pos:
+                    pieces.append(flat[pos:e.offset])
+                pieces.append(_FAKE_QUANT[e.kind](flat[e.offset:e.offset + e.size], e.factor, self.spec))
+                pos = e.offset + e.size
+            if pos < self.sim._groups[gi].size:
+                pieces.append(flat[pos:])
+            out[gi] = tf.reshape(tf.concat(pieces, axis=0), tf.shape(values[gi]))
+        return out
+
+    def chip_values(self) -> dict:
+        """``{parameter name: value}`` as the chip realises the current values (numpy)."""
+        out = {}
+        for e in self.entries:
+            flat = tf.constant(np.asarray(e.param.variable.numpy(), dtype=np.float64).reshape(-1))
+            out[e.param.name] = _FAKE_QUANT[e.kind](flat, e.factor, self.spec).numpy().reshape(e.param.shape)
+        return out
+
+    def __call__(self, values: list) -> dict:
+        return self.inner(self.quantize(values))
+
+    def inject(self, tensors: list, values: list, batch: int) -> list:
+        return self.inner.inject(tensors, self.quantize(values), batch)
+
+    def __getattr__(self, name: str) -> Any:
+        # the simulator reads the assembler's other attributes (by_base, ...)
+        return getattr(self.__dict__["inner"], name)
+
+
+def quantize_for_chip(sim: Any, options: Any = None) -> ChipQuantizer:
+    """Make ``sim`` compute with loihi-emu's quantised weights and biases (training and inference).
+
+    Call before ``sim.compile``/``sim.fit``. Trained (and frozen) values stay
+    floating point; loihi-emu quantises them to the values used here.
+
+    Parameters
+    ----------
+    sim
+        A :class:`nhw.backends.tensorflow.Simulator` built with trainable parameters.
+    options
+        loihi-emu mapping options (:class:`nhw.backends.loihi_emu.mapping.MapOptions`).
+
+    Returns
+    -------
+    ChipQuantizer
+        The installed quantiser (``refresh()`` after parameters changed outside ``fit``).
+    """
+    if getattr(sim, "inference_only", False) or not sim._params:
+        raise UnsupportedFeatureError(f"quantize_for_chip: {sim!r} has no trainable parameters to quantise")
+    if isinstance(sim._assemble, ChipQuantizer):
+        return sim._assemble
+    q = ChipQuantizer(sim, options)
+    sim._assemble = q
+    sim._loop.assemble_params = q
+    sim._loop._fns.clear()  # traced runs captured the float assembler
+    return q
+
+
+def refresh_callback(quantizer: ChipQuantizer) -> Any:
+    """A Keras callback re-reading the chip factors after every epoch."""
+    class _Refresh(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            quantizer.refresh()
+
+    return _Refresh()
