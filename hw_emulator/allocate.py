@@ -81,25 +81,29 @@ class Placement:
 
 
 def _group_columns(net: ChipNetwork, block: CompartmentBlock) -> list:
-    """Incoming groups of a block and its dendrites, with each group's target columns."""
+    """Incoming synapse groups of a block and its dendrites."""
     members = [block] + list(block.children)
-    return [(g, g.tgt_index) for g in net.groups if g.target in members]
+    return [g for g in net.groups if g.target in members]
 
 
 def _piece_cost(groups: list, start: int, stop: int, spec: ChipSpec) -> tuple[int, int]:
-    """``(synapse_bits, input_axons)`` of neurons ``start:stop`` of a block."""
+    """``(synapse_bits, input_axons)`` of neurons ``start:stop`` of a block.
+
+    Each group states its own cost in its storage format (discrete synapse lists or
+    lists shared through population axons).
+    """
     bits = axons = 0
-    for g, cols in groups:
-        mask = (cols >= start) & (cols < stop)
-        if not mask.any():
-            continue
-        sub = g.synapse_mask[:, mask]
-        nnz_rows = np.count_nonzero(sub, axis=1)
-        rows = int(np.count_nonzero(nnz_rows))
-        copies = g.source.max_count if isinstance(g.source, InputAxons) else 1
-        axons += rows * copies
-        bits += copies * (int(nnz_rows.sum()) * spec.synapse_bits + rows * spec.synapse_list_header_bits)
+    for g in groups:
+        b, a = g.piece_cost(start, stop)
+        bits += b
+        axons += a
     return bits, axons
+
+
+def _reach_pairs(g) -> tuple[np.ndarray, np.ndarray]:
+    """``(source compartment, target compartment)`` of every synapse of a group."""
+    src, tgt, _ = g.coo()
+    return src, tgt
 
 
 def _split(net: ChipNetwork, block: CompartmentBlock, per_core: int, spec: ChipSpec) -> list:
@@ -154,11 +158,9 @@ def _output_reach(net: ChipNetwork, block: CompartmentBlock, splits: dict, piece
         if g.source is not block:
             continue
         owner = g.target.parent or g.target  # dendrites live on their soma's core
-        tp = piece_of[owner][g.tgt_index]
         r = reach.setdefault(owner, np.zeros((block.n, len(splits[owner])), bool))
-        for k in np.unique(tp):
-            rows = np.any(g.synapse_mask[:, tp == k], axis=1)
-            r[g.src_index[rows], k] = True
+        src, tgt = _reach_pairs(g)
+        r[src, piece_of[owner][tgt]] = True
     return sum((r.sum(axis=1) for r in reach.values()), np.zeros(block.n, np.int64))
 
 
@@ -302,10 +304,8 @@ def _count_output_axons(net: ChipNetwork, cores: list, core_of: dict) -> None:
         if isinstance(g.source, InputAxons):
             continue
         r = reach.setdefault(g.source, np.zeros((g.source.n, len(cores)), bool))
-        tcore = core_of[g.target][g.tgt_index]
-        for c in np.unique(tcore):
-            rows = np.any(g.synapse_mask[:, tcore == c], axis=1)
-            r[g.src_index[rows], c] = True
+        src, tgt = _reach_pairs(g)
+        r[src, core_of[g.target][tgt]] = True
     for block, r in reach.items():
         per_src = r.sum(axis=1)
         counts = np.bincount(core_of[block], weights=per_src, minlength=len(cores))

@@ -154,6 +154,8 @@ class SynapseGroup:
     spec: ChipSpec = LOIHI_V1
     #: On-chip learning (PES) of this group; ``mantissa`` then holds the initial weights.
     learning: Any = None
+    #: discrete synapses (one list per source row); see ``shared_synapses`` for the shared format
+    shared: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         src_n = self.source.n
@@ -194,6 +196,29 @@ class SynapseGroup:
     @property
     def n_synapses(self) -> int:
         return int(np.count_nonzero(self.synapse_mask))
+
+    def coo(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every synapse as ``(source compartment, target compartment, mantissa)``."""
+        r, c = np.nonzero(self.synapse_mask)
+        return self.src_index[r], self.tgt_index[c], self.mantissa[r, c].astype(np.int64)
+
+    def piece_cost(self, start: int, stop: int) -> tuple[int, int]:
+        """``(synapse_bits, input_axons)`` for target compartments ``start:stop`` on one core:
+        per source row reaching them a list header, plus ``synapse_bits`` per synapse
+        (host axons count ``max_count`` times)."""
+        spec = self.spec
+        mask = (self.tgt_index >= start) & (self.tgt_index < stop)
+        if not mask.any():
+            return 0, 0
+        nnz_rows = np.count_nonzero(self.synapse_mask[:, mask], axis=1)
+        rows = int(np.count_nonzero(nnz_rows))
+        copies = self.source.max_count if isinstance(self.source, InputAxons) else 1
+        return (copies * (int(nnz_rows.sum()) * spec.synapse_bits + rows * spec.synapse_list_header_bits),
+                rows * copies)
+
+    def discrete_cost(self, start: int, stop: int) -> int:
+        """Synapse bits in ``start:stop`` (discrete synapses are their own dense equivalent)."""
+        return self.piece_cost(start, stop)[0]
 
     def __repr__(self) -> str:
         return f"SynapseGroup({self.label!r}, {self.source.label!r} -> {self.target.label!r})"

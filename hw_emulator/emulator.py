@@ -31,7 +31,7 @@ def decay(x: np.ndarray, keep: np.ndarray, shift: int) -> np.ndarray:
 class _Group:
     """Flattened synapse group: global source/target indices and effective weights."""
 
-    __slots__ = ("from_input", "src", "src_slice", "tgt", "w", "row_nnz", "group")
+    __slots__ = ("from_input", "src", "src_slice", "tgt", "w", "coo", "row_nnz", "group")
 
     def __init__(self, group, src_offset: int, tgt_offset: int, from_input: bool) -> None:
         self.group = group
@@ -40,8 +40,24 @@ class _Group:
         self.src_slice = _as_slice(self.src)
         tgt = group.tgt_index + tgt_offset
         self.tgt = _as_slice(tgt) or tgt
-        self.w = np.ascontiguousarray(group.weights, dtype=np.int64)
-        self.row_nnz = np.count_nonzero(group.synapse_mask, axis=1).astype(np.int64)
+        if group.shared:
+            # shared (population-axon) lists, expanded into their synapses: the
+            # same integers reach the same compartments; never held dense
+            s, t, w = group.effective_coo()
+            self.w = None
+            self.coo = (s, t, w)  # local source row, local target column, weight
+            self.row_nnz = np.bincount(s, minlength=len(group.src_index)).astype(np.int64)
+        else:
+            self.w = np.ascontiguousarray(group.weights, dtype=np.int64)
+            self.coo = None  # the dense rows are the synapses (see the synapse table)
+            self.row_nnz = np.count_nonzero(group.synapse_mask, axis=1).astype(np.int64)
+
+    def col_abs_sum(self) -> np.ndarray:
+        """``sum_j |w[j, i]|`` per target column."""
+        if self.w is not None:
+            return np.abs(self.w).sum(axis=0)
+        _, t, w = self.coo
+        return np.bincount(t, np.abs(w).astype(np.float64), minlength=len(self.group.tgt_index))
 
 
 def _as_slice(idx: np.ndarray) -> slice | None:
@@ -167,7 +183,7 @@ class Emulator:
                 self.learned[g.group.learning] = (g, LearnedWeights(
                     g.group.learning, g.src_slice, g.tgt, s.weight_shift + g.group.exponent, s))
                 continue
-            if (isinstance(g.tgt, slice)
+            if (g.w is not None and isinstance(g.tgt, slice)
                     and dense_min_size is not None and dense_min_size <= g.w.size <= 4_000_000
                     and np.count_nonzero(g.w) >= 0.5 * g.w.size):
                 # index into the activity vector [chip spikes | host counts]
@@ -206,10 +222,11 @@ class Emulator:
         s = self.spec
         for g in self.groups:
             mult = g.group.source.max_count if g.from_input else 1
-            w = g.w
             if g.group.learning is not None:  # learned weights may reach the mantissa limit
-                w = np.full(w.shape, float(effective_weights(s.weight_mant_max, g.group.exponent, s)))
-            col = np.abs(w).sum(axis=0) * mult
+                w = np.full(g.w.shape, float(effective_weights(s.weight_mant_max, g.group.exponent, s)))
+                col = np.abs(w).sum(axis=0) * mult
+            else:
+                col = g.col_abs_sum() * mult
             if isinstance(g.tgt, slice):
                 qmax[g.tgt] += col
             else:
@@ -240,11 +257,16 @@ class Emulator:
             return None
         rows, cols, vals = [], [], []
         for g in self._table_groups:
-            r, c = np.nonzero(g.w)
-            tgt = np.arange(g.w.shape[1]) + g.tgt.start if isinstance(g.tgt, slice) else g.tgt
+            if g.coo is not None:
+                r, c, w = g.coo
+            else:
+                r, c = np.nonzero(g.w)
+                w = g.w[r, c]
+            n_tgt = len(g.group.tgt_index)
+            tgt = np.arange(n_tgt) + g.tgt.start if isinstance(g.tgt, slice) else g.tgt
             rows.append(g.src[r] + (self.n if g.from_input else 0))
             cols.append(tgt[c])
-            vals.append(g.w[r, c])
+            vals.append(w)
         rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
         n_rows = self.n + self.n_inputs
         order = np.argsort(rows, kind="stable")

@@ -18,6 +18,8 @@ from .blocks import ChipNetwork, CompartmentBlock, InputAxons, SynapseGroup
 from .chip import ChipSpec
 from .learning import PESPlan, make_rule
 from .neurons import NeuronKind, NeuronParams
+from .shared_synapses import SharedSynapseGroup
+from .sparse import SparseWeights
 
 
 @dataclass(eq=False)
@@ -45,10 +47,29 @@ class Population:
 
 
 def weight_ints(pop: "Population", w_j: np.ndarray, tau: float, c: Any, dt: float, spec: ChipSpec) -> np.ndarray:
-    """Integer-unit weights ``n_tgt x n_src``; ``c`` is the per-step input scale (per neuron)."""
+    """Integer-unit weights ``n_tgt x n_src``; ``c`` is the per-step input scale (per neuron).
+
+    ``w_j`` may be dense or :class:`~nhw.hw_emulator.sparse.SparseWeights` (kept sparse).
+    """
     du = (dz.decay_u_register(tau, dt, spec) + 1) / (spec.decay_max + 1)
     c = np.asarray(c, dtype=np.float64)
+    if isinstance(w_j, SparseWeights):
+        return w_j.scale_rows(du / dt * c)
     return w_j * (du / dt * (c[:, None] if c.ndim else c))
+
+
+def _row_abs_max(w) -> np.ndarray:
+    return w.row_abs_max() if isinstance(w, SparseWeights) else np.abs(w).max(axis=1, initial=0.0)
+
+
+def _row_sum(w, scale: float = 1.0) -> np.ndarray:
+    return w.row_sum() * scale if isinstance(w, SparseWeights) else (w * scale).sum(axis=1)
+
+
+def _row_sign_sums(w) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(w, SparseWeights):
+        return w.row_sign_sums()
+    return np.clip(w, 0, None).sum(axis=1), -np.clip(w, None, 0).sum(axis=1)
 
 def make_blocks(pop: "Population", chip: ChipNetwork, dt: float, spec: ChipSpec) -> None:
     """Create the soma block (and dendrite blocks) of ``pop`` in ``chip``; sets ``pop.block``."""
@@ -64,7 +85,7 @@ def make_blocks(pop: "Population", chip: ChipNetwork, dt: float, spec: ChipSpec)
     for _, w_j, tau, owner in pop.incoming:
         plan = pop.learning.get(owner)
         w_env = w_j if plan is None else np.full(w_j.shape, plan.w_max)
-        m = np.abs(weight_ints(pop, w_env, tau, s0 * p.step_gain, dt, spec)).max(axis=1, initial=0.0)
+        m = _row_abs_max(weight_ints(pop, w_env, tau, s0 * p.step_gain, dt, spec))
         need = np.maximum(need, m / limit_w)
     need = np.maximum(need, np.abs(pop.bias) * s0 * p.step_gain / s.bias_max)
     # keep u within its 24 bits when every source fires at its top rate (the
@@ -84,14 +105,14 @@ def make_blocks(pop: "Population", chip: ChipNetwork, dt: float, spec: ChipSpec)
         burst = src.max_count if isinstance(src, InputAxons) else 1.0
         rate = burst if isinstance(src, InputAxons) else 1.0 / src.params.refractory_delay
         w_int = weight_ints(pop, w_j, tau, s0 * p.step_gain, dt, spec)
+        pos, neg = _row_sign_sums(w_int)
         if isinstance(src, InputAxons):
             # on/off pairs carry opposite weights and never fire together
-            ubound += np.abs(w_int).sum(axis=1) * burst / 2 / du
-            qbound += np.abs(w_int).sum(axis=1) * burst / 2
+            ubound += (pos + neg) * burst / 2 / du
+            qbound += (pos + neg) * burst / 2
         else:
-            ubound += (w_int * rate).sum(axis=1) / du
-            one_sign = np.maximum(np.clip(w_int, 0, None).sum(axis=1), -np.clip(w_int, None, 0).sum(axis=1))
-            qbound += one_sign * burst
+            ubound += _row_sum(w_int, rate) / du
+            qbound += np.maximum(pos, neg) * burst
     need = np.maximum(need, np.abs(ubound) / (s.u_max / 2))
     need = np.maximum(need, qbound / (s.q_max / 2))
     shrink = 2.0 ** np.ceil(np.log2(need))
@@ -141,6 +162,9 @@ def make_group(src: Any, pop: "Population", w_j: np.ndarray, tau: float, owner: 
         _make_learning_group(src, pop, w_j, tau, owner, owner_name, chip, dt, spec)
         return
     target = pop.dendrites[tau]
+    if isinstance(w_j, SparseWeights):
+        _make_shared_group(src, pop, w_j, tau, owner, owner_name, chip, dt, spec)
+        return
     w_int = weight_ints(pop, w_j, tau, pop.scale, dt, spec).T  # n_src x n_tgt
     rows = np.flatnonzero(np.any(w_int != 0, axis=1))
     if rows.size == 0:
@@ -152,6 +176,22 @@ def make_group(src: Any, pop: "Population", w_j: np.ndarray, tau: float, owner: 
     label = f"{owner_name}[{source.label}->{target.label}]"
     g = SynapseGroup(label, source, target, wq.mantissa, wq.exponent, src_index=rows, owner=owner,
                      quant=wq, spec=spec)
+    chip.add_group(g)
+    pop.block.quant.synapse_groups[label] = wq
+
+
+def _make_shared_group(src: Any, pop: "Population", w_j: SparseWeights, tau: float, owner: Any,
+                       owner_name: str, chip: ChipNetwork, dt: float, spec: ChipSpec) -> None:
+    """Quantise sparse weights with population axons into one shared-list synapse group."""
+    target = pop.dendrites[tau]
+    w_int = weight_ints(pop, w_j, tau, pop.scale, dt, spec)
+    if w_int.nnz == 0:
+        return
+    wq = dz.quantize_weights(w_int.vals, spec)
+    source = src if isinstance(src, InputAxons) else src.block
+    label = f"{owner_name}[{source.label}->{target.label}] (shared)"
+    g = SharedSynapseGroup.from_coo(label, source, target, w_int.cols, w_int.rows, wq.mantissa, wq.exponent,
+                                    w_j.axon_of, w_j.atom_of, owner=owner, quant=wq, spec=spec)
     chip.add_group(g)
     pop.block.quant.synapse_groups[label] = wq
 
@@ -175,7 +215,7 @@ def _make_learning_group(src: Any, pop: "Population", w_j: np.ndarray, tau: floa
     expanded = plan.sign[None, :] * mant[:, plan.dim]
     err = np.abs(mant - ideal) * scale
     wq = dz.WeightQuantization(
-        expanded.astype(np.int16), e, scale, int(np.count_nonzero(np.abs(np.round(ideal)) > top)),
+        expanded.astype(spec.weight_mant_dtype), e, scale, int(np.count_nonzero(np.abs(np.round(ideal)) > top)),
         int(np.count_nonzero((mant == 0) & (ideal != 0))), 0.0,
         float(err.max() / (plan.w_max * to_int)) if err.size else 0.0,
     )

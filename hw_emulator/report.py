@@ -63,6 +63,8 @@ class HardwareReport:
     time_estimate_per_step_s: float = 0.0
     estimate_note: str = ""
     quantization: dict = field(default_factory=dict)
+    #: synapse memory per synapse group (:func:`synapse_group_memory`)
+    synapse_groups: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
         """Plain-data form (what :meth:`to_json` writes)."""
@@ -94,6 +96,12 @@ class HardwareReport:
             f"spikes: {self.total_spikes} total, {self.spikes_per_step:.1f} per step",
             f"synaptic ops: {self.total_synaptic_ops} total, {self.synaptic_ops_per_step:.1f} per step",
         ]
+        for g in self.synapse_groups:
+            if g["format"] == "shared":
+                lines.append(
+                    f"shared synapses {g['label']}: {g['synapse_memory_bytes'] / 1024:.1f} KiB "
+                    f"({g['weight_lists']} weight lists, {g['stored']} entries for {g['synapses']} synapses) "
+                    f"vs {g['dense_equivalent_bytes'] / 1024:.1f} KiB as discrete synapses")
         if self.total_synaptic_updates:
             lines.append(f"learning: {self.total_synaptic_updates} synaptic weight updates, "
                          f"{self.learning_saturations} saturated at the weight limit")
@@ -147,16 +155,16 @@ def build_report(placement: Placement, emulator: Emulator, quantization: dict | 
         comps += np.bincount(cores, minlength=n_cores)
     for g in net.groups:
         if isinstance(g.source, InputAxons):
-            counts = emulator.input_count[emulator.input_slice(g.source)][g.src_index]
+            counts = emulator.input_count[emulator.input_slice(g.source)]
         else:
-            counts = emulator.spike_count[emulator.slice_of(g.source)][g.src_index]
-        tcore = placement.core_of[g.target][g.tgt_index]
-        for c in np.unique(tcore):
-            synops[c] += int(counts @ np.count_nonzero(g.synapse_mask[:, tcore == c], axis=1))
-            if g.learning is not None:
-                # the learning engine visits every synapse of the group once per epoch
-                lw = emulator.learned[g.learning][1]
-                synupd[c] += lw.epochs * int(np.count_nonzero(g.synapse_mask[:, tcore == c]))
+            counts = emulator.spike_count[emulator.slice_of(g.source)]
+        src, tgt, _ = g.coo()
+        tcore = placement.core_of[g.target][tgt]
+        synops += np.bincount(tcore, counts[src].astype(np.float64), minlength=n_cores).astype(np.int64)
+        if g.learning is not None:
+            # the learning engine visits every synapse of the group once per epoch
+            lw = emulator.learned[g.learning][1]
+            synupd += lw.epochs * np.bincount(tcore, minlength=n_cores).astype(np.int64)
     steps = max(emulator.n_steps, 1)
     inactive = comps * emulator.n_steps - active
     core_reports = [
@@ -196,4 +204,40 @@ def build_report(placement: Placement, emulator: Emulator, quantization: dict | 
             + "; cores assumed to run in parallel; static power and host I/O excluded"
         ),
         quantization=dict(quantization or {}),
+        synapse_groups=synapse_group_memory(placement),
     )
+
+
+def synapse_group_memory(placement: Placement) -> list:
+    """Synapse memory of every synapse group as placed, with its discrete-synapse equivalent.
+
+    Returns
+    -------
+    list of dict
+        Per group: ``label``, ``format`` (``"shared"``: lists shared through population
+        axons, e.g. a convolution; ``"discrete"``: one list per source row),
+        ``synapses`` (synapses it stands for), ``stored`` (weight entries held),
+        ``synapse_memory_bytes`` (summed over the cores its target is placed on) and
+        ``dense_equivalent_bytes`` (the same synapses as discrete lists on those cores).
+    """
+    pieces: dict = {}
+    for core in placement.cores:
+        for p in core.pieces:
+            pieces.setdefault(p.block, []).append((p.start, p.stop))
+    out = []
+    for g in placement.net.groups:
+        owner = g.target.parent or g.target  # dendrites live on their soma's pieces
+        spans = pieces.get(owner, [(0, owner.n)])
+        bits = sum(g.piece_cost(a, b)[0] for a, b in spans)
+        dense = sum(g.discrete_cost(a, b) for a, b in spans)
+        shared = bool(getattr(g, "shared", False))
+        out.append({
+            "label": g.label,
+            "format": "shared" if shared else "discrete",
+            "synapses": int(g.n_synapses),
+            "stored": int(g.n_stored if shared else g.n_synapses),
+            "weight_lists": len(g.lists) if shared else None,
+            "synapse_memory_bytes": bits / 8,
+            "dense_equivalent_bytes": dense / 8,
+        })
+    return out

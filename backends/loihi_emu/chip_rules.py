@@ -16,6 +16,7 @@ from nengo.ensemble import Ensemble
 
 from nhw.errors import UnsupportedFeatureError
 from nhw.hw_emulator.chip import ChipSpec
+from nhw.hw_emulator.sparse import SparseWeights
 from nhw.backends.neuron_types import NEURON_TYPES
 from nhw.hw_emulator.neurons import NEURON_KINDS, NeuronKind
 
@@ -125,9 +126,13 @@ def incoming_cost(w_j: np.ndarray, copies: int, pieces: int, spec: ChipSpec) -> 
         ``(synapse_bits, input_axons)``; ``input_axons`` is an upper bound per piece
         (every used source row may reach every piece).
     """
-    nz = w_j != 0
-    rows = int(np.count_nonzero(nz.any(axis=0)))
-    nnz = int(np.count_nonzero(nz))
+    if isinstance(w_j, SparseWeights):
+        # shared lists (a convolution) cost at most this as discrete synapses
+        rows, nnz = w_j.n_source_rows, w_j.nnz
+    else:
+        nz = w_j != 0
+        rows = int(np.count_nonzero(nz.any(axis=0)))
+        nnz = int(np.count_nonzero(nz))
     bits = int(copies) * (nnz * spec.synapse_bits + rows * int(pieces) * spec.synapse_list_header_bits)
     return bits, rows * int(copies)
 

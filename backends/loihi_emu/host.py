@@ -20,6 +20,7 @@ from nengo.node import Node
 from nengo.processes import Process
 
 from .chip_rules import describe
+from .conv import conv_dense, is_conv
 from .filters import HostFilter
 from .taps import MappedModel
 
@@ -94,7 +95,8 @@ class Host:
         self.conn_w = {}
         for c in mapped.host_connections:
             sig = model.sig[c].get("weights")
-            self.conn_w[c] = 1.0 if sig is None else sig.initial_value  # None: NoTransform
+            w = 1.0 if sig is None else sig.initial_value  # None: NoTransform
+            self.conn_w[c] = conv_dense(c.transform, w) if is_conv(c.transform) else w
         self.conn_w_2d = {c: np.ndim(w) == 2 for c, w in self.conn_w.items()}
         self.y_all = np.zeros(0)
 

@@ -44,9 +44,11 @@ from nhw.errors import UnsupportedFeatureError
 from nhw.hw_emulator.blocks import ChipNetwork, InputAxons
 from nhw.hw_emulator.neurons import DECODE_KIND
 from nhw.hw_emulator.populations import Population, make_blocks, make_group
+from nhw.hw_emulator.sparse import SparseWeights
 
 from .chip_decoders import DecoderSolver
 from .chip_learning import LearningMapper
+from .conv import conv_coo, conv_dense, is_conv, pixel_atoms
 from .chip_rules import (FAIL, combine, dense_matrix, describe, fits_cores, incoming_cost, neuron_kind,
                          post_matrix, select_matrix, synapse_tau)
 from .taps import ChipInput, ChipOutput, LearningTap, MapOptions, MappedModel, VoltageOutput
@@ -131,7 +133,7 @@ class _Mapper(DecoderSolver, LearningMapper):
         if isinstance(pre, Ensemble):
             w = self.decoded_weights(c)
         else:
-            t = dense_matrix(self.built_weights(c), c.size_out, c.size_mid, c)
+            t = self.transform_matrix(c)
             w = t @ select_matrix(c.size_mid, pre.ensemble.n_neurons, c.pre_slice)
         return w * self.pops[self.pre_ens(c)].amplitude
 
@@ -159,7 +161,7 @@ class _Mapper(DecoderSolver, LearningMapper):
                 if sub is None:
                     memo[node] = None
                     return None
-                t = dense_matrix(self.built_weights(c), c.size_out, c.size_mid, c)
+                t = self.transform_matrix(c)
                 t = pm @ t @ select_matrix(c.size_mid, pre.size_out, c.pre_slice)
                 for kind, what, m, syn, dec in sub:
                     both = combine(syn, c.synapse)
@@ -168,7 +170,7 @@ class _Mapper(DecoderSolver, LearningMapper):
                         return None
                     out.append((kind, what, t @ m, both, dec))
             elif isinstance(pre, Node):
-                t = dense_matrix(self.built_weights(c), c.size_out, c.size_mid, c)
+                t = self.transform_matrix(c)
                 out.append(("host", c, pm @ t, c.synapse, False))
             else:
                 out.append(("chip", self.pops[self.pre_ens(c)], pm @ self.chip_matrix(c), c.synapse,
@@ -204,11 +206,6 @@ class _Mapper(DecoderSolver, LearningMapper):
         if conn.learning_rule_type is not None:
             self.add_learned(conn)
             return
-        if isinstance(conn.transform, (nengo.Convolution, nengo.transforms.ConvolutionTranspose)):
-            raise UnsupportedFeatureError(
-                f"{describe(conn)}: {type(conn.transform).__name__} transforms are not supported by "
-                "loihi-emu (neither on chip nor on the host); use a Dense or Sparse transform"
-            )
         if isinstance(post, (Node, Probe, LearningRule)):
             self.to_host.append(conn)
             return
@@ -218,11 +215,11 @@ class _Mapper(DecoderSolver, LearningMapper):
             srcs = self.sources(pre) if pre in self.passthrough and conn.function is None else None
             if srcs is None or any(combine(syn, conn.synapse) is FAIL for _, _, _, syn, _ in srcs):
                 self.host_needed.add(pre)
-                t = dense_matrix(self.built_weights(conn), conn.size_out, conn.size_mid, conn)
+                t = self.transform_matrix(conn)
                 self.add_input(conn, t, conn, conn.synapse)
                 return
             # collapse the passthrough node: route its sources straight to the post
-            t = dense_matrix(self.built_weights(conn), conn.size_out, conn.size_mid, conn)
+            t = self.transform_matrix(conn)
             t = t @ select_matrix(conn.size_mid, pre.size_out, conn.pre_slice)
             for kind, what, m, syn, decoded in srcs:
                 w, both = t @ m, combine(syn, conn.synapse)
@@ -233,6 +230,9 @@ class _Mapper(DecoderSolver, LearningMapper):
                     self.add_input(what, w, conn, both)
                 else:
                     self.chip_to_chip(what, w, conn, both, decoded)
+            return
+        if is_conv(conn.transform) and isinstance(pre, Neurons) and isinstance(post, Neurons):
+            self.add_conv(conn)
             return
         if isinstance(pre, Ensemble) and conn.solver.weights:
             # nengo folds the post encoders (and post_slice) into these weights,
@@ -247,6 +247,39 @@ class _Mapper(DecoderSolver, LearningMapper):
             raise UnsupportedFeatureError(f"{describe(conn)}: pre object {describe(pre)} cannot be mapped")
         self.chip_to_chip(self.pops[self.pre_ens(conn)], self.chip_matrix(conn), conn, conn.synapse,
                           isinstance(pre, Ensemble))
+
+    def transform_matrix(self, conn: Connection) -> np.ndarray:
+        """``size_out x size_mid`` matrix of ``conn``'s transform as nengo built it
+        (a convolution as its full matrix: host-side and non-shared uses)."""
+        if is_conv(conn.transform):
+            return conv_dense(conn.transform, self.built_weights(conn))
+        return dense_matrix(self.built_weights(conn), conn.size_out, conn.size_mid, conn)
+
+    def add_conv(self, conn: Connection) -> None:
+        """A convolution between neurons as shared synapse lists on population axons.
+
+        One population axon per input pixel of the pre neurons (its channel is the
+        spike's atom); the kernel, times the post gains, is stored once per distinct
+        footprint (:class:`~nhw.hw_emulator.shared_synapses.SharedSynapseGroup`).  The
+        post block gets one voltage scale so that its neurons' weights stay equal.
+        """
+        pre_ens, post_ens = conn.pre_obj.ensemble, conn.post_obj.ensemble
+        src, pop = self.pops[pre_ens], self.pops[post_ens]
+        rows, cols, vals = conv_coo(conn.transform, self.built_weights(conn))
+        pre_idx = np.arange(pre_ens.n_neurons)[conn.pre_slice]
+        post_idx = np.arange(post_ens.n_neurons)[conn.post_slice]
+        rows, cols = post_idx[rows], pre_idx[cols]
+        gain = np.asarray(self.model.params[post_ens].gain, dtype=np.float64)
+        vals = vals * gain[rows] * src.amplitude
+        pix, atom = pixel_atoms(conn.transform.input_shape)
+        # pre neurons outside pre_slice get axons of their own (they have no synapses here)
+        n_pix = int(pix.max(initial=-1)) + 1
+        axon_of = n_pix + np.arange(pre_ens.n_neurons)
+        atom_of = np.zeros(pre_ens.n_neurons, np.int64)
+        axon_of[pre_idx], atom_of[pre_idx] = pix, atom
+        w = SparseWeights(rows, cols, vals, (post_ens.n_neurons, pre_ens.n_neurons), axon_of, atom_of)
+        pop.uniform_scale = True
+        self.connect(src, pop, w, conn, tau=synapse_tau(conn.synapse, conn))
 
     def chip_to_chip(self, src: Population, w: np.ndarray, conn: Connection, synapse: Any,
                      decoded: bool) -> None:
@@ -406,7 +439,9 @@ class _Mapper(DecoderSolver, LearningMapper):
         """Queue synapses: ``w_j[i, j]`` nengo current per spike (amplitude 1/dt) of source j."""
         if tau is None:
             tau = synapse_tau(owner.synapse, owner)
-        dst.incoming.append((src, np.asarray(w_j, dtype=np.float64), float(tau), owner))
+        if not isinstance(w_j, SparseWeights):
+            w_j = np.asarray(w_j, dtype=np.float64)
+        dst.incoming.append((src, w_j, float(tau), owner))
 
     # ----------------------------------------------------------------- probes
     def add_probe(self, probe: Probe) -> None:
