@@ -410,14 +410,15 @@ _NIR_PROFILES = ["spec", "snntorch", "norse", "rockpool", "sinabs"]
 def export_cmd(source: str, fmt: str, output: str, allow_partial: bool, profile: str) -> None:
     """Export the network of CONFIG (or a run directory) to a NIR file."""
     from nhw.toolchain.experiment import build_network
-    from nhw.toolchain.nir.files import write_nir
     from nhw.toolchain.nir.export import export_nir
+    from nhw.toolchain.nir.files import carry_experiment, write_nir
 
     cfg = _load(source)
     built = build_network(cfg)
     names = {obj: name for group in (built.inputs, built.probes) for name, obj in group.items()}
     result = export_nir(built.network, dt=cfg.deploy.dt, allow_partial=allow_partial, names=names,
                         profile=profile)
+    carry_experiment(result, cfg, built)
     write_nir(output, result.graph, force=_g().force)
     if _g().json:
         _emit_json({"out": output, "nodes": len(result.graph.nodes), "edges": len(result.graph.edges),

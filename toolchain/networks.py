@@ -54,6 +54,8 @@ class BuiltNetwork:
     probes: dict[str, nengo.Probe]
     n_steps: int
     standard: std.ParityNetwork | None = None
+    #: inputs that replay a stimulus stored with the network (a NIR export's), so need no feed
+    replayed: frozenset[str] = frozenset()
 
 
 class Params(BaseModel):
@@ -227,7 +229,8 @@ def nir_file(p: NIRParams, seed: int) -> BuiltNetwork:
 
     imported = import_nir(p.path, allow_subtractive_if=p.allow_subtractive_if)
     imported.network.seed = seed
-    return BuiltNetwork(imported.network, dict(imported.inputs), dict(imported.outputs), p.n_steps)
+    return BuiltNetwork(imported.network, dict(imported.inputs), dict(imported.outputs), p.n_steps,
+                        replayed=frozenset(imported.replayed))
 
 
 _ENTRIES = [

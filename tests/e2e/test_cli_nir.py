@@ -13,6 +13,7 @@ def run(*args):
 
 
 def test_export_import_deploy(tmp_path):
+    """The round trip keeps the network's input: the exported stimulus is replayed, not zeros."""
     net = tmp_path / "cc.nir"
     cfg = tmp_path / "cc.yaml"
     out = run("export", CONFIG, "-o", str(net))
@@ -20,14 +21,55 @@ def test_export_import_deploy(tmp_path):
     assert "NIR nodes" in out.output
     out = run("import", str(net), "-o", str(cfg))
     assert out.exit_code == 0, out.output
-    assert cfg.read_text().startswith("# written by `nhw import`")
-    assert str(tmp_path) not in cfg.read_text()  # the NIR file is named relative to the config
+    text = cfg.read_text()
+    assert text.startswith("# written by `nhw import`") and "replay the stimulus recorded at export" in text
+    assert str(tmp_path) not in text  # the NIR file is named relative to the config
+    assert run("deploy", CONFIG, "--out", str(tmp_path / "orig")).exit_code == 0
+    out = run("deploy", str(cfg), "--out", str(tmp_path / "run"))
+    assert out.exit_code == 0, out.output
+    orig = np.load(tmp_path / "orig" / "probes.npz", allow_pickle=False)
+    data = np.load(tmp_path / "run" / "probes.npz", allow_pickle=False)
+    assert set(data.files) >= {"a", "b"} and data["a"].shape == orig["a"].shape == (1000, 1)
+    assert np.abs(orig["a"]).max() > 0.3  # a real signal, not zeros
+    for name in ("a", "b"):  # same input, same neurons: the same decoded values
+        assert np.sqrt(np.mean((data[name] - orig[name]) ** 2)) < 0.02, name
+
+
+def test_import_of_a_file_without_stimulus_refuses_to_run_on_zeros(tmp_path):
+    """A peer's NIR Input carries no data: deploy must say so instead of simulating zeros."""
+    import nir
+
+    from nhw.toolchain.nir import stimulus
+
+    net, bare, cfg = tmp_path / "cc.nir", tmp_path / "bare.nir", tmp_path / "bare.yaml"
+    assert run("export", CONFIG, "-o", str(net)).exit_code == 0
+    graph = nir.read(str(net))
+    for node in graph.nodes.values():
+        if isinstance(node, nir.Input):
+            node.metadata = {k: v for k, v in (node.metadata or {}).items() if k != stimulus.STIMULUS_KEY}
+    graph.metadata = {}
+    nir.write(str(bare), graph)
+    assert run("import", str(bare), "-o", str(cfg)).exit_code == 0
     out = run("deploy", str(cfg), "--out", str(tmp_path / "run0"))
-    assert out.exit_code == 2 and "would run on zeros" in out.output  # NIR stores no stimulus
+    assert out.exit_code == 2 and "would run on zeros" in out.output
     out = run("deploy", str(cfg), "--set", "network.params.zero_inputs=true", "--out", str(tmp_path / "run"))
     assert out.exit_code == 0, out.output
-    data = np.load(tmp_path / "run" / "probes.npz", allow_pickle=False)
-    assert set(data.files) >= {"a", "b"}
+
+
+def test_classifier_round_trip_keeps_data_feed_and_scoring(tmp_path):
+    """An imported classifier keeps its data, feed, presentation and scored probe (and seed)."""
+    import yaml
+
+    net, cfg = tmp_path / "d.nir", tmp_path / "d.yaml"
+    assert run("export", "configs/digits.yaml", "-o", str(net)).exit_code == 0
+    assert run("import", str(net), "-o", str(cfg)).exit_code == 0
+    conf = yaml.safe_load(cfg.read_text())
+    assert conf["data"] == {"name": "digits"}
+    assert {k: conf["deploy"][k] for k in ("feed", "classify", "n_items", "presentation_time")} == {
+        "feed": "input", "classify": "output", "n_items": 10, "presentation_time": 0.03}
+    assert "n_steps" not in conf["deploy"]  # a fed run's length follows its items
+    out = run("deploy", str(cfg), "--out", str(tmp_path / "run"))
+    assert out.exit_code == 0 and "output_accuracy" in out.output, out.output
 
 
 def test_export_refuses_existing_file_and_unexportable(tmp_path):

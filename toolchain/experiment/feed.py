@@ -71,7 +71,7 @@ def _check_driven(cfg: ExperimentConfig, built: networks.BuiltNetwork) -> None:
     net = cfg.network
     if net.name != "nir" or net.params.get("zero_inputs") or not built.inputs:
         return
-    idle = sorted(n for n in built.inputs if n != cfg.deploy.feed)
+    idle = sorted(n for n in built.inputs if n != cfg.deploy.feed and n not in built.replayed)
     if idle:
         raise ConfigError(f"{cfg.source}: deploy.feed: the NIR network's input(s) {', '.join(idle)} would run on "
                           "zeros (NIR stores no input data); expected deploy.feed with a data section, or "

@@ -11,6 +11,7 @@ import yaml
 
 from nhw.backends.atomic import file_mode, write_text
 from nhw.errors import NIRError
+from nhw.toolchain.nir import sections, stimulus
 from nhw.toolchain.nir.importer import ImportedNetwork, import_nir, read_graph
 
 
@@ -40,6 +41,25 @@ def write_nir(path: str | Path, graph: nir.NIRGraph, *, force: bool = False) -> 
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def carry_experiment(result, cfg, built) -> None:
+    """Store what the exported network needs to run as it did: its experiment and its stimuli.
+
+    ``result`` is the export of ``built`` (a config's network, see
+    :func:`nhw.toolchain.experiment.build_network`): inputs that generate their own
+    signal get it recorded (:mod:`.stimulus`), and the config's data/deploy keys go
+    into the graph's metadata (:mod:`.sections`).
+    """
+    n_steps = cfg.deploy.n_steps or built.n_steps
+    names = {name: result.names[node] for name, node in built.inputs.items() if node in result.names}
+    own = {name: node for name, node in stimulus.self_driven(built.inputs, fed=cfg.deploy.feed).items()
+           if names.get(name) in result.graph.nodes}
+    recorded = stimulus.record(built.network, own, n_steps=n_steps, dt=cfg.deploy.dt, seed=cfg.seed)
+    stimulus.attach(result.graph, names, recorded, cfg.deploy.dt)
+    meta = dict(result.graph.metadata or {})
+    meta[sections.SECTIONS_KEY] = sections.export_sections(cfg, names, n_steps)
+    result.graph.metadata = meta
 
 
 def import_to_config(nir_path: str | Path, out: str | Path, *, target: str = "reference",
@@ -72,21 +92,31 @@ def import_to_config(nir_path: str | Path, out: str | Path, *, target: str = "re
         write_nir(source, graph, force=force)
     else:
         imported = import_nir(nir_path)
+    carried = sections.import_sections(read_graph(source).metadata, out)
+    replay_steps = max(imported.replayed.values(), default=None)
+    deploy = {"target": target, **carried.get("deploy", {}), "probes": sorted(imported.outputs)}
+    if "feed" not in deploy:
+        deploy.setdefault("n_steps", replay_steps or 1000)
     config = {
         "version": 1,
         "name": nir_path.stem,
         "description": f"network imported from {nir_path.name}"
                        + (f" ({chosen.name} conventions, as strict NIR in {source.name})" if chosen.normalise else ""),
-        "seed": 0,
+        "seed": carried.get("seed", 0),
         # relative to the config, so the pair can be moved or shared together
         "network": {"name": "nir", "params": {"path": os.path.relpath(source, out.resolve().parent)}},
-        "deploy": {"target": target, "n_steps": 1000, "probes": sorted(imported.outputs)},
+        **({"data": carried["data"]} if carried.get("data") else {}),
+        "deploy": deploy,
     }
     head = "# written by `nhw import`\n"
-    if imported.inputs:
-        # NIR holds no stimulus: say so instead of letting deploy run on zeros
+    if imported.replayed:
+        head += (f"# input(s) {', '.join(sorted(imported.replayed))} replay the stimulus recorded at export "
+                 f"({replay_steps} steps)\n")
+    idle = sorted(set(imported.inputs) - set(imported.replayed) - {deploy.get("feed")})
+    if idle:
+        # nothing drives them: say so instead of letting deploy run on zeros
         config["network"]["params"]["zero_inputs"] = False
-        head += (f"# NIR stores no input data: feed input(s) {', '.join(sorted(imported.inputs))} with\n"
+        head += (f"# the NIR file holds no input data for {', '.join(idle)}: feed them with\n"
                  "# data + deploy.feed, or set network.params.zero_inputs: true to run them on zeros.\n")
     text = head + yaml.safe_dump(config, sort_keys=False)
     write_text(out, text)

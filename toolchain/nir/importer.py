@@ -58,6 +58,7 @@ import nir
 import numpy as np
 
 from nhw.errors import NIRError
+from nhw.toolchain.nir import stimulus
 
 
 @dataclass
@@ -68,6 +69,8 @@ class ImportedNetwork:
     inputs: dict[str, nengo.Node] = field(default_factory=dict)
     outputs: dict[str, nengo.Probe] = field(default_factory=dict)
     objects: dict[str, object] = field(default_factory=dict)
+    #: Input name -> steps of the stimulus recorded at export, which its Node replays
+    replayed: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -192,7 +195,11 @@ class _Importer:
     # --- per node type -------------------------------------------------------
     def input(self, name, node):
         size = _type_size(node.input_type, name)
-        obj = nengo.Node(np.zeros(size), label=name)
+        obj = stimulus.replay(name, node.metadata, size)
+        if obj is None:
+            obj = nengo.Node(np.zeros(size), label=name)
+        else:
+            self.result.replayed[name] = stimulus.steps(node.metadata)
         self.result.inputs[name] = obj
         return _Port(None, obj, 0, size)
 
@@ -466,8 +473,8 @@ def import_nir(graph: nir.NIRGraph | str | Path, *, allow_subtractive_if: bool =
     Returns
     -------
     ImportedNetwork
-        The network, ``inputs`` (NIR Input name -> Node of zeros; set its ``output``)
-        and ``outputs`` (NIR Output name -> Probe).
+        The network, ``inputs`` (NIR Input name -> Node: zeros, or the stimulus nhw's
+        export recorded, named in ``replayed``) and ``outputs`` (NIR Output name -> Probe).
 
     Raises
     ------
