@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from nhw.errors import BackendUnavailableError, UnknownBackendError
+from nhw.names import unknown
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,7 @@ def spec(name: str) -> BackendSpec:
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
-        known = ", ".join(_REGISTRY)
-        raise UnknownBackendError(f"unknown target {name!r}; known targets: {known}") from None
+        raise UnknownBackendError(unknown("target", name, _REGISTRY)) from None
 
 
 def names() -> list[str]:

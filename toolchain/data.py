@@ -116,7 +116,7 @@ BUILTIN: dict[str, Callable[..., Dataset]] = {"digits": digits, "sine": sine, "s
 
 def load_builtin(name: str, **kwargs) -> Dataset:
     """Load built-in dataset ``name`` (a key of :data:`BUILTIN`) with its keyword arguments."""
-    from nhw.toolchain.names import unknown
+    from nhw.names import unknown
 
     if name not in BUILTIN:
         raise UnknownNameError(unknown("dataset", name, list(BUILTIN)))

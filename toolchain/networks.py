@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 from nhw.backends.neuron_types import NEURON_TYPES
 from nhw.toolchain import parity_networks as std
 from nhw.errors import ConfigError, UnknownNameError
-from nhw.toolchain.names import unknown
+from nhw.names import unknown
 
 #: Config names of neuron types (the shared registry's names).
 NeuronName = Literal[tuple(NEURON_TYPES.names())]  # type: ignore[valid-type]

@@ -36,7 +36,7 @@ def test_targets_lists_all_with_reasons():
 def test_unknown_target_exits_2_with_known_names():
     out = nhw("parity", "--targets", "ocl2", "--networks", "communication_channel")
     assert out.returncode == 2
-    assert "unknown target 'ocl2'; known targets: reference, opencl" in out.stderr
+    assert "unknown target 'ocl2'; did you mean 'opencl'? known: reference, opencl" in out.stderr
     assert "Traceback" not in out.stderr
 
 

@@ -293,7 +293,7 @@ def test_parity_per_target_tolerance_and_unsupported(tmp_path, fake_target):
 
 def test_parity_bad_input(tmp_path):
     assert_clean_error(nhw("parity", QUICK, "--targets", "ocl2", "--out", tmp_path / "p"),
-                       "unknown target 'ocl2'; known targets: reference, opencl")
+                       "unknown target 'ocl2'; did you mean 'opencl'? known: reference, opencl")
     assert not (tmp_path / "p").exists()
     r = nhw("parity", QUICK, "--networks", "integrator")
     assert r.exit_code == 2 and "do not combine them with CONFIG" in r.stderr

@@ -101,3 +101,14 @@ def test_negative_run_time_and_trange_arguments(net):
         sim.trange(dt=0.002, sample_every=0.002)
     with pytest.warns(DeprecationWarning):
         assert np.allclose(sim.trange(dt=0.002), [0.002, 0.004])
+
+
+def test_backends_get_suggests_the_close_name():
+    """As the CLI does: a near miss gets a did-you-mean before the list of targets."""
+    import pytest
+
+    from nhw import backends
+    from nhw.errors import UnknownBackendError
+
+    with pytest.raises(UnknownBackendError, match=r"unknown target 'loihi_emu'; did you mean 'loihi-emu'\? known: "):
+        backends.get("loihi_emu")

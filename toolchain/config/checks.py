@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from nhw.toolchain.config.schema import ExperimentConfig, dotted, format_validation_error
 from nhw.errors import ConfigError, ToolchainError
-from nhw.toolchain.names import unknown
+from nhw.names import unknown
 from nhw.toolchain.networks import BuiltNetwork
 
 

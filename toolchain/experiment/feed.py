@@ -10,7 +10,7 @@ import numpy as np
 from nhw.errors import ConfigError
 from nhw.toolchain import networks
 from nhw.toolchain.config.schema import ExperimentConfig
-from nhw.toolchain.names import unknown
+from nhw.names import unknown
 
 
 def load_data(cfg: ExperimentConfig):

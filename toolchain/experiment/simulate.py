@@ -13,7 +13,7 @@ from nhw import backends
 from nhw.errors import ConfigError, DeployError, ToolchainError
 from nhw.toolchain import networks
 from nhw.toolchain.config.schema import ExperimentConfig
-from nhw.toolchain.names import unknown
+from nhw.names import unknown
 
 
 def spiking_probes(probes: dict[str, nengo.Probe]) -> list[str]:

@@ -1,4 +1,4 @@
-"""Messages for names that are not known: a suggestion for near misses, then the list."""
+"""Messages for names that are not known: a suggestion for near misses, then the list (stdlib only)."""
 
 from __future__ import annotations
 
