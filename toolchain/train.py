@@ -333,6 +333,9 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
     sim = Simulator(built.network, minibatch_size=mb, seed=cfg.seed, progress_bar=verbose > 0)
     done = 0
     try:
+        refresh = []
+        if tr.quantize:
+            refresh = [_quantize(sim, cfg)]
         loss = {built.probes[p]: keras_helpers.make_loss(name) for p, name in tr.loss.items()}
         weights = {built.probes[p]: 1.0 for p in tr.loss}
         fr = tr.regularization.firing_rate
@@ -381,7 +384,7 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
                     sim.fit({built.inputs[k]: v[order] for k, v in x_tr.items()},
                             {built.probes[k]: v[order] for k, v in y_tr.items()},
                             epochs=epoch + 1, initial_epoch=epoch, verbose=verbose, shuffle=False,
-                            callbacks=[keras_helpers.epoch_callback(save), *(callbacks or [])],
+                            callbacks=[*refresh, keras_helpers.epoch_callback(save), *(callbacks or [])],
                             validation_data=validation)
                 except UserWarning as exc:
                     raise ToolchainError(
@@ -420,6 +423,23 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
         raise
     finally:
         sim.close()
+
+
+def _quantize(sim, cfg: ExperimentConfig) -> Any:
+    """Train ``sim`` with ``train.target``'s quantised weights and biases; returns the per-epoch refresh callback.
+
+    The target's mapping options come from ``deploy.options[target]`` (its Simulator
+    keyword arguments), so training quantises as that deployment will.
+    """
+    from nhw.backends.loihi_emu.mapping import MapOptions
+    from nhw.backends.tensorflow.builders import chip_quantize
+
+    target = cfg.train.target
+    given = dict(cfg.deploy.options.get(target, {}))
+    known = set(MapOptions.__dataclass_fields__) - {"spec"}
+    options = MapOptions(**{k: v for k, v in given.items() if k in known})
+    q = chip_quantize.quantize_for_chip(sim, options)
+    return chip_quantize.refresh_callback(q)
 
 
 def _variables_named(message: str) -> str:

@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from nhw.toolchain.names import suggest
+from nhw.names import suggest
 
 #: Version of the config schema (``version:`` in a file); bumped on breaking changes.
 SCHEMA_VERSION = 1
@@ -129,9 +129,18 @@ class TrainSection(Section):
         None, description="surrogate gradient for mode spiking_aware (default: fast_sigmoid, slope 25)")
     target: Literal["loihi-emu"] | None = Field(
         None, description="train LIF / spiking ReLU neurons as this target's neuron models (chip-aware training)")
+    quantize: bool = Field(
+        False, description="with target: train with the target's quantised weights and biases "
+                           "(straight-through gradients; deploy.options of that target set its mapping)")
     regularization: RegularizationSection = Field(default_factory=RegularizationSection,
                                                   description="L2 and firing-rate penalties")
     seed: int | None = Field(None, description="default: the top-level seed")
+
+    @model_validator(mode="after")
+    def _quantize_needs_target(self) -> "TrainSection":
+        if self.quantize and self.target is None:
+            raise ValueError("quantize: true needs a target whose formats to train for; expected target: loihi-emu")
+        return self
 
 
 # --- deploy ----------------------------------------------------------------------------
