@@ -35,6 +35,8 @@ class DeployResult:
     fed: dict[str, np.ndarray] = field(default_factory=dict)
     out: Path | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    #: the scored probe's per-item decisions: probe, labels, predictions, steps_per_item
+    classification: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         """Plain-data summary (also stored in the run's manifest)."""
@@ -51,6 +53,7 @@ class DeployResult:
             "hardware_note": r.hardware_note,
             "probes": {n: probe_stats(v, n in self.spiking) for n, v in r.data.items()},
             "metrics": self.metrics,
+            **({"classification": self.classification} if self.classification else {}),
         }
 
     def to_table(self) -> str:
@@ -94,12 +97,25 @@ def classify(output: np.ndarray, labels: np.ndarray, steps_per_item: float, name
     The end of each presentation is scored because synapses need time to settle on
     the new input.
     """
+    scored = score(output, labels, steps_per_item, name)
+    return scored[0] if scored else {}
+
+
+def score(output: np.ndarray, labels: np.ndarray, steps_per_item: float,
+          name: str = "output") -> tuple[dict[str, float], dict[str, Any]] | None:
+    """:func:`classify`'s metrics and the per-item record behind them (None: not a classifier run).
+
+    The record holds ``probe``, ``labels``, ``predictions`` and ``steps_per_item``.
+    """
     per = int(round(steps_per_item))
     labels = np.asarray(labels).reshape(-1)
     if per < 1 or not np.issubdtype(labels.dtype, np.integer) or len(output) < per * len(labels):
-        return {}
+        return None
     preds = decisions(output, len(labels), steps_per_item)
-    return {f"{name}_accuracy": float(np.mean(preds == labels)), "n_scored": float(len(labels))}
+    metrics = {f"{name}_accuracy": float(np.mean(preds == labels)), "n_scored": float(len(labels))}
+    record = {"probe": name, "labels": [int(v) for v in labels], "predictions": [int(v) for v in preds],
+              "steps_per_item": float(steps_per_item)}
+    return metrics, record
 
 
 def decisions(output: np.ndarray, n_items: int, steps_per_item: float) -> np.ndarray:
@@ -142,8 +158,10 @@ def deploy(cfg: ExperimentConfig, target: str | None = None, out: str | Path | N
                    options=cfg.deploy.options.get(target))
     result = DeployResult(cfg, sim, n_steps, spiking_probes(probes), fed)
     if cfg.deploy.classify is not None and fed:
-        result.metrics = classify(sim.data[cfg.deploy.classify], fed["y"], cfg.deploy.presentation_time / cfg.deploy.dt,
-                                  cfg.deploy.classify)
+        scored = score(sim.data[cfg.deploy.classify], fed["y"], cfg.deploy.presentation_time / cfg.deploy.dt,
+                       cfg.deploy.classify)
+        if scored:
+            result.metrics, result.classification = scored
     if out is None:
         return result
     with RunWriter(out, "deploy", force=force, config=cfg) as w:

@@ -197,6 +197,22 @@ def test_deploy_feeds_digits_and_plots_spikes(tmp_path):
     assert 0 <= run.summary["metrics"]["output_accuracy"] <= 1
 
 
+def test_classifier_is_scored_on_the_whole_test_set_with_per_item_predictions(tmp_path):
+    """Ten items said little about a classifier: the default scores every test item, and keeps each decision."""
+    out = tmp_path / "digits"
+    r = nhw("deploy", ROOT / "configs" / "digits.yaml", "--set", "network.params.n_hidden=16", "--set",
+            "deploy.probes=[output]", "--out", out)
+    assert r.exit_code == 0, r.stderr
+    run = artifacts.load_run(out)
+    c = run.summary["classification"]
+    n_test = run.npz("inputs.npz")["x"].shape[0]
+    assert n_test > 400 and run.summary["metrics"]["n_scored"] == n_test  # digits: 25% of 1797
+    assert c["probe"] == "output" and len(c["labels"]) == len(c["predictions"]) == n_test
+    assert c["labels"] == [int(v) for v in run.npz("inputs.npz")["y"]]
+    acc = sum(a == b for a, b in zip(c["labels"], c["predictions"])) / n_test
+    assert acc == pytest.approx(run.summary["metrics"]["output_accuracy"])
+
+
 def test_deploy_feed_size_mismatch(tmp_path):
     out = tmp_path / "r"
     assert_clean_error(

@@ -155,7 +155,7 @@ class DeploySection(Section):
     probes: list[str] | None = Field(None, description="probes to record (default: all)")
     feed: str | None = Field(None, description="input node fed with test samples of `data`")
     presentation_time: PositiveFloat = Field(0.03, allow_inf_nan=False, description="seconds per fed sample")
-    n_items: PositiveInt = Field(10, description="test samples to feed")
+    n_items: PositiveInt | None = Field(None, description="test samples to feed (default: the whole test set)")
     classify: str | None = Field(
         None, description="probe scored against the fed labels: argmax over the last 20% of each presentation")
     plots: bool = Field(True, description="write outputs.png and spikes.png")

@@ -44,11 +44,12 @@ def feed_inputs(cfg: ExperimentConfig, built: networks.BuiltNetwork) -> dict[str
     if ds is None:
         raise ConfigError(f"{cfg.source}: deploy.feed: feeding an input needs a 'data' section")
     node = built.inputs[dep.feed]
-    if dep.n_items > len(ds.x_test):
+    n_items = len(ds.x_test) if dep.n_items is None else dep.n_items
+    if n_items > len(ds.x_test):
         # slicing would quietly feed fewer items than asked (and score fewer)
         raise ConfigError(f"{cfg.source}: deploy.n_items: expected at most {len(ds.x_test)} (the test samples "
                           f"of dataset {ds.name!r}); got {dep.n_items}")
-    x, y = ds.x_test[: dep.n_items], ds.y_test[: dep.n_items]
+    x, y = ds.x_test[:n_items], ds.y_test[:n_items]
     if ds.n_features != node.size_out:
         raise ConfigError(f"{cfg.source}: deploy.feed: input node {dep.feed!r} takes {node.size_out} values "
                           f"but dataset {ds.name!r} has {ds.n_features} features")
