@@ -16,6 +16,13 @@ from nhw.backends.tensorflow.api.converter import ConversionError, Converter  # 
 L = keras.layers
 
 
+def _verify(conv, **kwargs):
+    """NengoDL's verify on random inputs (not only ones), to 1e-4."""
+    shape = tuple(conv.model.inputs[0].shape[1:])
+    x = np.random.RandomState(0).uniform(-1, 1, (4, *shape))
+    return conv.verify(inputs=[x], atol=1e-4, rtol=0, **kwargs)
+
+
 def _seq(*layers, shape=(8, 8, 2)):
     keras.utils.set_random_seed(0)
     return keras.Sequential([keras.Input(shape), *layers])
@@ -36,7 +43,7 @@ def test_sequential_layers_match_keras(layers):
         bn = model.layers[0]
         rng = np.random.RandomState(1)
         bn.set_weights([rng.uniform(0.5, 2, 2), rng.uniform(-1, 1, 2), rng.uniform(-1, 1, 2), rng.uniform(0.5, 2, 2)])
-    assert Converter(model).verify() < 1e-4
+    assert _verify(Converter(model))
 
 
 def test_functional_add_concatenate_and_nested_model():
@@ -50,7 +57,7 @@ def test_functional_add_concatenate_and_nested_model():
     out = L.Dense(4, activation="relu")(c)
     model = keras.Model(x, out)
     conv = Converter(model)
-    assert conv.verify() < 1e-4
+    assert _verify(conv)
     assert model.layers[-1] in conv.outputs and model.inputs[0] in conv.inputs
 
 
@@ -98,8 +105,7 @@ def test_new_layers_match_keras(layers, shape):
     if max_pool:  # max -> average: compare with the average-pooled Keras model
         pool = layers[0]
         model = _seq(L.AveragePooling3D(pool.pool_size, pool.strides), *layers[1:], shape=shape)
-    err = Converter(model, allow_fallback=False).verify() if max_pool else conv.verify()
-    assert err < 1e-4
+    assert _verify(Converter(model, allow_fallback=False) if max_pool else conv)
 
 
 def test_3d_layers_are_sparse_and_run_on_tensorflow():
@@ -111,7 +117,7 @@ def test_3d_layers_are_sparse_and_run_on_tensorflow():
     transforms = [c.transform for c in conv.net.all_connections]
     assert any(isinstance(t, nengo.Sparse) for t in transforms)
     assert not any(isinstance(t, nengo.Convolution) for t in transforms)
-    assert conv.verify(simulator=Simulator) < 1e-4
+    assert _verify(conv, simulator=Simulator)
 
 
 def test_leaky_relu_neurons_swap_and_scale():
@@ -134,16 +140,21 @@ def test_leaky_relu_neurons_swap_and_scale():
     np.testing.assert_allclose(got, model.predict(x, verbose=0)[0], atol=0.1)
 
 
-def test_scaling_only_for_homogeneous_neurons():
-    model = _seq(L.Flatten(), L.Dense(3, activation="sigmoid"))
-    with pytest.raises(ConversionError, match="scale_firing_rates needs a neuron type"):
-        Converter(model, scale_firing_rates=10)
+def test_scaling_non_homogeneous_neurons_warns():
+    """NengoDL scales any neuron type; where the output changes, nhw says so."""
+    model = _seq(L.Flatten(), L.Dense(3, activation="sigmoid"), shape=(4,))
+    with pytest.warns(UserWarning, match="no amplitude: only its input is scaled"):
+        conv = Converter(model, scale_firing_rates=10)
+    (ens,) = conv.net.all_ensembles
+    assert np.all(ens.gain == 10)
+    with pytest.raises(ValueError, match="differs from Keras"):
+        _verify(conv)
 
 
 def test_rate_scaling_preserves_rate_network():
     model = _seq(L.Flatten(), L.Dense(5, activation="relu"), L.Dense(2))
     conv = Converter(model, scale_firing_rates={model.layers[1].name: 20})
-    assert conv.verify() < 1e-4
+    assert _verify(conv)
 
 
 def test_spiking_digits_cnn_keeps_accuracy():

@@ -1,110 +1,40 @@
-"""Convert a Keras 3 model into a ``nengo.Network``.
+"""Convert a Keras 3 model into a ``nengo.Network``, with NengoDL's ``Converter`` API.
 
-Every layer with a native handler becomes nengo objects that *any* nhw target can build:
+Every layer with a native handler (:mod:`.converter_layers`) becomes nengo objects
+that *any* nhw target can build: connection transforms (``Dense``, ``Sparse``,
+``Convolution``, ``ConvolutionTranspose``, index views) into passthrough Nodes, and
+activations as Ensembles driven at ``.neurons`` (``gain = scale``, ``amplitude = 1 /
+scale``, see :mod:`.converter_activations`). Layers without a handler (or in a
+configuration a handler cannot express) become, with ``allow_fallback=True``, a
+:class:`.tensor_node.TensorNode` running the Keras layer itself (only the
+``tensorflow`` target runs those; ``Converter.fallbacks`` names them), or an error
+naming the layer. Users add converters for their own layer classes with
+:meth:`Converter.register` and :class:`.converter_user.LayerConverter`.
 
-* ``Dense``, ``Conv1D``/``Conv2D`` (strides, padding, dilation, groups),
-  ``DepthwiseConv2D``, ``Conv1DTranspose``/``Conv2DTranspose`` (strides, padding,
-  ``output_padding``), ``AveragePooling1D/2D``, ``GlobalAveragePooling1D/2D/3D``,
-  ``BatchNormalization`` (folded to a per-channel scale and shift) -> connection
-  transforms (``Dense``, ``Sparse``, ``Convolution``, ``ConvolutionTranspose``) into a
-  passthrough ``Node``, with a constant ``Node`` for biases;
-* ``Conv3D``, ``Conv3DTranspose``, ``AveragePooling3D`` -> a ``Sparse`` transform
-  (nengo's ``Convolution`` accepts 3 spatial dimensions, but no nengo builder runs
-  it, so the convolution is written out as a sparse matrix);
-* activations (``Activation``, ``ReLU``, ``LeakyReLU``, a layer's own ``activation``)
-  -> an ``Ensemble`` driven at ``.neurons`` with ``gain = scale``, ``bias = layer bias
-  x scale`` and output ``amplitude = 1 / scale`` (``leaky_relu`` ->
-  :class:`.neurons.LeakyReLU` with the layer's ``negative_slope``);
-* ``Flatten``, ``Reshape``, ``Dropout``/``SpatialDropout``, ``GaussianNoise``,
-  ``GaussianDropout``, ``AlphaDropout``, ``ActivityRegularization`` (inference) ->
-  nothing (nengo signals are flat, in Keras' row-major channels-last order);
-* ``Add`` -> several connections into one passthrough ``Node``; ``Concatenate`` ->
-  connections into index slices; ``MaxPooling1D/2D/3D`` -> average pooling when
-  ``max_to_avg_pool=True``; nested models are flattened.
-
-Anything else (a layer without a handler, a configuration a handler cannot express,
-e.g. ``MaxPooling`` without ``max_to_avg_pool`` or an activation such as ``softmax``
-without a nengo neuron type) becomes, with ``allow_fallback=True``, a
-:class:`.tensor_node.TensorNode` that runs the Keras layer itself (several inputs are
-concatenated into the node and split again inside it); such networks run only on the
-``tensorflow`` target, and ``Converter.fallbacks`` names those layers. With
-``allow_fallback=False`` they are errors naming the layer.
+As in NengoDL, only the Keras kernels and biases are trainable in the converted
+network (``verify(training=True)`` checks that training both gives the same result).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
 from typing import Any, Callable
 
 import nengo
 import numpy as np
-import scipy.sparse
 
 from nhw.backends.tensorflow._tf import keras  # the quiet import: TensorFlow's start-up lines stay hidden
 
-from nhw.errors import UnsupportedFeatureError
-from nhw.backends.tensorflow.builders.sparse_conv import sparse_convolution
-from nhw.backends.neurons import LeakyReLU, SpikingLeakyReLU
+from nhw.backends.tensorflow.api.converter_activations import (  # noqa: F401  (re-exported names)
+    DEFAULT_ACTIVATIONS, ActivationSwaps, resolve, scale_neurons)
+from nhw.backends.tensorflow.api.converter_base import (  # noqa: F401
+    ConversionError, KerasTensorDict, LayerNotConvertibleError, SharedWeightsError, VerificationError,
+    _NotNative, _Out, is_keras_tensor)
+from nhw.backends.tensorflow.api.converter_layers import LAYERS, MAX_SPARSE_NNZ, handler_for  # noqa: F401
+from nhw.backends.tensorflow.api.converter_user import LayerConverter
+from nhw.backends.tensorflow.api.converter_verify import verify_converter
 from nhw.backends.tensorflow.api.tensor_node import TensorNode
-
-
-class ConversionError(UnsupportedFeatureError):
-    """A Keras model (or one of its layers) that cannot be converted."""
-
-
-class _NotNative(ConversionError):
-    """This layer (configuration) has no native nengo equivalent: a TensorNode may run it."""
-
-
-#: largest number of non-zeros of a convolution written out as a Sparse transform
-MAX_SPARSE_NNZ = 20_000_000
-
-
-@dataclass(frozen=True)
-class _Out:
-    """The nengo object holding one Keras tensor, and that tensor's shape."""
-
-    obj: Any
-    shape: tuple[int, ...]
-    spiking_source: bool = False  # output of neurons: gets the converter's synapse
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape))
-
-
-#: Keras activation name -> default nengo neuron type (None: identity).
-DEFAULT_ACTIVATIONS: dict[str, nengo.neurons.NeuronType | None] = {
-    "linear": None,
-    "relu": nengo.RectifiedLinear(),
-    "sigmoid": nengo.Sigmoid(tau_ref=1),
-    "tanh": nengo.Tanh(tau_ref=1),
-    "leaky_relu": LeakyReLU(negative_slope=0.2),  # keras.activations.leaky_relu's default
-}
-
-#: Neuron types whose rate is homogeneous in the input, so rates can be rescaled
-#: (LeakyReLU and SpikingLeakyReLU are subclasses).
-_SCALABLE = (nengo.RectifiedLinear, nengo.SpikingRectifiedLinear)
-_LEAKY = (LeakyReLU, SpikingLeakyReLU)
-
-
-def _with(neuron_type, **params):
-    """A copy of ``neuron_type`` with some parameters changed (slope, amplitude)."""
-    kwargs = {"amplitude": neuron_type.amplitude}
-    if isinstance(neuron_type, _LEAKY):
-        kwargs["negative_slope"] = neuron_type.negative_slope
-    kwargs.update(params)
-    return type(neuron_type)(**kwargs)
-
-
-def _activation_name(fn) -> str:
-    if isinstance(fn, str):
-        return fn
-    try:
-        name = keras.activations.serialize(fn)
-    except Exception:  # custom callables have no registered name
-        name = getattr(fn, "__name__", repr(fn))
-    return name if isinstance(name, str) else name.get("config", repr(fn))
+from nhw.backends.tensorflow.settings import configure_settings
 
 
 class Converter:
@@ -114,135 +44,208 @@ class Converter:
     ----------
     model
         A built ``keras.Sequential`` or functional ``keras.Model`` (nested models too).
-    swap_activations
-        Replace activations: keys are Keras activations (function or name) or nengo
-        neuron types, values nengo neuron types, e.g.
-        ``{"relu": nengo.SpikingRectifiedLinear()}`` or
-        ``{"leaky_relu": SpikingLeakyReLU()}`` (leaky types keep the Keras layer's
-        ``negative_slope``; the swapped type gives only the class and amplitude).
-    scale_firing_rates
-        A number for every neuron layer, or ``{layer name or layer: number}``: neuron
-        inputs are multiplied by it and outputs divided by it, so rate networks are
-        unchanged while spiking ones fire more (and approximate better).
-    synapse
-        Synapse on every connection leaving neurons (``None``: no filtering).
-    max_to_avg_pool
-        Convert ``MaxPooling`` layers to average pooling (otherwise an error).
-    inference_only
-        Accepted for API compatibility: the converted network is always the
-        inference-mode graph (``Dropout`` is the identity, ``BatchNormalization`` uses
-        its moving statistics).
     allow_fallback
         Run layers without a native nengo equivalent as TensorNodes wrapping the Keras
-        layer (only the ``tensorflow`` target runs those); ``False``: such a layer is a
-        ``ConversionError`` naming it.
+        layer (with a warning; only the ``tensorflow`` target runs those); ``False``:
+        such a layer is a :class:`.LayerNotConvertibleError` (a ``TypeError``) naming it.
+    inference_only
+        Convert layers whose *inference* the nengo network can repeat but whose
+        training it cannot: ``BatchNormalization`` (folded to its moving statistics)
+        and ``Dense``/``Conv`` layers with regularisers or constraints. Otherwise those
+        layers fall back to TensorNodes (or are errors without ``allow_fallback``).
+    max_to_avg_pool
+        Convert ``MaxPooling``/``GlobalMaxPooling`` layers to average pooling (this
+        changes the network's output; otherwise they are not native).
+    split_shared_weights
+        A layer with weights applied to several inputs gets one independent copy of
+        its weights per application (otherwise a :class:`.SharedWeightsError`).
+    swap_activations
+        Replace activations: keys are Keras activations (functions or names) or nengo
+        neuron types, values Keras activations or nengo neuron types, e.g.
+        ``{keras.activations.relu: nengo.SpikingRectifiedLinear()}``,
+        ``{nengo.RectifiedLinear(): nengo.SpikingRectifiedLinear()}`` or
+        ``{keras.activations.elu: keras.activations.relu}``. A key no layer uses is
+        reported with a warning.
+    scale_firing_rates
+        A number for every neuron layer, or ``{keras layer (or its name): number}``:
+        neuron inputs are multiplied by it and outputs divided by it, so networks of
+        ReLU-like neurons compute the same while spiking ones fire more (other types
+        are skewed, with a warning).
+    synapse
+        Synapse on every connection and output probe leaving neurons (``None``: none).
+    temporal_model
+        The Keras model has a time axis after the batch axis (``(batch, n_steps,
+        ...)``): every layer is converted for one time step.
     sparse_convolutions
-        Write convolutions and average pooling out as ``Sparse`` transforms instead of
-        ``nengo.Convolution`` (for targets without convolution, such as loihi-emu).
+        nhw option: write convolutions and average pooling out as ``Sparse``
+        transforms instead of ``nengo.Convolution`` (for targets without convolution,
+        such as loihi-emu); convolution biases then sit on each neuron.
 
     Attributes
     ----------
+    model : keras.Model
+        The model as given.
     net : nengo.Network
-    inputs : dict
-        Keras input layers *and* input tensors -> input ``Node`` (zeros; set
+    inputs : KerasTensorDict
+        Keras input tensors (and input layers) -> input ``Node`` (zeros; set
         ``output`` or feed data through a simulator).
-    outputs : dict
-        Keras output layers *and* output tensors -> ``Probe``.
-    layers : dict
-        Keras layer -> the nengo object producing its output.
+    outputs : KerasTensorDict
+        Keras output tensors (and the layers producing them) -> ``Probe``.
+    layers : KerasTensorDict
+        Keras layer output tensors (and layers called once) -> the nengo object
+        producing that output.
     fallbacks : list of str
         Names of the layers that became TensorNodes (empty: the network is native and
         every target can run it).
+    verify_error : float or None
+        The largest difference found by the last :meth:`verify`.
     """
+
+    #: Keras layer class -> user :class:`.LayerConverter` (see :meth:`register`);
+    #: nhw's own handlers are :data:`.converter_layers.LAYERS`
+    converters: dict[type, type] = {}
 
     def __init__(
         self,
         model: keras.Model,
+        allow_fallback: bool = True,
+        inference_only: bool = False,
+        max_to_avg_pool: bool = False,
+        split_shared_weights: bool = False,
         swap_activations: dict | None = None,
         scale_firing_rates: float | dict | None = None,
         synapse: float | nengo.synapses.Synapse | None = None,
-        max_to_avg_pool: bool = False,
-        inference_only: bool = False,
-        allow_fallback: bool = True,
+        temporal_model: bool = False,
         sparse_convolutions: bool = False,
     ) -> None:
         if not isinstance(model, keras.Model):
             raise ConversionError(f"Converter: expected a keras.Model, got {type(model).__name__}")
         self.model = model
-        self.swap = {self._swap_key(k): v for k, v in (swap_activations or {}).items()}
+        self.allow_fallback = allow_fallback
+        self.inference_only = inference_only
+        self.max_to_avg_pool = max_to_avg_pool
+        self.split_shared_weights = split_shared_weights
+        self.swap_activations = ActivationSwaps(swap_activations)
         self.scale_firing_rates = scale_firing_rates
         self.synapse = synapse
-        self.max_to_avg_pool = max_to_avg_pool
-        self.inference_only = inference_only
-        self.allow_fallback = allow_fallback
+        self.temporal_model = temporal_model
         self.sparse_convolutions = sparse_convolutions
-        self.inputs: dict = {}
-        self.outputs: dict = {}
-        self.layers: dict = {}
+        #: leading axes of every Keras shape that are not part of one step's signal
+        self.n_prefix = 2 if temporal_model else 1
+        self.inputs = KerasTensorDict()
+        self.outputs = KerasTensorDict()
+        self.layers = KerasTensorDict()
         self.fallbacks: list[str] = []
+        self.verify_error: float | None = None
+        self._calls: dict[int, int] = {}
+        self._layer_converters: dict[int, LayerConverter] = {}
+        self._node = None  # the Keras call node being converted
         self.net = nengo.Network(label=model.name)
         with self.net:
-            ins = []
-            for tensor in model.inputs:
-                shape = tuple(int(s) for s in tensor.shape[1:])
-                node = nengo.Node(np.zeros(int(np.prod(shape))), label=getattr(tensor, "name", "input"))
-                self.inputs[tensor] = node
-                ins.append(_Out(node, shape))
-            for layer in model.layers:
-                if isinstance(layer, keras.layers.InputLayer):
-                    self.inputs[layer] = self.inputs[layer.output]
+            configure_settings(trainable=None, inference_only=inference_only)
+            ins = [self._input(tensor) for tensor in model.inputs]
             outs = self._walk(model, ins)
             for tensor, out in zip(model.outputs, outs):
-                probe = nengo.Probe(out.obj, label=f"{getattr(tensor, 'name', 'output')}_probe")
-                self.outputs[tensor] = probe
-            for layer in model.layers:
-                for tensor, probe in zip(model.outputs, list(self.outputs.values())):
-                    if _produces(layer, tensor):
-                        self.outputs[layer] = probe
+                synapse = self.synapse if isinstance(out.obj, nengo.ensemble.Neurons) else None
+                self.outputs[tensor] = nengo.Probe(out.obj, synapse=synapse,
+                                                   label=f"{getattr(tensor, 'name', 'output')}_probe")
+        unused = self.swap_activations.unused()
+        if unused:
+            warnings.warn(f"Converter: swap_activations keys {unused} match no layer of model "
+                          f"'{model.name}'", stacklevel=2)
+
+    def _input(self, tensor) -> _Out:
+        shape = tuple(tensor.shape[self.n_prefix:])
+        if any(s is None for s in shape):
+            raise ConversionError(
+                f"Converter: input '{tensor.name}' has shape {tuple(tensor.shape)}; every axis after "
+                f"{'batch and time' if self.temporal_model else 'batch'} must be fixed (a variable "
+                "number of time steps: convert with temporal_model=True)")
+        node = nengo.Node(np.zeros(int(np.prod(shape))), label=getattr(tensor, "name", "input"))
+        self.inputs[tensor] = node
+        layer = tensor._keras_history[0]
+        if isinstance(layer, keras.layers.InputLayer):
+            self.inputs[layer] = node
+        self.net.config[node].trainable = False
+        return _Out(node, shape)
 
     # --- graph traversal ---------------------------------------------------------
     def _walk(self, model: keras.Model, ins: list[_Out]) -> list[_Out]:
-        if isinstance(model, keras.Sequential):
-            (cur,) = ins
-            for layer in model.layers:
-                (cur,) = self._apply(layer, [cur])
-            return [cur]
-        cfg = model.get_config()
-        tensors: dict[tuple, _Out] = {}
-        for history, out in zip(_histories(cfg["input_layers"]), ins):
-            tensors[history] = out
-        for layer_cfg in cfg["layers"]:
-            if layer_cfg["class_name"] == "InputLayer":
-                continue
-            layer = model.get_layer(layer_cfg["name"])
-            for node_index, inbound in enumerate(layer_cfg["inbound_nodes"]):
-                args = [tensors[h] for h in _histories(inbound["args"])]
-                if _histories(inbound.get("kwargs", {})):
+        graph = getattr(model, "_functional", None) if isinstance(model, keras.Sequential) else model
+        if graph is None or not hasattr(graph, "_nodes_by_depth"):
+            raise ConversionError(f"model '{model.name}' has no layer graph (build it on a keras.Input)")
+        values = {id(t): out for t, out in zip(keras.tree.flatten(graph.inputs), ins)}
+        for depth in sorted(graph._nodes_by_depth, reverse=True):
+            for node in graph._nodes_by_depth[depth]:
+                layer = node.operation
+                if isinstance(layer, keras.layers.InputLayer):
+                    continue
+                if any(is_keras_tensor(v) for v in keras.tree.flatten(node.arguments.kwargs)):
                     raise ConversionError(f"layer '{layer.name}' ({type(layer).__name__}) takes tensors as "
                                           "keyword arguments, which the converter cannot follow")
-                positional = len(inbound["args"]) > 1  # layer(a, b) rather than layer([a, b])
-                for k, out in enumerate(self._apply(layer, args, positional)):
-                    tensors[(layer_cfg["name"], node_index, k)] = out
-        return [tensors[h] for h in _histories(cfg["output_layers"])]
+                args = [values[id(t)] for t in node.input_tensors]
+                positional = len(node.arguments.args) > 1  # layer(a, b) rather than layer([a, b])
+                outs = self._apply(layer, args, node, positional)
+                for tensor, out in zip(node.output_tensors, outs):
+                    values[id(tensor)] = out
+        return [values[id(t)] for t in keras.tree.flatten(graph.outputs)]
 
-    def _apply(self, layer, ins: list[_Out], positional: bool = False) -> list[_Out]:
-        if isinstance(layer, keras.Model):
+    def _apply(self, layer, ins: list[_Out], node, positional: bool = False) -> list[_Out]:
+        user = self._user_converter_class(layer)
+        if isinstance(layer, keras.Model) and user is None:
             outs = self._walk(layer, ins)
         else:
-            handler = next((h for cls, h in LAYERS.items() if isinstance(layer, cls)), None)
+            self._count_call(layer, user)
+            previous, self._node = self._node, node
             try:
-                if handler is None:
-                    raise _NotNative(
-                        f"layer '{layer.name}' ({type(layer).__name__}) has no native nengo equivalent; "
-                        f"supported: {', '.join(sorted(c.__name__ for c in LAYERS))}"
-                    )
-                outs = [handler(self, layer, ins)]
-            except _NotNative as e:
-                if not self.allow_fallback:
-                    raise ConversionError(f"{e} (allow_fallback=False)") from None
-                outs = [self._fallback(layer, ins, positional)]
-        self.layers[layer] = outs[0].obj if len(outs) == 1 else [o.obj for o in outs]
+                outs = [self._convert_layer(layer, ins, node, user, positional)]
+            finally:
+                self._node = previous
+        self._record(layer, node, outs)
         return outs
+
+    def _convert_layer(self, layer, ins, node, user, positional) -> _Out:
+        try:
+            if user is not None:
+                ok, msg = user.convertible(layer, self)
+                if not ok:
+                    if not user.allow_fallback:
+                        raise LayerNotConvertibleError(f"layer '{layer.name}': {msg}; its converter "
+                                                       f"{user.__name__} allows no TensorNode fallback")
+                    raise _NotNative(f"layer '{layer.name}': {msg}")
+                return self._run_user(layer, ins, node, user)
+            handler = handler_for(layer)
+            if handler is None:
+                raise _NotNative(f"layer '{layer.name}' ({type(layer).__name__}) has no native nengo equivalent; "
+                                 f"supported: {', '.join(sorted(c.__name__ for c in LAYERS))}")
+            return handler(self, layer, ins)
+        except _NotNative as e:
+            if not self.allow_fallback:
+                raise LayerNotConvertibleError(
+                    f"{e} (allow_fallback=False: set allow_fallback=True to run it in a TensorNode, or "
+                    "register a LayerConverter for this layer type)") from None
+            warnings.warn(f"{e}; falling back to a TensorNode", stacklevel=4)
+            return self._fallback(layer, ins, positional)
+
+    def _count_call(self, layer, user) -> None:
+        calls = self._calls.get(id(layer), 0) + 1
+        self._calls[id(layer)] = calls
+        has_weights = user.has_weights if user is not None else bool(layer.weights)
+        if calls > 1 and has_weights and not self.split_shared_weights:
+            raise SharedWeightsError(
+                f"layer '{layer.name}' ({type(layer).__name__}) is applied {calls} times and has weights; "
+                "nengo objects cannot share weights: convert with split_shared_weights=True for one "
+                "independent copy per application (equal at first, trained separately)")
+
+    def _record(self, layer, node, outs: list[_Out]) -> None:
+        objs = [o.obj for o in outs]
+        for tensor, obj in zip(node.output_tensors, objs):
+            self.layers[tensor] = obj
+        value = objs[0] if len(objs) == 1 else objs
+        if self._calls.get(id(layer), 0) <= 1:
+            self.layers[layer] = value
+        elif KerasTensorDict._norm(layer) in self.layers._values:
+            del self.layers[layer]  # several calls: only their output tensors identify them
 
     def _fallback(self, layer, ins: list[_Out], positional: bool = False) -> _Out:
         """A TensorNode running the Keras layer itself (several inputs: concatenated)."""
@@ -263,161 +266,222 @@ class Converter:
         self.fallbacks.append(layer.name)
         return _Out(node, tuple(node.shape_out))
 
-    # --- building blocks -------------------------------------------------------------
-    def _connect(self, src: _Out, post, transform=1.0) -> None:
-        synapse = self.synapse if src.spiking_source else None
-        nengo.Connection(src.obj, post, transform=transform, synapse=synapse)
+    # --- user converters -----------------------------------------------------------
+    @classmethod
+    def register(cls, keras_layer: type) -> Callable[[type], type]:
+        """Decorator registering a :class:`.LayerConverter` subclass for a Keras layer class.
 
-    def _bias(self, post, bias: np.ndarray) -> None:
-        if np.any(bias != 0):
-            nengo.Connection(nengo.Node(bias, label=f"{post.label}.bias"), post, synapse=None)
+        Parameters
+        ----------
+        keras_layer
+            The Keras layer class (exact class first; subclasses without their own
+            converter use their nearest registered ancestor's). A registration
+            replaces an earlier one for the same class, with a warning.
+        """
+
+        def register_converter(convert_cls: type) -> type:
+            if not (isinstance(convert_cls, type) and issubclass(convert_cls, LayerConverter)):
+                raise ConversionError(f"Converter.register({keras_layer.__name__}): expected a LayerConverter "
+                                      f"subclass, got {convert_cls!r}")
+            if keras_layer in cls.converters:
+                warnings.warn(f"Converter.register: layer class {keras_layer.__name__} already has a "
+                              f"converter ({cls.converters[keras_layer].__name__}); replacing it", stacklevel=2)
+            cls.converters[keras_layer] = convert_cls
+            return convert_cls
+
+        return register_converter
+
+    def _user_converter_class(self, layer) -> type | None:
+        for klass in type(layer).__mro__:
+            if klass in self.converters:
+                return self.converters[klass]
+        return None
+
+    def get_converter(self, layer) -> LayerConverter | None:
+        """The :class:`.LayerConverter` instance converting ``layer`` (None: a built-in handler)."""
+        user = self._user_converter_class(layer)
+        if user is None:
+            return None
+        if id(layer) not in self._layer_converters:
+            self._layer_converters[id(layer)] = user(layer, self)
+        return self._layer_converters[id(layer)]
+
+    def _run_user(self, layer, ins: list[_Out], node, user) -> _Out:
+        converter = self.get_converter(layer)
+        node_id = layer._inbound_nodes.index(node)
+        converter._inputs[node_id] = ins
+        obj = converter.convert(node_id)
+        if not isinstance(obj, (nengo.Node, nengo.ensemble.Neurons, nengo.base.ObjView, nengo.Ensemble)):
+            raise ConversionError(f"{user.__name__}.convert for layer '{layer.name}' returned {obj!r}; "
+                                  "expected the nengo Node, TensorNode or Neurons holding its output")
+        shape = self.out_shape(layer, ins)
+        return _Out(obj, shape, isinstance(obj, nengo.ensemble.Neurons))
+
+    # --- building blocks -------------------------------------------------------------
+    def out_shape(self, layer, ins: list[_Out]) -> tuple[int, ...]:
+        """The output shape (one step, no batch axis) of the call being converted."""
+        node = self._node
+        if node is not None and node.operation is layer and len(node.output_tensors) == 1:
+            shape = tuple(node.output_tensors[0].shape[self.n_prefix:])
+        else:
+            prefix = (None,) * self.n_prefix
+            shapes = [prefix + tuple(i.shape) for i in ins]
+            shape = tuple(layer.compute_output_shape(shapes if len(shapes) > 1 else shapes[0])[self.n_prefix:])
+        if any(s is None for s in shape):
+            raise ConversionError(f"layer '{layer.name}': output shape {shape} is not fixed")
+        return tuple(int(s) for s in shape)
+
+    def _connect(self, src: _Out, post, transform=1.0, trainable: bool = False) -> nengo.Connection:
+        synapse = self.synapse if src.spiking_source else None
+        conn = nengo.Connection(src.obj, post, transform=transform, synapse=synapse)
+        self.net.config[conn].trainable = trainable
+        return conn
+
+    def _constant(self, post, value: np.ndarray, label: str, trainable: bool) -> None:
+        """``value`` added to ``post``: trainable as the weights of a one-element Node."""
+        if trainable:
+            one = nengo.Node([1.0], label=f"{label}.bias")
+            conn = nengo.Connection(one, post, transform=np.asarray(value, float).reshape(-1, 1), synapse=None)
+        else:
+            one = nengo.Node(np.asarray(value, float).reshape(-1), label=f"{label}.bias")
+            conn = nengo.Connection(one, post, synapse=None)
+        self.net.config[one].trainable = False
+        self.net.config[conn].trainable = trainable
+
+    def _bias(self, post, bias: np.ndarray, shape: tuple, axis: int, trainable: bool, label: str,
+              gain: float = 1.0) -> np.ndarray | None:
+        """Add ``bias`` (full, or per channel along ``axis``) to ``post``.
+
+        Returns the full bias instead when the caller should put it on its neurons.
+        """
+        size = int(np.prod(shape))
+        if bias.size != size:
+            if trainable and not self.sparse_convolutions and bias.size == shape[axis]:
+                # one trainable value per channel, as in Keras, broadcast by an index view
+                relay = nengo.Node(size_in=bias.size, label=f"{label}.bias_relay")
+                self.net.config[relay].trainable = False
+                self._constant(relay, bias, label, trainable=True)
+                view = [1] * len(shape)
+                view[axis] = bias.size
+                index = np.broadcast_to(np.arange(bias.size).reshape(view), shape).reshape(-1)
+                self._connect(_Out(relay[index], shape), post, transform=gain)
+                return None
+            view = [1] * len(shape)
+            view[axis] = bias.size
+            bias = np.broadcast_to(bias.reshape(view), shape).reshape(-1)
+        return bias
 
     def _output(self, layer, ins: list[_Out], transforms: list, shape, bias=None, activation=None,
-                negative_slope=None) -> _Out:
-        """Linear layer output (+ optional bias), then an activation (default: the layer's)."""
+                negative_slope=None, trainable: bool = False, bias_axis: int = -1) -> _Out:
+        """Linear layer output (+ optional bias), then an activation (default: the layer's).
+
+        ``trainable``: the transforms and the bias are the layer's Keras weights.
+        """
+        shape = tuple(shape)
         size = int(np.prod(shape))
         act = activation if activation is not None else getattr(layer, "activation", None)
-        fallback_act = None
-        try:
-            neuron_type, scale = self._neurons(layer, act, negative_slope) if act is not None else (None, 1.0)
-        except _NotNative:
-            if not self.allow_fallback:
-                raise
-            # the linear part stays native; the activation runs in a TensorNode
-            neuron_type, scale, fallback_act = None, 1.0, act
-        if bias is None:
-            bias = np.zeros(size)
-        else:  # already flat and complete, or per channel (broadcast over positions)
-            bias = np.asarray(bias, float)
-            bias = bias.reshape(-1) if bias.size == size else np.broadcast_to(bias, shape).reshape(-1)
+        neuron_type, unresolved = resolve(self.swap_activations, act, negative_slope) if act is not None \
+            else (None, None)
+        if unresolved is not None and not self.allow_fallback:
+            raise _NotNative(f"layer '{layer.name}': activation '{_name(unresolved)}' has no nengo neuron type "
+                             f"(supported: {', '.join(DEFAULT_ACTIVATIONS)}; or map it with swap_activations)")
+        # a trainable (Keras) bias is kept even at zero: training moves it
+        has_bias = bias is not None and (trainable or np.any(np.asarray(bias) != 0))
         if neuron_type is None:
-            if fallback_act is not None and len(ins) == 1 and np.all(bias == 0) and _is_identity(transforms[0]):
+            if unresolved is not None and len(ins) == 1 and not has_bias and _is_identity(transforms[0]):
                 out = ins[0]  # e.g. Activation("softmax"): no linear part
             else:
                 node = nengo.Node(size_in=size, label=layer.name)
+                self.net.config[node].trainable = False
                 for src, t in zip(ins, transforms):
-                    self._connect(src, node, t)
-                self._bias(node, bias)
-                out = _Out(node, tuple(shape))
-            if fallback_act is None:
+                    self._connect(src, node, t, trainable=trainable and not _is_identity(t))
+                if has_bias:
+                    full = self._bias(node, np.asarray(bias, float), shape, bias_axis, trainable, layer.name)
+                    if full is not None:
+                        self._constant(node, full, layer.name, trainable)
+                out = _Out(node, shape)
+            if unresolved is None:
                 return out
-            func = keras.layers.Activation(fallback_act, name=f"{layer.name}_activation")
-            tnode = TensorNode(func, shape_in=tuple(shape), shape_out=tuple(shape), pass_time=False,
+            warnings.warn(f"layer '{layer.name}': activation '{_name(unresolved)}' has no nengo neuron type; "
+                          "falling back to a TensorNode", stacklevel=3)
+            func = keras.layers.Activation(unresolved, name=f"{layer.name}_activation")
+            tnode = TensorNode(func, shape_in=shape, shape_out=shape, pass_time=False,
                                label=f"{layer.name}.activation")
             self._connect(out, tnode)
             self.fallbacks.append(layer.name)
-            return _Out(tnode, tuple(shape))
-        ens = nengo.Ensemble(size, 1, neuron_type=neuron_type, gain=np.full(size, scale),
-                             bias=bias * scale, label=layer.name)
-        for src, t in zip(ins, transforms):
-            self._connect(src, ens.neurons, t)
-        return _Out(ens.neurons, tuple(shape), spiking_source=True)
-
-    def _neurons(self, layer, activation, negative_slope=None) -> tuple[nengo.neurons.NeuronType | None, float]:
-        name = _activation_name(activation)
-        if name not in DEFAULT_ACTIVATIONS and name not in self.swap:
-            raise _NotNative(
-                f"layer '{layer.name}': activation '{name}' has no nengo neuron type "
-                f"(supported: {', '.join(DEFAULT_ACTIVATIONS)}; or map it with swap_activations)"
-            )
-        neuron_type = self.swap.get(name, DEFAULT_ACTIVATIONS.get(name))
-        neuron_type = self.swap.get(type(neuron_type), neuron_type)
-        if neuron_type is None:
-            return None, 1.0
-        if name == "leaky_relu" and isinstance(neuron_type, _LEAKY):
-            # Keras' slope: the layer's, else keras.activations.leaky_relu's default
-            slope = 0.2 if negative_slope is None else float(negative_slope)
-            neuron_type = _with(neuron_type, negative_slope=slope)
+            return _Out(tnode, shape)
         scale = self._scale(layer)
-        if scale != 1.0:
-            if not isinstance(neuron_type, _SCALABLE):
-                raise ConversionError(
-                    f"layer '{layer.name}': scale_firing_rates needs a neuron type whose rate is "
-                    f"proportional to its input (RectifiedLinear, SpikingRectifiedLinear, LeakyReLU, "
-                    f"SpikingLeakyReLU), got {type(neuron_type).__name__}"
-                )
-            neuron_type = _with(neuron_type, amplitude=neuron_type.amplitude / scale)
-        return neuron_type, scale
+        neuron_type = scale_neurons(neuron_type, scale, layer.name)
+        ens = nengo.Ensemble(size, 1, neuron_type=neuron_type, gain=np.full(size, scale),
+                             bias=np.zeros(size), label=layer.name)
+        self.net.config[ens].trainable = False  # encoders: not a Keras weight
+        bias_trainable = False
+        if has_bias:
+            full = self._bias(ens.neurons, np.asarray(bias, float), shape, bias_axis, trainable, layer.name,
+                              gain=scale)
+            if full is not None:
+                ens.bias = full * scale
+                bias_trainable = trainable
+        self.net.config[ens.neurons].trainable = bias_trainable
+        for src, t in zip(ins, transforms):
+            self._connect(src, ens.neurons, t, trainable=trainable and not _is_identity(t))
+        return _Out(ens.neurons, shape, spiking_source=True)
 
     def _scale(self, layer) -> float:
         s = self.scale_firing_rates
         if s is None:
             return 1.0
-        if isinstance(s, dict):
-            value = s.get(layer, s.get(layer.name, 1.0))
-        else:
-            value = s
+        value = s.get(layer, s.get(layer.name, 1.0)) if isinstance(s, dict) else s
+        if value is None:
+            return 1.0
         if not np.isscalar(value) or value <= 0:
             raise ConversionError(f"layer '{layer.name}': scale_firing_rates must be a positive number, got {value!r}")
         return float(value)
 
-    @staticmethod
-    def _swap_key(key):
-        if isinstance(key, nengo.neurons.NeuronType):
-            return type(key)
-        return key if isinstance(key, type) else _activation_name(key)
-
     # --- checking ----------------------------------------------------------------------
-    def verify(self, inputs: np.ndarray | None = None, atol: float = 1e-4, seed: int = 0,
-               simulator: Callable | None = None) -> float:
+    def verify(self, training: bool = False, inputs: list | np.ndarray | None = None, atol: float = 1e-8,
+               rtol: float = 1e-5, simulator: Callable | None = None, seed: int = 0) -> bool:
         """Check that the converted network computes what the Keras model computes.
 
-        Runs ``simulator`` (default: ``reference``, i.e. ``nengo.Simulator``, or the
-        ``tensorflow`` target's Simulator when some layers became TensorNodes) with
-        each input presented for one step (the converted rate network has no state)
-        and compares with ``model.predict``.  Only for rate networks: spiking neurons
-        need time to approximate their rates.
+        Parameters
+        ----------
+        training
+            Also train both (3 epochs of SGD(0.1) on a mean-squared error to targets of
+            ones; this changes the Keras model's weights) and compare after training.
+            The numbers of trainable parameters must match.
+        inputs
+            One array per model input, ``(batch, ...)`` (``(batch, n_steps, ...)`` for a
+            temporal model); default: ones, batch 2 (and 10 steps).
+        atol, rtol
+            ``|keras - nengo| <= atol + rtol * |nengo|`` must hold for every output value.
+        simulator
+            nhw option: the Simulator class to run (default: nhw's TensorFlow
+            Simulator, with the batch as its minibatch); another target (e.g.
+            ``nengo.Simulator``) runs one input at a time, without ``training``.
+        seed
+            nhw option: the Simulator's seed.
 
         Returns
         -------
-        float
-            The largest absolute difference; raises ``ConversionError`` if over ``atol``.
+        bool
+            True; ``self.verify_error`` holds the largest absolute difference.
+
+        Raises
+        ------
+        VerificationError
+            (a ``ValueError``) if some output differs, or the parameter counts differ.
         """
-        if any(getattr(e.neuron_type, "spiking", False) for e in self.net.all_ensembles):
-            raise ConversionError("verify() needs a rate network; convert without spiking swap_activations")
-        if len(self.model.inputs) != 1 or len(self.model.outputs) != 1:
-            raise ConversionError("verify() supports models with one input and one output")
-        rng = np.random.RandomState(seed)
-        shape = tuple(int(s) for s in self.model.inputs[0].shape[1:])
-        x = rng.uniform(-1, 1, (4, *shape)) if inputs is None else np.asarray(inputs)
-        expected = np.asarray(self.model.predict(x, verbose=0)).reshape(len(x), -1)
-        node = self.inputs[self.model.inputs[0]]
-        original = node.output
-        node.output = nengo.processes.PresentInput(x.reshape(len(x), -1), presentation_time=0.001)
-        if simulator is None:
-            if self.fallbacks:
-                from nhw.backends.tensorflow.simulator import Simulator as simulator
-            else:
-                simulator = nengo.Simulator
-        try:
-            with simulator(self.net, progress_bar=False) as sim:
-                sim.run_steps(len(x))
-                got = sim.data[self.outputs[self.model.outputs[0]]]
-        finally:
-            node.output = original
-        err = float(np.max(np.abs(got - expected)))
-        if err > atol:
-            raise ConversionError(f"verify(): converted network differs from Keras by {err:.3g} > atol={atol}")
-        return err
+        return verify_converter(self, training, inputs, atol, rtol, simulator, seed)
 
 
-def _histories(spec) -> list[tuple]:
-    """All ``(layer, node_index, tensor_index)`` references inside a config fragment."""
-    if isinstance(spec, dict):
-        hist = spec.get("config", {}).get("keras_history") if spec.get("class_name") == "__keras_tensor__" else None
-        return [tuple(hist)] if hist else [h for v in spec.values() for h in _histories(v)]
-    if isinstance(spec, (list, tuple)):
-        if len(spec) == 3 and isinstance(spec[0], str) and all(isinstance(i, int) for i in spec[1:]):
-            return [tuple(spec)]
-        return [h for item in spec for h in _histories(item)]
-    return []
+def _name(fn: Any) -> str:
+    from nhw.backends.tensorflow.api.converter_activations import activation_name
+
+    return activation_name(fn)
 
 
-def _produces(layer, tensor) -> bool:
-    try:
-        return layer.output is tensor
-    except (AttributeError, ValueError):  # shared layers have no single output
-        return False
+def _is_identity(transform) -> bool:
+    return isinstance(transform, (int, float)) and transform == 1
 
 
 class _SplitInputs(keras.layers.Layer):
@@ -443,240 +507,3 @@ class _SplitInputs(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         shapes = [(input_shape[0], *s) for s in self.shapes]
         return self.layer.compute_output_shape(*shapes if self.positional else shapes)
-
-
-# --- layer handlers ------------------------------------------------------------------------
-def _out_shape(layer, ins: list[_Out]) -> tuple[int, ...]:
-    shapes = [(None, *i.shape) for i in ins]
-    shape = layer.compute_output_shape(shapes if len(shapes) > 1 else shapes[0])
-    return tuple(int(s) for s in shape[1:])
-
-
-def _weights(layer) -> dict[str, np.ndarray]:
-    return {w.path.split("/")[-1]: np.asarray(w.numpy()) for w in layer.weights}
-
-
-def _dense(conv: Converter, layer, ins):
-    (src,) = ins
-    w = _weights(layer)
-    kernel = w["kernel"]
-    prefix = int(np.prod(src.shape[:-1]))
-    transform = kernel.T if prefix == 1 else nengo.Sparse(
-        (prefix * kernel.shape[1], src.size), init=scipy.sparse.kron(scipy.sparse.eye(prefix), kernel.T).tocsr())
-    bias = np.tile(w["bias"], prefix) if "bias" in w else None
-    return conv._output(layer, ins, [transform], _out_shape(layer, ins), bias)
-
-
-def _dilate(kernel: np.ndarray, rate: tuple[int, ...]) -> np.ndarray:
-    """Insert zeros between kernel taps: a dilated convolution as a plain one."""
-    spatial = kernel.shape[: len(rate)]
-    out = np.zeros(tuple(r * (k - 1) + 1 for k, r in zip(spatial, rate)) + kernel.shape[len(rate):])
-    out[tuple(slice(None, None, r) for r in rate)] = kernel
-    return out
-
-
-def _check_channels_last(layer) -> None:
-    if getattr(layer, "data_format", "channels_last") != "channels_last":
-        raise _NotNative(f"layer '{layer.name}': only data_format='channels_last' is supported")
-
-
-def _is_identity(transform) -> bool:
-    return isinstance(transform, (int, float)) and transform == 1
-
-
-def _conv_nnz(layer, in_shape, kernel, out_shape) -> None:
-    nnz = int(np.prod(out_shape[:-1]) * np.prod(kernel.shape))
-    if nnz > MAX_SPARSE_NNZ:
-        raise _NotNative(f"layer '{layer.name}': a {len(in_shape) - 1}-D convolution needs a sparse transform "
-                         f"with ~{nnz:.3g} non-zeros (> MAX_SPARSE_NNZ={MAX_SPARSE_NNZ:.3g})")
-
-
-def _conv_transform(layer, in_shape: tuple, kernel: np.ndarray, strides: tuple, padding: str, groups: int,
-                    out_shape: tuple, sparse: bool = False):
-    """``nengo.Convolution`` for 1-D/2-D, a ``Sparse`` matrix for 3-D (no nengo builder runs
-    3-D) or with ``sparse`` (targets without convolution, such as loihi-emu)."""
-    if len(in_shape) <= 3 and not sparse:
-        transform = nengo.Convolution(
-            n_filters=kernel.shape[-1], input_shape=in_shape, kernel_size=kernel.shape[:-2],
-            strides=tuple(strides), padding=padding, channels_last=True, init=kernel, groups=groups)
-        shape = tuple(transform.output_shape.shape)
-    else:
-        _conv_nnz(layer, in_shape, kernel, out_shape)
-        matrix, shape = sparse_convolution(in_shape, kernel, strides, padding, groups)
-        transform = nengo.Sparse(matrix.shape, init=matrix)
-    if shape != out_shape:
-        raise _NotNative(f"layer '{layer.name}': nengo's output shape {shape} "
-                         f"differs from Keras' {out_shape} (strides with dilation?)")
-    return transform
-
-
-def _conv(conv: Converter, layer, ins):
-    (src,) = ins
-    _check_channels_last(layer)
-    if layer.padding not in ("valid", "same"):
-        raise _NotNative(f"layer '{layer.name}': padding '{layer.padding}' is not supported (valid, same)")
-    w = _weights(layer)
-    kernel = w["kernel"]
-    channels = src.shape[-1]
-    if isinstance(layer, keras.layers.DepthwiseConv2D):
-        mult = kernel.shape[-1]
-        kernel = kernel.reshape(kernel.shape[:2] + (1, channels * mult))
-        groups = channels
-    else:
-        groups = getattr(layer, "groups", 1)
-    kernel = _dilate(kernel, tuple(layer.dilation_rate))
-    out_shape = _out_shape(layer, ins)
-    transform = _conv_transform(layer, src.shape, kernel, layer.strides, layer.padding, groups, out_shape,
-                                conv.sparse_convolutions)
-    return conv._output(layer, ins, [transform], out_shape, w.get("bias"))
-
-
-def _conv_transpose(conv: Converter, layer, ins):
-    """Keras' transposed convolution is the transpose (gradient) of the forward
-    convolution that maps Keras' output shape (``output_padding`` included) back to
-    the input shape, with the same kernel, strides and padding."""
-    (src,) = ins
-    _check_channels_last(layer)
-    w = _weights(layer)
-    kernel = _dilate(w["kernel"], tuple(layer.dilation_rate))  # kernel_size + (filters, in channels)
-    out_shape = _out_shape(layer, ins)
-    if len(src.shape) <= 3:
-        try:
-            transform = nengo.ConvolutionTranspose(
-                n_filters=out_shape[-1], input_shape=src.shape, output_shape=out_shape,
-                kernel_size=kernel.shape[:-2], strides=tuple(layer.strides), padding=layer.padding,
-                channels_last=True, init=np.swapaxes(kernel, -1, -2))
-        except nengo.exceptions.ValidationError as e:
-            raise _NotNative(f"layer '{layer.name}': nengo's ConvolutionTranspose cannot express it ({e})") from e
-    else:
-        _conv_nnz(layer, out_shape, kernel, src.shape)
-        forward, shape = sparse_convolution(out_shape, kernel, layer.strides, layer.padding)
-        if shape != src.shape:
-            raise _NotNative(f"layer '{layer.name}': the forward convolution of Keras' output shape "
-                             f"{out_shape} gives {shape}, not the input shape {src.shape}")
-        matrix = forward.T.tocsr()
-        transform = nengo.Sparse(matrix.shape, init=matrix)
-    return conv._output(layer, ins, [transform], out_shape, w.get("bias"))
-
-
-def _avg_pool(conv: Converter, layer, ins, pool_size=None, strides=None):
-    (src,) = ins
-    _check_channels_last(layer)
-    if getattr(layer, "padding", "valid") != "valid":
-        raise _NotNative(f"layer '{layer.name}': pooling with padding='same' averages over fewer "
-                         "inputs at the border, which a convolution cannot express; use 'valid'")
-    pool = tuple(pool_size or layer.pool_size)
-    channels = src.shape[-1]
-    kernel = np.ones(pool + (1, channels)) / np.prod(pool)
-    transform = _conv_transform(layer, src.shape, kernel, tuple(strides or layer.strides), "valid", channels,
-                                _out_shape(layer, ins), conv.sparse_convolutions)
-    return conv._output(layer, ins, [transform], _out_shape(layer, ins))
-
-
-def _max_pool(conv: Converter, layer, ins):
-    if not conv.max_to_avg_pool:
-        raise _NotNative(f"layer '{layer.name}': max pooling has no linear nengo equivalent; "
-                         "pass max_to_avg_pool=True to convert it to average pooling")
-    return _avg_pool(conv, layer, ins)
-
-
-def _global_avg_pool(conv: Converter, layer, ins):
-    (src,) = ins
-    _check_channels_last(layer)
-    channels = src.shape[-1]
-    positions = src.size // channels
-    transform = np.tile(np.eye(channels), positions) / positions
-    return conv._output(layer, ins, [transform], (channels,))
-
-
-def _batch_norm(conv: Converter, layer, ins):
-    (src,) = ins
-    axis = layer.axis if isinstance(layer.axis, int) else layer.axis[0]
-    if axis not in (-1, len(src.shape)):
-        raise _NotNative(f"layer '{layer.name}': BatchNormalization must normalise the last axis")
-    w = _weights(layer)
-    channels = src.shape[-1]
-    gamma = w.get("gamma", np.ones(channels))
-    beta = w.get("beta", np.zeros(channels))
-    scale = gamma / np.sqrt(w["moving_variance"] + layer.epsilon)
-    shift = beta - w["moving_mean"] * scale
-    reps = src.size // channels
-    return conv._output(layer, ins, [nengo.Dense((src.size, src.size), init=np.tile(scale, reps))], src.shape,
-                        np.tile(shift, reps).reshape(src.shape))
-
-
-def _identity(conv: Converter, layer, ins):
-    (src,) = ins
-    return _Out(src.obj, _out_shape(layer, ins), src.spiking_source)
-
-
-def _activation(conv: Converter, layer, ins):
-    return conv._output(layer, ins, [1.0], ins[0].shape)
-
-
-def _relu_layer(conv: Converter, layer, ins):
-    if layer.threshold or layer.max_value is not None:
-        raise _NotNative(f"layer '{layer.name}': ReLU with threshold/max_value has no nengo neuron type")
-    if layer.negative_slope:
-        return conv._output(layer, ins, [1.0], ins[0].shape, activation="leaky_relu",
-                            negative_slope=layer.negative_slope)
-    return conv._output(layer, ins, [1.0], ins[0].shape, activation="relu")
-
-
-def _leaky_relu_layer(conv: Converter, layer, ins):
-    return conv._output(layer, ins, [1.0], ins[0].shape, activation="leaky_relu",
-                        negative_slope=layer.negative_slope)
-
-
-def _add(conv: Converter, layer, ins):
-    return conv._output(layer, ins, [1.0] * len(ins), ins[0].shape)
-
-
-def _concatenate(conv: Converter, layer, ins):
-    out_shape = _out_shape(layer, ins)
-    index = np.arange(int(np.prod(out_shape))).reshape(out_shape)
-    sizes = np.cumsum([i.shape[layer.axis] for i in ins])[:-1]
-    parts = np.split(index, sizes, axis=layer.axis)
-    node = nengo.Node(size_in=index.size, label=layer.name)
-    for src, part in zip(ins, parts):
-        conv._connect(src, node[part.reshape(-1)])
-    return _Out(node, out_shape)
-
-
-L = keras.layers
-#: Keras layer class -> handler (the first isinstance match wins; order matters
-#: only where classes inherit from each other, e.g. DepthwiseConv2D).
-LAYERS: dict[type, Callable] = {
-    L.Dense: _dense,
-    L.DepthwiseConv2D: _conv,
-    L.Conv1D: _conv,
-    L.Conv2D: _conv,
-    L.Conv3D: _conv,
-    L.Conv1DTranspose: _conv_transpose,
-    L.Conv2DTranspose: _conv_transpose,
-    L.Conv3DTranspose: _conv_transpose,
-    L.AveragePooling1D: _avg_pool,
-    L.AveragePooling2D: _avg_pool,
-    L.AveragePooling3D: _avg_pool,
-    L.MaxPooling1D: _max_pool,
-    L.MaxPooling2D: _max_pool,
-    L.MaxPooling3D: _max_pool,
-    L.GlobalAveragePooling1D: _global_avg_pool,
-    L.GlobalAveragePooling2D: _global_avg_pool,
-    L.GlobalAveragePooling3D: _global_avg_pool,
-    L.BatchNormalization: _batch_norm,
-    L.Flatten: _identity,
-    L.Reshape: _identity,
-    L.Dropout: _identity,  # SpatialDropout1D/2D/3D are subclasses
-    L.GaussianNoise: _identity,
-    L.GaussianDropout: _identity,
-    L.AlphaDropout: _identity,
-    L.ActivityRegularization: _identity,
-    L.Identity: _identity,
-    L.Activation: _activation,
-    L.ReLU: _relu_layer,
-    L.LeakyReLU: _leaky_relu_layer,
-    L.Add: _add,
-    L.Concatenate: _concatenate,
-}
-del L

@@ -66,6 +66,9 @@ class SimulatorModel(keras.Model):
         self.output_probes = None
         #: L2 penalty on the trainable nengo parameters, added to the training loss
         self.weight_decay = 0.0
+        # every weight exists now (the simulation fixes them), so Keras' save_weights /
+        # load_weights work before the first call, as on a model built on its inputs
+        self.built = True
 
     def call(self, inputs, training=None):
         sim = self._nhw_sim
