@@ -65,9 +65,10 @@ def test_classifier_round_trip_keeps_data_feed_and_scoring(tmp_path):
     assert run("import", str(net), "-o", str(cfg)).exit_code == 0
     conf = yaml.safe_load(cfg.read_text())
     assert conf["data"] == {"name": "digits"}
-    assert {k: conf["deploy"][k] for k in ("feed", "classify", "n_items", "presentation_time")} == {
-        "feed": "input", "classify": "output", "n_items": 10, "presentation_time": 0.03}
+    assert {k: conf["deploy"][k] for k in ("feed", "classify", "presentation_time")} == {
+        "feed": "input", "classify": "output", "presentation_time": 0.03}
     assert "n_steps" not in conf["deploy"]  # a fed run's length follows its items
+    assert "n_items" not in conf["deploy"]  # unset in digits.yaml: the whole test set, as there
     out = run("deploy", str(cfg), "--out", str(tmp_path / "run"))
     assert out.exit_code == 0 and "output_accuracy" in out.output, out.output
 
