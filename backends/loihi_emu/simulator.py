@@ -185,7 +185,7 @@ class Simulator(SimulatorBase):
         if self.emulator.q_overflows and not self._q_overflow_warned:
             self._q_overflow_warned = True
             warnings.warn(
-                f"the synaptic input q overflowed 22 bits and wrapped {self.emulator.q_overflows} "
+                f"the synaptic input q overflowed {self.emulator.spec.q_bits} bits and wrapped {self.emulator.q_overflows} "
                 "time(s), as the chip would; decoded values are wrong there. Reduce the weights."
             )
         over = self.emulator.u_overflows
@@ -196,7 +196,7 @@ class Simulator(SimulatorBase):
             block = next(b for b in self.mapped.chip.blocks if em.slice_of(b).start <= i < em.slice_of(b).stop)
             warnings.warn(
                 f"Block {block.label!r}: the current u of {int(np.count_nonzero(over))} compartment(s) "
-                f"overflowed 24 bits and wrapped ({int(over.sum())} times), as the chip would; "
+                f"overflowed {em.spec.u_bits} bits and wrapped ({int(over.sum())} times), as the chip would; "
                 "decoded values are wrong there. Reduce the connection weights into it."
             )
 
