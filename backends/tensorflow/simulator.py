@@ -228,10 +228,10 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
         t0 = _time.time()
         with self._device():
             self._construct(network)
-            from nhw.backends.tensorflow.api.keras_model import SimulatorModel  # Keras loads only after nengo's build
+            from nhw.backends.tensorflow.api.model_metrics import simulator_model_class  # Keras loads only after nengo's build
 
             #: the simulation as a ``keras.Model`` (trainable parameters are its weights)
-            self.keras_model = SimulatorModel(self)
+            self.keras_model = simulator_model_class()(self)
         # built inside a tf.distribute strategy scope: the variables are mirrored
         self._distributed = tf.distribute.has_strategy()
         self._say(f"Construction finished in {_fmt(_time.time() - t0)}")
