@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any, Iterator
 
 import numpy as np
+from nengo.utils.progress import Progress, ProgressBar, ProgressTracker
 
 from nhw.errors import SimulationDataKeyError
 
@@ -230,10 +231,25 @@ class SimulatorBase(Simulator):
         steps = int(steps)
         if steps < 0:
             raise ValueError(f"run_steps: steps must be >= 0, got {steps}")
-        self._run_steps(steps)
-        self._n_steps += steps
+        if isinstance(progress_bar, ProgressBar) and steps > 1:
+            self._run_steps_reporting(steps, progress_bar)
+        else:
+            self._run_steps(steps)
+            self._n_steps += steps
         if self._data is not None:
             self._data.reset()
+
+    def _run_steps_reporting(self, steps: int, progress_bar: Any) -> None:
+        # in about 50 slices, so a live bar moves; state carries over between calls
+        chunk = max(1, steps // 50)
+        with ProgressTracker(progress_bar, Progress("Simulating", "Simulation", steps)) as tracker:
+            done = 0
+            while done < steps:
+                n = min(chunk, steps - done)
+                self._run_steps(n)
+                self._n_steps += n
+                done += n
+                tracker.total_progress.step(n)
 
     def step(self) -> None:
         self.run_steps(1)

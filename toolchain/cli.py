@@ -66,11 +66,33 @@ _GLOBAL_OPTIONS = [
 ]
 
 
-def global_options(func):
-    """Add the global options to a command (they are also accepted before it)."""
+#: Global options by Globals field -> flag, for messages.
+_FLAGS = {"out": "--out", "sets": "--set", "seed": "--seed", "force": "--force"}
+
+
+def global_options(func=None, *, uses: tuple[str, ...] = tuple(_FLAGS), hint: str = ""):
+    """Add the global options to a command (they are also accepted before it).
+
+    ``uses`` names the global options (``out``, ``sets``, ``seed``, ``force``) the command
+    acts on; the others are refused with a usage error instead of being silently ignored
+    (``--json``, ``-q`` and ``-v`` apply everywhere). ``hint`` is added to that error.
+    """
+    if func is None:
+        return functools.partial(global_options, uses=uses, hint=hint)
+
+    @functools.wraps(func)
+    def checked(*args, **kwargs):
+        g = _g()
+        given = [f for f in _FLAGS if f not in uses and getattr(g, f) not in (None, False, [])]
+        if given:
+            ctx = click.get_current_context()
+            flags = ", ".join(_FLAGS[f] for f in given)
+            raise click.UsageError(f"{flags}: not used by '{ctx.command_path}'{hint}", ctx=ctx)
+        return func(*args, **kwargs)
+
     for option in reversed(_GLOBAL_OPTIONS):
-        func = option(func)
-    return func
+        checked = option(checked)
+    return checked
 
 
 def _g() -> Globals:
@@ -85,11 +107,20 @@ def _clean_errors(func):
         from nhw import backends
         from nhw.errors import ToolchainError
 
+        g = _g()
+        live = not g.json and g.verbosity >= 0 and sys.stderr.isatty()
+        if live:  # live build/simulate progress on a terminal only
+            from nhw.toolchain import progress
+
+            progress.enable()
         try:
             return func(*args, **kwargs)
         except (backends.BackendError, ToolchainError) as exc:
             click.echo(f"nhw: error: {exc}", err=True)
             sys.exit(2)
+        finally:
+            if live:
+                progress.disable()
 
     return wrapper
 
@@ -187,7 +218,7 @@ def main() -> None:
 
 
 @main.command()
-@global_options
+@global_options(uses=())
 @_clean_errors
 def targets() -> None:
     """List every target, whether it is available here, and why not."""
@@ -204,7 +235,7 @@ def targets() -> None:
 
 
 @main.command()
-@global_options
+@global_options(uses=())
 @_clean_errors
 def networks() -> None:
     """List the model zoo (standard parity networks marked 'parity')."""
@@ -234,7 +265,7 @@ def config() -> None:
 
 @config.command("validate")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=str))
-@global_options
+@global_options(uses=("sets", "seed"))
 @_clean_errors
 def config_validate(file: str) -> None:
     """Validate FILE (schema, names, network parameters, probes); exit 2 if invalid."""
@@ -255,7 +286,7 @@ def config_validate(file: str) -> None:
 
 @config.command("schema")
 @click.option("--markdown", is_flag=True, help="Print the config reference as Markdown instead.")
-@global_options
+@global_options(uses=())
 def config_schema(markdown: bool) -> None:
     """Print the JSON Schema of experiment configs (for editors)."""
     if markdown:
@@ -380,6 +411,9 @@ def _standard_parity(networks_, targets_, dimensions, n_per_dim):
     from nhw.toolchain.parity_networks import NETWORKS
 
     g = _g()
+    if g.sets:
+        raise click.UsageError("--set: not used by 'nhw parity' on the standard networks (there is no config to "
+                               "change); use --dimensions/--n-per-dim/--seed, or give a CONFIG")
     if g.out:
         check_destination(g.out, g.force)
     report = check_parity(networks_, targets_, seed=g.seed or 0, dimensions=dimensions, n_per_dim=n_per_dim)
@@ -405,7 +439,7 @@ _NIR_PROFILES = ["spec", "snntorch", "norse", "rockpool", "sinabs"]
 @click.option("--allow-partial", is_flag=True, help="Export what NIR can express and list the rest.")
 @click.option("--for", "profile", type=click.Choice(_NIR_PROFILES), default="spec", show_default=True,
               help="Write the equivalent graph in this NIR peer's conventions (docs/nir.md).")
-@global_options
+@global_options(uses=("sets", "seed", "force"), hint="; the file to write is -o/--output")
 @_clean_errors
 def export_cmd(source: str, fmt: str, output: str, allow_partial: bool, profile: str) -> None:
     """Export the network of CONFIG (or a run directory) to a NIR file."""
@@ -436,7 +470,7 @@ def export_cmd(source: str, fmt: str, output: str, allow_partial: bool, profile:
 @click.option("--target", default="reference", show_default=True, help="deploy.target of the new config.")
 @click.option("--from", "profile", type=click.Choice(_NIR_PROFILES), default="spec", show_default=True,
               help="Read the file in this NIR peer's conventions (docs/nir.md).")
-@global_options
+@global_options(uses=("force",), hint="; the config to write is -o/--output")
 @_clean_errors
 def import_cmd(nir_file: str, output: str, target: str, profile: str) -> None:
     """Import a NIR file: check it builds, and write a config that deploys it."""
@@ -452,7 +486,7 @@ def import_cmd(nir_file: str, output: str, target: str, profile: str) -> None:
 
 @main.command()
 @click.argument("run_dir", metavar="RUN_DIR", type=click.Path(path_type=str))
-@global_options
+@global_options(uses=("out", "force"))
 @_clean_errors
 def report(run_dir: str) -> None:
     """Re-render a saved run (checksums verified); with --out, re-draw its plots there."""

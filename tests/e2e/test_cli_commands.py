@@ -384,3 +384,22 @@ def test_deploy_user_factory(tmp_path, monkeypatch):
     assert json.loads(r.stdout)["network"] == "cli_user_net:build"
     value = artifacts.load_run(tmp_path / "r").npz("probes.npz")["value"]
     assert abs(value[-50:].mean() - 0.5) < 0.1
+
+
+@pytest.mark.parametrize("args, flag", [
+    (["targets", "--out", "x"], "--out"),
+    (["networks", "--seed", "3"], "--seed"),
+    (["config", "schema", "--set", "a=1"], "--set"),
+    (["export", "configs/quickstart.yaml", "--out", "d", "-o", "q.nir"], "--out"),
+    (["report", "runs/none", "--set", "seed=1"], "--set"),
+    (["parity", "--networks", "integrator", "--set", "deploy.n_steps=3"], "--set"),
+])
+def test_options_a_command_ignores_are_refused(args, flag, tmp_path):
+    """A flag that would be silently ignored is a usage error naming it, before any work."""
+    from click.testing import CliRunner
+
+    from nhw.toolchain.cli import main
+
+    r = CliRunner().invoke(main, args, prog_name="nhw")
+    assert r.exit_code == 2 and f"{flag}: not used by 'nhw " in r.output, r.output
+    assert not (tmp_path / "q.nir").exists()

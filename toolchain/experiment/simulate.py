@@ -11,7 +11,7 @@ import numpy as np
 
 from nhw import backends
 from nhw.errors import ConfigError, DeployError, ToolchainError
-from nhw.toolchain import networks
+from nhw.toolchain import networks, progress
 from nhw.toolchain.config.schema import ExperimentConfig
 from nhw.names import unknown
 
@@ -79,7 +79,8 @@ def simulate(target: str, built: networks.BuiltNetwork, probes: dict[str, nengo.
     check_options(target, Simulator, options or {})
     t0 = time.perf_counter()
     try:
-        sim = Simulator(built.network, dt=dt, seed=seed, progress_bar=False, **(options or {}))
+        with progress.stage(f"building on {target}"):
+            sim = Simulator(built.network, dt=dt, seed=seed, progress_bar=False, **(options or {}))
     except (backends.BackendError, ToolchainError):
         raise
     except TypeError as exc:
@@ -91,7 +92,11 @@ def simulate(target: str, built: networks.BuiltNetwork, probes: dict[str, nengo.
     with sim:
         t1 = time.perf_counter()
         try:
-            sim.run_steps(n_steps)
+            with progress.stage(f"simulating on {target}", total=n_steps) as bar:
+                if bar is None:
+                    sim.run_steps(n_steps)
+                else:
+                    sim.run_steps(n_steps, progress_bar=bar)
         except nengo.exceptions.NengoException as exc:
             raise DeployError(f"target {target!r}: simulation failed: {type(exc).__name__}: {exc}") from exc
         t2 = time.perf_counter()
