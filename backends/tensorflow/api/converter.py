@@ -28,7 +28,7 @@ from nhw.backends.tensorflow._tf import keras  # the quiet import: TensorFlow's 
 from nhw.backends.tensorflow.api.converter_activations import (  # noqa: F401  (re-exported names)
     DEFAULT_ACTIVATIONS, ActivationSwaps, resolve, scale_neurons)
 from nhw.backends.tensorflow.api.converter_base import (  # noqa: F401
-    ConversionError, KerasTensorDict, LayerNotConvertibleError, SharedWeightsError, VerificationError,
+    ConversionError, InputShapeError, KerasTensorDict, LayerNotConvertibleError, SharedWeightsError, VerificationError,
     _NotNative, _Out, is_keras_tensor)
 from nhw.backends.tensorflow.api.converter_layers import LAYERS, MAX_SPARSE_NNZ, handler_for  # noqa: F401
 from nhw.backends.tensorflow.api.converter_user import LayerConverter
@@ -157,7 +157,7 @@ class Converter:
     def _input(self, tensor) -> _Out:
         shape = tuple(tensor.shape[self.n_prefix:])
         if any(s is None for s in shape):
-            raise ConversionError(
+            raise InputShapeError(
                 f"Converter: input '{tensor.name}' has shape {tuple(tensor.shape)}; every axis after "
                 f"{'batch and time' if self.temporal_model else 'batch'} must be fixed (a variable "
                 "number of time steps: convert with temporal_model=True)")

@@ -36,6 +36,13 @@ class SharedWeightsError(ConversionError, ValueError):
     """
 
 
+class InputShapeError(ConversionError, ValueError):
+    """A model input whose shape is not fixed (after batch, and time in a temporal model).
+
+    Also a ``ValueError``: NengoDL raises that for the same case.
+    """
+
+
 class VerificationError(ConversionError, ValueError):
     """``Converter.verify``: the converted network computes something else than Keras.
 
@@ -103,6 +110,9 @@ class KerasTensorDict(Mapping):
         if k in self._values:
             return self._values[k]
         if isinstance(key, keras.layers.Layer):
+            if len(getattr(key, "_inbound_nodes", ())) > 1:
+                raise KeyError(f"layer '{key.name}' is called {len(key._inbound_nodes)} times, so it is "
+                               "ambiguous; use the output tensor of one call as the key")
             try:
                 output = key.output
             except (AttributeError, ValueError) as e:  # never called, or called several times
