@@ -75,20 +75,10 @@ def probe_stats(y: np.ndarray, spiking: bool = False) -> dict[str, Any]:
 
 
 def summary_table(s: dict[str, Any]) -> str:
-    """Render :meth:`DeployResult.summary` as a table."""
-    lines = [f"{s['network']} on {s['target']}: {s['n_steps']} steps of {s['dt'] * 1000:g} ms; "
-             f"build {s['build_s']:.2f} s, run {s['run_s']:.2f} s"]
-    head = f"{'probe':<16} {'shape':<14} {'min':>9} {'max':>9} {'mean|x|':>9}  note"
-    lines += [head, "-" * len(head)]
-    fmt = lambda v: f"{v:9.4f}" if v is not None else f"{'-':>9}"  # noqa: E731
-    for name, p in s["probes"].items():
-        note = f"{p['spikes']} spikes" if "spikes" in p else ""
-        lines.append(f"{name:<16} {str(tuple(p['shape'])):<14} {fmt(p['min'])} {fmt(p['max'])} {fmt(p['mean_abs'])}  {note}")
-    for name, value in s.get("metrics", {}).items():
-        lines.append(f"{name}: {value:.4g}")
-    if s.get("hardware_note"):
-        lines.append(s["hardware_note"])
-    return "\n".join(lines)
+    """Render :meth:`DeployResult.summary` as text (see :func:`nhw.toolchain.tables.deploy_summary`)."""
+    from nhw.toolchain.tables import deploy_summary
+
+    return deploy_summary(s)
 
 
 def classify(output: np.ndarray, labels: np.ndarray, steps_per_item: float, name: str = "output") -> dict[str, float]:
@@ -187,8 +177,14 @@ def write_deploy_files(w, result: DeployResult) -> None:
 
 
 def render_plots(folder: Path, t: np.ndarray, data: dict[str, np.ndarray], spiking: list[str],
-                 max_neurons: int = 50, title: str = "") -> list[Path]:
-    """``outputs.png`` (non-spiking probes) and ``spikes.png`` (spiking probes) in ``folder``."""
+                 max_neurons: int = 50, title: str = "", classification: dict[str, Any] | None = None) -> list[Path]:
+    """The run's pictures in ``folder``.
+
+    ``outputs.png`` (non-spiking probes), ``spikes.png`` (spiking probes) and, with a
+    ``classification`` record (``probe``, ``labels``, ``predictions``,
+    ``steps_per_item``: what ``summary.json`` holds under ``classification``),
+    ``classifier.png`` (the scored probe's output per item) and ``confusion.png``.
+    """
     from nhw.toolchain import plots
 
     out = []
@@ -197,4 +193,10 @@ def render_plots(folder: Path, t: np.ndarray, data: dict[str, np.ndarray], spiki
         out.append(plots.plot_outputs(t, decoded, folder / "outputs.png", title))
     if spiking:
         out.append(plots.plot_rasters(t, {k: data[k] for k in spiking}, folder / "spikes.png", max_neurons, title))
+    if classification:
+        c = classification
+        out.append(plots.plot_classifier(t, data[c["probe"]], c["labels"], c["predictions"], c["steps_per_item"],
+                                         folder / "classifier.png", f"{title}: {c['probe']}"))
+        out.append(plots.plot_confusion(c["labels"], c["predictions"], folder / "confusion.png",
+                                        f"{title}: {c['probe']}"))
     return out

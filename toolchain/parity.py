@@ -51,17 +51,10 @@ class ParityReport:
         return [r for r in self.results if not r.passed]
 
     def to_table(self) -> str:
-        """A fixed-width table, one row per probe, then the skipped pairs."""
-        head = f"{'network':<22} {'target':<11} {'probe':<12} {'max|err|':>9} {'rmse':>9} {'tol rmse':>9} {'tol max':>8}  result"
-        rows = [head, "-" * len(head)]
-        for r in self.results:
-            verdict = ("pass" if r.passed else "FAIL") + (f": {r.note}" if r.note else "")
-            rows.append(
-                f"{r.network:<22} {r.target:<11} {r.probe:<12} {r.max_abs:9.4f} {r.rmse:9.4f} "
-                f"{r.tolerance.rmse:9.4f} {r.tolerance.max_abs:8.3f}  {verdict}"
-            )
-        rows += [f"{n:<22} {t:<11} skipped: {why}" for n, t, why in self.skipped]
-        return "\n".join(rows)
+        """Text tables: probe errors, classifier decisions (``agree n/N``), then the skipped pairs."""
+        from nhw.toolchain.tables import parity_tables
+
+        return parity_tables(self.results, self.skipped)
 
     def to_json(self) -> str:
         """The report as JSON (NaN written as null)."""

@@ -213,7 +213,7 @@ def write_parity_files(w, run: ParityRun) -> None:
     for target, sim in run.runs.items():
         w.write_npz(f"probes_{target}.npz", {**sim.data, "t": sim.t})
     plots.plot_overlay(run.reference.t, run.reference.data, {t: s.data for t, s in run.runs.items()},
-                       w.path("overlay.png"), f"{run.config.label}: targets vs reference")
+                       run.report.results, w.path("overlay.png"), f"{run.config.label}: targets vs reference")
 
 
 def report_from_json(text: str) -> ParityReport:

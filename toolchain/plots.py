@@ -1,84 +1,390 @@
-"""PNG plots of probe data: decoded outputs, spike rasters, parity overlays.
+"""PNG pictures of runs: decoded outputs, spike rasters, classifier decisions, a confusion
+matrix, parity overlays and training curves.
 
-matplotlib is imported lazily with the non-interactive Agg backend, so plotting works
-on machines without a display and costs nothing to commands that do not plot.
+Figures are drawn on :class:`matplotlib.figure.Figure` with its own Agg canvas, never
+through ``pyplot``: plotting works without a display and leaves the caller's
+matplotlib backend (and pyplot's figure list) as it was.  matplotlib is imported
+only when a picture is drawn.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
 #: At most this many dimensions of a probe are drawn (the rest would be unreadable).
 MAX_LINES = 10
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+#: Right/wrong colours of classifier decisions.
+RIGHT, WRONG = "#1a7f37", "#cf222e"
 
 
-def _grid(n: int, title: str, width: float = 8.0):
-    plt = _plt()
-    fig, axes = plt.subplots(max(n, 1), 1, figsize=(width, 2.2 * max(n, 1) + 0.6), squeeze=False, sharex=True)
-    fig.suptitle(title)
-    return plt, fig, axes[:, 0]
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)  # attaches itself: savefig renders with Agg whatever the caller's backend
+    return fig
 
 
-def _save(plt, fig, path: str | Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+def _save(fig, path: str | Path, dpi: int = 90) -> Path:
+    fig.savefig(path, dpi=dpi)
     return Path(path)
 
 
+def _column(n: int, title: str, width: float = 9.0, per: float = 2.2):
+    """A figure with ``n`` panels stacked over one shared time axis (each its own y range)."""
+    fig = _figure(width, per * max(n, 1) + 0.6)
+    axes = fig.subplots(max(n, 1), 1, squeeze=False, sharex=True)[:, 0]
+    if title:
+        fig.suptitle(title)
+    return fig, axes
+
+
+def _2d(y: np.ndarray) -> np.ndarray:
+    y = np.asarray(y, dtype=float)
+    return y.reshape(len(y), -1)
+
+
+def _first(n: int, of: int, what: str) -> str:
+    """``"first 50 of 128 neurons"``, ``"all 3 neurons"``, ``"1 neuron"`` (``what`` is a plural)."""
+    if of == 1:
+        return f"1 {what[:-1]}"
+    return f"all {of} {what}" if n >= of else f"first {n} of {of} {what}"
+
+
+# ---------------------------------------------------------------- deploy
+
+
 def plot_outputs(t: np.ndarray, data: Mapping[str, np.ndarray], path: str | Path, title: str = "") -> Path:
-    """One panel per probe, its first :data:`MAX_LINES` dimensions over time."""
-    plt, fig, axes = _grid(len(data), title)
+    """One panel per probe, its first :data:`MAX_LINES` dimensions over time, each panel its own y range."""
+    fig, axes = _column(len(data), title)
     for ax, (name, y) in zip(axes, data.items()):
-        y = np.asarray(y).reshape(len(y), -1)
-        ax.plot(t[: len(y)], y[:, :MAX_LINES], lw=1)
+        y = _2d(y)
+        shown = min(y.shape[1], MAX_LINES)
+        ax.plot(t[: len(y)], y[:, :shown], lw=1)
         ax.set_ylabel(name)
+        ax.set_title(f"{name}: {_first(shown, y.shape[1], 'dimensions')}", fontsize="small", loc="left")
+        ax.grid(alpha=0.3)
     axes[-1].set_xlabel("time (s)")
-    return _save(plt, fig, path)
+    return _save(fig, path)
 
 
 def plot_rasters(t: np.ndarray, spikes: Mapping[str, np.ndarray], path: str | Path,
                  max_neurons: int = 50, title: str = "") -> Path:
-    """One spike raster per probe (its first ``max_neurons`` neurons)."""
-    plt, fig, axes = _grid(len(spikes), title)
+    """One spike raster per probe (its first ``max_neurons`` neurons; the panel title says how many of how many)."""
+    fig, axes = _column(len(spikes), title)
     for ax, (name, s) in zip(axes, spikes.items()):
-        s = np.asarray(s)[:, :max_neurons]
+        s = _2d(s)
+        total = s.shape[1]
+        s = s[:, :max_neurons]
         steps, neurons = np.nonzero(s)
         ax.scatter(t[steps], neurons, marker="|", s=12, c="k", linewidths=0.6)
-        ax.set_ylabel(f"{name}\nneuron")
+        ax.set_ylabel("neuron")
         ax.set_ylim(-0.5, max(s.shape[1], 1) - 0.5)
+        ax.set_title(f"{name}: {_first(s.shape[1], total, 'neurons')}, {int(np.count_nonzero(s))} spikes shown",
+                     fontsize="small", loc="left")
     axes[-1].set_xlabel("time (s)")
-    return _save(plt, fig, path)
+    return _save(fig, path)
+
+
+def plot_classifier(t: np.ndarray, output: np.ndarray, labels: Sequence[int], predictions: Sequence[int],
+                    steps_per_item: float, path: str | Path, title: str = "", max_items: int = 20) -> Path:
+    """A classifier's scored output over its first ``max_items`` presented items.
+
+    One line and legend entry per class, a dotted line at each presentation boundary,
+    the scored window (the last 20% of each presentation, see
+    :func:`nhw.toolchain.deploy.decisions`) shaded, and per item ``label->decision``
+    in green (right) or red (wrong).
+
+    Parameters
+    ----------
+    t
+        Time of each step (s).
+    output
+        The scored probe's data, ``(steps, classes)``.
+    labels, predictions
+        Per presented item, the true class and the decision.
+    steps_per_item
+        Steps per presentation.
+    max_items
+        Items drawn (the title says how many of how many).
+    """
+    y = _2d(output)
+    labels, predictions = np.asarray(labels).reshape(-1), np.asarray(predictions).reshape(-1)
+    per = int(round(steps_per_item))
+    n = min(len(labels), max_items, len(y) // max(per, 1))
+    steps = n * per
+    fig = _figure(max(9.0, 0.55 * n + 3), 4.2)
+    ax = fig.subplots()
+    tt = t[:steps]
+    classes = y.shape[1]
+    cmap = "tab10" if classes <= 10 else "tab20"
+    import matplotlib
+
+    colours = matplotlib.colormaps[cmap]
+    for c in range(classes):
+        ax.plot(tt, y[:steps, c], lw=1, color=colours(c % colours.N), label=str(c))
+    dt = float(t[1] - t[0]) if len(t) > 1 else 1.0
+    start = per - max(1, per // 5)
+    for i in range(n):
+        t0 = float(t[0]) - dt + i * per * dt  # t[k] is the end of step k
+        ax.axvspan(t0 + start * dt, t0 + per * dt, color="0.92", zorder=0)
+        if i:
+            ax.axvline(t0, color="0.5", lw=0.8, ls=":")
+        ok = labels[i] == predictions[i]
+        ax.text(t0 + per * dt / 2, 1.01, f"{labels[i]}\u2192{predictions[i]}", transform=ax.get_xaxis_transform(),
+                ha="center", va="bottom", fontsize=8, color=RIGHT if ok else WRONG, fontweight="bold")
+    right = int(np.sum(labels[:n] == predictions[:n]))
+    ax.set_xlim(float(t[0]) - dt, float(t[0]) - dt + steps * dt)
+    ax.set_xlabel("time (s); label\u2192decision above each item, scored window shaded")
+    ax.set_ylabel("output")
+    ax.legend(title="class", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small",
+              ncol=1 if classes <= 12 else 2)
+    heading = f"{_first(n, len(labels), 'items')}: {right}/{n} right"
+    fig.suptitle(f"{title}\n{heading}" if title else heading)
+    return _save(fig, path)
+
+
+def plot_confusion(labels: Sequence[int], predictions: Sequence[int], path: str | Path, title: str = "") -> Path:
+    """Confusion matrix (rows: label, columns: decision) with counts in the cells, a colourbar
+    and the accuracy in the title."""
+    labels, predictions = np.asarray(labels).reshape(-1), np.asarray(predictions).reshape(-1)
+    classes = np.union1d(labels, predictions)
+    index = {c: k for k, c in enumerate(classes)}
+    m = np.zeros((len(classes), len(classes)), dtype=int)
+    for a, b in zip(labels, predictions):
+        m[index[a], index[b]] += 1
+    size = max(4.0, 0.45 * len(classes) + 2.5)
+    fig = _figure(size + 1.0, size)
+    ax = fig.subplots()
+    im = ax.imshow(m, cmap="Blues", vmin=0)
+    fig.colorbar(im, ax=ax, label="items", shrink=0.85)
+    ax.set_xticks(range(len(classes)), [str(c) for c in classes])
+    ax.set_yticks(range(len(classes)), [str(c) for c in classes])
+    ax.set_xlabel("decision")
+    ax.set_ylabel("label")
+    top = m.max() if m.size else 0
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            if m[i, j]:
+                ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if m[i, j] > 0.6 * top else "black")
+    acc = float(np.mean(labels == predictions)) if len(labels) else float("nan")
+    heading = f"accuracy {acc:.1%} ({int(np.sum(labels == predictions))}/{len(labels)})"
+    ax.set_title(f"{title}\n{heading}" if title else heading)
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------- parity
+
+
+def _dimension_errors(ref: np.ndarray, got: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    err = got - ref
+    return np.sqrt(np.mean(err**2, axis=0)), np.max(np.abs(err), axis=0)
+
+
+def overlay_panels(reference: Mapping[str, np.ndarray], targets: Mapping[str, Mapping[str, np.ndarray]],
+                   results: Iterable[Any]) -> tuple[list[tuple[str, str, int, Any]], bool]:
+    """Which (target, probe, dimension, tolerance) :func:`plot_overlay` draws, and whether they fail.
+
+    A dimension fails when its own rmse or max error exceeds its probe's tolerance;
+    when any fails only the failing ones are returned, otherwise every compared
+    dimension.  Decision rows and targets without data are left out.
+    """
+    found, failing = [], []
+    for r in results:
+        if r.probe.endswith(":decisions") or r.probe not in reference or r.probe not in targets.get(r.target, {}):
+            continue
+        ref, got = _2d(reference[r.probe]), _2d(targets[r.target][r.probe])
+        if ref.shape != got.shape:
+            continue
+        rmse, worst = _dimension_errors(ref, got)
+        for d in range(ref.shape[1]):
+            item = (r.target, r.probe, d, r.tolerance)
+            found.append(item)
+            if not (rmse[d] <= r.tolerance.rmse and worst[d] <= r.tolerance.max_abs):
+                failing.append(item)
+    return (failing, True) if failing else (found, False)
 
 
 def plot_overlay(t: np.ndarray, reference: Mapping[str, np.ndarray],
-                 targets: Mapping[str, Mapping[str, np.ndarray]], path: str | Path,
-                 title: str = "", dims: int = 3) -> Path:
-    """Per probe, ``reference`` (dashed black) under each target's output."""
-    plt, fig, axes = _grid(len(reference), title)
-    for ax, (probe, ref) in zip(axes, reference.items()):
-        ref = np.asarray(ref).reshape(len(ref), -1)[:, :dims]
-        ax.plot(t[: len(ref)], ref, "k--", lw=1.2, label="reference")
-        for k, (target, data) in enumerate(targets.items()):
-            if probe not in data:
-                continue
-            y = np.asarray(data[probe]).reshape(len(data[probe]), -1)[:, :dims]
-            ax.plot(t[: len(y)], y, color=f"C{k}", lw=1, alpha=0.8, label=target)
-        handles, labels = ax.get_legend_handles_labels()
-        unique = dict(zip(labels, handles))
-        ax.legend(unique.values(), unique.keys(), fontsize="small", loc="upper right")
-        ax.set_ylabel(probe)
-    axes[-1].set_xlabel("time (s)")
-    return _save(plt, fig, path)
+                 targets: Mapping[str, Mapping[str, np.ndarray]], results: Iterable[Any], path: str | Path,
+                 title: str = "", max_panels: int = 8) -> Path:
+    """Parity: per probe dimension, the target over ``reference`` and its error in the tolerance band.
+
+    Each panel is one (target, probe, dimension): reference (dashed black) and the
+    target above, the error ``target - reference`` below with ``±max_abs`` shaded.
+    Only failing dimensions get panels when any fails (see :func:`overlay_panels`);
+    at most ``max_panels``, and the title says how many of how many are shown.
+
+    Parameters
+    ----------
+    t
+        Time of each step (s).
+    reference
+        Probe data on ``reference``.
+    targets
+        Per target, its probe data.
+    results
+        The parity results (:class:`~nhw.toolchain.parity.ProbeResult`, e.g. a
+        ``ParityReport.results``): their tolerances and targets.
+    """
+    results = list(results)
+    panels, failing = overlay_panels(reference, targets, results)
+    shown = panels[:max_panels]
+    cols = 1 if len(shown) <= 3 else 2
+    rows = max(1, -(-len(shown) // cols))
+    fig = _figure(7.5 * cols, 3.3 * rows + 0.8)
+    if failing:
+        heading = f"{len(panels)} probe dimension(s) out of tolerance, {len(shown)} shown"
+    elif panels:
+        heading = f"every probe dimension within tolerance; {len(shown)} of {len(panels)} shown"
+    else:
+        heading = "nothing to compare (no target produced comparable data)"
+    fig.suptitle(f"{title}\n{heading}" if title else heading)
+    if not shown:
+        fig.subplots().set_axis_off()
+        return _save(fig, path)
+    outer = fig.add_gridspec(rows, cols)
+    colours = {name: f"C{k}" for k, name in enumerate(targets)}
+    for k, (target, probe, d, tol) in enumerate(shown):
+        inner = outer[k // cols, k % cols].subgridspec(2, 1, height_ratios=[2, 1], hspace=0.05)
+        top = fig.add_subplot(inner[0])
+        low = fig.add_subplot(inner[1], sharex=top)
+        ref, got = _2d(reference[probe])[:, d], _2d(targets[target][probe])[:, d]
+        tt = t[: len(ref)]
+        top.plot(tt, ref, "k--", lw=1.2, label="reference")
+        top.plot(tt, got, color=colours[target], lw=1, alpha=0.85, label=target)
+        top.legend(fontsize="x-small", loc="upper right")
+        top.set_title(f"{target} / {probe}[{d}]", fontsize="small", loc="left")
+        top.tick_params(labelbottom=False)
+        err = got - ref
+        low.axhspan(-tol.max_abs, tol.max_abs, color="tab:green", alpha=0.15, lw=0, label=f"\u00b1max_abs {tol.max_abs:g}")
+        low.plot(tt, err, color=WRONG if np.max(np.abs(err), initial=0) > tol.max_abs else colours[target], lw=0.8,
+                 label=f"error (rmse {np.sqrt(np.mean(err**2)) if err.size else 0:.3g}, tol {tol.rmse:g})")
+        low.axhline(0, color="0.4", lw=0.5)
+        span = max(float(np.max(np.abs(err), initial=0)), tol.max_abs) * 1.15 or 1.0
+        low.set_ylim(-span, span)
+        low.legend(fontsize="x-small", loc="upper right", ncol=2)
+        low.set_ylabel("error", fontsize="small")
+        if k // cols == rows - 1 or k + cols >= len(shown):
+            low.set_xlabel("time (s)")
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------- training
+
+
+def _fitted_weights(history: Mapping[str, Sequence[float]], parts: list[str]) -> np.ndarray | None:
+    """Loss weights recovered from ``loss = sum(w_k * part_k)`` over the epochs (None: not exact)."""
+    total = np.asarray(history.get("loss", []), dtype=float)
+    if not parts or len(total) <= len(parts):
+        return None  # as many epochs as parts fit any total exactly: no evidence of the weights
+    a = np.stack([np.asarray(history[p], dtype=float) for p in parts], axis=1)
+    if np.linalg.matrix_rank(a) < len(parts):
+        return None
+    w, *_ = np.linalg.lstsq(a, total, rcond=None)
+    fit = a @ w
+    if np.any(w < -1e-9) or np.max(np.abs(fit - total)) > 1e-4 * max(np.max(np.abs(total)), 1e-12):
+        return None  # another term (e.g. weight decay) is in the total: the parts cannot be weighted
+    return w
+
+
+def training_loss_weights(train: Mapping[str, Any]) -> dict[str, float]:
+    """Per output, the weight of its loss in the total, from a config's ``train`` section (plain data).
+
+    Every ``train.loss`` output weighs 1, the firing-rate penalty's probe its ``weight``
+    (how ``nhw train`` compiles the model).
+    """
+    weights = {name: 1.0 for name in (train.get("loss") or {})}
+    fr = (train.get("regularization") or {}).get("firing_rate")
+    if fr:
+        weights[fr["probe"]] = float(fr.get("weight", 1e-3))
+    return weights
+
+
+def plot_training(history: Mapping[str, Sequence[float]], path: str | Path, title: str,
+                  loss_weights: Mapping[str, float] | None = None) -> Path:
+    """``training.png``: the total and per-output weighted losses, and the metrics, per epoch.
+
+    Training curves are solid, ``val_`` curves dashed in the same colour; epochs are
+    integers from 1.  Per-output losses (``<output>_loss``) are drawn times their
+    weight in the total, so they add up to it; without ``loss_weights`` the weights
+    are recovered from the history when the total is exactly their weighted sum
+    (the legend says so), and otherwise only the total is drawn (the title says why).
+
+    Parameters
+    ----------
+    history
+        Per key, one value per epoch (``history.json``).
+    loss_weights
+        Per output name, its loss weight (see :func:`training_loss_weights`).
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    train_keys = [k for k in history if not k.startswith("val_") and len(history[k])]
+    parts = [k for k in train_keys if k.endswith("_loss") and k != "loss"]
+    metrics = [k for k in train_keys if "loss" not in k]
+    note = ""
+    if loss_weights is not None:
+        missing = [p for p in parts if p[: -len("_loss")] not in loss_weights]
+        if missing:
+            raise ValueError(f"plot_training: loss_weights {dict(loss_weights)} has no weight for "
+                             f"{', '.join(missing)}; expected one per output loss in the history")
+        weights, how = [float(loss_weights[p[: -len("_loss")]]) for p in parts], ""
+    else:
+        fitted = _fitted_weights(history, parts)
+        if fitted is None and parts:
+            weights, how = None, ""
+            note = "per-output losses not drawn: their weights are unknown"
+        else:
+            weights, how = (list(fitted) if fitted is not None else []), " (weight from the total)"
+    fig = _figure(11.0 if metrics else 6.5, 4.0)
+    axes = fig.subplots(1, 2 if metrics else 1, squeeze=False)[0]
+    ax = axes[0]
+    curves = [("loss", 1.0, "total loss")]
+    if weights is not None:
+        total = np.asarray(history.get("loss", []), dtype=float)
+        curves += [(p, w, f"{p[: -len('_loss')]} loss \u00d7{w:.3g}{how}") for p, w in zip(parts, weights)
+                   # a single output weighing 1 is the total itself: one line, not two on top of each other
+                   if not (len(parts) == 1 and w == 1.0 and np.allclose(history[p], total))]
+    drawn = []
+    for k, (key, w, label) in enumerate(curves):
+        if key not in history:
+            continue
+        for prefix, style in (("", "-"), ("val_", "--")):
+            v = history.get(prefix + key)
+            if v:
+                v = w * np.asarray(v, dtype=float)
+                ax.plot(np.arange(1, len(v) + 1), v, style, marker="o", ms=3, color=f"C{k}",
+                        label=("val " if prefix else "") + label)
+                drawn.append(v)
+    values = np.concatenate(drawn) if drawn else np.array([])
+    if values.size and np.all(values > 0) and values.max() / values.min() > 20:
+        ax.set_yscale("log")
+    ax.set_ylabel("loss")
+    ax.set_title("losses (weighted as in the total)", fontsize="small")
+    for k, key in enumerate(metrics):
+        for prefix, style in (("", "-"), ("val_", "--")):
+            v = history.get(prefix + key)
+            if v:
+                axes[1].plot(np.arange(1, len(v) + 1), v, style, marker="o", ms=3, color=f"C{k}",
+                             label=("val " if prefix else "") + key)
+    if metrics:
+        axes[1].set_title("metrics", fontsize="small")
+    for a in axes:
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
+        a.set_xlabel("epoch")
+        a.grid(alpha=0.3)
+        if a.get_legend_handles_labels()[0]:
+            a.legend(fontsize="x-small")
+    fig.suptitle(f"{title}: training" + (f"\n{note}" if note else ""))
+    return _save(fig, path)
+
+
+__all__ = ["MAX_LINES", "overlay_panels", "plot_classifier", "plot_confusion", "plot_outputs", "plot_overlay",
+           "plot_rasters", "plot_training", "training_loss_weights"]

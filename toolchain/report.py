@@ -39,10 +39,13 @@ def _header(run: Run) -> str:
 
 def _deploy(run: Run, folder: Path | None) -> tuple[str, list[Path]]:
     from nhw.toolchain.deploy import render_plots, summary_table
+    from nhw.toolchain.tables import hardware_table
 
     s = run.summary
     text = summary_table(s)
-    if "hardware_report.txt" in run.files:
+    if "hardware_report.json" in run.files:
+        text += "\n\n" + hardware_table(run.json("hardware_report.json"))
+    elif "hardware_report.txt" in run.files:
         text += "\n\n" + (run.path / "hardware_report.txt").read_text(encoding="utf-8").rstrip()
     files: list[Path] = []
     if folder is not None:
@@ -50,7 +53,7 @@ def _deploy(run: Run, folder: Path | None) -> tuple[str, list[Path]]:
         t = data.pop("t")
         max_neurons = (run.manifest.get("config") or {}).get("deploy", {}).get("max_raster_neurons", 50)
         files = render_plots(folder, t, data, s.get("spiking_probes", []), max_neurons,
-                             f"{s.get('network')} on {s.get('target')}")
+                             f"{s.get('network')} on {s.get('target')}", classification=s.get("classification"))
     return text, files
 
 
@@ -70,16 +73,19 @@ def _parity(run: Run, folder: Path | None) -> tuple[str, list[Path]]:
             d = run.npz(f"probes_{target}.npz")
             d.pop("t", None)
             others[target] = d
-        files = [plots.plot_overlay(t, ref, others, folder / "overlay.png",
+        files = [plots.plot_overlay(t, ref, others, report.results, folder / "overlay.png",
                                     f"{run.summary.get('network')}: targets vs reference")]
     return text, files
 
 
 def _train(run: Run, folder: Path | None) -> tuple[str, list[Path]]:
-    from nhw.toolchain.train import plot_history, train_table
+    from nhw.toolchain.plots import plot_training, training_loss_weights
+    from nhw.toolchain.train import train_table
 
     history = run.json("history.json")
-    files = [plot_history(history, folder / "training.png", str(run.summary.get("network")))] if folder else []
+    train = (run.manifest.get("config") or {}).get("train")
+    weights = training_loss_weights(train) if train else None
+    files = [plot_training(history, folder / "training.png", str(run.summary.get("network")), weights)] if folder else []
     return train_table(run.summary, history), files
 
 
