@@ -65,7 +65,10 @@ def plot_outputs(t: np.ndarray, data: Mapping[str, np.ndarray], path: str | Path
     for ax, (name, y) in zip(axes, data.items()):
         y = _2d(y)
         shown = min(y.shape[1], MAX_LINES)
-        ax.plot(t[: len(y)], y[:, :shown], lw=1)
+        ax.plot(t[: len(y)], y[:, :shown], lw=1, label=[f"[{d}]" for d in range(shown)])
+        if 1 < shown:
+            ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.0, 1.0), title="dim",
+                      title_fontsize="x-small")
         ax.set_ylabel(name)
         ax.set_title(f"{name}: {_first(shown, y.shape[1], 'dimensions')}", fontsize="small", loc="left")
         ax.grid(alpha=0.3)
@@ -259,7 +262,7 @@ def plot_overlay(t: np.ndarray, reference: Mapping[str, np.ndarray],
         tt = t[: len(ref)]
         top.plot(tt, ref, "k--", lw=1.2, label="reference")
         top.plot(tt, got, color=colours[target], lw=1, alpha=0.85, label=target)
-        top.legend(fontsize="x-small", loc="upper right")
+        top.legend(fontsize="x-small", loc="best", framealpha=0.9)
         top.set_title(f"{target} / {probe}[{d}]", fontsize="small", loc="left")
         top.tick_params(labelbottom=False)
         err = got - ref
@@ -269,7 +272,7 @@ def plot_overlay(t: np.ndarray, reference: Mapping[str, np.ndarray],
         low.axhline(0, color="0.4", lw=0.5)
         span = max(float(np.max(np.abs(err), initial=0)), tol.max_abs) * 1.15 or 1.0
         low.set_ylim(-span, span)
-        low.legend(fontsize="x-small", loc="upper right", ncol=2)
+        low.legend(fontsize="x-small", loc="best", ncol=2, framealpha=0.9)
         low.set_ylabel("error", fontsize="small")
         if k // cols == rows - 1 or k + cols >= len(shown):
             low.set_xlabel("time (s)")
