@@ -29,7 +29,8 @@ def parse_args(doc: str) -> argparse.Namespace:
     return args
 
 
-def load_digits_data(n_train: int = 1200, n_test: int = 400, upsample: int = 1, seed: int = 0):
+def load_digits_data(n_train: int = 1200, n_test: int = 400, upsample: int = 1,
+                     pixel_max: float = 1.0, seed: int = 0):
     """scikit-learn's 8x8 digits in MNIST's layout: flat images and integer labels.
 
     Parameters
@@ -39,13 +40,17 @@ def load_digits_data(n_train: int = 1200, n_test: int = 400, upsample: int = 1, 
     upsample
         Each pixel becomes an ``upsample x upsample`` block, so a notebook's
         convolution stack (built for 28x28 images) still has room on the small images.
+    pixel_max
+        Value of a white pixel: 1 for the notebooks that normalise MNIST, 255 for
+        those that feed its raw bytes (the firing rates of converted networks
+        depend on that scale).
     seed
         Shuffle seed.
 
     Returns
     -------
     (train_images, train_labels), (test_images, test_labels)
-        Images ``(n, (8 * upsample) ** 2)`` as float32 in [0, 1]; labels ``(n,)`` int.
+        Images ``(n, (8 * upsample) ** 2)`` as float32 in [0, pixel_max]; labels ``(n,)`` int.
     """
     from sklearn.datasets import load_digits
 
@@ -54,7 +59,7 @@ def load_digits_data(n_train: int = 1200, n_test: int = 400, upsample: int = 1, 
         raise ValueError(f"n_train + n_test must be at most {len(digits.target)}, "
                          f"got {n_train + n_test}")
     order = np.random.RandomState(seed).permutation(len(digits.target))
-    images = digits.images[order].astype(np.float32) / 16.0
+    images = digits.images[order].astype(np.float32) * (pixel_max / 16.0)
     if upsample > 1:
         images = np.kron(images, np.ones((1, upsample, upsample), dtype=np.float32))
     images = images.reshape((len(images), -1))

@@ -139,7 +139,7 @@ with nengo_dl.Simulator(net) as sim:
           f"weight {sim.keras_model.get_layer(my_layer.name).w.numpy()[0, 0]:.4f}")
 
 # --- training the autoencoder: Keras, then NengoDL, on the same data
-(train_data, _), (test_data, _) = load_digits_data(n_train=1200, n_test=400)
+(train_data, _), (test_data, _) = load_digits_data(n_train=1200, n_test=400, pixel_max=255)  # raw bytes, as the notebook's MNIST
 n_epochs = 5 if args.quick else 30
 
 model = tf.keras.Model(inputs=tf_a, outputs=tf_c)
