@@ -6,7 +6,8 @@ measured in one ``sim.step(data=...)``, then its parameters are trained with
 ``sim.fit`` and the accuracy measured again.
 
 The notebook builds its vocabulary with ``nengo.spa``, which nengo 3 removed;
-``nengo_spa.Vocabulary`` (nengo-spa 2, which works with nengo 4.1) takes its place:
+``nengo_spa.Vocabulary`` (nengo-spa 2, which works with nengo 4.1) takes its place,
+with ``strict=False`` so that ``parse`` creates unknown pointers as nengo.spa did:
 the same random unit vectors, ``parse`` of bound sums, ``normalized`` pointers.
 
     python examples/nengo_dl/spa_retrieval.py [--quick] [--out DIR]
@@ -26,7 +27,7 @@ args = parse_args(__doc__)
 def get_data(n_items, pairs_per_item, vec_d, vocab_seed):
     """Traces (sums of bound role/filler pairs), cues (one role) and targets (its filler)."""
     rng = np.random.RandomState(vocab_seed)
-    vocab = spa.Vocabulary(dimensions=vec_d, pointer_gen=rng, max_similarity=1)
+    vocab = spa.Vocabulary(dimensions=vec_d, pointer_gen=rng, max_similarity=1, strict=False)
     traces = np.zeros((n_items, 1, vec_d))
     cues = np.zeros((n_items, 1, vec_d))
     targets = np.zeros((n_items, 1, vec_d))
