@@ -357,3 +357,11 @@ def test_no_warnings_for_a_native_model():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         nengo_dl.Converter(model)
+
+
+def test_scaled_conv_bias_per_channel():
+    """Regression: a per-channel convolution bias into scaled neurons is scaled once."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((5, 5, 2)), L.Conv2D(3, 3, activation="relu", name="c"), L.Flatten()])
+    model.layers[0].set_weights([model.layers[0].get_weights()[0], np.array([0.5, -0.2, 0.3])])
+    _check(nengo_dl.Converter(model, scale_firing_rates=5))

@@ -348,8 +348,8 @@ class Converter:
         self.net.config[one].trainable = False
         self.net.config[conn].trainable = trainable
 
-    def _bias(self, post, bias: np.ndarray, shape: tuple, axis: int, trainable: bool, label: str,
-              gain: float = 1.0) -> np.ndarray | None:
+    def _bias(self, post, bias: np.ndarray, shape: tuple, axis: int, trainable: bool,
+              label: str) -> np.ndarray | None:
         """Add ``bias`` (full, or per channel along ``axis``) to ``post``.
 
         Returns the full bias instead when the caller should put it on its neurons.
@@ -364,7 +364,8 @@ class Converter:
                 view = [1] * len(shape)
                 view[axis] = bias.size
                 index = np.broadcast_to(np.arange(bias.size).reshape(view), shape).reshape(-1)
-                self._connect(_Out(relay[index], shape), post, transform=gain)
+                # (nengo multiplies connections into neurons by their gain: the scale)
+                self._connect(_Out(relay[index], shape), post)
                 return None
             view = [1] * len(shape)
             view[axis] = bias.size
@@ -417,8 +418,7 @@ class Converter:
         self.net.config[ens].trainable = False  # encoders: not a Keras weight
         bias_trainable = False
         if has_bias:
-            full = self._bias(ens.neurons, np.asarray(bias, float), shape, bias_axis, trainable, layer.name,
-                              gain=scale)
+            full = self._bias(ens.neurons, np.asarray(bias, float), shape, bias_axis, trainable, layer.name)
             if full is not None:
                 ens.bias = full * scale
                 bias_trainable = trainable
