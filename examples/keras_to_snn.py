@@ -48,10 +48,6 @@ def train_keras(epochs: int) -> tuple[keras.Model, tuple, float]:
     return model, (x[1400:], y[1400:]), float(acc)
 
 
-#: targets that cannot build nengo.Convolution transforms get them written out as Sparse
-NO_CONVOLUTION = {"loihi-emu"}
-
-
 def encoder_range(model: keras.Model, x: np.ndarray) -> float:
     """Largest value a host input connection sends into the converted network, over ``x``.
 
@@ -88,7 +84,7 @@ def spiking_accuracy(model, data, target: str, scale: float, synapse: float | No
     """
     x, y = data[0][:n_items], data[1][:n_items]
     conv = Converter(model, swap_activations={"relu": nengo.SpikingRectifiedLinear()},
-                     scale_firing_rates=scale, synapse=synapse, sparse_convolutions=target in NO_CONVOLUTION)
+                     scale_firing_rates=scale, synapse=synapse)
     conv.inputs[model.inputs[0]].output = nengo.processes.PresentInput(
         x.reshape(len(x), -1), presentation_time=n_steps * 0.001)
     with backends.get(target)(conv.net, progress_bar=False, **(options or {})) as sim:
@@ -112,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
 
     model, test, keras_acc = train_keras(epochs)
     print(f"Keras test accuracy: {keras_acc:.3f}")
-    print(f"rate network matches Keras to {Converter(model).verify(test[0][:8]):.1e}")
+    check = Converter(model)
+    check.verify(inputs=[test[0][:8]])  # raises if the rate network does not reproduce Keras
+    print(f"rate network matches Keras to {check.verify_error:.1e}")
     options = target_options(args.target, model, load_data()[0][:1400])
     if options:
         print(f"{args.target} configuration: {', '.join(f'{k}={v}' for k, v in options.items())}")

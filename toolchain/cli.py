@@ -360,7 +360,9 @@ def deploy(source: str, target: str | None, n_steps: int | None) -> None:
         return
     _echo(result.to_table())
     if result.run.hardware_report is not None:
-        _echo("\n" + result.run.hardware_report.to_table())
+        from nhw.toolchain import tables
+
+        _echo("\n" + tables.hardware_table(result.run.hardware_report))
     _list_files(result.out)
     _echo(f"wrote {result.out}", -1)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from nhw.toolchain import tables
 from nhw.toolchain.config.schema import ExperimentConfig
 from nhw.toolchain.experiment import (
     Simulated,
@@ -169,11 +170,11 @@ def write_deploy_files(w, result: DeployResult) -> None:
         w.write_npz("inputs.npz", {k: v for k, v in result.fed.items() if k != "n_steps"})
     if r.hardware_report is not None:
         w.write_text("hardware_report.json", r.hardware_report.to_json())
-        w.write_text("hardware_report.txt", r.hardware_report.to_table() + "\n")
+        w.write_text("hardware_report.txt", tables.hardware_table(r.hardware_report) + "\n")
     w.write_json("summary.json", result.summary())
     if result.config.deploy.plots:
         render_plots(w.folder, r.t, r.data, result.spiking, result.config.deploy.max_raster_neurons,
-                     f"{result.summary()['network']} on {r.target}")
+                     f"{result.summary()['network']} on {r.target}", classification=result.classification)
 
 
 def render_plots(folder: Path, t: np.ndarray, data: dict[str, np.ndarray], spiking: list[str],
