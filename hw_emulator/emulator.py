@@ -12,8 +12,31 @@ import numpy as np
 from .blocks import ChipNetwork, CompartmentBlock, InputAxons
 from .chip import FLOAT32_EXACT_BITS, FLOAT64_EXACT_BITS, ChipSpec
 from .discretize import effective_weights
+from . import kernel as _kernel
 from .learning import LearnedWeights
-from nhw.errors import UnsupportedFeatureError
+from nhw.errors import ConfigError, UnsupportedFeatureError
+
+#: Step implementations an :class:`Emulator` can use (``kernel=``); ``"auto"`` picks
+#: ``"numba"`` when numba is installed, else ``"numpy"``.
+KERNELS = ("auto", "numba", "numpy")
+
+
+def choose_kernel(kernel: str) -> str:
+    """The step implementation ``kernel`` (one of :data:`KERNELS`) resolves to.
+
+    Raises
+    ------
+    nhw.errors.ConfigError
+        ``kernel`` is not one of :data:`KERNELS`, or is ``"numba"`` and numba is not installed.
+    """
+    if kernel not in KERNELS:
+        raise ConfigError(f"emulator kernel: expected one of {', '.join(map(repr, KERNELS))}; got {kernel!r}")
+    if kernel == "auto":
+        return "numba" if _kernel.AVAILABLE else "numpy"
+    if kernel == "numba" and not _kernel.AVAILABLE:
+        raise ConfigError("emulator kernel 'numba': numba is not installed (pip install 'nhw[fast]'); "
+                          "use kernel='numpy' or 'auto'")
+    return kernel
 
 
 def wrap(x: np.ndarray, bits: int) -> np.ndarray:
@@ -94,11 +117,20 @@ class Emulator:
         Both paths give identical integers.
     seed
         Seed of the learning engine's stochastic rounding (only learning groups use it).
+    kernel
+        ``"numba"``: each step (and a run of steps without learning or recorded
+        state) is one compiled loop (:mod:`.kernel`); ``"numpy"``: whole-array numpy
+        passes (default here; the loihi-emu Simulator defaults to ``"auto"``);
+        ``"auto"``: numba when installed.  Both give identical integers; the one in
+        use is :attr:`kernel`.  ``dense_min_size`` only shapes the numpy step.
     """
 
-    def __init__(self, net: ChipNetwork, dense_min_size: int | None = 4096, seed: int = 0) -> None:
+    def __init__(self, net: ChipNetwork, dense_min_size: int | None = 4096, seed: int = 0,
+                 kernel: str = "numpy") -> None:
         self.net = net
         self.seed = int(seed)
+        #: the step implementation in use (``"numba"`` or ``"numpy"``)
+        self.kernel = choose_kernel(kernel)
         self.spec: ChipSpec = net.spec
         s = self.spec
         if not s.float64_state_exact:
@@ -183,7 +215,9 @@ class Emulator:
                 self.learned[g.group.learning] = (g, LearnedWeights(
                     g.group.learning, g.src_slice, g.tgt, s.weight_shift + g.group.exponent, s))
                 continue
-            if (g.w is not None and isinstance(g.tgt, slice)
+            if self.kernel == "numba":
+                rest.append(g)  # the compiled step delivers every synapse from one CSR table
+            elif (g.w is not None and isinstance(g.tgt, slice)
                     and dense_min_size is not None and dense_min_size <= g.w.size <= 4_000_000
                     and np.count_nonzero(g.w) >= 0.5 * g.w.size):
                 # index into the activity vector [chip spikes | host counts]
@@ -200,9 +234,36 @@ class Emulator:
             else:
                 rest.append(g)
         self._table_groups = rest
-        self._table = self._synapse_table()
+        if self.kernel == "numba":
+            self._table, self._csr = None, self._synapse_csr()
+            self._has_row = np.zeros(self.n + self.n_inputs, bool)
+        else:
+            self._table = self._synapse_table()
         self._q_can_wrap, self._u_can_wrap = self._overflow_possible()
+        if self.kernel == "numba":
+            self._setup_kernel()
         self.reset()
+
+    def _setup_kernel(self) -> None:
+        """Per-compartment arrays of the compiled step, all full length (no scalars)."""
+        s, n = self.spec, self.n
+        self._lim = np.array([self._q_can_wrap, s.q_min, s.q_max, 1 << (s.q_bits - 1), (1 << s.q_bits) - 1,
+                              self._u_can_wrap, s.u_min, s.u_max, 1 << (s.u_bits - 1), (1 << s.u_bits) - 1],
+                             np.int64)
+        self._vmin_a, self._vmax_a = self.vmin.astype(np.float64), self.vmax.astype(np.float64)
+        z = np.zeros(0, np.intp)
+        self._join = ((z, z) if self.join_child is None
+                      else (self.join_child.astype(np.intp), self.join_parent.astype(np.intp)))
+        self._uj = np.zeros(n)
+        self._q = np.zeros(n)
+        self._ref_reset_i = np.ascontiguousarray(self._ref_reset, np.int64)
+        self._no_host = np.zeros((0, 0), np.int64)
+
+    def _kernel_args(self) -> tuple:
+        """Arguments of :func:`.kernel.step_kernel` from ``act`` to ``ref_reset``."""
+        return (self._keep, self._act, *self._csr, self._q, self._lim, self.u_overflows, *self._join,
+                self._uj, self._bias_f, self._vmin_a, self._vmax_a, self._hold, self._vth_f, self.spiking,
+                self._ref_reset_i)
 
     def _overflow_possible(self) -> tuple[bool, bool]:
         """Whether q or u can leave their ranges at all (if not, skip the wrap passes).
@@ -245,17 +306,13 @@ class Emulator:
         ubound = np.minimum(qmax, s.q_max + 1) * (s.decay_max + 1) / (s.decay_max + 1 - self.keep_u)
         return q_wrap, bool(ubound.max(initial=0) > s.u_max)
 
-    def _synapse_table(self) -> tuple | None:
-        """All synapses as rows indexed by source axon (compartments, then host axons).
+    def _table_coo(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(row, column, weight)`` of every synapse of the table groups, rows sorted.
 
-        Stored padded ("ELL": every row as long as the longest, padding pointing at
-        a dummy compartment ``n``) when that at most doubles the storage, since the
-        per-step gather is then two fancy-index operations; otherwise as CSR.
+        Rows index the activity vector (compartments, then host axons), columns the
+        target compartments; weights are integers in float64.
         """
-        if not self._table_groups:
-            self._has_row = np.zeros(self.n + self.n_inputs, bool)
-            return None
-        rows, cols, vals = [], [], []
+        rows, cols, vals = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]
         for g in self._table_groups:
             if g.coo is not None:
                 r, c, w = g.coo
@@ -268,9 +325,28 @@ class Emulator:
             cols.append(tgt[c])
             vals.append(w)
         rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
-        n_rows = self.n + self.n_inputs
         order = np.argsort(rows, kind="stable")
-        rows, cols, vals = rows[order], cols[order].astype(np.intp), vals[order].astype(np.float64)
+        return rows[order], cols[order].astype(np.intp), vals[order].astype(np.float64)
+
+    def _synapse_csr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The table groups' synapses as CSR ``(indptr, cols, vals)`` over the activity vector."""
+        rows, cols, vals = self._table_coo()
+        indptr = np.zeros(self.n + self.n_inputs + 1, np.int64)
+        np.cumsum(np.bincount(rows, minlength=self.n + self.n_inputs), out=indptr[1:])
+        return indptr, cols, vals
+
+    def _synapse_table(self) -> tuple | None:
+        """All synapses as rows indexed by source axon (compartments, then host axons).
+
+        Stored padded ("ELL": every row as long as the longest, padding pointing at
+        a dummy compartment ``n``) when that at most doubles the storage, since the
+        per-step gather is then two fancy-index operations; otherwise as CSR.
+        """
+        if not self._table_groups:
+            self._has_row = np.zeros(self.n + self.n_inputs, bool)
+            return None
+        rows, cols, vals = self._table_coo()
+        n_rows = self.n + self.n_inputs
         length = np.bincount(rows, minlength=n_rows)
         self._has_row = length > 0
         self._table_chip_rows = bool(self._has_row[: self.n].any())
@@ -401,6 +477,8 @@ class Emulator:
         u2 = u + bias -> v decay + u2 (clip) -> refractory hold -> threshold, reset.
         Operations are in place so a step is a fixed, small number of array passes.
         """
+        if self.kernel == "numba":
+            return self._step_compiled(host_counts, count_inputs, count_spikes)
         s, n = self.spec, self.n
         self.n_steps += 1
         t = self.n_steps
@@ -492,6 +570,34 @@ class Emulator:
         self.active_count += v != 0
         return spk
 
+    def _step_compiled(self, host_counts: np.ndarray | None, count_inputs: bool, count_spikes: bool) -> np.ndarray:
+        """:meth:`step` as one call of the compiled kernel (learning groups stay in numpy)."""
+        n = self.n
+        self.n_steps += 1
+        t = self.n_steps
+        act = self._act
+        if self.n_inputs:
+            if host_counts is None:
+                act[n:] = 0
+            else:
+                act[n:] = host_counts
+                if count_inputs:
+                    self.input_count += host_counts
+        q = self._q
+        q[:] = 0.0
+        prev = self.spikes
+        for g, lw in self.learned.values():
+            d = lw.deliver(prev[g.src_slice])
+            if d is not None:
+                q[g.tgt] += d
+        spk = np.empty(n, bool)  # a new array per step: callers may keep the previous one
+        self.q_overflows += _kernel.step_kernel(t, self._x, *self._kernel_args(), spk, count_spikes,
+                                                self.spike_count, self.active_count)
+        for g, lw in self.learned.values():
+            lw.learn(spk[g.src_slice], self.rng, t)
+        self.spikes = spk
+        return spk
+
     def run(self, steps: int, host_counts: np.ndarray | None = None, record: np.ndarray | None = None,
             record_v: list | None = None) -> tuple[np.ndarray, list]:
         """Run ``steps`` steps; returns spikes of compartments ``record`` and voltages.
@@ -515,6 +621,21 @@ class Emulator:
         volts = [np.zeros((steps, sl.stop - sl.start), np.int64) for _, sl in what]
         if host_counts is not None:
             self.input_count += np.asarray(host_counts).sum(axis=0)
+        if self.kernel == "numba" and not self.learned and not what and steps:
+            # the whole run is one compiled loop
+            host = self._no_host
+            if host_counts is not None and self.n_inputs:
+                host = np.ascontiguousarray(host_counts, dtype=np.int64).reshape(steps, self.n_inputs)
+            elif self.n_inputs:
+                self._act[self.n:] = 0
+            spk = np.empty(self.n, bool)
+            self.q_overflows += _kernel.run_kernel(self.n_steps, steps, self._x, *self._kernel_args()[:1],
+                                                   self._act, host, *self._kernel_args()[2:], spk,
+                                                   self.spike_count, self.active_count, full)
+            self.n_steps += steps
+            self.spikes = spk
+            self.spike_count += full.sum(axis=0)
+            return full[:, record], volts
         for i in range(steps):
             full[i] = self.step(None if host_counts is None else host_counts[i], count_inputs=False,
                                 count_spikes=False)

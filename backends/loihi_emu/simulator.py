@@ -74,6 +74,10 @@ class Simulator(SimulatorBase):
         The chip spec (default: Loihi generation 1).
     model
         A ``nengo.builder.Model`` to build into (as ``nengo.Simulator`` accepts).
+    kernel
+        The emulator's step implementation: ``"auto"`` (default; the compiled one when
+        numba is installed), ``"numba"`` or ``"numpy"``.  Results are identical; see
+        :class:`~nhw.hw_emulator.emulator.Emulator`.
     **map_options
         Further :class:`~nhw.backends.loihi_emu.mapping.MapOptions` fields (``input_pairs``,
         ``decode_pairs``, ``decode_synapse``, ...).  ``decoder_rates="chip"`` (default) solves the
@@ -95,6 +99,7 @@ class Simulator(SimulatorBase):
         n_chips: int | None = None,
         chip: ChipSpec = LOIHI_V1,
         model: Model | None = None,
+        kernel: str = "auto",
         **map_options: Any,
     ) -> None:
         super().__init__(dt)
@@ -109,7 +114,8 @@ class Simulator(SimulatorBase):
         if unknown:
             raise TypeError(
                 f"loihi-emu Simulator: unknown option(s) {', '.join(map(repr, unknown))}; available: "
-                + ", ".join(["decode", "max_compartments_per_core", "pack", "n_chips", "chip", "model", *sorted(known)])
+                + ", ".join(["decode", "max_compartments_per_core", "pack", "n_chips", "chip", "model", "kernel",
+                             *sorted(known)])
             )
         self.options = MapOptions(decode=decode, spec=chip, **map_options)
         self.mapped = map_model(model, self.options)
@@ -121,7 +127,7 @@ class Simulator(SimulatorBase):
             # like nengo: a seeded network seeds the simulator too
             seed = network.seed + 1 if network is not None and network.seed is not None else None
         self._seed = np.random.randint(np.iinfo(np.int32).max) if seed is None else int(seed)
-        self.emulator = Emulator(self.mapped.chip, seed=self._seed)
+        self.emulator = Emulator(self.mapped.chip, seed=self._seed, kernel=kernel)
         self._setup_host()
         self._reset(self._seed)
         self.closed = False

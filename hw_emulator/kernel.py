@@ -1,0 +1,106 @@
+"""The emulator's per-step work as one compiled loop (optional: needs numba).
+
+:class:`~nhw.hw_emulator.emulator.Emulator` runs a step as a fixed number of
+whole-array numpy passes; each pass costs a few microseconds of call overhead
+however small the network, so small and medium networks are bound by the number of
+passes, not by the arithmetic.  Here the same step (``SPEC.md`` order, the same
+float64-held integers, the same wraps and counters) is one loop over the active
+synapse rows and one over the compartments, compiled by numba when it is
+installed (``pip install nhw[fast]``).  Both forms give identical integers (the
+float64 operations are the same IEEE operations on exactly representable values);
+``tests/unit/test_hw_kernel.py`` checks that.
+
+Without numba, :data:`AVAILABLE` is ``False`` and the emulator runs its numpy
+step; asking for ``kernel="numba"`` then raises.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:  # optional accelerator
+    import numba
+except ImportError:  # pragma: no cover - depends on the installation
+    numba = None
+
+#: Whether the compiled kernel can be used (numba importable).
+AVAILABLE = numba is not None
+
+
+def _jit(fn):
+    # cache=True keeps the machine code next to this module: later processes skip the compile
+    return numba.njit(cache=True, nogil=True)(fn) if AVAILABLE else fn
+
+
+@_jit
+def step_kernel(t, x, keep, act, indptr, cols, vals, q, lim, u_overflows,
+                join_child, join_parent, uj, bias, vmin, vmax, hold, vth, spiking, ref_reset,
+                spk, count_spikes, spike_count, active_count):  # pragma: no cover - compiled
+    """One chip step in place; returns the number of compartments whose ``q`` wrapped.
+
+    ``x`` is ``[u | v]`` (integers in float64), ``act`` ``[spikes of t-1 | host counts]``,
+    ``(indptr, cols, vals)`` every synapse as CSR rows over ``act``, ``q`` the input
+    already delivered by other paths (learning groups; zeros otherwise).  ``lim`` holds
+    ``q_can_wrap, q_min, q_max, q_half, q_mask, u_can_wrap, u_min, u_max, u_half, u_mask``.
+    """
+    n = spk.shape[0]
+    for r in range(act.shape[0]):
+        c = act[r]
+        if c != 0:
+            for j in range(indptr[r], indptr[r + 1]):
+                q[cols[j]] += vals[j] * c
+    q_wrap, q_min, q_max, q_half, q_mask = lim[0] != 0, lim[1], lim[2], lim[3], lim[4]
+    u_wrap, u_min, u_max, u_half, u_mask = lim[5] != 0, lim[6], lim[7], lim[8], lim[9]
+    n_q = 0
+    for i in range(n):
+        qi = q[i]
+        if q_wrap and (qi > q_max or qi < q_min):
+            n_q += 1
+            qi = float(((np.int64(qi) + q_half) & q_mask) - q_half)
+        u = np.trunc(x[i] * keep[i]) + qi
+        if u_wrap and (u > u_max or u < u_min):
+            u_overflows[i] += 1
+            u = float(((np.int64(u) + u_half) & u_mask) - u_half)
+        x[i] = u
+        uj[i] = u
+    for k in range(join_child.shape[0]):
+        uj[join_parent[k]] += x[join_child[k]]
+    for i in range(n):
+        v = np.trunc(x[n + i] * keep[n + i]) + uj[i] + bias[i]
+        v = max(v, vmin[i])
+        v = min(v, vmax[i])
+        if hold[i] >= t:  # refractory compartments are held at 0
+            v = 0.0
+        s = v > vth[i] and spiking[i]
+        if s:
+            v = 0.0
+            hold[i] = ref_reset[i] + t
+            if count_spikes:
+                spike_count[i] += 1
+        x[n + i] = v
+        if v != 0.0:
+            active_count[i] += 1
+        spk[i] = s
+        act[i] = s
+    return n_q
+
+
+@_jit
+def run_kernel(t0, steps, x, keep, act, host, indptr, cols, vals, q, lim, u_overflows,
+               join_child, join_parent, uj, bias, vmin, vmax, hold, vth, spiking, ref_reset,
+               spk, spike_count, active_count, raster):  # pragma: no cover - compiled
+    """``steps`` calls of :func:`step_kernel` (no learning, no recorded state); spikes into
+    ``raster`` (``steps x n``), host counts from ``host`` (``steps x n_inputs``, or ``0 x 0``
+    for none).  Returns the number of ``q`` wraps."""
+    n = spk.shape[0]
+    n_q = 0
+    for k in range(steps):
+        if host.shape[0]:
+            for j in range(host.shape[1]):
+                act[n + j] = host[k, j]
+        q[:] = 0.0
+        n_q += step_kernel(t0 + k + 1, x, keep, act, indptr, cols, vals, q, lim, u_overflows,
+                           join_child, join_parent, uj, bias, vmin, vmax, hold, vth, spiking, ref_reset,
+                           spk, False, spike_count, active_count)
+        raster[k] = spk
+    return n_q
