@@ -347,8 +347,9 @@ def plot(out: Path, r1: dict, r2: dict, dt: float) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
     names = ["cos", "retrieval"]
     x = np.arange(len(names))
-    axes[0].bar(x - 0.2, [r1["before"][k] for k in names], 0.4, label="NEF (before)")
-    axes[0].bar(x + 0.2, [r1["after"][k] for k in names], 0.4, label="trained (after)")
+    for shift, key, label in ((-0.2, "before", "NEF (before)"), (0.2, "after", "trained (after)")):
+        bars = axes[0].bar(x + shift, [r1[key][k] for k in names], 0.4, label=label)
+        axes[0].bar_label(bars, fmt="%.2f", fontsize=7)
     axes[0].set_xticks(x, ["mean cosine", "retrieval accuracy"])
     axes[0].set_ylim(0, 1.05)
     axes[0].set_title("spiking binding accuracy (held-out pairs)")

@@ -237,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     axes[2].legend([str(i) for i in range(10)], fontsize=6, ncol=2)
     axes[2].set_title("filtered output")
     axes[2].set_xlabel("time (s)")
-    axes[3].bar(range(len(results)), list(results.values()))
+    bars = axes[3].bar(range(len(results)), list(results.values()))
+    axes[3].bar_label(bars, fmt="%.3f", fontsize=7)  # the bars are close: print the values
     axes[3].set_xticks(range(len(results)), list(results.keys()), rotation=30, ha="right", fontsize=7)
     axes[3].set_ylim(0, 1)
     axes[3].set_title("test accuracy")

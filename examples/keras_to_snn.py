@@ -128,12 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(rows), figsize=(4 * len(rows), 3), sharey=True)
+    # each panel on its own scale: at scale 1 the output is far smaller than at 200
+    fig, axes = plt.subplots(1, len(rows), figsize=(4 * len(rows), 3))
     for ax, (scale, synapse, acc, trace) in zip(axes, rows):
         ax.plot(trace)
         ax.set_title(f"scale {scale}, synapse {synapse}\nacc {acc:.2f}")
         ax.set_xlabel("step")
     axes[0].set_ylabel("output (first test digit)")
+    axes[-1].legend([str(i) for i in range(10)], title="class", fontsize=6, ncol=2)
     fig.tight_layout()
     fig.savefig(args.out, dpi=90)
     print(f"plot saved to {args.out}")

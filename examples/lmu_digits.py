@@ -76,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3))
-    ax.imshow(features[:40, :24].T, aspect="auto", cmap="RdBu")
+    span = float(np.abs(features[:40, :24]).max())
+    im = ax.imshow(features[:40, :24].T, aspect="auto", cmap="RdBu", vmin=-span, vmax=span)
+    fig.colorbar(im, ax=ax, label="value")
     ax.set_xlabel("digit")
     ax.set_ylabel("Legendre coefficient")
     ax.set_title(f"LMU memory at each digit's end (accuracy {acc_all:.2f})")

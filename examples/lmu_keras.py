@@ -263,7 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     axes[0].plot(xs[0], ".-", lw=0.5)
     axes[0].set_title(f"permuted pixel sequence (label {ys[0]})")
     axes[0].set_xlabel("step")
-    axes[1].imshow(data[objs2["p_m"]][0].T, aspect="auto", cmap="RdBu")
+    memory = data[objs2["p_m"]][0].T
+    span = float(np.abs(memory).max())
+    im = axes[1].imshow(memory, aspect="auto", cmap="RdBu", vmin=-span, vmax=span)
+    fig.colorbar(im, ax=axes[1])
     axes[1].set_title("LMU memory, streamed")
     axes[1].set_xlabel("step")
     axes[1].set_ylabel("Legendre coefficient")
