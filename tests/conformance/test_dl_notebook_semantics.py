@@ -102,3 +102,29 @@ def test_tensor_node_wrapping_a_compiled_keras_model_evaluates(tmp_path):
     np.testing.assert_allclose(pred, model.predict(x[:, 0], verbose=0), atol=1e-5)
     expected = np.mean(np.argmax(pred, axis=-1) == y[:, 0, 0])
     np.testing.assert_allclose(out["probe_accuracy"], expected, atol=1e-6)
+
+
+def test_fit_and_evaluate_accept_new_batch_sizes_and_step_counts():
+    """NengoDL allows any number of fit/evaluate calls on one compile, each with its own
+    data shapes (Keras' retracing would otherwise leave the batch size unknown)."""
+    import warnings
+
+    with nengo.Network(seed=0) as net:
+        a = nengo.Node(np.zeros(2))
+        out = nengo.Node(size_in=2)
+        nengo.Connection(a, out, synapse=None, transform=np.zeros((2, 2)))
+        p = nengo.Probe(out)
+    rng = np.random.RandomState(0)
+    x = rng.rand(40, 1, 2)
+    y = x[..., ::-1].copy()  # the inputs swapped: a transform can learn it
+    with Simulator(net, minibatch_size=10, progress_bar=False) as sim, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sim.compile(optimizer="sgd", loss={p: "mse"})
+        start = sim.evaluate(x, y, verbose=0)["loss"]
+        for bs in (10, 20, 5, 10):
+            sim.fit(x, y, batch_size=bs, epochs=2, verbose=0)
+        one = sim.evaluate(x, y, verbose=0)["loss"]
+        many = sim.evaluate(np.tile(x, (1, 3, 1)), np.tile(y, (1, 3, 1)), verbose=0)["loss"]
+    assert one < 0.8 * start
+    # no synapses and no state: three identical steps give the one-step loss
+    np.testing.assert_allclose(many, one, rtol=1e-5)

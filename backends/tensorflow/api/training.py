@@ -382,6 +382,9 @@ class TrainingMixin:
                 vx, vy = validation_data[0], validation_data[1]
             validation_data = self._dataset(vx, vy, None, "fit(validation_data)", batch_size, False, True)
         kwargs["callbacks"] = self._with_renamer(kwargs.get("callbacks"))
+        self._static_shapes("train_function", ds)
+        if validation_data is not None:
+            self._static_shapes("test_function", validation_data)
         before = self._snapshot()
         try:
             # shuffling happened in the dataset (Keras ignores it for datasets)
@@ -396,6 +399,20 @@ class TrainingMixin:
             ) from None
         self._guard_finite(before, "fit")
         return history
+
+    def _static_shapes(self, function: str, ds) -> None:
+        """Drop Keras' traced ``function`` when ``ds`` has other shapes than it was traced for.
+
+        Keras retraces its step function with ``reduce_retracing``, which turns a
+        changed dimension into ``None`` on the second shape; the simulation needs
+        static batch and step counts. A fresh function traces the new shapes exactly
+        (two fits with different ``batch_size`` or ``n_steps``, as NengoDL allows).
+        """
+        shapes = tuple(tuple(spec.shape) for spec in tf.nest.flatten(ds.element_spec))
+        traced = self.__dict__.setdefault("_traced_shapes", {})
+        if traced.get(function) not in (None, shapes):
+            setattr(self.keras_model, function, None)
+        traced[function] = shapes
 
     def _snapshot(self) -> tuple:
         """Model weights and (if built) optimizer state, to roll back a diverged fit."""
@@ -425,6 +442,7 @@ class TrainingMixin:
         self._keras_call_checks("evaluate", stateful, batch_size)
         ds = self._dataset(x, y, n_steps, "evaluate", batch_size, False, need_y=True)
         kwargs["callbacks"] = self._with_renamer(kwargs.get("callbacks"))
+        self._static_shapes("test_function", ds)
         out = self.keras_model.evaluate(ds, return_dict=return_dict, **kwargs)
         return self._rename_logs(dict(out)) if return_dict else out
 
