@@ -105,8 +105,10 @@ def test_feedforward_lif_structure_and_equivalence(profile):
     pdt = get_profile(profile).peer_dt(0.001)
     w_spec = np.asarray(spec.nodes["conn_1"].weight) * np.asarray(spec.nodes["b"].r)[:, None]
     step = 1 / pdt if get_profile(profile).spikes_per_step else 1.0
-    assert np.allclose(graph.nodes["conn_1"].weight, w_spec * step)
-    assert np.allclose(graph.nodes["conn_1"].bias, spec.nodes["b"].v_leak)
+    # sinabs adds a LIF's input once per step: its weights and bias carry dt / tau
+    per_step = pdt / 0.02 if nir.LIF in get_profile(profile).input_per_step else 1.0
+    assert np.allclose(graph.nodes["conn_1"].weight, w_spec * step * per_step)
+    assert np.allclose(graph.nodes["conn_1"].bias, np.asarray(spec.nodes["b"].v_leak) * per_step)
     if profile == "sinabs":
         assert all(type(n) is not nir.Linear for n in graph.nodes.values())
         assert np.allclose(graph.nodes["a"].tau, 0.02 / 0.001)  # in steps
@@ -140,12 +142,17 @@ def test_sinabs_refuses_cubalif():
         _export(_ff(synapse=0.005), "sinabs")
 
 
-@pytest.mark.parametrize("profile", ["sinabs"])
+@pytest.mark.parametrize("profile", ["sinabs", "norse", "snntorch"])
 def test_spiking_relu_digits_shape(profile):
     net = _digits_like()
     graph = _export(net, profile)
     _structure(graph)
-    assert {type(n) for n in graph.nodes.values()} <= {nir.Input, nir.Output, nir.IF, nir.Linear, nir.Affine}
+    neuron = nir.LIF if profile == "snntorch" else nir.IF  # snnTorch reads IF as a leaky neuron
+    assert {type(n) for n in graph.nodes.values()} <= {nir.Input, nir.Output, neuron, nir.Linear, nir.Affine}
+    hidden = graph.nodes["hidden"]
+    if profile == "snntorch":  # an integrator to 0.1 % over 1000 steps
+        assert np.allclose(hidden.tau, 2 ** 20 * 1e-4) and hidden.metadata["nhw_if_as_lif"] > 0
+        assert 1 - 1e-4 / hidden.tau[0] == np.float32(1 - 2 ** -20)
     ref, _ = _run_original(net)
     got = _simulate(net, graph, profile)
     diff = np.abs((ref["hidden_spikes"] > 0).sum(0) - (got["hidden_spikes"] > 0).sum(0))
@@ -153,10 +160,9 @@ def test_spiking_relu_digits_shape(profile):
     assert np.allclose(ref["logits"], got["logits"], atol=1e-6)
 
 
-@pytest.mark.parametrize("profile", ["snntorch", "norse", "rockpool"])
-def test_if_refused_where_peer_lacks_it(profile):
-    with pytest.raises(NIRError, match="node 'hidden': IF .*cannot be read by " + profile):
-        _export(_digits_like(), profile)
+def test_if_refused_where_peer_lacks_it():
+    with pytest.raises(NIRError, match="node 'hidden': IF .*cannot be read by rockpool"):
+        _export(_digits_like(), "rockpool")
 
 
 def test_refractory_period_that_matters_is_refused_naming_the_ensemble():
@@ -228,3 +234,47 @@ def test_cli_export_for_and_import_from(tmp_path):
     assert (tmp_path / "d.nir").is_file() and "path: d.nir" in cfg.read_text()
     out = run("import", str(f), "--from", "sinabs", "-o", str(tmp_path / "e.yaml"))
     assert out.exit_code == 2 and "exported by nhw for snntorch" in out.output
+
+
+def test_lower_voltage_bound_is_recorded_and_its_loss_listed():
+    """nengo's LIF clamps at min_voltage = 0; NIR's and the peers' LIF do not."""
+    net = _ff()
+    spec = export_nir(net)
+    assert spec.graph.nodes["a"].metadata["min_voltage"] == 0.0 and not spec.remainder
+    peer = export_nir(net, profile="norse")
+    lost = [line for line in peer.remainder if line.startswith("lower voltage bound")]
+    assert any("ensemble 'a': nengo clamps its voltage at min_voltage=0 and norse has no lower bound" in line
+               for line in lost), peer.remainder
+    assert peer.graph.metadata["nhw_unclamped"]
+    # NIR's unbounded LIF exactly: nothing lost, and nhw imports it unbounded
+    with nengo.Network(seed=1) as free:
+        stim = nengo.Node([0.5, -0.5], label="stim")
+        e = nengo.Ensemble(4, 1, neuron_type=nengo.LIF(tau_ref=0, min_voltage=-np.inf), label="e")
+        nengo.Connection(stim, e.neurons, transform=[[1, -1]] * 4, synapse=None)
+    out = export_nir(free, profile="snntorch")
+    assert not out.remainder and "nhw_unclamped" not in out.graph.metadata
+    imported = import_nir(from_profile(out.graph, "snntorch"))
+    assert imported.objects["e"].neuron_type.min_voltage == -np.inf
+
+
+def test_peer_files_import_without_a_lower_bound():
+    """A peer-written LIF (no nhw metadata) is unbounded: inhibition drives it below 0,
+    so it fires later than nengo's clamped LIF would."""
+    n = 1
+    graph = nir.NIRGraph(nodes={
+        "in": nir.Input(input_type={"input": np.array([1])}),
+        "w": nir.Linear(np.array([[1.0]])),
+        "lif": nir.LIF(tau=np.full(n, 0.02), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n),
+                       v_reset=np.zeros(n)),
+        "out": nir.Output(output_type={"output": np.array([n])})},
+        edges=[("in", "w"), ("w", "lif"), ("lif", "out")])
+    imported = import_nir(from_profile(graph, "norse", dt=0.001))
+    assert imported.objects["lif"].neuron_type.min_voltage == -np.inf
+    # input -1 for 50 ms then +2: unbounded, the voltage starts its rise from about -1
+    imported.inputs["in"].output = lambda t: [-1.0 if t < 0.05 else 2.0]
+    with nengo.Simulator(imported.network, progress_bar=False) as sim:
+        sim.run(0.1)
+    first = sim.trange()[np.flatnonzero(sim.data[imported.outputs["out"]][:, 0])[0]]
+    # clamped at 0 it would first fire 0.02 * ln(2) = 13.9 ms after 50 ms; from -1, 0.02 * ln(3) = 22 ms
+    assert first - 0.05 > 0.018
+    assert import_nir(graph).objects["lif"].neuron_type.min_voltage == 0.0  # strict import: nengo's default

@@ -11,7 +11,8 @@ Mapping (nengo -> NIR):
   v_reset=0)``: nengo's current ``J = gain * x + bias`` folds into ``r`` and ``v_leak``;
   when every incoming connection has the same ``Lowpass(tau)`` synapse the synapse is
   folded too, as ``CubaLIF(tau_syn=tau, ...)``.  ``tau_ref`` (NIR's LIF has no
-  refractory period) and nengo's (seeded, random) initial voltages ``v_init`` are kept
+  refractory period), ``min_voltage`` (NIR's LIF has no lower voltage bound; nengo's
+  default clamps at 0) and nengo's (seeded, random) initial voltages ``v_init`` are kept
   in the node's metadata.
 * ``Ensemble`` of ``SpikingRectifiedLinear`` -> ``IF(r=gain, v_threshold=1,
   v_reset=0)``, the bias carried by the ``Affine`` bias of one incoming connection;
@@ -477,7 +478,9 @@ def export_nir(network: nengo.Network, *, dt: float = 0.001, allow_partial: bool
     -------
     ExportResult
         ``graph`` (a ``nir.NIRGraph``), ``names`` (nengo object -> NIR node name) and
-        ``remainder`` (what was left out, with the reason).
+        ``remainder`` (what was left out, with the reason; for a peer profile also the
+        ensembles whose lower voltage bound the peer lacks, see
+        :func:`nhw.toolchain.nir.profiles.to_profile`).
 
     Raises
     ------
@@ -486,7 +489,7 @@ def export_nir(network: nengo.Network, *, dt: float = 0.001, allow_partial: bool
     """
     model = Model(dt=dt)
     model.build(network)
-    from nhw.toolchain.nir.profiles import get_profile, to_profile
+    from nhw.toolchain.nir.profiles import UNCLAMPED_KEY, get_profile, to_profile
 
     chosen = get_profile(profile)  # an unknown name fails before the build's work is done
     exporter = _Exporter(network, model, allow_partial)
@@ -500,15 +503,19 @@ def export_nir(network: nengo.Network, *, dt: float = 0.001, allow_partial: bool
             if ens in result.names and built is not None and getattr(built, "max_rates", None) is not None:
                 rates[result.names[ens]] = float(np.max(built.max_rates))
         result.graph = to_profile(result.graph, chosen, dt=dt, max_rates=rates)
+        # what the peer cannot represent but may not matter for this input: listed, not refused
+        result.remainder += [f"lower voltage bound: {line}"
+                             for line in (result.graph.metadata or {}).get(UNCLAMPED_KEY, [])]
     return result
 
 
 # --- NIR node writers, by neuron type (the shared registry's "nir" entries) ----------
 def _write_lif(exp: _Exporter, name: str, neurons: nengo.LIF, gain, bias, shape, v_init: list, conns: list) -> None:
     """``CubaLIF`` when one Lowpass synapse feeds the ensemble, else ``LIF``."""
-    if neurons.min_voltage != 0:
-        raise NIRError(f"LIF min_voltage={neurons.min_voltage} has no NIR equivalent (only 0)")
-    meta = {"tau_ref": float(neurons.tau_ref), "v_init": v_init, "nengo_neuron_type": "LIF"}
+    # NIR's LIF has no lower voltage bound; nengo's clamps at min_voltage (0 by default,
+    # -inf is NIR's LIF exactly): recorded for nhw, and reported by peer profiles
+    meta = {"tau_ref": float(neurons.tau_ref), "min_voltage": float(neurons.min_voltage), "v_init": v_init,
+            "nengo_neuron_type": "LIF"}
     taus = {_lowpass_tau(c.synapse) for c in conns}
     common = dict(r=gain, v_leak=bias, v_threshold=np.ones(shape), v_reset=np.zeros(shape), metadata=meta)
     if len(taus) == 1 and None not in taus:

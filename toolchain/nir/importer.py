@@ -2,7 +2,8 @@
 
 Time discretisation: NIR is continuous time; the imported network is simulated with
 nengo's own discretisation at the Simulator's ``dt``: LIF membranes with nengo's
-exact exponential update (refractory period from ``metadata["tau_ref"]``, else 0),
+exact exponential update (refractory period from ``metadata["tau_ref"]``, else 0; lower
+voltage bound from ``metadata["min_voltage"]``, else nengo's 0),
 synaptic and leaky-integrator filters as ``nengo.Lowpass`` (zero-order hold), and
 NIR's unit-area spikes as nengo spikes of height ``1 / dt`` for one step.
 
@@ -186,6 +187,16 @@ def _regroup(w: np.ndarray, groups: int) -> np.ndarray | None:
     return np.concatenate(blocks) if not np.any(w[mask]) else None
 
 
+def _min_voltage(node) -> float:
+    """nengo's lower voltage bound for a LIF node: ``metadata["min_voltage"]`` (nhw's
+    export writes nengo's; peer profiles' imports write ``-inf``, NIR's unbounded LIF),
+    else nengo's default 0."""
+    value = float(np.asarray((node.metadata or {}).get("min_voltage", 0.0)))
+    if value > 0:
+        raise NIRError(f"metadata min_voltage must be <= 0, got {value:g}")
+    return value
+
+
 class _Importer:
     def __init__(self, allow_subtractive_if: bool, dt: float) -> None:
         self.allow_subtractive_if = allow_subtractive_if
@@ -268,7 +279,7 @@ class _Importer:
         tau_ref = float(node.metadata.get("tau_ref", 0.0)) if node.metadata else 0.0
         tau = _uniform(node.tau, name, "tau")
         ens = self._ensemble(name, node, nengo.LIF, node.r, node.v_threshold, node.v_leak, node.v_reset,
-                             tau_rc=tau, tau_ref=tau_ref)
+                             tau_rc=tau, tau_ref=tau_ref, min_voltage=_min_voltage(node))
         return _Port(ens.neurons, ens.neurons, ens.n_neurons, ens.n_neurons)
 
     def cuba_lif(self, name, node):
@@ -276,7 +287,7 @@ class _Importer:
         tau_mem = _uniform(node.tau_mem, name, "tau_mem")
         tau_syn = _uniform(node.tau_syn, name, "tau_syn")
         ens = self._ensemble(name, node, nengo.LIF, node.r, node.v_threshold, node.v_leak, node.v_reset,
-                             tau_rc=tau_mem, tau_ref=tau_ref)
+                             tau_rc=tau_mem, tau_ref=tau_ref, min_voltage=_min_voltage(node))
         w_in = _flat(node.w_in) * np.ones(ens.n_neurons)
         return _Port(ens.neurons, ens.neurons, ens.n_neurons, ens.n_neurons,
                      transform=np.diag(w_in) if np.any(w_in != 1) else 1.0, synapse=nengo.Lowpass(tau_syn))

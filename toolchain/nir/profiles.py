@@ -47,6 +47,11 @@ _CONV = (nir.Conv1d, nir.Conv2d)
 _BASE = {nir.Input, nir.Output, nir.Linear, nir.Affine, nir.Flatten, nir.LIF, nir.CubaLIF}
 #: ``tau_ref * max_rate`` above which a refractory period changes rates by more than 1 %.
 REFRACTORY_TOLERANCE = 0.01
+#: an ``IF`` written as ``LIF`` leaks with ``tau = 2**20`` peer steps: ``beta = 1 - 2**-20``
+#: is exact in float32, and the leak loses 0.1 % of the voltage over 1000 steps.
+IF_AS_LIF_STEPS = 2.0 ** 20
+#: graph metadata key listing the ensembles whose lower voltage bound the peer lacks
+UNCLAMPED_KEY = "nhw_unclamped"
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,14 @@ class Profile:
     cuba_r_is_tau_over_dt: bool = False
     #: the peer's neurons reset by subtracting the threshold (as nengo's spiking ReLU)
     subtractive_reset: bool = False
+    #: ``IF`` written as a ``LIF`` with a leak time constant of :data:`IF_AS_LIF_STEPS` steps
+    #: (the peer maps ``LIF`` faithfully but not ``IF``)
+    if_as_lif: bool = False
+    #: neuron types whose input the peer adds once per step, without NIR's ``dt / tau``
+    #: (``LIF``) or ``dt`` (``IF``) factor: the incoming weights (and bias) carry that factor
+    input_per_step: frozenset = frozenset()
+    #: the peer's neurons clamp their voltage from below at ``-v_threshold`` (``IF`` only)
+    if_floor_at_minus_threshold: bool = False
 
     def peer_dt(self, dt: float) -> float:
         return float(self.dt if self.dt is not None else dt)
@@ -85,22 +98,26 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
             "passthrough Nodes, LI probe filters, unit-area spikes, tau_ref and v_init in "
             "metadata.  Exact round trips through nhw."),
     Profile(
-        "snntorch", dt=1e-4, cuba_r_is_tau_over_dt=True,
+        "snntorch", dt=1e-4, cuba_r_is_tau_over_dt=True, if_as_lif=True,
         node_types=frozenset(_BASE | {nir.Conv2d}),
         doc="snnTorch 1.0 refuses r != 1 and v_leak != 0, maps neither Scale nor LI, "
             "hard-codes dt = 1e-4 s on import and emits 1 per step: the graph is "
             "normalised, probe filters are left out, weights after spiking layers are "
             "multiplied by 1 / 1e-4, and CubaLIF gets r = tau_mem / 1e-4 (snnTorch's "
-            "requirement) with its incoming weights divided by the same factor.  IF (nengo "
-            "SpikingRectifiedLinear) is refused: snnTorch 1.0 imports nir.IF as a leaky "
-            "Leaky(beta=0.9) neuron, not an integrator (a snnTorch bug)."),
+            "requirement) with its incoming weights divided by the same factor.  snnTorch "
+            "1.0 imports nir.IF as a leaky Leaky(beta=0.9) neuron (a snnTorch bug), so IF "
+            "(nengo SpikingRectifiedLinear) is written as a LIF with tau = 2**20 steps "
+            "(beta = 1 - 2**-20): an integrator to 0.1 % over 1000 steps, resetting to zero "
+            "where nengo subtracts the threshold; --from snntorch restores the IF."),
     Profile(
-        "norse", node_types=frozenset(_BASE | {nir.Conv2d}),
-        doc="Norse 1.1 ignores r (with a warning), maps neither Scale nor LI nor IF, and "
-            "emits 1 per step at the dt given to norse.torch.from_nir (pass "
+        "norse", node_types=frozenset(_BASE | {nir.Conv2d, nir.IF}), input_per_step=frozenset({nir.IF}),
+        doc="Norse 1.1 ignores r (with a warning), maps neither Scale nor LI, and emits 1 "
+            "per step at the dt given to norse.torch.from_nir (pass "
             "dt=graph.metadata['peer_dt'], the export's dt): the graph is normalised, "
             "probe filters are left out, weights after spiking layers are multiplied by "
-            "1 / dt; IF ensembles are refused."),
+            "1 / dt.  Norse's IF (IAFCell) adds its input once per step without dt, so the "
+            "weights into an IF are multiplied by dt; it resets to zero where nengo "
+            "subtracts the threshold."),
     Profile(
         "rockpool", node_types=frozenset(_BASE),
         doc="Rockpool 3.1 maps Linear, Affine and LIF (no Conv, IF, Scale; its LI import "
@@ -110,13 +127,18 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
             "nir.LIF lacks), so this profile is the input its fixed reader needs."),
     Profile(
         "sinabs", tau_in_steps=True, affine_only=True, subtractive_reset=True,
+        input_per_step=frozenset({nir.IF, nir.LIF}), if_floor_at_minus_threshold=True,
         node_types=frozenset((_BASE - {nir.Linear, nir.CubaLIF}) | {nir.IF, nir.Conv2d}),
         doc="Sinabs 3.1 has no dt (time constants are read in steps), refuses v_leak != 0, "
             "maps Affine but not Linear, resets by subtraction and emits spike counts per "
             "step: the graph is normalised, Linear is written as Affine, tau as tau / dt "
             "steps, weights after spiking layers are multiplied by 1 / dt, probe filters "
-            "are left out; CubaLIF is refused (use synapse=None into ensembles).  IF "
-            "matches nengo's SpikingRectifiedLinear (subtractive reset) exactly."),
+            "are left out; CubaLIF is refused (use synapse=None into ensembles).  Sinabs "
+            "adds a neuron's input once per step (IAF, and LIF with norm_input=False, as "
+            "its reader builds them), so weights into an IF carry dt and into a LIF "
+            "dt / tau.  IF matches nengo's SpikingRectifiedLinear (subtractive reset) "
+            "except that sinabs floors the voltage at -v_threshold where nengo ignores "
+            "negative input."),
 ]}
 
 
@@ -289,6 +311,10 @@ def to_profile(graph: nir.NIRGraph, profile: str | Profile, *, dt: float,
             g.bypass(name)
             changed = True
     _fuse_linear_chains(g)
+    if profile.if_as_lif:
+        for name, node in list(g.nodes.items()):
+            if isinstance(node, nir.IF):
+                g.nodes[name] = _if_as_lif(node, IF_AS_LIF_STEPS * pdt)
     for name, node in g.nodes.items():
         meta = node.metadata or {}
         if isinstance(node, (nir.LIF, nir.CubaLIF)):
@@ -349,6 +375,7 @@ def to_profile(graph: nir.NIRGraph, profile: str | Profile, *, dt: float,
             changes["v_leak"] = np.zeros(shape)
         g.set(name, **changes)
 
+    unclamped = _unclamped(g, profile)
     if profile.spikes_per_step:
         for name, node in list(g.nodes.items()):
             if isinstance(node, _NEURONS):
@@ -356,6 +383,11 @@ def to_profile(graph: nir.NIRGraph, profile: str | Profile, *, dt: float,
                     if len(g.preds(s)) != 1 and not isinstance(g.nodes[s], nir.LI):
                         raise NIRError(f"node '{s}' sums spikes and other inputs; cannot rescale it")
                     _scale_rows_input(g, s, 1.0 / pdt)
+    for name, node in list(g.nodes.items()):
+        factor = _per_step_factor(node, profile, pdt)
+        if factor is not None:
+            for p in _weight_inputs(g, name):
+                _scale_rows(g, p, factor, f"ensemble '{name}' per-step input")
 
     for name, node in list(g.nodes.items()):
         if profile.cuba_r_is_tau_over_dt and isinstance(node, nir.CubaLIF):
@@ -371,7 +403,71 @@ def to_profile(graph: nir.NIRGraph, profile: str | Profile, *, dt: float,
             g.nodes[name] = nir.Affine(_arr(node.weight), np.zeros(_arr(node.weight).shape[0]),
                                        metadata=node.metadata)
     g.metadata.update({"nhw_profile": profile.name, "peer_dt": pdt})
+    if unclamped:
+        g.metadata[UNCLAMPED_KEY] = unclamped
     return g.graph()
+
+
+def _if_as_lif(node: nir.IF, tau: float) -> nir.LIF:
+    """``IF`` (``dv/dt = r I``) as ``LIF`` (``tau dv/dt = -v + r tau I``): equal while ``t << tau``."""
+    shape = _arr(node.r).shape
+    meta = {**(node.metadata or {}), "nhw_if_as_lif": float(tau)}
+    return nir.LIF(tau=np.full(shape, tau), r=_arr(node.r) * tau, v_leak=np.zeros(shape),
+                   v_threshold=_arr(node.v_threshold) * np.ones(shape),
+                   v_reset=_arr(node.v_reset) * np.ones(shape), metadata=meta)
+
+
+def _lif_as_if(node: nir.LIF) -> nir.IF:
+    """Undo :func:`_if_as_lif` (the LIF's ``r`` is 1 once normalised: ``IF.r = r / tau``)."""
+    meta = dict(node.metadata or {})
+    tau = float(meta.pop("nhw_if_as_lif"))
+    return nir.IF(r=_arr(node.r) / tau, v_threshold=_arr(node.v_threshold), v_reset=_arr(node.v_reset),
+                  metadata=meta)
+
+
+def _per_step_factor(node, profile: Profile, pdt: float) -> np.ndarray | None:
+    """What the weights into ``node`` are multiplied by for a peer adding input per step
+    (``dt / tau`` for LIF, ``dt`` for IF; tau in seconds), or None."""
+    if type(node) not in profile.input_per_step:
+        return None
+    if isinstance(node, nir.IF):
+        return np.full(_arr(node.r).shape, pdt)
+    return pdt / _arr(node.tau)
+
+
+def _unclamped(g: _Graph, profile: Profile) -> list[str]:
+    """Ensembles whose lower voltage bound the peer lacks, and whose input can go negative.
+
+    nengo's ``LIF`` clamps its voltage at ``min_voltage`` (0 by default) and its
+    ``SpikingRectifiedLinear`` ignores negative input; NIR's neurons and every peer's
+    integrate negative input below zero.  The two agree while the input stays >= 0; with
+    a negative weight or bias (inputs and spikes taken as >= 0) they can differ: such an
+    inhibited neuron fires later in the peer than in nengo.
+    """
+    out = []
+    for name, node in g.nodes.items():
+        meta = node.metadata or {}
+        if isinstance(node, (nir.LIF, nir.CubaLIF)):
+            floor = float(meta.get("min_voltage", 0.0))
+            if not np.isfinite(floor):
+                continue
+            what = f"nengo clamps its voltage at min_voltage={floor:g}"
+        elif isinstance(node, nir.IF) and meta.get("rectified_input"):
+            what = "nengo's SpikingRectifiedLinear ignores negative input"
+        else:
+            continue
+        negative = any(np.any(_arr(g.nodes[p].weight) < 0) or np.any(_arr(getattr(g.nodes[p], "bias", 0.0)) < 0)
+                       for p in _weight_inputs(g, name)
+                       if isinstance(g.nodes[p], (nir.Linear, nir.Affine, *_CONV)))
+        if not negative:
+            continue
+        peer = ("floors it at -v_threshold" if isinstance(node, nir.IF) and profile.if_floor_at_minus_threshold
+                else "has no lower bound")
+        fix = (" (build it with LIF(min_voltage=-np.inf), NIR's unbounded LIF, for an exact match)"
+               if isinstance(node, (nir.LIF, nir.CubaLIF)) else "")
+        out.append(f"ensemble '{name}': {what} and {profile.name} {peer}; its input can be negative, "
+                   f"so while it is, the peer's voltage goes lower and its spikes come later{fix}")
+    return out
 
 
 def _scale_rows_input(g: _Graph, name: str, k: float) -> None:
@@ -428,7 +524,8 @@ def from_profile(graph: nir.NIRGraph, profile: str | Profile, *, dt: float | Non
             if np.any(_arr(getattr(node, "v_leak", 0.0)) != 0) and profile.name != "norse":
                 problems.append(f"node '{name}': v_leak != 0 ({profile.name} neither writes nor reads it)")
         for attr in ("tau", "tau_mem", "tau_syn"):
-            if hasattr(node, attr) and not isinstance(node, nir.Delay):
+            if hasattr(node, attr) and not isinstance(node, nir.Delay) and \
+                    "nhw_if_as_lif" not in (node.metadata or {}):  # an IF: tau is 2**20 steps
                 tau = _arr(getattr(node, attr))
                 if profile.tau_in_steps and np.any(tau < 1):
                     problems.append(f"node '{name}': {attr} {tau.min():g} < 1 is not in steps, as {profile.name} "
@@ -443,7 +540,17 @@ def from_profile(graph: nir.NIRGraph, profile: str | Profile, *, dt: float | Non
             for attr in ("tau", "tau_mem", "tau_syn"):
                 if hasattr(node, attr):
                     g.set(name, **{attr: _arr(getattr(g.nodes[name], attr)) * dt})
+        factor = _per_step_factor(g.nodes[name], profile, dt)
+        if factor is not None:
+            for p in _weight_inputs(g, name):
+                _scale_rows(g, p, 1.0 / factor, f"node '{name}' per-step input")
         node = g.nodes[name]
+        if isinstance(node, nir.LIF) and "nhw_if_as_lif" in (node.metadata or {}):
+            g.nodes[name] = node = _lif_as_if(node)
+        if isinstance(node, (nir.LIF, nir.CubaLIF)) and "min_voltage" not in (node.metadata or {}):
+            # the peers' neurons have no lower voltage bound (nengo's LIF clamps at 0)
+            g.set(name, metadata={**(node.metadata or {}), "min_voltage": -np.inf})
+            node = g.nodes[name]
         if isinstance(node, nir.CubaLIF) and profile.cuba_r_is_tau_over_dt:
             g.set(name, w_in=_arr(node.w_in) * _arr(node.r), r=np.ones_like(_arr(node.r)))
         if isinstance(node, nir.IF) and profile.subtractive_reset:
