@@ -59,6 +59,7 @@ class TrainResult:
             "seconds": round(self.seconds, 2),
             "metrics": self.metrics,
             "final": {k: v[-1] for k, v in self.history.items() if v},
+            **({"quantization": self.extra["quantization"]} if "quantization" in self.extra else {}),
         }
 
     def to_table(self) -> str:
@@ -333,9 +334,10 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
     sim = Simulator(built.network, minibatch_size=mb, seed=cfg.seed, progress_bar=verbose > 0)
     done = 0
     try:
-        refresh = []
+        refresh, quantizer = [], None
         if tr.quantize:
-            refresh = [_quantize(sim, cfg)]
+            quantizer, cb = _quantize(sim, cfg)
+            refresh = [cb]
         loss = {built.probes[p]: keras_helpers.make_loss(name) for p, name in tr.loss.items()}
         weights = {built.probes[p]: 1.0 for p in tr.loss}
         fr = tr.regularization.firing_rate
@@ -351,6 +353,8 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
         history: dict = {}
         if resume:
             done, history = ckpt.load(sim)
+            if quantizer is not None:
+                quantizer.refresh()  # the chip factors of the restored values
         elif ckpt is not None:
             ckpt.remove()  # only reached with --force (checked above)
 
@@ -405,6 +409,8 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
         frozen = sim.frozen_arrays()
         result = TrainResult(cfg, history, metrics_out, frozen, epochs_run=tr.epochs - done,
                              seconds=time.perf_counter() - t0)
+        if quantizer is not None:
+            result.extra["quantization"] = quantizer.report()
         if out is not None:
             with RunWriter(out, "train", force=force or resume, config=cfg) as w:
                 w.write_npz("frozen.npz", frozen)
@@ -425,8 +431,8 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
         sim.close()
 
 
-def _quantize(sim, cfg: ExperimentConfig) -> Any:
-    """Train ``sim`` with ``train.target``'s quantised weights and biases; returns the per-epoch refresh callback.
+def _quantize(sim, cfg: ExperimentConfig) -> tuple[Any, Any]:
+    """Train ``sim`` with ``train.target``'s quantised weights and biases: ``(quantizer, per-epoch refresh callback)``.
 
     The target's mapping options come from ``deploy.options[target]`` (its Simulator
     keyword arguments), so training quantises as that deployment will.
@@ -439,7 +445,7 @@ def _quantize(sim, cfg: ExperimentConfig) -> Any:
     known = set(MapOptions.__dataclass_fields__) - {"spec"}
     options = MapOptions(**{k: v for k, v in given.items() if k in known})
     q = chip_quantize.quantize_for_chip(sim, options)
-    return chip_quantize.refresh_callback(q)
+    return q, chip_quantize.refresh_callback(q)
 
 
 def _variables_named(message: str) -> str:

@@ -35,6 +35,11 @@ N_ITEMS = 200
 def test_digits_cnn_trains_for_the_chip_and_keeps_its_accuracy_there(tmp_path):
     run = tmp_path / "train"
     nhw("train", CONFIG, "--out", run, "-q", "--set", "train.epochs=6")
+    # the run's summary states what the chip's formats cost each quantised parameter
+    quant = json.loads((run / "summary.json").read_text())["quantization"]
+    kinds = sorted(q["kind"] for q in quant["quantized"].values())
+    assert kinds == ["bias", "bias", "weights"], quant  # conv1, conv2; conv1 -> conv2 (on the chip)
+    assert all(0 < q["max_rel_error"] < 0.05 for q in quant["quantized"].values()), quant
     acc = {}
     for target in ("tensorflow", "loihi-emu"):
         out = tmp_path / target

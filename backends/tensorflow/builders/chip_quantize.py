@@ -230,8 +230,8 @@ class ChipQuantizer:
                 return "bias", np.arange(obj.n_neurons), ""
             return None, None, "ensemble does not run on the chip"
         if p.key != "weights":
-            return None, None, ("encoders: only connections into ensembles' neurons are quantised"
-                                if isinstance(obj, nengo.Ensemble) else "")
+            return None, None, ("encoders reach the chip through decoded connections and host inputs, "
+                                "which are not quantised" if isinstance(obj, nengo.Ensemble) else "")
         pre, post = obj.pre_obj, obj.post_obj
         if not (isinstance(pre, Neurons) and isinstance(post, Neurons)):
             if isinstance(pre, nengo.Node) or isinstance(post, nengo.Node):
@@ -297,6 +297,31 @@ class ChipQuantizer:
             flat = tf.constant(np.asarray(e.param.variable.numpy(), dtype=np.float64).reshape(-1))
             out[e.param.name] = _FAKE_QUANT[e.kind](flat, e.factor, self.spec).numpy().reshape(e.param.shape)
         return out
+
+    def report(self) -> dict:
+        """Per quantised parameter what the chip's formats cost now, and what was not quantised.
+
+        Returns
+        -------
+        dict
+            ``{"quantized": {name: {"kind", "max_abs_error", "max_rel_error", "n_zeroed"}},
+            "skipped": {name: reason}}``; errors are in nengo units, relative to the
+            parameter's largest magnitude; ``n_zeroed`` counts nonzero values the chip
+            rounds to zero.
+        """
+        chip = self.chip_values()
+        out = {}
+        for e in self.entries:
+            v = np.asarray(e.param.variable.numpy(), dtype=np.float64).reshape(e.param.shape)
+            err = np.abs(chip[e.param.name] - v)
+            top = float(np.abs(v).max()) if v.size else 0.0
+            out[e.param.name] = {
+                "kind": e.kind,
+                "max_abs_error": float(err.max()) if v.size else 0.0,
+                "max_rel_error": float(err.max() / top) if top > 0 else 0.0,
+                "n_zeroed": int(np.count_nonzero((chip[e.param.name] == 0) & (v != 0))),
+            }
+        return {"quantized": out, "skipped": dict(self.skipped)}
 
     def __call__(self, values: list) -> dict:
         return self.inner(self.quantize(values))
