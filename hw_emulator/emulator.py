@@ -215,9 +215,7 @@ class Emulator:
                 self.learned[g.group.learning] = (g, LearnedWeights(
                     g.group.learning, g.src_slice, g.tgt, s.weight_shift + g.group.exponent, s))
                 continue
-            if self.kernel == "numba":
-                rest.append(g)  # the compiled step delivers every synapse from one CSR table
-            elif (g.w is not None and isinstance(g.tgt, slice)
+            if (g.w is not None and isinstance(g.tgt, slice)
                     and dense_min_size is not None and dense_min_size <= g.w.size <= 4_000_000
                     and np.count_nonzero(g.w) >= 0.5 * g.w.size):
                 # index into the activity vector [chip spikes | host counts]
@@ -229,7 +227,16 @@ class Emulator:
                 # of at most weight_mant_max; see ChipSpec), else in float64 (the
                 # sums are then bounded by max_abs_weight_sum, checked below).
                 burst = g.group.source.max_count if g.from_input else 1
-                dt = np.float32 if g.w.shape[0] * burst <= s.max_exact_row_spikes(FLOAT32_EXACT_BITS) else np.float64
+                if self.kernel == "numba":
+                    # the compiled step sums in float64 from float32 weights: exact whenever
+                    # every weight is a float32 (mantissas of at most 24 bits)
+                    dt = np.float32
+                    if not np.array_equal(g.w.astype(np.float32).astype(np.int64), g.w):
+                        rest.append(g)
+                        continue
+                else:
+                    dt = (np.float32 if g.w.shape[0] * burst <= s.max_exact_row_spikes(FLOAT32_EXACT_BITS)
+                          else np.float64)
                 self._dense.append((src, g.tgt, *_distinct_rows(g.w, dt), g.from_input))
             else:
                 rest.append(g)
@@ -258,10 +265,24 @@ class Emulator:
         self._q = np.zeros(n)
         self._ref_reset_i = np.ascontiguousarray(self._ref_reset, np.int64)
         self._no_host = np.zeros((0, 0), np.int64)
+        # dense groups, flat (see kernel.deliver_dense); sources index act = [chip | host]
+        meta, srcs, rowmaps, ws = [], [np.zeros(0, np.intp)], [np.zeros(0, np.intp)], [np.zeros(0, np.float32)]
+        k = w0 = 0
+        for src, tgt, rowmap, w, _ in self._dense:
+            idx = np.arange(src.start, src.stop) if isinstance(src, slice) else np.asarray(src)
+            srcs.append(idx.astype(np.intp))
+            rowmaps.append(np.arange(len(idx), dtype=np.intp) if rowmap is None else rowmap.astype(np.intp))
+            ws.append(w.reshape(-1))
+            meta.append((k, k + len(idx), w.shape[0], w0, w.shape[1], tgt.start))
+            k += len(idx)
+            w0 += w.size
+        self._dense_args = (np.array(meta, np.int64).reshape(-1, 6), np.concatenate(srcs), np.concatenate(rowmaps),
+                            np.concatenate(ws).astype(np.float32),
+                            np.zeros(max([m[2] for m in meta], default=0), np.int64))
 
     def _kernel_args(self) -> tuple:
         """Arguments of :func:`.kernel.step_kernel` from ``act`` to ``ref_reset``."""
-        return (self._keep, self._act, *self._csr, self._q, self._lim, self.u_overflows, *self._join,
+        return (self._keep, self._act, *self._dense_args, *self._csr, self._q, self._lim, self.u_overflows, *self._join,
                 self._uj, self._bias_f, self._vmin_a, self._vmax_a, self._hold, self._vth_f, self.spiking,
                 self._ref_reset_i)
 

@@ -33,17 +33,53 @@ def _jit(fn):
 
 
 @_jit
-def step_kernel(t, x, keep, act, indptr, cols, vals, q, lim, u_overflows,
+def deliver_dense(act, q, dense_meta, dense_src, dense_rowmap, dense_w, counts):  # pragma: no cover - compiled
+    """Add dense groups' rows of the active sources to ``q``.
+
+    ``dense_meta`` has one row per group: ``src_ptr, src_stop, n_rows, w_offset, n_cols,
+    tgt_start``; ``dense_src[k]`` indexes ``act`` and ``dense_rowmap[k]`` names the
+    group's distinct weight row of source ``k`` (groups repeating rows store each once,
+    ``dense_w`` flat, row-major).  Counts are summed per distinct row first; every
+    product and partial sum is an integer below ``2**53``, so the result is exact.
+    """
+    for g in range(dense_meta.shape[0]):
+        k0, k1, n_rows, w0, n_cols, t0 = (dense_meta[g, 0], dense_meta[g, 1], dense_meta[g, 2],
+                                          dense_meta[g, 3], dense_meta[g, 4], dense_meta[g, 5])
+        counts[:n_rows] = 0
+        active = False
+        for k in range(k0, k1):
+            c = act[dense_src[k]]
+            if c != 0:
+                counts[dense_rowmap[k]] += c
+                active = True
+        if not active:
+            continue
+        for r in range(n_rows):
+            c = counts[r]
+            if c != 0:
+                cf = float(c)
+                # slices (views), not offset indexing: LLVM vectorises this loop
+                row = dense_w[w0 + r * n_cols:w0 + (r + 1) * n_cols]
+                qt = q[t0:t0 + n_cols]
+                for j in range(n_cols):
+                    qt[j] += cf * row[j]
+
+
+@_jit
+def step_kernel(t, x, keep, act, dense_meta, dense_src, dense_rowmap, dense_w, counts,
+                indptr, cols, vals, q, lim, u_overflows,
                 join_child, join_parent, uj, bias, vmin, vmax, hold, vth, spiking, ref_reset,
                 spk, count_spikes, spike_count, active_count):  # pragma: no cover - compiled
     """One chip step in place; returns the number of compartments whose ``q`` wrapped.
 
     ``x`` is ``[u | v]`` (integers in float64), ``act`` ``[spikes of t-1 | host counts]``,
-    ``(indptr, cols, vals)`` every synapse as CSR rows over ``act``, ``q`` the input
+    the ``dense_*`` arrays and ``counts`` the dense groups (:func:`deliver_dense`),
+    ``(indptr, cols, vals)`` every other synapse as CSR rows over ``act``, ``q`` the input
     already delivered by other paths (learning groups; zeros otherwise).  ``lim`` holds
     ``q_can_wrap, q_min, q_max, q_half, q_mask, u_can_wrap, u_min, u_max, u_half, u_mask``.
     """
     n = spk.shape[0]
+    deliver_dense(act, q, dense_meta, dense_src, dense_rowmap, dense_w, counts)
     for r in range(act.shape[0]):
         c = act[r]
         if c != 0:
@@ -86,7 +122,8 @@ def step_kernel(t, x, keep, act, indptr, cols, vals, q, lim, u_overflows,
 
 
 @_jit
-def run_kernel(t0, steps, x, keep, act, host, indptr, cols, vals, q, lim, u_overflows,
+def run_kernel(t0, steps, x, keep, act, host, dense_meta, dense_src, dense_rowmap, dense_w, counts,
+               indptr, cols, vals, q, lim, u_overflows,
                join_child, join_parent, uj, bias, vmin, vmax, hold, vth, spiking, ref_reset,
                spk, spike_count, active_count, raster):  # pragma: no cover - compiled
     """``steps`` calls of :func:`step_kernel` (no learning, no recorded state); spikes into
@@ -99,7 +136,8 @@ def run_kernel(t0, steps, x, keep, act, host, indptr, cols, vals, q, lim, u_over
             for j in range(host.shape[1]):
                 act[n + j] = host[k, j]
         q[:] = 0.0
-        n_q += step_kernel(t0 + k + 1, x, keep, act, indptr, cols, vals, q, lim, u_overflows,
+        n_q += step_kernel(t0 + k + 1, x, keep, act, dense_meta, dense_src, dense_rowmap, dense_w, counts,
+                           indptr, cols, vals, q, lim, u_overflows,
                            join_child, join_parent, uj, bias, vmin, vmax, hold, vth, spiking, ref_reset,
                            spk, False, spike_count, active_count)
         raster[k] = spk
