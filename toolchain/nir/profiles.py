@@ -519,6 +519,9 @@ def from_profile(graph: nir.NIRGraph, profile: str | Profile, *, dt: float | Non
             if isinstance(node, nir.CubaLIF) and profile.cuba_r_is_tau_over_dt:
                 if not np.allclose(r, _arr(node.tau_mem) / dt, rtol=1e-6):
                     problems.append(f"node '{name}': CubaLIF r must be tau_mem / {dt:g} in a {profile.name} file")
+            elif profile.cuba_r_is_tau_over_dt and isinstance(node, nir.LIF) and \
+                    np.allclose(r, _arr(node.tau) / dt, rtol=1e-6):
+                pass  # snnTorch's own export: r = tau / dt (input added once per step), valid NIR
             elif not np.all(r == 1):
                 problems.append(f"node '{name}': r != 1 ({profile.name} neither writes nor reads it)")
             if np.any(_arr(getattr(node, "v_leak", 0.0)) != 0) and profile.name != "norse":
