@@ -12,6 +12,7 @@ import numpy as np
 from nhw import backends
 from nhw.errors import ConfigError, DeployError, ToolchainError
 from nhw.toolchain import networks, progress
+from nhw.toolchain.experiment import footprint
 from nhw.toolchain.config.schema import ExperimentConfig
 from nhw.names import unknown
 
@@ -77,6 +78,7 @@ def simulate(target: str, built: networks.BuiltNetwork, probes: dict[str, nengo.
     """
     Simulator = backends.get(target)
     check_options(target, Simulator, options or {})
+    footprint.check_fits(built.network, target)  # before the builder starts allocating
     t0 = time.perf_counter()
     try:
         with progress.stage(f"building on {target}"):
