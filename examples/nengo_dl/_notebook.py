@@ -14,6 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from nhw.quiet import tf as _tf
+
+# TensorFlow's start-up lines (absl, cuda) are not the notebooks' output: load it
+# quietly here, so that the script's own ``import tensorflow as tf`` finds it loaded
+_tf.constant  # any attribute loads it
+
 
 def parse_args(doc: str) -> argparse.Namespace:
     """``--quick`` (the CI form: less data, fewer epochs) and ``--out`` (a folder)."""

@@ -17,10 +17,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import nengo  # noqa: E402
 import numpy as np  # noqa: E402
+from _notebook import load_digits_data, parse_args, savefig  # noqa: E402  (first: it loads TensorFlow quietly)
 import tensorflow as tf  # noqa: E402
 
 import nhw.dl as nengo_dl  # noqa: E402  (was: import nengo_dl)
-from _notebook import load_digits_data, parse_args, savefig  # noqa: E402
 
 args = parse_args(__doc__)
 seed = 0
@@ -30,7 +30,7 @@ side = 8
 (train_images, train_labels), (test_images, test_labels) = load_digits_data(
     n_train=1200, n_test=400, pixel_max=255)  # raw bytes, as the notebook's MNIST
 epochs = 4 if args.quick else 20
-n_test = 200 if args.quick else 400
+n_test = 100 if args.quick else 400
 
 # flat images with one time step, as NengoDL expects
 train_images = train_images.reshape((train_images.shape[0], 1, -1))

@@ -14,10 +14,10 @@ a Keras RNN and trained in plain Keras on the same sequences gives the baseline.
 import nengo  # noqa: E402
 from nengo.utils.filter_design import cont2discrete  # noqa: E402
 import numpy as np  # noqa: E402
+from _notebook import load_digits_data, parse_args  # noqa: E402  (first: it loads TensorFlow quietly)
 import tensorflow as tf  # noqa: E402
 
 import nhw.dl as nengo_dl  # noqa: E402  (was: import nengo_dl)
-from _notebook import load_digits_data, parse_args  # noqa: E402
 
 args = parse_args(__doc__)
 seed = 0

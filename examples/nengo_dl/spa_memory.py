@@ -21,10 +21,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import nengo  # noqa: E402
 import nengo_spa as spa  # noqa: E402
 import numpy as np  # noqa: E402
+from _notebook import parse_args, savefig  # noqa: E402  (first: it loads TensorFlow quietly)
 import tensorflow as tf  # noqa: E402
 
 import nhw.dl as nengo_dl  # noqa: E402  (was: import nengo_dl)
-from _notebook import parse_args, savefig  # noqa: E402
 
 args = parse_args(__doc__)
 
@@ -88,14 +88,14 @@ with nengo_dl.Simulator(net, seed=seed, minibatch_size=minibatch_size) as sim:
 plot_memory_example(sim, test_vocab, "spa_memory_before.png")
 print(f"memory: similarity to the held pointer before training {held_similarity(sim):.3f}")
 
-train_inputs, train_targets, _ = get_memory_data(256 if args.quick else 2000, dims, seed, t_int, t_mem)
+train_inputs, train_targets, _ = get_memory_data(128 if args.quick else 2000, dims, seed, t_int, t_mem)
 with nengo_dl.Simulator(net, minibatch_size=minibatch_size, seed=seed) as sim:
     # the notebook's 1e-4 with 100 epochs; fewer epochs here, so a larger step
     sim.compile(optimizer=tf.optimizers.RMSprop(1e-3), loss={memory_probe: tf.losses.mse})
     mem_before = sim.evaluate({sp_input: test_inputs}, {memory_probe: test_targets}, verbose=0)["loss"]
     print("Test loss before:", mem_before)
     sim.fit({sp_input: train_inputs}, {memory_probe: train_targets},
-            epochs=5 if args.quick else 30, verbose=0)
+            epochs=3 if args.quick else 30, verbose=0)
     mem_after = sim.evaluate({sp_input: test_inputs}, {memory_probe: test_targets}, verbose=0)["loss"]
     print("Test loss after:", mem_after)
     sim.save_params(str(args.out / "mem_params"))
@@ -181,7 +181,7 @@ acc_before = accuracy(sim.data[output_probe], test_vocab, test_targets)
 print("Retrieval accuracy:", acc_before)
 
 (train_roles, train_fills, train_cues, train_binding, train_memory, train_targets, _) = \
-    get_binding_data(256 if args.quick else 2000, n_pairs, dims, seed, t_int, t_mem)
+    get_binding_data(128 if args.quick else 2000, n_pairs, dims, seed, t_int, t_mem)
 train_inputs = {role_inp: train_roles, fill_inp: train_fills, cue_inp: train_cues}
 train_targets = {output_probe: train_targets, conv_probe: train_binding, memory_probe: train_memory}
 
@@ -192,7 +192,7 @@ with nengo_dl.Simulator(net, minibatch_size=minibatch_size, seed=seed) as sim:
     sim.compile(optimizer=tf.optimizers.RMSprop(1e-3 if args.quick else 3e-4),
                 loss=nengo_dl.losses.nan_mse,
                 loss_weights={output_probe: 1.0, conv_probe: 0.25, memory_probe: 0.25})
-    sim.fit(train_inputs, train_targets, epochs=4 if args.quick else 10, verbose=0)
+    sim.fit(train_inputs, train_targets, epochs=2 if args.quick else 10, verbose=0)
     sim.compile(loss={output_probe: nengo_dl.losses.nan_mse})
     loss_after = sim.evaluate(test_inputs, {output_probe: test_targets}, verbose=0)["loss"]
     print("Test loss after:", loss_after)

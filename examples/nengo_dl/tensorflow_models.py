@@ -19,10 +19,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import nengo  # noqa: E402
 import numpy as np  # noqa: E402
+from _notebook import load_digits_data, parse_args, savefig  # noqa: E402  (first: it loads TensorFlow quietly)
 import tensorflow as tf  # noqa: E402
 
 import nhw.dl as nengo_dl  # noqa: E402  (was: import nengo_dl)
-from _notebook import load_digits_data, parse_args, savefig  # noqa: E402
 
 args = parse_args(__doc__)
 seed = 0
