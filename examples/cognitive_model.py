@@ -398,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run both parts and save the figures."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="less data and fewer epochs (CI)")
-    p.add_argument("--out", default=".", help="directory for the PNG figures")
+    p.add_argument("--out", default="runs/examples/cognitive_model", help="directory for the PNG figures")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ The tutorial trains on MNIST (784 pixels); this example has no downloads, so it 
 on scikit-learn's bundled 8x8 digits (64 pixels) instead.  Figures are saved as PNGs
 into ``--out`` (a directory).
 
-    python examples/coming_from_tensorflow.py [--quick] [--out coming_from_tensorflow]
+    python examples/coming_from_tensorflow.py [--quick] [--out runs/examples/coming_from_tensorflow]
 """
 
 from __future__ import annotations
@@ -391,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the walkthrough; returns the exit status."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer training epochs (CI)")
-    p.add_argument("--out", default="coming_from_tensorflow", help="directory for the PNG figures")
+    p.add_argument("--out", default="runs/examples/coming_from_tensorflow", help="directory for the PNG figures")
     args = p.parse_args(argv)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)

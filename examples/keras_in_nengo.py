@@ -11,7 +11,7 @@ TensorNode's weights are ordinary weights of ``sim.keras_model``.  Accuracies ar
 reported with rates (one step, what training optimises) and with spikes (``n_steps``
 steps, low-pass filtered output).  Saves a PNG.
 
-    python examples/keras_in_nengo.py [--quick] [--out keras_in_nengo.png]
+    python examples/keras_in_nengo.py [--quick] [--out runs/examples/keras_in_nengo.png]
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     """Train the CNN in Keras, insert it into a spiking nengo network, train, fine-tune, test."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer epochs (CI)")
-    p.add_argument("--out", default="keras_in_nengo.png", help="where to save the plot")
+    p.add_argument("--out", default="runs/examples/keras_in_nengo.png", help="where to save the plot")
     args = p.parse_args(argv)
     t_start = time.perf_counter()
     keras_epochs = 8 if args.quick else 20
@@ -243,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     axes[3].set_ylim(0, 1)
     axes[3].set_title("test accuracy")
     fig.tight_layout()
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     fig.savefig(args.out, dpi=80)
     print(f"plot saved to {args.out}")
     print(f"done in {time.perf_counter() - t_start:.1f} s")

@@ -8,7 +8,7 @@ the ``reference`` target (any nhw target that builds the converted network works
 transforms, sizes the host spike encoder to the input layer's range and prints the
 chip's configuration and hardware report).  Saves ``keras_to_snn.png``.
 
-    python examples/keras_to_snn.py [--quick] [--target reference] [--out keras_to_snn.png]
+    python examples/keras_to_snn.py [--quick] [--target reference] [--out runs/examples/keras_to_snn.png]
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer epochs and test items (CI)")
     p.add_argument("--target", default="reference")
-    p.add_argument("--out", default="keras_to_snn.png")
+    p.add_argument("--out", default="runs/examples/keras_to_snn.png")
     args = p.parse_args(argv)
     epochs, n_items = (15, 100) if args.quick else (40, 397)
 
@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     axes[0].set_ylabel("output (first test digit)")
     axes[-1].legend([str(i) for i in range(10)], title="class", fontsize=6, ncol=2)
     fig.tight_layout()
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     fig.savefig(args.out, dpi=90)
     print(f"plot saved to {args.out}")
     return 0

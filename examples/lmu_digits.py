@@ -6,7 +6,7 @@ layer of rate neurons; a linear readout from memory and neurons, solved by least
 squares on the training digits, classifies the test digits from the state at each
 digit's last step.  Runs on any target (``--target opencl``).  Saves ``lmu_digits.png``.
 
-    python examples/lmu_digits.py [--quick] [--target reference] [--out lmu_digits.png]
+    python examples/lmu_digits.py [--quick] [--target reference] [--out runs/examples/lmu_digits.png]
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer digits (CI)")
     p.add_argument("--target", default="reference")
-    p.add_argument("--out", default="lmu_digits.png")
+    p.add_argument("--out", default="runs/examples/lmu_digits.png")
     args = p.parse_args(argv)
     n_digits = 600 if args.quick else 1797
     features, y = run(args.target, n_digits, order=24, n_neurons=400)
@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     ax.set_ylabel("Legendre coefficient")
     ax.set_title(f"LMU memory at each digit's end (accuracy {acc_all:.2f})")
     fig.tight_layout()
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     fig.savefig(args.out, dpi=90)
     print(f"plot saved to {args.out}")
     return 0

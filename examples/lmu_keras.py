@@ -24,7 +24,7 @@ hidden state and the memory) and its nonlinear hidden state ``h`` are trained.
 
 Saves a PNG.
 
-    python examples/lmu_keras.py [--quick] [--out lmu_keras.png]
+    python examples/lmu_keras.py [--quick] [--out runs/examples/lmu_keras.png]
 """
 
 from __future__ import annotations
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     """Train the Keras LMU in nengo, run it pixel by pixel, compare with the fixed memory."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer epochs and streamed digits (CI)")
-    p.add_argument("--out", default="lmu_keras.png", help="where to save the plot")
+    p.add_argument("--out", default="runs/examples/lmu_keras.png", help="where to save the plot")
     args = p.parse_args(argv)
     t_start = time.perf_counter()
     epochs = 8 if args.quick else 40
@@ -283,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     axes[3].set_title("accuracy")
     axes[3].legend(fontsize=7)
     fig.tight_layout()
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     fig.savefig(args.out, dpi=80)
     print(f"plot saved to {args.out}")
     print(f"done in {time.perf_counter() - t_start:.1f} s")

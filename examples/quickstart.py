@@ -4,7 +4,7 @@ Builds the two-ensemble chain x -> x^2 -> sin(x^2) from a white-noise input, run
 for one second on each available backend, prints how well each approximates
 sin(x^2) and how far each is from ``reference``, and saves a plot.
 
-    python examples/quickstart.py [--out quickstart.png] [--targets reference,opencl]
+    python examples/quickstart.py [--out runs/examples/quickstart.png] [--targets reference,opencl]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the quickstart; returns the process exit status."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--targets", help="comma-separated targets (default: every available one)")
-    p.add_argument("--out", default="quickstart.png", help="where to save the plot")
+    p.add_argument("--out", default="runs/examples/quickstart.png", help="where to save the plot")
     args = p.parse_args(argv)
     targets = args.targets.split(",") if args.targets else backends.available()
 
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         ax.plot(t, data["out"], label=target, alpha=0.8)
     ax.set_xlabel("time (s)")
     ax.legend()
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     fig.savefig(args.out, dpi=100)
     print(f"plot saved to {args.out}")
     return 0

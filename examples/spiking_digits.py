@@ -9,7 +9,7 @@ the network (``sim.freeze_params``), and the frozen network runs on nengo's own
 ``reference`` simulator for a subset of the test digits: the two spiking accuracies
 should agree.  Saves a PNG with the output over time and a spike raster.
 
-    python examples/spiking_digits.py [--quick] [--out spiking_digits.png]
+    python examples/spiking_digits.py [--quick] [--out runs/examples/spiking_digits.png]
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     """Train, test with spikes, freeze and test on the reference simulator."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer epochs and reference images (CI)")
-    p.add_argument("--out", default="spiking_digits.png", help="where to save the plot")
+    p.add_argument("--out", default="runs/examples/spiking_digits.png", help="where to save the plot")
     args = p.parse_args(argv)
     t_start = time.perf_counter()
     epochs = 10 if args.quick else 30
@@ -229,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     axes[3].set_xlabel("time (s)")
     axes[3].legend()
     fig.tight_layout()
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     fig.savefig(args.out, dpi=80)
     print(f"plot saved to {args.out}")
     print(f"done in {time.perf_counter() - t_start:.1f} s")

@@ -42,3 +42,13 @@ def test_examples_import_tensorflow_only_through_the_quiet_import():
     loud = re.compile(r"^\s*(import (keras|tensorflow)\b|from (keras|tensorflow)\b)", re.M)
     offenders = [p.name for p in sorted((ROOT / "examples").glob("*.py")) if loud.search(p.read_text())]
     assert not offenders, f"examples importing TensorFlow/Keras directly (use nhw.quiet): {offenders}"
+
+
+def test_examples_write_under_runs_by_default():
+    """Run as the README says (no --out), an example must not litter the repository root."""
+    import re
+
+    for p in sorted((ROOT / "examples").glob("*.py")):
+        m = re.search(r'add_argument\("--out",[^)]*default="([^"]+)"', p.read_text())
+        if m:
+            assert m.group(1).startswith("runs/"), (p.name, m.group(1))
