@@ -121,24 +121,47 @@ class SharedSynapseGroup:
         starts = np.concatenate([[0], bounds]) if ax.size else np.zeros(0, np.int64)
         stops = np.concatenate([bounds, [ax.size]]) if ax.size else np.zeros(0, np.int64)
         axon_list = np.full(n_axons, -1, np.int64)
-        lists: list = []
-        index: dict = {}
-        for a, b in zip(starts, stops):
-            key = (at[a:b].tobytes(), off[a:b].tobytes(), mantissa[a:b].tobytes())
-            k = index.get(key)
-            if k is None:
-                k = index[key] = len(lists)
-                lists.append(WeightList(at[a:b].copy(), off[a:b].copy(), mantissa[a:b].copy()))
-            axon_list[ax[a]] = k
+        # equal patterns, found per pattern length as equal rows of one array (no loop
+        # per axon); lists are numbered in the order their first axon appears
+        lengths = stops - starts
+        firsts, segments, members = [], [], []
+        for n in np.unique(lengths):
+            sel = np.flatnonzero(lengths == n)
+            idx = starts[sel][:, None] + np.arange(n)
+            key = np.concatenate([at[idx], off[idx], mantissa[idx]], axis=1)
+            _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
+            firsts.append(sel[first])
+            segments.extend(starts[sel[first]])
+            members.append((sel, len(firsts[-1]), inv.reshape(-1)))
+        firsts = np.concatenate(firsts) if firsts else np.zeros(0, np.int64)
+        rank = np.empty(len(firsts), np.int64)
+        rank[np.argsort(firsts, kind="stable")] = np.arange(len(firsts))
+        offset = 0
+        for sel, n_unique, inv in members:
+            axon_list[ax[starts[sel]]] = rank[offset + inv]
+            offset += n_unique
+        lists: list = [None] * len(firsts)
+        for k, a in zip(rank, segments):
+            b = a + lengths[np.searchsorted(starts, a)]
+            lists[k] = WeightList(at[a:b].copy(), off[a:b].copy(), mantissa[a:b].copy())
         base[axon_list < 0] = 0
         return cls(label, source, target, lists, axon_list, base, axon_of, atom_of, exponent, **kw)
 
     # ------------------------------------------------------------- synapses
+    def _axons_of_list(self, k: int) -> np.ndarray:
+        """The axons using list ``k``, ascending (one sort for all lists, not a scan per list)."""
+        if getattr(self, "_by_list", None) is None or len(self._by_list[0]) != len(self.axon_list):
+            order = np.argsort(self.axon_list, kind="stable")
+            bounds = np.searchsorted(self.axon_list[order], np.arange(len(self.lists) + 1))
+            self._by_list = (order, bounds)
+        order, bounds = self._by_list
+        return order[bounds[k]:bounds[k + 1]]
+
     def coo(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every synapse as ``(source compartment, target compartment, mantissa)``."""
         src, tgt, mant = [], [], []
         for k, lst in enumerate(self.lists):
-            axons = np.flatnonzero(self.axon_list == k)
+            axons = self._axons_of_list(k)
             comp = self._comp[axons[:, None], lst.atom[None, :]]
             ok = comp >= 0  # an atom the list names but the axon's pixel lacks adds nothing
             src.append(comp[ok])
@@ -177,7 +200,7 @@ class SharedSynapseGroup:
         keys, axons = set(), 0
         bits = 0
         for k, lst in enumerate(self.lists):
-            p = np.flatnonzero(self.axon_list == k)
+            p = self._axons_of_list(k)
             if not p.size:
                 continue
             base = self.axon_base[p]

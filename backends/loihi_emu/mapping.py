@@ -56,6 +56,11 @@ from .taps import ChipInput, ChipOutput, LearningTap, MapOptions, MappedModel, V
 __all__ = ["ChipInput", "ChipOutput", "LearningTap", "MapOptions", "MappedModel", "VoltageOutput", "map_model"]
 
 
+
+#: Host-input weight matrices with at least this many entries, at most 5 % nonzero,
+#: are kept as coordinates (:class:`~nhw.hw_emulator.sparse.SparseWeights`).
+SPARSE_INPUT_MIN_SIZE = 1 << 16
+
 class _Mapper(DecoderSolver, LearningMapper):
     """One mapping run: ensembles, connections, probes, then the chip objects.
 
@@ -380,7 +385,17 @@ class _Mapper(DecoderSolver, LearningMapper):
         axons = self.out.chip.add_input(InputAxons(f"{describe(post_conn)}.input", 2 * d, k, post_conn))
         self.out.inputs.append(ChipInput(conn, axons, transform, amp, k))
         # a count of one on axon (i, sign) is the value sign * amp[i] for one step
-        w = np.concatenate([enc * (amp * self.dt), -enc * (amp * self.dt)], axis=1)
+        a = amp * self.dt
+        if enc.size >= SPARSE_INPUT_MIN_SIZE and np.count_nonzero(enc) <= 0.05 * enc.size:
+            # e.g. values sent straight to neurons (a converted CNN's first layer: one
+            # synapse per axon into thousands of neurons): coordinates, never dense;
+            # each axon is its own population axon
+            r, c = np.nonzero(enc)
+            v = enc[r, c] * a[c]
+            w = SparseWeights(np.concatenate([r, r]), np.concatenate([c, c + d]), np.concatenate([v, -v]),
+                              (enc.shape[0], 2 * d), np.arange(2 * d), np.zeros(2 * d, np.int64))
+        else:
+            w = np.concatenate([enc * a, -enc * a], axis=1)
         self.connect(axons, pop, w, post_conn, tau=tau)
 
     def decoded_range(self, src: Population, w: np.ndarray) -> np.ndarray:
