@@ -9,6 +9,7 @@ always measured in the same run, and every figure is also printed as a ratio to 
     python -m benchmarks.run --json bench.json
     python -m benchmarks.run --rounds 3          # best of 3 alternating rounds per row
     python -m benchmarks.run --networks ensemble_chain --dims 40,80 --minibatch 0   # 1000 / 2000 ensembles
+    python -m benchmarks.run --targets loihi-emu --emu-kernel numpy --dims 16 --minibatch 0
 
 Columns: ``build`` = Simulator construction (s), decoder cache disabled so every
 target solves its own decoders, without ``import`` = libraries a target loads on first
@@ -41,6 +42,9 @@ NETWORKS = {
     "basal_ganglia": "basal_ganglia",
     "pes": "pes_learning",
 }
+
+#: environment variable carrying ``--emu-kernel`` to the measuring subprocesses
+EMU_KERNEL_ENV = "NHW_BENCH_EMU_KERNEL"
 
 #: ensembles per chain in ``ensemble_chain``
 CHAIN_LENGTH = 25
@@ -93,6 +97,8 @@ def measure(target: str, network: str, dims: int, n_per_dim: int, steps: int, re
         case = get_network(NETWORKS[network]).case(dims, n_per_dim, seed=0)
     Simulator = backends.get(target)
     kwargs = {"progress_bar": False, "seed": 0}
+    if target == "loihi-emu" and os.environ.get(EMU_KERNEL_ENV):
+        kwargs["kernel"] = os.environ[EMU_KERNEL_ENV]
     if minibatch:
         kwargs["minibatch_size"] = minibatch
     t0 = time.perf_counter()
@@ -206,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
                         "each row's fastest round (peak memory: the largest); evens out a noisy machine")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per measurement")
     p.add_argument("--json", help="also write the rows to this JSON file")
+    p.add_argument("--emu-kernel", choices=["auto", "numba", "numpy"],
+                   help="loihi-emu's emulator step (default: the Simulator's, auto)")
     p.add_argument("--worker", nargs=6, metavar=("TARGET", "NETWORK", "DIMS", "NPD", "STEPS", "REPEAT_MB"),
                    help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -218,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from nhw import backends
 
+    if args.emu_kernel:
+        os.environ[EMU_KERNEL_ENV] = args.emu_kernel
     targets = args.targets.split(",") if args.targets else backends.available()
     for t in targets:
         backends.registry.spec(t)
