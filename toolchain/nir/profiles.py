@@ -18,6 +18,8 @@ Normalisation common to every peer profile (:func:`to_profile`):
   that bias passes the synaptic filter: it reaches its value after a few ``tau_syn``
   instead of at once, a start-up transient); ``IF``'s gain likewise;
 * nengo's random initial voltages (metadata ``v_init``) are dropped: peers start at 0;
+* ``Linear``/``Affine`` nodes reading the same source into the same node are summed
+  into one ``Affine`` (nirtorch, under snnTorch and Norse, does not add a node's inputs);
 * a refractory period that matters (``tau_ref * max_rate > 1 %``, or any ``tau_ref > 0``
   when the maximum rate is unknown) is a :class:`NIRError` naming the ensemble, since no
   peer represents one;
@@ -375,6 +377,7 @@ def to_profile(graph: nir.NIRGraph, profile: str | Profile, *, dt: float,
             changes["v_leak"] = np.zeros(shape)
         g.set(name, **changes)
 
+    _merge_parallel_weights(g)
     unclamped = _unclamped(g, profile)
     if profile.spikes_per_step:
         for name, node in list(g.nodes.items()):
@@ -406,6 +409,28 @@ def to_profile(graph: nir.NIRGraph, profile: str | Profile, *, dt: float,
     if unclamped:
         g.metadata[UNCLAMPED_KEY] = unclamped
     return g.graph()
+
+
+def _merge_parallel_weights(g: _Graph) -> None:
+    """``Linear``/``Affine`` nodes reading the same source and feeding only the same node
+    become one ``Affine`` (their sum): nirtorch 2.6, under snnTorch and Norse, passes a
+    node's second input as its state instead of adding it (e.g. an ``IF`` bias)."""
+    for name in list(g.nodes):
+        groups: dict = {}
+        for p in g.preds(name):
+            node = g.nodes[p]
+            if isinstance(node, (nir.Linear, nir.Affine)) and g.succs(p) == [name] and len(g.preds(p)) == 1:
+                groups.setdefault(g.preds(p)[0], []).append(p)
+        for src, parts in groups.items():
+            if len(parts) < 2:
+                continue
+            keep, *rest = parts
+            w = sum(_arr(g.nodes[p].weight) for p in parts)
+            b = sum(_bias_of(g.nodes[p]) for p in parts)
+            g.nodes[keep] = nir.Affine(w, b, metadata=g.nodes[keep].metadata)
+            for p in rest:
+                del g.nodes[p]
+            g.edges = [e for e in g.edges if e[0] not in rest and e[1] not in rest]
 
 
 def _if_as_lif(node: nir.IF, tau: float) -> nir.LIF:
