@@ -2,6 +2,7 @@
 
     python -m benchmarks.train                      # both benchmarks
     python -m benchmarks.train --samples 6000 --epochs 3 --json train.json
+    python -m benchmarks.train --benchmarks autoencoder --repeat 5   # median of 5 processes
 
 ``autoencoder``
     The seed's 784-64-784 ReLU autoencoder (single time step, Glorot weights,
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -142,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lif-samples", type=int, default=600, help="training samples (lif50)")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch", type=int, default=50)
+    p.add_argument("--repeat", type=int, default=1,
+                   help="run each benchmark in this many processes and report the median of every figure "
+                        "(a shared machine's load changes between and within runs)")
     p.add_argument("--json", help="also write the rows to this JSON file")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -156,12 +161,18 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}")
         cmd = [sys.executable, "-m", "benchmarks.train", "--worker", name, "--samples", str(args.samples),
                "--lif-samples", str(args.lif_samples), "--epochs", str(args.epochs), "--batch", str(args.batch)]
-        out = subprocess.run(cmd, capture_output=True, text=True)
-        lines = [ln for ln in out.stdout.splitlines() if ln.startswith("ROW ")]
-        if out.returncode or not lines:
-            print(f"{name}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
-            return 1
-        row = json.loads(lines[-1][4:])
+        runs = []
+        for _ in range(max(1, args.repeat)):
+            out = subprocess.run(cmd, capture_output=True, text=True)
+            lines = [ln for ln in out.stdout.splitlines() if ln.startswith("ROW ")]
+            if out.returncode or not lines:
+                print(f"{name}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
+                return 1
+            runs.append(json.loads(lines[-1][4:]))
+        row = {k: (statistics.median(r[k] for r in runs) if isinstance(v, (int, float)) else v)
+               for k, v in runs[0].items()}
+        if len(runs) > 1 and "ratio" in row:
+            row["ratios"] = [r["ratio"] for r in runs]
         rows.append(row)
         print("  ".join(f"{k}={v}" for k, v in row.items()), flush=True)
     if args.json:

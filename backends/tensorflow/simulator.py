@@ -334,7 +334,7 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
         self._assemble = ParamAssembler(self._groups, self._layout)
         self._loop = CompiledLoop(
             builders, self._layout, probe_sigs, self._batch, self.dt, xla=xla, unroll=self.unroll,
-            assemble_params=self._assemble,
+            assemble_params=self._assemble, host_columns=self._host.n_cols,
         )
         on_gpu = bool(tf.config.list_logical_devices("GPU")) and "CPU" not in str(self.device).upper()
         self._loop.shards = choose_shards(
@@ -573,7 +573,8 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
                 if progress is not None:
                     progress.step(n)
                 for p, arr in zip(self._probes, probes):
-                    arr = arr[self._probe_keep(p, step0 + done, n)]
+                    if p.sample_every is not None:  # every step kept otherwise: no copy
+                        arr = arr[self._probe_keep(p, step0 + done, n)]
                     if record:
                         self._probe_data[p].append(
                             arr[..., 0] if self.minibatch_size is None else np.moveaxis(arr, -1, 0)

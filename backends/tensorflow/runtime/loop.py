@@ -4,9 +4,12 @@ One ``tf.function`` runs a whole chunk of steps in a ``tf.while_loop``; the body
 is every operator builder traced in nengo's step order, then the probes are
 written into a preallocated ``TensorArray``. When no builder calls back into
 Python the function is XLA-compiled (``jit_compile=True``), which fuses the step
-into a few kernels; XLA needs static shapes, so chunks are padded to one fixed
-length and the trip count stays a dynamic scalar. Short runs (``sim.step()``)
-use the same body without XLA, which starts much faster.
+into a few kernels. Every run length goes through one program per Simulator: XLA
+needs static shapes, so the host input is padded to one fixed chunk length and
+the number of steps is a runtime scalar (a run longer than a chunk is several
+calls); without XLA the chunk length itself is left unknown. The program is
+traced once, as a concrete function called with flat tensors, so a call (a
+``sim.step()``) pays no retracing and no per-call signature matching.
 """
 
 from __future__ import annotations
@@ -23,12 +26,21 @@ from nhw.backends.tensorflow._tf import tf
 
 from nhw.backends.tensorflow.builders.op_builders import StepContext
 from nhw.backends.tensorflow.runtime.signals import SignalLayout, StepState
+from nhw.backends.tensorflow.runtime import xla_cache
 
-#: chunk length compiled for XLA (a longer run is split into such chunks)
+# before TensorFlow runs its first operation, which is when it reads TF_XLA_FLAGS
+xla_cache.configure()
+
+#: longest chunk compiled for XLA (a longer run is split into such chunks)
 XLA_CHUNK = 1024
-#: runs this short use the plain graph function: XLA compilation would cost more
-#: than it saves, and stepping loops (``sim.step()``) stay cheap to start
-SMALL_RUN = 32
+#: shortest XLA chunk (bounds the number of calls a long run with large probes takes)
+MIN_XLA_CHUNK = 16
+#: bytes of probe output and host input one XLA chunk may hold: a short run (one
+#: ``sim.step()``) still fills and returns whole padded chunk buffers, so a chunk
+#: of large probes is made shorter
+CHUNK_BYTES = 4 << 20
+#: longest chunk of the graph (non-XLA) function
+GRAPH_CHUNK = 4096
 #: Keras-model runs this short are unrolled in Python instead of looped
 UNROLL_TRAINING = 4
 
@@ -160,7 +172,7 @@ def choose_shards(
     return k
 
 
-def _run_sharded(part_fn, shards: int, tensors, host, n, step0, seed, param_values):
+def _run_sharded(part_fn, shards: int, tensors, host, counters, param_values):
     """``part_fn`` over ``shards`` equal slices of the minibatch, as independent calls.
 
     XLA:CPU runs one compiled loop on one core; TensorFlow's executor runs
@@ -172,7 +184,7 @@ def _run_sharded(part_fn, shards: int, tensors, host, n, step0, seed, param_valu
     t_parts = [tf.split(t, shards, axis=-1) for t in tensors]
     h_parts = tf.split(host, shards, axis=-1)
     outs = [
-        part_fn([tp[i] for tp in t_parts], h_parts[i], n, step0, seed, param_values)
+        part_fn([tp[i] for tp in t_parts], h_parts[i], counters, param_values)
         for i in range(shards)
     ]
     new = [tf.concat([o[0][j] for o in outs], axis=-1) for j in range(len(tensors))]
@@ -203,6 +215,9 @@ class CompiledLoop:
         ``f(values) -> {base: flat tensor}`` turning the current values of the
         trainable parameters into the bases the builders read (traced once per
         chunk, outside the time loop).
+    host_columns
+        Host input columns per step (with ``batch``, the bytes of host input a
+        chunk holds).
     """
 
     def __init__(
@@ -215,6 +230,7 @@ class CompiledLoop:
         xla: bool,
         unroll: int = 1,
         assemble_params=None,
+        host_columns: int = 0,
     ) -> None:
         self.builders = list(builders)
         self.layout = layout
@@ -227,6 +243,9 @@ class CompiledLoop:
         #: independent parts of the minibatch run concurrently (see :meth:`run`)
         self.shards = 1
         self._fns: dict = {}
+        #: host input columns per step (sizes the XLA chunk; see :attr:`max_chunk`)
+        self.host_columns = int(host_columns)
+        self._chunk_len: int | None = None
 
     # --- tracing ---------------------------------------------------------
     def _one_step(self, tensors, step, host_row, seed, params, batch, training=False):
@@ -255,7 +274,9 @@ class CompiledLoop:
             for sig in self.probe_sigs
         ]
 
-    def _chunk(self, tensors, host, n, step0, seed, param_values, xla, batch):
+    def _chunk(self, tensors, host, counters, param_values, xla, batch):
+        # one int64 vector (steps to run, steps done, seed): one argument to convert per call
+        n, step0, seed = tf.cast(counters[0], tf.int32), counters[1], counters[2]
         n_max = host.shape[0] if xla else tf.shape(host)[0]
         tas = self._probe_arrays(n_max, batch)
         params = self.assemble_params(param_values)
@@ -322,6 +343,7 @@ class CompiledLoop:
         return self.layout.to_storage_order(list(tensors)), [ta.stack() for ta in tas]
 
     def _function(self, xla: bool, shards: int = 1):
+        """The ``tf.function`` running one chunk (cached per ``(xla, shards)``)."""
         key = (xla, shards)
         if key not in self._fns:
             batch = self.batch // shards
@@ -332,11 +354,33 @@ class CompiledLoop:
             # closures would make every Simulator after the fifth warn about
             # "retracing"; a partial has no code object and is counted on its own
             chunk = functools.partial(self._chunk, xla=xla, batch=batch)
-            fn = tf.function(chunk, jit_compile=xla, autograph=False, reduce_retracing=not xla)
+            fn = tf.function(chunk, jit_compile=xla, autograph=False)
             if shards > 1:
                 fn = tf.function(functools.partial(_run_sharded, fn, shards), autograph=False)
             self._fns[key] = fn
         return self._fns[key]
+
+    def _program(self, tensors, host_shape, host_dtype, param_values, by_handle: bool = False) -> "_Program":
+        """The one traced program of this loop (traced on first use, then reused).
+
+        Traced from tensor specs: the chunk length is the fixed XLA chunk (or
+        unknown without XLA) and the run length a scalar argument, so no later
+        run length traces or compiles again.
+        """
+        shards = self.shards if self.xla else 1
+        key = ("program", self.xla, shards, by_handle)
+        prog = self._fns.get(key)
+        if prog is None:
+            spec = lambda t: tf.TensorSpec(t.shape, t.dtype)  # noqa: E731
+            length = self.max_chunk if self.xla else None
+            concrete = self._function(self.xla, shards).get_concrete_function(
+                [spec(t) for t in tensors],
+                tf.TensorSpec((length,) + tuple(host_shape[1:]), tf.as_dtype(host_dtype)),
+                tf.TensorSpec((3,), tf.int64),
+                list(param_values) if by_handle else [spec(v) for v in param_values],
+            )
+            prog = self._fns[key] = _Program(concrete, self.xla, self.max_chunk)
+        return prog
 
     # --- running ---------------------------------------------------------
     def run(self, tensors: list, host: np.ndarray, step0: int, seed: int, param_values: list = ()):
@@ -345,24 +389,71 @@ class CompiledLoop:
         Probe arrays have shape ``(n, *sig.shape, batch)``.
         """
         n = host.shape[0]
-        xla = self.xla and n > SMALL_RUN
         if n > self.max_chunk:
             raise ValueError(f"chunk of {n} steps exceeds the largest chunk {self.max_chunk}")
-        if xla and n < XLA_CHUNK:
-            pad = np.zeros((XLA_CHUNK - n,) + host.shape[1:], dtype=host.dtype)
-            host = np.concatenate([host, pad], axis=0)
-        fn = self._function(xla, self.shards if xla else 1)
-        new, probes = fn(
-            tensors,
-            tf.constant(host),
-            tf.constant(n, tf.int32),
-            tf.constant(step0, tf.int64),
-            tf.constant(seed, tf.int64),
-            list(param_values),
-        )
-        return new, [p.numpy()[:n] for p in probes]
+        param_values = list(param_values)
+        # plain variables go in as their resource handles (the program reads them);
+        # anything else (a distributed variable) as a tensor, read here
+        by_handle = all(_plain_variable(v) for v in param_values)
+        if not by_handle:
+            param_values = [tf.convert_to_tensor(v) for v in param_values]
+        prog = self._program(tensors, host.shape, host.dtype, param_values, by_handle)
+        args = [v.handle for v in param_values] if by_handle else param_values
+        return prog(tensors, host, n, step0, seed, args)
 
     @property
     def max_chunk(self) -> int:
-        """Largest number of steps one call may run."""
-        return XLA_CHUNK if self.xla else 4096
+        """Largest number of steps one call may run (the XLA program's padded length)."""
+        if not self.xla:
+            return GRAPH_CHUNK
+        if self._chunk_len is None:
+            item = tf.as_dtype(self.layout.dtype).size
+            per_step = self.host_columns * self.batch * item
+            for sig in self.probe_sigs:
+                per_step += int(np.prod(sig.shape, dtype=np.int64)) * self.batch * max(np.dtype(sig.dtype).itemsize, item)
+            length = XLA_CHUNK
+            while length > MIN_XLA_CHUNK and length * per_step > CHUNK_BYTES:
+                length //= 2
+            self._chunk_len = length
+        return self._chunk_len
+
+
+def _plain_variable(value) -> bool:
+    """Whether ``value`` is a single (not distributed) TensorFlow variable."""
+    return isinstance(value, tf.Variable) and not isinstance(value, tf.distribute.DistributedValues)
+
+
+class _Program:
+    """A traced chunk program, called with flat tensors.
+
+    Calling the concrete function with flat arguments skips ``tf.function``'s
+    per-call signature matching, which costs more than a small network's step.
+    """
+
+    def __init__(self, concrete, xla: bool, length: int) -> None:
+        self.concrete = concrete
+        self.xla = xla
+        self.length = length
+        self._call = getattr(concrete, "_call_flat", None)
+        self._captured = list(concrete.captured_inputs)
+
+    def __call__(self, tensors, host: np.ndarray, n: int, step0: int, seed: int, param_values: list):
+        if self.xla and host.shape[0] < self.length:
+            padded = np.zeros((self.length,) + host.shape[1:], dtype=host.dtype)
+            padded[: host.shape[0]] = host
+            host = padded
+        args = [tf.constant(host), tf.constant(np.array((n, step0, seed), dtype=np.int64))]
+        if self._call is not None:
+            new, probes = self._call([*tensors, *args, *param_values], self._captured)
+        else:  # pragma: no cover - TensorFlow without the private flat entry point: the public call
+            new, probes = self.concrete(list(tensors), *args, list(param_values))
+        return list(new), [_rows(p.numpy(), n) for p in probes]
+
+
+def _rows(arr: np.ndarray, n: int) -> np.ndarray:
+    """The first ``n`` rows of a padded probe buffer, as their own array.
+
+    A view would keep the whole padded buffer alive in ``sim.data`` (one per
+    ``sim.step()``), and every call would then allocate fresh memory.
+    """
+    return arr if n == arr.shape[0] else arr[:n].copy()
