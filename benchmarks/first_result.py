@@ -6,6 +6,7 @@ Every measurement runs in a fresh process (nothing imported or compiled before),
     python -m benchmarks.first_result                          # integrator, cconv, 16-d
     python -m benchmarks.first_result --networks integrator --rounds 5
     python -m benchmarks.first_result --xla-cache              # also: TF with a cold, then warm, XLA cache
+    python -m benchmarks.first_result --before /path/to/pkg    # also: TF from another checkout ("tf before")
 
 Columns (seconds): ``import`` = libraries the target loads inside its constructor
 (TensorFlow and Keras; nengo and numpy are imported before timing starts), ``build`` =
@@ -17,7 +18,9 @@ from ``Simulator(...)`` to the first result; ``lengths`` = a later ``run_steps``
 ``step ms`` = one ``sim.step()`` (median of 200). Each row is the median over ``--rounds``
 processes. ``tf cold`` / ``tf warm`` rows run with the persistent XLA cache
 (``NHW_XLA_CACHE``) pointed at a fresh directory: the first process fills it, the next
-reads it; ``tensorflow`` rows run with the cache off.
+reads it; ``tensorflow`` rows run with the cache off. ``--before DIR`` adds ``tf before``
+rows: the same measurement with ``DIR`` first on ``PYTHONPATH`` (a directory holding
+another version's ``nhw`` package), for before/after tables from one run.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+#: this checkout (holds the ``benchmarks`` package)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 #: benchmark name -> standard parity network (toolchain.parity_networks)
 NETWORKS = {
@@ -84,9 +90,9 @@ def measure(target: str, network: str, dims: int, steps: int) -> dict:
     }
 
 
-def _worker(args: list[str], env: dict | None = None) -> dict:
+def _worker(args: list[str], env: dict | None = None, cwd: str | None = None) -> dict:
     cmd = [sys.executable, "-m", "benchmarks.first_result", "--worker", *args]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=900)
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
     if out.returncode or not lines:
         return {"error": (out.stderr.strip().splitlines() or ["no output"])[-1][:200]}
@@ -108,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--rounds", type=int, default=3, help="processes per row (median reported)")
     p.add_argument("--xla-cache", action="store_true", help="also measure TF with a cold, then a warm XLA cache")
+    p.add_argument("--before", help="directory with another version's nhw package: adds 'tf before' rows")
     p.add_argument("--json", help="also write the rows to this JSON file")
     p.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -121,10 +128,15 @@ def main(argv: list[str] | None = None) -> int:
         if network not in NETWORKS:
             p.error(f"unknown network {network!r}; known: {', '.join(NETWORKS)}")
         wargs = lambda t: [t, network, str(args.dims), str(args.steps)]  # noqa: E731
-        found: dict = {"reference": [], "tensorflow": [], "tf cold": [], "tf warm": []}
+        found: dict = {"reference": [], "tf before": [], "tensorflow": [], "tf cold": [], "tf warm": []}
         off = {**os.environ, "NHW_XLA_CACHE": "off"}
         for r in range(args.rounds):  # alternate targets: load changes over a run
             found["reference"].append(_worker(wargs("reference")))
+            if args.before:
+                # run from there: ``-m`` puts the working directory first on sys.path,
+                # ahead of this checkout's nhw; this checkout still provides ``benchmarks``
+                path = os.pathsep.join([args.before, ROOT, *filter(None, [os.environ.get("PYTHONPATH")])])
+                found["tf before"].append(_worker(wargs("tensorflow"), {**off, "PYTHONPATH": path}, args.before))
             found["tensorflow"].append(_worker(wargs("tensorflow"), off))
             if args.xla_cache:
                 with tempfile.TemporaryDirectory() as d:

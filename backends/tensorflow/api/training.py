@@ -239,10 +239,19 @@ class TrainingMixin:
 
     def _batches(self, xd: dict, yd: dict, bs: int, shuffle: bool):
         n = next(iter(xd.values())).shape[0]
-        ds = tf.data.Dataset.from_tensor_slices((xd, yd) if yd else (xd,))
+        data = (xd, yd) if yd else (xd,)
+        # shuffled and batched sample indices, each batch gathered from the whole
+        # arrays in one op (as Keras does for arrays): shuffling the samples
+        # themselves moves every sample through tf.data one by one. The same seed
+        # gives the same order as shuffling the samples.
+        idx = tf.data.Dataset.range(n)
         if shuffle:
-            ds = ds.shuffle(n, seed=self.seed, reshuffle_each_iteration=True)
-        return ds.batch(bs, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+            idx = idx.shuffle(n, seed=self.seed, reshuffle_each_iteration=True)
+        idx = idx.batch(bs, drop_remainder=True)
+        ds = tf.data.Dataset.zip((idx, tf.data.Dataset.from_tensors(data).repeat()))
+        ds = ds.map(lambda i, d: tf.nest.map_structure(lambda a: tf.gather(a, i), d),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.prefetch(tf.data.AUTOTUNE)
 
     def _keras_call_checks(self, what: str, stateful: bool, batch_size: Any) -> None:
         """NengoDL's ``stateful=`` and ``batch_size=`` for fit/evaluate."""
