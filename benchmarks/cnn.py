@@ -1,7 +1,7 @@
 """Time a converted digits CNN of 20,480 spiking neurons on loihi-emu, as a ratio to ``reference``.
 
     python -m benchmarks.cnn                        # reference, loihi-emu (numba), loihi-emu (numpy)
-    python -m benchmarks.cnn --steps 200 --json cnn.json
+    python -m benchmarks.cnn --steps 300 --json cnn.json      # shorter; out err needs ~1000 steps
 
 The network is a Keras CNN on scikit-learn's 8x8 digits upsampled to 16x16
 (``Conv2D`` 16, 32, 64 (stride 2) and 64 channels, 3x3 kernels, ReLU; a ``Dense``
@@ -10,8 +10,9 @@ readout), converted with ``nengo_dl.Converter`` with ReLUs swapped for spiking R
 ``sparse_convolutions``, so loihi-emu maps the convolutions between neuron layers
 as shared synapse lists.  Its weights are Keras's seeded initial ones (untrained):
 the figures are timings, and the row's ``out err`` (largest difference between the
-mean output over the run's second half and Keras's rate output, over the largest
-Keras output) shows that the spiking network computes what the Keras model does.
+mean output over the second half of the first run and Keras's rate output, over the
+largest Keras output) shows that the spiking network computes what the Keras model
+does (it needs about 1000 steps of averaging to mean much).
 
 Every row runs in a fresh subprocess (columns as in :mod:`benchmarks.run`:
 ``build`` = Simulator construction in s, ``first`` = first ``run_steps`` call,
@@ -126,7 +127,7 @@ def _table(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; see the module docstring."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.cnn", description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--kernels", default="numba,numpy", help="loihi-emu kernels to time (comma-separated)")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per row")
