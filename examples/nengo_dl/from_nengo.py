@@ -99,9 +99,9 @@ with net:
     nengo_dl.configure_settings(trainable=False)
     net.config[nengo.Ensemble].trainable = True
 
-# the notebook's training set and epochs in both modes (one-step samples train fast)
+# the notebook's training set and epochs (fewer epochs in the quick form)
 batch_size = 4096
-epochs = 25
+epochs = 10 if args.quick else 25
 minibatch_size = 32
 vals = np.random.uniform(-1, 1, size=(batch_size, 1, 1))
 inputs = {inpt: vals}

@@ -88,14 +88,14 @@ with nengo_dl.Simulator(net, seed=seed, minibatch_size=minibatch_size) as sim:
 plot_memory_example(sim, test_vocab, "spa_memory_before.png")
 print(f"memory: similarity to the held pointer before training {held_similarity(sim):.3f}")
 
-train_inputs, train_targets, _ = get_memory_data(128 if args.quick else 2000, dims, seed, t_int, t_mem)
+train_inputs, train_targets, _ = get_memory_data(128 if args.quick else 1000, dims, seed, t_int, t_mem)
 with nengo_dl.Simulator(net, minibatch_size=minibatch_size, seed=seed) as sim:
     # the notebook's 1e-4 with 100 epochs; fewer epochs here, so a larger step
     sim.compile(optimizer=tf.optimizers.RMSprop(1e-3), loss={memory_probe: tf.losses.mse})
     mem_before = sim.evaluate({sp_input: test_inputs}, {memory_probe: test_targets}, verbose=0)["loss"]
     print("Test loss before:", mem_before)
     sim.fit({sp_input: train_inputs}, {memory_probe: train_targets},
-            epochs=3 if args.quick else 30, verbose=0)
+            epochs=3 if args.quick else 20, verbose=0)
     mem_after = sim.evaluate({sp_input: test_inputs}, {memory_probe: test_targets}, verbose=0)["loss"]
     print("Test loss after:", mem_after)
     sim.save_params(str(args.out / "mem_params"))
@@ -137,9 +137,9 @@ t_int = 0.01
 t_mem = 0.03
 n_pairs = 2
 t_run = n_pairs * t_int + t_mem
-dims = 64
+dims = 32 if args.quick else 64  # the notebook's 64; 32 builds faster for CI
 neurons_per_dim = 3
-minibatch_size = 64
+minibatch_size = 32 if args.quick else 64
 
 with nengo.Network(seed=seed) as net:
     net.config[nengo.Ensemble].neuron_type = nengo.RectifiedLinear()
@@ -181,7 +181,7 @@ acc_before = accuracy(sim.data[output_probe], test_vocab, test_targets)
 print("Retrieval accuracy:", acc_before)
 
 (train_roles, train_fills, train_cues, train_binding, train_memory, train_targets, _) = \
-    get_binding_data(128 if args.quick else 2000, n_pairs, dims, seed, t_int, t_mem)
+    get_binding_data(128 if args.quick else 1000, n_pairs, dims, seed, t_int, t_mem)
 train_inputs = {role_inp: train_roles, fill_inp: train_fills, cue_inp: train_cues}
 train_targets = {output_probe: train_targets, conv_probe: train_binding, memory_probe: train_memory}
 

@@ -26,8 +26,8 @@ args = parse_args(__doc__)
 tf.random.set_seed(0)
 side = 16
 (train_images, train_labels), (test_images, test_labels) = load_digits_data(
-    n_train=1200, n_test=400, upsample=2, pixel_max=255)  # raw bytes, as the notebook's MNIST
-epochs = 5 if args.quick else 20
+    n_train=1200, n_test=200 if args.quick else 400, upsample=2, pixel_max=255)  # raw bytes, as the notebook's MNIST
+epochs = 3 if args.quick else 20
 n_steps = 20 if args.quick else 30
 
 with nengo.Network(seed=0) as net:
