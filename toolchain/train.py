@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from nhw.toolchain import plots
+from nhw.toolchain import train_callbacks as tcb
 from nhw.toolchain.config import ExperimentConfig
 from nhw.errors import ArtifactError, ConfigError, DataError, NhwError, ToolchainError
 
@@ -55,7 +57,9 @@ class TrainResult:
         return {
             "network": self.config.label,
             "epochs": self.config.train.epochs,
+            "epochs_done": len(next(iter(self.history.values()), [])),
             "epochs_run_now": self.epochs_run,
+            **({"stopped_early": self.extra["stopped_early"]} if "stopped_early" in self.extra else {}),
             "seconds": round(self.seconds, 2),
             "metrics": self.metrics,
             "final": {k: v[-1] for k, v in self.history.items() if v},
@@ -69,8 +73,11 @@ class TrainResult:
 
 def train_table(summary: dict[str, Any], history: dict[str, list[float]]) -> str:
     """The text ``nhw train`` prints (and ``nhw report`` re-renders) for a train run."""
-    lines = [f"trained {summary.get('network')}: {summary.get('epochs')} epochs "
+    done, planned = summary.get("epochs_done", summary.get("epochs")), summary.get("epochs")
+    lines = [f"trained {summary.get('network')}: {done} of {planned} epochs "
              f"({summary.get('epochs_run_now')} run now, {summary.get('seconds', 0):.1f} s)"]
+    if summary.get("stopped_early"):
+        lines.append(f"  {summary['stopped_early']}")
     for k, v in history.items():
         if v:
             lines.append(f"  {k:<28} {v[0]:.5g} -> {v[-1]:.5g}")
@@ -201,7 +208,8 @@ class _Checkpoint:
             raise ToolchainError(f"--resume: optimizer state in {self.dir} does not match: {exc}") from None
         return int(state["epochs_done"]), state["history"]
 
-    def save(self, sim, epochs_done: int, history: dict) -> None:
+    def save(self, sim, epochs_done: int, history: dict, keep: int | None = None) -> None:
+        """Checkpoint epoch ``epochs_done``; the folder of epoch ``keep`` (early stopping's best) is kept too."""
         import io
 
         from nhw.backends.tensorflow.api import keras_helpers
@@ -220,9 +228,18 @@ class _Checkpoint:
         write_text(self.dir / "state.json", json.dumps(
             {"config_hash": self.config_hash, "config": self.config, "epochs_done": epochs_done,
              "folder": name, "history": history, "data_order": "epoch_order(seed, epoch)"}, indent=2))
+        kept = {name, f"epoch-{keep:04d}" if keep else name}
         for old in self.dir.glob("epoch-*"):
-            if old.name != name:
+            if old.name not in kept:
                 shutil.rmtree(old, ignore_errors=True)
+
+    def load_epoch(self, sim, epoch: int) -> None:
+        """Load the trained values checkpointed after ``epoch`` epochs (kept by :meth:`save`)."""
+        folder = self.dir / f"epoch-{epoch:04d}"
+        try:
+            sim.load_params(folder / "params.npz")
+        except (NhwError, OSError, ValueError) as exc:
+            raise ArtifactError(f"checkpoint {folder}: cannot restore the best epoch's values: {exc}") from None
 
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -322,6 +339,7 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
                            target=tr.target)
     x_tr, y_tr, x_te, y_te = _targets(cfg, built, ds, tr.n_steps)
     mb = tr.minibatch_size
+    x_tr, y_tr, x_val, y_val, n_val = tcb.validation_split(x_tr, y_tr, tr.validation_split, mb)
     n_tr = len(next(iter(x_tr.values()))) // mb * mb
     n_te = len(next(iter(x_te.values()))) // mb * mb
     if n_tr == 0:
@@ -331,7 +349,8 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
     seed = cfg.seed_for("train") if tr.seed is None else tr.seed
     keras_helpers.set_seed(seed)
     t0 = time.perf_counter()
-    sim = Simulator(built.network, minibatch_size=mb, seed=cfg.seed, progress_bar=verbose > 0)
+    # nengo-style "Build finished in 0:00:00" lines say nothing here; epochs are reported below
+    sim = Simulator(built.network, minibatch_size=mb, seed=cfg.seed, progress_bar=False)
     done = 0
     try:
         refresh, quantizer = [], None
@@ -358,37 +377,74 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
         elif ckpt is not None:
             ckpt.remove()  # only reached with --force (checked above)
 
-        def save(epoch: int, logs: dict) -> None:
+        def check_finite(epoch: int, logs: dict) -> None:
             bad = {k: v for k, v in logs.items() if not math.isfinite(float(v))}
             if bad:
                 # a NaN loss poisons every later epoch; stop before it reaches the checkpoint
                 raise ToolchainError(f"{cfg.source}: train: epoch {epoch + 1}: {', '.join(sorted(bad))} is "
                                      f"{next(iter(bad.values()))}; expected finite losses (lower "
                                      f"train.optimizer.learning_rate, or check the data)")
-            for k, v in logs.items():
-                history.setdefault(k, []).append(float(v))
-            if ckpt is not None:
-                ckpt.save(sim, epoch + 1, history)
 
         # Keras' validation/evaluate run inference: spikes for n_steps steps, which
         # for one-step samples says nothing about a spiking network (it is scored
-        # with spikes over deploy.presentation_time below instead)
+        # with spikes over deploy.presentation_time instead)
         spiking = any(getattr(e.neuron_type, "spiking", False) for e in built.network.all_ensembles)
         inference_ok = not (spiking and tr.n_steps == 1)
+        classified = any(LABEL_LOSSES[name] for name in tr.loss.values()) and np.asarray(ds.y_test).ndim == 1
+        scored = cfg.deploy.classify or next((p for p, n in tr.loss.items() if LABEL_LOSSES[n]), None)
+        scored = scored if classified and scored in built.probes else None
         validation = None
-        if n_te and inference_ok:
-            validation = ({built.inputs[k]: v for k, v in x_te.items()}, {built.probes[k]: v for k, v in y_te.items()})
+        if n_val and inference_ok:
+            validation = ({built.inputs[k]: v for k, v in x_val.items()},
+                          {built.probes[k]: v for k, v in y_val.items()})
+        cbs = tr.callbacks
+        stopper = tcb.EarlyStopping(cbs.early_stopping, cfg.source) if cbs.early_stopping else None
+        restore = stopper is not None and cbs.early_stopping.restore_best_weights
+        extra_callbacks = [tcb.tensorboard_callback(cbs.tensorboard)] if cbs.tensorboard else []
+        steps = n_tr // mb
         # one fit call per epoch, each with its own order drawn from (seed, epoch): the
         # order does not depend on how many epochs this process has run (see epoch_order)
+        state = {"best_weights": None, "t0": 0.0, "lr": tr.optimizer.learning_rate}
+
+        def end_epoch(epoch: int, logs: dict) -> None:
+            # runs as the fit's epoch-end callback: recorded and checkpointed before any
+            # user callback (which may interrupt the run) sees the epoch
+            logs = {k: float(np.asarray(v)) for k, v in logs.items()}
+            if n_val and scored is not None and not inference_ok:
+                labels = next(y_val[p] for p, n in tr.loss.items() if LABEL_LOSSES[n])
+                logs[f"val_{scored}_accuracy"] = _spiking_accuracy(sim, built, cfg, x_val, labels, scored)
+            logs["learning_rate"] = state["lr"]
+            check_finite(epoch, logs)
+            if verbose > 0:
+                tcb.report_epoch(epoch, tr.epochs, logs, time.perf_counter() - state["t0"], tcb.is_terminal())
+            for k, v in logs.items():
+                history.setdefault(k, []).append(v)
+            best = stopper.best_epoch(history) if restore else None
+            if best == epoch:
+                state["best_weights"] = sim.keras_model.get_weights()
+            if ckpt is not None:
+                ckpt.save(sim, epoch + 1, history, keep=None if best is None else best + 1)
+                if cbs.csv_log:
+                    from nhw.backends.atomic import write_text
+
+                    write_text(ckpt.dir / "history.csv", tcb.history_csv(history))
+
         for epoch in range(done, tr.epochs):
+            if stopper is not None and stopper.should_stop(history):
+                break  # stopped in an earlier epoch (also after --resume)
+            state["lr"] = tcb.learning_rate(cbs.lr_schedule, tr.optimizer.learning_rate, epoch, tr.epochs)
+            sim.keras_model.optimizer.learning_rate.assign(state["lr"])
             order = epoch_order(seed, epoch, n_tr)
+            state["t0"] = time.perf_counter()
+            progress = [tcb.live_bar(epoch, tr.epochs, steps)] if verbose > 0 and tcb.is_terminal() else []
             with warnings.catch_warnings():
                 warnings.filterwarnings("error", message="Gradients do not exist", category=UserWarning)
                 try:
                     sim.fit({built.inputs[k]: v[order] for k, v in x_tr.items()},
                             {built.probes[k]: v[order] for k, v in y_tr.items()},
-                            epochs=epoch + 1, initial_epoch=epoch, verbose=verbose, shuffle=False,
-                            callbacks=[*refresh, keras_helpers.epoch_callback(save), *(callbacks or [])],
+                            epochs=epoch + 1, initial_epoch=epoch, verbose=0, shuffle=False,
+                            callbacks=[*refresh, *progress, keras_helpers.epoch_callback(end_epoch),
+                                       *extra_callbacks, *(callbacks or [])],
                             validation_data=validation)
                 except UserWarning as exc:
                     raise ToolchainError(
@@ -396,28 +452,46 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
                         f"({_variables_named(str(exc))}): the loss does not depend on them within "
                         f"train.n_steps={tr.n_steps} step(s); use synapse=None on the connections "
                         "(network.params.synapse: null in the zoo) or more train.n_steps") from None
+        best_weights = state["best_weights"]
+        stopped = stopper is not None and stopper.should_stop(history)
+        if restore and history:
+            best = stopper.best_epoch(history)
+            last = len(next(iter(history.values()))) - 1
+            if best is not None and best != last:
+                if best_weights is not None:
+                    sim.keras_model.set_weights(best_weights)
+                elif ckpt is not None:
+                    ckpt.load_epoch(sim, best + 1)  # the best epoch ran before --resume
         metrics_out: dict = {}
         if n_te and inference_ok:
-            ev = sim.evaluate(validation[0], validation[1], verbose=0)
+            ev = sim.evaluate({built.inputs[k]: v for k, v in x_te.items()},
+                              {built.probes[k]: v for k, v in y_te.items()}, verbose=0)
             metrics_out.update({f"test_{k}": float(v) for k, v in ev.items()})
-        if n_te:
-            classified = any(LABEL_LOSSES[name] for name in tr.loss.values()) and np.asarray(ds.y_test).ndim == 1
-            probe = cfg.deploy.classify or next((p for p, n in tr.loss.items() if LABEL_LOSSES[n]), None)
-            if classified and probe in built.probes:
-                metrics_out[f"test_{probe}_accuracy"] = _spiking_accuracy(
-                    sim, built, cfg, x_te, np.asarray(ds.y_test)[:n_te], probe)
+        if n_te and scored is not None:
+            metrics_out[f"test_{scored}_accuracy"] = _spiking_accuracy(
+                sim, built, cfg, x_te, np.asarray(ds.y_test)[:n_te], scored)
         frozen = sim.frozen_arrays()
-        result = TrainResult(cfg, history, metrics_out, frozen, epochs_run=tr.epochs - done,
+        if stopped:
+            es = cbs.early_stopping
+            best_i = stopper.best_epoch(history)
+            note = (f"stopped early: {es.monitor} did not improve for {es.patience} epoch(s) after epoch "
+                    f"{best_i + 1}" + ("; the weights of that epoch were restored" if restore else ""))
+        result = TrainResult(cfg, history, metrics_out, frozen, epochs_run=len(next(iter(history.values()), [])) - done,
                              seconds=time.perf_counter() - t0)
         if quantizer is not None:
             result.extra["quantization"] = quantizer.report()
+        if stopped:
+            result.extra["stopped_early"] = note
         if out is not None:
             with RunWriter(out, "train", force=force or resume, config=cfg) as w:
                 w.write_npz("frozen.npz", frozen)
                 sim.save_params(w.path("params.npz"))
                 w.write_json("history.json", history)
+                if tr.callbacks.csv_log:
+                    w.write_text("history.csv", tcb.history_csv(history))
                 w.write_json("summary.json", result.summary())
-                plot_history(history, w.path("training.png"), cfg.label)
+                plots.plot_training(history, w.path("training.png"), cfg.label,
+                                    plots.training_loss_weights(tr.model_dump()))
                 w.summary = result.summary()
             ckpt.remove()
             result.out = out
@@ -452,25 +526,3 @@ def _variables_named(message: str) -> str:
     """The variable names in Keras' "Gradients do not exist for variables [...]" warning."""
     start, end = message.find("["), message.find("]")
     return message[start + 1:end] if 0 <= start < end else message.split(" when ")[0]
-
-
-def plot_history(history: dict, path: Path, title: str) -> Path:
-    """``training.png``: every loss curve over the epochs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = [k for k in history if "loss" in k]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for k in keys:
-        ax.plot(np.arange(1, len(history[k]) + 1), history[k], marker="o", label=k)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.set_yscale("log" if all(v > 0 for k in keys for v in history[k]) else "linear")
-    ax.set_title(f"{title}: training")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path

@@ -187,6 +187,10 @@ def from_dict(data: dict[str, Any], source: str = "<dict>", *, check: bool = Tru
         # like data.path: a NIR file next to its config is found from any working directory
         p = Path(cfg.network.params["path"]).expanduser()
         cfg.network.params["path"] = str(p if p.is_absolute() else (Path(source).parent / p).resolve())
+    tb = cfg.train.callbacks.tensorboard if cfg.train is not None else None
+    if source != "<dict>" and tb is not None:
+        p = Path(tb).expanduser()
+        cfg.train.callbacks.tensorboard = str(p if p.is_absolute() else (Path(source).parent / p).resolve())
     if check:
         check_config(cfg)
     return cfg

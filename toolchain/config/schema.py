@@ -114,6 +114,37 @@ class SurrogateSection(Section):
         None, allow_inf_nan=False, description="surrogate slope (default: 25 fast_sigmoid, 2 arctan; rate takes none)")
 
 
+class EarlyStoppingSection(Section):
+    """Stop when a monitored value has not improved for ``patience`` epochs."""
+
+    monitor: str = Field("val_loss", description="history key, e.g. val_loss, loss, val_output_accuracy")
+    patience: PositiveInt = Field(3, description="epochs without improvement before stopping")
+    min_delta: NonNegativeFloat = Field(0.0, description="smallest change that counts as an improvement")
+    mode: Literal["auto", "min", "max"] = Field("auto", description="auto: max for accuracies, else min")
+    restore_best_weights: bool = Field(True, description="end with the weights of the best epoch")
+
+
+class LRScheduleSection(Section):
+    """The learning rate per epoch (a function of the epoch, so resumed runs follow it exactly)."""
+
+    name: Literal["exponential", "step", "cosine"] = Field(
+        description="exponential: lr * factor**epoch; step: lr * factor**(epoch // every); "
+                    "cosine: from lr down to min_lr over the epochs")
+    factor: PositiveFloat = Field(0.5, lt=1, description="decay factor (exponential, step)")
+    every: PositiveInt = Field(1, description="epochs between drops (step)")
+    min_lr: NonNegativeFloat = Field(0.0, description="floor of the cosine schedule")
+
+
+class CallbacksSection(Section):
+    """Standard training callbacks."""
+
+    early_stopping: EarlyStoppingSection | None = Field(None, description="stop when a value stops improving")
+    lr_schedule: LRScheduleSection | None = Field(None, description="learning rate per epoch")
+    tensorboard: str | None = Field(None, description="TensorBoard log folder (relative to the config file); "
+                                                      "needs the tensorboard package (nhw[tensorboard])")
+    csv_log: bool = Field(True, description="history.csv in the run, written live in the checkpoint folder")
+
+
 class TrainSection(Section):
     """Training in the TensorFlow simulator."""
 
@@ -134,12 +165,25 @@ class TrainSection(Section):
                            "(straight-through gradients; deploy.options of that target set its mapping)")
     regularization: RegularizationSection = Field(default_factory=RegularizationSection,
                                                   description="L2 and firing-rate penalties")
+    validation_split: float = Field(
+        0.0, ge=0, lt=1, description="share of the training data held out to validate each epoch (never the test set)")
+    callbacks: CallbacksSection = Field(default_factory=CallbacksSection,
+                                        description="early stopping, learning-rate schedule, TensorBoard, CSV log")
     seed: int | None = Field(None, description="default: the top-level seed")
 
     @model_validator(mode="after")
     def _quantize_needs_target(self) -> "TrainSection":
         if self.quantize and self.target is None:
             raise ValueError("quantize: true needs a target whose formats to train for; expected target: loihi-emu")
+        return self
+
+    @model_validator(mode="after")
+    def _validation_to_monitor(self) -> "TrainSection":
+        es = self.callbacks.early_stopping
+        if es is not None and es.monitor.startswith("val_") and self.validation_split == 0:
+            # there would be nothing to monitor: the run would never stop early, silently
+            raise ValueError(f"callbacks.early_stopping.monitor {es.monitor!r} needs validation data; expected "
+                             "validation_split > 0 (e.g. 0.1), or a training value such as monitor: loss")
         return self
 
 
