@@ -94,6 +94,10 @@ def test_static_rule(rule, scope, forbidden, exempt):
 EMULATOR_NENGO_MODULES: list[str] = []
 
 
+#: the one optional accelerator: imported under try/except, with a bit-identical numpy path
+OPTIONAL_KERNELS = {"nhw.hw_emulator.kernel": {"numba"}}
+
+
 def test_hw_emulator_is_numpy_only():
     allowed = set(sys.stdlib_module_names) | {"numpy", "__future__"}
     offenders = []
@@ -101,6 +105,7 @@ def test_hw_emulator_is_numpy_only():
         if not _under(module, ["nhw.hw_emulator"]):
             continue
         extra = {"nengo"} if any(fnmatch(module, p) for p in EMULATOR_NENGO_MODULES) else set()
+        extra |= OPTIONAL_KERNELS.get(module, set())
         bad = sorted(n for n in names if n.split(".")[0] not in allowed | extra
                      and not _under(n, ["nhw.hw_emulator", "nhw.errors"]))
         if bad:
