@@ -390,14 +390,19 @@ def parity(source: str | None, targets_: str | None, networks_: str | None, dime
 
         cfg = _load(source)
         run = run_parity(cfg, _csv(targets_), out=_out(cfg.label, "parity"), force=g.force)
-        report, out, what = run.report, run.out, cfg.label
+        report, out, what, accuracy = run.report, run.out, cfg.label, run.accuracy
     else:
         report, out, what = _standard_parity(_csv(networks_), _csv(targets_), dimensions, n_per_dim)
+        accuracy = {}
     n_bad = len(report.failures)
     if g.json:
-        _emit_json({"out": str(out) if out else None, **json.loads(report.to_json())})
+        _emit_json({"out": str(out) if out else None, **json.loads(report.to_json()),
+                    **({"accuracy": accuracy} if accuracy else {})})
     else:
         _echo(report.to_table())
+        if accuracy:
+            _echo(f"accuracy of {cfg.deploy.classify} on the fed items: "
+                  + ", ".join(f"{t} {a:.4f}" for t, a in accuracy.items()))
         if not report.results and not report.skipped:
             click.echo("nothing compared: only 'reference' is available", err=True)
         _echo(f"{len(report.results) - n_bad} probes within tolerance, {n_bad} out of tolerance ({what})", -1)

@@ -77,6 +77,8 @@ class ParityRun:
     runs: dict[str, Simulated] = field(default_factory=dict)
     n_steps: int = 0
     out: Path | None = None
+    #: classifier configs: accuracy of ``deploy.classify`` on the fed items, per target (reference first)
+    accuracy: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> dict:
         """Plain-data summary (stored in the run's manifest)."""
@@ -84,6 +86,7 @@ class ParityRun:
             "network": self.config.label,
             "targets": list(self.runs),
             "n_steps": self.n_steps,
+            **({"accuracy": self.accuracy} if self.accuracy else {}),
             "passed": self.report.passed,
             "n_results": len(self.report.results),
             "n_failures": len(self.report.failures),
@@ -108,6 +111,8 @@ def _run(cfg: ExperimentConfig, target: str, probe_names: list[str] | None, n_st
     # A fresh build per target: simulators may keep state on the network's objects.
     built = build_network(cfg)
     fed = feed_inputs(cfg, built)
+    if cfg.deploy.classify is not None and fed and probe_names is not None and cfg.deploy.classify not in probe_names:
+        probe_names = [*probe_names, cfg.deploy.classify]  # scored on every target
     probes = select_probes(cfg, built, probe_names, "parity.probes")
     steps = n_steps or (int(fed["n_steps"]) if fed else built.n_steps)
     sim = simulate(target, built, probes, steps, dt=cfg.deploy.dt, seed=cfg.seed,
@@ -148,6 +153,10 @@ def run_parity(cfg: ExperimentConfig, targets: Iterable[str] | None = None, out:
     n_steps = cfg.parity.n_steps or cfg.deploy.n_steps
     built, ref, steps = _run(cfg, REFERENCE, probe_names, n_steps)
     run = ParityRun(cfg, ParityReport(), ref, n_steps=steps)
+    labels = feed_inputs(cfg, build_network(cfg)).get("y") if cfg.deploy.classify else None
+    score = lambda sim: _accuracy(cfg, sim, labels)  # noqa: E731
+    if score(ref) is not None:
+        run.accuracy[REFERENCE] = score(ref)
     label = cfg.label
     for target in names:
         reason = unsupported_reason(cfg, built, target)
@@ -163,6 +172,8 @@ def run_parity(cfg: ExperimentConfig, targets: Iterable[str] | None = None, out:
                                                       False, f"{type(exc).__name__}: {exc}"))
             continue
         run.runs[target] = got
+        if score(got) is not None:
+            run.accuracy[target] = score(got)
         for probe, r in ref.data.items():
             tol = tolerance_for(cfg, built, target, probe)
             run.report.results.append(compare(label, target, probe, r, got.data[probe], tol))
@@ -175,6 +186,17 @@ def run_parity(cfg: ExperimentConfig, targets: Iterable[str] | None = None, out:
             w.summary = run.summary()
         run.out = Path(out)
     return run
+
+
+def _accuracy(cfg: ExperimentConfig, sim: Simulated, labels) -> float | None:
+    """``deploy.classify``'s accuracy on the fed items in ``sim`` (None: not a classifier run)."""
+    from nhw.toolchain.deploy import classify
+
+    probe = cfg.deploy.classify
+    if labels is None or probe not in sim.data:
+        return None
+    metrics = classify(sim.data[probe], labels, cfg.deploy.presentation_time / cfg.deploy.dt, probe)
+    return metrics.get(f"{probe}_accuracy")
 
 
 def compare_decisions(cfg: ExperimentConfig, ref: Simulated, got: Simulated, label: str,

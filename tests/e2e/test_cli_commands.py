@@ -403,3 +403,12 @@ def test_options_a_command_ignores_are_refused(args, flag, tmp_path):
     r = CliRunner().invoke(main, args, prog_name="nhw")
     assert r.exit_code == 2 and f"{flag}: not used by 'nhw " in r.output, r.output
     assert not (tmp_path / "q.nir").exists()
+
+
+def test_parity_of_a_classifier_states_each_targets_accuracy(tmp_path):
+    r = nhw("parity", ROOT / "configs" / "digits.yaml", "--targets", "loihi-emu", "--set", "deploy.n_items=20",
+            "--set", "network.params.n_hidden=16", "--out", tmp_path / "p")
+    assert "accuracy of output on the fed items: reference " in r.stdout and ", loihi-emu " in r.stdout
+    summary = artifacts.load_run(tmp_path / "p").summary
+    assert set(summary["accuracy"]) == {"reference", "loihi-emu"}
+    assert all(0 <= a <= 1 for a in summary["accuracy"].values())
