@@ -501,16 +501,7 @@ class Emulator:
         if self.kernel == "numba":
             return self._step_compiled(host_counts, count_inputs, count_spikes)
         s, n = self.spec, self.n
-        self.n_steps += 1
-        t = self.n_steps
-        act = self._act
-        if self.n_inputs:
-            if host_counts is None:
-                act[n:] = 0
-            else:
-                act[n:] = host_counts
-                if count_inputs:
-                    self.input_count += host_counts
+        t, act = self._begin_step(host_counts, count_inputs)
         # decay u and v together: sign(x) * floor(|x| * keep / 2**decay_bits), exact (see __init__)
         a = self._x * self._keep
         np.trunc(a, out=a)
@@ -591,11 +582,10 @@ class Emulator:
         self.active_count += v != 0
         return spk
 
-    def _step_compiled(self, host_counts: np.ndarray | None, count_inputs: bool, count_spikes: bool) -> np.ndarray:
-        """:meth:`step` as one call of the compiled kernel (learning groups stay in numpy)."""
+    def _begin_step(self, host_counts: np.ndarray | None, count_inputs: bool) -> tuple[int, np.ndarray]:
+        """Advance the step counter and load this step's host spikes; returns ``(t, act)``."""
         n = self.n
         self.n_steps += 1
-        t = self.n_steps
         act = self._act
         if self.n_inputs:
             if host_counts is None:
@@ -604,6 +594,12 @@ class Emulator:
                 act[n:] = host_counts
                 if count_inputs:
                     self.input_count += host_counts
+        return self.n_steps, act
+
+    def _step_compiled(self, host_counts: np.ndarray | None, count_inputs: bool, count_spikes: bool) -> np.ndarray:
+        """:meth:`step` as one call of the compiled kernel (learning groups stay in numpy)."""
+        n = self.n
+        t, act = self._begin_step(host_counts, count_inputs)
         q = self._q
         q[:] = 0.0
         prev = self.spikes
