@@ -146,7 +146,8 @@ def test_killed_train_resumes_without_losing_epochs(tmp_path):
 def test_parity_of_the_trained_run(trained, tmp_path):
     """``nhw parity RUN``: numeric rows plus the classifier's decision agreement."""
     out, _ = trained
-    r = nhw("parity", out, "--targets", "tensorflow,loihi-emu", "--json", "--out", tmp_path / "par")
+    r = nhw("parity", out, "--targets", "tensorflow,loihi-emu", "--set", "deploy.n_items=10", "--json",
+            "--out", tmp_path / "par")
     assert r.exit_code in (0, 1), r.stdout + r.stderr
     rows = {(x["target"], x["probe"]): x for x in json.loads(r.stdout)["results"]}
     tf_dec, emu_dec = rows[("tensorflow", "output:decisions")], rows[("loihi-emu", "output:decisions")]
