@@ -107,6 +107,7 @@ def test_spa_retrieval(tmp_path):
     assert after > before + 0.1
 
 
+@pytest.mark.slow  # the longest of these (two memories trained over 40-50 steps)
 def test_spa_memory(tmp_path):
     pytest.importorskip("nengo_spa")
     out = _run("spa_memory.py", tmp_path)
