@@ -18,7 +18,7 @@ from nhw.quiet import tf as _tf
 
 # TensorFlow's start-up lines (absl, cuda) are not the notebooks' output: load it
 # quietly here, so that the script's own ``import tensorflow as tf`` finds it loaded
-_tf.constant  # any attribute loads it
+_ = _tf.constant  # any attribute access loads it
 
 
 def parse_args(doc: str) -> argparse.Namespace:

@@ -13,14 +13,14 @@ side by side; and an NEF network run in NengoDL and in nengo's simulator.
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import nengo  # noqa: E402
-from nengo.utils.matplotlib import rasterplot  # noqa: E402
-import numpy as np  # noqa: E402
-from _notebook import load_digits_data, parse_args, savefig  # noqa: E402  (first: it loads TensorFlow quietly)
-import tensorflow as tf  # noqa: E402
+import matplotlib.pyplot as plt
+import nengo
+from nengo.utils.matplotlib import rasterplot
+import numpy as np
+from _notebook import load_digits_data, parse_args, savefig  # first: loads TensorFlow quietly
+import tensorflow as tf
 
-import nhw.dl as nengo_dl  # noqa: E402  (was: import nengo_dl)
+import nhw.dl as nengo_dl  # was: import nengo_dl
 
 args = parse_args(__doc__)
 tf.random.set_seed(0)

@@ -11,13 +11,13 @@ a Keras RNN and trained in plain Keras on the same sequences gives the baseline.
     python examples/nengo_dl/lmu.py [--quick] [--out DIR]
 """
 
-import nengo  # noqa: E402
-from nengo.utils.filter_design import cont2discrete  # noqa: E402
-import numpy as np  # noqa: E402
-from _notebook import load_digits_data, parse_args  # noqa: E402  (first: it loads TensorFlow quietly)
-import tensorflow as tf  # noqa: E402
+import nengo
+from nengo.utils.filter_design import cont2discrete
+import numpy as np
+from _notebook import load_digits_data, parse_args  # first: loads TensorFlow quietly
+import tensorflow as tf
 
-import nhw.dl as nengo_dl  # noqa: E402  (was: import nengo_dl)
+import nhw.dl as nengo_dl  # was: import nengo_dl
 
 args = parse_args(__doc__)
 seed = 0

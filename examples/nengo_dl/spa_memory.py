@@ -17,14 +17,14 @@ with ``strict=False`` so that ``parse`` creates unknown pointers as nengo.spa di
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import nengo  # noqa: E402
-import nengo_spa as spa  # noqa: E402
-import numpy as np  # noqa: E402
-from _notebook import parse_args, savefig  # noqa: E402  (first: it loads TensorFlow quietly)
-import tensorflow as tf  # noqa: E402
+import matplotlib.pyplot as plt
+import nengo
+import nengo_spa as spa
+import numpy as np
+from _notebook import parse_args, savefig  # first: loads TensorFlow quietly
+import tensorflow as tf
 
-import nhw.dl as nengo_dl  # noqa: E402  (was: import nengo_dl)
+import nhw.dl as nengo_dl  # was: import nengo_dl
 
 args = parse_args(__doc__)
 

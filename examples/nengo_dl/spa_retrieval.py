@@ -13,13 +13,13 @@ the same random unit vectors, ``parse`` of bound sums, ``normalized`` pointers.
     python examples/nengo_dl/spa_retrieval.py [--quick] [--out DIR]
 """
 
-import nengo  # noqa: E402
-import nengo_spa as spa  # noqa: E402
-import numpy as np  # noqa: E402
-from _notebook import parse_args  # noqa: E402  (first: it loads TensorFlow quietly)
-import tensorflow as tf  # noqa: E402
+import nengo
+import nengo_spa as spa
+import numpy as np
+from _notebook import parse_args  # first: loads TensorFlow quietly
+import tensorflow as tf
 
-import nhw.dl as nengo_dl  # noqa: E402  (was: import nengo_dl)
+import nhw.dl as nengo_dl  # was: import nengo_dl
 
 args = parse_args(__doc__)
 

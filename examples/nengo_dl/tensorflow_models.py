@@ -16,13 +16,13 @@ Keras 3 needs weight files named ``*.weights.h5``, so the file is
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import nengo  # noqa: E402
-import numpy as np  # noqa: E402
-from _notebook import load_digits_data, parse_args, savefig  # noqa: E402  (first: it loads TensorFlow quietly)
-import tensorflow as tf  # noqa: E402
+import matplotlib.pyplot as plt
+import nengo
+import numpy as np
+from _notebook import load_digits_data, parse_args, savefig  # first: loads TensorFlow quietly
+import tensorflow as tf
 
-import nhw.dl as nengo_dl  # noqa: E402  (was: import nengo_dl)
+import nhw.dl as nengo_dl  # was: import nengo_dl
 
 args = parse_args(__doc__)
 seed = 0

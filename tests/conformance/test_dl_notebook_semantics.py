@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import nengo
 import numpy as np
-
 from nhw.backends.tensorflow import Simulator
 
 
@@ -61,8 +60,8 @@ def test_reset_restarts_each_batch_elements_stream():
 def test_tensor_node_wrapping_a_compiled_keras_model_evaluates(tmp_path):
     """"Integrating a Keras model": a layer that clones a compiled, trained Keras model
     inside a TensorNode; evaluate reports the simulator's own loss and metric only."""
-    from nhw.quiet import keras
     import nhw.dl as nengo_dl
+    from nhw.quiet import keras
 
     inp = keras.Input((4,))
     model = keras.Model(inp, keras.layers.Dense(3)(keras.layers.Dense(8, activation="relu")(inp)))

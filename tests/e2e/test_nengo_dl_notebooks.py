@@ -10,7 +10,6 @@ import re
 
 import numpy as np
 import pytest
-
 from examples_runner import number, run_example
 
 
