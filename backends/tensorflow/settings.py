@@ -54,6 +54,8 @@ _SETTINGS: dict = {
     ),
     # train LIF / SpikingRectifiedLinear as this target's neuron models (chip_neurons)
     "target": (None, "None or 'loihi-emu'", lambda v: v is None or v == "loihi-emu"),
+    # with target: compute with that target's quantised weights and biases (chip_quantize)
+    "quantize": (False, "a bool", lambda v: isinstance(v, bool)),
     "batch_shards": (
         None,
         "None or a positive int",

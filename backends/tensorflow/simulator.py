@@ -55,6 +55,13 @@ except ImportError:  # pragma: no cover
     conv_builders = None
 
 
+def _interactive() -> bool:
+    """Whether stdout is a terminal (live progress bars) rather than a pipe or a log."""
+    import sys
+
+    return sys.stdout.isatty()
+
+
 class _TFSimulationData(SimulationData):
     """``sim.data``: probe chunks concatenated along the time axis."""
 
@@ -336,6 +343,9 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
             builders, self._layout, probe_sigs, self._batch, self.dt, xla=xla, unroll=self.unroll,
             assemble_params=self._assemble, host_columns=self._host.n_cols,
         )
+        self._quantizer = None
+        if get_setting(network, "quantize") if network is not None else False:
+            self._quantizer = self._install_quantizer(network)
         on_gpu = bool(tf.config.list_logical_devices("GPU")) and "CPU" not in str(self.device).upper()
         self._loop.shards = choose_shards(
             self._batch, builders, get_setting(network, "batch_shards"), on_gpu,
@@ -361,6 +371,18 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
         self._probe_names = {p: unique(p.label or "probe") for p in self._probes}
         self._probe_by_name = {v: k for k, v in self._probe_names.items()}
         self._object_names = object_names(network) if network is not None else {}
+
+    def _install_quantizer(self, network):
+        """configure_settings(quantize=True): train and run with the target's quantised values."""
+        from nhw.backends.tensorflow.builders import chip_quantize
+
+        if get_setting(network, "target") is None:
+            raise ValidationError("configure_settings(quantize=True) needs the target whose formats to use; "
+                                  "expected configure_settings(target='loihi-emu', quantize=True)",
+                                  attr="quantize", obj=self)
+        if self.inference_only or not self._params:
+            return None  # nothing trainable: loihi-emu quantises the values it is given
+        return chip_quantize.quantize_for_chip(self)
 
     def _device(self):
         return tf.device(self.device) if self.device is not None else _NullContext()
@@ -444,7 +466,10 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
         # completely (NengoDL: the time and state are restored afterwards)
         commit = self.stateful and bool(stateful)
         t0 = _time.time()
-        if isinstance(progress_bar, ProgressBar):
+        if progress_bar is None and self.progress_bar and n_steps > 1 and _interactive():
+            progress_bar = True  # nengo's live bar on a terminal, as NengoDL shows
+        tracked = isinstance(progress_bar, ProgressBar) or progress_bar is True
+        if tracked:  # the bar prints its own closing line
             with ProgressTracker(progress_bar, Progress("Simulating", "Simulation", n_steps)) as pt:
                 self._simulate(n_steps, feed_data, record=True, commit=commit, progress=pt.total_progress)
         else:
@@ -459,7 +484,8 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
                     chunks[:] = [np.take(last, [last.shape[axis] - 1], axis=axis)] if last.shape[axis] else []
         if self._data is not None:
             self._data.reset()
-        self._say(f"Simulation finished in {_fmt(_time.time() - t0)}")
+        if not tracked:
+            self._say(f"Simulation finished in {_fmt(_time.time() - t0)}")
 
     def step(self, **kwargs: Any) -> None:
         """Simulate one time step; ``kwargs`` (``data``, ``stateful``, ...) as for :meth:`run_steps`."""

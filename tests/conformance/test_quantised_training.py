@@ -150,3 +150,27 @@ def test_inference_only_simulator_is_refused():
     with Simulator(net, progress_bar=False) as sim:
         with pytest.raises(UnsupportedFeatureError, match="no trainable parameters"):
             chip_quantize.quantize_for_chip(sim)
+
+
+def test_configure_settings_quantize_installs_the_chip_quantiser():
+    """One setting in Python, as train.quantize in YAML: the simulator computes with chip values."""
+    import nengo
+    import pytest
+    from nengo.exceptions import ValidationError
+
+    from nhw.backends.tensorflow import Simulator, configure_settings
+    from nhw.backends.tensorflow.builders.chip_quantize import ChipQuantizer
+
+    with nengo.Network(seed=0) as net:
+        configure_settings(target="loihi-emu", quantize=True)
+        a = nengo.Ensemble(20, 1, neuron_type=nengo.SpikingRectifiedLinear())
+        b = nengo.Ensemble(10, 1, neuron_type=nengo.SpikingRectifiedLinear())
+        nengo.Connection(nengo.Node([0.5]), a)
+        nengo.Connection(a.neurons, b.neurons, transform=np.random.RandomState(0).randn(10, 20) * 0.01)
+        nengo.Probe(b.neurons)
+    with Simulator(net, progress_bar=False) as sim:
+        assert isinstance(sim._quantizer, ChipQuantizer) and sim._assemble is sim._quantizer
+    with net:
+        configure_settings(target=None)
+    with pytest.raises(ValidationError, match="needs the target whose formats to use"):
+        Simulator(net, progress_bar=False)

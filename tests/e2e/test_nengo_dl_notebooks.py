@@ -73,10 +73,6 @@ def test_keras_to_snn(tmp_path):
     assert number(r"regularized rate: test accuracy (\S+)%", out) > 50
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "nhw's Converter labels its output probes '<tensor name>_probe'; NengoDL leaves them "
-    "unlabelled, so their metrics are named 'probe_...' and the notebook reads "
-    "evaluate(...)['probe_accuracy'] (KeyError here; a Converter fix, then drop this mark)"))
 def test_tensorflow_models(tmp_path):
     out = _run("tensorflow_models.py", tmp_path)
     assert number(r"TensorNode sin\(t\): max error (\S+)", out) < 1e-5

@@ -147,8 +147,9 @@ class Converter:
             outs = self._walk(model, ins)
             for tensor, out in zip(model.outputs, outs):
                 synapse = self.synapse if isinstance(out.obj, nengo.ensemble.Neurons) else None
-                self.outputs[tensor] = nengo.Probe(out.obj, synapse=synapse,
-                                                   label=f"{getattr(tensor, 'name', 'output')}_probe")
+                # unlabelled, as NengoDL leaves them: the simulator names their metrics
+                # "probe_accuracy", "probe_1_loss", ... (what the notebooks read)
+                self.outputs[tensor] = nengo.Probe(out.obj, synapse=synapse)
         unused = self.swap_activations.unused()
         if unused:
             warnings.warn(f"Converter: swap_activations keys {unused} match no layer of model "

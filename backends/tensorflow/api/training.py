@@ -390,7 +390,12 @@ class TrainingMixin:
                     )
                 vx, vy = validation_data[0], validation_data[1]
             validation_data = self._dataset(vx, vy, None, "fit(validation_data)", batch_size, False, True)
-        kwargs["callbacks"] = self._with_renamer(kwargs.get("callbacks"))
+        callbacks = list(kwargs.get("callbacks") or [])
+        if getattr(self, "_quantizer", None) is not None:
+            from nhw.backends.tensorflow.builders import chip_quantize
+
+            callbacks.append(chip_quantize.refresh_callback(self._quantizer))  # the chip factors move with training
+        kwargs["callbacks"] = self._with_renamer(callbacks)
         self._static_shapes("train_function", ds)
         if validation_data is not None:
             self._static_shapes("test_function", validation_data)

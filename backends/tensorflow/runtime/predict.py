@@ -195,6 +195,7 @@ def truncate_batch(data: dict, batch: int, what: str, targets: dict | None = Non
 
 
 def fmt_seconds(seconds: float) -> str:
-    """``H:MM:SS``, as nengo's progress messages print durations."""
-    s = int(round(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    """``H:MM:SS.ss``: nengo's duration format with hundredths (sub-second stages are the usual case)."""
+    cs = int(round(seconds * 100))
+    s, frac = divmod(cs, 100)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}.{frac:02d}"
