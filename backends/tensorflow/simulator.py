@@ -55,6 +55,18 @@ except ImportError:  # pragma: no cover
     conv_builders = None
 
 
+def _private_copy(model: Model) -> Model:
+    """A copy of a built ``model`` whose operators and signals can be rewritten.
+
+    The nengo objects it was built from (its keys) stay shared, so probes and
+    ``sim.data[obj]`` still address them.
+    """
+    import copy
+
+    shared = [*model.params, *model.seeds, *model.probes, model.toplevel, model.decoder_cache]
+    return copy.deepcopy(model, {id(obj): obj for obj in shared if obj is not None})
+
+
 def _interactive() -> bool:
     """Whether stdout is a terminal (live progress bars) rather than a pipe or a log."""
     import sys
@@ -215,6 +227,8 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
             model = Model(
                 dt=float(dt), label=f"{network}, dt={dt:f}", decoder_cache=get_default_decoder_cache()
             )
+        elif network is None:
+            model = _private_copy(model)  # the caller's built model must survive our optimisation passes
         self.model = model
         if network is not None:
             self.model.build(network)

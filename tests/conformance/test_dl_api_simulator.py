@@ -208,3 +208,28 @@ def test_isolate_state_callback_restores_state():
         assert sim.n_steps == 3  # every batch (and the end) back to the saved state
         b = sim.predict(n_steps=4, verbose=0)[net.p]
         np.testing.assert_allclose(a, b)
+
+
+def test_simulator_on_a_built_model_leaves_the_callers_model_unchanged():
+    """``Simulator(None, model=m)``: the caller's model keeps its operators (nhw rewrites a copy)."""
+    import nengo
+    import numpy as np
+    from nengo.builder import Model
+
+    from nhw.backends.tensorflow import Simulator
+
+    with nengo.Network(seed=0) as net:
+        a, b = nengo.Ensemble(20, 1), nengo.Ensemble(20, 1)
+        nengo.Connection(nengo.Node(0.5), a)
+        nengo.Connection(a, b)
+        p = nengo.Probe(b, synapse=0.01)
+    model = Model()
+    model.build(net)
+    ops = list(model.operators)
+    with Simulator(None, model=model, progress_bar=False) as sim:
+        sim.run_steps(10)
+        got = sim.data[p]
+    assert model.operators == ops
+    with nengo.Simulator(None, model=model, progress_bar=False) as ref:
+        ref.run_steps(10)
+    np.testing.assert_allclose(got, ref.data[p], atol=1e-6)
