@@ -187,6 +187,15 @@ def configure_settings(**settings: Any) -> None:
             cfg[cls].set_param(
                 "trainable", nengo.params.BoolParam("trainable", default=settings["trainable"], optional=True)
             )
+    if "keep_history" in settings:
+        # NengoDL: also a per-probe config parameter (net.config[probe].keep_history = False)
+        try:
+            cfg[nengo.Probe]
+        except ConfigError:
+            cfg.configures(nengo.Probe)
+        cfg[nengo.Probe].set_param(
+            "keep_history", nengo.params.BoolParam("keep_history", default=settings["keep_history"], optional=True)
+        )
     try:
         cfg[nengo.Network]
     except ConfigError:

@@ -198,6 +198,7 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
             dtype = get_setting(network, "dtype") or "float32"
         self.inference_only = bool(get_setting(network, "inference_only"))
         self.keep_history = bool(get_setting(network, "keep_history"))
+        self._network_config = None if network is None else network.config
         self.stateful = bool(get_setting(network, "stateful"))
         if dtype not in ("float32", "float64"):
             raise ValidationError(
@@ -398,6 +399,18 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
             return None  # nothing trainable: loihi-emu quantises the values it is given
         return chip_quantize.quantize_for_chip(self)
 
+    def _keeps_history(self, probe) -> bool:
+        """keep_history of ``probe``: its own config value (NengoDL's per-probe setting), else the network's."""
+        cfg = self._network_config
+        if cfg is not None:
+            try:
+                value = getattr(cfg[probe], "keep_history")
+            except (AttributeError, KeyError, nengo.exceptions.ConfigError):
+                value = None
+            if value is not None:
+                return bool(value)
+        return self.keep_history
+
     def _device(self):
         return tf.device(self.device) if self.device is not None else _NullContext()
 
@@ -490,12 +503,11 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
             self._simulate(n_steps, feed_data, record=True, commit=commit)
         if stateful:
             self._n_steps += n_steps
-        if not self.keep_history:
-            for p, chunks in self._probe_data.items():
-                if chunks:
-                    last = chunks[-1]
-                    axis = 0 if self.minibatch_size is None else 1
-                    chunks[:] = [np.take(last, [last.shape[axis] - 1], axis=axis)] if last.shape[axis] else []
+        for p, chunks in self._probe_data.items():
+            if chunks and not self._keeps_history(p):
+                last = chunks[-1]
+                axis = 0 if self.minibatch_size is None else 1
+                chunks[:] = [np.take(last, [last.shape[axis] - 1], axis=axis)] if last.shape[axis] else []
         if self._data is not None:
             self._data.reset()
         if not tracked:

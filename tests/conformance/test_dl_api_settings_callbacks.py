@@ -106,3 +106,23 @@ def test_tensorboard_callback_records_predict(tmp_path):
         x = np.zeros((8, 1, 1))
         sim.predict(x, verbose=0, callbacks=[callbacks.TensorBoard(log_dir=str(tmp_path))])
     assert any(tmp_path.rglob("events.out.tfevents*"))
+
+
+def test_keep_history_per_probe():
+    """NengoDL: ``net.config[probe].keep_history`` overrides the network's setting for that probe."""
+    import nengo
+
+    from nhw.backends.tensorflow import Simulator, configure_settings
+
+    with nengo.Network(seed=0) as net:
+        configure_settings(keep_history=True)
+        a = nengo.Ensemble(10, 1)
+        nengo.Connection(nengo.Node(0.5), a)
+        every = nengo.Probe(a)
+        last = nengo.Probe(a.neurons)
+        net.config[last].keep_history = False
+    with Simulator(net, progress_bar=False) as sim:
+        sim.run_steps(5)
+        assert sim.data[every].shape == (5, 1) and sim.data[last].shape == (1, 10)
+        out = sim.predict(n_steps=5)
+        assert out[every].shape == (1, 5, 1) and out[last].shape == (1, 1, 10)

@@ -63,7 +63,7 @@ class KerasIOMixin:
 
     def _probe_steps(self, probe, n: int) -> int:
         """How many samples ``probe`` records in a run of ``n`` steps."""
-        if not self.keep_history:
+        if not self._keeps_history(probe):
             return 1
         return int(np.count_nonzero(self._probe_keep(probe, 0, n)))
 
@@ -76,7 +76,7 @@ class KerasIOMixin:
         out = {}
         for p, arr in zip(self._probes, probes):
             keep = np.nonzero(self._probe_keep(p, 0, n))[0]
-            if not self.keep_history:
+            if not self._keeps_history(p):
                 keep = keep[-1:]
             if keep.size != n:
                 arr = tf.gather(arr, keep, axis=0)

@@ -144,8 +144,7 @@ class PredictMixin:
         if verbose != 0:
             self._say(f"Simulation finished in {_fmt(_time.time() - t0)}")
         out = {p: np.concatenate(v, axis=0) for p, v in results.items()}
-        if not self.keep_history:
-            out = {p: v[:, -1:] for p, v in out.items()}
+        out = {p: v if self._keeps_history(p) else v[:, -1:] for p, v in out.items()}
         return out
 
     def _predict_callbacks(self, callbacks: Any, verbose: Any, n_batches: int):
