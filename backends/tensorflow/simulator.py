@@ -387,6 +387,14 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
         self._probe_by_name = {v: k for k, v in self._probe_names.items()}
         self._object_names = object_names(network) if network is not None else {}
 
+    @property
+    def quantizer(self):
+        """The chip quantiser installed by ``configure_settings(quantize=True)`` (None otherwise).
+
+        ``sim.quantizer.report()`` says what the chip's formats cost each quantised parameter.
+        """
+        return self._quantizer
+
     def _install_quantizer(self, network):
         """configure_settings(quantize=True): train and run with the target's quantised values."""
         from nhw.backends.tensorflow.builders import chip_quantize

@@ -169,7 +169,7 @@ def test_configure_settings_quantize_installs_the_chip_quantiser():
         nengo.Connection(a.neurons, b.neurons, transform=np.random.RandomState(0).randn(10, 20) * 0.01)
         nengo.Probe(b.neurons)
     with Simulator(net, progress_bar=False) as sim:
-        assert isinstance(sim._quantizer, ChipQuantizer) and sim._assemble is sim._quantizer
+        assert isinstance(sim.quantizer, ChipQuantizer) and sim._assemble is sim.quantizer
     with net:
         configure_settings(target=None)
     with pytest.raises(ValidationError, match="needs the target whose formats to use"):
