@@ -82,6 +82,7 @@ def measure(target: str, kernel: str | None, steps: int, repeat: int) -> dict:
     import numpy as np
 
     nengo.rc.set("decoder_cache", "enabled", "False")
+    from benchmarks.run import time_runs
     from nhw import backends
 
     image = digits_16x16(1)[0]
@@ -95,14 +96,7 @@ def measure(target: str, kernel: str | None, steps: int, repeat: int) -> dict:
     sim = backends.get(target)(net, **kwargs)
     build = time.perf_counter() - t0
     with sim:
-        t0 = time.perf_counter()
-        sim.run_steps(steps)
-        first = time.perf_counter() - t0
-        best = float("inf")
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            sim.run_steps(steps)
-            best = min(best, time.perf_counter() - t0)
+        first, best = time_runs(sim, steps, repeat)
         out = sim.data[probe][steps // 2:steps].mean(axis=0)
     err = float(np.abs(out - keras_out).max() / np.abs(keras_out).max())
     return {"target": target, "kernel": kernel or "", "neurons": n_neurons, "build_s": build,

@@ -107,20 +107,26 @@ def measure(target: str, network: str, dims: int, n_per_dim: int, steps: int, re
     late_import = _late_import_seconds(sim)
     build -= late_import
     with sim:
-        t0 = time.perf_counter()
-        sim.run_steps(steps)
-        first = time.perf_counter() - t0
-        best = float("inf")
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            sim.run_steps(steps)
-            best = min(best, time.perf_counter() - t0)
+        first, best = time_runs(sim, steps, repeat)
     peak_mb = _peak_rss_mb()
     return {
         "target": target, "network": network, "dims": dims, "minibatch": minibatch or 1,
         "build_s": build, "import_s": late_import, "first_run_s": first, "steps_per_s": steps / best,
         "sample_steps_per_s": (minibatch or 1) * steps / best, "peak_mb": peak_mb,
     }
+
+
+def time_runs(sim, steps: int, repeat: int) -> tuple[float, float]:
+    """Seconds of a first ``run_steps(steps)`` (compiles, warms caches) and the best of ``repeat`` more."""
+    t0 = time.perf_counter()
+    sim.run_steps(steps)
+    first = time.perf_counter() - t0
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        sim.run_steps(steps)
+        best = min(best, time.perf_counter() - t0)
+    return first, best
 
 
 def _late_import_seconds(sim) -> float:
