@@ -94,11 +94,30 @@ def plot_rasters(t: np.ndarray, spikes: Mapping[str, np.ndarray], path: str | Pa
     return _save(fig, path)
 
 
+def _item_moving_mean(y: np.ndarray, per: int, window: int) -> np.ndarray:
+    """Causal mean over the last ``window`` steps, restarted at every presentation.
+
+    At the last step of an item it equals the value :func:`nhw.toolchain.deploy.decisions`
+    takes the argmax of, so the drawn lines end where the decision is read.
+    """
+    out = np.empty_like(y, dtype=float)
+    for i in range(len(y) // per):
+        item = np.asarray(y[i * per:(i + 1) * per], dtype=float)
+        c = np.cumsum(item, axis=0)
+        lag = np.zeros_like(c)
+        lag[window:] = c[:-window]
+        count = np.minimum(np.arange(1, per + 1), window)[:, None]
+        out[i * per:(i + 1) * per] = (c - lag) / count
+    return out
+
+
 def plot_classifier(t: np.ndarray, output: np.ndarray, labels: Sequence[int], predictions: Sequence[int],
                     steps_per_item: float, path: str | Path, title: str = "", max_items: int = 20) -> Path:
     """A classifier's scored output over its first ``max_items`` presented items.
 
-    One line and legend entry per class, a dotted line at each presentation boundary,
+    One line and legend entry per class (the mean over the scored window's length, restarted
+    at each item, so a spiking output reads as the rate the decision uses; the per-step
+    values faint behind it when they differ), a dotted line at each presentation boundary,
     the scored window (the last 20% of each presentation, see
     :func:`nhw.toolchain.deploy.decisions`) shaded, and per item ``label->decision``
     in green (right) or red (wrong).
@@ -129,10 +148,16 @@ def plot_classifier(t: np.ndarray, output: np.ndarray, labels: Sequence[int], pr
     import matplotlib
 
     colours = matplotlib.colormaps[cmap]
+    window = max(1, per // 5)
+    smooth = _item_moving_mean(y[:steps], per, window)
+    raw_faint = not np.allclose(smooth, y[:steps])
     for c in range(classes):
-        ax.plot(tt, y[:steps, c], lw=1, color=colours(c % colours.N), label=str(c))
+        colour = colours(c % colours.N)
+        if raw_faint:  # spiking outputs: the per-step values are read through their mean
+            ax.plot(tt, y[:steps, c], lw=0.5, color=colour, alpha=0.2)
+        ax.plot(tt, smooth[:, c], lw=1.3, color=colour, label=str(c))
     dt = float(t[1] - t[0]) if len(t) > 1 else 1.0
-    start = per - max(1, per // 5)
+    start = per - window
     for i in range(n):
         t0 = float(t[0]) - dt + i * per * dt  # t[k] is the end of step k
         ax.axvspan(t0 + start * dt, t0 + per * dt, color="0.92", zorder=0)
@@ -144,7 +169,7 @@ def plot_classifier(t: np.ndarray, output: np.ndarray, labels: Sequence[int], pr
     right = int(np.sum(labels[:n] == predictions[:n]))
     ax.set_xlim(float(t[0]) - dt, float(t[0]) - dt + steps * dt)
     ax.set_xlabel("time (s); label\u2192decision above each item, scored window shaded")
-    ax.set_ylabel("output")
+    ax.set_ylabel(f"output, mean of the last {window} steps" + (" (per step: faint)" if raw_faint else ""))
     ax.legend(title="class", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small",
               ncol=1 if classes <= 12 else 2)
     heading = f"{_first(n, len(labels), 'items')}: {right}/{n} right"

@@ -97,6 +97,26 @@ def test_classifier_shows_classes_boundaries_and_decisions(tmp_path, figures):
     assert "first 20 of 30 items: 18/20 right" in fig._suptitle.get_text()
 
 
+def test_classifier_lines_end_at_the_scored_mean_of_a_spiking_output(tmp_path, figures):
+    from nhw.toolchain.deploy import decisions
+
+    rng = np.random.default_rng(0)
+    per, n_items, classes = 50, 6, 3
+    y = (rng.random((per * n_items, classes)) < [0.1, 0.3, 0.2]) / 1e-3  # spikes of height 1/dt
+    t = (np.arange(len(y)) + 1) * 1e-3
+    preds = decisions(y, n_items, per)
+    plots.plot_classifier(t, y, preds, preds, per, tmp_path / "c.png")
+    ax = figures[0].axes[0]
+    solid = [line for line in ax.lines if line.get_label() in {"0", "1", "2"}]
+    faint = [line for line in ax.lines if line.get_alpha() == 0.2]
+    assert len(solid) == classes and len(faint) == classes  # raw spikes drawn faintly behind
+    ends = np.array([[line.get_ydata()[(i + 1) * per - 1] for line in solid] for i in range(n_items)])
+    window = [y[i * per + per - per // 5:(i + 1) * per].mean(axis=0) for i in range(n_items)]
+    assert np.allclose(ends, window)
+    assert np.array_equal(np.argmax(ends, axis=1), preds)
+    assert "mean of the last 10 steps" in ax.get_ylabel()
+
+
 def test_confusion_has_counts_colourbar_and_accuracy(tmp_path, figures):
     labels = [0, 0, 1, 1, 2, 2, 2]
     preds = [0, 1, 1, 1, 2, 2, 0]
