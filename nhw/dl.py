@@ -40,6 +40,7 @@ _NAMES: dict[str, tuple[str, str | None]] = {
     "losses": ("api.losses", None),
     "neurons": ("nhw.backends.neurons", None),
     "converter": ("api.converter", None),
+    "graph_optimizer": ("graph_optimizer", None),
 }
 
 __all__ = sorted(_NAMES)

@@ -11,7 +11,7 @@ import nhw.dl as nengo_dl
 
 NENGO_DL_NAMES = ["Simulator", "TensorNode", "Layer", "configure_settings", "Converter", "SoftLIFRate",
                   "LeakyReLU", "SpikingLeakyReLU", "dists", "losses", "neurons", "callbacks", "tensor_layer",
-                  "freeze_params", "get_nengo_params"]
+                  "freeze_params", "get_nengo_params", "graph_optimizer"]
 
 
 @pytest.mark.parametrize("name", NENGO_DL_NAMES)
@@ -36,3 +36,19 @@ def test_import_does_not_load_tensorflow():
     code = "import sys, nhw.dl as d; d.dists; d.Layer; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_graph_optimizer_hooks_are_accepted_settings_and_refuse_direct_calls():
+    import nengo
+
+    from nhw.dl import graph_optimizer as go
+    from nhw.errors import UnsupportedFeatureError
+
+    with nengo.Network() as net:
+        nengo_dl.configure_settings(planner=go.greedy_planner, sorter=go.order_signals,
+                                    simplifications=[go.remove_constant_copies, go.remove_zero_incs])
+    from nhw.backends.tensorflow.settings import get_setting
+
+    assert get_setting(net, "planner") is go.greedy_planner
+    with pytest.raises(UnsupportedFeatureError, match="graph_optimizer.tree_planner.*configure_settings"):
+        go.tree_planner([])
