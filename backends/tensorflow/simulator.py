@@ -187,8 +187,20 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
             else:
                 seed = np.random.randint(np.iinfo(np.int32).max)
         self.seed = int(seed)
+        if self._distributed:
+            self._check_workers_agree()
         self.closed = False
         self._reset(self.seed)
+
+    def _check_workers_agree(self) -> None:
+        """Under a multi-worker strategy, raise unless every worker built the same simulation
+        (an unseeded network builds different parameters on each; training would silently
+        average unrelated models)."""
+        from nhw.backends.tensorflow.distribute import check_same_on_workers, current_strategy, fingerprint
+
+        arrays = [np.asarray(g.initial()) for g in self._groups] + list(self._layout.initial_slots(1))
+        check_same_on_workers(current_strategy(), fingerprint(arrays, self.seed),
+                              "the Simulator's initial parameters, state or seed")
 
     # --- construction ------------------------------------------------------
     def _construct(self, network) -> None:

@@ -70,6 +70,38 @@ class SimulatorModel(keras.Model):
         # load_weights work before the first call, as on a model built on its inputs
         self.built = True
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras (TF backend) builds its metrics on a strategy.reduce of the first
+        # distributed batch, which the multi-worker (collective) strategy cannot do
+        # for dict inputs (keras-team/keras#20329): build on this worker's own
+        # replica batch, which has the same shapes
+        strategy = getattr(self, "_distribute_strategy", None)
+        if iterator is not None and data_batch is None and strategy is not None:
+            from nhw.backends.tensorflow.distribute import local_batch, replica_batch_zeros
+
+            spec = getattr(self._nhw_sim, "_replica_spec", None)
+            if spec is not None:  # no iterator: it would advance the shuffling
+                return super()._maybe_symbolic_build(data_batch=replica_batch_zeros(spec))
+            for _, _, it in iterator:
+                data_batch = local_batch(strategy, next(it))
+                break
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    def train_step(self, data):
+        return self._worker_logs(super().train_step(data))
+
+    def test_step(self, data):
+        return self._worker_logs(super().test_step(data))
+
+    def _worker_logs(self, logs):
+        strategy = getattr(self, "_distribute_strategy", None)
+        if strategy is None or not isinstance(logs, dict):
+            return logs
+        from nhw.backends.tensorflow.distribute import in_multi_worker_mode, logs_for_worker_reduce
+
+        return logs_for_worker_reduce(logs) if in_multi_worker_mode(strategy) else logs
+
     def call(self, inputs, training=None):
         sim = self._nhw_sim
         inputs = dict(inputs)

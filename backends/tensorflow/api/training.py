@@ -399,6 +399,9 @@ class TrainingMixin:
         self._static_shapes("train_function", ds)
         if validation_data is not None:
             self._static_shapes("test_function", validation_data)
+        ds = self._distribute(ds, "fit")
+        if validation_data is not None:
+            validation_data = self._distribute(validation_data, "fit(validation_data)")
         before = self._snapshot()
         try:
             # shuffling happened in the dataset (Keras ignores it for datasets)
@@ -413,6 +416,19 @@ class TrainingMixin:
             ) from None
         self._guard_finite(before, "fit")
         return history
+
+    def _distribute(self, ds, what: str):
+        """``ds`` (global batches) split over the replicas of the strategy the model was built
+        under (see :mod:`nhw.backends.tensorflow.distribute`); unchanged for one replica."""
+        from nhw.backends.tensorflow.distribute import distribute_batches, replicas
+
+        strategy = getattr(self.keras_model, "_distribute_strategy", None)
+        if replicas(strategy) <= 1:
+            return ds
+        distributed, spec = distribute_batches(strategy, ds, what)
+        # Keras' metric build then uses zeros of these shapes, not a batch of the data
+        self._replica_spec = spec
+        return distributed
 
     def _static_shapes(self, function: str, ds) -> None:
         """Drop Keras' traced ``function`` when ``ds`` has other shapes than it was traced for.
@@ -457,6 +473,7 @@ class TrainingMixin:
         ds = self._dataset(x, y, n_steps, "evaluate", batch_size, False, need_y=True)
         kwargs["callbacks"] = self._with_renamer(kwargs.get("callbacks"))
         self._static_shapes("test_function", ds)
+        ds = self._distribute(ds, "evaluate")
         out = self.keras_model.evaluate(ds, return_dict=return_dict, **kwargs)
         return self._rename_logs(dict(out)) if return_dict else out
 
