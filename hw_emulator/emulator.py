@@ -597,21 +597,19 @@ class Emulator:
         return self.n_steps, act
 
     def _step_compiled(self, host_counts: np.ndarray | None, count_inputs: bool, count_spikes: bool) -> np.ndarray:
-        """:meth:`step` as one call of the compiled kernel (learning groups stay in numpy)."""
+        """:meth:`step` as one call of the compiled kernel, and compiled learning updates."""
         n = self.n
         t, act = self._begin_step(host_counts, count_inputs)
         q = self._q
         q[:] = 0.0
         prev = self.spikes
         for g, lw in self.learned.values():
-            d = lw.deliver(prev[g.src_slice])
-            if d is not None:
-                q[g.tgt] += d
+            lw.deliver_compiled(prev[g.src_slice], q)
         spk = np.empty(n, bool)  # a new array per step: callers may keep the previous one
         self.q_overflows += _kernel.step_kernel(t, self._x, *self._kernel_args(), spk, count_spikes,
                                                 self.spike_count, self.active_count)
         for g, lw in self.learned.values():
-            lw.learn(spk[g.src_slice], self.rng, t)
+            lw.learn_compiled(spk[g.src_slice], self.rng, t)
         self.spikes = spk
         return spk
 
@@ -660,6 +658,60 @@ class Emulator:
                 rec[i] = self.state(attr, sl)
         self.spike_count += full.sum(axis=0)
         return full[:, record], volts
+
+    @property
+    def can_run_decoded(self) -> bool:
+        """Whether :meth:`run_decoded` is available (compiled kernel, no learning groups)."""
+        return self.kernel == "numba" and not self.learned
+
+    def run_decoded(self, steps: int, host_counts: np.ndarray | None, cols: np.ndarray,
+                    dec: np.ndarray) -> np.ndarray:
+        """Run ``steps`` steps and return the spikes of compartments ``cols`` times ``dec``.
+
+        Equal, bit for bit, to ``scipy.sparse.csr_matrix(s, dtype=float) @ dec`` of the
+        spikes ``s = run(steps, host_counts, cols)[0]``, without the raster: the compiled
+        loop adds the rows of the compartments that fired, in ascending order.
+
+        Parameters
+        ----------
+        steps
+            Number of steps.
+        host_counts
+            ``steps x n_inputs`` spike counts of host axons, or ``None``.
+        cols
+            Ascending global compartment indices, one per row of ``dec``.
+        dec
+            ``len(cols) x n_out`` float64 matrix.
+
+        Raises
+        ------
+        nhw.errors.ConfigError
+            The emulator has no compiled kernel or has learning groups (:attr:`can_run_decoded`).
+        """
+        if not self.can_run_decoded:
+            raise ConfigError(
+                f"Emulator.run_decoded needs kernel='numba' and no learning groups; this emulator has "
+                f"kernel={self.kernel!r} and {len(self.learned)} learning group(s)"
+            )
+        cols = np.ascontiguousarray(cols, np.intp)
+        dec = np.ascontiguousarray(dec, np.float64)
+        y = np.zeros((steps, dec.shape[1]))
+        if not steps:
+            return y
+        host = self._no_host
+        if host_counts is not None and self.n_inputs:
+            host = np.ascontiguousarray(host_counts, dtype=np.int64).reshape(steps, self.n_inputs)
+            self.input_count += host.sum(axis=0)
+        elif self.n_inputs:
+            self._act[self.n:] = 0
+        spk = np.empty(self.n, bool)
+        args = self._kernel_args()
+        self.q_overflows += _kernel.run_decode_kernel(self.n_steps, steps, self._x, args[0], self._act, host,
+                                                      *args[2:], spk, self.spike_count, self.active_count,
+                                                      cols, dec, y)
+        self.n_steps += steps
+        self.spikes = spk
+        return y
 
     def set_error(self, rule, e_int: np.ndarray) -> None:
         """Host write of the error integers of learning rule ``rule`` (a :class:`PESRule`)."""

@@ -142,3 +142,100 @@ def run_kernel(t0, steps, x, keep, act, host, dense_meta, dense_src, dense_rowma
                            spk, False, spike_count, active_count)
         raster[k] = spk
     return n_q
+
+
+@_jit
+def run_decode_kernel(t0, steps, x, keep, act, host, dense_meta, dense_src, dense_rowmap, dense_w, counts,
+                      indptr, cols, vals, q, lim, u_overflows,
+                      join_child, join_parent, uj, bias, vmin, vmax, hold, vth, spiking, ref_reset,
+                      spk, spike_count, active_count, dec_cols, dec, y):  # pragma: no cover - compiled
+    """:func:`run_kernel` that decodes instead of recording spikes: ``y[k] = sum of dec[j]``
+    over the ``dec_cols[j]`` that spiked in step ``k``.
+
+    The rows are added in ascending ``j`` onto zeros, the order of a CSR product of the
+    spike raster with ``dec`` (``dec_cols`` ascending), so ``y`` equals that product bit
+    for bit. Spikes are counted into ``spike_count``. Returns the number of ``q`` wraps.
+    """
+    n = spk.shape[0]
+    n_q = 0
+    n_out = dec.shape[1]
+    for k in range(steps):
+        if host.shape[0]:
+            for j in range(host.shape[1]):
+                act[n + j] = host[k, j]
+        q[:] = 0.0
+        n_q += step_kernel(t0 + k + 1, x, keep, act, dense_meta, dense_src, dense_rowmap, dense_w, counts,
+                           indptr, cols, vals, q, lim, u_overflows,
+                           join_child, join_parent, uj, bias, vmin, vmax, hold, vth, spiking, ref_reset,
+                           spk, True, spike_count, active_count)
+        yk = y[k]
+        for j in range(dec_cols.shape[0]):
+            if spk[dec_cols[j]]:
+                row = dec[j]
+                for m in range(n_out):
+                    yk[m] += row[m]
+    return n_q
+
+
+@_jit
+def pes_deliver(mant, pre, dim, scale, q, t0):  # pragma: no cover - compiled
+    """Add a learning group's input to ``q[t0:]``: ``(mant @ pre)[dim] * scale``.
+
+    Every partial sum is an integer within the mantissa type's exact range (see
+    :class:`~nhw.hw_emulator.learning.LearnedWeights`), so any summation order gives the
+    numpy product's value. Returns whether any pre compartment spiked (nothing added if not).
+    """
+    n_dims, n_src = mant.shape
+    active = False
+    for j in range(n_src):
+        if pre[j]:
+            active = True
+            break
+    if not active:
+        return False
+    per_dim = np.zeros(n_dims)
+    for d in range(n_dims):
+        s = 0.0
+        row = mant[d]
+        for j in range(n_src):
+            if pre[j]:
+                s += row[j]
+        per_dim[d] = s
+    for k in range(dim.shape[0]):
+        q[t0 + k] += per_dim[dim[k]] * scale[k]
+    return True
+
+
+@_jit
+def pes_trace(x, keep, phase, offset, unit, pre, impulse, trace_max):  # pragma: no cover - compiled
+    """A learning group's trace step in the trace's type (float32 for Loihi):
+    ``x = floor(x * keep + U)`` with dither ``U = ((phase + offset) mod 2**16) * unit``,
+    then ``x = min(x + impulse, trace_max)`` where ``pre`` spiked."""
+    for j in range(x.shape[0]):
+        u = np.float32(np.uint16(phase[j] + offset)) * unit  # float32, as the numpy dither
+        v = np.floor(x[j] * keep + u)
+        if pre[j]:
+            v = min(v + impulse, trace_max)
+        x[j] = v
+
+
+@_jit
+def pes_update(mant, step, x, phase, offset, unit, top):  # pragma: no cover - compiled
+    """A learning group's weight update ``M += floor(step_d * x_j + U)``, then the clip to
+    ``+-top``; returns the number of mantissas clipped (counted after the whole update)."""
+    n_dims, n_src = mant.shape
+    over = 0
+    for d in range(n_dims):
+        sd = step[d]
+        for j in range(n_src):
+            u = np.float32(np.uint16(phase[d, j] + offset)) * unit
+            m = mant[d, j] + np.floor(sd * x[j] + u)
+            mant[d, j] = m
+            if m > top or m < -top:
+                over += 1
+    if over:
+        for d in range(n_dims):
+            for j in range(n_src):
+                m = mant[d, j]
+                mant[d, j] = min(max(m, -top), top)
+    return over

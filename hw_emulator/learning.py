@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import kernel as _kernel
 from .chip import FLOAT32_EXACT_BITS, FLOAT64_EXACT_BITS, LOIHI_V1, ChipSpec
 from nhw.errors import DiscretizationError, UnsupportedFeatureError
 
@@ -137,6 +138,10 @@ def quantize_error(e: np.ndarray, rule: PESRule, spec: ChipSpec = LOIHI_V1) -> n
     return q.astype(np.int64)
 
 
+#: value of one dither step: the dither's numbers are ``k * 2**-16``, exact in float32
+_DITHER_UNIT = np.float32(2.0 ** -16)
+
+
 class _Dither:
     """Uniform numbers in [0, 1) for stochastic rounding, one per element per call.
 
@@ -158,17 +163,22 @@ class _Dither:
         self._k = np.zeros(shape, np.uint16)
         self._u = np.zeros(shape, np.float32)
 
-    def next(self, rng: np.random.Generator, compute: bool = True) -> np.ndarray | None:
-        """This call's numbers (``compute=False``: only advance the stream)."""
+    def advance(self, rng: np.random.Generator) -> np.uint16:
+        """Advance the stream one call; returns the call's offset (the phases are in ``phase``)."""
         if self.phase is None:
             self.phase = rng.integers(0, 1 << 16, self.shape, dtype=np.uint16)
         if self.i >= len(self.offsets):
             self.offsets = rng.integers(0, 1 << 16, self.block, dtype=np.uint16)
             self.i = 0
         self.i += 1
+        return self.offsets[self.i - 1]
+
+    def next(self, rng: np.random.Generator, compute: bool = True) -> np.ndarray | None:
+        """This call's numbers (``compute=False``: only advance the stream)."""
+        offset = self.advance(rng)
         if not compute:
             return None
-        np.add(self.phase, self.offsets[self.i - 1], out=self._k)  # wraps modulo 2**16
+        np.add(self.phase, offset, out=self._k)  # wraps modulo 2**16
         return np.multiply(self._k, np.float32(2.0 ** -16), out=self._u)
 
 
@@ -218,6 +228,7 @@ class LearnedWeights:
         self.factor = -rule.lr_mant.astype(np.float64) * 2.0 ** -rule.lr_shift
         # per target: polarity times 2**weight_shift (float64: the products stay exact)
         self._target_scale = rule.sign * float(1 << self.weight_shift)
+        self._dim = np.ascontiguousarray(rule.dim, np.intp)
         self.reset()
 
     def reset(self) -> None:
@@ -257,6 +268,27 @@ class LearnedWeights:
         # exact: a sum of n_src mantissas of 0/1 spikes, within self.dtype's exact bits
         per_dim = self.mant @ pre_spikes.astype(self.dtype)
         return per_dim[self.rule.dim] * self._target_scale
+
+    def deliver_compiled(self, pre_spikes: np.ndarray, q: np.ndarray) -> None:
+        """:meth:`deliver` added into ``q`` (all compartments) by the compiled kernel; same values."""
+        _kernel.pes_deliver(self.mant, pre_spikes, self._dim, self._target_scale, q, self.tgt.start)
+
+    def learn_compiled(self, pre_spikes: np.ndarray, rng: np.random.Generator, step: int = 0) -> None:
+        """:meth:`learn` by the compiled kernel: the same numbers, draws and counters."""
+        dt = self.dtype
+        offset = self._u_trace.advance(rng)  # (draws the phases on the first call)
+        _kernel.pes_trace(self.x, dt(self.keep), self._u_trace.phase, offset, _DITHER_UNIT, pre_spikes,
+                          dt(self.rule.trace.impulse), dt(self.spec.trace_max))
+        if step % self.rule.epoch:
+            return
+        self.epochs += 1
+        compute = bool(self.error.any())
+        offset = self._u_weight.advance(rng)
+        if not compute:
+            return
+        step_v = (self.factor * self.error).astype(dt)
+        self.saturations += int(_kernel.pes_update(self.mant, step_v, self.x, self._u_weight.phase, offset,
+                                                   _DITHER_UNIT, float(self.spec.weight_mant_max)))
 
     def learn(self, pre_spikes: np.ndarray, rng: np.random.Generator, step: int = 0) -> None:
         """Trace update with this step's spikes, then (once per epoch) the weight update.

@@ -13,6 +13,7 @@ import nengo
 
 from nhw.hw_emulator.emulator import Emulator
 
+from . import host_kernels
 from .chip_rules import describe
 from .filters import HostFilter, lowpass_decay, synapse_key
 from .taps import MappedModel
@@ -63,6 +64,8 @@ class SpikeEncoder:
         self.owner = np.concatenate([[i] * inp.transform.shape[0] for i, inp in enumerate(mapped.inputs)]) \
             if mapped.inputs else np.zeros(0, int)
         self.saturated: set = set()
+        #: multi-step chunks are encoded by the compiled loop (same counts and residuals)
+        self.compiled = host_kernels.AVAILABLE
         self.reset()
 
     def reset(self) -> None:
@@ -83,6 +86,11 @@ class SpikeEncoder:
             k = np.floor(acc / amp)
             self.acc = acc - k * amp
             k = k[None]
+        elif self.compiled:
+            counts, over = host_kernels.encode_counts(y, self.acc, amp, kmax, self.on, self.off, self.n_inputs)
+            if over.any():
+                self._warn_saturated(over)
+            return counts
         else:
             acc = self.acc + np.cumsum(y, axis=0)
             f = np.floor(acc / amp)

@@ -32,20 +32,30 @@ class EarlyRun:
         Also record the chip's input signal (only when every signal source is early).
     """
 
-    def __init__(self, host: Host, n0: int, steps: int, signal: bool) -> None:
+    def __init__(self, host: Host, n0: int, steps: int, signal: bool, tables: bool = True) -> None:
         self._host = host
         nodes, looped = host.early_nodes, host.passes["early"][1]
-        self.values = {nd: np.zeros((steps, host.nspec[nd][1])) for nd in nodes}
+        ts = (n0 + 1 + np.arange(steps)) * host.dt
+        # source nodes whose whole chunk is one array expression (constants, Piecewise, ...)
+        table = host.source_tables(ts) if tables and steps else {}
+        self.values = {nd: table[nd] if nd in table else np.zeros((steps, host.nspec[nd][1])) for nd in nodes}
         # what each filtered connection delivers in a step was computed the step before
         self._delivered = {c: np.zeros((steps,) + np.shape(host.conn_next[c])) for c in looped}
-        ts = (n0 + 1 + np.arange(steps)) * host.dt
+        rest = [nd for nd in nodes if nd not in table]
         node_val, conn_next = host.node_val, host.conn_next
-        for i in range(steps):
-            for c, rec in self._delivered.items():
-                rec[i] = conn_next[c]
-            host.eval_nodes(ts[i], "early")
-            for nd, rec in self.values.items():
-                rec[i] = node_val[nd]
+        if rest or looped:
+            rec_rest = [(nd, self.values[nd]) for nd in rest]
+            rec_table = [(nd, table[nd]) for nd in table]
+            for i in range(steps):
+                for c, rec in self._delivered.items():
+                    rec[i] = conn_next[c]
+                for nd, rec in rec_table:
+                    node_val[nd] = rec[i]
+                host.eval_nodes(ts[i], "early", rest)
+                for nd, rec in rec_rest:
+                    rec[i] = node_val[nd]
+        for nd, rec in table.items():
+            node_val[nd] = rec[-1]
         self._final_next = {c: conn_next[c] for c in looped}
         self._final_val = {nd: node_val[nd] for nd in nodes}
         # connections read only by late nodes: filtered over the whole chunk at once

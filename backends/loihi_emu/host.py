@@ -19,6 +19,7 @@ from nengo.exceptions import SimulationError
 from nengo.node import Node
 from nengo.processes import Process
 
+from . import time_nodes
 from .chip_rules import describe
 from .conv import conv_dense, is_conv
 from .filters import HostFilter
@@ -86,6 +87,8 @@ class Host:
             "late": ([nd for nd in self.node_order if nd in self.late_nodes],
                      [c for c in self.filtered_conns if c.pre_obj in self.late_nodes]),
         }
+        # early sources that may have a whole-chunk form (time_nodes decides per chunk)
+        self.table_nodes = [nd for nd in self.early_nodes if nd.size_in == 0 and time_nodes.may_table(nd)]
         self.signal_early = all(nd not in self.late_nodes for nd, *_ in sig_specs)
         # nengo parameter reads cost microseconds each; the per-step host code reads copies
         self.nspec = {n: (n.size_in, n.size_out, isinstance(n.output, Process), n.output is None) for n in nodes}
@@ -171,9 +174,27 @@ class Host:
         y = w @ x if self.conn_w_2d[c] else w * x
         return self.conn_filters[c](t, np.atleast_1d(y))
 
-    def eval_nodes(self, t: float, which: str) -> None:
-        """Evaluate the ``"early"`` (not reading the chip) or ``"late"`` host nodes at time ``t``."""
-        nodes, conns = self.passes[which]
+    def source_tables(self, ts: np.ndarray) -> dict:
+        """Outputs at times ``ts`` (one row per step) of the early Nodes that need no call per step.
+
+        Nodes without input whose output is a constant or a process with a
+        vectorised form (:data:`.time_nodes.VECTORISED`) are evaluated for all of
+        ``ts`` at once, with the values their step function would return.
+        """
+        out = {}
+        for node in self.table_nodes:
+            rows = time_nodes.table(node, ts, self.dt)
+            if rows is not None:
+                out[node] = rows
+        return out
+
+    def eval_nodes(self, t: float, which: str, nodes: list | None = None) -> None:
+        """Evaluate the ``"early"`` (not reading the chip) or ``"late"`` host nodes at time ``t``.
+
+        ``nodes``: evaluate only these of the pass's nodes (the others' values are set).
+        """
+        all_nodes, conns = self.passes[which]
+        nodes = all_nodes if nodes is None else nodes
         for node in nodes:
             size_in, size_out, is_process, passthrough = self.nspec[node]
             x = self.node_input(node, t) if size_in else None

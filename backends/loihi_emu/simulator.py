@@ -207,7 +207,8 @@ class Simulator(SimulatorBase):
             )
 
     def _early(self, n0: int, steps: int, signal: bool) -> EarlyRun:
-        return EarlyRun(self.host, n0, steps, signal=signal and self.encoder.transform.size > 0)
+        return EarlyRun(self.host, n0, steps, signal=signal and self.encoder.transform.size > 0,
+                        tables=self.fast_host)
 
     def _run_batch(self, steps: int, offset: int = 0) -> None:
         """Open-loop chunk: host inputs for all steps, then the chip, then decoding.
@@ -221,13 +222,18 @@ class Simulator(SimulatorBase):
         node_rec = {nd: early.values[nd] if nd in early.values else np.zeros((steps, nd.size_out))
                     for nd in probed_nodes}
         counts = self.encoder.encode(early.signal) if early.signal is not None else None
-        raster, vrec = em.run(steps, counts, dec.cols,
-                              [(v.attr, self.probes.volt_sl[v]) for v in self.mapped.voltages])
-        volts = dict(zip(self.mapped.voltages, vrec))
-        y = None
+        y, volts = None, {}
+        if self.fast_host and em.can_run_decoded and not self.mapped.voltages:
+            # the compiled loop decodes as it goes (no spike raster); equal to the product below
+            y = em.run_decoded(steps, counts, dec.cols, dec.sub)
+        else:
+            raster, vrec = em.run(steps, counts, dec.cols,
+                                  [(v.attr, self.probes.volt_sl[v]) for v in self.mapped.voltages])
+            volts = dict(zip(self.mapped.voltages, vrec))
+            if len(dec.cols):
+                y = np.asarray(sparse.csr_matrix(raster, dtype=np.float64) @ dec.sub)
         if len(dec.cols):
-            y = np.asarray(sparse.csr_matrix(raster, dtype=np.float64) @ dec.sub) / dt
-            y = dec.filter(y, n0)
+            y = dec.filter(y / dt, n0)
             host.y_all = y[-1].copy()
         if host.late_nodes:
             for i in range(steps):
@@ -288,6 +294,10 @@ class Simulator(SimulatorBase):
         if early is not None:
             early.finish()
 
+    #: Batched host paths: source Nodes as whole-chunk arrays, the open-loop chunk decoded
+    #: inside the compiled emulator loop. ``False`` runs the per-step host code instead
+    #: (identical results; kept as the reference the fast paths are tested against).
+    fast_host = True
     #: Steps per batch when the host work is batched (open-loop networks).
     batch_steps = 1000
     #: Steps the early host nodes run ahead of the chip in closed-loop runs.

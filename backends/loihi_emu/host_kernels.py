@@ -1,0 +1,94 @@
+"""Compiled loops of the ``loihi-emu`` host work over a chunk of steps (optional: numba).
+
+The host's per-chunk work has recurrences along the steps (the spike encoder's
+running sum, a Lowpass filtered row by row) that numpy runs either as many small
+calls or with a different rounding.  These loops run the same IEEE operations, in
+the same order, as the numpy code they replace (:meth:`.codec.SpikeEncoder.encode`,
+:meth:`.filters.HostFilter.run_rows`), so results are identical bit for bit
+(``tests/unit/test_emu_speed.py``).  Without numba, :data:`AVAILABLE` is ``False``
+and the callers keep their numpy code.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nhw.hw_emulator.kernel import AVAILABLE, _jit
+
+__all__ = ["AVAILABLE", "encode_counts", "lowpass_rows"]
+
+
+@_jit
+def _encode(y, acc, amp, kmax, on, off, counts, over):  # pragma: no cover - compiled
+    steps, rows = y.shape
+    for r in range(rows):
+        a0, am, km = acc[r], amp[r], kmax[r]
+        c = 0.0
+        f_prev = 0.0
+        f = 0.0
+        for k in range(steps):
+            # np.cumsum's running sum starts at the first value, then the residual is added
+            c = y[k, r] if k == 0 else c + y[k, r]
+            f = np.floor((a0 + c) / am)
+            d = f - f_prev
+            f_prev = f
+            if abs(d) > km:
+                over[r] = True
+                d = min(max(d, -km), km)
+            counts[k, on[r]] = np.int64(max(d, 0.0))
+            counts[k, off[r]] = np.int64(max(-d, 0.0))
+        if steps:
+            acc[r] = (a0 + c) - f * am
+
+
+def encode_counts(y: np.ndarray, acc: np.ndarray, amp: np.ndarray, kmax: np.ndarray, on: np.ndarray,
+                  off: np.ndarray, n_inputs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sigma-delta spike counts of a chunk of encoder values, compiled.
+
+    Parameters
+    ----------
+    y
+        ``steps x rows`` encoder values (``signal @ T.T``).
+    acc
+        Residual per row, updated in place.
+    amp, kmax
+        Value per spike and largest count per step, per row.
+    on, off
+        Input axon of each row's positive and negative spikes.
+    n_inputs
+        Host input axons of the emulator.
+
+    Returns
+    -------
+    counts : numpy.ndarray
+        ``steps x n_inputs`` int64 spike counts.
+    over : numpy.ndarray
+        Per row, whether a count was clipped to ``kmax``.
+    """
+    counts = np.zeros((len(y), n_inputs), np.int64)
+    over = np.zeros(len(amp), np.bool_)
+    _encode(np.ascontiguousarray(y, np.float64), acc, np.ascontiguousarray(amp, np.float64),
+            np.ascontiguousarray(kmax, np.float64), np.ascontiguousarray(on, np.intp),
+            np.ascontiguousarray(off, np.intp), counts, over)
+    return counts, over
+
+
+@_jit
+def _lowpass(state, e, x, out):  # pragma: no cover - compiled
+    for k in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            # e * y + (1 - e) * x, the closed form of HostFilter.__call__, term by term
+            state[j] = e[j] * state[j] + (1.0 - e[j]) * x[k, j]
+            out[k, j] = state[j]
+
+
+def lowpass_rows(state: np.ndarray, decay: float | np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Lowpass-filter the rows of ``x`` one after another, ``state`` updated in place.
+
+    Equal to ``state = decay * state + (1 - decay) * row`` per row.
+    """
+    x = np.ascontiguousarray(x, np.float64)
+    e = np.ascontiguousarray(np.broadcast_to(np.asarray(decay, np.float64), state.shape))
+    out = np.empty_like(x)
+    _lowpass(state, e, x, out)
+    return out
