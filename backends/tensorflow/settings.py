@@ -56,6 +56,8 @@ _SETTINGS: dict = {
     "target": (None, "None or 'loihi-emu'", lambda v: v is None or v == "loihi-emu"),
     # with target: compute with that target's quantised weights and biases (chip_quantize)
     "quantize": (False, "a bool", lambda v: isinstance(v, bool)),
+    # with target: spiking inference runs that target's neuron models (None: yes)
+    "chip_inference": (None, "None, True or False", lambda v: v is None or isinstance(v, bool)),
     "batch_shards": (
         None,
         "None or a positive int",
@@ -148,8 +150,14 @@ def configure_settings(**settings: Any) -> None:
         run as the chip's neuron models (integer refractory period and 12-bit
         decay; integrate-and-fire with reset to zero): the chip's staircase
         rate curve with a smooth gradient in rate training, the chip's voltage
-        update with the surrogate gradient in spiking-aware training. Inference
-        and the frozen network keep nengo's types, to deploy on that target.
+        update with the surrogate gradient in spiking-aware training. The frozen
+        network keeps nengo's types, to deploy on that target.
+    chip_inference : bool or None
+        With ``target``: spiking inference (``predict``, ``run_steps``, ``nhw
+        deploy --target tensorflow``) runs LIF and SpikingRectifiedLinear as the
+        target's neurons too, in its integer voltage units, so the TF simulator's
+        spiking accuracy is the one the target gives. None (default) or True: on;
+        False: nengo's own spiking neurons.
     batch_shards : int or None
         Split a minibatch into this many equal parts that run concurrently
         (XLA on a CPU uses one core per compiled loop). ``None``: one part per

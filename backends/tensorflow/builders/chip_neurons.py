@@ -5,10 +5,10 @@ chip, whose neurons differ: decays are 12-bit registers, a LIF neuron is held fo
 a whole number of steps after a spike and fires on the first step its voltage passes
 threshold (so its period is an integer number of steps and its rate lies at or below
 nengo's), and a spiking ReLU is an integrate-and-fire compartment that resets to zero.
-With ``target="loihi-emu"`` training uses the chip's forms instead -- in the
-TensorFlow simulator's training steps only: inference (``predict``), the saved
-parameters and the frozen network keep nengo's types, so the frozen network deploys
-on loihi-emu unchanged. (The same idea as nengo-loihi's LoihiLIF /
+With ``target="loihi-emu"`` training uses the chip's forms instead, and so does
+spiking inference (``predict``, ``run_steps``) unless ``chip_inference=False``: the
+saved parameters and the frozen network keep nengo's types, so the frozen network
+deploys on loihi-emu unchanged. (The same idea as nengo-loihi's LoihiLIF /
 LoihiSpikingRectifiedLinear for NengoDL; the registers come from
 :mod:`nhw.hw_emulator.neurons`, the model the loihi-emu target itself maps with.)
 
@@ -25,7 +25,12 @@ Spiking-aware training (``training_mode="spiking_aware"``)
     of ``v - 1`` (:mod:`.surrogates`), or with ``surrogate="rate"`` the derivative of
     the smooth chip rate curve above.
 
-Integer rounding of the voltage and weight quantisation are not modelled.
+Training does not model the integer rounding of the voltage (nor weight
+quantisation: that is ``quantize=True``, :mod:`.chip_quantize`).
+
+Inference (:func:`inference_step`)
+    The chip's integer voltage update itself, step for step as loihi-emu runs it for
+    the same input current.
 """
 
 from __future__ import annotations
@@ -129,6 +134,62 @@ def spiking_step(neurons: Any, dt: float, F: Callable | None) -> Callable | None
         new = {"voltage": v_new}
         if lif:
             ref = tf.stop_gradient(s["refractory_time"])
+            new["refractory_time"] = tf.where(spiked, p["held"] * dt * tf.ones_like(ref),
+                                              tf.where(held, ref - dt, tf.zeros_like(ref)))
+        return out, new
+
+    return step
+
+
+def inference_step(neurons: Any, dt: float) -> Callable | None:
+    """TF spiking step of ``neurons``' chip form at inference (no gradient), or None (no chip form).
+
+    The compartment update of loihi-emu (``hw_emulator/SPEC.md``) in the chip's own
+    integer units: with ``S`` the chip's default voltage scale (``vth``) of the kind,
+    the input is ``u2 = round(J * S * gain)``, the voltage ``V <- trunc(V * keep_int /
+    2**decay_bits) + u2``, clipped to ``[vmin, vmax]``, held at 0 for
+    ``refractory_delay - 1`` steps after a spike, spikes when ``V > S`` and resets to
+    0. The state keeps nengo's signals (``voltage = V / S``, exact in float32 because
+    ``S`` is a power of two; ``refractory_time`` counts held steps in seconds).
+
+    What is not modelled: the mapping's per-neuron smaller ``vth`` where weights or
+    biases overflow, the bias registers' coarser rounding (13-bit mantissa with an
+    exponent: exact only where ``bias * S * gain`` is representable, as with
+    ``quantize=True``), and the chip's integer current filter (``J`` is nengo's
+    filtered current, rounded once per step).
+    """
+    from nhw.hw_emulator import LOIHI_V1
+    from nhw.hw_emulator.discretize import vmax_register
+
+    p = chip_params(neurons, dt)
+    if p is None:
+        return None
+    spec = LOIHI_V1
+    lif = p["kind"] == "LIF"
+    S = spec.lif_voltage_scale if lif else spec.if_voltage_scale
+    denom = float(spec.decay_max + 1)
+    keep_int = float(round(p["keep"] * denom))
+    in_scale = S * p["gain"]
+    vmin = float(max(int(round(p["min_voltage"] * S)), spec.v_min_limit))
+    vmax = float(vmax_register(S, spec)[1])
+    S = float(S)
+
+    def step(n, dt_, J, s, sc):
+        f64 = tf.float64
+        V = tf.cast(s["voltage"], f64) * S  # integer-valued: the chip's voltage register
+        u2 = tf.round(tf.cast(J, f64) * in_scale)
+        # decay toward zero (the chip decays the magnitude and truncates)
+        V = tf.sign(V) * tf.floor(tf.abs(V) * keep_int / denom) + u2
+        V = tf.clip_by_value(V, vmin, vmax)
+        if lif:
+            ref = s["refractory_time"]
+            held = ref > 0.5 * dt
+            V = tf.where(held, tf.zeros_like(V), V)
+        spiked = V > S
+        V = tf.where(spiked, tf.zeros_like(V), V)
+        out = tf.cast(spiked, J.dtype) * (n.amplitude / dt)
+        new = {"voltage": tf.cast(V / S, s["voltage"].dtype)}
+        if lif:
             new["refractory_time"] = tf.where(spiked, p["held"] * dt * tf.ones_like(ref),
                                               tf.where(held, ref - dt, tf.zeros_like(ref)))
         return out, new

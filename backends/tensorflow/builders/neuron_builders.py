@@ -257,6 +257,19 @@ def _warn_host_neurons(neurons) -> None:
     )
 
 
+def chip_inference(neurons, ctx: BuildContext) -> Callable | None:
+    """The target's spiking step of ``neurons`` for inference, or None (nengo's own step runs).
+
+    With ``configure_settings(target=...)`` a network trained for that target also runs
+    its neurons as the target's at inference (``chip_inference=False`` keeps nengo's).
+    """
+    if ctx.target is None or ctx.chip_inference is False:
+        return None
+    from nhw.backends.tensorflow.builders import chip_neurons
+
+    return chip_neurons.inference_step(neurons, ctx.dt)
+
+
 @OPS.register(SimNeurons)
 class SimNeuronsBuilder(OpBuilder):
     """Runs a neuron population's step function natively."""
@@ -277,7 +290,7 @@ class SimNeuronsBuilder(OpBuilder):
             self.elementwise = False
             return
         self.impl = None
-        self.fn = fn
+        self.fn = chip_inference(neurons, ctx) or fn
         self.train_fn = training_step(
             neurons, fn, ctx.training_mode, ctx.lif_smoothing, ctx.surrogate, ctx.surrogate_slope,
             ctx.target, ctx.dt,

@@ -57,6 +57,9 @@ class BuildContext:
     surrogate_slope: float | None = None
     #: hardware target whose neuron models training uses (None: nengo's own; see chip_neurons)
     target: str | None = None
+    #: with ``target``: whether spiking inference runs the target's neuron models too
+    #: (None or True: yes; False: nengo's own; see chip_neurons.inference_step)
+    chip_inference: bool | None = None
 
 
 @dataclass
