@@ -9,6 +9,7 @@ loihi-emu / reference::
     python -m benchmarks.chip_accuracy --seeds 0-4 --networks basal_ganglia,neuron_chain
     python -m benchmarks.chip_accuracy --seeds 0-1 --emu-option decoder_rates=nengo
     python -m benchmarks.chip_accuracy --json accuracy.json    # per-seed errors as well
+    python -m benchmarks.chip_accuracy --networks neuron_chain,pes_learning --chip-curve
 
 The ideal run is the question "what would this network compute without spikes":
 
@@ -25,6 +26,12 @@ The ideal run is the question "what would this network compute without spikes":
 
 Both simulators see the same seeds, so sampled parameters (encoders, gains, evaluation
 points) agree between the three runs.
+
+``--chip-curve`` splits loihi-emu's error on rate-ideal networks in two: the same rate
+network with the chip's discretised LIF rate curve (:func:`nhw.hw_emulator.rates.lif_rates`:
+whole-step periods, at most ``1 / (tau_ref + dt)``) against the ideal (what the chip's
+rate curve alone costs), and loihi-emu against that chip-curve network (what spiking,
+quantisation and spike-coded inputs cost on top, to compare with reference's error).
 """
 
 from __future__ import annotations
@@ -49,6 +56,26 @@ RATE_TYPES = {
 }
 
 
+class ChipCurveLIFRate(nengo.LIFRate):
+    """A rate LIF on the chip's rate curve (discretised decay, whole-step periods,
+    refractory register ``round(tau_ref/dt) + 1``) at the benchmark's time step."""
+
+    dt = 0.001
+
+    def step(self, dt, J, output):
+        from nhw.hw_emulator import discretize, rates
+
+        decay = discretize.decay_v_register(self.tau_rc, self.dt)
+        ref = discretize.refractory_delay(self.tau_ref, self.dt)
+        output[...] = rates.lif_rates(J, decay, ref, self.dt, self.amplitude)
+
+    def rates(self, x, gain, bias):
+        J = self.current(x, gain, bias)
+        out = np.zeros_like(J)
+        self.step(self.dt, J, out)
+        return out
+
+
 @dataclass(frozen=True)
 class ProbeError:
     """Errors of one probe against the ideal run, one entry per seed."""
@@ -61,6 +88,10 @@ class ProbeError:
     #: loihi-emu against reference (the parity check): rmse and largest error, per seed
     parity_rmse: tuple[float, ...] = ()
     parity_max: tuple[float, ...] = ()
+    #: ``--chip-curve`` (rate ideals only): the chip-curve rate network against the
+    #: ideal, and loihi-emu against the chip-curve rate network, per seed
+    curve: tuple[float, ...] = ()
+    emu_vs_curve: tuple[float, ...] = ()
 
     @property
     def ratio(self) -> float:
@@ -88,8 +119,18 @@ def ideal_mode(network: nengo.Network) -> str:
     return "rate" if needs_neurons(network) else "direct"
 
 
-def ideal(case, seed: int) -> tuple[str, dict[str, np.ndarray]]:
+def ideal(case, seed: int, chip_curve: bool = False) -> tuple[str, dict[str, np.ndarray]]:
     """Run ``case`` (a freshly built standard network; it is modified) without spikes.
+
+    Parameters
+    ----------
+    case
+        A freshly built standard network (its ensembles' neuron types are replaced).
+    seed
+        Simulator seed.
+    chip_curve
+        Rate-mode networks only: LIF neurons on the chip's rate curve
+        (:class:`ChipCurveLIFRate`) instead of nengo's.
 
     Returns
     -------
@@ -98,7 +139,10 @@ def ideal(case, seed: int) -> tuple[str, dict[str, np.ndarray]]:
     """
     mode = ideal_mode(case.network)
     for ens in case.network.all_ensembles:
-        if mode == "direct":
+        if chip_curve and isinstance(ens.neuron_type, nengo.LIF):
+            ens.neuron_type = ChipCurveLIFRate(tau_rc=ens.neuron_type.tau_rc, tau_ref=ens.neuron_type.tau_ref,
+                                               amplitude=ens.neuron_type.amplitude)
+        elif mode == "direct":
             ens.neuron_type = nengo.Direct()
         else:
             convert = RATE_TYPES.get(type(ens.neuron_type))
@@ -111,7 +155,7 @@ def ideal(case, seed: int) -> tuple[str, dict[str, np.ndarray]]:
     return mode, {name: np.asarray(sim.data[p], dtype=np.float64) for name, p in case.probes.items()}
 
 
-def measure(name: str, seeds, n_per_dim: int = 50, **emu_options) -> list[ProbeError]:
+def measure(name: str, seeds, n_per_dim: int = 50, chip_curve: bool = False, **emu_options) -> list[ProbeError]:
     """Errors of every probe of standard network ``name`` on reference and loihi-emu.
 
     Parameters
@@ -122,6 +166,8 @@ def measure(name: str, seeds, n_per_dim: int = 50, **emu_options) -> list[ProbeE
         Seeds to build and simulate with (network seed = simulator seed).
     n_per_dim
         Neurons per represented dimension.
+    chip_curve
+        Rate-ideal networks: also run the chip-curve rate network (module docstring).
     **emu_options
         Extra loihi-emu Simulator options.
     """
@@ -133,6 +179,8 @@ def measure(name: str, seeds, n_per_dim: int = 50, **emu_options) -> list[ProbeE
     emu_err: dict[str, list[float]] = {}
     par_rmse: dict[str, list[float]] = {}
     par_max: dict[str, list[float]] = {}
+    curve: dict[str, list[float]] = {}
+    emu_curve: dict[str, list[float]] = {}
     mode = ""
     for seed in seeds:
         mode, want = ideal(net.case(None, n_per_dim, seed), seed)
@@ -143,8 +191,13 @@ def measure(name: str, seeds, n_per_dim: int = 50, **emu_options) -> list[ProbeE
             emu_err.setdefault(probe, []).append(_rmse(emu[probe], data))
             par_rmse.setdefault(probe, []).append(_rmse(emu[probe], ref[probe]))
             par_max.setdefault(probe, []).append(float(np.max(np.abs(emu[probe] - ref[probe]))))
-    return [ProbeError(name, p, mode, tuple(ref_err[p]), tuple(emu_err[p]), tuple(par_rmse[p]), tuple(par_max[p]))
-            for p in ref_err]
+        if chip_curve and mode == "rate":
+            _, on_curve = ideal(net.case(None, n_per_dim, seed), seed, chip_curve=True)
+            for probe, data in want.items():
+                curve.setdefault(probe, []).append(_rmse(on_curve[probe], data))
+                emu_curve.setdefault(probe, []).append(_rmse(emu[probe], on_curve[probe]))
+    return [ProbeError(name, p, mode, tuple(ref_err[p]), tuple(emu_err[p]), tuple(par_rmse[p]), tuple(par_max[p]),
+                       tuple(curve.get(p, ())), tuple(emu_curve.get(p, ()))) for p in ref_err]
 
 
 def table(rows: list[ProbeError]) -> str:
@@ -157,6 +210,12 @@ def table(rows: list[ProbeError]) -> str:
         ratio = "exact" if np.isnan(r.ratio) else f"{r.ratio:.2f}"
         lines.append(f"| {r.network} | {r.probe} | {r.ideal} | {np.mean(r.reference):.4g} | "
                      f"{np.mean(r.emulator):.4g} | {ratio} | {max(r.parity_rmse):.4g} | {max(r.parity_max):.4g} |")
+    split = [r for r in rows if r.curve]
+    if split:
+        lines += ["", "| network | probe | chip-curve rate net vs ideal | loihi-emu vs chip-curve net | "
+                  "reference vs ideal |", "|---|---|---:|---:|---:|"]
+        lines += [f"| {r.network} | {r.probe} | {np.mean(r.curve):.4g} | {np.mean(r.emu_vs_curve):.4g} | "
+                  f"{np.mean(r.reference):.4g} |" for r in split]
     return "\n".join(lines)
 
 
@@ -187,12 +246,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-per-dim", type=int, default=50)
     ap.add_argument("--emu-option", action="append", default=[], metavar="KEY=VALUE",
                     help="extra loihi-emu Simulator option (repeatable)")
+    ap.add_argument("--chip-curve", action="store_true",
+                    help="rate-ideal networks: split loihi-emu's error at the chip-curve rate network")
     ap.add_argument("--json", metavar="PATH", help="also write every per-seed error to PATH")
     args = ap.parse_args(argv)
     options = dict(_option(o) for o in args.emu_option)
     rows: list[ProbeError] = []
     for name in args.networks.split(","):
-        rows.extend(measure(name, _seeds(args.seeds), args.n_per_dim, **options))
+        rows.extend(measure(name, _seeds(args.seeds), args.n_per_dim, args.chip_curve, **options))
         print(f"{name}: " + ", ".join(f"{r.probe} {r.ratio:.2f}x" for r in rows if r.network == name),
               file=sys.stderr, flush=True)
     print(table(rows))

@@ -307,23 +307,30 @@ def test_long_run_equals_the_same_run_in_pieces():
     assert np.allclose(whole.data[p_in][-1], 1.0)
 
 
-def test_decoded_error_follows_reference():
-    # decoders solved on the chip's rate curve: loihi-emu's error against the ideal
-    # (nengo.Direct) output stays within 1.25x of reference's own, over seeds 0-4
-    from nhw.toolchain.parity import simulate
-    from nhw.toolchain.parity_networks import NETWORKS
+#: Decoded standard networks (ideal run: nengo.Direct) and the seeds their error ratio is
+#: averaged over: all five where a run is cheap; the two 4-D networks (several seconds a
+#: seed) over three, where their per-seed ratios already agree (benchmarks/chip_accuracy.py
+#: gives all five seeds of every network)
+DECODED_NETWORKS = {
+    "communication_channel": range(5),
+    "sin_x2_chain": range(5),
+    "integrator": range(5),
+    "oscillator": range(5),
+    "circular_convolution": range(3),
+    "basal_ganglia": range(3),
+}
 
-    net = NETWORKS["communication_channel"]
-    ref_err, emu_err = [], []
-    for seed in range(5):
-        ref = simulate("reference", net.case(None, 50, seed), seed=seed)
-        emu = simulate("loihi-emu", net.case(None, 50, seed), seed=seed)
-        case = net.case(None, 50, seed)
-        for ens in case.network.all_ensembles:
-            ens.neuron_type = nengo.Direct()
-        with nengo.Simulator(case.network, seed=seed, progress_bar=False) as sim:
-            sim.run_steps(case.n_steps)
-        ideal = sim.data[case.probes["b"]]
-        ref_err.append(np.sqrt(np.mean((ref["b"] - ideal) ** 2)))
-        emu_err.append(np.sqrt(np.mean((emu["b"] - ideal) ** 2)))
-    assert np.mean(emu_err) <= 1.25 * np.mean(ref_err), (ref_err, emu_err)
+
+@pytest.mark.parametrize("name", sorted(DECODED_NETWORKS))
+def test_decoded_error_follows_reference(name):
+    # decoders solved on the chip's rate curve: loihi-emu's error against the ideal
+    # (the network with nengo.Direct neurons) stays within 1.25x of reference's own,
+    # averaged over seeds, on every probe that passes through neurons
+    from benchmarks.chip_accuracy import measure
+
+    rows = measure(name, DECODED_NETWORKS[name])
+    assert {r.ideal for r in rows} == {"direct"}
+    checked = [r for r in rows if not np.isnan(r.ratio)]  # a Node's own probe is exact on both
+    assert checked
+    for r in checked:
+        assert np.mean(r.emulator) <= 1.25 * np.mean(r.reference), (r.probe, r.reference, r.emulator)
