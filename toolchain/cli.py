@@ -302,18 +302,29 @@ def config_schema(markdown: bool) -> None:
 @main.command()
 @click.argument("config_file", metavar="CONFIG", type=click.Path(path_type=str))
 @click.option("--resume", is_flag=True, help="Continue an interrupted training run.")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Train with N local worker processes (tf.distribute multi-worker; "
+                   "train.minibatch_size is the global batch).")
 @global_options
 @_clean_errors
-def train(config_file: str, resume: bool) -> None:
+def train(config_file: str, resume: bool, workers: int) -> None:
     """Train CONFIG in the TensorFlow simulator and write a run directory.
 
     Writes frozen.npz (trained values; `nhw deploy RUN` and `nhw parity RUN` run the
     trained network on any target), params.npz, history.json, training.png,
     summary.json and manifest.json.  Every epoch is checkpointed to RUN.checkpoint;
-    --resume continues an interrupted run.
+    --resume continues an interrupted run.  --workers N trains with N local worker
+    processes; on several hosts start one `nhw train` per host with TF_CONFIG set
+    (docs/cli.md).
     """
     from nhw.toolchain.train import train as run_train
 
+    if workers < 1:
+        raise click.BadParameter(f"expected a number of worker processes >= 1; got {workers}",
+                                 param_hint="--workers")
+    if workers > 1 and os.environ.get("TF_CONFIG", "").strip():
+        raise click.UsageError("--workers starts a local cluster, but TF_CONFIG already names one; "
+                               "give one of them (unset TF_CONFIG, or drop --workers)")
     cfg = _load(config_file)
     g = _g()
     out = _out(cfg.label, "train")
@@ -323,6 +334,9 @@ def train(config_file: str, resume: bool) -> None:
         if not found:
             raise click.UsageError(f"--resume: no interrupted run of {cfg.label!r} under {out.parent}/ (give -o RUN)")
         out = found[-1].with_name(found[-1].name[: -len(".checkpoint")])
+    if workers > 1:
+        _train_workers(config_file, cfg, out, resume, workers)
+        return
     try:
         result = run_train(cfg, out=out, resume=resume, force=g.force, verbose=0 if g.json or g.verbosity < 0 else 2)
     except KeyboardInterrupt as exc:
@@ -336,6 +350,21 @@ def train(config_file: str, resume: bool) -> None:
     _echo(result.to_table())
     _list_files(result.out)
     _echo(f"wrote {result.out}", -1)
+
+
+def _train_workers(config_file: str, cfg, out: Path, resume: bool, workers: int) -> None:
+    """``nhw train --workers N``: the same command in N local worker processes (worker 0 reports)."""
+    from nhw.backends.tensorflow.distribute_launch import run_local_workers
+    from nhw.toolchain.train import check_workers
+
+    check_workers(cfg, workers)  # a config that cannot be split fails here, before N imports of TensorFlow
+    g = _g()
+    # every worker gets the resolved destination, so they agree on it
+    args = ["train", config_file, "--out", str(out), *(a for s in g.sets for a in ("--set", s))]
+    args += [f for f, on in (("--resume", resume), ("--force", g.force), ("--json", g.json)) if on]
+    args += [] if g.seed is None else ["--seed", str(g.seed)]
+    args += ["-v"] * max(g.verbosity, 0) + ["-q"] * max(-g.verbosity, 0)
+    run_local_workers(args, workers)
 
 
 @main.command()

@@ -310,8 +310,21 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
         raise ConfigError(f"{cfg.source}: train.loss: name at least one output probe and its loss")
     if cfg.data is None:
         raise ConfigError(f"{cfg.source}: train: training needs a 'data' section")
+    from nhw.backends.tensorflow.distribute import is_chief, tf_config
+
+    cluster = tf_config()  # one worker of a multi-worker job (TF_CONFIG set)
+    chief = is_chief(cluster)
+    if cluster is not None:
+        _check_distributable(cfg, cluster)
     ckpt = None
-    if out is not None:
+    if out is not None and not chief:
+        # the other workers compute what the chief does and write nothing; on --resume
+        # they read the chief's checkpoint (a folder every worker must see)
+        out = Path(out)
+        ckpt = _Checkpoint(out, cfg.config_hash(), cfg.resolved()) if resume else None
+        if resume:
+            ckpt.state()
+    elif out is not None:
         out = Path(out)
         ckpt = _Checkpoint(out, cfg.config_hash(), cfg.resolved())
         if resume:
@@ -350,7 +363,9 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
     keras_helpers.set_seed(seed)
     t0 = time.perf_counter()
     # nengo-style "Build finished in 0:00:00" lines say nothing here; epochs are reported below
-    sim = Simulator(built.network, minibatch_size=mb, seed=cfg.seed, progress_bar=False)
+    strategy = _strategy(cluster)
+    with strategy.scope():  # a multi-worker job mirrors every variable across the workers
+        sim = Simulator(built.network, minibatch_size=mb, seed=cfg.seed, progress_bar=False)
     done = 0
     try:
         refresh, quantizer = [], None
@@ -364,18 +379,22 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
             loss[built.probes[fr.probe]] = losses.Regularize(target=fr.target, mean=True)
             weights[built.probes[fr.probe]] = fr.weight
         sim.keras_model.weight_decay = tr.regularization.l2
-        opt = keras_helpers.make_optimizer(tr.optimizer.name, tr.optimizer.learning_rate)
+        with strategy.scope():  # a Keras optimizer belongs to the strategy it was made under
+            opt = keras_helpers.make_optimizer(tr.optimizer.name, tr.optimizer.learning_rate)
         metrics = {built.probes[p]: ["accuracy"] for p, name in tr.loss.items() if LABEL_LOSSES[name]
                    and name == "sparse_categorical_crossentropy"}
-        sim.compile(optimizer=opt, loss=loss, loss_weights=weights, metrics=metrics or None)
+        with strategy.scope():  # the optimizer's variables too
+            sim.compile(optimizer=opt, loss=loss, loss_weights=weights, metrics=metrics or None)
 
         history: dict = {}
         if resume:
             done, history = ckpt.load(sim)
             if quantizer is not None:
                 quantizer.refresh()  # the chip factors of the restored values
-        elif ckpt is not None:
+        elif ckpt is not None and chief:
             ckpt.remove()  # only reached with --force (checked above)
+        if not chief:
+            ckpt, verbose = None, 0  # from here on: nothing written, nothing printed
 
         def check_finite(epoch: int, logs: dict) -> None:
             bad = {k: v for k, v in logs.items() if not math.isfinite(float(v))}
@@ -400,7 +419,7 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
         cbs = tr.callbacks
         stopper = tcb.EarlyStopping(cbs.early_stopping, cfg.source) if cbs.early_stopping else None
         restore = stopper is not None and cbs.early_stopping.restore_best_weights
-        extra_callbacks = [tcb.tensorboard_callback(cbs.tensorboard)] if cbs.tensorboard else []
+        extra_callbacks = [tcb.tensorboard_callback(cbs.tensorboard)] if cbs.tensorboard and chief else []
         steps = n_tr // mb
         # one fit call per epoch, each with its own order drawn from (seed, epoch): the
         # order does not depend on how many epochs this process has run (see epoch_order)
@@ -482,7 +501,7 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
             result.extra["quantization"] = quantizer.report()
         if stopped:
             result.extra["stopped_early"] = note
-        if out is not None:
+        if out is not None and chief:
             with RunWriter(out, "train", force=force or resume, config=cfg) as w:
                 w.write_npz("frozen.npz", frozen)
                 sim.save_params(w.path("params.npz"))
@@ -503,6 +522,38 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
         raise
     finally:
         sim.close()
+
+
+def _strategy(cluster: dict | None):
+    """The ``tf.distribute`` strategy of this process: multi-worker under ``TF_CONFIG``, else the default."""
+    from nhw.backends.tensorflow._tf import tf
+
+    if cluster is None:
+        return tf.distribute.get_strategy()
+    # RING: collectives over gRPC, which every host has (NCCL only joins GPUs)
+    options = tf.distribute.experimental.CommunicationOptions(
+        implementation=tf.distribute.experimental.CommunicationImplementation.RING)
+    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+
+
+def _check_distributable(cfg: ExperimentConfig, cluster: dict) -> None:
+    """Refuse, before any work, what a multi-worker run (``TF_CONFIG``) cannot do."""
+    nodes = cluster.get("cluster", {})
+    check_workers(cfg, len(nodes.get("worker", [])) + len(nodes.get("chief", [])))
+
+
+def check_workers(cfg: ExperimentConfig, workers: int) -> None:
+    """Raise :class:`ConfigError` unless ``cfg`` can train on ``workers`` workers (one replica each).
+
+    ``train.minibatch_size`` is the global batch: it must split evenly over the workers.
+    """
+    if cfg.train is None:
+        raise ConfigError(f"{cfg.source}: train: section is missing; expected a 'train' section")
+    mb = cfg.train.minibatch_size
+    if workers > 1 and mb % workers:
+        raise ConfigError(f"{cfg.source}: train.minibatch_size {mb} is the global batch of {workers} workers "
+                          f"and must be a multiple of {workers}; expected e.g. "
+                          f"{mb // workers * workers or workers}")
 
 
 def _quantize(sim, cfg: ExperimentConfig) -> tuple[Any, Any]:

@@ -108,7 +108,8 @@ def check_same_on_workers(strategy: Any, value: float, what: str) -> None:
     def replica_fn():
         return tf.distribute.get_replica_context().all_gather(local, axis=0)
 
-    every = strategy.experimental_local_results(strategy.run(replica_fn))[0].numpy()
+    # traced: the strategy warns about (and is slow at) running collectives eagerly
+    every = strategy.experimental_local_results(tf.function(lambda: strategy.run(replica_fn))())[0].numpy()
     lo, hi = float(every.min()), float(every.max())
     if lo != hi:
         raise WorkerMismatchError(
