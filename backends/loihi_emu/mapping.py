@@ -437,11 +437,12 @@ class _Mapper(DecoderSolver, LearningMapper):
         y_max = np.maximum(self.decoded_range(src, w), 1e-3 * conn.post_obj.radius)
         dec, sign, dim, r1, a = self.decode_population(conn, src, y_max)
         if self.opt.decode_synapse == "post":
-            # as nengo-loihi: the integrate-and-fire decode neurons integrate the pre
-            # spikes unfiltered, and the connection's own filter smooths their spikes
-            # into the post (one filter per hop, as in nengo; a short extra filter
-            # there let spike noise through the post's convex rate curve and biased
-            # each hop upward)
+            # the integrate-and-fire decode neurons integrate the pre spikes
+            # unfiltered, and the connection's own filter smooths their spikes into
+            # the post: one filter per hop, as in nengo (a short extra filter there
+            # let spike noise through the post's convex rate curve and biased each
+            # hop upward).  nengo-loihi instead filters the decode neurons' input with
+            # the connection's synapse and their output with a short one: "pre"
             tau_in, tau_out = 0.0, tau
         else:
             # the connection's filter acts on the decode neurons' input (before spiking)
