@@ -44,7 +44,11 @@ def _deploy(run: Run, folder: Path | None) -> tuple[str, list[Path]]:
     s = run.summary
     text = summary_table(s)
     if "hardware_report.json" in run.files:
-        text += "\n\n" + hardware_table(run.json("hardware_report.json"))
+        hw = run.json("hardware_report.json")
+        text += "\n\n" + hardware_table(hw)
+        loss = quantization_loss_table(hw)
+        if loss:
+            text += "\n\n" + loss
     elif "hardware_report.txt" in run.files:
         text += "\n\n" + (run.path / "hardware_report.txt").read_text(encoding="utf-8").rstrip()
     files: list[Path] = []
@@ -86,7 +90,63 @@ def _train(run: Run, folder: Path | None) -> tuple[str, list[Path]]:
     train = (run.manifest.get("config") or {}).get("train")
     weights = training_loss_weights(train) if train else None
     files = [plot_training(history, folder / "training.png", str(run.summary.get("network")), weights)] if folder else []
-    return train_table(run.summary, history), files
+    text = train_table(run.summary, history)
+    trained = trained_quantization_table(run.summary.get("quantization"))
+    return (text + "\n\n" + trained if trained else text), files
+
+
+def _layer_name(label: str) -> str:
+    """A synapse group's connection as ``pre->post`` (its label ends ``[...pre->post]``)."""
+    inner = label[label.rfind("[") + 1:].rstrip("]") if label.endswith("]") else label
+    return inner.rsplit(".", 1)[-1] if "->" in inner else inner
+
+
+def quantization_loss_table(report: dict) -> str:
+    """The quantisation loss per layer of a chip hardware report ("" when it has none).
+
+    One row per synapse group (a connection into one compartment block): the group's
+    weight exponent, the weights clipped to the mantissa range or rounded to zero,
+    the mantissa bits left unused by the largest weight, and the relative error of the
+    programmed weights vs the float weights the target was given (the trained ones for
+    a trained run): ``max |w_chip - w| / max |w|``. Then one row per block for its
+    biases (values clipped to the bias register's range).
+    """
+    quant = report.get("quantization") or {}
+    rows = []
+    for block, q in quant.items():
+        for label, g in (q.get("synapse_groups") or {}).items():
+            rows.append([block, _layer_name(label), g.get("exponent"), g.get("n_clipped"), g.get("n_zeroed"),
+                         g.get("bits_lost"), g.get("max_rel_error")])
+    if not rows:
+        return ""
+    from nhw.toolchain.tables import render
+
+    text = render(["block", "weights (connection)", "exponent", "clipped", "zeroed", "bits lost", "max rel error"],
+                  rows, title="Quantisation loss per layer (programmed vs given float weights)")
+    biases = [f"{b}: {q.get('bias_clipped', 0)} clipped, exponents {q.get('bias_exponents')}"
+              for b, q in quant.items()]
+    return text + "\nbiases: " + "; ".join(biases)
+
+
+def trained_quantization_table(quant: dict | None) -> str:
+    """A quantisation-aware training run's cost per quantised parameter ("" when it has none).
+
+    ``quant`` is the train summary's ``quantization`` entry (what
+    :meth:`~nhw.backends.tensorflow.builders.chip_quantize.ChipQuantizer.report` returns):
+    the chip's values of the trained parameters vs their float values.
+    """
+    if not quant or not quant.get("quantized"):
+        return ""
+    from nhw.toolchain.tables import render
+
+    rows = [[name, q.get("kind"), q.get("max_abs_error"), q.get("max_rel_error"), q.get("n_zeroed")]
+            for name, q in quant["quantized"].items()]
+    text = render(["parameter", "kind", "max abs error", "max rel error", "zeroed"], rows,
+                  title="Quantisation to the chip's formats (chip values vs trained float values)")
+    skipped = quant.get("skipped") or {}
+    if skipped:
+        text += "\nnot quantised: " + "; ".join(f"{k} ({v})" for k, v in skipped.items())
+    return text
 
 
 def _other(run: Run, folder: Path | None) -> tuple[str, list[Path]]:
