@@ -38,23 +38,46 @@ def module(peer: str, graph: nir.NIRGraph, dt: float):
     return norse.torch.from_nir(graph, dt=dt)
 
 
+def steps(peer: str, mod, x: np.ndarray, n_steps: int, carry: bool = False) -> np.ndarray:
+    """The peer's per-step outputs for items ``x`` (``(B, ...)``), each held for ``n_steps``
+    steps; shape ``(B, n_steps, n_out)``.
+
+    By default every item starts from a zero state (the items run as one batch);
+    ``carry=True`` shows them one after another, each starting from the state the
+    previous one left, as ``nhw deploy`` presents items.
+    """
+    import torch
+
+    def fresh():
+        if peer == "snntorch":  # its modules keep their state (init_hidden)
+            for m in mod.modules():
+                if hasattr(m, "reset_mem"):
+                    m.reset_mem()
+        return None
+
+    def one(xt, state):
+        if peer == "snntorch":
+            out = mod(xt)
+        else:
+            out, state = mod(xt, state)
+        out = out[0] if isinstance(out, tuple) else out
+        return out.numpy().reshape(len(xt), -1), state
+
+    x = np.asarray(x, dtype=np.float32)
+    batches = [x[i:i + 1] for i in range(len(x))] if carry else [x]
+    state, outs = fresh(), []
+    with torch.no_grad():
+        for batch in batches:
+            xt = torch.tensor(batch)
+            per = []
+            for _ in range(n_steps):
+                out, state = one(xt, state)
+                per.append(out)
+            outs.append(np.stack(per, axis=1))
+    return np.concatenate(outs)
+
+
 def run(peer: str, mod, x: np.ndarray, n_steps: int) -> np.ndarray:
     """Sum of the peer's per-step outputs over ``n_steps`` steps of constant input ``x``
     (a batch: ``(B, ...)``), from a fresh state; shape ``(B, n_out)``."""
-    import torch
-
-    xt = torch.tensor(np.asarray(x), dtype=torch.float32)
-    total, state = 0, None
-    with torch.no_grad():
-        if peer == "snntorch":
-            for m in mod.modules():  # a fresh state per call
-                if hasattr(m, "reset_mem"):
-                    m.reset_mem()
-        for _ in range(n_steps):
-            if peer == "snntorch":
-                out = mod(xt)
-            else:
-                out, state = mod(xt, state)
-            out = out[0] if isinstance(out, tuple) else out
-            total = total + out.numpy().reshape(len(xt), -1)
-    return np.asarray(total)
+    return steps(peer, mod, x, n_steps).sum(1)

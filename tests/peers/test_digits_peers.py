@@ -1,13 +1,22 @@
 """The trained digits classifier exported by nhw, classified by snnTorch and Norse.
 
 Done-when of the peer tier: the peers' test accuracy within 1 percentage point of
-nhw's own spiking accuracy.  Each test digit is shown to the peer for the config's
-presentation time (30 ms) from a fresh state; the decision is the argmax of the output
-summed over the presentation.  nhw's accuracy is measured the same way, at the same
-``dt``, on the same file read back with ``--from PEER`` and simulated by nengo (digits
-shown one after another, as ``nhw deploy`` does).  ``nhw deploy``'s own number (dt =
-1 ms, argmax of the filtered output over the last 20 % of each presentation) is printed
-too: the finer dt of snnTorch (1e-4 s) classifies a few percent better than that.
+nhw's own spiking accuracy, compared like for like: the same 449 test digits, the same
+``dt`` (1e-4 s, snnTorch's fixed step; Norse is given the same), 30 ms per digit, and
+each digit started from a zero state on both sides.  nhw's side is the same file read
+back with ``--from PEER`` and run by nengo (``nhw deploy``'s reference simulator), reset
+before every digit.  Two decisions are scored on both sides: the argmax of the readout
+summed over the presentation, and ``nhw deploy``'s rule (argmax of the output filtered by
+the exported probe synapse, averaged over the last 20 % of the presentation).
+
+Why a fresh state per digit and not ``nhw deploy``'s back-to-back presentation: nengo's
+``SpikingRectifiedLinear`` ignores negative input (its voltage never drops below 0), NIR's
+``IF`` and every peer's neuron do not, and a NIR file cannot carry that bound (the
+export lists the ensemble in ``metadata["nhw_unclamped"]``).  Shown digits back to back,
+a peer's hidden neurons that an earlier digit inhibited start the next digit below zero;
+from a zero state with a constant input the bound never acts, so both sides run the same
+dynamics.  ``nhw deploy``'s back-to-back number is printed next to the compared ones
+(docs/nir.md lists the peers' back-to-back numbers).
 """
 
 import json
@@ -26,11 +35,14 @@ _peerlib.require()
 import nengo  # noqa: E402
 from nhw.toolchain.cli import main  # noqa: E402
 from nhw.toolchain.data import digits  # noqa: E402
+from nhw.toolchain.deploy import decisions  # noqa: E402
 from nhw.toolchain.nir.importer import import_nir  # noqa: E402
 from nhw.toolchain.nir.profiles import from_profile  # noqa: E402
 
 PRESENT = 0.03
-
+#: both peers at snnTorch's fixed step: Norse at nhw's default 1 ms resets to zero after
+#: a spike where nengo subtracts the threshold, losing up to ``J * dt`` of voltage per spike
+DT = 1e-4
 EPOCHS = 10
 
 
@@ -44,37 +56,54 @@ def _cli(*args):
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("digits")
     _cli("train", "configs/digits.yaml", "--out", root / "run", "--set", f"train.epochs={EPOCHS}")
-    _cli("deploy", root / "run", "--target", "reference", "--out", root / "deploy")
+    _cli("deploy", root / "run", "--target", "reference", "--out", root / "deploy", "--set", f"deploy.dt={DT}")
     summary = json.loads((root / "deploy" / "summary.json").read_text())
     return root, summary["metrics"]["output_accuracy"]
 
 
-@pytest.mark.xfail(strict=True, reason="measured gap, not yet explained: snnTorch 93.3 %, Norse 92.2 %, "
-                   "nhw 90.4 % on the same file (fresh state per digit in the peers, continuous in nengo; "
-                   "peers reset IF to zero, nengo subtracts)")
+def _accuracies(steps: np.ndarray, labels: np.ndarray, tau: float) -> tuple[float, float]:
+    """(summed-readout accuracy, ``nhw deploy``-rule accuracy) of per-step readouts
+    ``steps`` shaped ``(items, steps per item, classes)``, each item filtered from 0."""
+    summed = steps.sum(1).argmax(1)
+    filtered = nengo.Lowpass(tau).filt(steps, dt=DT, axis=1)
+    n, per = steps.shape[:2]
+    deploy_rule = decisions(filtered.reshape(n * per, -1), n, per)
+    return float(np.mean(summed == labels)), float(np.mean(deploy_rule == labels))
+
+
+def _nhw_steps(graph: nir.NIRGraph, peer: str, x: np.ndarray, per: int) -> np.ndarray:
+    """nengo on the file read back with ``--from peer``: each item from a zero state."""
+    imported = import_nir(from_profile(graph, peer))
+    current = {"x": x[0]}
+    imported.inputs["input"].output = lambda t: current["x"]
+    readout = next(a for a, b in graph.edges if b == "output")
+    with imported.network:  # the readout before the restored probe filter, like the peer's output
+        probe = nengo.Probe(imported.objects[readout], synapse=None)
+    steps = []
+    with nengo.Simulator(imported.network, dt=DT, progress_bar=False) as sim:
+        for item in x:
+            sim.reset()  # zero voltages: the read-back file carries no initial voltages
+            current["x"] = item
+            sim.run_steps(per)
+            steps.append(sim.data[probe])
+    return np.stack(steps)
+
+
 @pytest.mark.parametrize("peer", ["snntorch", "norse"])
 def test_peer_classifies_like_nhw(trained, peer):
-    root, nhw_accuracy = trained
+    root, deploy_accuracy = trained
     f = root / f"digits_{peer}.nir"
-    _cli("export", root / "run", "--for", peer, "-o", f)
+    _cli("export", root / "run", "--for", peer, "-o", f, "--set", f"deploy.dt={DT}")
     graph = nir.read(str(f))
-    pdt = float(graph.metadata["peer_dt"])
+    assert float(graph.metadata["peer_dt"]) == DT
+    tau = float(graph.nodes["output"].metadata["nhw_probe_taus"][0])
     ds = digits(seed=0, test_fraction=0.25)
-    mod = _peerlib.module(peer, _peerlib.only(graph, "output"), pdt)
-    per = round(PRESENT / pdt)
-    summed = _peerlib.run(peer, mod, ds.x_test, per)
-    accuracy = float(np.mean(summed.argmax(1) == ds.y_test))
-    imported = import_nir(from_profile(graph, peer))
-    imported.inputs["input"].output = nengo.processes.PresentInput(ds.x_test, PRESENT)
-    with imported.network:
-        # the readout before the restored probe filter: unfiltered, like the peer's output
-        readout = next(a for a, b in graph.edges if b == "output")
-        probe = nengo.Probe(imported.objects[readout], synapse=None)
-    with nengo.Simulator(imported.network, dt=pdt, progress_bar=False) as sim:
-        sim.run_steps(per * len(ds.x_test))
-    ours = sim.data[probe].reshape(len(ds.x_test), per, -1).sum(1)
-    nhw_same = float(np.mean(ours.argmax(1) == ds.y_test))
-    print(f"{peer}: {accuracy:.4f}; nhw same protocol {nhw_same:.4f}; nhw deploy (dt 1 ms) {nhw_accuracy:.4f}; "
+    per = round(PRESENT / DT)
+    mod = _peerlib.module(peer, _peerlib.only(graph, "output"), DT)
+    theirs = _accuracies(_peerlib.steps(peer, mod, ds.x_test, per), ds.y_test, tau)
+    ours = _accuracies(_nhw_steps(graph, peer, ds.x_test, per), ds.y_test, tau)
+    print(f"{peer} (summed, deploy rule): {theirs}; nhw fresh per digit {ours}; "
+          f"nhw deploy back to back {deploy_accuracy:.4f}; "
           f"{len(ds.y_test)} test digits")
-    assert nhw_accuracy > 0.8
-    assert abs(accuracy - nhw_same) <= 0.01, (accuracy, nhw_same)
+    assert ours[0] > 0.85
+    assert np.allclose(theirs, ours, atol=0.01), (theirs, ours)
