@@ -226,7 +226,7 @@ _STANDARD = [
     ParityNetwork("communication_channel", communication_channel, Tolerance(0.02, 0.08), description="Node -> A -> B",
                   per_target={_EMU: Tolerance(0.025, 0.09)}),
     ParityNetwork("sin_x2_chain", sin_x2_chain, Tolerance(0.02, 0.08), description="seed tutorial x -> x^2 -> sin",
-                  per_target={_EMU: Tolerance(0.015, 0.055)}),
+                  per_target={_EMU: Tolerance(0.014, 0.052)}),
     ParityNetwork("integrator", integrator, Tolerance(0.03, 0.1), description="recurrent integrator, pulse input",
                   per_target={_EMU: Tolerance(0.05, 0.12)}),
     ParityNetwork("oscillator", oscillator, Tolerance(0.05, 0.2), dimensions=2, description="recurrent 2-D oscillator",
