@@ -1,7 +1,13 @@
-"""Where the TensorFlow simulator's compiled step spends its time, kernel by kernel.
+"""Where a simulator step spends its time: TensorFlow kernel by kernel, or loihi-emu function by function.
 
     python -m benchmarks.profile_step basal_ganglia 64 --minibatch 32
     python -m benchmarks.profile_step pes 16 --minibatch 32 --shards 4 --top 20
+    python -m benchmarks.profile_step pes 16 --target loihi-emu
+
+With ``--target loihi-emu`` the network runs once (compiling and warming), then one
+more ``run_steps`` runs under ``cProfile`` and the functions with the most own time
+are printed in microseconds per simulated step (the profiler's own overhead inflates
+Python-heavy rows; compare rows of one profile).
 
 Runs one standard network (``benchmarks.run``'s names) in the ``tensorflow``
 target, then runs it again under TensorFlow's profiler with XLA's per-kernel
@@ -67,6 +73,42 @@ def kernel_times(xplane_path: str, steps: int) -> tuple[dict, int]:
     return {k: v / 1e6 / steps / n for k, v in totals.items()}, n
 
 
+def profile_loihi_emu(network: str, dims: int, n_per_dim: int, steps: int, top: int) -> int:
+    """cProfile one warm ``run_steps(steps)`` of a parity network on loihi-emu; print us/step per function."""
+    import cProfile
+    import pstats
+    import time
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    import nengo
+
+    from nhw import backends
+    from nhw.toolchain.parity_networks import get_network
+
+    nengo.rc.set("decoder_cache", "enabled", "False")
+    case = get_network(network).case(dims, n_per_dim, seed=0)
+    with backends.get("loihi-emu")(case.network, progress_bar=False, seed=0) as sim:
+        sim.run_steps(steps)  # compile and warm outside the profile
+        t0 = time.perf_counter()
+        sim.run_steps(steps)
+        plain = (time.perf_counter() - t0) / steps * 1e6
+        prof = cProfile.Profile()
+        prof.enable()
+        sim.run_steps(steps)
+        prof.disable()
+        closed = sim._closed_loop
+    stats = pstats.Stats(prof).stats
+    rows = sorted(((tt, nc, f"{os.path.basename(f)}:{ln}({fn})") for (f, ln, fn), (_, nc, tt, _, _) in stats.items()),
+                  reverse=True)
+    total = sum(r[0] for r in rows)
+    print(f"{network} d={dims} loihi-emu ({'closed loop, step by step' if closed else 'open loop, batched'}): "
+          f"{plain:.1f} us/step unprofiled, {total / steps * 1e6:.1f} us/step profiled")
+    for tt, nc, name in rows[:top]:
+        print(f"  {name:<60} {tt / steps * 1e6:8.1f} us  {nc / steps:7.2f} calls/step")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; see the module docstring."""
     from benchmarks.run import NETWORKS
@@ -79,7 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shards", type=int, default=None, help="batch_shards setting (default: automatic)")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--top", type=int, default=30, help="kernel kinds printed")
+    p.add_argument("--target", choices=["tensorflow", "loihi-emu"], default="tensorflow")
     args = p.parse_args(argv)
+    if args.target == "loihi-emu":
+        return profile_loihi_emu(NETWORKS[args.network], args.dims, args.n_per_dim, args.steps, args.top)
     if "tensorflow" in sys.modules and _FLAG not in os.environ.get("XLA_FLAGS", ""):
         p.error("TensorFlow is already imported in this process; XLA's flags can no longer be set")
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _FLAG).strip()

@@ -229,6 +229,8 @@ class LearnedWeights:
         # per target: polarity times 2**weight_shift (float64: the products stay exact)
         self._target_scale = rule.sign * float(1 << self.weight_shift)
         self._dim = np.ascontiguousarray(rule.dim, np.intp)
+        # the trace step's constants in the trace's type, made once (the step runs every step)
+        self._trace_consts = (self.dtype(self.keep), self.dtype(rule.trace.impulse), self.dtype(spec.trace_max))
         self.reset()
 
     def reset(self) -> None:
@@ -275,10 +277,9 @@ class LearnedWeights:
 
     def learn_compiled(self, pre_spikes: np.ndarray, rng: np.random.Generator, step: int = 0) -> None:
         """:meth:`learn` by the compiled kernel: the same numbers, draws and counters."""
-        dt = self.dtype
         offset = self._u_trace.advance(rng)  # (draws the phases on the first call)
-        _kernel.pes_trace(self.x, dt(self.keep), self._u_trace.phase, offset, _DITHER_UNIT, pre_spikes,
-                          dt(self.rule.trace.impulse), dt(self.spec.trace_max))
+        keep, impulse, top = self._trace_consts
+        _kernel.pes_trace(self.x, keep, self._u_trace.phase, offset, _DITHER_UNIT, pre_spikes, impulse, top)
         if step % self.rule.epoch:
             return
         self.epochs += 1
@@ -286,7 +287,7 @@ class LearnedWeights:
         offset = self._u_weight.advance(rng)
         if not compute:
             return
-        step_v = (self.factor * self.error).astype(dt)
+        step_v = (self.factor * self.error).astype(self.dtype)
         self.saturations += int(_kernel.pes_update(self.mant, step_v, self.x, self._u_weight.phase, offset,
                                                    _DITHER_UNIT, float(self.spec.weight_mant_max)))
 

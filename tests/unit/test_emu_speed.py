@@ -210,3 +210,42 @@ def _time_node_kinds():
     assert time_nodes.table(nengo.Node(nengo.processes.Piecewise({0: [1.0]}, interpolation="linear")),
                             np.arange(3) * 1e-3, 1e-3) is None
     assert time_nodes.may_table(nengo.Node([1.0, 2.0]))
+
+
+@needs_numba
+@pytest.mark.parametrize("wide", [False, True], ids=["loihi-float32", "wide-float64"])
+def test_compiled_pes_learning_equals_numpy_learning(wide):
+    import dataclasses
+
+    from nhw.hw_emulator.chip import LOIHI_V1
+    from nhw.hw_emulator.learning import LearnedWeights, PESRule, TraceRegisters
+
+    spec = dataclasses.replace(LOIHI_V1, weight_bits=20) if wide else LOIHI_V1
+    rng = np.random.RandomState(4)
+    n_src, n_dims = 40, 3
+    rule = PESRule("r", n_dims, np.repeat(np.arange(n_dims), 2), np.tile([1, -1], n_dims),
+                   rng.randint(-200, 200, (n_src, n_dims)), TraceRegisters(300, 40, 1.0),
+                   np.array([90, 200, 255]), 3, np.ones(n_dims), epoch=2)
+    fast, ref = (LearnedWeights(rule, slice(0, n_src), slice(n_src, n_src + 2 * n_dims), 6, spec) for _ in "ab")
+    assert fast.dtype == (np.float64 if wide else np.float32)
+    g_fast, g_ref = np.random.Generator(np.random.PCG64(9)), np.random.Generator(np.random.PCG64(9))
+    q = np.zeros(n_src + 2 * n_dims)
+    for step in range(1, 301):
+        pre = rng.rand(n_src) < 0.3 * (step % 7 != 0)  # some steps without pre spikes
+        q[:] = 0.0
+        fast.deliver_compiled(pre, q)
+        d = ref.deliver(pre)
+        expected = np.zeros_like(q)
+        if d is not None:
+            expected[n_src:] += d
+        assert np.array_equal(q, expected)
+        e = rng.randint(-127, 128, n_dims) * (step % 5 != 0)  # and zero errors
+        fast.set_error(e)
+        ref.set_error(e)
+        fast.learn_compiled(pre, g_fast, step)
+        ref.learn(pre, g_ref, step)
+        assert np.array_equal(fast.x, ref.x) and np.array_equal(fast.mant, ref.mant), step
+    assert fast.saturations == ref.saturations and fast.epochs == ref.epochs
+    if not wide:
+        assert ref.saturations > 0  # the clip was exercised
+    assert g_fast.integers(1 << 30) == g_ref.integers(1 << 30)  # the same draws
