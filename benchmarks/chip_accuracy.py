@@ -49,6 +49,8 @@ os.environ.setdefault("PYOPENCL_CTX", "0")
 import nengo  # noqa: E402
 import numpy as np  # noqa: E402
 
+from nhw.errors import UnsupportedFeatureError  # noqa: E402
+
 #: Spiking neuron type -> the rate type its ideal run uses (networks with neuron objects).
 RATE_TYPES = {
     nengo.LIF: lambda n: nengo.LIFRate(tau_rc=n.tau_rc, tau_ref=n.tau_ref, amplitude=n.amplitude),
@@ -139,7 +141,7 @@ def ideal(case, seed: int, chip_curve: bool = False) -> tuple[str, dict[str, np.
     """
     mode = ideal_mode(case.network)
     for ens in case.network.all_ensembles:
-        if chip_curve and isinstance(ens.neuron_type, nengo.LIF):
+        if chip_curve and type(ens.neuron_type) is nengo.LIF:
             ens.neuron_type = ChipCurveLIFRate(tau_rc=ens.neuron_type.tau_rc, tau_ref=ens.neuron_type.tau_ref,
                                                amplitude=ens.neuron_type.amplitude)
         elif mode == "direct":
@@ -147,7 +149,7 @@ def ideal(case, seed: int, chip_curve: bool = False) -> tuple[str, dict[str, np.
         else:
             convert = RATE_TYPES.get(type(ens.neuron_type))
             if convert is None:
-                raise TypeError(f"Ensemble {ens.label!r}: no rate-mode ideal for {ens.neuron_type}; "
+                raise UnsupportedFeatureError(f"Ensemble {ens.label!r}: no rate-mode ideal for {ens.neuron_type}; "
                                 f"expected one of {', '.join(t.__name__ for t in RATE_TYPES)}")
             ens.neuron_type = convert(ens.neuron_type)
     with nengo.Simulator(case.network, seed=seed, progress_bar=False) as sim:

@@ -44,3 +44,14 @@ def test_table_marks_exact_probes_and_ratios():
     text = table(rows)
     assert "| n | x | direct | 0 | 0 | exact |" in text
     assert "| 1.50 | 0.05 | 0.2 |" in text
+
+
+def test_ideal_refuses_a_neuron_type_without_rate_twin():
+    from nhw.errors import UnsupportedFeatureError
+    from nhw.toolchain.parity_networks import Case
+
+    with nengo.Network() as net:
+        a = nengo.Ensemble(5, 1, neuron_type=nengo.AdaptiveLIF(), label="adaptive")
+        nengo.Connection(a.neurons, a.neurons, transform=np.zeros((5, 5)))
+    with pytest.raises(UnsupportedFeatureError, match=r"Ensemble 'adaptive'.*expected one of LIF"):
+        ideal(Case(net, {}, 1), seed=0)
