@@ -170,7 +170,7 @@ def inference_step(neurons: Any, dt: float) -> Callable | None:
     denom = float(spec.decay_max + 1)
     keep_int = float(round(p["keep"] * denom))
     in_scale = S * p["gain"]
-    vmin = float(max(int(round(p["min_voltage"] * S)), spec.v_min_limit))
+    vmin = float(max(round(p["min_voltage"] * S), spec.v_min_limit))
     vmax = float(vmax_register(S, spec)[1])
     S = float(S)
 
