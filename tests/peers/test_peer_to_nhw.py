@@ -1,5 +1,16 @@
 """Networks written by snnTorch's own NIR export, read with ``--from snntorch`` and run
-by nhw (nengo at snnTorch's dt = 1e-4 s): per-neuron spike counts within one spike."""
+by nhw (nengo at snnTorch's dt = 1e-4 s): per-neuron spike counts of the output layer
+within one spike of snnTorch's own simulation of the original network.
+
+snnTorch 1.0's ``export_to_nir`` writes a valid file (one that passes nir's type check)
+when (its documented options) every neuron parameter is a per-neuron tensor (``beta``,
+``alpha``, ``threshold``: a scalar gives the LIF an empty shape, ``'0.output: [[12]] ->
+1.input: []'``) and the batch dimension of the sample is named in ``ignore_dims=[0]``
+(else ``'input.output: [[1 3]] -> 0.input: [[3]]'``).  Its export drops
+``reset_mechanism`` and ``reset_delay`` (the file's neurons reset to zero at the spike,
+as NIR says and as snnTorch's own import builds them), so the originals here use
+``reset_mechanism="zero", reset_delay=False``: what their files describe.
+"""
 
 import sys
 from pathlib import Path
@@ -20,35 +31,57 @@ from nhw.toolchain.nir.profiles import from_profile  # noqa: E402
 DT, STEPS = 1e-4, 3000
 
 
+def _per_neuron(shape, value):
+    return torch.full(shape if isinstance(shape, tuple) else (shape,), value)
+
+
+def _leaky(shape, beta, **kw):
+    return snn.Leaky(beta=_per_neuron(shape, beta), threshold=_per_neuron(shape, 1.0), init_hidden=True,
+                     reset_mechanism="zero", reset_delay=False, **kw)
+
+
+def _synaptic(shape, alpha, beta, **kw):
+    return snn.Synaptic(alpha=_per_neuron(shape, alpha), beta=_per_neuron(shape, beta),
+                        threshold=_per_neuron(shape, 1.0), init_hidden=True, reset_mechanism="zero",
+                        reset_delay=False, **kw)
+
+
 def _leaky_net():
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(3, 12, bias=False), snn.Leaky(beta=0.995, init_hidden=True),
-                              torch.nn.Linear(12, 6, bias=False), snn.Leaky(beta=0.99, init_hidden=True,
-                                                                             output=True))
-    with torch.no_grad():
-        net[0].weight.uniform_(0.0, 0.03)
-        net[2].weight.uniform_(-0.1, 0.6)
-    return net
+    net = torch.nn.Sequential(torch.nn.Linear(3, 12, bias=False), _leaky(12, 0.995),
+                              torch.nn.Linear(12, 6, bias=False), _leaky(6, 0.99, output=True))
+    return net, [(0, 0.0, 0.03), (2, -0.1, 0.6)], torch.tensor([[0.8, 0.5, 0.9]])
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="snnTorch 1.0's export_to_nir fails nir 1.0.8's type check: batched sample "
-                          "'input.output: [[1 3]] -> 0.input: [[3]]', unbatched '0.output: [[12]] -> 1.input: []'")
-def test_snntorch_leaky_network_runs_in_nhw():
+def _synaptic_net():
+    net = torch.nn.Sequential(torch.nn.Linear(3, 12, bias=False), _synaptic(12, 0.98, 0.995),
+                              torch.nn.Linear(12, 6, bias=False), _synaptic(6, 0.98, 0.99, output=True))
+    return net, [(0, 0.0, 3e-4), (2, -0.002, 0.01)], torch.tensor([[0.8, 0.5, 0.9]])
+
+
+def _conv_net():
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, bias=False), _leaky((2, 6, 6), 0.995), torch.nn.Flatten(),
+                              torch.nn.Linear(72, 5, bias=False), _leaky(5, 0.99, output=True))
+    x = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    return net, [(0, -0.005, 0.02), (3, -0.1, 0.4)], x
+
+
+@pytest.mark.parametrize("make", [_leaky_net, _synaptic_net, _conv_net], ids=["leaky", "synaptic", "conv2d"])
+def test_snntorch_network_runs_in_nhw(make):
     from snntorch.export_nir import export_to_nir
 
-    net = _leaky_net()
-    x = torch.tensor([[0.8, 0.5, 0.9]])
-    graph = export_to_nir(net, x[0])  # a batched sample fails nir 1.0.8's type check (snnTorch bug)
-    out = next(n for n, node in graph.nodes.items() if type(node).__name__ == "Output")
-    mod = _peerlib.module("snntorch", graph, DT)
-    counts = _peerlib.run("snntorch", mod, x.numpy(), STEPS)[0]
+    torch.manual_seed(0)
+    net, weights, x = make()
+    with torch.no_grad():
+        for layer, lo, hi in weights:
+            net[layer].weight.uniform_(lo, hi)
+    graph = export_to_nir(net, x, ignore_dims=[0])
+    theirs = _peerlib.steps("snntorch", net, x.numpy(), STEPS)[0].sum(0)
     imported = import_nir(from_profile(graph, "snntorch"))
-    inp = next(iter(imported.inputs.values()))
-    inp.output = x.numpy()[0]
+    next(iter(imported.inputs.values())).output = x.numpy().reshape(-1)
+    probe = next(iter(imported.outputs.values()))
     with nengo.Simulator(imported.network, dt=DT, progress_bar=False) as sim:
         sim.run_steps(STEPS)
-    ours = (sim.data[imported.outputs[out]] > 0).sum(0)
-    print("snntorch", counts, "nhw", ours)
-    assert counts.sum() > 20
-    assert np.abs(ours - counts).max() <= 1, (counts, ours)
+    ours = (sim.data[probe] > 0).sum(0)
+    print(make.__name__, "snntorch", theirs, "nhw", ours)
+    assert theirs.min() > 20  # every output neuron is active
+    assert np.abs(ours - theirs).max() <= 1, (theirs, ours)

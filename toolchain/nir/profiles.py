@@ -87,6 +87,10 @@ class Profile:
     input_per_step: frozenset = frozenset()
     #: the peer's neurons clamp their voltage from below at ``-v_threshold`` (``IF`` only)
     if_floor_at_minus_threshold: bool = False
+    #: the peer steps ``LIF``/``CubaLIF`` states with Euler's rule (decay ``1 - dt/tau`` and
+    #: input ``dt/tau`` per step) where nengo steps them exactly (``exp(-dt/tau)``): time
+    #: constants are written as :func:`euler_tau` so that both make the same step
+    euler_taus: bool = False
 
     def peer_dt(self, dt: float) -> float:
         return float(self.dt if self.dt is not None else dt)
@@ -100,7 +104,7 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
             "passthrough Nodes, LI probe filters, unit-area spikes, tau_ref and v_init in "
             "metadata.  Exact round trips through nhw."),
     Profile(
-        "snntorch", dt=1e-4, cuba_r_is_tau_over_dt=True, if_as_lif=True,
+        "snntorch", dt=1e-4, cuba_r_is_tau_over_dt=True, if_as_lif=True, euler_taus=True,
         node_types=frozenset(_BASE | {nir.Conv2d}),
         doc="snnTorch 1.0 refuses r != 1 and v_leak != 0, maps neither Scale nor LI, "
             "hard-codes dt = 1e-4 s on import and emits 1 per step: the graph is "
@@ -110,7 +114,11 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
             "1.0 imports nir.IF as a leaky Leaky(beta=0.9) neuron (a snnTorch bug), so IF "
             "(nengo SpikingRectifiedLinear) is written as a LIF with tau = 2**20 steps "
             "(beta = 1 - 2**-20): an integrator to 0.1 % over 1000 steps, resetting to zero "
-            "where nengo subtracts the threshold; --from snntorch restores the IF."),
+            "where nengo subtracts the threshold; --from snntorch restores the IF.  snnTorch "
+            "steps a LIF with Euler's rule (beta = 1 - dt/tau) where nengo steps it exactly "
+            "(exp(-dt/tau)): LIF and CubaLIF time constants are written as "
+            "dt / (1 - exp(-dt/tau)), so both make the same step at dt = 1e-4 s, and "
+            "--from snntorch reads them back with the inverse (also for snnTorch's own files)."),
     Profile(
         "norse", node_types=frozenset(_BASE | {nir.Conv2d, nir.IF}), input_per_step=frozenset({nir.IF}),
         doc="Norse 1.1 ignores r (with a warning), maps neither Scale nor LI, and emits 1 "
@@ -151,6 +159,40 @@ def get_profile(name: str | Profile) -> Profile:
         return PROFILES[name]
     except KeyError:
         raise NIRError(f"unknown NIR profile {name!r}; known: {', '.join(PROFILES)}") from None
+
+
+def euler_tau(tau: np.ndarray, dt: float) -> np.ndarray:
+    """The time constant whose Euler step at ``dt`` (decay ``1 - dt/tau'``, input
+    ``dt/tau'``) equals the exact step of ``tau`` (decay ``exp(-dt/tau)``)."""
+    return dt / -np.expm1(-dt / _arr(tau))
+
+
+def exact_tau(tau: np.ndarray, dt: float, where: str = "") -> np.ndarray:
+    """Inverse of :func:`euler_tau`: the time constant nengo's exact step needs to make
+    the Euler step of ``tau`` at ``dt``.
+
+    Raises
+    ------
+    NIRError
+        ``tau <= dt`` (an Euler step that decays to zero or below in one step).
+    """
+    tau = _arr(tau)
+    if np.any(tau <= dt):
+        raise NIRError(f"{where}: time constant {tau.min():g} s <= dt {dt:g} s; expected > dt "
+                       "(its Euler step decays to zero or below)")
+    return -dt / np.log1p(-dt / tau)
+
+
+_TAU_ATTRS = {nir.LIF: ("tau",), nir.CubaLIF: ("tau_mem", "tau_syn")}
+
+
+def _map_taus(g: _Graph, name: str, fn) -> None:
+    """Apply ``fn(tau)`` to the time constants of ``LIF``/``CubaLIF`` node ``name``
+    (not to an ``IF`` written as ``LIF``, whose time constant only marks it)."""
+    node = g.nodes[name]
+    attrs = _TAU_ATTRS.get(type(node), ())
+    if attrs and "nhw_if_as_lif" not in (node.metadata or {}):
+        g.set(name, **{a: fn(_arr(getattr(node, a)), f"node '{name}' {a}") for a in attrs})
 
 
 # --- graph helpers --------------------------------------------------------------------
@@ -393,6 +435,9 @@ def to_profile(graph: nir.NIRGraph, profile: str | Profile, *, dt: float,
                 _scale_rows(g, p, factor, f"ensemble '{name}' per-step input")
 
     for name, node in list(g.nodes.items()):
+        if profile.euler_taus:
+            _map_taus(g, name, lambda tau, where: euler_tau(tau, pdt))
+            node = g.nodes[name]
         if profile.cuba_r_is_tau_over_dt and isinstance(node, nir.CubaLIF):
             k = _arr(node.tau_mem) / pdt
             for p in _weight_inputs(g, name):
@@ -564,6 +609,8 @@ def from_profile(graph: nir.NIRGraph, profile: str | Profile, *, dt: float | Non
     if problems:
         raise NIRError(f"not a {profile.name} NIR file:\n  " + "\n  ".join(problems))
     for name, node in list(g.nodes.items()):
+        if profile.euler_taus:
+            _map_taus(g, name, lambda tau, where: exact_tau(tau, dt, where))
         if profile.tau_in_steps:
             for attr in ("tau", "tau_mem", "tau_syn"):
                 if hasattr(node, attr):
