@@ -129,7 +129,9 @@ def test_cubalif_bias_through_synapse(profile):
     assert any(isinstance(n, nir.CubaLIF) for n in graph.nodes.values())
     if profile == "snntorch":
         b = graph.nodes["b"]
-        assert np.allclose(b.r, 0.02 / 1e-4)  # snnTorch's CubaLIF requirement
+        # written for snnTorch's Euler step: 1 - dt/tau_mem' = exp(-dt/tau_mem)
+        assert np.allclose(b.tau_mem, 1e-4 / -np.expm1(-1e-4 / 0.02))
+        assert np.allclose(b.r, b.tau_mem / 1e-4)  # snnTorch's CubaLIF requirement
     ref, _ = _run_original(net)
     got = _simulate(net, graph, profile)
     for probe in ("a_spikes", "b_spikes"):
@@ -278,3 +280,16 @@ def test_peer_files_import_without_a_lower_bound():
     # clamped at 0 it would first fire 0.02 * ln(2) = 13.9 ms after 50 ms; from -1, 0.02 * ln(3) = 22 ms
     assert first - 0.05 > 0.018
     assert import_nir(graph).objects["lif"].neuron_type.min_voltage == 0.0  # strict import: nengo's default
+
+
+def test_snntorch_euler_time_constants_round_trip():
+    """snnTorch's Euler step with the written tau equals nengo's exact step with the
+    original one, and ``--from snntorch`` reads the original back."""
+    from nhw.toolchain.nir.profiles import euler_tau, exact_tau
+
+    tau, dt = np.array([0.002, 0.02, 0.5]), 1e-4
+    written = euler_tau(tau, dt)
+    assert np.allclose(1 - dt / written, np.exp(-dt / tau))
+    assert np.allclose(exact_tau(written, dt), tau)
+    with pytest.raises(NIRError, match="<= dt"):
+        exact_tau(np.array([1e-4]), dt, "node 'x' tau")
