@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from nhw.backends.tensorflow._tf import tf
-from nhw.errors import BackendError
+from nhw.errors import BackendError, UnsupportedFeatureError
 
 
 class WorkerMismatchError(BackendError, ValueError):
@@ -159,28 +159,11 @@ def replicas(strategy: Any) -> int:
     return 1 if strategy is None else int(strategy.num_replicas_in_sync)
 
 
-def distribute_batches(strategy: Any, dataset, what: str):
-    """``dataset`` of global batches, split so that every replica of ``strategy`` gets its slice.
+def replica_spec(strategy: Any, dataset, what: str) -> Any:
+    """The element spec of one replica's share of ``dataset``'s global batches.
 
-    Parameters
-    ----------
-    strategy
-        A ``tf.distribute`` strategy keeping more than one replica in sync.
-    dataset
-        A ``tf.data.Dataset`` whose elements are whole global batches with a static
-        batch size (the leading axis of every component).
-    what
-        The calling method, for error messages.
-
-    Returns
-    -------
-    tuple
-        ``(distributed dataset, one replica's element spec)``. Every worker reads the whole dataset (the same global batches in the same order)
-        and keeps the samples of its own replicas: replica ``r`` (numbered across the
-        cluster) gets samples ``[r * b, (r + 1) * b)`` of every global batch, where
-        ``b = global batch / replicas``. The replicas' batches keep a static size, which
-        the simulation graph needs (``tf.data``'s own rebatching loses it under a
-        multi-worker strategy).
+    Raises :class:`BackendError` unless the batch size is static and a multiple of the
+    replicas in sync. A 1-tuple element (inputs only) gives its one member.
     """
     flat = tf.nest.flatten(dataset.element_spec)
     total = flat[0].shape[0] if flat[0].shape.rank else None
@@ -191,33 +174,61 @@ def distribute_batches(strategy: Any, dataset, what: str):
             f"of the {n_rep} replicas in sync; got a batch of {total} samples (set minibatch_size "
             f"or batch_size to a multiple of {n_rep})"
         )
-    per_replica = total // n_rep
+    spec = tf.nest.map_structure(lambda s: tf.TensorSpec([total // n_rep, *s.shape[1:]], s.dtype),
+                                 dataset.element_spec)
+    return spec[0] if isinstance(spec, tuple) and len(spec) == 1 else spec
+
+
+def distribute_batches(strategy: Any, dataset, what: str):
+    """``dataset`` of global batches, split so that every worker of ``strategy`` gets its slice.
+
+    Parameters
+    ----------
+    strategy
+        A multi-worker ``tf.distribute`` strategy with one replica per worker.
+    dataset
+        A ``tf.data.Dataset`` whose elements are whole global batches with a static
+        batch size (the leading axis of every component).
+    what
+        The calling method, for error messages.
+
+    Returns
+    -------
+    tuple
+        ``(distributed dataset, one replica's element spec)``. Every worker reads the
+        whole dataset (the same global batches in the same order) and keeps its own
+        slice: worker ``w`` gets samples ``[w * b, (w + 1) * b)`` of every global batch,
+        where ``b = global batch / workers``. The slices keep a static size, which the
+        simulation graph needs (``tf.data``'s own rebatching loses it under a
+        multi-worker strategy).
+
+    Raises
+    ------
+    UnsupportedFeatureError
+        When a worker holds several replicas (devices); one worker process per device
+        is supported.
+    """
+    n_rep = replicas(strategy)
+    if n_rep != num_workers(strategy):
+        raise UnsupportedFeatureError(
+            f"{what}: under {type(strategy).__name__} nhw splits the global batch over one replica "
+            f"per worker; expected {num_workers(strategy)} replicas for {num_workers(strategy)} "
+            f"workers, got {n_rep} (several devices per worker): start one worker process per "
+            "device (e.g. CUDA_VISIBLE_DEVICES=<one GPU> for each)"
+        )
+    replica = replica_spec(strategy, dataset, what)
+    per_replica = tf.nest.flatten(replica)[0].shape[0]
 
     def per_pipeline(ctx):
-        local = ctx.num_replicas_in_sync // ctx.num_input_pipelines
-        start = ctx.input_pipeline_id * local * per_replica
+        # one replica per worker (checked above): pipeline i keeps slice i of every batch
+        start = ctx.input_pipeline_id * per_replica
 
         def split(*batch):
-            def mine(a):
-                a = a[start:start + local * per_replica]
-                return tf.reshape(a, [local, per_replica, *a.shape[1:]])
+            mine = tuple(tf.nest.map_structure(lambda a: a[start:start + per_replica], b) for b in batch)
+            return mine if len(mine) > 1 else mine[0]
 
-            return tuple(tf.nest.map_structure(mine, b) for b in batch)
+        return dataset.map(split).prefetch(tf.data.AUTOTUNE)
 
-        def rows(*batch):
-            return tf.data.Dataset.from_tensor_slices(batch if len(batch) > 1 else batch[0])
-
-        out = dataset.map(split).flat_map(rows)
-        if n_batches >= 0:  # known length: Keras counts the steps of an epoch
-            out = out.apply(tf.data.experimental.assert_cardinality(n_batches * local))
-        return out.prefetch(tf.data.AUTOTUNE)
-
-    n_batches = int(dataset.cardinality())
-    replica_spec = tf.nest.map_structure(
-        lambda s: tf.TensorSpec([per_replica, *s.shape[1:]], s.dtype), dataset.element_spec
-    )
-    if isinstance(replica_spec, tuple) and len(replica_spec) == 1:
-        replica_spec = replica_spec[0]  # as per_pipeline's rows() yields it
     # datasets from a function are not sharded by TensorFlow: per_pipeline is the split.
     # A multi-worker strategy reads such a dataset with "partial batch handling", which
     # gives the replicas' batches an unknown size; every worker here gets whole batches
@@ -229,7 +240,7 @@ def distribute_batches(strategy: Any, dataset, what: str):
     if saved is not None:
         setattr(extended, flag, False)
     try:
-        return strategy.distribute_datasets_from_function(per_pipeline), replica_spec
+        return strategy.distribute_datasets_from_function(per_pipeline), replica
     finally:
         if saved is not None:
             setattr(extended, flag, saved)

@@ -418,16 +418,23 @@ class TrainingMixin:
         return history
 
     def _distribute(self, ds, what: str):
-        """``ds`` (global batches) split over the replicas of the strategy the model was built
-        under (see :mod:`nhw.backends.tensorflow.distribute`); unchanged for one replica."""
-        from nhw.backends.tensorflow.distribute import distribute_batches, replicas
+        """``ds`` (global batches) prepared for the strategy the model was built under.
+
+        Under a multi-worker strategy the batches are split over the workers here (see
+        :mod:`nhw.backends.tensorflow.distribute`); a local strategy with several replicas
+        splits them itself. Either way Keras builds its metrics on zeros shaped as one
+        replica's batch rather than on a batch it would draw from ``ds``.
+        """
+        from nhw.backends.tensorflow.distribute import (distribute_batches, in_multi_worker_mode,
+                                                        replica_spec, replicas)
 
         strategy = getattr(self.keras_model, "_distribute_strategy", None)
-        if replicas(strategy) <= 1:
+        if replicas(strategy) <= 1 and not in_multi_worker_mode(strategy):
             return ds
-        distributed, spec = distribute_batches(strategy, ds, what)
-        # Keras' metric build then uses zeros of these shapes, not a batch of the data
-        self._replica_spec = spec
+        if not in_multi_worker_mode(strategy):
+            self._replica_spec = replica_spec(strategy, ds, what)
+            return ds
+        distributed, self._replica_spec = distribute_batches(strategy, ds, what)
         return distributed
 
     def _static_shapes(self, function: str, ds) -> None:
