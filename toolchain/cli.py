@@ -334,10 +334,10 @@ def train(config_file: str, resume: bool, workers: int) -> None:
         if not found:
             raise click.UsageError(f"--resume: no interrupted run of {cfg.label!r} under {out.parent}/ (give -o RUN)")
         out = found[-1].with_name(found[-1].name[: -len(".checkpoint")])
-    if workers > 1:
-        _train_workers(config_file, cfg, out, resume, workers)
-        return
     try:
+        if workers > 1:
+            _train_workers(config_file, cfg, out, resume, workers)  # worker 0 reports
+            return
         result = run_train(cfg, out=out, resume=resume, force=g.force, verbose=0 if g.json or g.verbosity < 0 else 2)
     except KeyboardInterrupt as exc:
         # Ctrl-C: say how to continue instead of a traceback (130: killed by SIGINT)

@@ -14,7 +14,8 @@ every batch, and the gradients are summed across replicas with the loss scaled b
 ``1 / replicas``, so an epoch takes the same steps on the same samples as one process with
 the same global batch. Every worker passes the whole data set: the batches are built
 from the full arrays (shuffled with the simulator's seed, identical on every worker) and
-each worker keeps its own slice of every global batch (``tf.data``'s DATA sharding).
+each worker keeps its own slice of every global batch (:func:`distribute_batches`; one
+replica per worker process). A local ``MirroredStrategy`` splits the batches itself.
 
 Every worker must build the same network: seed it (``nengo.Network(seed=...)``), since
 nengo's build draws encoders, gains and noise from that seed. The Simulator compares a

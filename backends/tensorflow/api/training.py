@@ -399,9 +399,9 @@ class TrainingMixin:
         self._static_shapes("train_function", ds)
         if validation_data is not None:
             self._static_shapes("test_function", validation_data)
-        ds = self._distribute(ds, "fit")
         if validation_data is not None:
             validation_data = self._distribute(validation_data, "fit(validation_data)")
+        ds = self._distribute(ds, "fit")  # last: Keras builds the metrics on its batch spec
         before = self._snapshot()
         try:
             # shuffling happened in the dataset (Keras ignores it for datasets)
