@@ -1,6 +1,6 @@
-"""Networks written by snnTorch's own NIR export, read with ``--from snntorch`` and run
-by nhw (nengo at snnTorch's dt = 1e-4 s): per-neuron spike counts of the output layer
-within one spike of snnTorch's own simulation of the original network.
+"""Networks written by snnTorch's and Norse's own NIR exports, read with ``--from PEER`` and run
+by nhw (nengo at the peer's dt = 1e-4 s): per-neuron spike counts of the output layer
+within one spike of the peer's own simulation of the original network.
 
 snnTorch 1.0's ``export_to_nir`` writes a valid file (one that passes nir's type check)
 when (its documented options) every neuron parameter is a per-neuron tensor (``beta``,
@@ -84,4 +84,37 @@ def test_snntorch_network_runs_in_nhw(make):
     ours = (sim.data[probe] > 0).sum(0)
     print(make.__name__, "snntorch", theirs, "nhw", ours)
     assert theirs.min() > 20  # every output neuron is active
+    assert np.abs(ours - theirs).max() <= 1, (theirs, ours)
+
+
+def _norse_lif(n, tau):
+    import norse.torch as nt
+
+    p = nt.LIFBoxParameters(tau_mem_inv=torch.full((n,), 1 / tau), v_th=torch.ones(n), v_leak=torch.zeros(n),
+                            v_reset=torch.zeros(n))
+    return nt.LIFBoxCell(p, dt=DT)
+
+
+def test_norse_network_runs_in_nhw():
+    """Norse's own ``to_nir`` (per-neuron parameters, an unbatched sample: a batched one
+    fails nir's type check) read with ``--from norse``, which undoes its ``dt * tau``."""
+    import norse.torch as nt
+
+    torch.manual_seed(0)
+    net = nt.SequentialState(torch.nn.Linear(3, 12, bias=False), _norse_lif(12, 0.02),
+                             torch.nn.Linear(12, 6, bias=False), _norse_lif(6, 0.01))
+    with torch.no_grad():
+        net[0].weight.uniform_(0.0, 3.0)
+        net[2].weight.uniform_(-10.0, 60.0)
+    x = torch.tensor([[0.8, 0.5, 0.9]])
+    graph = nt.to_nir(net, x[0], dt=DT)
+    theirs = _peerlib.steps("norse", net, x.numpy(), STEPS)[0].sum(0)
+    imported = import_nir(from_profile(graph, "norse", dt=DT))
+    next(iter(imported.inputs.values())).output = x.numpy().reshape(-1)
+    probe = next(iter(imported.outputs.values()))
+    with nengo.Simulator(imported.network, dt=DT, progress_bar=False) as sim:
+        sim.run_steps(STEPS)
+    ours = (sim.data[probe] > 0).sum(0)
+    print("norse", theirs, "nhw", ours)
+    assert theirs.min() > 20
     assert np.abs(ours - theirs).max() <= 1, (theirs, ours)

@@ -91,6 +91,9 @@ class Profile:
     #: input ``dt/tau`` per step) where nengo steps them exactly (``exp(-dt/tau)``): time
     #: constants are written as :func:`euler_tau` so that both make the same step
     euler_taus: bool = False
+    #: files the peer's own exporter writes (no nhw metadata) hold ``dt * tau`` where NIR
+    #: has ``tau`` (Norse 1.1's ``to_nir`` writes ``dt / tau_mem_inv``): read back as ``tau / dt``
+    own_export_tau_times_dt: bool = False
 
     def peer_dt(self, dt: float) -> float:
         return float(self.dt if self.dt is not None else dt)
@@ -121,13 +124,18 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
             "--from snntorch reads them back with the inverse (also for snnTorch's own files)."),
     Profile(
         "norse", node_types=frozenset(_BASE | {nir.Conv2d, nir.IF}), input_per_step=frozenset({nir.IF}),
+        euler_taus=True, own_export_tau_times_dt=True,
         doc="Norse 1.1 ignores r (with a warning), maps neither Scale nor LI, and emits 1 "
             "per step at the dt given to norse.torch.from_nir (pass "
             "dt=graph.metadata['peer_dt'], the export's dt): the graph is normalised, "
             "probe filters are left out, weights after spiking layers are multiplied by "
             "1 / dt.  Norse's IF (IAFCell) adds its input once per step without dt, so the "
             "weights into an IF are multiplied by dt; it resets to zero where nengo "
-            "subtracts the threshold."),
+            "subtracts the threshold.  Norse steps LIF states with Euler's rule: time "
+            "constants are written as dt / (1 - exp(-dt/tau)) (see snntorch).  Files written "
+            "by Norse 1.1's own to_nir (no nhw metadata) hold dt * tau instead of tau (it "
+            "writes dt / tau_mem_inv): --from norse divides them by dt, which must be the dt "
+            "given to to_nir (its default, 1e-3 s, unless --dt says otherwise)."),
     Profile(
         "rockpool", node_types=frozenset(_BASE),
         doc="Rockpool 3.1 maps Linear, Affine and LIF (no Conv, IF, Scale; its LI import "
@@ -608,7 +616,10 @@ def from_profile(graph: nir.NIRGraph, profile: str | Profile, *, dt: float | Non
                                     f"(a sinabs file?), not {profile.name}'s seconds")
     if problems:
         raise NIRError(f"not a {profile.name} NIR file:\n  " + "\n  ".join(problems))
+    own_export = profile.own_export_tau_times_dt and claimed is None
     for name, node in list(g.nodes.items()):
+        if own_export:
+            _map_taus(g, name, lambda tau, where: tau / dt)
         if profile.euler_taus:
             _map_taus(g, name, lambda tau, where: exact_tau(tau, dt, where))
         if profile.tau_in_steps:
