@@ -183,7 +183,7 @@ class Host:
         """
         out = {}
         for node in self.table_nodes:
-            rows = time_nodes.table(node, ts, self.dt)
+            rows = time_nodes.table(node, ts, self.dt, check_output)
             if rows is not None:
                 out[node] = rows
         return out

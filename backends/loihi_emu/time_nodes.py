@@ -54,14 +54,17 @@ def may_table(node: Node) -> bool:
     return out is not None and not callable(out)
 
 
-def table(node: Node, ts: np.ndarray, dt: float) -> np.ndarray | None:
-    """``node``'s outputs at times ``ts`` (``len(ts) x size_out``), or ``None`` when it must be called."""
-    from .host import check_output  # (host imports this module)
+def table(node: Node, ts: np.ndarray, dt: float,
+          check: Callable[[Node, Any, int], np.ndarray]) -> np.ndarray | None:
+    """``node``'s outputs at times ``ts`` (``len(ts) x size_out``), or ``None`` when it must be called.
 
+    ``check(node, value, size_out)`` validates a constant output as the per-step
+    path does (:func:`.host.check_output`); process outputs are not checked, as there.
+    """
     out: Any = node.output
     size_out = node.size_out
     if isinstance(out, Process):
         fn = VECTORISED.get(type(out))
         return None if fn is None else fn(out, size_out, ts, dt)
-    value = check_output(node, out, size_out)
+    value = check(node, out, size_out)
     return np.repeat(value[None], len(ts), axis=0)

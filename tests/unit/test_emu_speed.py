@@ -16,6 +16,7 @@ import pytest
 from scipy import sparse
 
 from nhw.backends.loihi_emu import host_kernels, time_nodes
+from nhw.backends.loihi_emu.host import check_output
 from nhw.backends.loihi_emu.simulator import Simulator
 from nhw.errors import ConfigError
 from nhw.hw_emulator.emulator import Emulator
@@ -196,7 +197,7 @@ def test_time_node_tables_equal_the_step_function(process):
     step = process.make_step((0,), (2,), dt, np.random.RandomState(0), process.make_state((0,), (2,), dt))
     expected = np.array([np.broadcast_to(np.asarray(step(t), np.float64), (2,)) for t in ts])
     assert time_nodes.may_table(node)
-    assert np.array_equal(time_nodes.table(node, ts, dt), expected)
+    assert np.array_equal(time_nodes.table(node, ts, dt, check_output), expected)
 
 
 def test_time_node_tables_leave_other_nodes_to_their_calls():
@@ -208,7 +209,7 @@ def _time_node_kinds():
     assert not time_nodes.may_table(nengo.Node(lambda t: t))
     assert not time_nodes.may_table(nengo.Node(nengo.processes.WhiteSignal(1, 5), size_out=1))
     assert time_nodes.table(nengo.Node(nengo.processes.Piecewise({0: [1.0]}, interpolation="linear")),
-                            np.arange(3) * 1e-3, 1e-3) is None
+                            np.arange(3) * 1e-3, 1e-3, check_output) is None
     assert time_nodes.may_table(nengo.Node([1.0, 2.0]))
 
 
