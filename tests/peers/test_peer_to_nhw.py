@@ -97,7 +97,7 @@ def _norse_lif(n, tau):
 
 def test_norse_network_runs_in_nhw():
     """Norse's own ``to_nir`` (per-neuron parameters, an unbatched sample: a batched one
-    fails nir's type check) read with ``--from norse``, which undoes its ``dt * tau``."""
+    fails nir's type check) read with ``own_export=True``, which undoes its ``dt * tau``."""
     import norse.torch as nt
 
     torch.manual_seed(0)
@@ -109,7 +109,7 @@ def test_norse_network_runs_in_nhw():
     x = torch.tensor([[0.8, 0.5, 0.9]])
     graph = nt.to_nir(net, x[0], dt=DT)
     theirs = _peerlib.steps("norse", net, x.numpy(), STEPS)[0].sum(0)
-    imported = import_nir(from_profile(graph, "norse", dt=DT))
+    imported = import_nir(from_profile(graph, "norse", dt=DT, own_export=True))
     next(iter(imported.inputs.values())).output = x.numpy().reshape(-1)
     probe = next(iter(imported.outputs.values()))
     with nengo.Simulator(imported.network, dt=DT, progress_bar=False) as sim:

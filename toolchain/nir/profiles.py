@@ -91,8 +91,9 @@ class Profile:
     #: input ``dt/tau`` per step) where nengo steps them exactly (``exp(-dt/tau)``): time
     #: constants are written as :func:`euler_tau` so that both make the same step
     euler_taus: bool = False
-    #: files the peer's own exporter writes (no nhw metadata) hold ``dt * tau`` where NIR
-    #: has ``tau`` (Norse 1.1's ``to_nir`` writes ``dt / tau_mem_inv``): read back as ``tau / dt``
+    #: files the peer's own exporter writes hold ``dt * tau`` where NIR has ``tau`` (Norse
+    #: 1.1's ``to_nir`` writes ``dt / tau_mem_inv``): with ``from_profile(..., own_export=True)``
+    #: read back as ``tau / dt``
     own_export_tau_times_dt: bool = False
 
     def peer_dt(self, dt: float) -> float:
@@ -133,9 +134,9 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
             "weights into an IF are multiplied by dt; it resets to zero where nengo "
             "subtracts the threshold.  Norse steps LIF states with Euler's rule: time "
             "constants are written as dt / (1 - exp(-dt/tau)) (see snntorch).  Files written "
-            "by Norse 1.1's own to_nir (no nhw metadata) hold dt * tau instead of tau (it "
-            "writes dt / tau_mem_inv): --from norse divides them by dt, which must be the dt "
-            "given to to_nir (its default, 1e-3 s, unless --dt says otherwise)."),
+            "by Norse 1.1's own to_nir hold dt * tau instead of tau (it writes "
+            "dt / tau_mem_inv): from_profile(graph, 'norse', dt=DT, own_export=True) divides "
+            "them by DT, the dt given to to_nir (its default is 1e-3 s)."),
     Profile(
         "rockpool", node_types=frozenset(_BASE),
         doc="Rockpool 3.1 maps Linear, Affine and LIF (no Conv, IF, Scale; its LI import "
@@ -558,7 +559,8 @@ def _scale_rows_input(g: _Graph, name: str, k: float) -> None:
 
 
 # --- import ---------------------------------------------------------------------------
-def from_profile(graph: nir.NIRGraph, profile: str | Profile, *, dt: float | None = None) -> nir.NIRGraph:
+def from_profile(graph: nir.NIRGraph, profile: str | Profile, *, dt: float | None = None,
+                 own_export: bool = False) -> nir.NIRGraph:
     """Strict NIR equivalent to ``graph``, a file written in ``profile``'s conventions.
 
     Undoes what :func:`to_profile` does where it changes meaning (per-step spikes, tau
@@ -570,6 +572,9 @@ def from_profile(graph: nir.NIRGraph, profile: str | Profile, *, dt: float | Non
     dt
         The peer's time step (for peers that take one); default: the profile's fixed
         one, else the graph's ``metadata["peer_dt"]`` or ``["dt"]``, else 0.001 s.
+    own_export
+        The file was written by the peer's own exporter: undo that exporter's known
+        deviations from NIR (:attr:`Profile.own_export_tau_times_dt`).
 
     Raises
     ------
@@ -616,7 +621,9 @@ def from_profile(graph: nir.NIRGraph, profile: str | Profile, *, dt: float | Non
                                     f"(a sinabs file?), not {profile.name}'s seconds")
     if problems:
         raise NIRError(f"not a {profile.name} NIR file:\n  " + "\n  ".join(problems))
-    own_export = profile.own_export_tau_times_dt and claimed is None
+    if own_export and claimed is not None:
+        raise NIRError(f"own_export=True: the file was exported by nhw for {claimed}, not by {profile.name}")
+    own_export = own_export and profile.own_export_tau_times_dt
     for name, node in list(g.nodes.items()):
         if own_export:
             _map_taus(g, name, lambda tau, where: tau / dt)
