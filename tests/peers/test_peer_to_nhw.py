@@ -118,3 +118,34 @@ def test_norse_network_runs_in_nhw():
     print("norse", theirs, "nhw", ours)
     assert theirs.min() > 20
     assert np.abs(ours - theirs).max() <= 1, (theirs, ours)
+
+
+def test_sinabs_network_runs_in_nhw():
+    """Sinabs' own ``to_nir`` of an ``IAF`` network (input added per step, spike counts per
+    step, subtractive reset: nengo's ``SpikingRectifiedLinear``), read with ``--from sinabs``
+    and run by nengo at the profile's default ``dt``.  The weights are non-negative: nengo's
+    neuron ignores negative input where sinabs' ``IAF`` integrates it (docs/nir.md, the
+    lower voltage bound), which no ``IF`` type in nhw reproduces yet."""
+    sinabs = pytest.importorskip("sinabs", reason=f"sinabs is installed by {_peerlib.INSTALL}")
+    import sinabs.layers as sl
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 12, bias=False), sl.IAFSqueeze(batch_size=1),
+                              torch.nn.Linear(12, 6, bias=False), sl.IAFSqueeze(batch_size=1))
+    with torch.no_grad():
+        net[0].weight.uniform_(0.0, 0.03)
+        net[2].weight.uniform_(0.0, 0.5)
+    x = torch.tensor([[0.8, 0.5, 0.9]])
+    graph = sinabs.to_nir(net, x)
+    with torch.no_grad():
+        theirs = net(x.repeat(STEPS, 1)).sum(0).numpy()  # (time, channels) with batch_size=1
+    dt = 1e-3
+    imported = import_nir(from_profile(graph, "sinabs", dt=dt))
+    next(iter(imported.inputs.values())).output = x.numpy().reshape(-1)
+    probe = next(iter(imported.outputs.values()))
+    with nengo.Simulator(imported.network, dt=dt, progress_bar=False) as sim:
+        sim.run_steps(STEPS)
+    ours = (sim.data[probe] * dt).sum(0)  # several spikes per step possible, as in sinabs
+    print("sinabs", theirs, "nhw", ours)
+    assert theirs.min() > 20
+    assert np.abs(ours - theirs).max() <= 1, (theirs, ours)
