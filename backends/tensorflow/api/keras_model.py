@@ -71,10 +71,12 @@ class SimulatorModel(keras.Model):
         self.built = True
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras (TF backend) builds its metrics on a strategy.reduce of the first
-        # distributed batch, which the multi-worker (collective) strategy cannot do
-        # for dict inputs (keras-team/keras#20329): build on this worker's own
-        # replica batch, which has the same shapes
+        # Keras (TF backend) builds its metrics on a strategy.reduce of a first batch
+        # drawn from a fresh iterator: the multi-worker (collective) strategy cannot
+        # reduce dict inputs (keras-team/keras#20329), and the extra iterator moves a
+        # reshuffling dataset to its next permutation. Only the shapes matter: build on
+        # zeros shaped as one replica's batch (sim.fit/evaluate record that spec), else
+        # on this worker's own replica batch
         strategy = getattr(self, "_distribute_strategy", None)
         if iterator is not None and data_batch is None and strategy is not None:
             from nhw.backends.tensorflow.distribute import local_batch, replica_batch_zeros
