@@ -293,3 +293,25 @@ def test_snntorch_euler_time_constants_round_trip():
     assert np.allclose(exact_tau(written, dt), tau)
     with pytest.raises(NIRError, match="<= dt"):
         exact_tau(np.array([1e-4]), dt, "node 'x' tau")
+
+
+def test_norse_own_export_time_constants_are_read_back_when_asked():
+    """Norse 1.1's to_nir writes ``dt * tau``; ``own_export=True`` divides by ``dt`` (then
+    maps Norse's Euler step to nengo's), and refuses nhw's own exports."""
+    from nhw.toolchain.nir.profiles import exact_tau
+
+    dt, tau, n = 1e-4, 0.02, 2
+    graph = nir.NIRGraph(nodes={
+        "in": nir.Input(input_type={"input": np.array([n])}),
+        "w": nir.Affine(np.eye(n), np.zeros(n)),
+        "lif": nir.LIF(tau=np.full(n, dt * tau), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n),
+                       v_reset=np.zeros(n)),
+        "out": nir.Output(output_type={"output": np.array([n])})},
+        edges=[("in", "w"), ("w", "lif"), ("lif", "out")])
+    read = from_profile(graph, "norse", dt=dt, own_export=True)
+    assert np.allclose(read.nodes["lif"].tau, exact_tau(np.full(n, tau), dt))
+    with pytest.raises(NIRError, match="<= dt.*own_export=True"):  # as written, 2e-6 s is below the step
+        from_profile(graph, "norse", dt=dt)
+    nhw_file = _export(_ff(), "norse")
+    with pytest.raises(NIRError, match="exported by nhw for norse"):
+        from_profile(nhw_file, "norse", own_export=True)

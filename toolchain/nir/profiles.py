@@ -628,7 +628,13 @@ def from_profile(graph: nir.NIRGraph, profile: str | Profile, *, dt: float | Non
         if own_export:
             _map_taus(g, name, lambda tau, where: tau / dt)
         if profile.euler_taus:
-            _map_taus(g, name, lambda tau, where: exact_tau(tau, dt, where))
+            try:
+                _map_taus(g, name, lambda tau, where: exact_tau(tau, dt, where))
+            except NIRError as e:
+                if not profile.own_export_tau_times_dt or own_export:
+                    raise
+                raise NIRError(f"{e}; {profile.name}'s own exporter writes dt * tau: if it wrote this "
+                               "file, read it with own_export=True") from None
         if profile.tau_in_steps:
             for attr in ("tau", "tau_mem", "tau_syn"):
                 if hasattr(node, attr):
