@@ -28,12 +28,16 @@ def only(graph: nir.NIRGraph, keep: str) -> nir.NIRGraph:
     return nir.NIRGraph(nodes=nodes, edges=[e for e in edges if set(e) <= live], metadata=graph.metadata)
 
 
-def module(peer: str, graph: nir.NIRGraph, dt: float):
-    """The peer's own torch module for ``graph`` (its NIR reader, unmodified)."""
+def module(peer: str, graph: nir.NIRGraph, dt: float, batch_size: int = 1):
+    """The peer's own torch module for ``graph`` (its NIR reader, unmodified); sinabs
+    builds its layers for a fixed ``batch_size`` and has no ``dt``."""
     logging.disable(logging.WARNING)  # Norse warns about r; nothing here depends on it
     if peer == "snntorch":
         from snntorch.import_nir import import_from_nir
         return import_from_nir(graph)
+    if peer == "sinabs":
+        import sinabs
+        return sinabs.from_nir(graph, batch_size=batch_size)
     import norse.torch
     return norse.torch.from_nir(graph, dt=dt)
 
@@ -64,6 +68,16 @@ def steps(peer: str, mod, x: np.ndarray, n_steps: int, carry: bool = False) -> n
         return out.numpy().reshape(len(xt), -1), state
 
     x = np.asarray(x, dtype=np.float32)
+    if peer == "sinabs":  # one call: (batch * time, ...) in, batch-major, a fresh state
+        if carry:
+            raise ValueError("sinabs items run as one batch here (carry=True is not supported)")
+        with torch.no_grad():
+            for m in mod.modules():
+                if hasattr(m, "reset_states"):
+                    m.reset_states()
+            out = mod(torch.tensor(np.repeat(x[:, None], n_steps, axis=1).reshape(len(x) * n_steps, *x.shape[1:])))
+        out = out[0] if isinstance(out, tuple) else out
+        return out.numpy().reshape(len(x), n_steps, -1)
     batches = [x[i:i + 1] for i in range(len(x))] if carry else [x]
     state, outs = fresh(), []
     with torch.no_grad():

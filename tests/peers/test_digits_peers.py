@@ -1,8 +1,8 @@
-"""The trained digits classifier exported by nhw, classified by snnTorch and Norse.
+"""The trained digits classifier exported by nhw, classified by snnTorch, Norse and Sinabs.
 
 Done-when of the peer tier: the peers' test accuracy within 1 percentage point of
 nhw's own spiking accuracy, compared like for like: the same 449 test digits, the same
-``dt`` (1e-4 s, snnTorch's fixed step; Norse is given the same), 30 ms per digit, and
+``dt`` (1e-4 s, snnTorch's fixed step; Norse and Sinabs get the same), 30 ms per digit, and
 each digit started from a zero state on both sides.  nhw's side is the same file read
 back with ``--from PEER`` and run by nengo (``nhw deploy``'s reference simulator), reset
 before every digit.  Two decisions are scored on both sides: the argmax of the readout
@@ -89,8 +89,10 @@ def _nhw_steps(graph: nir.NIRGraph, peer: str, x: np.ndarray, per: int) -> np.nd
     return np.stack(steps)
 
 
-@pytest.mark.parametrize("peer", ["snntorch", "norse"])
+@pytest.mark.parametrize("peer", ["snntorch", "norse", "sinabs"])
 def test_peer_classifies_like_nhw(trained, peer):
+    if peer == "sinabs":
+        pytest.importorskip("sinabs", reason=f"sinabs is installed by {_peerlib.INSTALL}")
     root, deploy_accuracy = trained
     f = root / f"digits_{peer}.nir"
     _cli("export", root / "run", "--for", peer, "-o", f, "--set", f"deploy.dt={DT}")
@@ -99,7 +101,7 @@ def test_peer_classifies_like_nhw(trained, peer):
     tau = float(graph.nodes["output"].metadata["nhw_probe_taus"][0])
     ds = digits(seed=0, test_fraction=0.25)
     per = round(PRESENT / DT)
-    mod = _peerlib.module(peer, _peerlib.only(graph, "output"), DT)
+    mod = _peerlib.module(peer, _peerlib.only(graph, "output"), DT, batch_size=len(ds.x_test))
     theirs = _accuracies(_peerlib.steps(peer, mod, ds.x_test, per), ds.y_test, tau)
     ours = _accuracies(_nhw_steps(graph, peer, ds.x_test, per), ds.y_test, tau)
     print(f"{peer} (summed, deploy rule): {theirs}; nhw fresh per digit {ours}; "
