@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 import nengo
 
+from nhw.errors import DiscretizationError
 from nhw.hw_emulator.emulator import Emulator
 
 from . import host_kernels
@@ -80,6 +81,8 @@ class SpikeEncoder:
         than one spike's worth; the residual carries over to the next call.
         """
         y = signal @ self.transform.T
+        if not np.isfinite(y).all():
+            self._refuse_non_finite(y)
         amp, kmax = self.amp, self.kmax
         if len(y) == 1:  # stepwise runs: the residual is in [0, amp), so k = floor(A/amp)
             acc = self.acc + y[0]
@@ -104,6 +107,15 @@ class SpikeEncoder:
         counts[:, self.on] = np.maximum(k, 0)
         counts[:, self.off] = np.maximum(-k, 0)
         return counts
+
+    def _refuse_non_finite(self, y: np.ndarray) -> None:
+        # a NaN has no spike count (numpy and the compiled loop would each invent one)
+        step, row = (int(i[0]) for i in np.nonzero(~np.isfinite(y)))
+        conn = self.mapped.inputs[int(self.owner[row])].conn
+        raise DiscretizationError(
+            f"{describe(conn)}: the host value sent to the chip is {y[step, row]} (step {step + 1} of this run "
+            "chunk); the chip's spike encoder needs finite values. Check the Node's output for NaN or inf."
+        )
 
     def _warn_saturated(self, over: np.ndarray) -> None:
         conn = self.mapped.inputs[int(self.owner[np.flatnonzero(over)[0]])].conn

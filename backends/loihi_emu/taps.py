@@ -63,7 +63,8 @@ class MapOptions:
         ``decode_synapse="pre"`` (and for decode neurons of PES connections).
     decode_synapse
         Where a decoded connection mapped to decode neurons applies its own synapse.
-        ``"post"`` (default, as nengo-loihi): the decode neurons integrate the pre
+        ``"post"`` (default; nengo-loihi's own arrangement is ``"pre"`` with a 5 ms
+        ``decode_tau``): the decode neurons integrate the pre
         spikes unfiltered and the connection's synapse filters their spikes into the
         post, so each hop has nengo's single filter.  ``"pre"``: the connection's
         synapse filters the decode neurons' input and ``decode_tau`` their output
