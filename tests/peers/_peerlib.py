@@ -42,14 +42,9 @@ def module(peer: str, graph: nir.NIRGraph, dt: float, batch_size: int = 1):
     return norse.torch.from_nir(graph, dt=dt)
 
 
-def steps(peer: str, mod, x: np.ndarray, n_steps: int, carry: bool = False) -> np.ndarray:
+def steps(peer: str, mod, x: np.ndarray, n_steps: int) -> np.ndarray:
     """The peer's per-step outputs for items ``x`` (``(B, ...)``), each held for ``n_steps``
-    steps; shape ``(B, n_steps, n_out)``.
-
-    By default every item starts from a zero state (the items run as one batch);
-    ``carry=True`` shows them one after another, each starting from the state the
-    previous one left, as ``nhw deploy`` presents items.
-    """
+    steps from a zero state (the items run as one batch); shape ``(B, n_steps, n_out)``."""
     import torch
 
     def fresh():
@@ -57,7 +52,6 @@ def steps(peer: str, mod, x: np.ndarray, n_steps: int, carry: bool = False) -> n
             for m in mod.modules():
                 if hasattr(m, "reset_mem"):
                     m.reset_mem()
-        return None
 
     def one(xt, state):
         if peer == "snntorch":
@@ -68,9 +62,7 @@ def steps(peer: str, mod, x: np.ndarray, n_steps: int, carry: bool = False) -> n
         return out.numpy().reshape(len(xt), -1), state
 
     x = np.asarray(x, dtype=np.float32)
-    if peer == "sinabs":  # one call: (batch * time, ...) in, batch-major, a fresh state
-        if carry:
-            raise ValueError("sinabs items run as one batch here (carry=True is not supported)")
+    if peer == "sinabs":  # one call: (batch * time, ...) in, batch-major
         with torch.no_grad():
             for m in mod.modules():
                 if hasattr(m, "reset_states"):
@@ -78,17 +70,13 @@ def steps(peer: str, mod, x: np.ndarray, n_steps: int, carry: bool = False) -> n
             out = mod(torch.tensor(np.repeat(x[:, None], n_steps, axis=1).reshape(len(x) * n_steps, *x.shape[1:])))
         out = out[0] if isinstance(out, tuple) else out
         return out.numpy().reshape(len(x), n_steps, -1)
-    batches = [x[i:i + 1] for i in range(len(x))] if carry else [x]
-    state, outs = fresh(), []
+    fresh()
+    state, per, xt = None, [], torch.tensor(x)
     with torch.no_grad():
-        for batch in batches:
-            xt = torch.tensor(batch)
-            per = []
-            for _ in range(n_steps):
-                out, state = one(xt, state)
-                per.append(out)
-            outs.append(np.stack(per, axis=1))
-    return np.concatenate(outs)
+        for _ in range(n_steps):
+            out, state = one(xt, state)
+            per.append(out)
+    return np.stack(per, axis=1)
 
 
 def run(peer: str, mod, x: np.ndarray, n_steps: int) -> np.ndarray:
