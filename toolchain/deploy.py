@@ -38,6 +38,8 @@ class DeployResult:
     metrics: dict[str, float] = field(default_factory=dict)
     #: the scored probe's per-item decisions: probe, labels, predictions, steps_per_item
     classification: dict[str, Any] | None = None
+    #: which neuron models the TF simulator computed (a network trained for a chip runs its neurons)
+    neurons: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """Plain-data summary (also stored in the run's manifest)."""
@@ -50,6 +52,7 @@ class DeployResult:
             "build_s": round(r.build_s, 4),
             "run_s": round(r.run_s, 4),
             "spiking_probes": self.spiking,
+            **({"neurons": self.neurons} if self.neurons else {}),
             "hardware_report": r.hardware_report is not None,
             "hardware_note": r.hardware_note,
             "probes": {n: probe_stats(v, n in self.spiking) for n, v in r.data.items()},
@@ -148,6 +151,10 @@ def deploy(cfg: ExperimentConfig, target: str | None = None, out: str | Path | N
     sim = simulate(target, built, probes, n_steps, dt=cfg.deploy.dt, seed=cfg.seed,
                    options=cfg.deploy.options.get(target))
     result = DeployResult(cfg, sim, n_steps, spiking_probes(probes), fed)
+    if target == "tensorflow" and cfg.frozen is not None:
+        chip = cfg.train.target if cfg.train is not None else None
+        result.neurons = (f"{chip} neuron models" + (", quantised weights" if cfg.train.quantize else "")
+                          if chip else "nengo neuron models")
     if cfg.deploy.classify is not None and fed:
         scored = score(sim.data[cfg.deploy.classify], fed["y"], cfg.deploy.presentation_time / cfg.deploy.dt,
                        cfg.deploy.classify)

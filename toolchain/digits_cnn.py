@@ -5,10 +5,11 @@
 
 The convolutions are built as ``nengo.Convolution`` transforms or, with
 ``transform="sparse"`` (the default), as ``nengo.Sparse`` transforms holding the same
-kernel at every position: loihi-emu maps Sparse transforms (as synapses on the chip
-between the two convolutional layers) but not yet ``nengo.Convolution``. A Sparse
-transform trains every position's copy of the kernel separately, so after training
-the layers are locally connected rather than strictly convolutional.
+kernel at every position: quantisation-aware training quantises Sparse transforms
+(as loihi-emu programs them: synapses between the two convolutional layers) but not
+``nengo.Convolution``. A Sparse transform trains every position's copy of the kernel
+separately, so after training the layers are locally connected rather than strictly
+convolutional. Also the zoo entry ``network.name: digits_cnn``.
 
 Layer outputs have amplitude ``1 / max_rate``, so a neuron at its top rate outputs
 about 1 and every layer sees inputs of the same order (the "firing-rate scaling" of
@@ -17,33 +18,13 @@ converted networks).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any
 
 import nengo
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 from nhw.backends.neuron_types import NEURON_TYPES
-from nhw.toolchain.networks import BuiltNetwork
-
-#: Config names of neuron types (the shared registry's names).
-NeuronName = Literal[tuple(NEURON_TYPES.names())]  # type: ignore[valid-type]
-
-
-class DigitsCNNParams(BaseModel):
-    """Parameters of :func:`digits_cnn` (unknown keys are errors)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    filters1: PositiveInt = Field(8, description="filters of the first 3x3 convolution (stride 1)")
-    filters2: PositiveInt = Field(16, description="filters of the second 3x3 convolution (stride 2)")
-    n_classes: PositiveInt = 10
-    neuron_type: NeuronName = "spiking_relu"
-    max_rate: float = Field(200.0, gt=0, description="neurons' firing rate at input 1 (Hz)")
-    transform: Literal["sparse", "convolution"] = Field(
-        "sparse", description="how the convolutions are built (loihi-emu maps 'sparse' only)")
-    output_synapse: float | None = Field(0.01, ge=0, description="filter on the output probe (s)")
-    n_steps: PositiveInt = 30
+__all__ = ["digits_cnn"]
 
 
 def _conv_indices(shape_in: tuple, k: int, stride: int, filters: int) -> tuple[np.ndarray, np.ndarray, tuple]:
@@ -77,16 +58,25 @@ def _conv(shape_in: tuple, k: int, stride: int, filters: int, kind: str, rng: np
     return nengo.Sparse((n_out, n_in), indices=idx, init=kernel.reshape(-1)[kern]), shape_out
 
 
-def digits_cnn(seed: int = 0, **params) -> BuiltNetwork:
-    """Build the convolutional digits classifier (parameters: :class:`DigitsCNNParams`).
+def digits_cnn(p: Any, seed: int = 0) -> tuple[nengo.Network, nengo.Node, dict[str, nengo.Probe]]:
+    """Build the convolutional digits classifier.
+
+    Parameters
+    ----------
+    p
+        Validated parameters (the zoo entry's
+        :class:`nhw.toolchain.networks.DigitsCNNParams`; this module does not import
+        the zoo, which builds through it).
+    seed
+        Network and weight seed.
 
     Returns
     -------
-    BuiltNetwork
-        Input ``input`` (64 pixels); probes ``output`` (filtered logits), ``logits``
-        (unfiltered: what one-step training sees), ``conv1`` and ``conv2`` (neurons).
+    (network, input, probes)
+        Input Node ``input`` (64 pixels); probes ``output`` (filtered logits),
+        ``logits`` (unfiltered: what one-step training sees), ``conv1`` and ``conv2``
+        (neurons).
     """
-    p = DigitsCNNParams.model_validate(params)
     rng = np.random.RandomState(seed)
     neuron = NEURON_TYPES.by_name(p.neuron_type)
     with nengo.Network(seed=seed, label="digits_cnn") as net:
@@ -111,4 +101,4 @@ def digits_cnn(seed: int = 0, **params) -> BuiltNetwork:
             "conv1": nengo.Probe(c1.neurons, label="conv1"),
             "conv2": nengo.Probe(c2.neurons, label="conv2"),
         }
-    return BuiltNetwork(net, {"input": inp}, probes, p.n_steps)
+    return net, inp, probes

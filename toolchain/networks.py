@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
 from nhw.backends.neuron_types import NEURON_TYPES
 from nhw.toolchain import parity_networks as std
+from nhw.toolchain.digits_cnn import digits_cnn
 from nhw.errors import ConfigError, UnknownNameError
 from nhw.names import unknown
 
@@ -192,6 +193,26 @@ class DigitsParams(Params):
     n_steps: PositiveInt = 30
 
 
+class DigitsCNNParams(Params):
+    """A spiking convolutional classifier of 8x8 digits (:mod:`nhw.toolchain.digits_cnn`)."""
+
+    filters1: PositiveInt = Field(8, description="filters of the first 3x3 convolution (stride 1)")
+    filters2: PositiveInt = Field(16, description="filters of the second 3x3 convolution (stride 2)")
+    n_classes: PositiveInt = 10
+    neuron_type: NeuronName = "spiking_relu"
+    max_rate: float = Field(200.0, gt=0, description="neurons' firing rate at input 1 (Hz)")
+    transform: Literal["sparse", "convolution"] = Field(
+        "sparse", description="how the convolutions are built (quantisation-aware training quantises 'sparse' only)")
+    output_synapse: float | None = Field(0.01, ge=0, description="filter on the output probe (s)")
+    n_steps: PositiveInt = 30
+
+
+def _digits_cnn(p: DigitsCNNParams, seed: int) -> BuiltNetwork:
+    """8x8 pixels -> conv 3x3 -> conv 3x3 stride 2 -> 10 logits (see :mod:`nhw.toolchain.digits_cnn`)."""
+    net, inp, probes = digits_cnn(p, seed)
+    return BuiltNetwork(net, {"input": inp}, probes, p.n_steps)
+
+
 def digits_classifier(p: DigitsParams, seed: int) -> BuiltNetwork:
     """Node(64) -> Glorot -> spiking hidden layer -> Glorot -> Node(10) (logits)."""
     with nengo.Network(seed=seed, label="digits_classifier") as net:
@@ -237,6 +258,8 @@ _ENTRIES = [
     ZooEntry("autoencoder", AutoencoderParams, autoencoder, "seed tutorial: two-layer ReLU autoencoder"),
     ZooEntry("rate_spiking", RateSpikingParams, rate_spiking, "seed tutorial: rate vs spiking neurons on a sine"),
     ZooEntry("digits_classifier", DigitsParams, digits_classifier, "spiking classifier of 8x8 digits (64 -> 10)"),
+    ZooEntry("digits_cnn", DigitsCNNParams, _digits_cnn,
+             "spiking convolutional classifier of 8x8 digits (conv 3x3 -> conv 3x3 s2 -> 10)"),
     ZooEntry("sin_x2_chain", StandardParams, _standard("sin_x2_chain"), std.NETWORKS["sin_x2_chain"].description),
     ZooEntry("integrator", IntegratorParams, _standard("integrator", ("tau",)), std.NETWORKS["integrator"].description),
     ZooEntry("oscillator", OscillatorParams, _standard("oscillator", ("tau", "hz")), std.NETWORKS["oscillator"].description),

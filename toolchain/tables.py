@@ -97,6 +97,8 @@ def deploy_summary(s: Mapping[str, Any]) -> str:
     """A deploy run's summary (``summary.json``): a header line, one row per probe, the metrics."""
     head = (f"{s['network']} on {s['target']}: {s['n_steps']} steps of {s['dt'] * 1000:g} ms; "
             f"build {s['build_s']:.2f} s, run {s['run_s']:.2f} s")
+    if s.get("neurons"):
+        head += f"; {s['neurons']}"
     rows = []
     for name, p in s["probes"].items():
         note = f"{p['spikes']} spikes" if "spikes" in p else ""

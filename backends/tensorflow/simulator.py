@@ -268,6 +268,7 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
             surrogate=get_setting(network, "surrogate"),
             surrogate_slope=get_setting(network, "surrogate_slope"),
             target=get_setting(network, "target"),
+            chip_inference=get_setting(network, "chip_inference"),
         )
         self._ctx = ctx
         builders = []

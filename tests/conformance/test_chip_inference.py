@@ -102,3 +102,13 @@ def test_chip_inference_setting_is_validated():
         with pytest.raises(ValidationError, match="chip_inference must be None, True or False; got 1"):
             configure_settings(chip_inference=1)
         configure_settings(target="loihi-emu", chip_inference=True)
+
+
+def test_chip_inference_false_keeps_nengos_neurons():
+    neuron_type, bias = _BIASES["LIF"]
+    net, p = _population(neuron_type, bias, chip=False)
+    with net:
+        configure_settings(target="loihi-emu", chip_inference=False)  # trained for the chip, run as nengo
+    off = _spikes("tensorflow", net, p)
+    np.testing.assert_array_equal(off, _spikes("tensorflow", *_population(neuron_type, bias, chip=False)))
+    assert np.count_nonzero(off != _spikes("loihi-emu", *_population(neuron_type, bias, chip=True))) > 1000

@@ -12,6 +12,7 @@ SMALL = {
     "autoencoder": {"n_in": 16, "n_hidden": 8},
     "rate_spiking": {"n_neurons": 5, "n_steps": 50},
     "digits_classifier": {"n_hidden": 16},
+    "digits_cnn": {"filters1": 2, "filters2": 3},
 }
 
 

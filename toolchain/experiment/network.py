@@ -40,7 +40,26 @@ def build_network(cfg: ExperimentConfig) -> networks.BuiltNetwork:
     check_names(cfg, built)
     if cfg.frozen is not None:
         apply_trained(built, cfg.frozen)
+        trained_for_target(built, cfg)
     return built
+
+
+def trained_for_target(built: networks.BuiltNetwork, cfg: ExperimentConfig) -> str | None:
+    """Mark a network trained for a chip (``train.target``) so the TF simulator runs it as trained.
+
+    The TensorFlow simulator then computes the target's spiking neurons (and, with
+    ``train.quantize``, its quantised weights) at inference, so ``nhw deploy --target
+    tensorflow`` scores what training measured and what the chip will give. Other
+    targets ignore the setting. Returns the target, or None when there is none.
+    """
+    tr = cfg.train
+    if tr is None or tr.target is None:
+        return None
+    from nhw.backends.tensorflow.settings import configure_settings  # numpy/nengo only, no TensorFlow
+
+    with built.network:
+        configure_settings(target=tr.target, quantize=bool(tr.quantize))
+    return tr.target
 
 
 def apply_trained(built: networks.BuiltNetwork, path: str | Path) -> None:
