@@ -506,13 +506,19 @@ def export_cmd(source: str, fmt: str, output: str, allow_partial: bool, profile:
 @click.option("--target", default="reference", show_default=True, help="deploy.target of the new config.")
 @click.option("--from", "profile", type=click.Choice(_NIR_PROFILES), default="spec", show_default=True,
               help="Read the file in this NIR peer's conventions (docs/nir.md).")
+@click.option("--own-export", is_flag=True,
+              help="With --from: the file was written by the peer's own exporter; undo its known deviations "
+                   "from NIR (Norse 1.1: time constants written as dt * tau).")
 @global_options(uses=("force",), hint="; the config to write is -o/--output")
 @_clean_errors
-def import_cmd(nir_file: str, output: str, target: str, profile: str) -> None:
+def import_cmd(nir_file: str, output: str, target: str, profile: str, own_export: bool) -> None:
     """Import a NIR file: check it builds, and write a config that deploys it."""
     from nhw.toolchain.nir.files import import_to_config
 
-    text, imported = import_to_config(nir_file, output, target=target, force=_g().force, profile=profile)
+    if own_export and profile == "spec":
+        raise click.UsageError("--own-export needs --from PEER (whose exporter wrote the file)")
+    text, imported = import_to_config(nir_file, output, target=target, force=_g().force, profile=profile,
+                                      own_export=own_export)
     if _g().json:
         _emit_json({"out": output, "inputs": sorted(imported.inputs), "outputs": sorted(imported.outputs)})
         return

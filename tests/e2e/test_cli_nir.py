@@ -105,3 +105,29 @@ def test_written_files_get_the_modes_plain_writes_would(tmp_path):
     assert run("import", str(net), "-o", str(cfg)).exit_code == 0
     modes = {p.name: stat.S_IMODE(os.stat(p).st_mode) for p in (net, cfg)}
     assert modes == {"cc.nir": file_mode(), "cc.yaml": file_mode()}, modes
+
+
+def test_import_own_export_reads_a_peers_own_file(tmp_path):
+    """--own-export undoes a peer exporter's known deviation (Norse 1.1 writes dt * tau)."""
+    import nir
+
+    from nhw.toolchain.nir.profiles import exact_tau
+
+    dt, tau, n = 1e-3, 0.02, 3  # the norse profile reads at 1 ms when the file names no dt
+    graph = nir.NIRGraph(nodes={
+        "in": nir.Input(input_type={"input": np.array([n])}),
+        "w": nir.Affine(np.eye(n), np.zeros(n)),
+        "lif": nir.LIF(tau=np.full(n, dt * tau), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n),
+                       v_reset=np.zeros(n)),
+        "out": nir.Output(output_type={"output": np.array([n])})},
+        edges=[("in", "w"), ("w", "lif"), ("lif", "out")])
+    f = tmp_path / "norse.nir"
+    nir.write(str(f), graph)
+    out = run("import", str(f), "-o", str(tmp_path / "a.yaml"), "--from", "norse")
+    assert out.exit_code != 0 and "--own-export" in out.output
+    out = run("import", str(f), "-o", str(tmp_path / "a.yaml"), "--own-export")
+    assert out.exit_code == 2 and "needs --from" in out.output
+    out = run("import", str(f), "-o", str(tmp_path / "b.yaml"), "--from", "norse", "--own-export")
+    assert out.exit_code == 0, out.output
+    read = nir.read(str(tmp_path / "b.nir"))
+    assert np.allclose(read.nodes["lif"].tau, exact_tau(np.full(n, tau), dt))

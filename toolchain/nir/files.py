@@ -63,13 +63,15 @@ def carry_experiment(result, cfg, built) -> None:
 
 
 def import_to_config(nir_path: str | Path, out: str | Path, *, target: str = "reference",
-                     force: bool = False, profile: str = "spec") -> tuple[str, ImportedNetwork]:
+                     force: bool = False, profile: str = "spec",
+                     own_export: bool = False) -> tuple[str, ImportedNetwork]:
     """Import ``nir_path`` (checking that it builds) and write a config deploying it.
 
     With a peer ``profile`` (``snntorch``, ``norse``, ``rockpool``, ``sinabs``: see
     :mod:`nhw.toolchain.nir.profiles`) the file is read in that peer's conventions and
     its strict-NIR equivalent is written next to the config (``out`` with suffix
-    ``.nir``), which the config deploys.
+    ``.nir``), which the config deploys; ``own_export``: the peer's own exporter wrote
+    it (see :func:`nhw.toolchain.nir.profiles.from_profile`).
 
     Returns
     -------
@@ -84,7 +86,7 @@ def import_to_config(nir_path: str | Path, out: str | Path, *, target: str = "re
         raise NIRError(f"{out}: exists; pass --force to replace it")
     source = nir_path
     if chosen.normalise:
-        graph = from_profile(read_graph(nir_path), chosen)
+        graph = from_profile(read_graph(nir_path), chosen, own_export=own_export)
         imported = import_nir(graph)  # builds before anything is written
         source = out.resolve().with_suffix(".nir")
         if source == nir_path:

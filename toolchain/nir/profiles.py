@@ -634,7 +634,7 @@ def from_profile(graph: nir.NIRGraph, profile: str | Profile, *, dt: float | Non
                 if not profile.own_export_tau_times_dt or own_export:
                     raise
                 raise NIRError(f"{e}; {profile.name}'s own exporter writes dt * tau: if it wrote this "
-                               "file, read it with own_export=True") from None
+                               "file, read it with own_export=True (nhw import --own-export)") from None
         if profile.tau_in_steps:
             for attr in ("tau", "tau_mem", "tau_syn"):
                 if hasattr(node, attr):
