@@ -16,8 +16,12 @@ The ideal run is the question "what would this network compute without spikes":
 - Decoded networks (every connection from an ensemble is decoded): the same network
   with ``nengo.Direct`` neurons on ``reference``, i.e. the exact functions the
   connections ask for, filtered by the same synapses.
-- Networks with a neuron-level object (a ``Neurons`` connection or probe, a learning
-  rule, which needs pre activities): ``nengo.Direct`` has no neurons, so the ideal is
+- Networks whose learned connections are taught a known function (:data:`TAUGHT`:
+  ``pes_learning``, whose error is ``post - stim``): that function in Direct mode, the
+  learning removed ("taught"), i.e. what learning converges to; both targets' errors
+  include their learning transient.
+- Other networks with a neuron-level object (a ``Neurons`` connection or probe, a
+  learning rule, which needs pre activities): ``nengo.Direct`` has no neurons, so the ideal is
   the same network with nengo's rate-mode neurons (``nengo.LIF`` -> ``nengo.LIFRate``,
   spiking rectified linear -> ``RectifiedLinear``) on ``reference``.  The spiking
   network is an approximation of exactly this rate network (same gains, biases,
@@ -42,6 +46,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
+from typing import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("PYOPENCL_CTX", "0")
@@ -109,6 +114,33 @@ def _rmse(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
 
 
+#: Standard networks whose learned connections are taught a known function (their
+#: error signal is ``post - f(stim)``): their ideal is that function in Direct mode, the
+#: learning connections removed, i.e. what the learning converges to.
+TAUGHT: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "pes_learning": lambda x: x,  # error = post - stim
+}
+
+
+def teach(network: nengo.Network) -> bool:
+    """Replace each learned connection of a :data:`TAUGHT` network by the function it is taught.
+
+    Returns whether ``network`` is one (it is modified in place).
+    """
+    function = TAUGHT.get(network.label)
+    if function is None:
+        return False
+    for net in [network, *network.all_networks]:
+        for conn in list(net.connections):
+            if isinstance(conn.post_obj, nengo.connection.LearningRule):
+                net.connections.remove(conn)  # the error signal into the rule
+    for conn in network.all_connections:
+        if conn.learning_rule_type is not None:
+            conn.learning_rule_type = None
+            conn.function = function
+    return True
+
+
 def needs_neurons(network: nengo.Network) -> bool:
     """Whether the network has a neuron-level object that ``nengo.Direct`` cannot run."""
     neurons = any(isinstance(c.pre_obj, nengo.ensemble.Neurons) or isinstance(c.post_obj, nengo.ensemble.Neurons)
@@ -137,14 +169,17 @@ def ideal(case, seed: int, chip_curve: bool = False) -> tuple[str, dict[str, np.
     Returns
     -------
     tuple
-        The ideal's kind (``"direct"`` or ``"rate"``) and each named probe's data.
+        The ideal's kind (``"direct"``, ``"taught"`` or ``"rate"``) and each named
+        probe's data.
     """
-    mode = ideal_mode(case.network)
+    mode = "taught" if not chip_curve and teach(case.network) else ideal_mode(case.network)
+    if mode == "taught" and needs_neurons(case.network):
+        raise UnsupportedFeatureError(f"network {case.network.label!r}: a taught ideal still has neuron objects")
     for ens in case.network.all_ensembles:
         if chip_curve and type(ens.neuron_type) is nengo.LIF:
             ens.neuron_type = ChipCurveLIFRate(tau_rc=ens.neuron_type.tau_rc, tau_ref=ens.neuron_type.tau_ref,
                                                amplitude=ens.neuron_type.amplitude)
-        elif mode == "direct":
+        elif mode in ("direct", "taught"):
             ens.neuron_type = nengo.Direct()
         else:
             convert = RATE_TYPES.get(type(ens.neuron_type))

@@ -18,6 +18,25 @@ def test_ideal_mode_of_standard_networks(name):
     assert ideal_mode(NETWORKS[name].case(None, 10, 0).network) == want
 
 
+def test_taught_ideal_is_the_function_learning_converges_to():
+    # pes_learning's error is post - stim: its ideal is the channel stim -> pre -> post
+    case = NETWORKS["pes_learning"].case(None, 10, 0)
+    mode, data = ideal(case, seed=0)
+    assert mode == "taught"
+    assert not any(c.learning_rule_type for c in case.network.all_connections)
+    assert all(isinstance(e.neuron_type, nengo.Direct) for e in case.network.all_ensembles)
+    stim = next(n for n in case.network.all_nodes if n.label == "stim")
+    with nengo.Network() as channel:  # built independently: stim -> pre -> post, nengo's default synapses
+        node = nengo.Node(stim.output)
+        pre, post = (nengo.Ensemble(1, stim.size_out, neuron_type=nengo.Direct()) for _ in range(2))
+        nengo.Connection(node, pre)
+        nengo.Connection(pre, post)
+        p = nengo.Probe(post, synapse=0.02)
+    with nengo.Simulator(channel, progress_bar=False) as sim:
+        sim.run_steps(case.n_steps)
+    assert np.allclose(data["post"], sim.data[p]) and np.abs(sim.data[p]).max() > 0.3
+
+
 def test_rate_ideal_is_the_rate_network():
     with nengo.Network(seed=0) as net:
         stim = nengo.Node(0.5)
