@@ -202,6 +202,9 @@ class DeploySection(Section):
     n_items: PositiveInt | None = Field(None, description="test samples to feed (default: the whole test set)")
     classify: str | None = Field(
         None, description="probe scored against the fed labels: argmax over the last 20% of each presentation")
+    reset_per_item: bool = Field(
+        False, description="start every fed sample from the initial state (the simulator is reset between "
+        "samples, as NengoDL's per-sample predict and the NIR peers do); default: one continuous run")
     plots: bool = Field(True, description="write outputs.png and spikes.png")
     max_raster_neurons: PositiveInt = Field(50, description="neurons shown per spike raster")
 
@@ -211,6 +214,9 @@ class DeploySection(Section):
         if self.presentation_time < self.dt:
             raise ValueError(f"presentation_time {self.presentation_time!r} s is shorter than one time step "
                              f"(dt {self.dt!r} s); expected presentation_time >= dt")
+        if self.reset_per_item and self.feed is None:
+            raise ValueError("reset_per_item: true resets between fed samples; expected deploy.feed naming the "
+                             "input to feed, got none")
         return self
 
 

@@ -53,6 +53,10 @@ def feed_inputs(cfg: ExperimentConfig, built: networks.BuiltNetwork) -> dict[str
     if ds.n_features != node.size_out:
         raise ConfigError(f"{cfg.source}: deploy.feed: input node {dep.feed!r} takes {node.size_out} values "
                           f"but dataset {ds.name!r} has {ds.n_features} features")
+    if dep.reset_per_item:
+        items = ItemFeed(x, dep.dt, None if x.ndim == 3 else int(round(dep.presentation_time / dep.dt)))
+        node.output = items
+        return {"x": x, "y": y, "n_steps": np.asarray(items.n_items * items.steps)}
     if x.ndim == 3:
         node.output = nengo.processes.PresentInput(x.reshape(-1, x.shape[-1]), dep.dt)
         steps = x.shape[0] * x.shape[1]
@@ -60,6 +64,43 @@ def feed_inputs(cfg: ExperimentConfig, built: networks.BuiltNetwork) -> dict[str
         node.output = nengo.processes.PresentInput(x.reshape(len(x), -1), dep.presentation_time)
         steps = int(round(len(x) * dep.presentation_time / dep.dt))
     return {"x": x, "y": y, "n_steps": np.asarray(steps)}
+
+
+class ItemFeed:
+    """A Node output showing one fed sample at a time, from t = 0 of each run.
+
+    ``deploy.reset_per_item`` runs every sample in a run of its own after a simulator
+    reset (:func:`nhw.toolchain.experiment.simulate` does so for any Node whose output
+    is an ``ItemFeed``); :meth:`show` picks the sample the next run sees (a time series is played
+    step by step, a flat sample held for ``steps`` steps).
+
+    Parameters
+    ----------
+    x
+        Samples ``(n, features)`` or time series ``(n, n_steps, features)``.
+    dt
+        Time step (s).
+    steps
+        Steps per flat sample (ignored for time series).
+    """
+
+    def __init__(self, x: np.ndarray, dt: float, steps: int | None) -> None:
+        self.x = np.asarray(x, dtype=np.float64)
+        self.dt = dt
+        self.series = self.x.ndim == 3
+        self.n_items = len(self.x)
+        self.steps = self.x.shape[1] if self.series else int(steps or 1)
+        self.item = 0
+
+    def show(self, item: int) -> None:
+        """Feed sample ``item`` in the next run."""
+        self.item = int(item)
+
+    def __call__(self, t: float) -> np.ndarray:
+        sample = self.x[self.item]
+        if not self.series:
+            return sample.reshape(-1)
+        return sample[min(max(int(round(t / self.dt)) - 1, 0), len(sample) - 1)]
 
 
 def _check_driven(cfg: ExperimentConfig, built: networks.BuiltNetwork) -> None:

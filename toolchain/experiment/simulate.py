@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,18 +92,23 @@ def simulate(target: str, built: networks.BuiltNetwork, probes: dict[str, nengo.
         raise DeployError(f"target {target!r}: cannot build the network: TypeError: {exc}{hint}") from exc
     except (nengo.exceptions.NengoException, ValueError, NotImplementedError) as exc:
         raise DeployError(f"target {target!r}: cannot build the network: {type(exc).__name__}: {exc}") from exc
+    items = item_feed(built.network)
     with sim:
         t1 = time.perf_counter()
         try:
             with progress.stage(f"simulating on {target}", total=n_steps) as bar:
-                if bar is None:
+                if items is not None:
+                    data, t = _run_per_item(sim, items, probes, n_steps, seed, bar)
+                elif bar is None:
                     sim.run_steps(n_steps)
                 else:
                     sim.run_steps(n_steps, progress_bar=bar)
         except nengo.exceptions.NengoException as exc:
             raise DeployError(f"target {target!r}: simulation failed: {type(exc).__name__}: {exc}") from exc
         t2 = time.perf_counter()
-        data = {name: np.asarray(sim.data[p], dtype=np.float64) for name, p in probes.items()}
+        if items is None:
+            data = {name: np.asarray(sim.data[p], dtype=np.float64) for name, p in probes.items()}
+            t = np.asarray(sim.trange(), dtype=np.float64)
         report, note = None, ""
         make_report = getattr(sim, "hardware_report", None)
         if callable(make_report):
@@ -110,4 +116,43 @@ def simulate(target: str, built: networks.BuiltNetwork, probes: dict[str, nengo.
                 report = make_report()
             except Exception as exc:  # a report is a bonus; its failure must not lose the run
                 note = f"hardware report failed: {type(exc).__name__}: {exc}"
-        return Simulated(target, data, np.asarray(sim.trange(), dtype=np.float64), t1 - t0, t2 - t1, report, note)
+        return Simulated(target, data, t, t1 - t0, t2 - t1, report, note)
+
+
+def item_feed(network: nengo.Network):
+    """The network's per-item input (a Node whose output is an ``ItemFeed``), or None."""
+    from nhw.toolchain.experiment.feed import ItemFeed
+
+    feeds = [n.output for n in network.all_nodes if isinstance(n.output, ItemFeed)]
+    if len(feeds) > 1:
+        raise DeployError(f"deploy.reset_per_item: expected one fed input, found {len(feeds)}")
+    return feeds[0] if feeds else None
+
+
+def _run_per_item(sim, items, probes: dict[str, nengo.Probe], n_steps: int, seed: int,
+                  bar) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Run each fed item from the initial state (a reset before every item but the first).
+
+    The probe data of the runs are concatenated, and time counts on across them, so
+    the result has the shape and time axis of one continuous run.
+    """
+    if n_steps > items.n_items * items.steps:
+        raise DeployError(f"deploy.n_steps {n_steps} is longer than the {items.n_items} fed items "
+                          f"({items.n_items} x {items.steps} steps) that reset_per_item runs one by one")
+    chunks: dict[str, list[np.ndarray]] = {name: [] for name in probes}
+    done, item = 0, 0
+    while done < n_steps:
+        steps = min(items.steps, n_steps - done)
+        if item:
+            sim.reset(seed=seed)
+        items.show(item)
+        sim.run_steps(steps)
+        for name, p in probes.items():
+            chunks[name].append(np.asarray(sim.data[p], dtype=np.float64))
+        done, item = done + steps, item + 1
+        if bar is not None:  # nengo's ProgressBar interface: a Progress-like object
+            bar.update(SimpleNamespace(n_steps=done, max_steps=n_steps))
+    items.show(0)
+    data = {name: np.concatenate(c) for name, c in chunks.items()}
+    return data, (np.arange(n_steps, dtype=np.float64) + 1) * sim.dt
+
