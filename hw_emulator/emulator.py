@@ -638,11 +638,7 @@ class Emulator:
             self.input_count += np.asarray(host_counts).sum(axis=0)
         if self.kernel == "numba" and not self.learned and not what and steps:
             # the whole run is one compiled loop
-            host = self._no_host
-            if host_counts is not None and self.n_inputs:
-                host = np.ascontiguousarray(host_counts, dtype=np.int64).reshape(steps, self.n_inputs)
-            elif self.n_inputs:
-                self._act[self.n:] = 0
+            host = self._compiled_host(host_counts, steps)
             spk = np.empty(self.n, bool)
             self.q_overflows += _kernel.run_kernel(self.n_steps, steps, self._x, *self._kernel_args()[:1],
                                                    self._act, host, *self._kernel_args()[2:], spk,
@@ -658,6 +654,15 @@ class Emulator:
                 rec[i] = self.state(attr, sl)
         self.spike_count += full.sum(axis=0)
         return full[:, record], volts
+
+    def _compiled_host(self, host_counts: np.ndarray | None, steps: int) -> np.ndarray:
+        """Host axon counts as the compiled loops take them (``steps x n_inputs``, or the
+        empty block when there are none, in which case the input axons are silenced)."""
+        if host_counts is not None and self.n_inputs:
+            return np.ascontiguousarray(host_counts, dtype=np.int64).reshape(steps, self.n_inputs)
+        if self.n_inputs:
+            self._act[self.n:] = 0
+        return self._no_host
 
     @property
     def can_run_decoded(self) -> bool:
@@ -698,12 +703,9 @@ class Emulator:
         y = np.zeros((steps, dec.shape[1]))
         if not steps:
             return y
-        host = self._no_host
-        if host_counts is not None and self.n_inputs:
-            host = np.ascontiguousarray(host_counts, dtype=np.int64).reshape(steps, self.n_inputs)
+        host = self._compiled_host(host_counts, steps)
+        if host is not self._no_host:
             self.input_count += host.sum(axis=0)
-        elif self.n_inputs:
-            self._act[self.n:] = 0
         spk = np.empty(self.n, bool)
         args = self._kernel_args()
         self.q_overflows += _kernel.run_decode_kernel(self.n_steps, steps, self._x, args[0], self._act, host,
