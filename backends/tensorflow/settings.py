@@ -137,13 +137,13 @@ def configure_settings(**settings: Any) -> None:
         ``"spiking_aware"`` (spikes forward, surrogate gradient backward).
     surrogate : str or None
         Surrogate gradient of ``"spiking_aware"`` training: ``"fast_sigmoid"``
-        (the default; ``1 / (1 + k |v - 1|)**2``, SuperSpike / snnTorch),
+        (the default; ``1 / (1 + k |v - 1|)**2``, SuperSpike),
         ``"arctan"`` (``(k / 2) / (1 + (pi k (v - 1) / 2)**2)``) or ``"rate"``
         (the rate model's derivative, smoothed by ``lif_smoothing``; zero for
         silent neurons). Applies to LIF, AdaptiveLIF and SpikingRectifiedLinear;
         other spiking types always use their rate model's derivative.
     surrogate_slope : float or None
-        The surrogate's slope ``k`` (None: 25 for fast_sigmoid, 2 for arctan;
+        The surrogate's slope ``k`` (None: 10 for fast_sigmoid, 2 for arctan;
         ``"rate"`` takes none).
     target : str or None
         ``"loihi-emu"``: while training, LIF and SpikingRectifiedLinear neurons

@@ -37,7 +37,8 @@ def test_surrogate_derivative_matches_formula(name, slope):
 
 
 def test_defaults_and_unknown_names():
-    assert surrogates.check_surrogate("fast_sigmoid") == ("fast_sigmoid", 25.0)
+    assert surrogates.check_surrogate("fast_sigmoid") == ("fast_sigmoid", 10.0)
+    assert surrogates.check_surrogate("fast_sigmoid", 25) == ("fast_sigmoid", 25.0)  # snnTorch's slope
     assert surrogates.check_surrogate("arctan") == ("arctan", 2.0)
     assert surrogates.check_surrogate("rate") == ("rate", None)
     with pytest.raises(ValidationError, match="'fast_sigmoid', 'arctan', 'rate'.*'sigmoidish'"):

@@ -12,12 +12,19 @@ too (backpropagation through time).
 
 Surrogates, chosen with ``configure_settings(surrogate=NAME, surrogate_slope=K)``:
 
-``"fast_sigmoid"`` (default slope 25)
-    ``sigma'(x) = 1 / (1 + k |x|)**2`` -- SuperSpike (Zenke & Ganguli 2018),
-    snnTorch's default surrogate (same formula, same default slope).
+``"fast_sigmoid"`` (default slope 10)
+    ``sigma'(x) = 1 / (1 + k |x|)**2`` -- SuperSpike (Zenke & Ganguli 2018);
+    snnTorch's ``fast_sigmoid`` (same formula; snnTorch's default slope is 25).
+    The default is wider than snnTorch's because a nengo LIF neuron resets to
+    zero, a whole threshold (``x = -1``) below the spike, and is then held
+    there for its refractory period: with ``k = 25`` the surrogate there is
+    ``1/676`` of its peak, with ``k = 10`` ``1/121``, so a neuron that fires
+    keeps learning from the steps after its spikes. ``surrogate_slope=25``
+    gives snnTorch's slope.
 ``"arctan"`` (default slope 2)
     ``sigma'(x) = (k / 2) / (1 + (pi k x / 2)**2)`` -- the derivative of
-    ``arctan(pi k x / 2) / pi`` (Fang et al. 2021; snnTorch's ``atan``).
+    ``arctan(pi k x / 2) / pi`` (Fang et al. 2021); snnTorch's ``atan``, the
+    surrogate its neurons use when given none.
 ``"rate"``
     The derivative of the neuron's rate model (``rate + stop_gradient(spikes -
     rate)``); smoothed with ``lif_smoothing`` (SoftLIFRate). This was the only
@@ -38,7 +45,7 @@ from typing import Any, Callable
 from nengo.exceptions import ValidationError
 
 #: surrogate name -> default slope (None: takes no slope)
-DEFAULT_SLOPE: dict = {"fast_sigmoid": 25.0, "arctan": 2.0, "rate": None}
+DEFAULT_SLOPE: dict = {"fast_sigmoid": 10.0, "arctan": 2.0, "rate": None}
 
 #: surrogate used by ``training_mode="spiking_aware"`` when none is configured
 DEFAULT_SURROGATE = "fast_sigmoid"
@@ -144,7 +151,9 @@ def lif_step(spiking_fn: Callable, F: Callable, adaptive: bool = False) -> Calla
       spike test, where ``v = v0 - (J - v0) expm1(-delta_t / tau_rc)`` carries
       gradient to ``J`` and to the previous voltage;
     - voltage carried to the next step: the reset to zero cuts the gradient
-      of neurons that spiked (as the real dynamics do), but the clamp at
+      of neurons that spiked (as the real dynamics do; the spike test inside
+      the reset is not differentiated, which is snnTorch's detached reset
+      applied to a reset to zero), but the clamp at
       ``min_voltage`` is passed straight through, so inhibited, silent
       neurons keep their voltage's gradient history;
     - refractory time: no gradient (its dependence on the exact spike time is
