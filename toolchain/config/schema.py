@@ -109,9 +109,9 @@ class SurrogateSection(Section):
     """Surrogate gradient of spiking-aware training."""
 
     name: Literal["fast_sigmoid", "arctan", "rate"] = Field(
-        "fast_sigmoid", description="fast_sigmoid (SuperSpike/snnTorch), arctan, or rate (the rate model's derivative)")
+        "fast_sigmoid", description="fast_sigmoid (SuperSpike), arctan, or rate (the rate model's derivative)")
     slope: PositiveFloat | None = Field(
-        None, allow_inf_nan=False, description="surrogate slope (default: 25 fast_sigmoid, 2 arctan; rate takes none)")
+        None, allow_inf_nan=False, description="surrogate slope (default: 10 fast_sigmoid, 2 arctan; rate takes none)")
 
 
 class EarlyStoppingSection(Section):
@@ -157,7 +157,7 @@ class TrainSection(Section):
     mode: Literal["rate", "spiking_aware"] = Field(
         "rate", description="train spiking neurons through their rate models, or spiking-aware")
     surrogate: SurrogateSection | None = Field(
-        None, description="surrogate gradient for mode spiking_aware (default: fast_sigmoid, slope 25)")
+        None, description="surrogate gradient for mode spiking_aware (default: fast_sigmoid, slope 10)")
     target: Literal["loihi-emu"] | None = Field(
         None, description="train LIF / spiking ReLU neurons as this target's neuron models (chip-aware training)")
     quantize: bool = Field(
