@@ -8,7 +8,7 @@ it appears.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -38,6 +38,8 @@ class CoreReport:
     inactive_updates: int = 0
     #: learning-engine weight updates (one per synapse of a learning group per epoch)
     synaptic_updates: int = 0
+    #: estimated busy time of the core over the whole run (s), from the per-event figures
+    time_estimate_s: float = 0.0
 
 
 @dataclass
@@ -71,6 +73,11 @@ class HardwareReport:
         d = asdict(self)
         d["quantization"] = {k: (v.as_dict() if hasattr(v, "as_dict") else v) for k, v in self.quantization.items()}
         return d
+
+    @classmethod
+    def combined(cls, reports: list["HardwareReport"]) -> "HardwareReport":
+        """:func:`combine_reports` (for callers holding reports, not this module)."""
+        return combine_reports(reports)
 
     def to_json(self, **kw) -> str:
         """JSON text of :meth:`as_dict`."""
@@ -167,21 +174,22 @@ def build_report(placement: Placement, emulator: Emulator, quantization: dict | 
             synupd += lw.epochs * np.bincount(tcore, minlength=n_cores).astype(np.int64)
     steps = max(emulator.n_steps, 1)
     inactive = comps * emulator.n_steps - active
+    core_ns = (synops * en.synop_ns + active * en.compartment_active_ns
+               + inactive * en.compartment_inactive_ns + spikes * en.spike_in_tile_ns
+               + synupd * en.synupdate_ns) / steps
     core_reports = [
         CoreReport(
             c.index, c.chip, c.describe(), c.compartments, spec.compartments_per_core,
             c.input_axons, spec.input_axons_per_core, c.output_axons, spec.output_axons_per_core,
             c.synapse_bits / 8, spec.synapse_memory_bytes,
             int(spikes[i]), int(synops[i]), int(active[i]), int(inactive[i]), int(synupd[i]),
+            float(core_ns[i] * steps * 1e-9),
         )
         for i, c in enumerate(placement.cores)
     ]
     energy_pj = (synops.sum() * en.synop_pj + active.sum() * en.compartment_active_pj
                  + inactive.sum() * en.compartment_inactive_pj + spikes.sum() * en.spike_in_tile_pj
                  + synupd.sum() * en.synupdate_pj)
-    core_ns = (synops * en.synop_ns + active * en.compartment_active_ns
-               + inactive * en.compartment_inactive_ns + spikes * en.spike_in_tile_ns
-               + synupd * en.synupdate_ns) / steps
     return HardwareReport(
         chip=f"{spec.name} (spec {spec.version})",
         n_chips=placement.n_chips,
@@ -205,6 +213,43 @@ def build_report(placement: Placement, emulator: Emulator, quantization: dict | 
         ),
         quantization=dict(quantization or {}),
         synapse_groups=synapse_group_memory(placement),
+    )
+
+
+#: CoreReport fields that count activity (summed when runs are combined)
+_ACTIVITY = ("spikes", "synaptic_ops", "active_updates", "inactive_updates", "synaptic_updates", "time_estimate_s")
+
+
+def combine_reports(reports: list[HardwareReport]) -> HardwareReport:
+    """One report for several runs of the same placed network (e.g. one per fed item,
+    each from a reset state): activity summed, per-step figures re-derived.
+
+    Raises
+    ------
+    ValueError
+        No reports, or reports of differently placed networks.
+    """
+    if not reports:
+        raise ValueError("combine_reports: expected at least one report, got none")
+    first = reports[0]
+    layout = [(c.core, c.chip, c.compartments) for c in first.cores]
+    for r in reports[1:]:
+        if [(c.core, c.chip, c.compartments) for c in r.cores] != layout:
+            raise ValueError("combine_reports: the reports describe differently placed networks")
+    steps = sum(r.n_steps for r in reports)
+    per = max(steps, 1)
+    cores = [replace(c, **{f: type(getattr(c, f))(sum(getattr(r.cores[i], f) for r in reports)) for f in _ACTIVITY})
+             for i, c in enumerate(first.cores)]
+    spikes = sum(c.spikes for c in cores)
+    synops = sum(c.synaptic_ops for c in cores)
+    energy = sum(r.energy_estimate_j for r in reports)
+    return replace(
+        first, n_steps=steps, cores=cores, total_spikes=spikes, total_synaptic_ops=synops,
+        spikes_per_step=spikes / per, synaptic_ops_per_step=synops / per,
+        total_synaptic_updates=sum(r.total_synaptic_updates for r in reports),
+        learning_saturations=sum(r.learning_saturations for r in reports),
+        energy_estimate_j=energy, energy_estimate_per_step_j=energy / per,
+        time_estimate_per_step_s=max((c.time_estimate_s for c in cores), default=0.0) / per,
     )
 
 

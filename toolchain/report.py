@@ -95,12 +95,6 @@ def _train(run: Run, folder: Path | None) -> tuple[str, list[Path]]:
     return (text + "\n\n" + trained if trained else text), files
 
 
-def _layer_name(label: str) -> str:
-    """A synapse group's connection as ``pre->post`` (its label ends ``[...pre->post]``)."""
-    inner = label[label.rfind("[") + 1:].rstrip("]") if label.endswith("]") else label
-    return inner.rsplit(".", 1)[-1] if "->" in inner else inner
-
-
 def quantization_loss_table(report: dict) -> str:
     """The quantisation loss per layer of a chip hardware report ("" when it has none).
 
@@ -111,16 +105,16 @@ def quantization_loss_table(report: dict) -> str:
     a trained run): ``max |w_chip - w| / max |w|``. Then one row per block for its
     biases (values clipped to the bias register's range).
     """
+    from nhw.toolchain.tables import group_name, render
+
     quant = report.get("quantization") or {}
     rows = []
     for block, q in quant.items():
         for label, g in (q.get("synapse_groups") or {}).items():
-            rows.append([block, _layer_name(label), g.get("exponent"), g.get("n_clipped"), g.get("n_zeroed"),
+            rows.append([block, group_name(label), g.get("exponent"), g.get("n_clipped"), g.get("n_zeroed"),
                          g.get("bits_lost"), g.get("max_rel_error")])
     if not rows:
         return ""
-    from nhw.toolchain.tables import render
-
     text = render(["block", "weights (connection)", "exponent", "clipped", "zeroed", "bits lost", "max rel error"],
                   rows, title="Quantisation loss per layer (programmed vs given float weights)")
     biases = [f"{b}: {q.get('bias_clipped', 0)} clipped, exponents {q.get('bias_exponents')}"

@@ -155,6 +155,14 @@ def _kib(nbytes: float) -> str:
     return f"{nbytes / 1024:.1f}"
 
 
+def group_name(label: str) -> str:
+    """A chip synapse group's connection as ``pre->post`` (its label ends ``[...pre->post]``,
+    then `` (shared)`` for shared weight lists)."""
+    base = label.removesuffix(" (shared)")
+    inner = base[base.rfind("[") + 1:].rstrip("]") if base.endswith("]") else base
+    return inner.rsplit(".", 1)[-1] if "->" in inner else inner
+
+
 def hardware_table(report: Any) -> str:
     """A chip hardware report as text: one row per core, then totals and the labelled estimates.
 
@@ -183,7 +191,7 @@ def hardware_table(report: Any) -> str:
              f"synaptic ops: {d['total_synaptic_ops']} total, {d['synaptic_ops_per_step']:.1f} per step"]
     for g in d.get("synapse_groups") or []:
         if g["format"] == "shared":
-            lines.append(f"shared synapses {g['label']}: {_kib(g['synapse_memory_bytes'])} KiB "
+            lines.append(f"shared synapses {group_name(g['label'])}: {_kib(g['synapse_memory_bytes'])} KiB "
                          f"({g['weight_lists']} weight lists, {g['stored']} entries for {g['synapses']} synapses) "
                          f"vs {_kib(g['dense_equivalent_bytes'])} KiB as discrete synapses")
     if d.get("total_synaptic_updates"):

@@ -120,3 +120,12 @@ def test_hardware_table_matches_the_emulators_report():
     for line in rep.to_table().splitlines():
         if line.startswith(("used:", "spikes:", "synaptic ops:", "ESTIMATE", "(")):
             assert line in tables.hardware_table(rep)
+
+
+def test_group_name_is_the_connection_pre_post():
+    from nhw.toolchain.tables import group_name
+
+    conn = "<Connection from <Node 'input'> to <Neurons of <Ensemble 'conv1'>>>"
+    assert group_name(f"{conn}[{conn}.input->conv1] (shared)") == "input->conv1"
+    assert group_name(f"{conn}[conv1->conv2]") == "conv1->conv2"
+    assert group_name("plain") == "plain"

@@ -98,7 +98,7 @@ def simulate(target: str, built: networks.BuiltNetwork, probes: dict[str, nengo.
         try:
             with progress.stage(f"simulating on {target}", total=n_steps) as bar:
                 if items is not None:
-                    data, t = _run_per_item(sim, items, probes, n_steps, seed, bar)
+                    data, t, item_reports = _run_per_item(sim, items, probes, n_steps, seed, bar)
                 elif bar is None:
                     sim.run_steps(n_steps)
                 else:
@@ -113,7 +113,12 @@ def simulate(target: str, built: networks.BuiltNetwork, probes: dict[str, nengo.
         make_report = getattr(sim, "hardware_report", None)
         if callable(make_report):
             try:
-                report = make_report()
+                if items is not None and item_reports:
+                    # each item ran from a reset (which zeroes the activity counters): the run's
+                    # activity is the sum of the items'
+                    report = type(item_reports[0]).combined(item_reports)
+                else:
+                    report = make_report()
             except Exception as exc:  # a report is a bonus; its failure must not lose the run
                 note = f"hardware report failed: {type(exc).__name__}: {exc}"
         return Simulated(target, data, t, t1 - t0, t2 - t1, report, note)
@@ -130,12 +135,15 @@ def item_feed(network: nengo.Network):
 
 
 def _run_per_item(sim, items, probes: dict[str, nengo.Probe], n_steps: int, seed: int,
-                  bar) -> tuple[dict[str, np.ndarray], np.ndarray]:
+                  bar) -> tuple[dict[str, np.ndarray], np.ndarray, list]:
     """Run each fed item from the initial state (a reset before every item but the first).
 
     The probe data of the runs are concatenated, and time counts on across them, so
-    the result has the shape and time axis of one continuous run.
+    the result has the shape and time axis of one continuous run. Targets with a
+    hardware report give one per item (a reset zeroes its activity counters).
     """
+    make_report = getattr(sim, "hardware_report", None)
+    reports = []
     if n_steps > items.n_items * items.steps:
         raise DeployError(f"deploy.n_steps {n_steps} is longer than the {items.n_items} fed items "
                           f"({items.n_items} x {items.steps} steps) that reset_per_item runs one by one")
@@ -149,10 +157,15 @@ def _run_per_item(sim, items, probes: dict[str, nengo.Probe], n_steps: int, seed
         sim.run_steps(steps)
         for name, p in probes.items():
             chunks[name].append(np.asarray(sim.data[p], dtype=np.float64))
+        if callable(make_report):
+            try:
+                reports.append(make_report())
+            except Exception:  # reported (with its error) when the run's report is made
+                make_report, reports = None, []
         done, item = done + steps, item + 1
         if bar is not None:  # nengo's ProgressBar interface: a Progress-like object
             bar.update(SimpleNamespace(n_steps=done, max_steps=n_steps))
     items.show(0)
     data = {name: np.concatenate(c) for name, c in chunks.items()}
-    return data, (np.arange(n_steps, dtype=np.float64) + 1) * sim.dt
+    return data, (np.arange(n_steps, dtype=np.float64) + 1) * sim.dt, reports
 
