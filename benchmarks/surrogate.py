@@ -33,24 +33,24 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 STEPS, BATCH, N_TRAIN, DT, TAU_RC = 30, 50, 1400, 0.001, 0.02
 
 
-def digits(n_train: int = N_TRAIN, seed: int = 0):
-    """The nhw part's split (``surrogate_digits.digits``): shuffled, scaled to [0, 1], whole test minibatches."""
-    from sklearn.datasets import load_digits
+def _nhw_part():
+    """``tests/conformance/surrogate_digits.py``: the network, its defaults and the data split."""
+    here = str(Path(__file__).resolve().parents[1] / "tests" / "conformance")
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import surrogate_digits
 
-    d = load_digits()
-    order = np.random.RandomState(seed).permutation(len(d.target))
-    x = (d.data[order] / 16.0).astype("float32")
-    y = d.target[order]
-    n_test = (len(y) - n_train) // BATCH * BATCH
-    return (x[:n_train], y[:n_train]), (x[n_train:n_train + n_test], y[n_train:n_train + n_test])
+    return surrogate_digits
+
+
+def digits(n_train: int = N_TRAIN, seed: int = 0):
+    """The nhw part's split: shuffled, scaled to [0, 1], whole test minibatches (both tools train on it)."""
+    return _nhw_part().digits(n_train, seed)
 
 
 def run_nhw(epochs: int, seed: int = 0, surrogate: str | None = None) -> dict:
     """nhw's spiking-aware training with its defaults (``surrogate=None``: the default surrogate)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "conformance"))
-    import surrogate_digits
-
-    r = surrogate_digits.run(surrogate, epochs=epochs, seed=seed)
+    r = _nhw_part().run(surrogate, epochs=epochs, seed=seed)
     return {"tool": "nhw", "surrogate": surrogate or "default", "epochs": epochs, "accuracy": r["accuracy"],
             "epoch_s": [round(t, 3) for t in r["epoch_s"]]}
 

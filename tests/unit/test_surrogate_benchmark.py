@@ -12,13 +12,11 @@ import surrogate_digits  # noqa: E402
 
 
 def test_split_is_the_nhw_benchmarks():
-    for seed in (0, 3):
-        ours, theirs = surrogate.digits(seed=seed), surrogate_digits.digits(seed=seed)
-        for a, b in zip(ours, theirs):
-            np.testing.assert_array_equal(a[0], b[0])
-            np.testing.assert_array_equal(a[1], b[1])
+    # one split for both tools: the snnTorch part reads the nhw part's (no copy to drift)
+    assert surrogate._nhw_part() is surrogate_digits
     (xt, yt), (xe, ye) = surrogate.digits()
     assert xt.shape == (1400, 64) and len(ye) == 350 and len(ye) % surrogate.BATCH == 0
+    assert not np.array_equal(surrogate.digits(seed=3)[0][1], yt)  # the seed shuffles
 
 
 def test_snntorch_runs_only_where_it_imports(monkeypatch, capsys):
