@@ -14,13 +14,27 @@ accumulating updates smaller than one mantissa step.
 
 What is quantised
     Biases of ensembles whose neurons run on the chip (LIF, SpikingRectifiedLinear),
-    and the weights of ``Neurons -> Neurons`` connections with a Dense or Sparse
-    transform (the connections loihi-emu maps to synapses as given). Connections
-    from or to Nodes run on the host in floating point (loihi-emu sends a host
-    value to the chip as spikes), so they are exact already; decoded connections
-    (loihi-emu folds encoders and re-solves decoders on the chip's rate curve),
-    connections with a learning rule and Convolution transforms are not quantised
-    (:attr:`ChipQuantizer.skipped` lists them with the reason).
+    and the weights of ``Neurons -> Neurons`` connections with a Dense, Sparse,
+    Convolution or ConvolutionTranspose transform (the connections loihi-emu maps to
+    synapses as given). Connections from or to Nodes run on the host in floating
+    point (loihi-emu sends a host value to the chip as spikes), so they are exact
+    already; decoded connections (loihi-emu folds encoders and re-solves decoders on
+    the chip's rate curve), connections with a learning rule, sliced connections and
+    convolutions into post neurons whose gains differ across the positions of one
+    kernel entry are not quantised (:attr:`ChipQuantizer.skipped` lists them with
+    the reason).
+
+Convolutions
+    loihi-emu expands a convolution's kernel over every output position
+    (:func:`nhw.backends.loihi_emu.conv.conv_coo`), multiplies each synapse by its
+    post neuron's factor and quantises all of them as one synapse group (one
+    exponent for the whole kernel, all channels), giving the post block one
+    voltage scale. A kernel entry therefore has one chip value as long as every
+    post neuron it reaches has the same factor (equal gains), and the kernel
+    itself can be quantised: entry ``j`` with the factor of the post neurons it
+    reaches (:func:`conv_entry_rows`, which reads the same ``conv_coo``). Entries
+    that reach no post neuron (a kernel larger than the padded input) have no
+    synapse on the chip and pass unchanged; they do not enter the exponent.
 
 The factors ``k_i`` come from mapping the simulator's model, with the current
 parameter values, through loihi-emu's own mapping stage (:func:`chip_factors`);
@@ -39,7 +53,7 @@ import numpy as np
 from nengo.ensemble import Neurons
 
 from nhw.backends.tensorflow._tf import keras, tf
-from nhw.errors import UnsupportedFeatureError
+from nhw.errors import DiscretizationError, UnsupportedFeatureError
 
 
 @dataclass(eq=False)
@@ -55,6 +69,9 @@ class _Entry:
     rows: np.ndarray
     #: non-trainable variable: the per-element factor (nengo units -> chip integers)
     factor: Any = None
+    #: convolutions: ``(entry, post neuron)`` of every synapse, whose factors must
+    #: equal their entry's (checked at each refresh)
+    synapses: tuple | None = None
 
 
 def weight_fake_quant(w: Any, factor: Any, spec: Any) -> Any:
@@ -75,6 +92,8 @@ def weight_fake_quant(w: Any, factor: Any, spec: Any) -> Any:
     """
     w64 = tf.cast(w, tf.float64)
     f = tf.cast(factor, tf.float64)
+    # a zero factor: no synapse on the chip (an unused kernel entry) or a zero
+    # gain; the value changes nothing on either side and is passed through
     w_int = tf.stop_gradient(w64 * f)
     max_abs = tf.reduce_max(tf.abs(w_int))
     safe = tf.where(max_abs > 0, max_abs, tf.ones_like(max_abs))
@@ -85,7 +104,7 @@ def weight_fake_quant(w: Any, factor: Any, spec: Any) -> Any:
     m = tf.clip_by_value(tf.round(w_int / scale), -spec.weight_mant_max, spec.weight_mant_max)
     # m << s for s >= 0 (exact), an arithmetic m >> -s (floor) below
     achieved = tf.floor(m * scale)
-    q = tf.math.divide_no_nan(achieved, f)
+    q = tf.where(f != 0, tf.math.divide_no_nan(achieved, f), w64)
     return tf.cast(w64 + tf.stop_gradient(q - w64), w.dtype)
 
 
@@ -108,6 +127,37 @@ def bias_fake_quant(b: Any, factor: Any, spec: Any) -> Any:
 
 
 _FAKE_QUANT = {"weights": weight_fake_quant, "bias": bias_fake_quant}
+
+
+def conv_entry_rows(transform: Any, kernel_shape: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which post neurons each kernel entry of a convolution reaches, as loihi-emu lays it out.
+
+    Parameters
+    ----------
+    transform
+        A ``nengo.Convolution`` or ``nengo.transforms.ConvolutionTranspose``.
+    kernel_shape
+        The built kernel's shape (``kernel_size + (in_channels // groups, n_filters)``).
+
+    Returns
+    -------
+    first : ndarray
+        Per kernel entry (flat, C order) the lowest post neuron it reaches, or -1.
+    entry, post : ndarray
+        Per synapse of the expanded convolution: its kernel entry and post neuron.
+    """
+    from nhw.backends.loihi_emu.conv import conv_coo
+
+    size = int(np.prod(kernel_shape))
+    # the kernel's entry numbers (1-based, exact in float64) expanded as loihi-emu
+    # expands the weights: each synapse's value names its entry
+    index = np.arange(1, size + 1, dtype=np.float64).reshape(kernel_shape)
+    post, _, vals = conv_coo(transform, index)
+    entry = vals.astype(np.int64) - 1
+    first = np.full(size, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, entry, post.astype(np.int64))
+    first[first == np.iinfo(np.int64).max] = -1
+    return first, entry, post.astype(np.int64)
 
 
 class _ModelView:
@@ -216,14 +266,16 @@ class ChipQuantizer:
                     if why:
                         self.skipped.append((p.name, why))
                     continue
-                self.entries.append(_Entry(p, gi, off, int(np.prod(p.shape)), kind, rows))
+                synapses = None
+                if isinstance(rows, tuple):  # a convolution: (first post per entry, entry, post)
+                    rows, synapses = rows[0], rows[1:]
+                self.entries.append(_Entry(p, gi, off, int(np.prod(p.shape)), kind, rows, synapses=synapses))
         self._by_group: dict = {}
         for e in self.entries:
             self._by_group.setdefault(e.group, []).append(e)
         self.refresh()
 
-    @staticmethod
-    def _classify(p: Any, on_chip: set) -> tuple[str | None, np.ndarray | None, str]:
+    def _classify(self, p: Any, on_chip: set) -> tuple[str | None, Any, str]:
         obj = p.obj
         if p.key == "bias":
             if obj in on_chip:
@@ -249,7 +301,22 @@ class ChipQuantizer:
             return "weights", np.repeat(np.arange(n_post), n_pre), ""
         if isinstance(t, nengo.Dense):
             return "weights", np.arange(int(np.prod(p.shape))), ""
+        if isinstance(t, (nengo.Convolution, nengo.transforms.ConvolutionTranspose)):
+            return self._classify_conv(p, obj)
         return None, None, f"{type(t).__name__} transform"
+
+    def _classify_conv(self, p: Any, conn: Any) -> tuple[str | None, Any, str]:
+        """A convolution's kernel, quantisable when each entry's post neurons share one gain."""
+        first, entry, post = conv_entry_rows(conn.transform, p.shape)
+        gain = np.asarray(self.sim.model.params[conn.post_obj.ensemble].gain, dtype=np.float64)
+        differ = gain[post] != gain[first[entry]]
+        if differ.any():
+            j = int(entry[np.argmax(differ)])
+            return None, None, (
+                f"{type(conn.transform).__name__} into neurons whose gains differ across the positions of "
+                f"kernel entry {j} (expected one gain per output channel; loihi-emu then programs one "
+                "value per synapse, which no kernel expresses)")
+        return "weights", (first, entry, post), ""
 
     # ------------------------------------------------------------------ factors
     def current_values(self) -> tuple[dict, dict]:
@@ -266,7 +333,14 @@ class ChipQuantizer:
         cs, ks = chip_factors(self.sim.model, biases, weights, self.options)
         for e in self.entries:
             per_row = cs[e.param.obj] if e.kind == "bias" else ks[e.param.obj]
-            value = per_row[e.rows].astype(np.float64)
+            value = np.where(e.rows >= 0, per_row[np.maximum(e.rows, 0)], 0.0).astype(np.float64)
+            if e.synapses is not None:
+                entry, post = e.synapses
+                if not np.array_equal(per_row[post], value[entry]):
+                    raise DiscretizationError(
+                        f"quantize_for_chip: {e.param.name}: loihi-emu's factors differ across the post "
+                        "neurons of one kernel entry (expected one voltage scale and gain per output "
+                        "channel), so the chip's values are not one kernel")
             if e.factor is None:
                 e.factor = tf.Variable(value, trainable=False, dtype=tf.float64,
                                        name=f"chip_factor_{len(self.entries)}")
