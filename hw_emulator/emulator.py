@@ -242,7 +242,7 @@ class Emulator:
                 rest.append(g)
         self._table_groups = rest
         if self.kernel == "numba":
-            self._table, self._csr = None, self._synapse_csr()
+            self._table, self._runs = None, self._synapse_runs()
             self._has_row = np.zeros(self.n + self.n_inputs, bool)
         else:
             self._table = self._synapse_table()
@@ -278,11 +278,11 @@ class Emulator:
             w0 += w.size
         self._dense_args = (np.array(meta, np.int64).reshape(-1, 6), np.concatenate(srcs), np.concatenate(rowmaps),
                             np.concatenate(ws).astype(np.float32),
-                            np.zeros(max([m[2] for m in meta], default=0), np.int64))
+                            np.zeros(2 * max([m[2] for m in meta], default=0), np.int64))
 
     def _kernel_args(self) -> tuple:
         """Arguments of :func:`.kernel.step_kernel` from ``act`` to ``ref_reset``."""
-        return (self._keep, self._act, *self._dense_args, *self._csr, self._q, self._lim, self.u_overflows, *self._join,
+        return (self._keep, self._act, *self._dense_args, *self._runs, self._q, self._lim, self.u_overflows, *self._join,
                 self._uj, self._bias_f, self._vmin_a, self._vmax_a, self._hold, self._vth_f, self.spiking,
                 self._ref_reset_i)
 
@@ -349,12 +349,23 @@ class Emulator:
         order = np.argsort(rows, kind="stable")
         return rows[order], cols[order].astype(np.intp), vals[order].astype(np.float64)
 
-    def _synapse_csr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The table groups' synapses as CSR ``(indptr, cols, vals)`` over the activity vector."""
+    def _synapse_runs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The table groups' synapses as ``(run_ptr, runs, vals)`` over the activity vector
+        (:func:`.kernel.deliver_runs`): per source, runs of consecutive target columns.
+
+        ``vals`` is float32 when every weight is a float32 (the kernel multiplies and sums
+        in float64, so the integers are the same), else float64.
+        """
         rows, cols, vals = self._table_coo()
-        indptr = np.zeros(self.n + self.n_inputs + 1, np.int64)
-        np.cumsum(np.bincount(rows, minlength=self.n + self.n_inputs), out=indptr[1:])
-        return indptr, cols, vals
+        n_rows = self.n + self.n_inputs
+        brk = np.ones(len(rows), bool)  # a run starts at a new source or a gap in the targets
+        brk[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1] + 1)
+        starts = np.flatnonzero(brk)
+        runs = np.stack([cols[starts], starts, np.diff(np.append(starts, len(rows)))], axis=1).astype(np.int64)
+        run_ptr = np.zeros(n_rows + 1, np.int64)
+        np.cumsum(np.bincount(rows[starts], minlength=n_rows), out=run_ptr[1:])
+        v32 = vals.astype(np.float32)
+        return run_ptr, runs.reshape(-1, 3), v32 if np.array_equal(v32, vals) else vals
 
     def _synapse_table(self) -> tuple | None:
         """All synapses as rows indexed by source axon (compartments, then host axons).

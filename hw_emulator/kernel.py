@@ -39,8 +39,10 @@ def deliver_dense(act, q, dense_meta, dense_src, dense_rowmap, dense_w, counts):
     ``dense_meta`` has one row per group: ``src_ptr, src_stop, n_rows, w_offset, n_cols,
     tgt_start``; ``dense_src[k]`` indexes ``act`` and ``dense_rowmap[k]`` names the
     group's distinct weight row of source ``k`` (groups repeating rows store each once,
-    ``dense_w`` flat, row-major).  Counts are summed per distinct row first; every
-    product and partial sum is an integer below ``2**53``, so the result is exact.
+    ``dense_w`` flat, row-major).  ``counts`` is scratch of twice the largest group's row
+    count: spike counts per distinct row, then the rows that have any.  Every product
+    and partial sum is an integer below ``2**53`` (the emulator checks the bound), so
+    the result is exact in any summation order.
     """
     for g in range(dense_meta.shape[0]):
         k0, k1, n_rows, w0, n_cols, t0 = (dense_meta[g, 0], dense_meta[g, 1], dense_meta[g, 2],
@@ -54,76 +56,133 @@ def deliver_dense(act, q, dense_meta, dense_src, dense_rowmap, dense_w, counts):
                 active = True
         if not active:
             continue
+        rows = counts[n_rows:2 * n_rows]
+        n_act = 0
         for r in range(n_rows):
-            c = counts[r]
-            if c != 0:
-                cf = float(c)
-                # slices (views), not offset indexing: LLVM vectorises this loop
-                row = dense_w[w0 + r * n_cols:w0 + (r + 1) * n_cols]
-                qt = q[t0:t0 + n_cols]
-                for j in range(n_cols):
-                    qt[j] += cf * row[j]
+            if counts[r] != 0:
+                rows[n_act] = r
+                n_act += 1
+        # slices (views), not offset indexing: LLVM vectorises these loops; four rows per
+        # pass load and store q a quarter as often
+        qt = q[t0:t0 + n_cols]
+        i = 0
+        while i + 4 <= n_act:
+            r0, r1, r2, r3 = rows[i], rows[i + 1], rows[i + 2], rows[i + 3]
+            c0, c1, c2, c3 = float(counts[r0]), float(counts[r1]), float(counts[r2]), float(counts[r3])
+            a0 = dense_w[w0 + r0 * n_cols:w0 + (r0 + 1) * n_cols]
+            a1 = dense_w[w0 + r1 * n_cols:w0 + (r1 + 1) * n_cols]
+            a2 = dense_w[w0 + r2 * n_cols:w0 + (r2 + 1) * n_cols]
+            a3 = dense_w[w0 + r3 * n_cols:w0 + (r3 + 1) * n_cols]
+            for j in range(n_cols):
+                qt[j] += (c0 * a0[j] + c1 * a1[j]) + (c2 * a2[j] + c3 * a3[j])
+            i += 4
+        while i < n_act:
+            r0 = rows[i]
+            c0 = float(counts[r0])
+            a0 = dense_w[w0 + r0 * n_cols:w0 + (r0 + 1) * n_cols]
+            for j in range(n_cols):
+                qt[j] += c0 * a0[j]
+            i += 1
+
+
+@_jit
+def deliver_runs(act, q, run_ptr, runs, vals):  # pragma: no cover - compiled
+    """Add the table synapses of the active sources to ``q``.
+
+    Source ``r``'s synapses are the runs ``run_ptr[r]:run_ptr[r + 1]`` of ``runs``, each
+    ``target_start, value_offset, length``: ``length`` consecutive targets whose weights
+    are consecutive in ``vals``.  Synapses of one weight matrix reach blocks of adjacent
+    compartments, so a run is a contiguous (vectorised) add instead of a scatter.
+    Products and sums are integers below ``2**53``: exact in any order.
+    """
+    for r in range(act.shape[0]):
+        c = act[r]
+        if c != 0:
+            cf = float(c)
+            for k in range(run_ptr[r], run_ptr[r + 1]):
+                t0, v0, m = runs[k, 0], runs[k, 1], runs[k, 2]
+                qt = q[t0:t0 + m]
+                vv = vals[v0:v0 + m]
+                for j in range(m):
+                    qt[j] += vv[j] * cf
+
+
+@_jit
+def update_compartments(t, x, keep, q, lim, u_overflows, join_child, join_parent, uj, bias, vmin, vmax, hold,
+                        vth, spiking, ref_reset, spk, count_spikes, spike_count, active_count,
+                        act):  # pragma: no cover - compiled
+    """The compartment half of :func:`step_kernel` (after delivery into ``q``); returns the
+    number of compartments whose ``q`` wrapped.
+
+    Split into passes without data-dependent branches where possible (the decay, input,
+    clip, hold and threshold pass; the counters), which LLVM vectorises; only the
+    wraps, when they can happen at all, and the resets of the few that fired branch.
+    """
+    n = spk.shape[0]
+    q_wrap, q_min, q_max, q_half, q_mask = lim[0] != 0, lim[1], lim[2], lim[3], lim[4]
+    u_wrap, u_min, u_max, u_half, u_mask = lim[5] != 0, lim[6], lim[7], lim[8], lim[9]
+    n_q = 0
+    xu, xv, ku, kv = x[:n], x[n:], keep[:n], keep[n:]
+    if q_wrap or u_wrap:
+        for i in range(n):
+            qi = q[i]
+            if q_wrap and (qi > q_max or qi < q_min):
+                n_q += 1
+                qi = float(((np.int64(qi) + q_half) & q_mask) - q_half)
+            u = np.trunc(xu[i] * ku[i]) + qi
+            if u_wrap and (u > u_max or u < u_min):
+                u_overflows[i] += 1
+                u = float(((np.int64(u) + u_half) & u_mask) - u_half)
+            xu[i] = u
+            uj[i] = u
+    else:
+        for i in range(n):
+            u = np.trunc(xu[i] * ku[i]) + q[i]
+            xu[i] = u
+            uj[i] = u
+    for k in range(join_child.shape[0]):
+        uj[join_parent[k]] += xu[join_child[k]]
+    for i in range(n):
+        v = np.trunc(xv[i] * kv[i]) + uj[i] + bias[i]
+        v = min(max(v, vmin[i]), vmax[i])
+        v = v if hold[i] < t else 0.0  # refractory compartments are held at 0
+        xv[i] = v
+        spk[i] = (v > vth[i]) & spiking[i]
+    for i in range(n):
+        if spk[i]:
+            xv[i] = 0.0
+            hold[i] = ref_reset[i] + t
+            if count_spikes:
+                spike_count[i] += 1
+    for i in range(n):
+        active_count[i] += xv[i] != 0.0
+        act[i] = spk[i]
+    return n_q
 
 
 @_jit
 def step_kernel(t, x, keep, act, dense_meta, dense_src, dense_rowmap, dense_w, counts,
-                indptr, cols, vals, q, lim, u_overflows,
+                run_ptr, runs, vals, q, lim, u_overflows,
                 join_child, join_parent, uj, bias, vmin, vmax, hold, vth, spiking, ref_reset,
                 spk, count_spikes, spike_count, active_count):  # pragma: no cover - compiled
     """One chip step in place; returns the number of compartments whose ``q`` wrapped.
 
     ``x`` is ``[u | v]`` (integers in float64), ``act`` ``[spikes of t-1 | host counts]``,
     the ``dense_*`` arrays and ``counts`` the dense groups (:func:`deliver_dense`),
-    ``(indptr, cols, vals)`` every other synapse as CSR rows over ``act``, ``q`` the input
+    ``(run_ptr, runs, vals)`` every other synapse as runs of adjacent targets per
+    entry of ``act`` (:func:`deliver_runs`), ``q`` the input
     already delivered by other paths (learning groups; zeros otherwise).  ``lim`` holds
     ``q_can_wrap, q_min, q_max, q_half, q_mask, u_can_wrap, u_min, u_max, u_half, u_mask``.
     """
-    n = spk.shape[0]
     deliver_dense(act, q, dense_meta, dense_src, dense_rowmap, dense_w, counts)
-    for r in range(act.shape[0]):
-        c = act[r]
-        if c != 0:
-            for j in range(indptr[r], indptr[r + 1]):
-                q[cols[j]] += vals[j] * c
-    q_wrap, q_min, q_max, q_half, q_mask = lim[0] != 0, lim[1], lim[2], lim[3], lim[4]
-    u_wrap, u_min, u_max, u_half, u_mask = lim[5] != 0, lim[6], lim[7], lim[8], lim[9]
-    n_q = 0
-    for i in range(n):
-        qi = q[i]
-        if q_wrap and (qi > q_max or qi < q_min):
-            n_q += 1
-            qi = float(((np.int64(qi) + q_half) & q_mask) - q_half)
-        u = np.trunc(x[i] * keep[i]) + qi
-        if u_wrap and (u > u_max or u < u_min):
-            u_overflows[i] += 1
-            u = float(((np.int64(u) + u_half) & u_mask) - u_half)
-        x[i] = u
-        uj[i] = u
-    for k in range(join_child.shape[0]):
-        uj[join_parent[k]] += x[join_child[k]]
-    for i in range(n):
-        v = np.trunc(x[n + i] * keep[n + i]) + uj[i] + bias[i]
-        v = max(v, vmin[i])
-        v = min(v, vmax[i])
-        if hold[i] >= t:  # refractory compartments are held at 0
-            v = 0.0
-        s = v > vth[i] and spiking[i]
-        if s:
-            v = 0.0
-            hold[i] = ref_reset[i] + t
-            if count_spikes:
-                spike_count[i] += 1
-        x[n + i] = v
-        if v != 0.0:
-            active_count[i] += 1
-        spk[i] = s
-        act[i] = s
-    return n_q
+    deliver_runs(act, q, run_ptr, runs, vals)
+    return update_compartments(t, x, keep, q, lim, u_overflows, join_child, join_parent, uj, bias, vmin, vmax,
+                               hold, vth, spiking, ref_reset, spk, count_spikes, spike_count, active_count, act)
 
 
 @_jit
 def run_kernel(t0, steps, x, keep, act, host, dense_meta, dense_src, dense_rowmap, dense_w, counts,
-               indptr, cols, vals, q, lim, u_overflows,
+               run_ptr, runs, vals, q, lim, u_overflows,
                join_child, join_parent, uj, bias, vmin, vmax, hold, vth, spiking, ref_reset,
                spk, spike_count, active_count, raster):  # pragma: no cover - compiled
     """``steps`` calls of :func:`step_kernel` (no learning, no recorded state); spikes into
@@ -137,7 +196,7 @@ def run_kernel(t0, steps, x, keep, act, host, dense_meta, dense_src, dense_rowma
                 act[n + j] = host[k, j]
         q[:] = 0.0
         n_q += step_kernel(t0 + k + 1, x, keep, act, dense_meta, dense_src, dense_rowmap, dense_w, counts,
-                           indptr, cols, vals, q, lim, u_overflows,
+                           run_ptr, runs, vals, q, lim, u_overflows,
                            join_child, join_parent, uj, bias, vmin, vmax, hold, vth, spiking, ref_reset,
                            spk, False, spike_count, active_count)
         raster[k] = spk
@@ -146,7 +205,7 @@ def run_kernel(t0, steps, x, keep, act, host, dense_meta, dense_src, dense_rowma
 
 @_jit
 def run_decode_kernel(t0, steps, x, keep, act, host, dense_meta, dense_src, dense_rowmap, dense_w, counts,
-                      indptr, cols, vals, q, lim, u_overflows,
+                      run_ptr, runs, vals, q, lim, u_overflows,
                       join_child, join_parent, uj, bias, vmin, vmax, hold, vth, spiking, ref_reset,
                       spk, spike_count, active_count, dec_cols, dec, y):  # pragma: no cover - compiled
     """:func:`run_kernel` that decodes instead of recording spikes: ``y[k] = sum of dec[j]``
@@ -165,7 +224,7 @@ def run_decode_kernel(t0, steps, x, keep, act, host, dense_meta, dense_src, dens
                 act[n + j] = host[k, j]
         q[:] = 0.0
         n_q += step_kernel(t0 + k + 1, x, keep, act, dense_meta, dense_src, dense_rowmap, dense_w, counts,
-                           indptr, cols, vals, q, lim, u_overflows,
+                           run_ptr, runs, vals, q, lim, u_overflows,
                            join_child, join_parent, uj, bias, vmin, vmax, hold, vth, spiking, ref_reset,
                            spk, True, spike_count, active_count)
         yk = y[k]

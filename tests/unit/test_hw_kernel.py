@@ -58,12 +58,17 @@ def _same_state(e1: Emulator, e2: Emulator) -> None:
 
 
 @needs_numba
+@pytest.mark.parametrize("fast_dense", [None, 300], ids=["runs", "dense-rows"])
 @pytest.mark.parametrize("big", [False, True], ids=["in-range", "wrapping"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_compiled_step_equals_numpy_step(seed, big):
+def test_compiled_step_equals_numpy_step(seed, big, fast_dense):
+    # fast_dense: the compiled step's dense-row delivery (four rows per pass, then the
+    # rest) for the groups of at least that many weights; None: every synapse in runs
     net = _random_network(seed, big)
-    fast, ref = Emulator(net, kernel="numba"), Emulator(net, kernel="numpy", dense_min_size=300)
+    fast = Emulator(net, kernel="numba", dense_min_size=fast_dense)
+    ref = Emulator(net, kernel="numpy", dense_min_size=300)
     assert fast.kernel == "numba" and ref.kernel == "numpy" and ref._dense  # both numpy delivery paths used
+    assert len(fast._dense) == (0 if fast_dense is None else len(ref._dense))
     rng = np.random.RandomState(100 + seed)
     for _ in range(150):
         counts = rng.randint(0, 4, 30) * (rng.rand(30) < 0.4)
