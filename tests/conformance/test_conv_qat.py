@@ -112,6 +112,25 @@ def test_gains_varying_within_a_channel_are_skipped_with_the_reason():
     assert "gains differ across the positions of kernel entry" in dict(q.skipped)["Connection:conv/weights"]
 
 
+def test_a_convolution_through_a_passthrough_node_is_listed_not_silently_float():
+    # the converter's layout: neurons -> passthrough Node -> neurons; loihi-emu folds the
+    # node into chip synapses, which the quantiser does not model: it must say so
+    t = nengo.Convolution(2, (4, 4, 1), kernel_size=(3, 3), init=np.random.RandomState(0).uniform(-.1, .1, (3, 3, 1, 2)))
+    with nengo.Network(seed=0) as net:
+        configure_settings(target="loihi-emu", quantize=True)
+        a = nengo.Ensemble(16, 1, neuron_type=IF(), gain=np.ones(16), bias=np.full(16, 50.0), label="a")
+        b = nengo.Ensemble(8, 1, neuron_type=IF(), gain=np.ones(8), bias=np.zeros(8), label="b")
+        mid, out = nengo.Node(size_in=8, label="mid"), nengo.Node(size_in=8, label="out")
+        nengo.Connection(a.neurons, mid, transform=t, synapse=None, label="conv")
+        nengo.Connection(mid, b.neurons, synapse=0.005)
+        nengo.Connection(b.neurons, out, transform=np.eye(8), label="readout")  # decoded on the host
+        nengo.Probe(out)
+    with Simulator(net, progress_bar=False) as sim:
+        skipped = dict(sim.quantizer.skipped)
+    assert "folds into chip synapses" in skipped["Connection:conv/weights"]
+    assert "Connection:readout/weights" not in skipped
+
+
 # ------------------------------------------------------------- a trained conv classifier
 SCALE = 150.0  # pixel value 1 -> an input current of 150 (IF: 150 Hz)
 STEPS = 300

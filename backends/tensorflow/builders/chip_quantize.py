@@ -287,6 +287,10 @@ class ChipQuantizer:
         pre, post = obj.pre_obj, obj.post_obj
         if not (isinstance(pre, Neurons) and isinstance(post, Neurons)):
             if isinstance(pre, nengo.Node) or isinstance(post, nengo.Node):
+                if self._through_passthrough(obj, on_chip):
+                    return None, None, (
+                        "joins chip neurons through a passthrough Node, which loihi-emu folds into chip "
+                        "synapses (their weights are the product of the connections; not quantised here)")
                 return None, None, ""  # host side: float on loihi-emu too
             return None, None, "decoded connection (loihi-emu re-solves its decoders on the chip)"
         if pre.ensemble not in on_chip or post.ensemble not in on_chip:
@@ -304,6 +308,39 @@ class ChipQuantizer:
         if isinstance(t, (nengo.Convolution, nengo.transforms.ConvolutionTranspose)):
             return self._classify_conv(p, obj)
         return None, None, f"{type(t).__name__} transform"
+
+    def _through_passthrough(self, conn: Any, on_chip: set) -> bool:
+        """Whether ``conn`` is one leg of a chip-to-chip path through passthrough Nodes."""
+        conns = [c for c in self.sim.model.params if isinstance(c, nengo.Connection)]
+
+        def chip_end(obj: Any) -> bool:
+            ens = obj.ensemble if isinstance(obj, Neurons) else obj
+            return isinstance(ens, nengo.Ensemble) and ens in on_chip
+
+        def reaches(node: Any, downstream: bool, seen: set) -> bool:
+            # along connections out of (downstream) or into the node, past further passthrough nodes
+            if node in seen:
+                return False
+            seen.add(node)
+            for c in conns:
+                here, there = (c.pre_obj, c.post_obj) if downstream else (c.post_obj, c.pre_obj)
+                if here is not node:
+                    continue
+                if chip_end(there) or (isinstance(there, nengo.Node) and there.output is None
+                                       and reaches(there, downstream, seen)):
+                    return True
+            return False
+
+        pre, post = conn.pre_obj, conn.post_obj
+        passthrough = [(end, down) for end, down in ((post, True), (pre, False))
+                       if isinstance(end, nengo.Node) and end.output is None]
+        if not passthrough:
+            return False
+        # both sides must reach chip neurons: this end directly or through its other node
+        sides = {down: reaches(end, down, set()) for end, down in passthrough}
+        up = sides.get(False, chip_end(pre))
+        down = sides.get(True, chip_end(post))
+        return bool(up and down)
 
     def _classify_conv(self, p: Any, conn: Any) -> tuple[str | None, Any, str]:
         """A convolution's kernel, quantisable when each entry's post neurons share one gain."""
