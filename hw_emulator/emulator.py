@@ -104,6 +104,25 @@ def _distinct_rows(w: np.ndarray, dtype) -> tuple[np.ndarray | None, np.ndarray]
     return rowmap.reshape(-1).astype(np.intp), np.ascontiguousarray(rows, dtype=dtype)
 
 
+def _distinct_cols(rowmap: np.ndarray | None,
+                   w: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """``(rowmap, w, colmap)`` of a dense group (rows as :func:`_distinct_rows` left them)
+    with its distinct columns stored once when it has at most a quarter as many as columns.
+
+    Target ``j`` then receives column ``colmap[j]`` of the new ``w``: the same weights, so
+    the same sums (the compiled step adds each distinct column once, then copies it to
+    every target that shares it). Fewer columns can repeat rows that differed only in
+    the dropped ones; those rows are merged too (``rowmap`` composed).
+    """
+    cols, colmap = np.unique(w, axis=1, return_inverse=True)
+    if 4 * cols.shape[1] > w.shape[1]:
+        return rowmap, w, None
+    new_map, cols = _distinct_rows(cols, w.dtype)
+    if new_map is not None:
+        rowmap = new_map if rowmap is None else new_map[rowmap]
+    return rowmap, np.ascontiguousarray(cols), colmap.reshape(-1).astype(np.intp)
+
+
 class Emulator:
     """Runs a :class:`~nhw.hw_emulator.blocks.ChipNetwork` step by step.
 
@@ -267,18 +286,26 @@ class Emulator:
         self._no_host = np.zeros((0, 0), np.int64)
         # dense groups, flat (see kernel.deliver_dense); sources index act = [chip | host]
         meta, srcs, rowmaps, ws = [], [np.zeros(0, np.intp)], [np.zeros(0, np.intp)], [np.zeros(0, np.float32)]
-        k = w0 = 0
+        colmaps = [np.zeros(0, np.intp)]
+        k = w0 = c0 = 0
         for src, tgt, rowmap, w, _ in self._dense:
             idx = np.arange(src.start, src.stop) if isinstance(src, slice) else np.asarray(src)
+            n_tgt = w.shape[1]
+            rowmap, w, colmap = _distinct_cols(rowmap, w)
             srcs.append(idx.astype(np.intp))
             rowmaps.append(np.arange(len(idx), dtype=np.intp) if rowmap is None else rowmap.astype(np.intp))
             ws.append(w.reshape(-1))
-            meta.append((k, k + len(idx), w.shape[0], w0, w.shape[1], tgt.start))
+            meta.append((k, k + len(idx), w.shape[0], w0, w.shape[1], tgt.start, n_tgt,
+                         -1 if colmap is None else c0))
+            if colmap is not None:
+                colmaps.append(colmap)
+                c0 += n_tgt
             k += len(idx)
             w0 += w.size
-        self._dense_args = (np.array(meta, np.int64).reshape(-1, 6), np.concatenate(srcs), np.concatenate(rowmaps),
-                            np.concatenate(ws).astype(np.float32),
-                            np.zeros(2 * max([m[2] for m in meta], default=0), np.int64))
+        self._dense_args = (np.array(meta, np.int64).reshape(-1, 8), np.concatenate(srcs), np.concatenate(rowmaps),
+                            np.concatenate(ws).astype(np.float32), np.concatenate(colmaps).astype(np.intp),
+                            np.zeros(2 * max([m[2] for m in meta], default=0), np.int64),
+                            np.zeros(max([m[4] for m in meta if m[7] >= 0], default=0)))
 
     def _kernel_args(self) -> tuple:
         """Arguments of :func:`.kernel.step_kernel` from ``act`` to ``ref_reset``."""
@@ -361,7 +388,8 @@ class Emulator:
         brk = np.ones(len(rows), bool)  # a run starts at a new source or a gap in the targets
         brk[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1] + 1)
         starts = np.flatnonzero(brk)
-        runs = np.stack([cols[starts], starts, np.diff(np.append(starts, len(rows)))], axis=1).astype(np.int64)
+        runs = np.stack([cols[starts], starts, np.diff(np.append(starts, len(rows)))], axis=1)
+        runs = runs.astype(np.int64)
         run_ptr = np.zeros(n_rows + 1, np.int64)
         np.cumsum(np.bincount(rows[starts], minlength=n_rows), out=run_ptr[1:])
         v32 = vals.astype(np.float32)

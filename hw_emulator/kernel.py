@@ -33,13 +33,19 @@ def _jit(fn):
 
 
 @_jit
-def deliver_dense(act, q, dense_meta, dense_src, dense_rowmap, dense_w, counts):  # pragma: no cover - compiled
+def deliver_dense(act, q, dense_meta, dense_src, dense_rowmap, dense_w, dense_colmap, counts,
+                  acc):  # pragma: no cover - compiled
     """Add dense groups' rows of the active sources to ``q``.
 
     ``dense_meta`` has one row per group: ``src_ptr, src_stop, n_rows, w_offset, n_cols,
-    tgt_start``; ``dense_src[k]`` indexes ``act`` and ``dense_rowmap[k]`` names the
-    group's distinct weight row of source ``k`` (groups repeating rows store each once,
-    ``dense_w`` flat, row-major).  ``counts`` is scratch of twice the largest group's row
+    tgt_start, n_targets, colmap_offset``; ``dense_src[k]`` indexes ``act`` and
+    ``dense_rowmap[k]`` names the group's distinct weight row of source ``k`` (groups
+    repeating rows store each once, ``dense_w`` flat, row-major).  A group whose targets
+    repeat columns (e.g. the decode neurons of one dimension and sign all receive the
+    same weights) stores its distinct columns once (``colmap_offset >= 0``): its rows are
+    summed into the scratch ``acc`` and target ``j`` receives
+    ``acc[dense_colmap[colmap_offset + j]]``; otherwise ``n_cols == n_targets`` and
+    ``colmap_offset == -1``.  ``counts`` is scratch of twice the largest group's row
     count: spike counts per distinct row, then the rows that have any.  Every product
     and partial sum is an integer below ``2**53`` (the emulator checks the bound), so
     the result is exact in any summation order.
@@ -47,6 +53,7 @@ def deliver_dense(act, q, dense_meta, dense_src, dense_rowmap, dense_w, counts):
     for g in range(dense_meta.shape[0]):
         k0, k1, n_rows, w0, n_cols, t0 = (dense_meta[g, 0], dense_meta[g, 1], dense_meta[g, 2],
                                           dense_meta[g, 3], dense_meta[g, 4], dense_meta[g, 5])
+        n_tgt, cm0 = dense_meta[g, 6], dense_meta[g, 7]
         counts[:n_rows] = 0
         active = False
         for k in range(k0, k1):
@@ -64,7 +71,11 @@ def deliver_dense(act, q, dense_meta, dense_src, dense_rowmap, dense_w, counts):
                 n_act += 1
         # slices (views), not offset indexing: LLVM vectorises these loops; four rows per
         # pass load and store q a quarter as often
-        qt = q[t0:t0 + n_cols]
+        if cm0 >= 0:
+            qt = acc[:n_cols]
+            qt[:] = 0.0
+        else:
+            qt = q[t0:t0 + n_cols]
         i = 0
         while i + 4 <= n_act:
             r0, r1, r2, r3 = rows[i], rows[i + 1], rows[i + 2], rows[i + 3]
@@ -83,6 +94,11 @@ def deliver_dense(act, q, dense_meta, dense_src, dense_rowmap, dense_w, counts):
             for j in range(n_cols):
                 qt[j] += c0 * a0[j]
             i += 1
+        if cm0 >= 0:
+            qg = q[t0:t0 + n_tgt]
+            cm = dense_colmap[cm0:cm0 + n_tgt]
+            for j in range(n_tgt):
+                qg[j] += qt[cm[j]]
 
 
 @_jit
@@ -114,32 +130,37 @@ def update_compartments(t, x, keep, q, lim, u_overflows, join_child, join_parent
     """The compartment half of :func:`step_kernel` (after delivery into ``q``); returns the
     number of compartments whose ``q`` wrapped.
 
-    Split into passes without data-dependent branches where possible (the decay, input,
-    clip, hold and threshold pass; the counters), which LLVM vectorises; only the
-    wraps, when they can happen at all, and the resets of the few that fired branch.
+    Split into passes without data-dependent branches (the decay and input passes with
+    their range, the clip, hold and threshold pass, the counters), which LLVM vectorises;
+    the wraps run only when a value left its range, the resets only for those that fired.
     """
     n = spk.shape[0]
     q_wrap, q_min, q_max, q_half, q_mask = lim[0] != 0, lim[1], lim[2], lim[3], lim[4]
     u_wrap, u_min, u_max, u_half, u_mask = lim[5] != 0, lim[6], lim[7], lim[8], lim[9]
     n_q = 0
     xu, xv, ku, kv = x[:n], x[n:], keep[:n], keep[n:]
-    if q_wrap or u_wrap:
+    if q_wrap:
+        out = 0
         for i in range(n):
-            qi = q[i]
-            if q_wrap and (qi > q_max or qi < q_min):
-                n_q += 1
-                qi = float(((np.int64(qi) + q_half) & q_mask) - q_half)
-            u = np.trunc(xu[i] * ku[i]) + qi
-            if u_wrap and (u > u_max or u < u_min):
+            out += (q[i] > q_max) | (q[i] < q_min)
+        if out:  # (in range, the wrap is the identity)
+            for i in range(n):
+                qi = q[i]
+                if qi > q_max or qi < q_min:
+                    n_q += 1
+                    q[i] = float(((np.int64(qi) + q_half) & q_mask) - q_half)
+    out = 0
+    for i in range(n):
+        u = np.trunc(xu[i] * ku[i]) + q[i]
+        xu[i] = u
+        out += (u > u_max) | (u < u_min)
+    if u_wrap and out:
+        for i in range(n):
+            u = xu[i]
+            if u > u_max or u < u_min:
                 u_overflows[i] += 1
-                u = float(((np.int64(u) + u_half) & u_mask) - u_half)
-            xu[i] = u
-            uj[i] = u
-    else:
-        for i in range(n):
-            u = np.trunc(xu[i] * ku[i]) + q[i]
-            xu[i] = u
-            uj[i] = u
+                xu[i] = float(((np.int64(u) + u_half) & u_mask) - u_half)
+    uj[:] = xu
     for k in range(join_child.shape[0]):
         uj[join_parent[k]] += xu[join_child[k]]
     for i in range(n):
@@ -161,7 +182,7 @@ def update_compartments(t, x, keep, q, lim, u_overflows, join_child, join_parent
 
 
 @_jit
-def step_kernel(t, x, keep, act, dense_meta, dense_src, dense_rowmap, dense_w, counts,
+def step_kernel(t, x, keep, act, dense_meta, dense_src, dense_rowmap, dense_w, dense_colmap, counts, acc,
                 run_ptr, runs, vals, q, lim, u_overflows,
                 join_child, join_parent, uj, bias, vmin, vmax, hold, vth, spiking, ref_reset,
                 spk, count_spikes, spike_count, active_count):  # pragma: no cover - compiled
@@ -174,15 +195,15 @@ def step_kernel(t, x, keep, act, dense_meta, dense_src, dense_rowmap, dense_w, c
     already delivered by other paths (learning groups; zeros otherwise).  ``lim`` holds
     ``q_can_wrap, q_min, q_max, q_half, q_mask, u_can_wrap, u_min, u_max, u_half, u_mask``.
     """
-    deliver_dense(act, q, dense_meta, dense_src, dense_rowmap, dense_w, counts)
+    deliver_dense(act, q, dense_meta, dense_src, dense_rowmap, dense_w, dense_colmap, counts, acc)
     deliver_runs(act, q, run_ptr, runs, vals)
     return update_compartments(t, x, keep, q, lim, u_overflows, join_child, join_parent, uj, bias, vmin, vmax,
                                hold, vth, spiking, ref_reset, spk, count_spikes, spike_count, active_count, act)
 
 
 @_jit
-def run_kernel(t0, steps, x, keep, act, host, dense_meta, dense_src, dense_rowmap, dense_w, counts,
-               run_ptr, runs, vals, q, lim, u_overflows,
+def run_kernel(t0, steps, x, keep, act, host, dense_meta, dense_src, dense_rowmap, dense_w, dense_colmap, counts,
+               acc, run_ptr, runs, vals, q, lim, u_overflows,
                join_child, join_parent, uj, bias, vmin, vmax, hold, vth, spiking, ref_reset,
                spk, spike_count, active_count, raster):  # pragma: no cover - compiled
     """``steps`` calls of :func:`step_kernel` (no learning, no recorded state); spikes into
@@ -195,8 +216,8 @@ def run_kernel(t0, steps, x, keep, act, host, dense_meta, dense_src, dense_rowma
             for j in range(host.shape[1]):
                 act[n + j] = host[k, j]
         q[:] = 0.0
-        n_q += step_kernel(t0 + k + 1, x, keep, act, dense_meta, dense_src, dense_rowmap, dense_w, counts,
-                           run_ptr, runs, vals, q, lim, u_overflows,
+        n_q += step_kernel(t0 + k + 1, x, keep, act, dense_meta, dense_src, dense_rowmap, dense_w, dense_colmap,
+                           counts, acc, run_ptr, runs, vals, q, lim, u_overflows,
                            join_child, join_parent, uj, bias, vmin, vmax, hold, vth, spiking, ref_reset,
                            spk, False, spike_count, active_count)
         raster[k] = spk
@@ -204,8 +225,8 @@ def run_kernel(t0, steps, x, keep, act, host, dense_meta, dense_src, dense_rowma
 
 
 @_jit
-def run_decode_kernel(t0, steps, x, keep, act, host, dense_meta, dense_src, dense_rowmap, dense_w, counts,
-                      run_ptr, runs, vals, q, lim, u_overflows,
+def run_decode_kernel(t0, steps, x, keep, act, host, dense_meta, dense_src, dense_rowmap, dense_w, dense_colmap,
+                      counts, acc, run_ptr, runs, vals, q, lim, u_overflows,
                       join_child, join_parent, uj, bias, vmin, vmax, hold, vth, spiking, ref_reset,
                       spk, spike_count, active_count, dec_cols, dec, y):  # pragma: no cover - compiled
     """:func:`run_kernel` that decodes instead of recording spikes: ``y[k] = sum of dec[j]``
@@ -223,8 +244,8 @@ def run_decode_kernel(t0, steps, x, keep, act, host, dense_meta, dense_src, dens
             for j in range(host.shape[1]):
                 act[n + j] = host[k, j]
         q[:] = 0.0
-        n_q += step_kernel(t0 + k + 1, x, keep, act, dense_meta, dense_src, dense_rowmap, dense_w, counts,
-                           run_ptr, runs, vals, q, lim, u_overflows,
+        n_q += step_kernel(t0 + k + 1, x, keep, act, dense_meta, dense_src, dense_rowmap, dense_w, dense_colmap,
+                           counts, acc, run_ptr, runs, vals, q, lim, u_overflows,
                            join_child, join_parent, uj, bias, vmin, vmax, hold, vth, spiking, ref_reset,
                            spk, True, spike_count, active_count)
         yk = y[k]

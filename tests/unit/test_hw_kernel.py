@@ -24,9 +24,10 @@ needs_numba = pytest.mark.skipif(not hw_kernel.AVAILABLE, reason="numba not inst
 U_TOP = (1 << 23) - 1
 
 
-def _random_network(seed: int, big: bool) -> ChipNetwork:
+def _random_network(seed: int, big: bool, repeated: bool = False) -> ChipNetwork:
     """Host axons, three blocks (one a dendrite of another), dense, sparse, recurrent and
-    shared groups; ``big``: weights large enough that q and u wrap."""
+    shared groups; ``big``: weights large enough that q and u wrap; ``repeated``: one more
+    dense group whose weights repeat columns and rows (as decode neurons' do)."""
     rng = np.random.RandomState(seed)
     net = ChipNetwork()
     inp = net.add_input(InputAxons("in", 30, 3))
@@ -45,6 +46,9 @@ def _random_network(seed: int, big: bool) -> ChipNetwork:
     tgt = src + np.tile(np.arange(3), 48)
     net.add_group(SharedSynapseGroup.from_coo("ba", b, a, src, tgt, np.tile([40, -90, 120], 48), 0,
                                               np.arange(50), np.zeros(50, np.int64)))
+    if repeated:  # 70 rows from 12 distinct, 50 columns from 6 distinct
+        w = rng.randint(-255, 256, (12, 6))[rng.randint(0, 12, 70)][:, rng.randint(0, 6, 50)]
+        net.add_group(SynapseGroup("ab2", a, b, w, exp))
     return net
 
 
@@ -78,6 +82,28 @@ def test_compiled_step_equals_numpy_step(seed, big, fast_dense):
     assert ref.spike_count.sum() > 100
     if big:
         assert ref.q_overflows and ref.u_overflows.any()  # the wraps were exercised
+
+
+@needs_numba
+@pytest.mark.parametrize("big", [False, True], ids=["in-range", "wrapping"])
+def test_compiled_distinct_columns_equal_numpy_step(big):
+    # a dense group with repeated columns is summed over its distinct columns, then copied
+    net = _random_network(5, big, repeated=True)
+    fast = Emulator(net, kernel="numba", dense_min_size=300)
+    ref = Emulator(net, kernel="numpy", dense_min_size=300)
+    meta = fast._dense_args[0]
+    assert (meta[:, 7] >= 0).sum() == 1 and meta[meta[:, 7] >= 0][0, 4] == 6  # 6 columns stored
+    rng = np.random.RandomState(7)
+    for _ in range(150):
+        counts = rng.randint(0, 4, 30) * (rng.rand(30) < 0.4)
+        assert np.array_equal(fast.step(counts), ref.step(counts))
+    _same_state(fast, ref)
+    assert ref.spike_count.sum() > 100
+    counts = rng.randint(0, 4, (60, 30))
+    s1, _ = fast.run(60, counts, np.arange(fast.n))  # one compiled loop
+    s2, _ = ref.run(60, counts, np.arange(ref.n))
+    assert np.array_equal(s1, s2)
+    _same_state(fast, ref)
 
 
 @needs_numba
