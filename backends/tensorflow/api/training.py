@@ -402,6 +402,7 @@ class TrainingMixin:
         if validation_data is not None:
             validation_data = self._distribute(validation_data, "fit(validation_data)")
         ds = self._distribute(ds, "fit")  # last: Keras builds the metrics on its batch spec
+        self._build_optimizer()
         before = self._snapshot()
         try:
             # shuffling happened in the dataset (Keras ignores it for datasets)
@@ -416,6 +417,23 @@ class TrainingMixin:
             ) from None
         self._guard_finite(before, "fit")
         return history
+
+    def _build_optimizer(self) -> None:
+        """Create the optimizer's slot variables before Keras traces the training step.
+
+        Without a distribution strategy Keras builds the optimizer inside the first
+        trace of ``train_function``; a ``tf.function`` that creates variables is traced
+        a second time, which doubles the first epoch's tracing (the whole simulation
+        loop and its gradient).
+        """
+        model = self.keras_model
+        opt = getattr(model, "optimizer", None)
+        if opt is None or opt.built:
+            return
+        strategy = getattr(model, "_distribute_strategy", None)
+        if strategy is not None:  # Keras builds it in the strategy's scope itself
+            return
+        opt.build(model.trainable_weights)
 
     def _distribute(self, ds, what: str):
         """``ds`` (global batches) prepared for the strategy the model was built under.
