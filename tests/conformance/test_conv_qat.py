@@ -103,6 +103,29 @@ def test_quantised_kernel_is_what_loihi_emu_programs(name):
         np.testing.assert_array_equal(chip[unused], kernel[unused])  # no synapse: passed through
 
 
+def test_a_converted_keras_cnn_trains_with_the_kernels_loihi_emu_programs():
+    from nhw.backends.tensorflow._tf import keras
+    from nhw.backends.tensorflow.api.converter import Converter
+
+    keras.utils.set_random_seed(0)
+    x_in = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(x_in)
+    x = keras.layers.Conv2D(3, 3, strides=2, activation="relu")(x)
+    model = keras.Model(x_in, keras.layers.Dense(10)(keras.layers.Flatten()(x)))
+    conv = Converter(model, swap_activations={"relu": IF()}, scale_firing_rates=50)
+    with conv.net:
+        configure_settings(target="loihi-emu", quantize=True)
+    (c,) = [c for c in conv.net.all_connections if isinstance(c.transform, nengo.Convolution)
+            and isinstance(c.pre_obj, nengo.ensemble.Neurons)]
+    with Simulator(conv.net, progress_bar=False) as sim:
+        (entry,) = [e for e in sim.quantizer.entries if e.param.obj is c]
+        chip = sim.quantizer.chip_values()[entry.param.name]
+    built = nengo.builder.Model(dt=0.001)
+    built.build(conv.net)
+    _, ks = chip_quantize.chip_factors(built, {}, {c: np.asarray(built.sig[c]["weights"].initial_value)})
+    np.testing.assert_allclose(conv_dense(c.transform, chip), _emulator_matrix(built, c, ks[c]), rtol=1e-12, atol=0)
+
+
 def test_gains_varying_within_a_channel_are_skipped_with_the_reason():
     transform = _transforms()["conv2d-same"]
     net, conn = _conv_net(transform, np.linspace(0.5, 1.5, transform.size_out))
