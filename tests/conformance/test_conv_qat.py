@@ -136,8 +136,8 @@ def test_gains_varying_within_a_channel_are_skipped_with_the_reason():
 
 
 def test_a_convolution_through_a_passthrough_node_is_listed_not_silently_float():
-    # the converter's layout: neurons -> passthrough Node -> neurons; loihi-emu folds the
-    # node into chip synapses, which the quantiser does not model: it must say so
+    # neurons -> passthrough Node -> neurons: loihi-emu folds the node into chip synapses
+    # (weights the product of both connections), which the quantiser does not model: it must say so
     t = nengo.Convolution(2, (4, 4, 1), kernel_size=(3, 3), init=np.random.RandomState(0).uniform(-.1, .1, (3, 3, 1, 2)))
     with nengo.Network(seed=0) as net:
         configure_settings(target="loihi-emu", quantize=True)
