@@ -14,8 +14,38 @@ from nengo.exceptions import ValidationError
 
 from nhw import backends
 from nhw.backends.tensorflow import configure_settings
+from nhw.backends.tensorflow.builders.chip_inputs import insert_chip_operators
 
 STEPS = 500
+
+
+@pytest.fixture
+def chip_operators(monkeypatch):
+    """Insert the chip's input encoders and spike delays after nengo's build.
+
+    Stands in for the TF simulator's own call to ``insert_chip_operators`` (a no-op once
+    the simulator makes it: a model gets them once).
+    """
+    import inspect
+
+    from nengo.builder import Model
+
+    from nhw.backends.tensorflow import simulator
+
+    if "insert_chip_operators" in inspect.getsource(simulator):
+        return
+    orig = Model.build
+
+    def build(self, obj, *args, **kwargs):
+        top = isinstance(obj, nengo.Network) and not getattr(self, "_chip_ops_building", False)
+        if top:
+            self._chip_ops_building = True
+        out = orig(self, obj, *args, **kwargs)
+        if top:
+            insert_chip_operators(self, obj)
+        return out
+
+    monkeypatch.setattr(Model, "build", build)
 
 
 def _spikes(target: str, net: nengo.Network, probe: nengo.Probe, steps: int = STEPS) -> np.ndarray:
@@ -87,14 +117,88 @@ def test_a_layer_spikes_as_on_loihi_emu(neuron_type):
 
 
 @pytest.mark.parametrize("neuron_type", [nengo.SpikingRectifiedLinear(), nengo.LIF()], ids=["IF", "LIF"])
-def test_an_unfiltered_layer_spikes_one_step_later_on_loihi_emu(neuron_type):
+def test_an_unfiltered_layer_spikes_as_on_loihi_emu(neuron_type, chip_operators):
     # with synapse=None nengo delivers a spike in the step it is emitted; the chip
-    # delivers it the next step (SPEC.md step 1), so loihi-emu's layer lags by one step
+    # delivers it the next step (SPEC.md step 1), and so does the chip form (ChipDelay)
     net, p = _layer(neuron_type, None)
     emu = _spikes("loihi-emu", net, p, 1000)
     got = _spikes("tensorflow", net, p, 1000)
     assert emu.sum() > 100
-    np.testing.assert_array_equal(got[:-1], emu[1:])
+    np.testing.assert_array_equal(got, emu)
+    # without the delay the layer runs one step ahead: the check can fail
+    with net:
+        configure_settings(chip_inference=False)
+    assert np.count_nonzero(_spikes("tensorflow", net, p, 1000) != emu) > 100
+
+
+def _node_layer(neuron_type, synapse=None) -> tuple[nengo.Network, nengo.Probe]:
+    rng = np.random.RandomState(2)
+    with nengo.Network(seed=0) as net:
+        configure_settings(target="loihi-emu")
+        # values beyond the encoder's range (2 per step) too: the chip clips their counts
+        inp = nengo.Node(nengo.processes.PresentInput(rng.uniform(0, 1, (20, 8)), 0.01), label="input")
+        # gains and biases that fit the registers at the default vth (the mapping's lowered
+        # vth is not modelled)
+        ens = nengo.Ensemble(30, 1, neuron_type=neuron_type, max_rates=nengo.dists.Uniform(80, 150),
+                             intercepts=nengo.dists.Uniform(0, 0.2))
+        nengo.Connection(inp, ens.neurons, transform=rng.normal(0, 0.5, (30, 8)), synapse=synapse)
+        p = nengo.Probe(ens.neurons, synapse=None)
+    return net, p
+
+
+@pytest.mark.parametrize("neuron_type", [nengo.SpikingRectifiedLinear(), nengo.LIF()], ids=["IF", "LIF"])
+def test_node_input_spikes_as_on_loihi_emu(neuron_type, chip_operators):
+    # the host value crosses as clipped sigma-delta spike counts times the programmed
+    # (rounded) synapse weight: the TF chip form encodes the same, step for step
+    net, p = _node_layer(neuron_type)
+    with pytest.warns(UserWarning, match="exceeds the spike encoder's range"):
+        emu = _spikes("loihi-emu", net, p, 200)
+    got = _spikes("tensorflow", net, p, 200)
+    assert emu.sum() > 100
+    np.testing.assert_array_equal(got, emu)
+
+
+def test_node_input_encoding_can_fail(chip_operators, monkeypatch):
+    # the same layer with the chip's neurons but nengo's float input (the encoder passes values through)
+    from nhw.backends.tensorflow.builders.chip_inputs import ChipEncodeBuilder
+
+    def through(self, sc):
+        sc.state.write(self.op.dst, sc.state.read(self.op.src, batched=True), "set")
+
+    monkeypatch.setattr(ChipEncodeBuilder, "step", through)
+    net, p = _node_layer(nengo.LIF())
+    with pytest.warns(UserWarning, match="exceeds the spike encoder's range"):
+        emu = _spikes("loihi-emu", net, p, 200)
+    assert np.count_nonzero(_spikes("tensorflow", net, p, 200) != emu) > 20
+
+
+def test_reset_empties_the_encoder(chip_operators):
+    net, p = _node_layer(nengo.LIF())
+    with backends.get("tensorflow")(net, seed=0, progress_bar=False) as sim:
+        sim.run_steps(37)
+        first = np.asarray(sim.data[p]).copy()
+        sim.reset()
+        sim.run_steps(37)
+        np.testing.assert_array_equal(np.asarray(sim.data[p]), first)
+
+
+def test_no_chip_operators_without_target_or_with_chip_inference_false():
+    from nengo.builder import Model
+
+    for settings in ({}, {"target": "loihi-emu", "chip_inference": False}):
+        net, _ = _node_layer(nengo.LIF())
+        with net:
+            configure_settings(target=None, chip_inference=None)
+            if settings:
+                configure_settings(**settings)
+        model = Model(dt=0.001)
+        model.build(net)
+        assert insert_chip_operators(model, net) == []
+    net, _ = _node_layer(nengo.LIF())
+    model = Model(dt=0.001)
+    model.build(net)
+    assert [type(op).__name__ for op in insert_chip_operators(model, net)] == ["ChipEncode"]
+    assert insert_chip_operators(model, net) == []  # once per model
 
 
 def test_chip_inference_setting_is_validated():

@@ -70,6 +70,16 @@ def chip_params(neurons: Any, dt: float) -> dict | None:
             "min_voltage": float(p.min_voltage), "kind": name}
 
 
+def voltage_scale(neurons: Any) -> float | None:
+    """The chip's default voltage scale (``vth``) of ``neurons``' kind, or None (no chip form)."""
+    from nhw.hw_emulator import LOIHI_V1
+
+    name = _KINDS.get(type(neurons))
+    if name is None:
+        return None
+    return float(LOIHI_V1.lif_voltage_scale if name == "LIF" else LOIHI_V1.if_voltage_scale)
+
+
 def _steps_to_threshold(p: dict, J: Any, dt: float) -> tuple:
     """``(on, x)``: where the neuron fires, and the real number of integrating steps to threshold there."""
     if p["kind"] == "LIF":
@@ -166,12 +176,12 @@ def inference_step(neurons: Any, dt: float) -> Callable | None:
         return None
     spec = LOIHI_V1
     lif = p["kind"] == "LIF"
-    S = spec.lif_voltage_scale if lif else spec.if_voltage_scale
+    S = voltage_scale(neurons)
     denom = float(spec.decay_max + 1)
     keep_int = float(round(p["keep"] * denom))
     in_scale = S * p["gain"]
     vmin = float(max(round(p["min_voltage"] * S), spec.v_min_limit))
-    vmax = float(vmax_register(S, spec)[1])
+    vmax = float(vmax_register(int(S), spec)[1])
     S = float(S)
 
     def step(n, dt_, J, s, sc):

@@ -1,0 +1,304 @@
+"""The chip's input encoding and spike delivery, in the TF simulator's chip form.
+
+On loihi-emu a value sent from a host Node to chip neurons crosses as spike counts:
+per step and dimension, the sigma-delta count ``k = floor(A_t / amp) - floor(A_{t-1} /
+amp)`` of the running sum ``A`` of ``transform @ f(x)``, clipped to ``+-pairs``
+(:class:`nhw.backends.loihi_emu.codec.SpikeEncoder`), and each count adds a quantised
+synapse weight to the post neurons' current. A network trained for the chip
+(``configure_settings(target="loihi-emu")``) sees the same at spiking inference: after
+nengo's build, :func:`insert_chip_operators` maps the model with loihi-emu's own mapping
+(:func:`nhw.backends.loihi_emu.mapping.map_model`), and for every chip input that is a
+direct Node -> chip connection inserts a :class:`ChipEncode` operator between the
+connection's transform and its synapse. The operator emits ``clip(k) * out`` where
+``out`` is the value one count stands for: the spike amplitude, or where the post is
+Neurons (one synapse per dimension) that amplitude with the synapse weight rounded as
+the mapping programs it (:func:`input_count_values`). Its residual is simulator state,
+so ``sim.reset`` empties it as loihi-emu's ``reset`` does. Training steps pass values
+through unchanged (the count has no gradient).
+
+The chip also delivers a spike to its targets in the step after it is emitted, where
+nengo's ``synapse=None`` delivers it in the same step: every unfiltered connection
+between two chip ensembles that the mapping programs as synapses gets a
+:class:`ChipDelay` (one step) at spiking inference.
+
+Not modelled: inputs whose Node reaches the chip through a collapsed passthrough Node
+(the mapping merges the transforms; they keep nengo's values and a warning says so),
+the weight rounding of inputs into Ensembles (dense encoders: their counts carry the
+unrounded amplitude), and loihi-emu options other than the defaults (``input_pairs``,
+``input_range``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+from nengo.builder.operator import Operator
+from nengo.builder.processes import SimProcess
+from nengo.builder.signal import Signal
+from nengo.ensemble import Neurons
+
+from nhw.backends.tensorflow._tf import tf
+from nhw.backends.tensorflow.builders.op_builders import OpBuilder
+from nhw.backends.tensorflow.registry import OPS
+
+
+class ChipEncode(Operator):
+    """``dst = clip(floor((r + src) / amp), -kmax, kmax) * out``; ``r`` keeps the remainder.
+
+    Parameters
+    ----------
+    src, dst : Signal
+        The host value (``transform @ f(x)``) and the value the chip receives.
+    residual : Signal
+        Running remainder in ``[0, amp)`` (updated each step; initial value 0).
+    amp, kmax, out : np.ndarray
+        Per row: value of one spike count, largest count per step, value delivered per count.
+    """
+
+    def __init__(self, src: Signal, dst: Signal, residual: Signal, amp: np.ndarray, kmax: np.ndarray,
+                 out: np.ndarray, tag: str | None = None) -> None:
+        super().__init__(tag=tag)
+        self.amp, self.kmax, self.out = (np.asarray(a, dtype=np.float64) for a in (amp, kmax, out))
+        self.sets = [dst]
+        self.incs = []
+        self.reads = [src]
+        self.updates = [residual]
+
+    @property
+    def src(self) -> Signal:
+        return self.reads[0]
+
+    @property
+    def dst(self) -> Signal:
+        return self.sets[0]
+
+    @property
+    def residual(self) -> Signal:
+        return self.updates[0]
+
+    def make_step(self, signals, dt, rng):
+        src, dst, res = signals[self.src], signals[self.dst], signals[self.residual]
+        amp, kmax, out = self.amp, self.kmax, self.out
+
+        def step_chip_encode():
+            acc = res + src
+            k = np.floor(acc / amp)
+            res[...] = acc - k * amp
+            dst[...] = np.clip(k, -kmax, kmax) * out
+
+        return step_chip_encode
+
+
+@OPS.register(ChipEncode)
+class ChipEncodeBuilder(OpBuilder):
+    """TF step of :class:`ChipEncode` (float64 arithmetic, as the host encoder's)."""
+
+    def __init__(self, op: ChipEncode, ctx: Any) -> None:
+        super().__init__(op, ctx)
+        shape = tuple(op.src.shape) + (1,)
+        self.amp, self.kmax, self.out = (a.reshape(shape) for a in (op.amp, op.kmax, op.out))
+
+    def step(self, sc: Any) -> None:
+        st, op = sc.state, self.op
+        x = st.read(op.src, batched=True)
+        if sc.training:
+            st.write(op.dst, x, "set")
+            return
+        f64 = tf.float64
+        acc = tf.cast(st.read(op.residual, batched=True), f64) + tf.cast(x, f64)
+        k = tf.floor(acc / self.amp)
+        st.write(op.residual, acc - k * self.amp, "set")
+        st.write(op.dst, tf.clip_by_value(k, -self.kmax, self.kmax) * self.out, "set")
+
+
+class ChipDelay(Operator):
+    """``dst = previous src`` (spiking inference) or ``dst = src`` (training); ``prev`` keeps ``src``.
+
+    The chip delivers a spike to its targets in the step after it is emitted, where
+    nengo's ``synapse=None`` delivers it in the same step.
+    """
+
+    def __init__(self, src: Signal, dst: Signal, prev: Signal, tag: str | None = None) -> None:
+        super().__init__(tag=tag)
+        self.sets = [dst]
+        self.incs = []
+        self.reads = [src]
+        self.updates = [prev]
+
+    @property
+    def src(self) -> Signal:
+        return self.reads[0]
+
+    @property
+    def dst(self) -> Signal:
+        return self.sets[0]
+
+    @property
+    def prev(self) -> Signal:
+        return self.updates[0]
+
+    def make_step(self, signals, dt, rng):
+        src, dst, prev = signals[self.src], signals[self.dst], signals[self.prev]
+
+        def step_chip_delay():
+            dst[...] = prev
+            prev[...] = src
+
+        return step_chip_delay
+
+
+@OPS.register(ChipDelay)
+class ChipDelayBuilder(OpBuilder):
+    """TF step of :class:`ChipDelay`."""
+
+    def step(self, sc: Any) -> None:
+        st, op = sc.state, self.op
+        x = st.read(op.src, batched=True)
+        if sc.training:
+            st.write(op.dst, x, "set")
+            return
+        st.write(op.dst, st.read(op.prev, batched=True), "set")
+        st.write(op.prev, x, "set")
+
+
+def input_count_values(inp: Any, mapped: Any, model: Any, voltage_scale: float) -> np.ndarray | None:
+    """Value one count of ``inp`` (a ``ChipInput`` into Neurons) delivers, with the chip's weight rounding.
+
+    The mapping programs the synapse of dimension ``i`` into neuron ``j`` as the integer
+    ``gain_j * amp_i * c_j`` (``c_j`` the neuron's current scale) rounded to the
+    weight format (:func:`nhw.hw_emulator.populations.weight_ints`,
+    :func:`nhw.hw_emulator.discretize.quantize_weights`: one exponent per group). The
+    TF chip neuron turns ``J`` into ``round(J * S * step_gain)``; the returned value
+    ``w_ij / (gain_j * S * step_gain)`` makes that product the programmed integer.
+    None where a dimension does not reach exactly one neuron.
+    """
+    from nhw.hw_emulator import discretize as dz
+    from nhw.hw_emulator.populations import weight_ints
+
+    from nhw.backends.loihi_emu.chip_rules import post_matrix, synapse_tau
+
+    conn = inp.conn
+    post = conn.post_obj
+    if not isinstance(post, Neurons):
+        return None
+    ens = post.ensemble
+    pm = post_matrix(conn.size_out, ens.n_neurons, conn.post_slice)  # neuron j <- dimension i
+    if not np.all(np.count_nonzero(pm, axis=0) == 1):
+        return None
+    j = np.argmax(pm, axis=0)  # the neuron of each dimension
+    block = mapped.ensemble_blocks[ens]
+    spec, dt = block.spec, model.dt
+    c = (np.asarray(block.current_scale, dtype=np.float64) * np.ones(ens.n_neurons))[j]
+    vth = (np.asarray(block.vth, dtype=np.float64) * np.ones(ens.n_neurons))[j]
+    gain = np.asarray(model.params[ens].gain, dtype=np.float64)[j]
+    tau = synapse_tau(conn.synapse, conn)
+    # the on and off axons' synapses (nengo current per count), as the mapping connects them
+    w_j = (gain * np.asarray(inp.amplitude, dtype=np.float64) * dt)[:, None]
+    w_int = weight_ints(None, w_j, tau, c, dt, spec)[:, 0]
+    wq = dz.quantize_weights(np.concatenate([w_int, -w_int])[:, None], spec)  # one exponent per group
+    w_eff = dz.effective_weights(wq.mantissa, wq.exponent, spec)[:len(w_int), 0].astype(np.float64)
+    du = (dz.decay_u_register(tau, dt, spec) + 1) / (spec.decay_max + 1)
+    step_gain = c / vth
+    safe = np.where(gain != 0, gain, 1.0)
+    return np.where(gain != 0, w_eff / (du * safe * voltage_scale * step_gain), 0.0)
+
+
+def _pre_synapse_signal(model: Any, conn: Any) -> Signal | None:
+    """The signal ``transform @ f(x)`` of ``conn`` before its synapse (None: not found)."""
+    weighted = model.sig[conn]["weighted"]
+    if conn.synapse is None:
+        return weighted
+    for op in model.operators:
+        if isinstance(op, SimProcess) and op.process is conn.synapse and weighted in op.updates + op.sets:
+            return op.input
+    return None
+
+
+def _reroute(model: Any, src: Signal, what: str) -> Signal:
+    """A new signal that every operator reading ``src`` reads instead."""
+    dst = Signal(shape=src.shape, name=f"{src.name}.{what}")
+    for op in model.operators:
+        if src in op.reads:
+            op.reads[:] = [dst if s is src else s for s in op.reads]
+    return dst
+
+
+def _neuron_connections(model: Any, mapped: Any) -> set:
+    """Connections between the neurons (or decoded values) of two chip ensembles."""
+    from nengo.connection import Connection
+    from nengo.ensemble import Ensemble
+
+    def chip_ens(obj):
+        ens = obj if isinstance(obj, Ensemble) else getattr(obj, "ensemble", None)
+        return ens if ens in mapped.ensemble_blocks else None
+
+    return {c for c in model.params if isinstance(c, Connection) and c.learning_rule_type is None
+            and chip_ens(c.pre_obj) is not None and chip_ens(c.post_obj) is not None}
+
+
+def insert_chip_operators(model: Any, network: Any) -> list:
+    """Insert the chip's input encoders and spike delays into ``model`` (after nengo's build).
+
+    A :class:`ChipEncode` for every direct Node -> chip input, a :class:`ChipDelay` for
+    every unfiltered chip -> chip connection programmed as synapses. Does nothing
+    unless ``network`` is configured with a target and ``chip_inference`` is not False,
+    or when ``model`` has them already.
+
+    Returns
+    -------
+    list
+        The inserted operators.
+    """
+    from nhw.backends.tensorflow.settings import get_setting
+
+    if network is None or get_setting(network, "target") is None or get_setting(network, "chip_inference") is False:
+        return []
+    if any(isinstance(op, (ChipEncode, ChipDelay)) for op in model.operators):
+        return []  # already inserted: a second encoder in series would encode the counts again
+    from nhw.backends.loihi_emu.mapping import MapOptions, map_model
+    from nhw.errors import NhwError
+
+    try:
+        mapped = map_model(model, MapOptions())
+    except NhwError as e:
+        warnings.warn(f"chip inference: the network does not map onto loihi-emu ({e}); Node inputs keep "
+                      "nengo's values (the chip's spike encoding is not modelled)", stacklevel=2)
+        return []
+    added, skipped = [], []
+    for inp in mapped.inputs:
+        conn = inp.conn
+        post_conn = inp.axons.owner
+        src = _pre_synapse_signal(model, conn) if post_conn is conn else None
+        if src is None:
+            skipped.append(conn)
+            continue
+        amp = np.asarray(inp.amplitude, dtype=np.float64).reshape(-1)
+        scale = None
+        if isinstance(conn.post_obj, Neurons):
+            from nhw.backends.tensorflow.builders.chip_neurons import voltage_scale
+
+            scale = voltage_scale(conn.post_obj.ensemble.neuron_type)
+        out = None if scale is None else input_count_values(inp, mapped, model, scale)
+        if out is None:
+            out = amp
+        dst = _reroute(model, src, "chip_encoded")
+        enc = ChipEncode(src, dst, Signal(np.zeros(src.shape), name=f"{src.name}.chip_residual"),
+                         amp.reshape(src.shape), np.full(src.shape, float(inp.pairs)), out.reshape(src.shape),
+                         tag=f"{conn}.chip_encode")
+        model.add_op(enc)
+        added.append(enc)
+    chip_conns = _neuron_connections(model, mapped)
+    for conn in [c for c in model.params if c in chip_conns]:  # the build's order: deterministic
+        if conn.synapse is None and mapped.decode_choices.get(conn, "weights") == "weights":
+            src = model.sig[conn]["weighted"]
+            dst = _reroute(model, src, "chip_delayed")
+            delay = ChipDelay(src, dst, Signal(np.zeros(src.shape), name=f"{src.name}.chip_prev"),
+                              tag=f"{conn}.chip_delay")
+            model.add_op(delay)
+            added.append(delay)
+    if skipped:
+        warnings.warn(f"chip inference: {len(skipped)} Node input(s) reach the chip through a passthrough Node "
+                      f"(e.g. {skipped[0]}); their spike encoding is not modelled", stacklevel=2)
+    return added
