@@ -266,20 +266,20 @@ def pes_deliver(mant, pre, dim, scale, q, t0):  # pragma: no cover - compiled
     numpy product's value. Returns whether any pre compartment spiked (nothing added if not).
     """
     n_dims, n_src = mant.shape
-    active = False
+    idx = np.empty(n_src, np.intp)  # the pre compartments that spiked (few): only their columns
+    n_act = 0
     for j in range(n_src):
         if pre[j]:
-            active = True
-            break
-    if not active:
+            idx[n_act] = j
+            n_act += 1
+    if n_act == 0:
         return False
     per_dim = np.zeros(n_dims)
     for d in range(n_dims):
         s = 0.0
         row = mant[d]
-        for j in range(n_src):
-            if pre[j]:
-                s += row[j]
+        for k in range(n_act):
+            s += row[idx[k]]
         per_dim[d] = s
     for k in range(dim.shape[0]):
         q[t0 + k] += per_dim[dim[k]] * scale[k]

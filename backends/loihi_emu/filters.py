@@ -75,7 +75,10 @@ class HostFilter:
         """Filter one step's values ``x`` at time ``t``."""
         if self.lowpass is not None:
             e = self.lowpass
-            self.y = e * self.y + (1 - e) * np.reshape(x, self.size)
+            if host_kernels.AVAILABLE and isinstance(e, float):  # one compiled call, same operations
+                self.y = host_kernels.lowpass_step(self.y, e, np.reshape(np.asarray(x, np.float64), self.size))
+            else:
+                self.y = e * self.y + (1 - e) * np.reshape(x, self.size)
             return self.y
         return x if self.fn is None else np.array(self.fn(t, x), copy=True).reshape(self.size)
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from nhw.hw_emulator.kernel import AVAILABLE, _jit
 
-__all__ = ["AVAILABLE", "encode_counts", "lowpass_rows"]
+__all__ = ["AVAILABLE", "decode_lowpass_step", "encode_counts", "lowpass_rows", "lowpass_step", "quantize_error"]
 
 
 @_jit
@@ -91,4 +91,53 @@ def lowpass_rows(state: np.ndarray, decay: float | np.ndarray, x: np.ndarray) ->
     e = np.ascontiguousarray(np.broadcast_to(np.asarray(decay, np.float64), state.shape))
     out = np.empty_like(x)
     _lowpass(state, e, x, out)
+    return out
+
+
+@_jit
+def lowpass_step(state, e, x):  # pragma: no cover - compiled
+    """One step of :class:`~.filters.HostFilter`'s Lowpass, ``e * state + (1 - e) * x``, as a
+    new array (callers may hold the previous one); ``e`` a float or one decay per value."""
+    out = np.empty(state.shape[0])
+    for j in range(state.shape[0]):
+        out[j] = e * state[j] + (1.0 - e) * x[j]
+    return out
+
+
+@_jit
+def decode_lowpass_step(spk, cols, dec, state, e):  # pragma: no cover - compiled
+    """A closed-loop step's decoded outputs through the Lowpass bank, as a new array.
+
+    ``y`` is the sum of ``dec[j]`` over the ``cols[j]`` that spiked, added in ascending
+    ``j`` starting from the first such row (numpy's ``dec[idx].sum(axis=0)``; zeros if
+    none); then ``e * state + (1 - e) * y`` per value (``e`` one decay per value).
+    """
+    n_out = dec.shape[1]
+    y = np.zeros(n_out)
+    first = True
+    for j in range(cols.shape[0]):
+        if spk[cols[j]]:
+            row = dec[j]
+            if first:
+                y[:] = row
+                first = False
+            else:
+                for m in range(n_out):
+                    y[m] += row[m]
+    out = np.empty(n_out)
+    for m in range(n_out):
+        out[m] = e[m] * state[m] + (1.0 - e[m]) * y[m]
+    return out
+
+
+@_jit
+def quantize_error(e, inv_scale, error_max):  # pragma: no cover - compiled
+    """:func:`nhw.hw_emulator.learning.quantize_error` with the reciprocal scale given:
+    ``rint(e * inv_scale)`` clipped to ``+-error_max``, int64; the same IEEE operations."""
+    out = np.empty(e.shape[0], np.int64)
+    for j in range(e.shape[0]):
+        v = np.rint(e[j] * inv_scale[j])
+        v = min(v, error_max)
+        v = max(v, -error_max)
+        out[j] = np.int64(v)
     return out

@@ -29,6 +29,7 @@ from nhw.hw_emulator.learning import quantize_error
 from nhw.hw_emulator.report import HardwareReport, build_report
 
 from ..base import SimulatorBase
+from . import host_kernels
 from .codec import OutputDecoder, SpikeEncoder
 from .early import EarlyRun
 from .host import Host
@@ -261,6 +262,14 @@ class Simulator(SimulatorBase):
         if len(dec_cols) and dec_cols[-1] - dec_cols[0] + 1 == len(dec_cols):
             dec_cols = slice(int(dec_cols[0]), int(dec_cols[-1]) + 1)  # a view, not a gather
         dec_sub = dec.sub / dt
+        # compiled host steps (the same IEEE operations): the error quantisation, and the
+        # decode plus Lowpass bank of the chip outputs in one call
+        compiled = self.fast_host and host_kernels.AVAILABLE
+        inv_scales = [1.0 / np.broadcast_to(np.asarray(rule.error_scale, np.float64), (host.nspec[tap][0],))
+                      for tap, rule, _ in taps]
+        error_max = float(spec.error_max)
+        decode_bank = compiled and lowpass_only and dec_sub.size > 0
+        dec_idx = np.ascontiguousarray(dec.cols, np.intp)
         n0 = self.n_steps
         counts, early = None, None
         for i in range(steps):
@@ -280,11 +289,16 @@ class Simulator(SimulatorBase):
                 c_in = counts[k] if early.signal is not None else self.encoder.encode(host.signal()[None, :])[0]
             else:
                 c_in = None
-            for tap, rule, lw in taps:
+            for (tap, rule, lw), inv in zip(taps, inv_scales):
                 # the host sends this step's error (the rule's filtered input) to the chip
-                lw.error = quantize_error(host.node_input(tap, t), rule, spec)
+                e = host.node_input(tap, t)
+                lw.error = (host_kernels.quantize_error(e, inv, error_max) if compiled
+                            else quantize_error(e, rule, spec))
             spikes = em.step(c_in)
-            if dec_sub.size:
+            if decode_bank:
+                bank.y = host_kernels.decode_lowpass_step(spikes, dec_idx, dec_sub, bank.y, bank.lowpass)
+                host.y_all = bank.y
+            elif dec_sub.size:
                 y = dec_sub[spikes[dec_cols].nonzero()[0]].sum(axis=0)
                 host.y_all = bank(t, y) if lowpass_only else dec.filter(y[None], n - 1)[0]
             for p, append, period in probes:

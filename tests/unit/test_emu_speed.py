@@ -76,6 +76,24 @@ def _feedback() -> nengo.Network:
     return net
 
 
+def _learning() -> nengo.Network:
+    """PES with its error from a Node reading the chip: the closed loop's compiled host steps
+    (error quantisation, decode and Lowpass bank, host-connection Lowpass)."""
+    with nengo.Network(seed=7) as net:
+        stim = nengo.Node(lambda t: [np.sin(7 * t), np.cos(5 * t)])
+        pre = nengo.Ensemble(80, 2)
+        post = nengo.Ensemble(60, 2)
+        nengo.Connection(stim, pre)
+        conn = nengo.Connection(pre, post, function=lambda x: [0, 0], learning_rule_type=nengo.PES(3e-4))
+        err = nengo.Node(size_in=2)
+        nengo.Connection(post, err, synapse=0.01)
+        nengo.Connection(stim, err, transform=-1, synapse=0.005)
+        nengo.Connection(err, conn.learning_rule)
+        net.test_probes = [nengo.Probe(post, synapse=0.01), nengo.Probe(err), nengo.Probe(pre.neurons),
+                           nengo.Probe(post, synapse=0.02)]
+    return net
+
+
 def _run(make, pieces, fast: bool, monkeypatch) -> list:
     net = make()  # fresh: the stateful node function counts its calls
     with monkeypatch.context() as m:
@@ -91,7 +109,7 @@ def _run(make, pieces, fast: bool, monkeypatch) -> list:
 
 
 @needs_numba
-@pytest.mark.parametrize("make", [_open_loop, _feedback], ids=["open-loop", "feedback"])
+@pytest.mark.parametrize("make", [_open_loop, _feedback, _learning], ids=["open-loop", "feedback", "learning"])
 @pytest.mark.parametrize("pieces", [(300,), (1, 57, 1, 141, 100)], ids=["one-run", "split"])
 def test_fast_host_equals_per_step_host(make, pieces, monkeypatch):
     fast = _run(make, pieces, True, monkeypatch)
@@ -250,3 +268,20 @@ def test_compiled_pes_learning_equals_numpy_learning(wide):
     if not wide:
         assert ref.saturations > 0  # the clip was exercised
     assert g_fast.integers(1 << 30) == g_ref.integers(1 << 30)  # the same draws
+
+
+@needs_numba
+def test_compiled_error_quantisation_equals_numpy():
+    from nhw.hw_emulator.chip import LOIHI_V1
+    from nhw.hw_emulator.learning import PESRule, TraceRegisters, quantize_error
+
+    n_dims = 6
+    scale = np.array([0.01, 0.02, 0.5, 1e-3, 0.25, 0.01])
+    rule = PESRule("r", n_dims, np.arange(n_dims), np.ones(n_dims, np.int64), np.zeros((1, n_dims)),
+                   TraceRegisters(2, 20, 1.0), np.ones(n_dims, np.int64), 0, scale)
+    rng = np.random.RandomState(0)
+    inv = 1.0 / scale
+    for e in [rng.randn(n_dims) * 3, (np.arange(n_dims) + 0.5) * scale, np.full(n_dims, 1e6), -np.full(n_dims, 1e6)]:
+        got = host_kernels.quantize_error(e, inv, float(LOIHI_V1.error_max))
+        assert got.dtype == np.int64
+        assert np.array_equal(got, quantize_error(e, rule, LOIHI_V1))  # ties round to even, clips equal
