@@ -55,7 +55,8 @@ def _transforms():
         "conv2d-stride2-valid-channels-first-groups": nengo.Convolution(
             4, (2, 7, 7), kernel_size=(3, 3), strides=(2, 2), channels_last=False, groups=2,
             init=rng.uniform(-0.05, 0.08, (3, 3, 1, 4))),
-        "conv1d": nengo.Convolution(3, (10, 2), kernel_size=(4,), strides=(1,), init=rng.uniform(-0.1, 0.05, (4, 2, 3))),
+        "conv1d": nengo.Convolution(3, (10, 2), kernel_size=(4,), strides=(1,),
+                                    init=rng.uniform(-0.1, 0.05, (4, 2, 3))),
         "transpose": nengo.transforms.ConvolutionTranspose(
             2, (3, 3, 3), kernel_size=(3, 3), strides=(2, 2), init=rng.uniform(-0.05, 0.05, (3, 3, 3, 2))),
         # a kernel wider than the padded input: entries 0, 3 and 4 reach no output,
@@ -128,7 +129,7 @@ def test_a_converted_keras_cnn_trains_with_the_kernels_loihi_emu_programs():
 
 def test_gains_varying_within_a_channel_are_skipped_with_the_reason():
     transform = _transforms()["conv2d-same"]
-    net, conn = _conv_net(transform, np.linspace(0.5, 1.5, transform.size_out))
+    net, _ = _conv_net(transform, np.linspace(0.5, 1.5, transform.size_out))
     with Simulator(net, progress_bar=False) as sim:
         q = chip_quantize.quantize_for_chip(sim)
     assert "Connection:conv/weights" not in {e.param.name for e in q.entries}
@@ -138,7 +139,8 @@ def test_gains_varying_within_a_channel_are_skipped_with_the_reason():
 def test_a_convolution_through_a_passthrough_node_is_listed_not_silently_float():
     # neurons -> passthrough Node -> neurons: loihi-emu folds the node into chip synapses
     # (weights the product of both connections), which the quantiser does not model: it must say so
-    t = nengo.Convolution(2, (4, 4, 1), kernel_size=(3, 3), init=np.random.RandomState(0).uniform(-.1, .1, (3, 3, 1, 2)))
+    t = nengo.Convolution(2, (4, 4, 1), kernel_size=(3, 3),
+                          init=np.random.RandomState(0).uniform(-0.1, 0.1, (3, 3, 1, 2)))
     with nengo.Network(seed=0) as net:
         configure_settings(target="loihi-emu", quantize=True)
         a = nengo.Ensemble(16, 1, neuron_type=IF(), gain=np.ones(16), bias=np.full(16, 50.0), label="a")
