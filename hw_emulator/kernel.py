@@ -311,8 +311,7 @@ def pes_update(mant, step, x, phase, offset, unit, top):  # pragma: no cover - c
             u = np.float32(np.uint16(phase[d, j] + offset)) * unit
             m = mant[d, j] + np.floor(sd * x[j] + u)
             mant[d, j] = m
-            if m > top or m < -top:
-                over += 1
+            over += (m > top) | (m < -top)  # a count, not a branch: the loop vectorises
     if over:
         for d in range(n_dims):
             for j in range(n_src):
