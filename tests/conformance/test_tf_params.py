@@ -531,3 +531,29 @@ def test_parameters_sharing_a_written_base_are_injected_at_their_own_elements(mo
             rest = np.setdiff1d(np.arange(base.size), sorted(touched))
             assert rest.size > 0  # the synapse's elements share the base
             np.testing.assert_array_equal(got.read_flat(base, rest), old.read_flat(base, rest))
+
+
+def test_conv_transpose_trains_and_freezes():
+    """A trained ConvolutionTranspose is written back (it is not a Convolution subclass in nengo)."""
+    with nengo.Network(seed=3) as net:
+        inp = nengo.Node(np.zeros(2 * 2 * 1), label="inp")
+        out = nengo.Node(size_in=4 * 4 * 2, label="out")
+        conn = nengo.Connection(inp, out, synapse=None, transform=nengo.transforms.ConvolutionTranspose(
+            2, (2, 2, 1), output_shape=(4, 4, 2), kernel_size=(2, 2), strides=(2, 2),
+            init=nengo.dists.Uniform(-1, 1)))
+        p = nengo.Probe(out, synapse=None, label="p")
+    rng = np.random.RandomState(0)
+    x = rng.uniform(-1, 1, (8, 1, 4))
+    with make_sim(net) as sim:
+        w0 = np.array(sim.data[conn].weights)
+        compile_fast(sim, keras.optimizers.Adam(0.05), loss="mse")
+        sim.fit(x, {p: rng.uniform(-1, 1, (8, 1, 32))}, epochs=3, verbose=0)
+        assert not np.allclose(sim.data[conn].weights, w0)
+        trained = sim.predict(x)[p][:, 0]
+        sim.freeze_params(net)
+    t = conn.transform
+    assert isinstance(t, nengo.transforms.ConvolutionTranspose) and t.output_shape.shape == (4, 4, 2)
+    inp.output = lambda t_: x[min(int(round(t_ / 0.001)) - 1, len(x) - 1), 0]  # one sample per step
+    with nengo.Simulator(net, progress_bar=False) as ref:
+        ref.run_steps(len(x))
+    assert np.allclose(ref.data[p], trained, atol=1e-5)

@@ -10,7 +10,7 @@ a fresh TF Simulator) builds the trained network:
   solver solved for full weights), an identity transform and a function of
   the right output size (NoSolver ignores its targets).
 * Connections from Nodes or Neurons get their transform's ``init`` replaced
-  (Dense, Sparse or Convolution).
+  (Dense, Sparse, Convolution or ConvolutionTranspose).
 
 No TensorFlow here: the values come from ``sim.get_nengo_params``-style dicts.
 """
@@ -23,7 +23,7 @@ import numpy as np
 import nengo
 from nengo.exceptions import ValidationError
 from nengo.solvers import NoSolver
-from nengo.transforms import Convolution, Dense, Sparse, SparseMatrix
+from nengo.transforms import Convolution, ConvolutionTranspose, Dense, Sparse, SparseMatrix
 
 
 class FrozenWeights(NoSolver):
@@ -118,6 +118,19 @@ def connection_params(conn: nengo.Connection, weights) -> dict:
         new = init.copy()  # scipy matrix: same structure, trained values
         new.data = data
         return {"transform": Sparse(t.shape, init=new)}
+    if isinstance(t, ConvolutionTranspose):  # not a Convolution subclass in nengo
+        return {
+            "transform": ConvolutionTranspose(
+                t.n_filters,
+                t.input_shape,
+                output_shape=t.output_shape,
+                kernel_size=t.kernel_size,
+                strides=t.strides,
+                padding=t.padding,
+                channels_last=t.channels_last,
+                init=np.asarray(weights, dtype=np.float64).reshape(t.kernel_shape),
+            )
+        }
     if isinstance(t, Convolution):
         kernel = np.asarray(weights, dtype=np.float64).reshape(t.kernel_shape)
         return {
