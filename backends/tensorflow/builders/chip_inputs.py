@@ -19,9 +19,14 @@ through unchanged (the count has no gradient).
 The chip also delivers a spike to its targets in the step after it is emitted, where
 nengo's ``synapse=None`` delivers it in the same step: every unfiltered connection
 between two chip ensembles that the mapping programs as synapses gets a
-:class:`ChipDelay` (one step) at spiking inference.
+:class:`ChipDelay` (one step) at spiking inference. And a Lowpass synapse into chip
+Neurons (one neuron per row) is the chip's integer current, decayed by the 12-bit
+register and truncated each step (:class:`ChipLowpass`, replacing nengo's filter).
 
-Not modelled: inputs whose Node reaches the chip through a collapsed passthrough Node
+Not modelled: the integer current of synapses into Ensembles (decoded, dense encoders)
+and the sum of several same-``tau`` connections into one neuron (the chip truncates the
+summed current once, here each connection's is truncated), inputs whose Node reaches
+the chip through a collapsed passthrough Node
 (the mapping merges the transforms; they keep nengo's values and a warning says so),
 the weight rounding of inputs into Ensembles (dense encoders: their counts carry the
 unrounded amplitude), and loihi-emu options other than the defaults (``input_pairs``,
@@ -163,6 +168,73 @@ class ChipDelayBuilder(OpBuilder):
         st.write(op.prev, x, "set")
 
 
+class ChipLowpass(Operator):
+    """The chip's integer current of a Lowpass synapse, replacing nengo's float filter.
+
+    Per row, with ``s`` the integer units of one unit of the filtered value (the post
+    neuron's gain times its current scale): ``U <- trunc(U * keep) + round(x * du * s)``
+    and ``output = U / s`` (spiking inference), or nengo's ``output <- a * output + (1 -
+    a) * x`` (training). Between chip ensembles ``output`` is updated (visible the next
+    step), as nengo's synapse does and as the chip delivers a spike the step after it
+    is emitted; from the host (``same_step``) it is set, as the chip adds a host input's
+    counts to the current in the step they are sent.
+    """
+
+    def __init__(self, input: Signal, output: Signal, current: Signal, keep: float, du: float,
+                 scale: np.ndarray, a: float, same_step: bool = False, tag: str | None = None) -> None:
+        super().__init__(tag=tag)
+        self.keep, self.du, self.a = float(keep), float(du), float(a)
+        self.scale = np.asarray(scale, dtype=np.float64)
+        self.same_step = bool(same_step)
+        self.sets = [output] if same_step else []
+        self.incs = []
+        self.reads = [input]
+        self.updates = [current] if same_step else [output, current]
+
+    @property
+    def input(self) -> Signal:
+        return self.reads[0]
+
+    @property
+    def output(self) -> Signal:
+        return self.sets[0] if self.same_step else self.updates[0]
+
+    @property
+    def current(self) -> Signal:
+        return self.updates[-1]
+
+    def make_step(self, signals, dt, rng):
+        x, y, u = signals[self.input], signals[self.output], signals[self.current]
+        keep, du, scale = self.keep, self.du, self.scale
+
+        def step_chip_lowpass():
+            u[...] = np.trunc(u * keep) + np.round(x * du * scale)
+            y[...] = u / scale
+
+        return step_chip_lowpass
+
+
+@OPS.register(ChipLowpass)
+class ChipLowpassBuilder(OpBuilder):
+    """TF step of :class:`ChipLowpass` (float64 arithmetic)."""
+
+    def __init__(self, op: ChipLowpass, ctx: Any) -> None:
+        super().__init__(op, ctx)
+        self.scale = op.scale.reshape(tuple(op.input.shape) + (1,))
+
+    def step(self, sc: Any) -> None:
+        st, op = sc.state, self.op
+        x = tf.cast(st.read(op.input, batched=True), tf.float64)
+        if sc.training:
+            y = tf.cast(st.read(op.output, batched=True), tf.float64)
+            st.write(op.output, op.a * y + (1.0 - op.a) * x, "set")
+            return
+        u = tf.cast(st.read(op.current, batched=True), tf.float64)
+        u = tf.math.sign(u) * tf.floor(tf.abs(u) * op.keep) + tf.round(x * (op.du * self.scale))
+        st.write(op.current, u, "set")
+        st.write(op.output, u / self.scale, "set")
+
+
 def input_count_values(inp: Any, mapped: Any, model: Any, voltage_scale: float) -> np.ndarray | None:
     """Value one count of ``inp`` (a ``ChipInput`` into Neurons) delivers, with the chip's weight rounding.
 
@@ -216,6 +288,42 @@ def _pre_synapse_signal(model: Any, conn: Any) -> Signal | None:
     return None
 
 
+def _lowpass_into_neurons(model: Any, mapped: Any, conn: Any, from_host: bool) -> tuple | None:
+    """A :class:`ChipLowpass` for ``conn``'s synapse (a Lowpass into chip Neurons, one neuron per row), or None."""
+    import nengo
+
+    from nhw.hw_emulator import discretize as dz
+
+    from nhw.backends.loihi_emu.chip_rules import post_matrix
+
+    post = conn.post_obj
+    if type(conn.synapse) is not nengo.Lowpass or not isinstance(post, Neurons):
+        return None
+    ens = post.ensemble
+    if ens not in mapped.ensemble_blocks:
+        return None
+    pm = post_matrix(conn.size_out, ens.n_neurons, conn.post_slice)
+    if not np.all(np.count_nonzero(pm, axis=0) == 1):
+        return None
+    synop = next((op for op in model.operators if isinstance(op, SimProcess) and op.process is conn.synapse
+                  and model.sig[conn]["weighted"] in op.updates), None)
+    if synop is None:
+        return None
+    j = np.argmax(pm, axis=0)
+    block = mapped.ensemble_blocks[ens]
+    spec, dt, tau = block.spec, model.dt, float(conn.synapse.tau)
+    c = (np.asarray(block.current_scale, dtype=np.float64) * np.ones(ens.n_neurons))[j]
+    gain = np.asarray(model.params[ens].gain, dtype=np.float64)[j]
+    reg = dz.decay_u_register(tau, dt, spec)
+    keep = float(dz.u_retained(reg, spec))
+    du = (reg + 1) / (spec.decay_max + 1)
+    scale = np.where(gain != 0, gain * c, 1.0).reshape(synop.input.shape)
+    out = model.sig[conn]["weighted"]
+    return synop, ChipLowpass(synop.input, out, Signal(np.zeros(out.shape), name=f"{out.name}.chip_current"),
+                              keep, du, scale, float(np.exp(-dt / tau)), same_step=from_host,
+                              tag=f"{conn}.chip_lowpass")
+
+
 def _reroute(model: Any, src: Signal, what: str) -> Signal:
     """A new signal that every operator reading ``src`` reads instead."""
     dst = Signal(shape=src.shape, name=f"{src.name}.{what}")
@@ -242,7 +350,8 @@ def insert_chip_operators(model: Any, network: Any) -> list:
     """Insert the chip's input encoders and spike delays into ``model`` (after nengo's build).
 
     A :class:`ChipEncode` for every direct Node -> chip input, a :class:`ChipDelay` for
-    every unfiltered chip -> chip connection programmed as synapses. Does nothing
+    every unfiltered chip -> chip connection programmed as synapses, a
+    :class:`ChipLowpass` for every Lowpass synapse of those into chip Neurons. Does nothing
     unless ``network`` is configured with a target and ``chip_inference`` is not False,
     or when ``model`` has them already.
 
@@ -266,7 +375,7 @@ def insert_chip_operators(model: Any, network: Any) -> list:
         warnings.warn(f"chip inference: the network does not map onto loihi-emu ({e}); Node inputs keep "
                       "nengo's values (the chip's spike encoding is not modelled)", stacklevel=2)
         return []
-    added, skipped = [], []
+    added, skipped, encoded = [], [], set()
     for inp in mapped.inputs:
         conn = inp.conn
         post_conn = inp.axons.owner
@@ -289,6 +398,7 @@ def insert_chip_operators(model: Any, network: Any) -> list:
                          tag=f"{conn}.chip_encode")
         model.add_op(enc)
         added.append(enc)
+        encoded.add(conn)
     chip_conns = _neuron_connections(model, mapped)
     for conn in [c for c in model.params if c in chip_conns]:  # the build's order: deterministic
         if conn.synapse is None and mapped.decode_choices.get(conn, "weights") == "weights":
@@ -298,6 +408,13 @@ def insert_chip_operators(model: Any, network: Any) -> list:
                               tag=f"{conn}.chip_delay")
             model.add_op(delay)
             added.append(delay)
+    for conn in [c for c in model.params if c in chip_conns or c in encoded]:
+        found = _lowpass_into_neurons(model, mapped, conn, conn in encoded)
+        if found is not None:
+            synop, lowpass = found
+            model.operators.remove(synop)
+            model.add_op(lowpass)
+            added.append(lowpass)
     if skipped:
         warnings.warn(f"chip inference: {len(skipped)} Node input(s) reach the chip through a passthrough Node "
                       f"(e.g. {skipped[0]}); their spike encoding is not modelled", stacklevel=2)
