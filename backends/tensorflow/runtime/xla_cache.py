@@ -15,17 +15,36 @@ simulator keeps its own flags: set ``TF_XLA_FLAGS`` there.
 ``NHW_XLA_CACHE`` chooses the directory: unset, ``$XDG_CACHE_HOME/nhw/xla`` (or
 ``~/.cache/nhw/xla``); ``off`` (or ``0``, ``false``, empty) disables the cache.
 A directory already named in ``TF_XLA_FLAGS`` is left as it is.
+
+The cache is kept under ``NHW_XLA_CACHE_MAX_MB`` mebibytes (default 1024): when this
+module configures the cache (once per process, before the first Simulator runs), the
+least recently used entries are deleted until the rest fit.  Only TensorFlow's own
+entry files (``xla_compile_cache__*.pb``) in the directory nhw chose are ever deleted,
+never an entry written in the last minute (another process may be writing or about
+to read it), and never anything in a directory named by ``TF_XLA_FLAGS`` itself.
 """
 
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import dataclass
+
+from nhw.errors import ConfigError
 
 #: the TensorFlow flag naming the cache directory
 FLAG = "--tf_xla_persistent_cache_directory"
 #: environment variable choosing the directory (or ``off``)
 ENV = "NHW_XLA_CACHE"
 _OFF = {"", "0", "off", "false", "no"}
+#: environment variable capping the cache's size in MiB
+MAX_MB_ENV = "NHW_XLA_CACHE_MAX_MB"
+#: the cap when ``NHW_XLA_CACHE_MAX_MB`` is unset
+DEFAULT_MAX_MB = 1024.0
+#: entries younger than this (seconds) are never pruned: a process may be writing them
+MIN_AGE_S = 60.0
+#: TensorFlow names every persistent-cache entry ``xla_compile_cache__<keys>.pb``
+_ENTRY_PREFIX, _ENTRY_SUFFIX = "xla_compile_cache__", ".pb"
 
 
 def cache_directory(environ: dict | None = None) -> str | None:
@@ -43,24 +62,130 @@ def cache_directory(environ: dict | None = None) -> str | None:
 
 
 def configure(environ: dict | None = None) -> str | None:
-    """Add the cache flag to ``TF_XLA_FLAGS`` in ``environ`` (default ``os.environ``).
+    """Add the cache flag to ``TF_XLA_FLAGS`` in ``environ`` (default ``os.environ``) and prune the cache.
+
+    The directory nhw chose is pruned to ``NHW_XLA_CACHE_MAX_MB`` (see :func:`prune`);
+    a directory the user named in ``TF_XLA_FLAGS`` is neither changed nor pruned.
 
     Returns
     -------
     str or None
         The cache directory, or None when the cache is off or the directory
         cannot be created (then nothing is changed: XLA compiles as usual).
+
+    Raises
+    ------
+    ConfigError
+        ``NHW_XLA_CACHE_MAX_MB`` is not a number of MiB >= 0.
     """
     env = os.environ if environ is None else environ
+    max_bytes = max_cache_bytes(env)  # an invalid cap fails whether or not it is used
     directory = cache_directory(env)
     if directory is None:
         return None
     flags = env.get("TF_XLA_FLAGS", "")
     if FLAG + "=" in flags:
-        return directory
+        return directory  # the user's own directory: not nhw's to prune
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError:
         return None  # read-only home: compiling every time is the correct result, only slower
     env["TF_XLA_FLAGS"] = f"{flags} {FLAG}={directory}".strip()
+    prune(directory, max_bytes)
     return directory
+
+
+def max_cache_bytes(environ: dict | None = None) -> int:
+    """The cache's size cap in bytes from ``NHW_XLA_CACHE_MAX_MB`` (MiB; default 1024).
+
+    Raises
+    ------
+    ConfigError
+        The value is not a finite number of MiB >= 0.
+    """
+    env = os.environ if environ is None else environ
+    raw = env.get(MAX_MB_ENV)
+    if raw is None:
+        return int(DEFAULT_MAX_MB * 2**20)
+    try:
+        mb = float(raw)
+    except ValueError:
+        mb = float("nan")
+    if not (mb >= 0 and mb != float("inf")):
+        raise ConfigError(f"{MAX_MB_ENV}: expected a number of MiB >= 0 (e.g. 1024), got {raw!r}")
+    return int(mb * 2**20)
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """What :func:`prune` found and deleted."""
+
+    removed: int
+    freed_bytes: int
+    kept_bytes: int
+
+
+def _entries(directory: str) -> list[tuple[float, float, int, str]]:
+    """(last use, mtime, size, path) of each cache entry file directly in ``directory``."""
+    found = []
+    with os.scandir(directory) as it:
+        for e in it:
+            if not (e.name.startswith(_ENTRY_PREFIX) and e.name.endswith(_ENTRY_SUFFIX)):
+                continue
+            try:
+                if not e.is_file(follow_symlinks=False):
+                    continue
+                st = e.stat(follow_symlinks=False)
+            except FileNotFoundError:  # pruned by another process meanwhile
+                continue
+            # a load from the cache updates atime only where the mount records it: use whichever is later
+            found.append((max(st.st_atime, st.st_mtime), st.st_mtime, st.st_size, e.path))
+    return found
+
+
+def prune(directory: str, max_bytes: int, *, now: float | None = None, min_age_s: float = MIN_AGE_S) -> PruneResult:
+    """Delete the least recently used cache entries in ``directory`` until the rest fit ``max_bytes``.
+
+    One directory scan.  Only TensorFlow's entry files (``xla_compile_cache__*.pb``,
+    regular files, not in subdirectories) count and are deleted; entries modified in
+    the last ``min_age_s`` seconds are kept even when the cache stays over the cap.
+
+    Parameters
+    ----------
+    directory
+        The cache directory nhw configured.
+    max_bytes
+        Size cap of the entries in bytes.
+    now
+        The current time (``time.time()``); for tests.
+    min_age_s
+        Entries younger than this are never deleted.
+
+    Returns
+    -------
+    PruneResult
+        How many entries were deleted, the bytes freed and the bytes left.
+    """
+    now = time.time() if now is None else now
+    try:
+        entries = _entries(directory)
+    except OSError:
+        return PruneResult(0, 0, 0)  # nothing readable there: nothing of ours to prune
+    total = sum(size for _, _, size, _ in entries)
+    removed = freed = 0
+    for _, mtime, size, path in sorted(entries):
+        if total <= max_bytes:
+            break
+        if now - mtime < min_age_s:
+            continue
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass  # another process pruned it first: it is gone either way
+        except OSError:
+            continue  # not ours to delete after all (permissions): keep it, try the next
+        else:
+            removed += 1
+            freed += size
+        total -= size
+    return PruneResult(removed, freed, total)
