@@ -35,6 +35,13 @@ Mapping (nengo -> NIR):
   itself refuses to build a convolution of an Ensemble's decoded *output*).
 * ``Probe`` -> ``Output``, after the probe's decoders (``Linear``) and filter (``LI``).
 
+Names.  Each NIR node is named after its object's label (other characters than letters,
+digits and ``_`` replaced by ``_``).  Probes are named first, so an ``Output`` keeps its
+probe's label exactly and an export -> import -> export round trip returns the same
+output names; any later object or helper node (``<name>_syn``, ``<name>_decoders``, ...)
+whose name is taken gets the first free ``_1``, ``_2``, ... suffix.  Probes sharing a
+label are suffixed the same way in ``network.all_probes`` order.
+
 Tensor shapes.  NIR tensors are channels-first: ``(C, N)`` for 1-D and ``(C, H, W)``
 for 2-D convolutions, flattened in C order.  Every ``Node`` or ``Ensemble`` that a
 convolution reads or writes gets that tensor shape: its NIR node (``Input``, ``Scale``,
@@ -101,6 +108,7 @@ class _Builder:
         self.if_biased: set[str] = set()
         self.layouts: dict = {}
         self._taken: set[str] = set()
+        self._parts: dict[tuple[str, str], str] = {}
 
     # --- names ----------------------------------------------------------------
     def name(self, obj, prefix: str) -> str:
@@ -112,6 +120,22 @@ class _Builder:
             self._taken.add(name)
             self.names[obj] = name
         return self.names[obj]
+
+    def part(self, owner: str, role: str) -> str:
+        """The name of ``owner``'s helper node ``role`` (``<owner>_<role>``, e.g. ``x_syn``).
+
+        Reserved like object names, so a helper never takes (or overwrites) the name
+        of an object labelled the same; the same (owner, role) always gives the same name.
+        """
+        key = (owner, role)
+        if key not in self._parts:
+            base = f"{owner}_{role}"
+            name, k = base, 1
+            while name in self._taken:
+                name, k = f"{base}_{k}", k + 1
+            self._taken.add(name)
+            self._parts[key] = name
+        return self._parts[key]
 
     def problem(self, obj, message: str) -> None:
         self.problems.append(f"{obj}: {message}")  # obj's repr names type and label
@@ -216,6 +240,10 @@ class _Exporter(_Builder):
         for conn in net.all_connections:
             incoming.setdefault(conn.post_obj, []).append(conn)
             incoming.setdefault(getattr(conn.post_obj, "ensemble", None), []).append(conn)
+        for probe in net.all_probes:
+            # probes are the graph's outputs, read back by name: their labels come
+            # first, so another object labelled the same is the one that gets a suffix
+            self.name(probe, "probe")
         for node in net.all_nodes:
             self._guard(node, self.node, node)
         for ens in net.all_ensembles:
@@ -280,7 +308,7 @@ class _Exporter(_Builder):
         if owner not in self.layouts:
             return src, size, area, None
         shape, order = self.layouts[owner]
-        flat = f"{src}_flatten"
+        flat = self.part(src, "flatten")
         if flat not in self.nodes:
             self.add(flat, nir.Flatten(input_type=np.array(shape), start_dim=0))
             self.edges.append((src, flat))
@@ -374,8 +402,8 @@ class _Exporter(_Builder):
             params = self.model.params[post_ens]
             bias = np.asarray(params.bias, float) / np.asarray(params.gain, float)
             if np.any(bias != 0):
-                self.add(f"{dst}_bias", nir.Affine(np.zeros((len(bias), src_size)), bias))
-                self.edges += [(src, f"{dst}_bias"), (f"{dst}_bias", dst)]
+                affine = self.add(self.part(dst, "bias"), nir.Affine(np.zeros((len(bias), src_size)), bias))
+                self.edges += [(src, affine), (affine, dst)]
         self.add(name, nir.Linear(w))
         self.edges.append((src, name))
         self._synapse(conn, name, w.shape[:1], dst)
@@ -385,7 +413,8 @@ class _Exporter(_Builder):
         (none when the synapse is folded into a ``CubaLIF`` target)."""
         tau = _lowpass_tau(conn.synapse)
         if tau is not None and not isinstance(self.nodes[dst], nir.CubaLIF):
-            syn = self.add(f"{name}_syn", nir.LI(tau=np.full(shape, tau), r=np.ones(shape), v_leak=np.zeros(shape)))
+            syn = self.add(self.part(name, "syn"), nir.LI(tau=np.full(shape, tau), r=np.ones(shape),
+                                                          v_leak=np.zeros(shape)))
             self.edges.append((name, syn))
             name = syn
         self.edges.append((name, dst))
@@ -418,9 +447,9 @@ class _Exporter(_Builder):
             # and fold encoders / gain (columns in NIR order) into a Linear, as for Dense
             params = self.model.params[post]
             enc = np.asarray(params.scaled_encoders, float) / np.asarray(params.gain, float)[:, None]
-            self.add(f"{name}_flatten", nir.Flatten(input_type=np.array(shape), start_dim=0))
-            encode = self.add(f"{name}_encoders", nir.Linear(enc[:, order]))
-            self.edges += [(name, f"{name}_flatten"), (f"{name}_flatten", encode)]
+            flat = self.add(self.part(name, "flatten"), nir.Flatten(input_type=np.array(shape), start_dim=0))
+            encode = self.add(self.part(name, "encoders"), nir.Linear(enc[:, order]))
+            self.edges += [(name, flat), (flat, encode)]
             name, shape = encode, (post.n_neurons,)
         self._synapse(conn, name, shape, dst)
 
@@ -431,7 +460,7 @@ class _Exporter(_Builder):
             src, _, area, order = self._flat_source(target)
             hidden = next(k for k in self.model.params if isinstance(k, nengo.Connection) and k.post_obj is probe)
             w = np.asarray(self.model.params[hidden].weights, float) * area
-            last = self.add(f"{name}_decoders", nir.Linear(w if order is None else w[:, order]))
+            last = self.add(self.part(name, "decoders"), nir.Linear(w if order is None else w[:, order]))
             self.edges.append((src, last))
             size = w.shape[0]
         elif isinstance(target, (nengo.ensemble.Neurons, nengo.Node)) and probe.attr == "output":
@@ -440,13 +469,14 @@ class _Exporter(_Builder):
                 # the Output is in nengo's order, so probe data compares directly
                 perm = np.zeros((size, size))
                 perm[order, np.arange(size)] = 1.0
-                last = self.add(f"{name}_order", nir.Linear(perm))
-                self.edges.append((f"{self.names[getattr(target, 'ensemble', target)]}_flatten", last))
+                last = self.add(self.part(name, "order"), nir.Linear(perm))
+                self.edges.append((self.part(self.names[getattr(target, 'ensemble', target)], "flatten"), last))
         else:
             raise NIRError(f"probing {type(target).__name__}.{probe.attr} cannot be expressed in NIR")
         tau = _lowpass_tau(probe.synapse)
         if tau is not None:
-            syn = self.add(f"{name}_syn", nir.LI(tau=np.full(size, tau), r=np.ones(size), v_leak=np.zeros(size)))
+            syn = self.add(self.part(name, "syn"), nir.LI(tau=np.full(size, tau), r=np.ones(size),
+                                                          v_leak=np.zeros(size)))
             self.edges.append((last, syn))
             last = syn
         self.add(name, nir.Output(output_type={"output": np.array([size])}))
