@@ -7,6 +7,7 @@ digits (350), after each number of epochs asked for; time per epoch (after the f
 which includes tracing) reported too.
 
     python -m benchmarks.surrogate --epochs 5,15                       # nhw (defaults)
+    python -m benchmarks.surrogate --only nhw --network snntorch_like  # snnTorch's parameterisation
     /path/to/venv-with-torch/bin/python benchmarks/surrogate.py --only snntorch --epochs 5,15
 
 The nhw part is ``tests/conformance/surrogate_digits.py`` (the network and its
@@ -48,10 +49,14 @@ def digits(n_train: int = N_TRAIN, seed: int = 0):
     return _nhw_part().digits(n_train, seed)
 
 
-def run_nhw(epochs: int, seed: int = 0, surrogate: str | None = None) -> dict:
-    """nhw's spiking-aware training with its defaults (``surrogate=None``: the default surrogate)."""
-    r = _nhw_part().run(surrogate, epochs=epochs, seed=seed)
-    return {"tool": "nhw", "surrogate": surrogate or "default", "epochs": epochs, "accuracy": r["accuracy"],
+def run_nhw(epochs: int, seed: int = 0, surrogate: str | None = None, network: str = "gain_matched") -> dict:
+    """nhw's spiking-aware training with its defaults (``surrogate=None``: the default surrogate).
+
+    ``network``: one of ``surrogate_digits.NETWORKS`` (how the 64-128-10 network is parameterised).
+    """
+    r = _nhw_part().run(surrogate, epochs=epochs, seed=seed, network=network)
+    return {"tool": "nhw", "surrogate": surrogate or "default", "network": network, "epochs": epochs,
+            "accuracy": r["accuracy"],
             "epoch_s": [round(t, 3) for t in r["epoch_s"]]}
 
 
@@ -121,6 +126,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--epochs", default="5,15", help="comma-separated epoch counts (one training run each)")
     ap.add_argument("--only", choices=sorted(RUNNERS), help="run one tool (default: nhw, and snnTorch if it imports)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--network", default="gain_matched",
+                    help="nhw part: gain_matched (default), snntorch_like or nengo_default")
     ap.add_argument("--torch-threads", type=int, help="snnTorch: torch's intra-op threads (default: torch's)")
     ap.add_argument("--json", help="write the results here")
     a = ap.parse_args(argv)
@@ -130,7 +137,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     results = []
     for tool in tools:
         for e in (int(v) for v in a.epochs.split(",")):
-            r = run_snntorch(e, a.seed, a.torch_threads) if tool == "snntorch" else RUNNERS[tool](e, a.seed)
+            r = (run_snntorch(e, a.seed, a.torch_threads) if tool == "snntorch"
+                 else RUNNERS[tool](e, a.seed, network=a.network))
             later = r["epoch_s"][1:] or r["epoch_s"]
             r["median_epoch_s_after_first"] = round(float(np.median(later)), 3)
             print(json.dumps(r), flush=True)

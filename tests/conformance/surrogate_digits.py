@@ -40,22 +40,44 @@ def digits(n_train: int = 1400, seed: int = 0):
     return (x[:n_train], y[:n_train]), (x[n_train:n_train + n_test], y[n_train:n_train + n_test])
 
 
+def _ensembles_gain_matched(gain: float) -> dict:
+    """Gain ``gain`` and zero bias on every neuron (the benchmark's network)."""
+    return dict(gain=nengo.dists.Choice([gain]), bias=nengo.dists.Choice([0.0]))
+
+
+#: the 64-128-10 network in three parameterisations (``--network``):
+#: ``gain_matched`` (default): Glorot weights, ensemble gain GAIN, biases 0 (trainable, current units);
+#: ``snntorch_like``: snnTorch's ``nn.Linear`` parameterisation (weights and biases U(+-1/sqrt(fan_in)),
+#: the bias a trainable connection from a constant Node, so it is scaled by the gain as in snnTorch);
+#: ``nengo_default``: nengo's default ensembles (max rates U(200, 400), intercepts U(-1, 1)), Glorot weights
+NETWORKS = ("gain_matched", "snntorch_like", "nengo_default")
+
+
 def build(surrogate: str | None, slope: float | None = None, seed: int = 0,
-          gain: float = GAIN):
+          gain: float = GAIN, network: str = "gain_matched"):
     """64 -> 128 LIF -> 10 LIF; spikes are 0/1 per step (amplitude = dt), as in snnTorch."""
     from nhw.backends.tensorflow import configure_settings, dists
 
+    if network not in NETWORKS:
+        raise ValueError(f"network: expected one of {NETWORKS}; got {network!r}")
     settings = dict(training_mode="spiking_aware", surrogate=surrogate, surrogate_slope=slope)
     with nengo.Network(seed=seed) as net:
         configure_settings(**settings)
         net.config[nengo.Connection].synapse = None
         lif = nengo.LIF(amplitude=DT)
         net.inp = nengo.Node(np.zeros(64), label="inp")
-        kw = dict(gain=nengo.dists.Choice([gain]), bias=nengo.dists.Choice([0.0]))
+        kw = {} if network == "nengo_default" else _ensembles_gain_matched(gain)
         hid = nengo.Ensemble(128, 1, neuron_type=lif, label="hidden", **kw)
         out = nengo.Ensemble(10, 1, neuron_type=lif, label="out", **kw)
-        nengo.Connection(net.inp, hid.neurons, transform=dists.Glorot())
-        nengo.Connection(hid.neurons, out.neurons, transform=dists.Glorot())
+        if network == "snntorch_like":
+            one = nengo.Node([1.0], label="one")
+            for pre, post, fan_in in ((net.inp, hid, 64), (hid.neurons, out, 128)):
+                init = nengo.dists.Uniform(-1 / np.sqrt(fan_in), 1 / np.sqrt(fan_in))
+                nengo.Connection(pre, post.neurons, transform=init)
+                nengo.Connection(one, post.neurons, transform=init)
+        else:
+            nengo.Connection(net.inp, hid.neurons, transform=dists.Glorot())
+            nengo.Connection(hid.neurons, out.neurons, transform=dists.Glorot())
         net.p = nengo.Probe(out.neurons, label="p")
     return net
 
@@ -70,7 +92,8 @@ def mean_ce(y_true, y_pred):
 
 
 def run(surrogate: str | None, slope: float | None = None, epochs: int = 5, n_train: int = 1400,
-        seed: int = 0, n_test: int | None = None, gain: float | None = None) -> dict:
+        seed: int = 0, n_test: int | None = None, gain: float | None = None,
+        network: str = "gain_matched") -> dict:
     """Train and score one configuration; returns accuracy and seconds per epoch."""
     import keras
 
@@ -79,7 +102,7 @@ def run(surrogate: str | None, slope: float | None = None, epochs: int = 5, n_tr
     (xt, yt), (xe, ye) = digits(n_train, seed)
     if n_test is not None:
         xe, ye = xe[:n_test], ye[:n_test]
-    net = build(surrogate, slope, seed, GAIN if gain is None else gain)
+    net = build(surrogate, slope, seed, GAIN if gain is None else gain, network)
     keras.utils.set_random_seed(seed)
     times = []
 
@@ -98,7 +121,7 @@ def run(surrogate: str | None, slope: float | None = None, epochs: int = 5, n_tr
                 callbacks=[Timer()])
         out = sim.predict({net.inp: np.repeat(xe[:, None], STEPS, axis=1)}, stateful=False)[net.p]
         acc = float(np.mean(np.argmax(out.mean(axis=1), axis=-1) == ye))
-    return {"surrogate": surrogate, "slope": slope, "epochs": epochs, "accuracy": acc,
+    return {"surrogate": surrogate, "slope": slope, "network": network, "epochs": epochs, "accuracy": acc,
             "epoch_s": times}
 
 
@@ -107,11 +130,12 @@ if __name__ == "__main__":
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--surrogates", default="rate,fast_sigmoid,arctan")
     ap.add_argument("--gain", type=float, default=GAIN)
+    ap.add_argument("--network", choices=NETWORKS, default="gain_matched")
     ap.add_argument("--json")
     a = ap.parse_args()
     res = []
     for name in a.surrogates.split(","):
-        r = run(name, epochs=a.epochs, gain=a.gain)
+        r = run(name, epochs=a.epochs, gain=a.gain, network=a.network)
         print(json.dumps(r), flush=True)
         res.append(r)
     if a.json:

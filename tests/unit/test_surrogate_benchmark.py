@@ -22,7 +22,23 @@ def test_split_is_the_nhw_benchmarks():
 def test_snntorch_runs_only_where_it_imports(monkeypatch, capsys):
     ran = []
     monkeypatch.setattr(surrogate, "_torch_available", lambda: False)
-    monkeypatch.setitem(surrogate.RUNNERS, "nhw", lambda e, s: ran.append(e) or {"epoch_s": [2.0, 1.0, 3.0]})
-    results = surrogate.main(["--epochs", "1,2"])
-    assert ran == [1, 2] and [r["median_epoch_s_after_first"] for r in results] == [2.0, 2.0]
+    monkeypatch.setitem(surrogate.RUNNERS, "nhw",
+                        lambda e, s, network: ran.append((e, network)) or {"epoch_s": [2.0, 1.0, 3.0]})
+    results = surrogate.main(["--epochs", "1,2", "--network", "snntorch_like"])
+    assert ran == [(1, "snntorch_like"), (2, "snntorch_like")] and [r["median_epoch_s_after_first"] for r in results] == [2.0, 2.0]
     assert "snnTorch not run" in capsys.readouterr().err
+
+
+def test_network_variants():
+    """The three parameterisations differ where they say they do; an unknown name is refused."""
+    import pytest
+
+    like = surrogate_digits.build(None, network="snntorch_like")
+    assert len(like.all_connections) == 4 and any(n.label == "one" for n in like.all_nodes)
+    default = surrogate_digits.build(None, network="nengo_default")
+    assert all(e.gain is None for e in default.all_ensembles)  # nengo derives it from max_rates, intercepts
+    matched = surrogate_digits.build(None)
+    assert len(matched.all_connections) == 2
+    assert all(list(e.gain.options) == [surrogate_digits.GAIN] for e in matched.all_ensembles)
+    with pytest.raises(ValueError, match="network"):
+        surrogate_digits.build(None, network="keras")
