@@ -11,10 +11,10 @@ import nengo
 import numpy as np
 import pytest
 from nengo.exceptions import ValidationError
-
-from nhw import backends
 from nhw.backends.tensorflow import configure_settings
 from nhw.backends.tensorflow.builders.chip_inputs import insert_chip_operators
+
+from nhw import backends
 
 STEPS = 500
 
@@ -29,7 +29,6 @@ def chip_operators(monkeypatch):
     import inspect
 
     from nengo.builder import Model
-
     from nhw.backends.tensorflow import simulator
 
     if "insert_chip_operators" in inspect.getsource(simulator):

@@ -43,7 +43,6 @@ from nengo.builder.operator import Operator
 from nengo.builder.processes import SimProcess
 from nengo.builder.signal import Signal
 from nengo.ensemble import Neurons
-
 from nhw.backends.tensorflow._tf import tf
 from nhw.backends.tensorflow.builders.op_builders import OpBuilder
 from nhw.backends.tensorflow.registry import OPS
@@ -246,10 +245,9 @@ def input_count_values(inp: Any, mapped: Any, model: Any, voltage_scale: float) 
     ``w_ij / (gain_j * S * step_gain)`` makes that product the programmed integer.
     None where a dimension does not reach exactly one neuron.
     """
+    from nhw.backends.loihi_emu.chip_rules import post_matrix, synapse_tau
     from nhw.hw_emulator import discretize as dz
     from nhw.hw_emulator.populations import weight_ints
-
-    from nhw.backends.loihi_emu.chip_rules import post_matrix, synapse_tau
 
     conn = inp.conn
     post = conn.post_obj
@@ -291,10 +289,8 @@ def _pre_synapse_signal(model: Any, conn: Any) -> Signal | None:
 def _lowpass_into_neurons(model: Any, mapped: Any, conn: Any, from_host: bool) -> tuple | None:
     """A :class:`ChipLowpass` for ``conn``'s synapse (a Lowpass into chip Neurons, one neuron per row), or None."""
     import nengo
-
-    from nhw.hw_emulator import discretize as dz
-
     from nhw.backends.loihi_emu.chip_rules import post_matrix
+    from nhw.hw_emulator import discretize as dz
 
     post = conn.post_obj
     if type(conn.synapse) is not nengo.Lowpass or not isinstance(post, Neurons):
@@ -367,6 +363,7 @@ def insert_chip_operators(model: Any, network: Any) -> list:
     if any(isinstance(op, (ChipEncode, ChipDelay)) for op in model.operators):
         return []  # already inserted: a second encoder in series would encode the counts again
     from nhw.backends.loihi_emu.mapping import MapOptions, map_model
+
     from nhw.errors import NhwError
 
     try:

@@ -35,10 +35,10 @@ Inference (:func:`inference_step`)
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import nengo
-
 from nhw.backends.tensorflow._tf import tf
 
 #: targets whose neuron models training can use
