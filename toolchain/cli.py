@@ -408,7 +408,8 @@ def parity(source: str | None, targets_: str | None, networks_: str | None, dime
            n_per_dim: int) -> None:
     """Run CONFIG (or the standard networks) on each target and compare with reference.
 
-    Prints a per-probe error table and writes parity.json, parity.txt and overlay.png.
+    Prints a per-probe error table and writes parity.json, parity.txt and overlay.png
+    (standard networks: overlay_<network>.png each).
     Exits with status 1 when any probe is out of tolerance, 2 on errors.
     """
     g = _g()
@@ -443,7 +444,7 @@ def parity(source: str | None, targets_: str | None, networks_: str | None, dime
 
 def _standard_parity(networks_, targets_, dimensions, n_per_dim):
     from nhw.toolchain.artifacts import RunWriter, check_destination
-    from nhw.toolchain.parity_config import check_parity
+    from nhw.toolchain.parity_config import check_parity, write_network_overlays
     from nhw.toolchain.parity_networks import NETWORKS
 
     g = _g()
@@ -452,12 +453,15 @@ def _standard_parity(networks_, targets_, dimensions, n_per_dim):
                                "change); use --dimensions/--n-per-dim/--seed, or give a CONFIG")
     if g.out:
         check_destination(g.out, g.force)
-    report = check_parity(networks_, targets_, seed=g.seed or 0, dimensions=dimensions, n_per_dim=n_per_dim)
+    runs: dict = {}
+    report = check_parity(networks_, targets_, seed=g.seed or 0, dimensions=dimensions, n_per_dim=n_per_dim,
+                          runs=runs)
     n = len(NETWORKS if networks_ is None else networks_)
     if g.out:
         with RunWriter(g.out, "parity", force=g.force) as w:
             w.write_text("parity.json", report.to_json() + "\n")
             w.write_text("parity.txt", report.to_table() + "\n")
+            write_network_overlays(w, runs)
             w.summary = {"network": "standard networks", "targets": [], "networks": networks_ or list(NETWORKS),
                          "passed": report.passed, "n_results": len(report.results),
                          "n_failures": len(report.failures)}

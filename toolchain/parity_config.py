@@ -251,23 +251,28 @@ def report_from_json(text: str) -> ParityReport:
     return report
 
 
-__all__ = ["ParityRun", "report_from_json", "resolve_targets", "run_parity", "tolerance_for"]
+__all__ = ["ParityRun", "check_network", "check_parity", "overlay_name", "report_from_json", "resolve_targets",
+           "run_parity", "tolerance_for", "write_network_overlays"]
 
 
 def check_network(net: ParityNetwork, targets: Sequence[str], *, seed: int = 0, dimensions: int | None = None,
-                  n_per_dim: int = 50, report: ParityReport | None = None) -> ParityReport:
+                  n_per_dim: int = 50, report: ParityReport | None = None,
+                  runs: dict[str, ParityRun] | None = None) -> ParityReport:
     """Run one standard network on ``reference`` and each target, and compare.
 
     The network runs as the config ``{network: {name: <net>, params: ...}, seed: seed}``
     through :func:`run_parity`, so standard networks and configs share one path: the
     network's declared tolerances and unsupported targets apply, a target that raises
-    is a failed result naming the error.
+    is a failed result naming the error.  With ``runs``, the network's
+    :class:`ParityRun` (its probe data on every target) is stored there under its name.
     """
     params: dict = {"n_per_dim": n_per_dim}
     if dimensions is not None:
         params["dimensions"] = dimensions
     cfg = from_dict({"name": net.name, "seed": seed, "network": {"name": net.name, "params": params}})
     run = run_parity(cfg, [t for t in targets if t != REFERENCE])
+    if runs is not None:
+        runs[net.name] = run
     report = report if report is not None else ParityReport()
     report.results += run.report.results
     report.skipped += run.report.skipped
@@ -275,7 +280,8 @@ def check_network(net: ParityNetwork, targets: Sequence[str], *, seed: int = 0, 
 
 
 def check_parity(networks: Iterable[str] | None = None, targets: Iterable[str] | None = None, *, seed: int = 0,
-                 dimensions: int | None = None, n_per_dim: int = 50) -> ParityReport:
+                 dimensions: int | None = None, n_per_dim: int = 50,
+                 runs: dict[str, ParityRun] | None = None) -> ParityReport:
     """Run standard networks on targets and compare every probe against ``reference``.
 
     Parameters
@@ -290,6 +296,9 @@ def check_parity(networks: Iterable[str] | None = None, targets: Iterable[str] |
         Override each network's default dimensionality.
     n_per_dim
         Neurons per represented dimension.
+    runs
+        If given, filled with each network's :class:`ParityRun` (for
+        :func:`write_network_overlays`).
 
     >>> report = check_parity(["communication_channel"], ["opencl"])   # doctest: +SKIP
     >>> print(report.to_table()); report.passed                        # doctest: +SKIP
@@ -301,5 +310,30 @@ def check_parity(networks: Iterable[str] | None = None, targets: Iterable[str] |
         backends.registry.spec(t)
     report = ParityReport()
     for net in nets:
-        check_network(net, targets, seed=seed, dimensions=dimensions, n_per_dim=n_per_dim, report=report)
+        check_network(net, targets, seed=seed, dimensions=dimensions, n_per_dim=n_per_dim, report=report,
+                      runs=runs)
     return report
+
+
+def overlay_name(network: str) -> str:
+    """The file name of a standard network's overlay plot in a parity run directory."""
+    return f"overlay_{network}.png"
+
+
+def write_network_overlays(w, runs: dict[str, ParityRun]) -> list[str]:
+    """Write one overlay plot per standard network into the open run writer ``w``.
+
+    Each is :func:`nhw.toolchain.plots.plot_overlay` of that network's targets over
+    ``reference`` (the plot a config's parity run writes as ``overlay.png``), named by
+    :func:`overlay_name`; the run directory appears, with all of them, only when the
+    writer commits.  Returns the file names in ``runs`` order.
+    """
+    from nhw.toolchain import plots
+
+    names = []
+    for network, run in runs.items():
+        name = overlay_name(network)
+        plots.plot_overlay(run.reference.t, run.reference.data, {t: s.data for t, s in run.runs.items()},
+                           run.report.results, w.path(name), f"{network}: targets vs reference")
+        names.append(name)
+    return names
