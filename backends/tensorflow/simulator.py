@@ -156,6 +156,10 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
         self.model = model
         if network is not None:
             self.model.build(network)
+            from nhw.backends.tensorflow.builders.chip_inputs import insert_chip_operators
+
+            # with a chip target: the chip's input encoding, spike delivery and integer synapses
+            insert_chip_operators(self.model, network)
         self._say(f"Build finished in {_fmt(_time.time() - t0)}")
 
         t0 = _time.time()

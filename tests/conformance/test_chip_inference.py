@@ -19,34 +19,6 @@ from nhw import backends
 STEPS = 500
 
 
-@pytest.fixture
-def chip_operators(monkeypatch):
-    """Insert the chip's input encoders and spike delays after nengo's build.
-
-    Stands in for the TF simulator's own call to ``insert_chip_operators`` (a no-op once
-    the simulator makes it: a model gets them once).
-    """
-    import inspect
-
-    from nengo.builder import Model
-    from nhw.backends.tensorflow import simulator
-
-    if "insert_chip_operators" in inspect.getsource(simulator):
-        return
-    orig = Model.build
-
-    def build(self, obj, *args, **kwargs):
-        top = isinstance(obj, nengo.Network) and not getattr(self, "_chip_ops_building", False)
-        if top:
-            self._chip_ops_building = True
-        out = orig(self, obj, *args, **kwargs)
-        if top:
-            insert_chip_operators(self, obj)
-        return out
-
-    monkeypatch.setattr(Model, "build", build)
-
-
 def _spikes(target: str, net: nengo.Network, probe: nengo.Probe, steps: int = STEPS) -> np.ndarray:
     with backends.get(target)(net, seed=0, progress_bar=False) as sim:
         sim.run_steps(steps)
@@ -101,7 +73,7 @@ def _layer(neuron_type, synapse) -> tuple[nengo.Network, nengo.Probe]:
 
 
 @pytest.mark.parametrize("neuron_type", [nengo.SpikingRectifiedLinear(), nengo.LIF()], ids=["IF", "LIF"])
-def test_a_filtered_layer_spikes_as_on_loihi_emu(neuron_type, chip_operators):
+def test_a_filtered_layer_spikes_as_on_loihi_emu(neuron_type):
     # the synapse is the chip's integer current (decayed and truncated each step) in
     # both: ChipLowpass replaces nengo's float Lowpass at spiking inference
     net, p = _layer(neuron_type, nengo.Lowpass(0.005))
@@ -111,7 +83,7 @@ def test_a_filtered_layer_spikes_as_on_loihi_emu(neuron_type, chip_operators):
     np.testing.assert_array_equal(got, emu)
 
 
-def test_a_filtered_layer_with_nengos_filter_differs(chip_operators, monkeypatch):
+def test_a_filtered_layer_with_nengos_filter_differs(monkeypatch):
     # nengo's float filter (ChipLowpass's training branch) moves spikes by a step (in
     # this IF layer; the LIF layer above happens to spike the same with either filter)
     from nhw.backends.tensorflow.builders.chip_inputs import ChipLowpassBuilder
@@ -135,7 +107,7 @@ def test_a_filtered_layer_with_nengos_filter_differs(chip_operators, monkeypatch
 
 
 @pytest.mark.parametrize("neuron_type", [nengo.SpikingRectifiedLinear(), nengo.LIF()], ids=["IF", "LIF"])
-def test_an_unfiltered_layer_spikes_as_on_loihi_emu(neuron_type, chip_operators):
+def test_an_unfiltered_layer_spikes_as_on_loihi_emu(neuron_type):
     # with synapse=None nengo delivers a spike in the step it is emitted; the chip
     # delivers it the next step (SPEC.md step 1), and so does the chip form (ChipDelay)
     net, p = _layer(neuron_type, None)
@@ -165,7 +137,7 @@ def _node_layer(neuron_type, synapse=None) -> tuple[nengo.Network, nengo.Probe]:
 
 
 @pytest.mark.parametrize("neuron_type", [nengo.SpikingRectifiedLinear(), nengo.LIF()], ids=["IF", "LIF"])
-def test_node_input_spikes_as_on_loihi_emu(neuron_type, chip_operators):
+def test_node_input_spikes_as_on_loihi_emu(neuron_type):
     # the host value crosses as clipped sigma-delta spike counts times the programmed
     # (rounded) synapse weight: the TF chip form encodes the same, step for step
     net, p = _node_layer(neuron_type)
@@ -177,7 +149,7 @@ def test_node_input_spikes_as_on_loihi_emu(neuron_type, chip_operators):
 
 
 @pytest.mark.parametrize("neuron_type", [nengo.SpikingRectifiedLinear(), nengo.LIF()], ids=["IF", "LIF"])
-def test_filtered_node_input_spikes_as_on_loihi_emu(neuron_type, chip_operators):
+def test_filtered_node_input_spikes_as_on_loihi_emu(neuron_type):
     # the counts enter the chip's integer current in the step they are sent
     net, p = _node_layer(neuron_type, synapse=nengo.Lowpass(0.005))
     with pytest.warns(UserWarning, match="exceeds the spike encoder's range"):
@@ -187,7 +159,7 @@ def test_filtered_node_input_spikes_as_on_loihi_emu(neuron_type, chip_operators)
     np.testing.assert_array_equal(got, emu)
 
 
-def test_node_input_encoding_can_fail(chip_operators, monkeypatch):
+def test_node_input_encoding_can_fail(monkeypatch):
     # the same layer with the chip's neurons but nengo's float input (the encoder passes values through)
     from nhw.backends.tensorflow.builders.chip_inputs import ChipEncodeBuilder
 
@@ -201,7 +173,7 @@ def test_node_input_encoding_can_fail(chip_operators, monkeypatch):
     assert np.count_nonzero(_spikes("tensorflow", net, p, 200) != emu) > 20
 
 
-def test_reset_empties_the_encoder(chip_operators):
+def test_reset_empties_the_encoder():
     net, p = _node_layer(nengo.LIF())
     with backends.get("tensorflow")(net, seed=0, progress_bar=False) as sim:
         sim.run_steps(37)
