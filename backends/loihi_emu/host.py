@@ -239,6 +239,6 @@ def check_output(node: Node, y: Any, size_out: int) -> np.ndarray:
         y = np.asarray(y, dtype=np.float64).reshape(size_out)
     except (TypeError, ValueError) as e:
         raise SimulationError(f"{describe(node)}: output {y!r} is not {size_out} numbers ({e})") from None
-    if not np.all(np.isfinite(y)):
+    if not np.isfinite(y).all():  # the method: no fromnumeric wrapper (called every step)
         raise SimulationError(f"{describe(node)}: output contains NaN or Inf: {y}")
     return y
