@@ -1,5 +1,5 @@
 """configs/digits_cnn.yaml end to end: trained chip-aware and quantised, its spiking accuracy on
-loihi-emu stays close to the same network's in the TensorFlow simulator (issue 29)."""
+loihi-emu equals the same network's in the TensorFlow simulator to 0.5 points (issue 29)."""
 
 import json
 from pathlib import Path
@@ -52,11 +52,11 @@ def test_digits_cnn_trains_for_the_chip_and_keeps_its_accuracy_there(tmp_path):
     assert "neurons" not in json.loads((tmp_path / "loihi-emu" / "summary.json").read_text())
     # briefly trained, the network is well above chance (10 %) on both targets...
     assert acc["tensorflow"] > 0.6, acc
-    # ...and the chip emulator's accuracy is close to the TensorFlow simulator's. Not
-    # equal: loihi-emu sends the input image to the chip as spikes (the TF simulator
-    # feeds it as values) and its integer synapse filters round differently; 200 digits
-    # resolve about 2 points
-    assert abs(acc["loihi-emu"] - acc["tensorflow"]) <= 0.05, acc
+    # ...and the chip emulator's accuracy is the TensorFlow simulator's, within the issue's
+    # 0.5 points (one digit of 200): the TF chip form encodes the input image as the chip's
+    # spike counts, delivers spikes a step later and rounds the integer synapse currents
+    # as loihi-emu does (float32 rounding can still move a spike)
+    assert abs(acc["loihi-emu"] - acc["tensorflow"]) <= 0.005, acc
 
 
 def test_digits_cnn_is_a_zoo_network_and_the_config_uses_it():
