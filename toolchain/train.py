@@ -349,7 +349,7 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
         sg = tr.surrogate
         configure_settings(training_mode=tr.mode, **({} if sg is None else
                                                      {"surrogate": sg.name, "surrogate_slope": sg.slope}),
-                           target=tr.target)
+                           target=tr.target, target_options=_target_options(cfg))
     x_tr, y_tr, x_te, y_te = _targets(cfg, built, ds, tr.n_steps)
     mb = tr.minibatch_size
     x_tr, y_tr, x_val, y_val, n_val = tcb.validation_split(x_tr, y_tr, tr.validation_split, mb)
@@ -556,20 +556,25 @@ def check_workers(cfg: ExperimentConfig, workers: int) -> None:
                           f"{mb // workers * workers or workers}")
 
 
+def _target_options(cfg: ExperimentConfig) -> dict | None:
+    """``train.target``'s mapping options from ``deploy.options[target]`` (None: none given)."""
+    if cfg.train.target is None:
+        return None
+    from nhw.backends.tensorflow.builders.chip_options import from_simulator_options
+
+    return from_simulator_options(cfg.deploy.options.get(cfg.train.target)) or None
+
+
 def _quantize(sim, cfg: ExperimentConfig) -> tuple[Any, Any]:
     """Train ``sim`` with ``train.target``'s quantised weights and biases: ``(quantizer, per-epoch refresh callback)``.
 
     The target's mapping options come from ``deploy.options[target]`` (its Simulator
     keyword arguments), so training quantises as that deployment will.
     """
-    from nhw.backends.loihi_emu.mapping import MapOptions
     from nhw.backends.tensorflow.builders import chip_quantize
+    from nhw.backends.tensorflow.builders.chip_options import map_options
 
-    target = cfg.train.target
-    given = dict(cfg.deploy.options.get(target, {}))
-    known = set(MapOptions.__dataclass_fields__) - {"spec"}
-    options = MapOptions(**{k: v for k, v in given.items() if k in known})
-    q = chip_quantize.quantize_for_chip(sim, options)
+    q = chip_quantize.quantize_for_chip(sim, map_options(_target_options(cfg), "deploy.options"))
     return q, chip_quantize.refresh_callback(q)
 
 

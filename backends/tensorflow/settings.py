@@ -58,6 +58,9 @@ _SETTINGS: dict = {
     "quantize": (False, "a bool", lambda v: isinstance(v, bool)),
     # with target: spiking inference runs that target's neuron models (None: yes)
     "chip_inference": (None, "None, True or False", lambda v: v is None or isinstance(v, bool)),
+    # with target: the target's mapping options (loihi-emu: MapOptions fields), so the chip
+    # form and quantisation map the network as the deployment will (builders/chip_options.py)
+    "target_options": (None, "None or a dict of mapping options", lambda v: v is None or isinstance(v, dict)),
     "batch_shards": (
         None,
         "None or a positive int",

@@ -345,7 +345,9 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
                                   attr="quantize", obj=self)
         if self.inference_only or not self._params:
             return None  # nothing trainable: loihi-emu quantises the values it is given
-        return chip_quantize.quantize_for_chip(self)
+        from nhw.backends.tensorflow.builders.chip_options import network_map_options
+
+        return chip_quantize.quantize_for_chip(self, network_map_options(network))
 
     def _keeps_history(self, probe) -> bool:
         """keep_history of ``probe``: its own config value (NengoDL's per-probe setting), else the network's."""

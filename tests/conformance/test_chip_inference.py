@@ -217,3 +217,31 @@ def test_chip_inference_false_keeps_nengos_neurons():
     off = _spikes("tensorflow", net, p)
     np.testing.assert_array_equal(off, _spikes("tensorflow", *_population(neuron_type, bias, chip=False)))
     assert np.count_nonzero(off != _spikes("loihi-emu", *_population(neuron_type, bias, chip=True))) > 1000
+
+
+def test_target_options_map_as_the_deployment_does():
+    # the deployment's mapping options (here 4 input pairs and a wider range) reach the chip
+    # form: spikes equal loihi-emu's with the same options, and differ from the defaults'
+    net, p = _node_layer(nengo.LIF())
+    opts = {"input_pairs": 4, "input_range": 3.0}
+    with net:
+        configure_settings(target_options=opts)
+    with backends.get("loihi-emu")(net, seed=0, progress_bar=False, **opts) as sim:
+        sim.run_steps(200)
+        emu = np.asarray(sim.data[p]) > 0
+    got = _spikes("tensorflow", net, p, 200)
+    assert emu.sum() > 100
+    np.testing.assert_array_equal(got, emu)
+    with net:
+        configure_settings(target_options=None)
+    assert np.count_nonzero(_spikes("tensorflow", net, p, 200) != emu) > 20
+
+
+def test_unknown_target_option_is_refused_before_building():
+    from nengo.exceptions import ValidationError
+
+    net, _ = _node_layer(nengo.LIF())
+    with net:
+        configure_settings(target_options={"input_pair": 4})
+    with pytest.raises(ValidationError, match=r"unknown loihi-emu mapping option\(s\) \['input_pair'\]"):
+        backends.get("tensorflow")(net, progress_bar=False)

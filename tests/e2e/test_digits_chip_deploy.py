@@ -24,11 +24,15 @@ def nhw(*args):
     return r
 
 
-@pytest.mark.parametrize("quantize", [False, True])
-def test_digits_trained_for_the_chip_scores_the_same_on_tf_and_loihi_emu(tmp_path, quantize):
+@pytest.mark.parametrize("quantize, options", [(False, None), (True, None), (True, {"input_pairs": 4})],
+                         ids=["chip", "chip-quantize", "chip-quantize-4-input-pairs"])
+def test_digits_trained_for_the_chip_scores_the_same_on_tf_and_loihi_emu(tmp_path, quantize, options):
+    # deploy.options for loihi-emu (its mapping options) reach training's quantiser and the
+    # TF simulator's chip form too
+    extra = [] if options is None else ["--set", "deploy.options=" + json.dumps({"loihi-emu": options})]
     run = tmp_path / "train"
     nhw("train", CONFIG, "--out", run, "-q", "--set", "train.epochs=5", "--set", "train.target=loihi-emu",
-        "--set", f"train.quantize={str(quantize).lower()}")
+        "--set", f"train.quantize={str(quantize).lower()}", *extra)
     acc = {}
     for target in ("tensorflow", "loihi-emu"):
         out = tmp_path / target

@@ -55,10 +55,12 @@ def trained_for_target(built: networks.BuiltNetwork, cfg: ExperimentConfig) -> s
     tr = cfg.train
     if tr is None or tr.target is None:
         return None
+    from nhw.backends.tensorflow.builders.chip_options import from_simulator_options
     from nhw.backends.tensorflow.settings import configure_settings  # numpy/nengo only, no TensorFlow
 
+    options = from_simulator_options(cfg.deploy.options.get(tr.target))
     with built.network:
-        configure_settings(target=tr.target, quantize=bool(tr.quantize))
+        configure_settings(target=tr.target, quantize=bool(tr.quantize), target_options=options or None)
     return tr.target
 
 

@@ -28,9 +28,9 @@ and the sum of several same-``tau`` connections into one neuron (the chip trunca
 summed current once, here each connection's is truncated), inputs whose Node reaches
 the chip through a collapsed passthrough Node
 (the mapping merges the transforms; they keep nengo's values and a warning says so),
-the weight rounding of inputs into Ensembles (dense encoders: their counts carry the
-unrounded amplitude), and loihi-emu options other than the defaults (``input_pairs``,
-``input_range``).
+and the weight rounding of inputs into Ensembles (dense encoders: their counts carry the
+unrounded amplitude). The mapping runs with the network's ``target_options`` (loihi-emu's
+``MapOptions``, e.g. ``input_pairs``, ``input_range``), which must be the deployment's.
 """
 
 from __future__ import annotations
@@ -362,12 +362,14 @@ def insert_chip_operators(model: Any, network: Any) -> list:
         return []
     if any(isinstance(op, (ChipEncode, ChipDelay)) for op in model.operators):
         return []  # already inserted: a second encoder in series would encode the counts again
-    from nhw.backends.loihi_emu.mapping import MapOptions, map_model
+    from nhw.backends.loihi_emu.mapping import map_model
+    from nhw.backends.tensorflow.builders.chip_options import network_map_options
 
     from nhw.errors import NhwError
 
+    options = network_map_options(network)
     try:
-        mapped = map_model(model, MapOptions())
+        mapped = map_model(model, options)
     except NhwError as e:
         warnings.warn(f"chip inference: the network does not map onto loihi-emu ({e}); Node inputs keep "
                       "nengo's values (the chip's spike encoding is not modelled)", stacklevel=2)
