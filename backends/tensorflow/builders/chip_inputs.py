@@ -48,7 +48,30 @@ from nhw.backends.tensorflow.builders.op_builders import OpBuilder
 from nhw.backends.tensorflow.registry import OPS
 
 
-class ChipEncode(Operator):
+class _StatefulMap(Operator):
+    """``dst`` set from ``src`` and a state signal the operator updates (``state``)."""
+
+    def __init__(self, src: Signal, dst: Signal, state: Signal, tag: str | None = None) -> None:
+        super().__init__(tag=tag)
+        self.sets = [dst]
+        self.incs = []
+        self.reads = [src]
+        self.updates = [state]
+
+    @property
+    def src(self) -> Signal:
+        return self.reads[0]
+
+    @property
+    def dst(self) -> Signal:
+        return self.sets[0]
+
+    @property
+    def state(self) -> Signal:
+        return self.updates[0]
+
+
+class ChipEncode(_StatefulMap):
     """``dst = clip(floor((r + src) / amp), -kmax, kmax) * out``; ``r`` keeps the remainder.
 
     Parameters
@@ -63,24 +86,12 @@ class ChipEncode(Operator):
 
     def __init__(self, src: Signal, dst: Signal, residual: Signal, amp: np.ndarray, kmax: np.ndarray,
                  out: np.ndarray, tag: str | None = None) -> None:
-        super().__init__(tag=tag)
+        super().__init__(src, dst, residual, tag=tag)
         self.amp, self.kmax, self.out = (np.asarray(a, dtype=np.float64) for a in (amp, kmax, out))
-        self.sets = [dst]
-        self.incs = []
-        self.reads = [src]
-        self.updates = [residual]
-
-    @property
-    def src(self) -> Signal:
-        return self.reads[0]
-
-    @property
-    def dst(self) -> Signal:
-        return self.sets[0]
 
     @property
     def residual(self) -> Signal:
-        return self.updates[0]
+        return self.state
 
     def make_step(self, signals, dt, rng):
         src, dst, res = signals[self.src], signals[self.dst], signals[self.residual]
@@ -117,7 +128,7 @@ class ChipEncodeBuilder(OpBuilder):
         st.write(op.dst, tf.clip_by_value(k, -self.kmax, self.kmax) * self.out, "set")
 
 
-class ChipDelay(Operator):
+class ChipDelay(_StatefulMap):
     """``dst = previous src`` (spiking inference) or ``dst = src`` (training); ``prev`` keeps ``src``.
 
     The chip delivers a spike to its targets in the step after it is emitted, where
@@ -125,23 +136,11 @@ class ChipDelay(Operator):
     """
 
     def __init__(self, src: Signal, dst: Signal, prev: Signal, tag: str | None = None) -> None:
-        super().__init__(tag=tag)
-        self.sets = [dst]
-        self.incs = []
-        self.reads = [src]
-        self.updates = [prev]
-
-    @property
-    def src(self) -> Signal:
-        return self.reads[0]
-
-    @property
-    def dst(self) -> Signal:
-        return self.sets[0]
+        super().__init__(src, dst, prev, tag=tag)
 
     @property
     def prev(self) -> Signal:
-        return self.updates[0]
+        return self.state
 
     def make_step(self, signals, dt, rng):
         src, dst, prev = signals[self.src], signals[self.dst], signals[self.prev]
