@@ -30,6 +30,7 @@ from nhw.hw_emulator.report import HardwareReport, build_report
 
 from ..base import SimulatorBase
 from . import host_kernels
+from .closed_loop import LoopPlan
 from .codec import OutputDecoder, SpikeEncoder
 from .early import EarlyRun
 from .host import Host
@@ -167,6 +168,8 @@ class Simulator(SimulatorBase):
         fed = {getattr(o.key, "post_obj", None) for o in m.outputs}
         # the error is sent every step, so learning runs step by step
         self._closed_loop = bool(fed & upstream) or bool(m.learning)
+        # a closed loop whose host side is arithmetic only runs a chunk per compiled call
+        self._loop_plan = LoopPlan.make(self) if self._closed_loop else None
         self._overflow_warned = False
         self._q_overflow_warned = False
 
@@ -181,7 +184,9 @@ class Simulator(SimulatorBase):
 
     # ------------------------------------------------------------------- run
     def _run_steps(self, steps: int) -> None:
-        if self._closed_loop:
+        if self._loop_plan is not None and self.fast_host:
+            self._loop_plan.run(steps)
+        elif self._closed_loop:
             self._run_stepwise(steps)
         else:
             done = 0
