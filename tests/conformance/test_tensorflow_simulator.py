@@ -97,6 +97,35 @@ def test_minibatch_shapes_and_independent_samples():
     assert not np.allclose(data[0], data[1]) and not np.allclose(data[0], data[2])
 
 
+def test_time_only_processes_run_once_for_the_whole_minibatch(monkeypatch):
+    """Piecewise/PresentInput give every element the same values from one step function;
+    a later WhiteSignal still gets the per-element streams it got before (same seed draws)."""
+    from nhw.backends.tensorflow.runtime import host
+
+    with nengo.Network(seed=3) as net:
+        pw = nengo.Node(nengo.processes.Piecewise({0: [0.0, 1.0], 0.005: [2.0, -1.0]}), label="pw")
+        pi = nengo.Node(nengo.processes.PresentInput(np.arange(6.0).reshape(3, 2), 0.003), label="pi")
+        ws = nengo.Node(nengo.processes.WhiteSignal(1, 5, rms=0.3), label="ws")
+        probes = [nengo.Probe(n, synapse=None) for n in (pw, pi, ws)]
+
+    def run():
+        with Simulator(net, minibatch_size=3, progress_bar=False, seed=0) as sim:
+            sim.run_steps(12)
+            return [np.array(sim.data[p]) for p in probes]
+
+    shared = run()
+    monkeypatch.setattr(host, "_same_for_every_element", lambda op: False)
+    per_element = run()
+    for got, want in zip(shared, per_element):
+        np.testing.assert_array_equal(got, want)
+    with nengo.Simulator(net, progress_bar=False, seed=0) as ref:
+        ref.run_steps(12)
+    for p, got in zip(probes[:2], shared[:2]):
+        for element in got:
+            np.testing.assert_allclose(element, ref.data[p])
+    assert not np.allclose(shared[2][0], shared[2][1])  # WhiteSignal: independent elements
+
+
 def test_step_run_reset_close_and_time():
     net = sin_chain()
     with Simulator(net, progress_bar=False, unroll_simulation=3) as sim:

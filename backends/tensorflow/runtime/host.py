@@ -12,7 +12,10 @@ With a minibatch, each batch element of an input-free Process (WhiteSignal,
 WhiteNoise, ...) gets its own step function and random stream, drawn one after
 the other from the simulator's stream, as NengoDL does: a batched run is that
 many different simulations, not one simulation repeated. Element 0 draws first,
-so a minibatch of one matches ``nengo.Simulator``.
+so a minibatch of one matches ``nengo.Simulator``. Processes whose output is a function
+of time alone (fixed-value ``Piecewise``, ``PresentInput``) run once per step for the
+whole minibatch; the seeds the other elements would have drawn are still drawn, so
+later Processes see the same stream.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np
 from nengo.builder.neurons import SimNeurons
 from nengo.builder.processes import SimProcess
 from nengo.builder.signal import SignalDict
+from nengo.processes import Piecewise, PresentInput
 
 from nhw.backends.tensorflow.registry import runs_on_host_neurons
 
@@ -111,7 +115,11 @@ class HostPlan:
             if op in self.host_ops:
                 self.steps[op] = op.make_step(self.signals, self.dt, rng)
                 if self.batch > 1 and _per_element(op):
-                    self.batch_steps[op] = [self._element_step(op, rng) for _ in range(1, self.batch)]
+                    if _same_for_every_element(op):
+                        for _ in range(1, self.batch):
+                            op.process.get_rng(rng)  # the draw each element's step would take
+                    else:
+                        self.batch_steps[op] = [self._element_step(op, rng) for _ in range(1, self.batch)]
             elif isinstance(op, SimProcess):
                 op.process.get_rng(rng)
 
@@ -188,6 +196,22 @@ class HostPlan:
 def _per_element(op) -> bool:
     """Whether ``op`` is an input-free Process whose output is its own signal."""
     return isinstance(op, SimProcess) and op.input is None and op.output is not None
+
+
+def _same_for_every_element(op) -> bool:
+    """Whether an input-free Process's output is a function of time alone.
+
+    Such a Process (zero-order or interpolated ``Piecewise`` with fixed values,
+    ``PresentInput``) uses no random draws and no user code, so every batch element
+    would compute the same values: one step function serves them all (the loop
+    broadcasts it), instead of ``batch`` Python calls per step.
+    """
+    proc = op.process
+    if type(proc) is PresentInput:
+        return True
+    if type(proc) is Piecewise:
+        return not any(callable(v) for v in proc.data.values())
+    return False
 
 
 def _input_free(op) -> bool:
