@@ -187,6 +187,8 @@ class LoopPlan:
                 t_offs[k] = lw._u_trace.advance(em.rng)
                 if (t0 + k + 1) % epoch == 0:
                     w_offs[k] = lw._u_weight.advance(em.rng)
+            # (no epoch in this chunk yet: the weight dither has no phases, and none are read)
+            w_phase = lw._u_weight.phase if lw._u_weight.phase is not None else np.zeros(lw.mant.shape, np.uint16)
             ws = self._load()
             yrec = np.empty((chunk, dec.n_out))
             error = np.zeros(len(lw.error), np.int64)
@@ -194,7 +196,7 @@ class LoopPlan:
             prev = np.array(em.spikes, bool, copy=True)
             chip = (em._x, em._kernel_args(), spk, prev, em.spike_count, em.active_count, counts, em.n_inputs)
             learn = (lw.mant, src0, lw.tgt.start, lw._dim, np.asarray(lw._target_scale, np.float64), lw.x,
-                     np.array(lw._trace_consts, lw.dtype), lw._u_trace.phase, t_offs, lw._u_weight.phase, w_offs,
+                     np.array(lw._trace_consts, lw.dtype), lw._u_trace.phase, t_offs, w_phase, w_offs,
                      np.ascontiguousarray(lw.factor, np.float64), epoch, float(lw.spec.weight_mant_max),
                      _DITHER_UNIT)
             decode = (np.ascontiguousarray(dec.cols, np.intp), dec.sub / sim.dt, dec.bank.lowpass, self.y_off)
