@@ -97,12 +97,13 @@ def profile_loihi_emu(network: str, dims: int, n_per_dim: int, steps: int, top: 
         prof.enable()
         sim.run_steps(steps)
         prof.disable()
-        closed = sim._closed_loop
+        mode = ("closed loop, compiled chunks" if sim._loop_plan is not None
+                else "closed loop, step by step" if sim._closed_loop else "open loop, batched")
     stats = pstats.Stats(prof).stats
     rows = sorted(((tt, nc, f"{os.path.basename(f)}:{ln}({fn})") for (f, ln, fn), (_, nc, tt, _, _) in stats.items()),
                   reverse=True)
     total = sum(r[0] for r in rows)
-    print(f"{network} d={dims} loihi-emu ({'closed loop, step by step' if closed else 'open loop, batched'}): "
+    print(f"{network} d={dims} loihi-emu ({mode}): "
           f"{plain:.1f} us/step unprofiled, {total / steps * 1e6:.1f} us/step profiled")
     for tt, nc, name in rows[:top]:
         print(f"  {name:<60} {tt / steps * 1e6:8.1f} us  {nc / steps:7.2f} calls/step")
