@@ -6,7 +6,7 @@ a Lowpass connection) needs no Python per step: its host pass is sums, elementwi
 weights and Lowpass filters.  :class:`LoopPlan` checks a mapped network for that
 shape and writes its host pass as index arrays for :mod:`.loop_kernel`; networks
 with anything else on the late host path (a Node function, a non-Lowpass synapse, a
-dense transform, several learning rules, non-decoded probes, per-step chip input)
+dense transform, several learning rules, voltage probes, per-step chip input)
 keep the per-step loop.  Early Nodes (those not reading the chip) are still
 evaluated in Python a chunk ahead (:class:`.early.EarlyRun`), user callables in
 order, as before.
@@ -42,9 +42,11 @@ class LoopPlan:
         off = dec.n_out
         self.y_off = 0
         self.node_off = {}
+        self.node_lo = off  # the late Nodes' values are contiguous (recorded per step)
         for nd in self.late_nodes:
             self.node_off[nd] = off
             off += host.nspec[nd][0]
+        self.node_hi = off
         self.conn_off = {}
         for c in self.bulk + self.late_conns:
             self.conn_off[c] = off
@@ -52,6 +54,7 @@ class LoopPlan:
         self.tap_off = off
         off += host.nspec[self.tap][0]
         self.ws_size = off
+        self.probed_nodes = {what for kind, what in sim.mapped.probe_plans.values() if kind == "node"}
         self.bulk_dst = np.concatenate(
             [self.conn_off[c] + np.arange(c.size_out) for c in self.bulk] + [np.zeros(0, int)]
         ).astype(np.intp)
@@ -73,7 +76,8 @@ class LoopPlan:
         _need(em.n_inputs == 0 or (host.signal_early and sim.encoder.transform.size > 0))
         g, lw = next(iter(em.learned.values()))
         _need(g.src_slice.step in (None, 1) and len(lw.x) == g.src_slice.stop - g.src_slice.start)
-        _need(all(plan[0] == "output" for plan in m.probe_plans.values()))
+        # decoded outputs, sums of them, and Node values are recorded per chunk; voltages are not
+        _need(all(plan[0] in ("output", "sum", "node") for plan in m.probe_plans.values()))
         for nd in host.passes["late"][0]:
             _need(host.nspec[nd][3])  # passthrough Nodes only
         for c in host.passes["late"][1]:
@@ -191,6 +195,7 @@ class LoopPlan:
             w_phase = lw._u_weight.phase if lw._u_weight.phase is not None else np.zeros(lw.mant.shape, np.uint16)
             ws = self._load()
             yrec = np.empty((chunk, dec.n_out))
+            nrec = np.empty((chunk, self.node_hi - self.node_lo))
             error = np.zeros(len(lw.error), np.int64)
             spk = np.empty(em.n, bool)
             prev = np.array(em.spikes, bool, copy=True)
@@ -200,7 +205,8 @@ class LoopPlan:
                      np.ascontiguousarray(lw.factor, np.float64), epoch, float(lw.spec.weight_mant_max),
                      _DITHER_UNIT)
             decode = (np.ascontiguousarray(dec.cols, np.intp), dec.sub / sim.dt, dec.bank.lowpass, self.y_off)
-            stats = loop_kernel.run_chunk(t0, chunk, ws, bulk, self.program, error, chip, learn, decode, yrec)
+            stats = loop_kernel.run_chunk(t0, chunk, ws, bulk, self.program, error, chip, learn, decode, yrec,
+                                          self.node_lo, nrec)
             em.n_steps += chunk
             em.q_overflows += int(stats[0])
             lw.epochs += int(stats[1])
@@ -209,7 +215,14 @@ class LoopPlan:
             em.spikes = spk
             self._store(ws)
             early.finish()
-            sim.probes.record_chunk(yrec, {}, {}, t0, chunk)
+            node_rec = {}
+            for nd in self.probed_nodes:
+                if nd in self.node_off:
+                    o = self.node_off[nd] - self.node_lo
+                    node_rec[nd] = nrec[:, o:o + host.nspec[nd][0]]
+                else:  # an early Node: its values of the chunk, as the open-loop path records them
+                    node_rec[nd] = early.values[nd]
+            sim.probes.record_chunk(yrec, node_rec, {}, t0, chunk)
             done += chunk
 
 

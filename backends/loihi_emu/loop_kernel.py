@@ -42,7 +42,7 @@ def _loop(t0, steps, ws, bulk, bulk_dst,  # pragma: no cover - compiled
           tap_ptr, tap_off, tap_size, tap_src, tap_dst, inv_scale, error_max, error,
           x, ka, spk, prev, spike_count, active_count, counts, n_inputs,
           mant, src0, tgt0, dim, scale, trace, tconst, t_phase, t_offs, w_phase, w_offs, factor, epoch, top, unit,
-          dec_idx, dec_sub, bank_e, y_off, yrec, stats):
+          dec_idx, dec_sub, bank_e, y_off, yrec, node_lo, nrec, stats):
     n = spk.shape[0]
     act = ka[1]
     q = ka[12]
@@ -94,16 +94,20 @@ def _loop(t0, steps, ws, bulk, bulk_dst,  # pragma: no cover - compiled
         for m in range(n_out):
             ws[y_off + m] = y[m]
             yrec[k, m] = y[m]
+        for m in range(nrec.shape[1]):
+            nrec[k, m] = ws[node_lo + m]
 
 
 def run_chunk(t0: int, steps: int, ws: np.ndarray, bulk: np.ndarray, plan: tuple, error: np.ndarray,
-              chip: tuple, learn: tuple, decode: tuple, yrec: np.ndarray) -> np.ndarray:
+              chip: tuple, learn: tuple, decode: tuple, yrec: np.ndarray, node_lo: int,
+              nrec: np.ndarray) -> np.ndarray:
     """Run ``steps`` closed-loop steps after step ``t0``; returns ``[q wraps, epochs, saturations]``.
 
     ``plan``, ``chip``, ``learn`` and ``decode`` are the argument groups
     :class:`.closed_loop.LoopPlan` assembles; ``bulk`` holds the early filtered
-    connection values of each step, ``yrec`` receives the decoded outputs per step.
+    connection values of each step, ``yrec`` receives the decoded outputs per step and
+    ``nrec`` the late Nodes' values (``ws[node_lo:node_lo + nrec.shape[1]]``) per step.
     """
     stats = np.zeros(3, np.int64)
-    _loop(t0, steps, ws, bulk, *plan, error, *chip, *learn, *decode, yrec, stats)
+    _loop(t0, steps, ws, bulk, *plan, error, *chip, *learn, *decode, yrec, node_lo, nrec, stats)
     return stats

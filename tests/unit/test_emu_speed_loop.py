@@ -12,7 +12,8 @@ from nhw.backends.loihi_emu.simulator import Simulator
 needs_numba = pytest.mark.skipif(not host_kernels.AVAILABLE, reason="numba not installed (nhw[fast])")
 
 
-def _pes(error_fn=None, chain: bool = False, probe_error: bool = False, d: int = 2) -> nengo.Network:
+def _pes(error_fn=None, chain: bool = False, probe_error: bool = False, probe_voltage: bool = False,
+         d: int = 2) -> nengo.Network:
     """PES with ``error = post - stim`` on the host; ``chain``: the error passes a second Node
     through a filtered elementwise (1-D) transform, so a late Node reads a late connection."""
     with nengo.Network(seed=11) as net:
@@ -32,8 +33,10 @@ def _pes(error_fn=None, chain: bool = False, probe_error: bool = False, d: int =
         else:
             nengo.Connection(err, conn.learning_rule)
         net.test_probes = [nengo.Probe(post, synapse=0.01), nengo.Probe(post)]
-        if probe_error:
-            net.test_probes.append(nengo.Probe(err))
+        if probe_error:  # Node probes: a late Node filtered and not, an early Node
+            net.test_probes += [nengo.Probe(err), nengo.Probe(err, synapse=0.02), nengo.Probe(stim, synapse=0.01)]
+        if probe_voltage:
+            net.test_probes.append(nengo.Probe(post.neurons, "voltage"))
     return net
 
 
@@ -49,8 +52,8 @@ def _run(net: nengo.Network, pieces: tuple, fast: bool, monkeypatch, reset: bool
                 sim.run_steps(n)
             em = sim.emulator
             lw = next(iter(em.learned.values()))[1]
-            state = [np.array(sim.data[p]) for p in net.test_probes] + [
-                em.spike_count.copy(), em.input_count.copy(), em.active_count.copy(), lw.mantissas, lw.x.copy(),
+            state = [lw.mantissas] + [np.array(sim.data[p]) for p in net.test_probes] + [
+                em.spike_count.copy(), em.input_count.copy(), em.active_count.copy(), lw.x.copy(),
                 lw.error.copy(), np.array([em.n_steps, em.q_overflows, lw.epochs, lw.saturations]),
                 sim.host.y_all.copy(),
             ]
@@ -62,16 +65,17 @@ def _run(net: nengo.Network, pieces: tuple, fast: bool, monkeypatch, reset: bool
 
 
 @needs_numba
-@pytest.mark.parametrize("chain", [False, True], ids=["error-node", "error-chain"])
+@pytest.mark.parametrize("kw", [{}, {"chain": True}, {"probe_error": True}],
+                         ids=["error-node", "error-chain", "node-probes"])
 @pytest.mark.parametrize("pieces", [(300,), (1, 57, 1, 141, 100, 250)], ids=["one-run", "split"])
-def test_compiled_closed_loop_equals_per_step_loop(chain, pieces, monkeypatch):
-    planned, fast = _run(_pes(chain=chain), pieces, True, monkeypatch)
+def test_compiled_closed_loop_equals_per_step_loop(kw, pieces, monkeypatch):
+    planned, fast = _run(_pes(**kw), pieces, True, monkeypatch)
     assert planned
-    _, ref = _run(_pes(chain=chain), pieces, False, monkeypatch)
+    _, ref = _run(_pes(**kw), pieces, False, monkeypatch)
     for i, (x, y) in enumerate(zip(fast, ref)):
         assert x.shape == y.shape, i
         assert np.array_equal(x, y), f"item {i} differs"
-    assert np.abs(fast[0]).max() > 0.05 and np.abs(fast[5]).sum() > 0  # it ran and learned
+    assert np.abs(fast[1]).max() > 0.05 and np.abs(fast[0]).sum() > 0  # it ran and learned
 
 
 @needs_numba
@@ -103,7 +107,8 @@ def test_compiled_closed_loop_epoch(monkeypatch):
 
 
 @needs_numba
-@pytest.mark.parametrize("kw", [{"error_fn": lambda t, x: x}, {"probe_error": True}], ids=["node-function", "node-probe"])
+@pytest.mark.parametrize("kw", [{"error_fn": lambda t, x: x}, {"probe_voltage": True}],
+                         ids=["node-function", "voltage-probe"])
 def test_other_late_host_passes_keep_the_per_step_loop(kw, monkeypatch):
     planned, fast = _run(_pes(**kw), (130,), True, monkeypatch)
     assert not planned
