@@ -81,7 +81,9 @@ class LoopPlan:
         for nd in host.passes["late"][0]:
             _need(host.nspec[nd][3])  # passthrough Nodes only
         for c in host.passes["late"][1]:
-            _need(c.function is None and type(c.synapse) is nengo.Lowpass and np.ndim(host.conn_w[c]) <= 1)
+            _need(c.function is None and type(c.synapse) is nengo.Lowpass
+                  and type(c.transform) in (nengo.transforms.Dense, nengo.transforms.NoTransform)
+                  and np.ndim(host.conn_w[c]) <= 1)
         plan = cls(sim)
         plan._program()
         return plan
@@ -117,8 +119,9 @@ class LoopPlan:
         for c in self.late_conns:
             pre, pre_slice, _, _ = host.cspec[c]
             x_idx = self.node_off[pre] + np.arange(host.nspec[pre][0])[pre_slice]
-            w = np.broadcast_to(np.asarray(host.conn_w[c], np.float64), x_idx.shape)
-            _need(c.size_out == len(x_idx))
+            w = np.asarray(host.conn_w[c], np.float64)
+            _need(c.size_out == len(x_idx) and (w.ndim == 0 or w.shape == x_idx.shape))
+            w = np.broadcast_to(w, x_idx.shape)
             cpre.append(x_idx)
             cw.append(w)
             cptr.append(cptr[-1] + len(x_idx))

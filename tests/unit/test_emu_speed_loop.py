@@ -13,7 +13,7 @@ needs_numba = pytest.mark.skipif(not host_kernels.AVAILABLE, reason="numba not i
 
 
 def _pes(error_fn=None, chain: bool = False, probe_error: bool = False, probe_voltage: bool = False,
-         d: int = 2) -> nengo.Network:
+         rule_transform: object = 1.0, d: int = 2) -> nengo.Network:
     """PES with ``error = post - stim`` on the host; ``chain``: the error passes a second Node
     through a filtered elementwise (1-D) transform, so a late Node reads a late connection."""
     with nengo.Network(seed=11) as net:
@@ -31,7 +31,7 @@ def _pes(error_fn=None, chain: bool = False, probe_error: bool = False, probe_vo
             nengo.Connection(stim, err2, transform=0.1)
             nengo.Connection(err2, conn.learning_rule, transform=0.8)
         else:
-            nengo.Connection(err, conn.learning_rule)
+            nengo.Connection(err, conn.learning_rule, transform=rule_transform)
         net.test_probes = [nengo.Probe(post, synapse=0.01), nengo.Probe(post)]
         if probe_error:  # Node probes: a late Node filtered and not, an early Node
             net.test_probes += [nengo.Probe(err), nengo.Probe(err, synapse=0.02), nengo.Probe(stim, synapse=0.01)]
@@ -107,8 +107,9 @@ def test_compiled_closed_loop_epoch(monkeypatch):
 
 
 @needs_numba
-@pytest.mark.parametrize("kw", [{"error_fn": lambda t, x: x}, {"probe_voltage": True}],
-                         ids=["node-function", "voltage-probe"])
+@pytest.mark.parametrize("kw", [{"error_fn": lambda t, x: x}, {"probe_voltage": True},
+                                {"rule_transform": [[1.0, 0.2], [-0.1, 0.9]]}],
+                         ids=["node-function", "voltage-probe", "matrix-transform"])
 def test_other_late_host_passes_keep_the_per_step_loop(kw, monkeypatch):
     planned, fast = _run(_pes(**kw), (130,), True, monkeypatch)
     assert not planned
