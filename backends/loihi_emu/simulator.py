@@ -314,7 +314,8 @@ class Simulator(SimulatorBase):
             early.finish()
 
     #: Batched host paths: source Nodes as whole-chunk arrays, the open-loop chunk decoded
-    #: inside the compiled emulator loop. ``False`` runs the per-step host code instead
+    #: inside the compiled emulator loop, arithmetic-only closed loops as compiled chunks
+    #: (:mod:`.closed_loop`). ``False`` runs the per-step host code instead
     #: (identical results; kept as the reference the fast paths are tested against).
     fast_host = True
     #: Steps per batch when the host work is batched (open-loop networks).
