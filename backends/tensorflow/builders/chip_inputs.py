@@ -106,8 +106,22 @@ class ChipEncode(_StatefulMap):
         return step_chip_encode
 
 
+class _InferenceOnlyBuilder(OpBuilder):
+    """A chip-form operator's TF step: ``dst = src`` in training, :meth:`infer` otherwise."""
+
+    def step(self, sc: Any) -> None:
+        x = sc.state.read(self.op.src, batched=True)
+        if sc.training:
+            sc.state.write(self.op.dst, x, "set")
+        else:
+            self.infer(sc, x)
+
+    def infer(self, sc: Any, x: Any) -> None:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+
 @OPS.register(ChipEncode)
-class ChipEncodeBuilder(OpBuilder):
+class ChipEncodeBuilder(_InferenceOnlyBuilder):
     """TF step of :class:`ChipEncode` (float64 arithmetic, as the host encoder's)."""
 
     def __init__(self, op: ChipEncode, ctx: Any) -> None:
@@ -115,12 +129,8 @@ class ChipEncodeBuilder(OpBuilder):
         shape = tuple(op.src.shape) + (1,)
         self.amp, self.kmax, self.out = (a.reshape(shape) for a in (op.amp, op.kmax, op.out))
 
-    def step(self, sc: Any) -> None:
+    def infer(self, sc: Any, x: Any) -> None:
         st, op = sc.state, self.op
-        x = st.read(op.src, batched=True)
-        if sc.training:
-            st.write(op.dst, x, "set")
-            return
         f64 = tf.float64
         acc = tf.cast(st.read(op.residual, batched=True), f64) + tf.cast(x, f64)
         k = tf.floor(acc / self.amp)
@@ -153,15 +163,11 @@ class ChipDelay(_StatefulMap):
 
 
 @OPS.register(ChipDelay)
-class ChipDelayBuilder(OpBuilder):
+class ChipDelayBuilder(_InferenceOnlyBuilder):
     """TF step of :class:`ChipDelay`."""
 
-    def step(self, sc: Any) -> None:
+    def infer(self, sc: Any, x: Any) -> None:
         st, op = sc.state, self.op
-        x = st.read(op.src, batched=True)
-        if sc.training:
-            st.write(op.dst, x, "set")
-            return
         st.write(op.dst, st.read(op.prev, batched=True), "set")
         st.write(op.prev, x, "set")
 
