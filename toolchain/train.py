@@ -342,6 +342,7 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
     from nhw.backends.tensorflow.api import keras_helpers
 
     from nhw.toolchain.experiment import build_network, load_data
+    from nhw.toolchain.experiment.network import target_options
 
     ds = load_data(cfg)
     built = build_network(cfg)
@@ -349,7 +350,7 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
         sg = tr.surrogate
         configure_settings(training_mode=tr.mode, **({} if sg is None else
                                                      {"surrogate": sg.name, "surrogate_slope": sg.slope}),
-                           target=tr.target, target_options=_target_options(cfg))
+                           target=tr.target, target_options=target_options(cfg))
     x_tr, y_tr, x_te, y_te = _targets(cfg, built, ds, tr.n_steps)
     mb = tr.minibatch_size
     x_tr, y_tr, x_val, y_val, n_val = tcb.validation_split(x_tr, y_tr, tr.validation_split, mb)
@@ -556,15 +557,6 @@ def check_workers(cfg: ExperimentConfig, workers: int) -> None:
                           f"{mb // workers * workers or workers}")
 
 
-def _target_options(cfg: ExperimentConfig) -> dict | None:
-    """``train.target``'s mapping options from ``deploy.options[target]`` (None: none given)."""
-    if cfg.train.target is None:
-        return None
-    from nhw.backends.tensorflow.builders.chip_options import from_simulator_options
-
-    return from_simulator_options(cfg.deploy.options.get(cfg.train.target)) or None
-
-
 def _quantize(sim, cfg: ExperimentConfig) -> tuple[Any, Any]:
     """Train ``sim`` with ``train.target``'s quantised weights and biases: ``(quantizer, per-epoch refresh callback)``.
 
@@ -573,8 +565,9 @@ def _quantize(sim, cfg: ExperimentConfig) -> tuple[Any, Any]:
     """
     from nhw.backends.tensorflow.builders import chip_quantize
     from nhw.backends.tensorflow.builders.chip_options import map_options
+    from nhw.toolchain.experiment.network import target_options
 
-    q = chip_quantize.quantize_for_chip(sim, map_options(_target_options(cfg), "deploy.options"))
+    q = chip_quantize.quantize_for_chip(sim, map_options(target_options(cfg), "deploy.options"))
     return q, chip_quantize.refresh_callback(q)
 
 

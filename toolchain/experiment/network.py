@@ -55,13 +55,25 @@ def trained_for_target(built: networks.BuiltNetwork, cfg: ExperimentConfig) -> s
     tr = cfg.train
     if tr is None or tr.target is None:
         return None
-    from nhw.backends.tensorflow.builders.chip_options import from_simulator_options
     from nhw.backends.tensorflow.settings import configure_settings  # numpy/nengo only, no TensorFlow
 
-    options = from_simulator_options(cfg.deploy.options.get(tr.target))
     with built.network:
-        configure_settings(target=tr.target, quantize=bool(tr.quantize), target_options=options or None)
+        configure_settings(target=tr.target, quantize=bool(tr.quantize), target_options=target_options(cfg))
     return tr.target
+
+
+def target_options(cfg: ExperimentConfig) -> dict | None:
+    """``train.target``'s mapping options, from ``deploy.options[target]`` (None: no target or none given).
+
+    Training's quantiser, the TF simulator's chip form and the deployment then map the
+    network with the same options.
+    """
+    tr = cfg.train
+    if tr is None or tr.target is None:
+        return None
+    from nhw.backends.tensorflow.builders.chip_options import from_simulator_options
+
+    return from_simulator_options(cfg.deploy.options.get(tr.target)) or None
 
 
 def apply_trained(built: networks.BuiltNetwork, path: str | Path) -> None:
