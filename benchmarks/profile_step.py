@@ -128,7 +128,13 @@ def main(argv: list[str] | None = None) -> int:
         return profile_loihi_emu(NETWORKS[args.network], args.dims, args.n_per_dim, args.steps, args.top)
     if "tensorflow" in sys.modules and _FLAG not in os.environ.get("XLA_FLAGS", ""):
         p.error("TensorFlow is already imported in this process; XLA's flags can no longer be set")
+    if "--tf_xla_persistent_cache_directory" in os.environ.get("TF_XLA_FLAGS", ""):
+        p.error("TF_XLA_FLAGS names a persistent XLA cache; unset it for profiling (a cached "
+                "program has no kernel trace events, and a traced one would be saved for later runs)")
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _FLAG).strip()
+    # a program loaded from nhw's persistent cache was compiled without trace events (the
+    # flag is not part of its key), and one compiled here would slow later untraced runs
+    os.environ["NHW_XLA_CACHE"] = "off"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
     import warnings

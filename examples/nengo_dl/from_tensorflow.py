@@ -24,6 +24,9 @@ import nhw.dl as nengo_dl  # was: import nengo_dl
 
 args = parse_args(__doc__)
 tf.random.set_seed(0)
+# Keras 3 layer initialisers draw from Python's random module, which
+# tf.random.set_seed no longer seeds (tf.keras 2 did); this makes a run repeatable
+tf.keras.utils.set_random_seed(0)
 np.random.seed(0)
 
 n_in = 64

@@ -26,6 +26,9 @@ args = parse_args(__doc__)
 seed = 0
 np.random.seed(seed)
 tf.random.set_seed(seed)
+# Keras 3 layer initialisers draw from Python's random module, which
+# tf.random.set_seed no longer seeds (tf.keras 2 did); this makes a run repeatable
+tf.keras.utils.set_random_seed(seed)
 side = 8
 (train_images, train_labels), (test_images, test_labels) = load_digits_data(
     n_train=1200, n_test=400, pixel_max=255)  # raw bytes, as the notebook's MNIST

@@ -22,6 +22,9 @@ import nhw.dl as nengo_dl  # was: import nengo_dl
 args = parse_args(__doc__)
 seed = 0
 tf.random.set_seed(seed)
+# Keras 3 layer initialisers draw from Python's random module, which
+# tf.random.set_seed no longer seeds (tf.keras 2 did); this makes a run repeatable
+tf.keras.utils.set_random_seed(seed)
 np.random.seed(seed)
 rng = np.random.RandomState(seed)
 

@@ -28,6 +28,9 @@ args = parse_args(__doc__)
 seed = 0
 np.random.seed(seed)
 tf.random.set_seed(seed)
+# Keras 3 layer initialisers draw from Python's random module, which
+# tf.random.set_seed no longer seeds (tf.keras 2 did); this makes a run repeatable
+tf.keras.utils.set_random_seed(seed)
 epochs = 5 if args.quick else 20
 
 # --- a TensorNode that outputs sin(t)
