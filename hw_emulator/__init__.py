@@ -10,14 +10,22 @@ Modules, one idea each (see ``SPEC.md`` for the behaviour they implement):
 ``allocate``    placement on cores and chips, ``ResourceError``
 ``learning``    on-chip PES: traces, host error, learned weights
 ``emulator``    the vectorised integer run loop
+``synapse_tables`` the emulator's synapse layouts for delivery (dense rows, tables, runs)
+``compiled_run`` the emulator's compiled (numba) step and runs, ``run_decoded``
 ``report``      hardware report (resources, activity, energy/time *estimate*)
 
 Everything here is numpy-only: the chip knows no nengo.  Mapping nengo's built model
 onto these objects is the ``loihi-emu`` backend's work (:mod:`nhw.backends.loihi_emu`).
 """
 
+from nhw.errors import (
+    DiscretizationError,
+    EmulatorError,
+    ResourceError,
+    UnsupportedFeatureError,
+)
+
 from .chip import LOIHI_V1, BoardSpec, ChipSpec
-from nhw.errors import DiscretizationError, EmulatorError, ResourceError, UnsupportedFeatureError
 
 __all__ = [
     "LOIHI_V1",

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nhw.errors import ResourceError
+
 from .blocks import ChipNetwork, CompartmentBlock, InputAxons
 from .chip import BoardSpec, ChipSpec
-from nhw.errors import ResourceError
 
 
 def kib(bits: float) -> str:

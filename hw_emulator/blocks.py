@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from nhw.errors import DiscretizationError
+
 from .chip import LOIHI_V1, ChipSpec
 from .discretize import QuantizationReport, WeightQuantization, effective_weights
-from nhw.errors import DiscretizationError
 
 
 def _arr(x, n: int, dtype, name: str, label: str) -> np.ndarray:

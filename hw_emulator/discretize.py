@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .chip import LOIHI_V1, ChipSpec
 from nhw.errors import DiscretizationError
+
+from .chip import LOIHI_V1, ChipSpec
 
 
 # ----------------------------------------------------------------------------- decays

@@ -9,34 +9,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from nhw.errors import UnsupportedFeatureError
+
 from .blocks import ChipNetwork, CompartmentBlock, InputAxons
 from .chip import FLOAT32_EXACT_BITS, FLOAT64_EXACT_BITS, ChipSpec
+from .compiled_run import KERNELS, CompiledRun, choose_kernel
 from .discretize import effective_weights
-from . import kernel as _kernel
 from .learning import LearnedWeights
-from nhw.errors import ConfigError, UnsupportedFeatureError
+from .synapse_tables import (
+    GroupView,
+    deliver,
+    distinct_rows,
+    synapse_runs,
+    synapse_table,
+)
 
-#: Step implementations an :class:`Emulator` can use (``kernel=``); ``"auto"`` picks
-#: ``"numba"`` when numba is installed, else ``"numpy"``.
-KERNELS = ("auto", "numba", "numpy")
-
-
-def choose_kernel(kernel: str) -> str:
-    """The step implementation ``kernel`` (one of :data:`KERNELS`) resolves to.
-
-    Raises
-    ------
-    nhw.errors.ConfigError
-        ``kernel`` is not one of :data:`KERNELS`, or is ``"numba"`` and numba is not installed.
-    """
-    if kernel not in KERNELS:
-        raise ConfigError(f"emulator kernel: expected one of {', '.join(map(repr, KERNELS))}; got {kernel!r}")
-    if kernel == "auto":
-        return "numba" if _kernel.AVAILABLE else "numpy"
-    if kernel == "numba" and not _kernel.AVAILABLE:
-        raise ConfigError("emulator kernel 'numba': numba is not installed (pip install 'nhw[fast]'); "
-                          "use kernel='numpy' or 'auto'")
-    return kernel
+# choose_kernel and KERNELS live with the compiled run; importable from here as before
+__all__ = ["KERNELS", "Emulator", "choose_kernel", "decay", "wrap"]
 
 
 def wrap(x: np.ndarray, bits: int) -> np.ndarray:
@@ -51,79 +40,7 @@ def decay(x: np.ndarray, keep: np.ndarray, shift: int) -> np.ndarray:
     return np.where(x < 0, -m, m)
 
 
-class _Group:
-    """Flattened synapse group: global source/target indices and effective weights."""
-
-    __slots__ = ("from_input", "src", "src_slice", "tgt", "w", "coo", "row_nnz", "group")
-
-    def __init__(self, group, src_offset: int, tgt_offset: int, from_input: bool) -> None:
-        self.group = group
-        self.from_input = from_input
-        self.src = group.src_index + src_offset
-        self.src_slice = _as_slice(self.src)
-        tgt = group.tgt_index + tgt_offset
-        self.tgt = _as_slice(tgt) or tgt
-        if group.shared:
-            # shared (population-axon) lists, expanded into their synapses: the
-            # same integers reach the same compartments; never held dense
-            s, t, w = group.effective_coo()
-            self.w = None
-            self.coo = (s, t, w)  # local source row, local target column, weight
-            self.row_nnz = np.bincount(s, minlength=len(group.src_index)).astype(np.int64)
-        else:
-            self.w = np.ascontiguousarray(group.weights, dtype=np.int64)
-            self.coo = None  # the dense rows are the synapses (see the synapse table)
-            self.row_nnz = np.count_nonzero(group.synapse_mask, axis=1).astype(np.int64)
-
-    def col_abs_sum(self) -> np.ndarray:
-        """``sum_j |w[j, i]|`` per target column."""
-        if self.w is not None:
-            return np.abs(self.w).sum(axis=0)
-        _, t, w = self.coo
-        return np.bincount(t, np.abs(w).astype(np.float64), minlength=len(self.group.tgt_index))
-
-
-def _as_slice(idx: np.ndarray) -> slice | None:
-    if idx.size and idx[0] + idx.size - 1 == idx[-1] and np.all(np.diff(idx) == 1):
-        return slice(int(idx[0]), int(idx[-1]) + 1)
-    return None
-
-
-def _distinct_rows(w: np.ndarray, dtype) -> tuple[np.ndarray | None, np.ndarray]:
-    """``(rowmap, rows)`` with ``w == rows[rowmap]`` when ``w`` repeats rows a lot, else ``(None, w)``.
-
-    Decode neurons of one dimension and polarity all carry the same outgoing weights
-    (e.g. PES's 320 decode rows into a 16-d ensemble are 32 distinct rows): summing
-    spike counts per distinct row first turns a gather of every active row into one
-    small product.  Exact: ``count * weight`` and every partial sum are sums of
-    row-spikes, as in the plain gather.
-    """
-    rows, rowmap = np.unique(w, axis=0, return_inverse=True)
-    if 4 * len(rows) > len(w):
-        return None, np.ascontiguousarray(w, dtype=dtype)
-    return rowmap.reshape(-1).astype(np.intp), np.ascontiguousarray(rows, dtype=dtype)
-
-
-def _distinct_cols(rowmap: np.ndarray | None,
-                   w: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
-    """``(rowmap, w, colmap)`` of a dense group (rows as :func:`_distinct_rows` left them)
-    with its distinct columns stored once when it has at most a quarter as many as columns.
-
-    Target ``j`` then receives column ``colmap[j]`` of the new ``w``: the same weights, so
-    the same sums (the compiled step adds each distinct column once, then copies it to
-    every target that shares it). Fewer columns can repeat rows that differed only in
-    the dropped ones; those rows are merged too (``rowmap`` composed).
-    """
-    cols, colmap = np.unique(w, axis=1, return_inverse=True)
-    if 4 * cols.shape[1] > w.shape[1]:
-        return rowmap, w, None
-    new_map, cols = _distinct_rows(cols, w.dtype)
-    if new_map is not None:
-        rowmap = new_map if rowmap is None else new_map[rowmap]
-    return rowmap, np.ascontiguousarray(cols), colmap.reshape(-1).astype(np.intp)
-
-
-class Emulator:
+class Emulator(CompiledRun):
     """Runs a :class:`~nhw.hw_emulator.blocks.ChipNetwork` step by step.
 
     Parameters
@@ -193,7 +110,7 @@ class Emulator:
         self.join_parent = np.concatenate(parent) if parent else None
         # a dendrite's own v is never used: keep it at 0 so it costs nothing
         self.groups = [
-            _Group(
+            GroupView(
                 g,
                 self.input_offsets[g.source] if isinstance(g.source, InputAxons) else self.offsets[g.source],
                 self.offsets[g.target],
@@ -256,62 +173,19 @@ class Emulator:
                 else:
                     dt = (np.float32 if g.w.shape[0] * burst <= s.max_exact_row_spikes(FLOAT32_EXACT_BITS)
                           else np.float64)
-                self._dense.append((src, g.tgt, *_distinct_rows(g.w, dt), g.from_input))
+                self._dense.append((src, g.tgt, *distinct_rows(g.w, dt), g.from_input))
             else:
                 rest.append(g)
-        self._table_groups = rest
         if self.kernel == "numba":
-            self._table, self._runs = None, self._synapse_runs()
+            self._table, self._runs = None, synapse_runs(rest, self.n, self.n_inputs)
             self._has_row = np.zeros(self.n + self.n_inputs, bool)
         else:
-            self._table = self._synapse_table()
+            self._table, self._has_row = synapse_table(rest, self.n, self.n_inputs)
+            self._table_chip_rows = bool(self._has_row[: self.n].any())
         self._q_can_wrap, self._u_can_wrap = self._overflow_possible()
         if self.kernel == "numba":
             self._setup_kernel()
         self.reset()
-
-    def _setup_kernel(self) -> None:
-        """Per-compartment arrays of the compiled step, all full length (no scalars)."""
-        s, n = self.spec, self.n
-        self._lim = np.array([self._q_can_wrap, s.q_min, s.q_max, 1 << (s.q_bits - 1), (1 << s.q_bits) - 1,
-                              self._u_can_wrap, s.u_min, s.u_max, 1 << (s.u_bits - 1), (1 << s.u_bits) - 1],
-                             np.int64)
-        self._vmin_a, self._vmax_a = self.vmin.astype(np.float64), self.vmax.astype(np.float64)
-        z = np.zeros(0, np.intp)
-        self._join = ((z, z) if self.join_child is None
-                      else (self.join_child.astype(np.intp), self.join_parent.astype(np.intp)))
-        self._uj = np.zeros(n)
-        self._q = np.zeros(n)
-        self._ref_reset_i = np.ascontiguousarray(self._ref_reset, np.int64)
-        self._no_host = np.zeros((0, 0), np.int64)
-        # dense groups, flat (see kernel.deliver_dense); sources index act = [chip | host]
-        meta, srcs, rowmaps, ws = [], [np.zeros(0, np.intp)], [np.zeros(0, np.intp)], [np.zeros(0, np.float32)]
-        colmaps = [np.zeros(0, np.intp)]
-        k = w0 = c0 = 0
-        for src, tgt, rowmap, w, _ in self._dense:
-            idx = np.arange(src.start, src.stop) if isinstance(src, slice) else np.asarray(src)
-            n_tgt = w.shape[1]
-            rowmap, w, colmap = _distinct_cols(rowmap, w)
-            srcs.append(idx.astype(np.intp))
-            rowmaps.append(np.arange(len(idx), dtype=np.intp) if rowmap is None else rowmap.astype(np.intp))
-            ws.append(w.reshape(-1))
-            meta.append((k, k + len(idx), w.shape[0], w0, w.shape[1], tgt.start, n_tgt,
-                         -1 if colmap is None else c0))
-            if colmap is not None:
-                colmaps.append(colmap)
-                c0 += n_tgt
-            k += len(idx)
-            w0 += w.size
-        self._dense_args = (np.array(meta, np.int64).reshape(-1, 8), np.concatenate(srcs), np.concatenate(rowmaps),
-                            np.concatenate(ws).astype(np.float32), np.concatenate(colmaps).astype(np.intp),
-                            np.zeros(2 * max([m[2] for m in meta], default=0), np.int64),
-                            np.zeros(max([m[4] for m in meta if m[7] >= 0], default=0)))
-
-    def _kernel_args(self) -> tuple:
-        """Arguments of :func:`.kernel.step_kernel` from ``act`` to ``ref_reset``."""
-        return (self._keep, self._act, *self._dense_args, *self._runs, self._q, self._lim, self.u_overflows, *self._join,
-                self._uj, self._bias_f, self._vmin_a, self._vmax_a, self._hold, self._vth_f, self.spiking,
-                self._ref_reset_i)
 
     def _overflow_possible(self) -> tuple[bool, bool]:
         """Whether q or u can leave their ranges at all (if not, skip the wrap passes).
@@ -353,100 +227,6 @@ class Emulator:
         q_wrap = bool(qmax.max(initial=0) > s.q_max)
         ubound = np.minimum(qmax, s.q_max + 1) * (s.decay_max + 1) / (s.decay_max + 1 - self.keep_u)
         return q_wrap, bool(ubound.max(initial=0) > s.u_max)
-
-    def _table_coo(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(row, column, weight)`` of every synapse of the table groups, rows sorted.
-
-        Rows index the activity vector (compartments, then host axons), columns the
-        target compartments; weights are integers in float64.
-        """
-        rows, cols, vals = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]
-        for g in self._table_groups:
-            if g.coo is not None:
-                r, c, w = g.coo
-            else:
-                r, c = np.nonzero(g.w)
-                w = g.w[r, c]
-            n_tgt = len(g.group.tgt_index)
-            tgt = np.arange(n_tgt) + g.tgt.start if isinstance(g.tgt, slice) else g.tgt
-            rows.append(g.src[r] + (self.n if g.from_input else 0))
-            cols.append(tgt[c])
-            vals.append(w)
-        rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
-        order = np.argsort(rows, kind="stable")
-        return rows[order], cols[order].astype(np.intp), vals[order].astype(np.float64)
-
-    def _synapse_runs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The table groups' synapses as ``(run_ptr, runs, vals)`` over the activity vector
-        (:func:`.kernel.deliver_runs`): per source, runs of consecutive target columns.
-
-        ``vals`` is float32 when every weight is a float32 (the kernel multiplies and sums
-        in float64, so the integers are the same), else float64.
-        """
-        rows, cols, vals = self._table_coo()
-        n_rows = self.n + self.n_inputs
-        brk = np.ones(len(rows), bool)  # a run starts at a new source or a gap in the targets
-        brk[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1] + 1)
-        starts = np.flatnonzero(brk)
-        runs = np.stack([cols[starts], starts, np.diff(np.append(starts, len(rows)))], axis=1)
-        runs = runs.astype(np.int64)
-        run_ptr = np.zeros(n_rows + 1, np.int64)
-        np.cumsum(np.bincount(rows[starts], minlength=n_rows), out=run_ptr[1:])
-        v32 = vals.astype(np.float32)
-        return run_ptr, runs.reshape(-1, 3), v32 if np.array_equal(v32, vals) else vals
-
-    def _synapse_table(self) -> tuple | None:
-        """All synapses as rows indexed by source axon (compartments, then host axons).
-
-        Stored padded ("ELL": every row as long as the longest, padding pointing at
-        a dummy compartment ``n``) when that at most doubles the storage, since the
-        per-step gather is then two fancy-index operations; otherwise as CSR.
-        """
-        if not self._table_groups:
-            self._has_row = np.zeros(self.n + self.n_inputs, bool)
-            return None
-        rows, cols, vals = self._table_coo()
-        n_rows = self.n + self.n_inputs
-        length = np.bincount(rows, minlength=n_rows)
-        self._has_row = length > 0
-        self._table_chip_rows = bool(self._has_row[: self.n].any())
-        indptr = np.zeros(n_rows + 1, np.int64)
-        np.cumsum(length, out=indptr[1:])
-        width = int(length.max(initial=0))
-        nonempty = np.flatnonzero(length)
-        if width and (len(nonempty) + 1) * width <= 2 * len(vals) + 64:
-            # rows without synapses all map to one trailing padding-only row
-            rowmap = np.full(n_rows, len(nonempty), np.intp)
-            rowmap[nonempty] = np.arange(len(nonempty))
-            ell_c = np.full((len(nonempty) + 1, width), self.n, np.intp)
-            ell_v = np.zeros((len(nonempty) + 1, width), np.float64)
-            pos = np.arange(len(vals)) - indptr[rows]
-            ell_c[rowmap[rows], pos] = cols
-            ell_v[rowmap[rows], pos] = vals
-            return ("ell", ell_c, ell_v, rowmap)
-        return ("csr", indptr, cols, vals)
-
-    def _deliver(self, idx: np.ndarray, mult: np.ndarray | None) -> np.ndarray:
-        """Synaptic input per compartment from active source rows ``idx`` (float64, exact).
-
-        float64 holds every partial sum exactly (``|sum| <= spec.max_abs_weight_sum <
-        2**53``, checked at build), which lets ``np.bincount`` do the scatter-add in one call.
-        """
-        t = self._table
-        if t[0] == "ell":
-            r = t[3][idx]
-            c, w = t[1][r], t[2][r]
-            if mult is not None:
-                w = w * mult[:, None]
-            return np.bincount(c.reshape(-1), w.reshape(-1), self.n + 1)[: self.n]
-        indptr, cols, vals = t[1], t[2], t[3]
-        start = indptr[idx]
-        length = indptr[idx + 1] - start
-        total = int(length.sum())
-        ends = np.cumsum(length)
-        sel = np.repeat(start - ends + length, length) + np.arange(total)
-        w = vals[sel] if mult is None else vals[sel] * np.repeat(mult, length)
-        return np.bincount(cols[sel], w, self.n)
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
@@ -553,7 +333,7 @@ class Emulator:
             else:
                 idx = act[n:].nonzero()[0] + n  # only host axons use the table
             if idx.size:
-                q = self._deliver(idx, act[idx] if self.n_inputs else None)
+                q = deliver(self._table, idx, act[idx] if self.n_inputs else None, n)
         prev = self.spikes  # chip spikes of step t-1 (bool: faster to scan than act)
         for src, tgt, rowmap, w, counted in self._dense:
             a_src = act[src] if counted else prev[src]
@@ -635,23 +415,6 @@ class Emulator:
                     self.input_count += host_counts
         return self.n_steps, act
 
-    def _step_compiled(self, host_counts: np.ndarray | None, count_inputs: bool, count_spikes: bool) -> np.ndarray:
-        """:meth:`step` as one call of the compiled kernel, and compiled learning updates."""
-        n = self.n
-        t, act = self._begin_step(host_counts, count_inputs)
-        q = self._q
-        q[:] = 0.0
-        prev = self.spikes
-        for g, lw in self.learned.values():
-            lw.deliver_compiled(prev[g.src_slice], q)
-        spk = np.empty(n, bool)  # a new array per step: callers may keep the previous one
-        self.q_overflows += _kernel.step_kernel(t, self._x, *self._kernel_args(), spk, count_spikes,
-                                                self.spike_count, self.active_count)
-        for g, lw in self.learned.values():
-            lw.learn_compiled(spk[g.src_slice], self.rng, t)
-        self.spikes = spk
-        return spk
-
     def run(self, steps: int, host_counts: np.ndarray | None = None, record: np.ndarray | None = None,
             record_v: list | None = None) -> tuple[np.ndarray, list]:
         """Run ``steps`` steps; returns spikes of compartments ``record`` and voltages.
@@ -676,14 +439,7 @@ class Emulator:
         if host_counts is not None:
             self.input_count += np.asarray(host_counts).sum(axis=0)
         if self.kernel == "numba" and not self.learned and not what and steps:
-            # the whole run is one compiled loop
-            host = self._compiled_host(host_counts, steps)
-            spk = np.empty(self.n, bool)
-            self.q_overflows += _kernel.run_kernel(self.n_steps, steps, self._x, *self._kernel_args()[:1],
-                                                   self._act, host, *self._kernel_args()[2:], spk,
-                                                   self.spike_count, self.active_count, full)
-            self.n_steps += steps
-            self.spikes = spk
+            self._run_compiled(steps, host_counts, full)  # the whole run is one compiled loop
             self.spike_count += full.sum(axis=0)
             return full[:, record], volts
         for i in range(steps):
@@ -693,66 +449,6 @@ class Emulator:
                 rec[i] = self.state(attr, sl)
         self.spike_count += full.sum(axis=0)
         return full[:, record], volts
-
-    def _compiled_host(self, host_counts: np.ndarray | None, steps: int) -> np.ndarray:
-        """Host axon counts as the compiled loops take them (``steps x n_inputs``, or the
-        empty block when there are none, in which case the input axons are silenced)."""
-        if host_counts is not None and self.n_inputs:
-            return np.ascontiguousarray(host_counts, dtype=np.int64).reshape(steps, self.n_inputs)
-        if self.n_inputs:
-            self._act[self.n:] = 0
-        return self._no_host
-
-    @property
-    def can_run_decoded(self) -> bool:
-        """Whether :meth:`run_decoded` is available (compiled kernel, no learning groups)."""
-        return self.kernel == "numba" and not self.learned
-
-    def run_decoded(self, steps: int, host_counts: np.ndarray | None, cols: np.ndarray,
-                    dec: np.ndarray) -> np.ndarray:
-        """Run ``steps`` steps and return the spikes of compartments ``cols`` times ``dec``.
-
-        Equal, bit for bit, to ``scipy.sparse.csr_matrix(s, dtype=float) @ dec`` of the
-        spikes ``s = run(steps, host_counts, cols)[0]``, without the raster: the compiled
-        loop adds the rows of the compartments that fired, in ascending order.
-
-        Parameters
-        ----------
-        steps
-            Number of steps.
-        host_counts
-            ``steps x n_inputs`` spike counts of host axons, or ``None``.
-        cols
-            Ascending global compartment indices, one per row of ``dec``.
-        dec
-            ``len(cols) x n_out`` float64 matrix.
-
-        Raises
-        ------
-        nhw.errors.ConfigError
-            The emulator has no compiled kernel or has learning groups (:attr:`can_run_decoded`).
-        """
-        if not self.can_run_decoded:
-            raise ConfigError(
-                f"Emulator.run_decoded needs kernel='numba' and no learning groups; this emulator has "
-                f"kernel={self.kernel!r} and {len(self.learned)} learning group(s)"
-            )
-        cols = np.ascontiguousarray(cols, np.intp)
-        dec = np.ascontiguousarray(dec, np.float64)
-        y = np.zeros((steps, dec.shape[1]))
-        if not steps:
-            return y
-        host = self._compiled_host(host_counts, steps)
-        if host is not self._no_host:
-            self.input_count += host.sum(axis=0)
-        spk = np.empty(self.n, bool)
-        args = self._kernel_args()
-        self.q_overflows += _kernel.run_decode_kernel(self.n_steps, steps, self._x, args[0], self._act, host,
-                                                      *args[2:], spk, self.spike_count, self.active_count,
-                                                      cols, dec, y)
-        self.n_steps += steps
-        self.spikes = spk
-        return y
 
     def set_error(self, rule, e_int: np.ndarray) -> None:
         """Host write of the error integers of learning rule ``rule`` (a :class:`PESRule`)."""

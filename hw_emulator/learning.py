@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nhw.errors import DiscretizationError, UnsupportedFeatureError
+
 from . import kernel as _kernel
 from .chip import FLOAT32_EXACT_BITS, FLOAT64_EXACT_BITS, LOIHI_V1, ChipSpec
-from nhw.errors import DiscretizationError, UnsupportedFeatureError
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from typing import Callable
 
 import numpy as np
 
-from .chip import ChipSpec
 from . import discretize as dz
 from . import rates as rt
+from .chip import ChipSpec
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from nhw.errors import DiscretizationError
+
 from .blocks import CompartmentBlock, InputAxons
 from .chip import LOIHI_V1, ChipSpec
 from .discretize import WeightQuantization, effective_weights
-from nhw.errors import DiscretizationError
 
 
 @dataclass(eq=False)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import nengo
+import numpy as np
 from nengo.builder.connection import get_targets
 from nengo.connection import Connection
 from nengo.ensemble import Ensemble

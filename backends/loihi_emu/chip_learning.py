@@ -8,15 +8,15 @@ section 8).
 
 from __future__ import annotations
 
-import numpy as np
 import nengo
+import numpy as np
 from nengo.connection import Connection
 from nengo.ensemble import Ensemble
 from nengo.learning_rules import PES
 from nengo.node import Node
+from nhw.hw_emulator.learning import PESPlan
 
 from nhw.errors import UnsupportedFeatureError
-from nhw.hw_emulator.learning import PESPlan
 
 from .chip_rules import describe, synapse_tau
 from .taps import ChipOutput, LearningTap

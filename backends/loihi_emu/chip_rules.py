@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import nengo
+import numpy as np
 from nengo.ensemble import Ensemble
+from nhw.backends.neuron_types import NEURON_TYPES
+from nhw.hw_emulator.chip import ChipSpec
+from nhw.hw_emulator.neurons import NEURON_KINDS, NeuronKind
+from nhw.hw_emulator.sparse import SparseWeights
 
 from nhw.errors import UnsupportedFeatureError
-from nhw.hw_emulator.chip import ChipSpec
-from nhw.hw_emulator.sparse import SparseWeights
-from nhw.backends.neuron_types import NEURON_TYPES
-from nhw.hw_emulator.neurons import NEURON_KINDS, NeuronKind
 
 
 def describe(obj: Any) -> str:

@@ -18,7 +18,6 @@ from typing import Any
 
 import nengo
 import numpy as np
-
 from nhw.hw_emulator.learning import _DITHER_UNIT
 
 from . import host_kernels, loop_kernel

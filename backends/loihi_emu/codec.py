@@ -8,11 +8,12 @@ whatever the number of connections.
 from __future__ import annotations
 
 import warnings
-import numpy as np
+
 import nengo
+import numpy as np
+from nhw.hw_emulator.emulator import Emulator
 
 from nhw.errors import DiscretizationError
-from nhw.hw_emulator.emulator import Emulator
 
 from . import host_kernels
 from .chip_rules import describe

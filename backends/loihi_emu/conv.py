@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import nengo
+import numpy as np
 
 from nhw.errors import UnsupportedFeatureError
 

@@ -12,7 +12,6 @@ and the callers keep their numpy code.
 from __future__ import annotations
 
 import numpy as np
-
 from nhw.hw_emulator.kernel import AVAILABLE, _jit
 
 __all__ = ["AVAILABLE", "decode_lowpass_step", "encode_counts", "lowpass_rows", "lowpass_step", "quantize_error"]

@@ -17,7 +17,6 @@ connections, both as index arrays (:class:`.closed_loop.LoopPlan` builds them).
 from __future__ import annotations
 
 import numpy as np
-
 from nhw.hw_emulator import kernel as _k
 
 from . import host_kernels

@@ -33,25 +33,42 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import nengo
+import numpy as np
 from nengo.connection import Connection, LearningRule
 from nengo.ensemble import Ensemble, Neurons
 from nengo.node import Node
 from nengo.probe import Probe
-
-from nhw.errors import UnsupportedFeatureError
 from nhw.hw_emulator.blocks import ChipNetwork, InputAxons
 from nhw.hw_emulator.neurons import DECODE_KIND
 from nhw.hw_emulator.populations import Population, make_blocks, make_group
 from nhw.hw_emulator.sparse import SparseWeights
 
+from nhw.errors import UnsupportedFeatureError
+
 from .chip_decoders import DecoderSolver
 from .chip_learning import LearningMapper
+from .chip_rules import (
+    FAIL,
+    combine,
+    dense_matrix,
+    describe,
+    fits_cores,
+    incoming_cost,
+    neuron_kind,
+    post_matrix,
+    select_matrix,
+    synapse_tau,
+)
 from .conv import conv_coo, conv_dense, is_conv, pixel_atoms
-from .chip_rules import (FAIL, combine, dense_matrix, describe, fits_cores, incoming_cost, neuron_kind,
-                         post_matrix, select_matrix, synapse_tau)
-from .taps import ChipInput, ChipOutput, LearningTap, MapOptions, MappedModel, VoltageOutput
+from .taps import (
+    ChipInput,
+    ChipOutput,
+    LearningTap,
+    MapOptions,
+    MappedModel,
+    VoltageOutput,
+)
 
 __all__ = ["ChipInput", "ChipOutput", "LearningTap", "MapOptions", "MappedModel", "VoltageOutput", "map_model"]
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
 from nhw.hw_emulator.emulator import Emulator
 
 from .codec import OutputDecoder

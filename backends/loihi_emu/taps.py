@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 from nengo.connection import Connection, LearningRule
 from nengo.probe import Probe
-
 from nhw.hw_emulator.blocks import ChipNetwork, CompartmentBlock, InputAxons
 from nhw.hw_emulator.chip import LOIHI_V1, ChipSpec
 from nhw.hw_emulator.learning import PESPlan
