@@ -61,6 +61,9 @@ _SETTINGS: dict = {
     # with target: the target's mapping options (loihi-emu: MapOptions fields), so the chip
     # form and quantisation map the network as the deployment will (builders/chip_options.py)
     "target_options": (None, "None or a dict of mapping options", lambda v: v is None or isinstance(v, dict)),
+    # sim.fit stops with an error when no trainable parameter moves in the first update
+    # (every gradient zero) although the loss and learning rate are not (api/train_checks.py)
+    "zero_gradient_check": (True, "a bool", lambda v: isinstance(v, bool)),
     "batch_shards": (
         None,
         "None or a positive int",
@@ -161,6 +164,12 @@ def configure_settings(**settings: Any) -> None:
         target's neurons too, in its integer voltage units, so the TF simulator's
         spiking accuracy is the one the target gives. None (default) or True: on;
         False: nengo's own spiking neurons.
+    zero_gradient_check : bool
+        ``sim.fit`` raises :class:`~nhw.backends.tensorflow.api.train_checks.TrainingError`
+        when no trainable parameter changed in the first update although the model has
+        trainable parameters, the learning rate is positive and the loss finite and
+        nonzero: every gradient was zero, usually because the neurons never fire (True,
+        the default); False trains anyway.
     batch_shards : int or None
         Split a minibatch into this many equal parts that run concurrently
         (XLA on a CPU uses one core per compiled loop). ``None``: one part per

@@ -20,6 +20,9 @@ from nengo.exceptions import SimulationError, ValidationError
 
 from nhw.errors import UnsupportedFeatureError
 
+from nhw.backends.tensorflow.settings import get_setting
+
+from nhw.backends.tensorflow.api import train_checks
 from nhw.backends.tensorflow.api.keras_io import STEPS_KEY
 from nhw.backends.tensorflow.runtime.predict import normalize_inputs, truncate_batch
 
@@ -404,6 +407,10 @@ class TrainingMixin:
         ds = self._distribute(ds, "fit")  # last: Keras builds the metrics on its batch spec
         self._build_optimizer()
         before = self._snapshot()
+        # zero gradients everywhere / a NaN loss: stop and say why (train_checks.py)
+        checks = train_checks.FitChecks(self, before[0], bool(get_setting(
+            getattr(self.model, "toplevel", None), "zero_gradient_check")))
+        kwargs["callbacks"] = kwargs["callbacks"] + [checks.callback()]
         try:
             # shuffling happened in the dataset (Keras ignores it for datasets)
             history = self.keras_model.fit(ds, validation_data=validation_data, shuffle=False, **kwargs)
@@ -415,6 +422,9 @@ class TrainingMixin:
                 "simulated steps (e.g. synapses delay a one-step sample's output past its "
                 "only step: use synapse=None or more n_steps), or nothing is trainable"
             ) from None
+        if checks.failure is not None:
+            self._restore(before)
+            checks.raise_failure()
         self._guard_finite(before, "fit")
         return history
 
@@ -502,18 +512,22 @@ class TrainingMixin:
         out = self.keras_model.evaluate(ds, return_dict=return_dict, **kwargs)
         return self._rename_logs(dict(out)) if return_dict else out
 
+    def _restore(self, before: tuple) -> None:
+        """Weights and optimizer state back to ``before`` (a :meth:`_snapshot`)."""
+        weights, opt_vals = before
+        for v, val in zip(self.keras_model.weights, weights):
+            v.assign(val)
+        opt = self.keras_model.optimizer
+        for i, v in enumerate(opt.variables):
+            v.assign(opt_vals[i] if opt_vals is not None else np.zeros(v.shape, v.dtype))
+
     def _guard_finite(self, before: tuple, what: str) -> None:
         """Roll back to ``before`` (weights and optimizer state) and raise if training
         produced NaN/Inf weights; NaN optimizer moments would poison every later fit."""
         bad = [v.path for v in self.keras_model.weights if not np.all(np.isfinite(v.numpy()))]
         if bad:
-            weights, opt_vals = before
-            for v, val in zip(self.keras_model.weights, weights):
-                v.assign(val)
-            opt = self.keras_model.optimizer
-            for i, v in enumerate(opt.variables):
-                v.assign(opt_vals[i] if opt_vals is not None else np.zeros(v.shape, v.dtype))
-            raise SimulationError(
+            self._restore(before)
+            raise train_checks.TrainingError(
                 f"{what}: training made parameter(s) {', '.join(bad[:5])}"
                 f"{' ...' if len(bad) > 5 else ''} non-finite (NaN/Inf loss); the parameters "
                 "were restored to their values before this call (lower the learning rate, "
