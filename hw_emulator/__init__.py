@@ -13,6 +13,7 @@ Modules, one idea each (see ``SPEC.md`` for the behaviour they implement):
 ``synapse_tables`` the emulator's synapse layouts for delivery (dense rows, tables, runs)
 ``compiled_run`` the emulator's compiled (numba) step and runs, ``run_decoded``
 ``report``      hardware report (resources, activity, energy/time *estimate*)
+``report_layout`` the placement-only part of a report, computed once per placement
 
 Everything here is numpy-only: the chip knows no nengo.  Mapping nengo's built model
 onto these objects is the ``loihi-emu`` backend's work (:mod:`nhw.backends.loihi_emu`).

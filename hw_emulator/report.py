@@ -15,6 +15,10 @@ import numpy as np
 from .allocate import Placement
 from .blocks import InputAxons
 from .emulator import Emulator
+from .report_layout import ReportLayout, report_layout, synapse_group_memory
+
+# synapse_group_memory lives with the layout; importable from here as before
+__all__ = ["CoreReport", "HardwareReport", "build_report", "combine_reports", "synapse_group_memory"]
 
 
 @dataclass
@@ -132,7 +136,7 @@ class HardwareReport:
 
 
 def build_report(placement: Placement, emulator: Emulator, quantization: dict | None = None,
-                 dt: float = 0.001) -> HardwareReport:
+                 dt: float = 0.001, layout: ReportLayout | None = None) -> HardwareReport:
     """Summarise resources from ``placement`` and activity counters from ``emulator``.
 
     Parameters
@@ -145,53 +149,55 @@ def build_report(placement: Placement, emulator: Emulator, quantization: dict | 
         Per-block quantisation reports to include.
     dt
         Time step (s), for the report header.
+    layout
+        :func:`~nhw.hw_emulator.report_layout.report_layout` of ``placement``, when the
+        caller keeps it for several reports (it is computed here otherwise).
+
+    Raises
+    ------
+    ValueError
+        ``layout`` was computed for another placement.
     """
-    net, spec = placement.net, placement.board.chip
-    en = spec.energy
-    n_cores = len(placement.cores)
+    if layout is None:
+        layout = report_layout(placement)
+    elif layout.placement is not placement:
+        raise ValueError(f"build_report: the layout describes placement {id(layout.placement):#x}; "
+                         f"expected the one given, {id(placement):#x}")
+    en = placement.board.chip.energy
+    n_cores = layout.n_cores
     spikes = np.zeros(n_cores, np.int64)
     synops = np.zeros(n_cores, np.int64)
     synupd = np.zeros(n_cores, np.int64)
     active = np.zeros(n_cores, np.int64)
-    comps = np.zeros(n_cores, np.int64)
-    for b in net.blocks:
+    comps = layout.compartments
+    for b, cores in layout.block_cores:
         sl = emulator.slice_of(b)
-        cores = placement.core_of[b]
         spikes += np.bincount(cores, emulator.spike_count[sl], minlength=n_cores).astype(np.int64)
         active += np.bincount(cores, emulator.active_count[sl], minlength=n_cores).astype(np.int64)
-        comps += np.bincount(cores, minlength=n_cores)
-    for g in net.groups:
+    for g in layout.groups:
         if isinstance(g.source, InputAxons):
             counts = emulator.input_count[emulator.input_slice(g.source)]
         else:
             counts = emulator.spike_count[emulator.slice_of(g.source)]
-        src, tgt, _ = g.coo()
-        tcore = placement.core_of[g.target][tgt]
-        synops += np.bincount(tcore, counts[src].astype(np.float64), minlength=n_cores).astype(np.int64)
-        if g.learning is not None:
+        synops += np.bincount(g.cores, counts[g.rows] * g.mult, minlength=n_cores).astype(np.int64)
+        if g.per_core is not None:
             # the learning engine visits every synapse of the group once per epoch
-            lw = emulator.learned[g.learning][1]
-            synupd += lw.epochs * np.bincount(tcore, minlength=n_cores).astype(np.int64)
+            synupd += emulator.learned[g.rule][1].epochs * g.per_core
     steps = max(emulator.n_steps, 1)
     inactive = comps * emulator.n_steps - active
     core_ns = (synops * en.synop_ns + active * en.compartment_active_ns
                + inactive * en.compartment_inactive_ns + spikes * en.spike_in_tile_ns
                + synupd * en.synupdate_ns) / steps
     core_reports = [
-        CoreReport(
-            c.index, c.chip, c.describe(), c.compartments, spec.compartments_per_core,
-            c.input_axons, spec.input_axons_per_core, c.output_axons, spec.output_axons_per_core,
-            c.synapse_bits / 8, spec.synapse_memory_bytes,
-            int(spikes[i]), int(synops[i]), int(active[i]), int(inactive[i]), int(synupd[i]),
-            float(core_ns[i] * steps * 1e-9),
-        )
-        for i, c in enumerate(placement.cores)
+        CoreReport(*c, int(spikes[i]), int(synops[i]), int(active[i]), int(inactive[i]), int(synupd[i]),
+                   float(core_ns[i] * steps * 1e-9))
+        for i, c in enumerate(layout.cores)
     ]
     energy_pj = (synops.sum() * en.synop_pj + active.sum() * en.compartment_active_pj
                  + inactive.sum() * en.compartment_inactive_pj + spikes.sum() * en.spike_in_tile_pj
                  + synupd.sum() * en.synupdate_pj)
     return HardwareReport(
-        chip=f"{spec.name} (spec {spec.version})",
+        chip=f"{placement.board.chip.name} (spec {placement.board.chip.version})",
         n_chips=placement.n_chips,
         n_cores=n_cores,
         n_steps=emulator.n_steps,
@@ -212,7 +218,7 @@ def build_report(placement: Placement, emulator: Emulator, quantization: dict | 
             + "; cores assumed to run in parallel; static power and host I/O excluded"
         ),
         quantization=dict(quantization or {}),
-        synapse_groups=synapse_group_memory(placement),
+        synapse_groups=[dict(g) for g in layout.synapse_groups],
     )
 
 
@@ -251,38 +257,3 @@ def combine_reports(reports: list[HardwareReport]) -> HardwareReport:
         energy_estimate_j=energy, energy_estimate_per_step_j=energy / per,
         time_estimate_per_step_s=max((c.time_estimate_s for c in cores), default=0.0) / per,
     )
-
-
-def synapse_group_memory(placement: Placement) -> list:
-    """Synapse memory of every synapse group as placed, with its discrete-synapse equivalent.
-
-    Returns
-    -------
-    list of dict
-        Per group: ``label``, ``format`` (``"shared"``: lists shared through population
-        axons, e.g. a convolution; ``"discrete"``: one list per source row),
-        ``synapses`` (synapses it stands for), ``stored`` (weight entries held),
-        ``synapse_memory_bytes`` (summed over the cores its target is placed on) and
-        ``dense_equivalent_bytes`` (the same synapses as discrete lists on those cores).
-    """
-    pieces: dict = {}
-    for core in placement.cores:
-        for p in core.pieces:
-            pieces.setdefault(p.block, []).append((p.start, p.stop))
-    out = []
-    for g in placement.net.groups:
-        owner = g.target.parent or g.target  # dendrites live on their soma's pieces
-        spans = pieces.get(owner, [(0, owner.n)])
-        bits = sum(g.piece_cost(a, b)[0] for a, b in spans)
-        dense = sum(g.discrete_cost(a, b) for a, b in spans)
-        shared = bool(getattr(g, "shared", False))
-        out.append({
-            "label": g.label,
-            "format": "shared" if shared else "discrete",
-            "synapses": int(g.n_synapses),
-            "stored": int(g.n_stored if shared else g.n_synapses),
-            "weight_lists": len(g.lists) if shared else None,
-            "synapse_memory_bytes": bits / 8,
-            "dense_equivalent_bytes": dense / 8,
-        })
-    return out

@@ -16,17 +16,17 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-import numpy as np
 import nengo
+import numpy as np
 from nengo.builder import Model
 from nengo.cache import get_default_decoder_cache
-from scipy import sparse
-
 from nhw.hw_emulator.allocate import allocate
 from nhw.hw_emulator.chip import LOIHI_V1, BoardSpec, ChipSpec
 from nhw.hw_emulator.emulator import Emulator
 from nhw.hw_emulator.learning import quantize_error
 from nhw.hw_emulator.report import HardwareReport, build_report
+from nhw.hw_emulator.report_layout import ReportLayout, report_layout
+from scipy import sparse
 
 from ..base import SimulatorBase
 from . import host_kernels
@@ -130,6 +130,7 @@ class Simulator(SimulatorBase):
             seed = network.seed + 1 if network is not None and network.seed is not None else None
         self._seed = np.random.randint(np.iinfo(np.int32).max) if seed is None else int(seed)
         self.emulator = Emulator(self.mapped.chip, seed=self._seed, kernel=kernel)
+        self._report_layout: ReportLayout | None = None
         self._setup_host()
         self._reset(self._seed)
         self.closed = False
@@ -325,5 +326,11 @@ class Simulator(SimulatorBase):
 
     # ---------------------------------------------------------------- report
     def hardware_report(self) -> HardwareReport:
-        """Chip resources, activity and an energy/time *estimate* of the run so far."""
-        return build_report(self.placement, self.emulator, self.mapped.quantization, self.dt)
+        """Chip resources, activity and an energy/time *estimate* of the run so far (since
+        the last reset)."""
+        # the placement-only part is computed once: a reset (e.g. one per fed item)
+        # zeroes the counters but changes no resource
+        layout = self._report_layout
+        if layout is None or layout.placement is not self.placement:
+            layout = self._report_layout = report_layout(self.placement)
+        return build_report(self.placement, self.emulator, self.mapped.quantization, self.dt, layout)
