@@ -63,6 +63,48 @@ def test_two_workers_match_one_process(two_workers, tmp_path):
         np.testing.assert_allclose(multi[key], one[key], rtol=1e-5, err_msg=key)
 
 
+
+def test_killed_two_worker_run_resumes_as_if_uninterrupted(tmp_path):
+    """SIGKILL ``nhw train --workers 2`` after its first epoch, then ``--resume --workers 2``.
+
+    The resumed run's history equals one process's uninterrupted run on the same global
+    batch (before the fix, restoring the optimizer's state outside the strategy's scope
+    failed on every worker).
+    """
+    import signal
+    import time
+
+    args = ["--set", "network.params.n_hidden=16", "--set", "train.epochs=3"]
+    out = tmp_path / "run"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    env.pop("TF_CONFIG", None)
+    proc = subprocess.Popen([sys.executable, "-m", "nhw.toolchain.cli", "train", str(DIGITS), *args,
+                             "--workers", "2", "--out", str(out), "-q"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    state = out.with_name("run.checkpoint") / "state.json"
+    deadline = time.time() + TIMEOUT
+    while time.time() < deadline and proc.poll() is None:
+        if state.exists() and json.loads(state.read_text())["epochs_done"] >= 1:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, f"training ended before it could be killed: {proc.stderr.read()[-2000:]}"
+    os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both workers
+    proc.wait()
+    done = json.loads(state.read_text())["epochs_done"]
+    assert 1 <= done < 3 and not out.exists()
+
+    res = _nhw("train", DIGITS, *args, "--workers", 2, "--resume", "--out", out)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    one = _nhw("train", DIGITS, *args, "--out", tmp_path / "one")
+    assert one.returncode == 0, one.stderr[-3000:]
+    resumed = json.loads((out / "history.json").read_text())
+    whole = json.loads((tmp_path / "one" / "history.json").read_text())
+    assert set(resumed) == set(whole) and len(resumed["loss"]) == 3
+    for key in whole:
+        np.testing.assert_allclose(resumed[key], whole[key], rtol=1e-5, err_msg=key)
+    assert json.loads((out / "summary.json").read_text())["epochs_run_now"] == 3 - done
+
+
 def nhw_inproc(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 

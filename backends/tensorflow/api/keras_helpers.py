@@ -7,6 +7,7 @@ checkpoints, keeping TensorFlow/Keras imports inside ``nhw.backends.tensorflow``
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable
 
 import numpy as np
@@ -63,10 +64,14 @@ def set_optimizer_state(sim, values: list) -> None:
         If the number of values does not match this optimizer's variables.
     """
     opt = sim.keras_model.optimizer
-    opt.build(sim.keras_model.trainable_variables)
-    if len(values) != len(opt.variables):
-        raise ValueError(f"optimizer state has {len(values)} arrays; this optimizer has {len(opt.variables)}")
-    for var, val in zip(opt.variables, values):
-        if tuple(var.shape) != tuple(np.shape(val)):
-            raise ValueError(f"optimizer variable {var.path}: shape {tuple(var.shape)} vs saved {np.shape(val)}")
-        var.assign(val)
+    # under a distribution strategy (multi-worker training) the slots must be created
+    # in its scope, as Keras itself does when it builds them in fit
+    strategy = getattr(sim.keras_model, "_distribute_strategy", None)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        opt.build(sim.keras_model.trainable_variables)
+        if len(values) != len(opt.variables):
+            raise ValueError(f"optimizer state has {len(values)} arrays; this optimizer has {len(opt.variables)}")
+        for var, val in zip(opt.variables, values):
+            if tuple(var.shape) != tuple(np.shape(val)):
+                raise ValueError(f"optimizer variable {var.path}: shape {tuple(var.shape)} vs saved {np.shape(val)}")
+            var.assign(val)
