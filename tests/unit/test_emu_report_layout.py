@@ -6,7 +6,6 @@ from __future__ import annotations
 import nengo
 import numpy as np
 import pytest
-
 from nhw.backends.loihi_emu import simulator as emu_simulator
 from nhw.backends.loihi_emu.simulator import Simulator
 from nhw.hw_emulator.blocks import InputAxons
