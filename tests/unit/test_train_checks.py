@@ -8,9 +8,9 @@ import keras
 import nengo
 import numpy as np
 import pytest
+from nhw.backends.tensorflow.api.train_checks import TrainingError, step_learning_rate
 
 import nhw.dl as nengo_dl
-from nhw.backends.tensorflow.api.train_checks import TrainingError, step_learning_rate
 from nhw.errors import BackendError
 
 
@@ -85,7 +85,7 @@ def test_all_zero_input_stops_a_linear_readout():
     _, _, _, exc = _fit(net, x, y, optimizer=keras.optimizers.SGD(0.1), loss="mse")
     assert isinstance(exc, TrainingError) and "the inputs are all zero" in str(exc)
     # the same with inputs: it trains
-    history, before, after, exc = _fit(net, x + 0.5, y, optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    _history, before, after, exc = _fit(net, x + 0.5, y, optimizer=keras.optimizers.SGD(0.1), loss="mse")
     assert exc is None and all(_moved(before, after))
 
 
@@ -102,7 +102,7 @@ def test_the_setting_is_validated():
 
 # --- the check stays quiet ------------------------------------------------------------
 def test_quiet_when_only_some_parameters_get_gradient():
-    history, before, after, exc = _fit(_silent_net(readout_from_input=True), *_data())
+    _history, before, after, exc = _fit(_silent_net(readout_from_input=True), *_data())
     assert exc is None
     assert any(_moved(before, after)) and not all(_moved(before, after))
 
@@ -118,7 +118,7 @@ def test_quiet_with_nothing_trainable():
 
 
 def test_quiet_with_a_zero_learning_rate():
-    history, before, after, exc = _fit(_silent_net(readout_from_input=True), *_data(),
+    _history, before, after, exc = _fit(_silent_net(readout_from_input=True), *_data(),
                                        optimizer=keras.optimizers.SGD(0.0))
     assert exc is None and not any(_moved(before, after))
 
@@ -127,7 +127,7 @@ def test_a_warm_up_from_zero_is_judged_on_its_first_real_step():
     # lr 0 at step 0, then positive: not misread as "nothing moved" on the first batch
     warm = keras.optimizers.schedules.PolynomialDecay(0.0, 2, end_learning_rate=0.05, power=1.0)
     assert step_learning_rate(keras.optimizers.SGD(warm), 0) == 0.0
-    history, before, after, exc = _fit(_silent_net(readout_from_input=True), *_data(),
+    _history, before, after, exc = _fit(_silent_net(readout_from_input=True), *_data(),
                                        optimizer=keras.optimizers.SGD(warm))
     assert exc is None and any(_moved(before, after))
     # and a silent network under the same schedule is still caught (at its second step)
@@ -136,7 +136,7 @@ def test_a_warm_up_from_zero_is_judged_on_its_first_real_step():
 
 
 def test_quiet_with_gradient_accumulation():
-    history, before, after, exc = _fit(_silent_net(readout_from_input=True), *_data(n=32),
+    _history, before, after, exc = _fit(_silent_net(readout_from_input=True), *_data(n=32),
                                        optimizer=keras.optimizers.SGD(0.1, gradient_accumulation_steps=2))
     assert exc is None and any(_moved(before, after))
 
@@ -175,4 +175,4 @@ def test_a_nan_loss_with_finite_weights_is_caught_too():
     x, y = np.ones((16, 1, 2)), np.ones((16, 1, 1))
     y[0] = -1.0
     _, _, _, exc = _fit(net, x, y, optimizer=keras.optimizers.SGD(0.01), loss=loss)
-    assert isinstance(exc, TrainingError) and "became nan in training batch 1" in str(exc)
+    assert isinstance(exc, TrainingError) and "became non-finite (nan) in training batch 1" in str(exc)

@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 from nengo.exceptions import SimulationError
-
 from nhw.backends.tensorflow._tf import keras
+
 from nhw.errors import BackendError
 
 
@@ -156,7 +156,7 @@ class FitChecks:
         else:
             how = "the surrogate gradient reaches no trainable parameter"
         return (
-            f"fit: no trainable parameter changed in the first training step ({n} values in "
+            f"fit: no trainable parameter changed in the first training step of this call ({n} values in "
             f"{len(self._trainable)} variable(s): {names}): every gradient of {self._losses_desc()} "
             f"was zero (loss {loss:.6g}, learning rate {lr:.3g}), so the loss cannot move. Likely "
             "causes: the neurons never reach threshold (in nengo's units the input current is "
@@ -168,7 +168,7 @@ class FitChecks:
 
     def _nonfinite_message(self, loss: float) -> str:
         return (
-            f"fit: {self._losses_desc()} became {loss} in training batch {self._batches} (counted "
+            f"fit: {self._losses_desc()} became non-finite ({loss}) in training batch {self._batches} (counted "
             "over the whole fit), so training stopped there; the parameters were restored to their "
             "values before this call (check the data and targets for NaN/Inf, lower the learning "
             "rate, or use a loss that is finite for the network's outputs)"

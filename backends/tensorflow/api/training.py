@@ -20,11 +20,10 @@ from nengo.exceptions import SimulationError, ValidationError
 
 from nhw.errors import UnsupportedFeatureError
 
-from nhw.backends.tensorflow.settings import get_setting
-
 from nhw.backends.tensorflow.api import train_checks
 from nhw.backends.tensorflow.api.keras_io import STEPS_KEY
 from nhw.backends.tensorflow.runtime.predict import normalize_inputs, truncate_batch
+from nhw.backends.tensorflow.settings import get_setting
 
 
 def _probe_desc(p) -> str:

@@ -16,13 +16,18 @@ What is quantised
     Biases of ensembles whose neurons run on the chip (LIF, SpikingRectifiedLinear),
     and the weights of ``Neurons -> Neurons`` connections with a Dense, Sparse,
     Convolution or ConvolutionTranspose transform (the connections loihi-emu maps to
-    synapses as given). Connections from or to Nodes run on the host in floating
-    point (loihi-emu sends a host value to the chip as spikes), so they are exact
-    already; decoded connections (loihi-emu folds encoders and re-solves decoders on
-    the chip's rate curve), connections with a learning rule, sliced connections and
-    convolutions into post neurons whose gains differ across the positions of one
-    kernel entry are not quantised (:attr:`ChipQuantizer.skipped` lists them with
-    the reason).
+    synapses as given), whether they train or not: the chip rounds every weight it
+    holds, so values configured ``trainable=False`` are computed with their chip
+    values too (constants, refreshed with the factors). Connections from or to Nodes
+    run on the host in floating point (loihi-emu sends a host value to the chip as
+    spikes), so they are exact already, also when a passthrough Node between them is
+    computed on the host; decoded connections (loihi-emu folds encoders and re-solves
+    decoders on the chip's rate curve), ``Neurons -> Ensemble`` connections (the chip
+    holds the post encoders times the transform), connections with a learning rule,
+    sliced connections, connections folded through a passthrough Node into chip
+    synapses, and convolutions into post neurons whose gains differ across the
+    positions of one kernel entry are not quantised (:attr:`ChipQuantizer.skipped`
+    lists them with the reason).
 
 Convolutions
     loihi-emu expands a convolution's kernel over every output position
@@ -72,6 +77,10 @@ class _Entry:
     #: convolutions: ``(entry, post neuron)`` of every synapse, whose factors must
     #: equal their entry's (checked at each refresh)
     synapses: tuple | None = None
+    #: False for a ``trainable=False`` value: a constant of the simulation whose chip
+    #: value is held in ``fixed`` (a non-trainable variable) and spliced into its base
+    trainable: bool = True
+    fixed: Any = None
 
 
 def weight_fake_quant(w: Any, factor: Any, spec: Any) -> Any:
@@ -238,7 +247,9 @@ class ChipQuantizer:
     entries
         The quantised parameters.
     skipped
-        ``(name, reason)`` of trainable parameters that are not quantised.
+        ``(name, reason)`` of weights and biases (trainable or not) that are not quantised.
+    fixed
+        The quantised values configured ``trainable=False``.
     """
 
     def __init__(self, sim: Any, options: Any = None) -> None:
@@ -250,7 +261,9 @@ class ChipQuantizer:
         self.spec = getattr(options, "spec", None) or LOIHI_V1
         self.inner = sim._assemble
         self.entries: list[_Entry] = []
+        self.fixed: list[_Entry] = []
         self.skipped: list[tuple[str, str]] = []
+        self._mapped_groups = None  # loihi-emu's synapse groups, mapped when first needed
         on_chip = set()
         for ens in sim.model.params:
             if isinstance(ens, nengo.Ensemble):
@@ -270,9 +283,26 @@ class ChipQuantizer:
                 if isinstance(rows, tuple):  # a convolution: (first post per entry, entry, post)
                     rows, synapses = rows[0], rows[1:]
                 self.entries.append(_Entry(p, gi, off, int(np.prod(p.shape)), kind, rows, synapses=synapses))
+        for p in _fixed_params(sim):
+            kind, rows, why = self._classify(p, on_chip)
+            if kind is not None and sim._layout.is_state(p.signal):
+                kind, why = None, ("a constant inside simulation state here (merged with learned weights), "
+                                   "which the quantiser does not rewrite")
+            if kind is None:
+                if why:
+                    self.skipped.append((p.name, why))
+                continue
+            synapses = None
+            if isinstance(rows, tuple):
+                rows, synapses = rows[0], rows[1:]
+            self.fixed.append(_Entry(p, -1, 0, int(np.prod(p.shape)), kind, rows, synapses=synapses,
+                                     trainable=False))
         self._by_group: dict = {}
         for e in self.entries:
             self._by_group.setdefault(e.group, []).append(e)
+        self._fixed_by_base: dict = {}
+        for e in self.fixed:
+            self._fixed_by_base.setdefault(e.param.signal.base, []).append(e)
         self.refresh()
 
     def _classify(self, p: Any, on_chip: set) -> tuple[str | None, Any, str]:
@@ -287,11 +317,18 @@ class ChipQuantizer:
         pre, post = obj.pre_obj, obj.post_obj
         if not (isinstance(pre, Neurons) and isinstance(post, Neurons)):
             if isinstance(pre, nengo.Node) or isinstance(post, nengo.Node):
-                if self._through_passthrough(obj, on_chip):
+                if self._through_passthrough(obj, on_chip) and self._folded(obj):
                     return None, None, (
                         "joins chip neurons through a passthrough Node, which loihi-emu folds into chip "
-                        "synapses (their weights are the product of the connections; not quantised here)")
-                return None, None, ""  # host side: float on loihi-emu too
+                        "synapses whose weights are the product of the connections (not quantised here)")
+                # host side (a passthrough Node that loihi-emu computes on the host included):
+                # float on loihi-emu too
+                return None, None, ""
+            if isinstance(pre, Neurons):
+                return None, None, (
+                    "Neurons -> Ensemble: loihi-emu programs the post ensemble's encoders times this "
+                    "transform as one synapse per post neuron, a product that quantising the transform "
+                    "alone does not give")
             return None, None, "decoded connection (loihi-emu re-solves its decoders on the chip)"
         if pre.ensemble not in on_chip or post.ensemble not in on_chip:
             return None, None, "an end of the connection does not run on the chip"
@@ -342,6 +379,42 @@ class ChipQuantizer:
         down = sides.get(True, chip_end(post))
         return bool(up and down)
 
+    def _folded(self, conn: Any) -> bool:
+        """Whether loihi-emu's mapping turns ``conn`` (touching a passthrough Node) into chip synapses.
+
+        loihi-emu collapses a passthrough Node into chip -> chip synapses only where the
+        synapses along the path combine into one (at most one filter); otherwise the
+        node runs on the host and both legs stay floating point there.
+        """
+        if self._mapped_groups is None:
+            from nhw.backends.loihi_emu.mapping import MapOptions, map_model
+            from nhw.hw_emulator.blocks import InputAxons
+
+            mapped = map_model(self.sim.model, self.options or MapOptions())
+            # a group owned by a connection out of a Node and fed by chip neurons is a fold
+            self._mapped_groups = {g.owner for g in mapped.chip.groups
+                                   if not isinstance(g.source, InputAxons)
+                                   and isinstance(getattr(g.owner, "pre_obj", None), nengo.Node)}
+        folded = self._mapped_groups
+        if isinstance(conn.post_obj, (nengo.Ensemble, Neurons)):
+            return conn in folded
+        # a leg into a passthrough Node: folded when some chip connection downstream of it is
+        conns = [c for c in self.sim.model.params if isinstance(c, nengo.Connection)]
+        stack, seen = [conn.post_obj], set()
+        while stack:
+            node = stack.pop()
+            if node in seen:
+                continue
+            seen.add(node)
+            for c in conns:
+                if c.pre_obj is not node:
+                    continue
+                if c in folded:
+                    return True
+                if isinstance(c.post_obj, nengo.Node) and c.post_obj.output is None:
+                    stack.append(c.post_obj)
+        return False
+
     def _classify_conv(self, p: Any, conn: Any) -> tuple[str | None, Any, str]:
         """A convolution's kernel, quantisable when each entry's post neurons share one gain."""
         first, entry, post = conv_entry_rows(conn.transform, p.shape)
@@ -359,16 +432,15 @@ class ChipQuantizer:
     def current_values(self) -> tuple[dict, dict]:
         """``({ensemble: bias}, {connection: weights})`` of the quantised parameters, as trained now."""
         biases, weights = {}, {}
-        for e in self.entries:
-            val = e.param.variable.numpy() if e.param.variable is not None else e.param.initial()
-            (biases if e.kind == "bias" else weights)[e.param.obj] = np.asarray(val, dtype=np.float64)
+        for e in self.entries + self.fixed:
+            (biases if e.kind == "bias" else weights)[e.param.obj] = _current(e)
         return biases, weights
 
     def refresh(self) -> None:
         """Re-read the chip factors from loihi-emu's mapping of the current values."""
         biases, weights = self.current_values()
         cs, ks = chip_factors(self.sim.model, biases, weights, self.options)
-        for e in self.entries:
+        for e in self.entries + self.fixed:
             per_row = cs[e.param.obj] if e.kind == "bias" else ks[e.param.obj]
             value = np.where(e.rows >= 0, per_row[np.maximum(e.rows, 0)], 0.0).astype(np.float64)
             if e.synapses is not None:
@@ -383,6 +455,13 @@ class ChipQuantizer:
                                        name=f"chip_factor_{len(self.entries)}")
             else:
                 e.factor.assign(value)
+            if not e.trainable:  # a constant: its chip value changes only with the factors
+                chip = _FAKE_QUANT[e.kind](tf.constant(_current(e).reshape(-1)), e.factor, self.spec)
+                if e.fixed is None:
+                    e.fixed = tf.Variable(chip, trainable=False, dtype=tf.float64,
+                                          name=f"chip_fixed_{len(self.fixed)}")
+                else:
+                    e.fixed.assign(chip)
 
     # ------------------------------------------------------------------ values
     def quantize(self, values: list) -> list:
@@ -401,11 +480,30 @@ class ChipQuantizer:
             out[gi] = tf.reshape(tf.concat(pieces, axis=0), tf.shape(values[gi]))
         return out
 
+    def with_fixed(self, bases: dict) -> dict:
+        """``bases`` (the assembler's ``{base: flat value}``) with the chip values of the
+        ``trainable=False`` weights and biases spliced in; bases holding nothing
+        trainable are added (the builders read a base's value here before its constant)."""
+        out = dict(bases)
+        layout = self.sim._layout
+        for base, entries in self._fixed_by_base.items():
+            dtype = layout.value_dtype(base)
+            if entries[0].param.sparse:  # a sparse base's value is its nonzero values
+                out[base] = tf.cast(entries[0].fixed, dtype)
+                continue
+            flat = out.get(base)
+            if flat is None:
+                flat = tf.constant(layout.constant(base).reshape(-1))
+            idx = np.concatenate([layout.indices(e.param.signal) for e in entries])
+            vals = tf.concat([tf.cast(e.fixed, dtype) for e in entries], axis=0)
+            out[base] = tf.tensor_scatter_nd_update(flat, idx[:, None], vals)
+        return out
+
     def chip_values(self) -> dict:
         """``{parameter name: value}`` as the chip realises the current values (numpy)."""
         out = {}
-        for e in self.entries:
-            flat = tf.constant(np.asarray(e.param.variable.numpy(), dtype=np.float64).reshape(-1))
+        for e in self.entries + self.fixed:
+            flat = tf.constant(_current(e).reshape(-1))
             out[e.param.name] = _FAKE_QUANT[e.kind](flat, e.factor, self.spec).numpy().reshape(e.param.shape)
         return out
 
@@ -415,19 +513,21 @@ class ChipQuantizer:
         Returns
         -------
         dict
-            ``{"quantized": {name: {"kind", "max_abs_error", "max_rel_error", "n_zeroed"}},
-            "skipped": {name: reason}}``; errors are in nengo units, relative to the
-            parameter's largest magnitude; ``n_zeroed`` counts nonzero values the chip
-            rounds to zero.
+            ``{"quantized": {name: {"kind", "trainable", "max_abs_error", "max_rel_error",
+            "n_zeroed"}}, "skipped": {name: reason}}``; errors are in nengo units, relative
+            to the parameter's largest magnitude; ``n_zeroed`` counts nonzero values the
+            chip rounds to zero; ``trainable`` is False for values configured
+            ``trainable=False`` (quantised all the same: the chip rounds every weight).
         """
         chip = self.chip_values()
         out = {}
-        for e in self.entries:
-            v = np.asarray(e.param.variable.numpy(), dtype=np.float64).reshape(e.param.shape)
+        for e in self.entries + self.fixed:
+            v = _current(e).reshape(e.param.shape)
             err = np.abs(chip[e.param.name] - v)
             top = float(np.abs(v).max()) if v.size else 0.0
             out[e.param.name] = {
                 "kind": e.kind,
+                "trainable": e.trainable,
                 "max_abs_error": float(err.max()) if v.size else 0.0,
                 "max_rel_error": float(err.max() / top) if top > 0 else 0.0,
                 "n_zeroed": int(np.count_nonzero((chip[e.param.name] == 0) & (v != 0))),
@@ -435,7 +535,7 @@ class ChipQuantizer:
         return {"quantized": out, "skipped": dict(self.skipped)}
 
     def __call__(self, values: list) -> dict:
-        return self.inner(self.quantize(values))
+        return self.with_fixed(self.inner(self.quantize(values)))
 
     def inject(self, tensors: list, values: list, batch: int) -> list:
         return self.inner.inject(tensors, self.quantize(values), batch)
@@ -443,6 +543,36 @@ class ChipQuantizer:
     def __getattr__(self, name: str) -> Any:
         # the simulator reads the assembler's other attributes (by_base, ...)
         return getattr(self.__dict__["inner"], name)
+
+
+def _current(e: _Entry) -> np.ndarray:
+    """The float value of an entry now: its variable's, or the built constant's."""
+    var = e.param.variable
+    val = var.numpy() if (e.trainable and var is not None) else e.param.initial()
+    return np.asarray(val, dtype=np.float64)
+
+
+def _fixed_params(sim: Any) -> list:
+    """Weights and biases configured ``trainable=False`` (the constants the chip rounds too).
+
+    The same objects and signals :func:`~nhw.backends.tensorflow.runtime.params.select_params`
+    considers, less those it selected.
+    """
+    from nhw.backends.tensorflow.runtime.params import Param, object_names
+
+    network = getattr(sim.model, "toplevel", None)
+    if network is None:
+        return []
+    trained = {(p.obj, p.key) for p in sim._params}
+    names = object_names(network)
+    candidates = [(ens, "bias", sim.model.sig.get(ens.neurons, {}).get("bias")) for ens in network.all_ensembles
+                  if not isinstance(ens.neuron_type, nengo.Direct)]
+    candidates += [(conn, "weights", sim.model.sig.get(conn, {}).get("weights")) for conn in network.all_connections
+                   if conn.learning_rule is None]
+    return [Param(obj=obj, key=key, signal=sig, name=f"{names[obj]}/{key}",
+                  sparse=bool(getattr(sig, "sparse", False)))
+            for obj, key, sig in candidates
+            if sig is not None and sig.size > 0 and (obj, key) not in trained]
 
 
 def quantize_for_chip(sim: Any, options: Any = None) -> ChipQuantizer:
@@ -463,11 +593,16 @@ def quantize_for_chip(sim: Any, options: Any = None) -> ChipQuantizer:
     ChipQuantizer
         The installed quantiser (``refresh()`` after parameters changed outside ``fit``).
     """
-    if getattr(sim, "inference_only", False) or not sim._params:
-        raise UnsupportedFeatureError(f"quantize_for_chip: {sim!r} has no trainable parameters to quantise")
+    if getattr(sim, "inference_only", False):
+        raise UnsupportedFeatureError(f"quantize_for_chip: {sim!r} has no trainable parameters to quantise "
+                                      "(built with inference_only=True)")
     if isinstance(sim._assemble, ChipQuantizer):
         return sim._assemble
     q = ChipQuantizer(sim, options)
+    if not (q.entries or q.fixed or sim._params):
+        raise UnsupportedFeatureError(f"quantize_for_chip: {sim!r} has no weights or biases that loihi-emu "
+                                      "programs from the simulator's values; expected chip neurons' biases "
+                                      "or Neurons -> Neurons weights")
     sim._assemble = q
     sim._loop.assemble_params = q
     sim._loop._fns.clear()  # traced runs captured the float assembler
