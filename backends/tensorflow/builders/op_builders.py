@@ -202,6 +202,19 @@ def _batched_matvec(a, x, axis: int):
 _MATERIALIZE_ROWS = 8
 
 
+def _reduces_per_row(batch_last_matrix: bool, batch: int) -> bool:
+    """Whether a matrix product is lowered as an elementwise multiply and a reduction.
+
+    Only then does XLA fuse the vector's producer into the product and recompute
+    it once per matrix row (so the vector is worth materializing first): for a
+    per-sample matrix with the batch axis last (:func:`_batched_matvec`), and for
+    one sample, where XLA may rewrite a matrix-vector ``dot`` that way. A ``dot``
+    of a matrix and a batch of vectors is a library call that reads its operands
+    once, so a materialized operand there only costs an extra pass.
+    """
+    return batch_last_matrix or batch == 1
+
+
 def _materialize(x, sc: "StepContext"):
     """``x`` unchanged, but computed once rather than inside its consumer.
 
@@ -255,10 +268,14 @@ class DotIncBuilder(OpBuilder):
         lay = st.layout
         a_b, x_b = lay.is_state(op.A), lay.is_state(op.X)
         x = st.read(op.X)
-        if x_b and op.A.ndim == 2 and op.X.ndim == 1 and op.A.shape[0] >= _MATERIALIZE_ROWS:
+        batch_major = a_b and lay.is_batch_major(op.A)
+        if (
+            x_b and op.A.ndim == 2 and op.X.ndim == 1 and op.A.shape[0] >= _MATERIALIZE_ROWS
+            and _reduces_per_row(a_b and not batch_major, st.batch)
+        ):
             # each output row would otherwise recompute X's producer
             x = _materialize(x, sc)
-        if a_b and lay.is_batch_major(op.A) and op.A.ndim == 2 and op.X.ndim == 1:
+        if batch_major and op.A.ndim == 2 and op.X.ndim == 1:
             a = tf.reshape(st.read_batch_major(op.A), (st.batch,) + tuple(op.A.shape))
             res = tf.transpose(tf.linalg.matvec(a, tf.transpose(x) if x_b else x))
             st.write(op.Y, tf.reshape(res, tuple(op.Y.shape) + (st.batch,)), "inc")
@@ -389,7 +406,7 @@ class BsrDotIncBuilder(OpBuilder):
                 xg = xb[k0:k1]
             else:
                 xg = tf.gather(xb, self.cols[k0:k1], axis=0)
-            if kind != _FIXED:
+            if kind != _FIXED and _reduces_per_row(kind == _BATCH_LAST, st.batch):
                 xg = _materialize(xg, sc)
             if kind == _BATCH_FIRST:
                 # a batched dot over (batch, block); only the small x and y move
