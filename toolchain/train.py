@@ -350,7 +350,8 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
         sg = tr.surrogate
         configure_settings(training_mode=tr.mode, **({} if sg is None else
                                                      {"surrogate": sg.name, "surrogate_slope": sg.slope}),
-                           target=tr.target, target_options=target_options(cfg))
+                           target=tr.target, target_options=target_options(cfg),
+                           zero_gradient_check=tr.zero_gradient_check)
     x_tr, y_tr, x_te, y_te = _targets(cfg, built, ds, tr.n_steps)
     mb = tr.minibatch_size
     x_tr, y_tr, x_val, y_val, n_val = tcb.validation_split(x_tr, y_tr, tr.validation_split, mb)

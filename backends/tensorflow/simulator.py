@@ -343,11 +343,15 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
             raise ValidationError("configure_settings(quantize=True) needs the target whose formats to use; "
                                   "expected configure_settings(target='loihi-emu', quantize=True)",
                                   attr="quantize", obj=self)
-        if self.inference_only or not self._params:
-            return None  # nothing trainable: loihi-emu quantises the values it is given
+        if self.inference_only:
+            return None  # no parameters held here: loihi-emu quantises the values it is given
         from nhw.backends.tensorflow.builders.chip_options import network_map_options
 
-        return chip_quantize.quantize_for_chip(self, network_map_options(network))
+        try:
+            # fixed (trainable=False) weights and biases are quantised too: the chip rounds them
+            return chip_quantize.quantize_for_chip(self, network_map_options(network))
+        except UnsupportedFeatureError:
+            return None  # the chip programs nothing from these values: quantising changes nothing
 
     def _keeps_history(self, probe) -> bool:
         """keep_history of ``probe``: its own config value (NengoDL's per-probe setting), else the network's."""

@@ -89,6 +89,25 @@ def test_all_zero_input_stops_a_linear_readout():
     assert exc is None and all(_moved(before, after))
 
 
+
+def test_a_loss_flat_over_the_first_epoch_stops_the_fit_though_weights_move():
+    # a surrogate gradient moves the input weights, but the neurons stay silent: the
+    # output (and so the loss) is the same on every batch
+    net = _silent_net("spiking_aware", "fast_sigmoid")
+    _, before, after, exc = _fit(net, *_data(n=48), epochs=3)
+    assert isinstance(exc, TrainingError), "the flat loss went unnoticed"
+    msg = str(exc)
+    for part in ("after each of the 6 batches of the first epoch", "'out'", "never fire",
+                 "configure_settings(zero_gradient_check=False)"):
+        assert part in msg, (part, msg)
+    assert not any(_moved(before, after))  # restored
+
+
+def test_a_loss_that_moves_over_the_first_epoch_stays_quiet():
+    history, _, _, exc = _fit(_silent_net(readout_from_input=True), *_data(n=48), epochs=2)
+    assert exc is None and len(history.history["loss"]) == 2
+
+
 def test_the_setting_turns_the_check_off():
     history, before, after, exc = _fit(_silent_net(check=False), *_data(), epochs=2)
     assert exc is None and not any(_moved(before, after))

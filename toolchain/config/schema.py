@@ -170,6 +170,9 @@ class TrainSection(Section):
     callbacks: CallbacksSection = Field(default_factory=CallbacksSection,
                                         description="early stopping, learning-rate schedule, TensorBoard, CSV log")
     seed: int | None = Field(None, description="default: the top-level seed")
+    zero_gradient_check: bool = Field(
+        True, description="stop with an error when training cannot move the loss (every gradient zero, "
+                          "or the same loss after every batch of an epoch); false trains anyway")
 
     @model_validator(mode="after")
     def _quantize_needs_target(self) -> "TrainSection":

@@ -12,6 +12,13 @@ Two situations make a fit's numbers misleading without any error from Keras:
   with :class:`TrainingError`. It looks only until something has changed, and no
   longer than the first epoch, so later batches cost nothing.
   ``configure_settings(zero_gradient_check=False)`` turns it off.
+- **The loss does not depend on anything.** A surrogate gradient can move the
+  weights into a layer whose neurons still never fire, so the parameters change
+  but the output stays silent and the loss is the same number on every batch
+  (``ln 10`` for ten classes and zero logits), epoch after epoch. When the first
+  epoch's running loss is the same, to a relative 1e-6, after each of at least
+  :data:`FLAT_MIN_BATCHES` batches (each batch updates the parameters), the fit stops with
+  :class:`TrainingError`. The same setting turns it off.
 - **The loss is NaN or infinite.** Training stops at the batch where it happened
   (not after the remaining epochs) and the fit raises.
 
@@ -30,6 +37,13 @@ from nengo.exceptions import SimulationError
 from nhw.backends.tensorflow._tf import keras
 
 from nhw.errors import BackendError
+
+
+#: fewest first-epoch batches that make a loss identical on every batch evidence of an
+#: output that depends on nothing (one or two equal batches can be chance)
+FLAT_MIN_BATCHES = 4
+#: relative spread of the first epoch's running loss below which it counts as flat
+FLAT_RTOL = 1e-6
 
 
 class TrainingError(BackendError, SimulationError):
@@ -85,6 +99,8 @@ class FitChecks:
         self._trainable = [(v, by_id[id(v)]) for v in model.trainable_weights
                            if id(v) in by_id and int(np.prod(v.shape)) > 0]
         self._watching = bool(check_zero_gradients and self._trainable)
+        self._check_flat = self._watching
+        self._first_losses: list = []
         self._batches = 0
         self.failure: str | None = None
 
@@ -103,6 +119,8 @@ class FitChecks:
         if loss is not None and not math.isfinite(float(loss)):
             self.failure = self._nonfinite_message(float(loss))
             return
+        if self._check_flat and loss is not None:
+            self._first_losses.append(float(loss))
         if not self._watching:
             return
         opt = self.sim.keras_model.optimizer
@@ -118,6 +136,21 @@ class FitChecks:
             opt = self.sim.keras_model.optimizer
             self._judge(loss, step=int(np.asarray(opt.iterations)) - 1)
         self._watching = False
+        if self._check_flat and self.failure is None:
+            self._judge_flat()
+        self._check_flat = False
+
+    def _judge_flat(self) -> None:
+        losses = np.asarray(self._first_losses)
+        if len(losses) < FLAT_MIN_BATCHES or not np.all(np.isfinite(losses)) or losses[0] == 0:
+            return
+        spread = float(losses.max() - losses.min())
+        if spread > FLAT_RTOL * abs(float(losses[0])):
+            return
+        lr = step_learning_rate(self.sim.keras_model.optimizer, 0)
+        if lr is not None and lr <= 0:
+            return
+        self.failure = self._flat_loss_message(float(losses[0]), len(losses))
 
     def _judge(self, loss: Any, step: int) -> None:
         if loss is None or float(loss) == 0.0:
@@ -164,6 +197,19 @@ class FitChecks:
             f"inputs up), and {how}; or the inputs are all zero. The parameters were restored to "
             "their values before this call. To train anyway, turn this check off with "
             "configure_settings(zero_gradient_check=False)"
+        )
+
+    def _flat_loss_message(self, loss: float, batches: int) -> str:
+        return (
+            f"fit: {self._losses_desc()} was {loss:.6g} after each of the {batches} batches of the first "
+            "epoch: the network's output depends neither on its input nor on the parameters trained, "
+            "so training cannot lower the loss (the parameters may move, the loss "
+            "will not). Likely causes: the neurons feeding the output never fire (in nengo's units "
+            "the input current is gain * (encoders . x) + bias: raise the gains, lower the "
+            "intercepts, or scale the inputs up), the probed output is not connected to the inputs, "
+            "or the inputs are all zero. Check the output with sim.predict on a few samples. The "
+            "parameters were restored to their values before this call. To train anyway, turn this "
+            "check off with configure_settings(zero_gradient_check=False)"
         )
 
     def _nonfinite_message(self, loss: float) -> str:

@@ -530,7 +530,7 @@ class TrainingMixin:
                 f"{what}: training made parameter(s) {', '.join(bad[:5])}"
                 f"{' ...' if len(bad) > 5 else ''} non-finite (NaN/Inf loss); the parameters "
                 "were restored to their values before this call (lower the learning rate, "
-                "check the data, or add keras.callbacks.TerminateOnNaN)"
+                "or check the data and targets for NaN/Inf)"
             )
 
 
