@@ -196,20 +196,22 @@ class FitChecks:
             "gain * (encoders . x) + bias: raise the gains, lower the intercepts, or scale the "
             f"inputs up), and {how}; or the inputs are all zero. The parameters were restored to "
             "their values before this call. To train anyway, turn this check off with "
-            "configure_settings(zero_gradient_check=False)"
+            "configure_settings(zero_gradient_check=False) (in an nhw config: train.zero_gradient_check: false)"
         )
 
     def _flat_loss_message(self, loss: float, batches: int) -> str:
         return (
             f"fit: {self._losses_desc()} was {loss:.6g} after each of the {batches} batches of the first "
-            "epoch: the network's output depends neither on its input nor on the parameters trained, "
-            "so training cannot lower the loss (the parameters may move, the loss "
-            "will not). Likely causes: the neurons feeding the output never fire (in nengo's units "
-            "the input current is gain * (encoders . x) + bias: raise the gains, lower the "
+            "epoch: the network's output depended neither on its input nor on the parameters being "
+            "trained, so the loss did not move. A surrogate gradient can keep moving the weights into "
+            "neurons that never fire, but the output carries nothing until they do, which can take "
+            "several epochs. Likely causes: the neurons feeding the output never fire (in nengo's "
+            "units the input current is gain * (encoders . x) + bias: raise the gains, lower the "
             "intercepts, or scale the inputs up), the probed output is not connected to the inputs, "
             "or the inputs are all zero. Check the output with sim.predict on a few samples. The "
-            "parameters were restored to their values before this call. To train anyway, turn this "
-            "check off with configure_settings(zero_gradient_check=False)"
+            "parameters were restored to their values before this call. To train anyway (e.g. to let "
+            "a surrogate wake a silent layer), turn this check off with "
+            "configure_settings(zero_gradient_check=False) (in an nhw config: train.zero_gradient_check: false)"
         )
 
     def _nonfinite_message(self, loss: float) -> str:
