@@ -277,6 +277,11 @@ class KeepFactorsBuilder(OpBuilder):
             st.write(op.decay, vals[1])
 
 
+#: per-sample weights of at least this many bytes (a minibatch part's) get their update
+#: in place (``signals.add_in_place``); smaller ones stay one kernel per step
+IN_PLACE_BYTES = 256 << 10
+
+
 @OPS.register(AddOuterProduct)
 class AddOuterProductBuilder(OpBuilder):
     """``target += scaled (x) pre [- decay * target]`` per sample (decay: batch-major weights only)."""
@@ -300,7 +305,13 @@ class AddOuterProductBuilder(OpBuilder):
             if op.decay is not None:
                 w = tf.reshape(st.read_batch_major(op.target), (st.batch, op.scaled.size, -1))
                 delta = delta - st.read_batch_major(op.decay)[:, :, None] * w
-            st.write_batch_major(op.target, tf.reshape(delta, (st.batch, -1)), "inc")
+            # large weights are updated in their own buffer (signals.add_in_place); a
+            # decay reads the old weights, which would then need a copy
+            in_place = (
+                op.decay is None and not sc.training
+                and st.batch * op.target.size * st.layout.np_dtype.itemsize >= IN_PLACE_BYTES
+            )
+            st.write_batch_major(op.target, tf.reshape(delta, (st.batch, -1)), "inc", in_place=in_place)
             return
         err = _vec(st, op.scaled)
         pre = _vec(st, op.pre)

@@ -321,6 +321,39 @@ class SignalLayout:
         return val.reshape(-1)[self.indices(sig)].reshape(sig.shape)
 
 
+#: blocks an in-place increment is split into (see :func:`add_in_place`)
+IN_PLACE_BLOCKS = 2
+
+
+def add_in_place(cur, inc, blocks: int = IN_PLACE_BLOCKS):
+    """``cur + inc`` (same shapes, rank >= 2), as slice updates of ``cur`` along axis 1.
+
+    Each block is a ``TensorStridedSliceUpdate`` of the latest value, which XLA lowers
+    to a dynamic-update-slice done in the loop variable's own buffer. XLA:CPU does not
+    split such an update over its intra-op threads, while it does split the equivalent
+    elementwise add of a large matrix, also inside a minibatch part that already has a
+    core to itself, so the matrix moves between the cores' caches (docs/performance.md). One
+    block covering the whole tensor would be simplified back into that add, so there
+    are at least two (fewer only where axis 1 is shorter). The result equals
+    ``cur + inc`` exactly.
+    """
+    shape = [int(d) for d in cur.shape]
+    n = shape[1]
+    cuts = sorted({round(k * n / blocks) for k in range(blocks + 1)})
+    out = cur
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        begin = [0] * len(shape)
+        end = list(shape)
+        begin[1], end[1] = lo, hi
+        # read the block from ``out``, not ``cur``: no reader of the old buffer is
+        # left after the update, so XLA needs no copy of it
+        block = out[:, lo:hi] + inc[:, lo:hi]
+        out = tf.raw_ops.TensorStridedSliceUpdate(
+            input=out, begin=begin, end=end, strides=[1] * len(shape), value=block
+        )
+    return out
+
+
 class StepState:
     """Mutable view of the loop state during one traced step.
 
@@ -456,8 +489,12 @@ class StepState:
         value = tf.broadcast_to(tf.cast(value, dtype), tuple(sig.shape) + (self.batch,))
         self.write_flat(sig, tf.reshape(value, (-1, self.batch)), mode)
 
-    def write_batch_major(self, sig, value, mode: str = "set") -> None:
-        """Like :meth:`write_flat` with a ``(batch, n)`` value (cheap for batch-major bases)."""
+    def write_batch_major(self, sig, value, mode: str = "set", in_place: bool = False) -> None:
+        """Like :meth:`write_flat` with a ``(batch, n)`` value (cheap for batch-major bases).
+
+        With ``in_place`` (increments only) each slot is updated block by block in its own
+        buffer (:func:`add_in_place`) instead of as a new whole value.
+        """
         found = self._batch_major_segments(sig, None)
         if found is None:
             self.write_flat(sig, tf.transpose(value), mode)
@@ -466,6 +503,13 @@ class StepState:
         for lo, hi, s0, slot in segs:
             cur = self._batch_major(slot)
             part = tf.cast(value[:, lo - a:hi - a], cur.dtype)
+            held = self.tensors[slot]
+            whole = (lo - s0, hi - s0) == (0, int(cur.shape[1]))
+            if in_place and mode == "inc" and whole and held.shape.rank >= 2:
+                # in the loop variable's own shape: a reshape after the last update
+                # would hide the in-place update from XLA
+                self.tensors[slot] = add_in_place(held, tf.reshape(part, tf.shape(held)))
+                continue
             if mode == "inc":
                 part = cur[:, lo - s0:hi - s0] + part
             if (lo - s0, hi - s0) != (0, int(cur.shape[1])):
