@@ -128,13 +128,14 @@ def main(argv: list[str] | None = None) -> int:
         return profile_loihi_emu(NETWORKS[args.network], args.dims, args.n_per_dim, args.steps, args.top)
     if "tensorflow" in sys.modules and _FLAG not in os.environ.get("XLA_FLAGS", ""):
         p.error("TensorFlow is already imported in this process; XLA's flags can no longer be set")
-    if "--tf_xla_persistent_cache_directory" in os.environ.get("TF_XLA_FLAGS", ""):
-        p.error("TF_XLA_FLAGS names a persistent XLA cache; unset it for profiling (a cached "
-                "program has no kernel trace events, and a traced one would be saved for later runs)")
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _FLAG).strip()
-    # a program loaded from nhw's persistent cache was compiled without trace events (the
-    # flag is not part of its key), and one compiled here would slow later untraced runs
+    # no persistent XLA cache in this process: a program loaded from one was compiled without
+    # trace events (the flag is not part of its key), and one compiled here would slow later
+    # untraced runs. A parent that imported nhw passes its cache directory down in
+    # TF_XLA_FLAGS; only this process stops using it
     os.environ["NHW_XLA_CACHE"] = "off"
+    os.environ["TF_XLA_FLAGS"] = " ".join(
+        f for f in os.environ.get("TF_XLA_FLAGS", "").split() if not f.startswith("--tf_xla_persistent_cache_directory"))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
     import warnings
