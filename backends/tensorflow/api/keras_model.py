@@ -90,6 +90,27 @@ class SimulatorModel(keras.Model):
             iterator = None
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
+    def make_train_function(self, force=False):
+        self._match_steps("train_function")
+        return super().make_train_function(force)
+
+    def make_test_function(self, force=False):
+        self._match_steps("test_function")
+        return super().make_test_function(force)
+
+    def make_predict_function(self, force=False):
+        self._match_steps("predict_function")
+        return super().make_predict_function(force)
+
+    def _match_steps(self, function: str) -> None:
+        # Keras reads steps_per_execution when it traces a function, and its epoch
+        # iterator counts batches with the current value; sim.fit sets the value per
+        # call (executions.py), so a function traced under another value is retraced
+        traced = f"_nhw_{function}_steps"
+        if getattr(self, function, None) is not None and getattr(self, traced, None) != self.steps_per_execution:
+            setattr(self, function, None)
+        setattr(self, traced, self.steps_per_execution)
+
     def train_step(self, data):
         return self._worker_logs(super().train_step(data))
 

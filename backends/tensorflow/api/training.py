@@ -20,7 +20,7 @@ from nengo.exceptions import SimulationError, ValidationError
 
 from nhw.errors import UnsupportedFeatureError
 
-from nhw.backends.tensorflow.api import train_checks
+from nhw.backends.tensorflow.api import executions, train_checks
 from nhw.backends.tensorflow.api.keras_io import STEPS_KEY
 from nhw.backends.tensorflow.runtime.predict import normalize_inputs, truncate_batch
 from nhw.backends.tensorflow.settings import get_setting
@@ -83,7 +83,10 @@ class TrainingMixin:
             Per-probe loss weights (dict keyed by probe, or a list).
         **kwargs
             Passed to ``keras.Model.compile`` (``jit_compile``,
-            ``steps_per_execution``, ...).
+            ``steps_per_execution``, ...). Without ``steps_per_execution``,
+            ``fit`` runs several batches per call of the traced step where no
+            callback can tell (see :mod:`.executions`); ``steps_per_execution=1``
+            keeps one batch per call.
         """
         self._check_open("compile")
         self._check_trainable("compile")
@@ -110,6 +113,8 @@ class TrainingMixin:
         distributed = tf.distribute.has_strategy() or self._distributed
         kwargs.setdefault("jit_compile", bool(self._loop.xla) and not distributed)
         self._compiled_losses = set(losses)
+        # None: fit chooses per call (executions.fit_steps)
+        self._given_steps = kwargs.get("steps_per_execution")
         # Keras names a lone output's metrics without the output's name
         # ("accuracy"); NengoDL programs read "<probe>_accuracy" (renamed in fit/evaluate)
         outputs = set(losses) | set(mets)
@@ -398,6 +403,12 @@ class TrainingMixin:
 
             callbacks.append(chip_quantize.refresh_callback(self._quantizer))  # the chip factors move with training
         kwargs["callbacks"] = self._with_renamer(callbacks)
+        strategy_used = (tf.distribute.has_strategy() or bool(getattr(self, "_distributed", False))
+                         or getattr(self.keras_model, "_distribute_strategy", None) is not None)
+        # several batches per call of the traced step where no callback can tell
+        steps = executions.fit_steps(getattr(self, "_given_steps", None), callbacks,
+                                     executions.epoch_batches(ds, kwargs.get("steps_per_epoch")),
+                                     validation=validation_data is not None, distributed=strategy_used)
         self._static_shapes("train_function", ds)
         if validation_data is not None:
             self._static_shapes("test_function", validation_data)
@@ -409,7 +420,11 @@ class TrainingMixin:
         # zero gradients everywhere / a NaN loss: stop and say why (train_checks.py)
         checks = train_checks.FitChecks(self, before[0], bool(get_setting(
             getattr(self.model, "toplevel", None), "zero_gradient_check")))
-        kwargs["callbacks"] = kwargs["callbacks"] + [checks.callback()]
+        kwargs["callbacks"] = kwargs["callbacks"] + [
+            checks.callback() if steps == 1 else executions.counted_checks_callback(checks)]
+        compiled_steps = self.keras_model.steps_per_execution
+        # for this call only: the traced function follows the value (SimulatorModel)
+        self.keras_model.steps_per_execution = steps
         try:
             # shuffling happened in the dataset (Keras ignores it for datasets)
             history = self.keras_model.fit(ds, validation_data=validation_data, shuffle=False, **kwargs)
@@ -421,6 +436,8 @@ class TrainingMixin:
                 "simulated steps (e.g. synapses delay a one-step sample's output past its "
                 "only step: use synapse=None or more n_steps), or nothing is trainable"
             ) from None
+        finally:
+            self.keras_model.steps_per_execution = compiled_steps
         if checks.failure is not None:
             self._restore(before)
             checks.raise_failure()
