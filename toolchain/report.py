@@ -133,9 +133,11 @@ def trained_quantization_table(quant: dict | None) -> str:
         return ""
     from nhw.toolchain.tables import render
 
-    rows = [[name, q.get("kind"), q.get("max_abs_error"), q.get("max_rel_error"), q.get("n_zeroed")]
+    # "fixed": configured trainable=False, quantised all the same (the chip rounds every value)
+    rows = [[name, q.get("kind"), "yes" if q.get("trainable", True) else "fixed",
+             q.get("max_abs_error"), q.get("max_rel_error"), q.get("n_zeroed")]
             for name, q in quant["quantized"].items()]
-    text = render(["parameter", "kind", "max abs error", "max rel error", "zeroed"], rows,
+    text = render(["parameter", "kind", "trained", "max abs error", "max rel error", "zeroed"], rows,
                   title="Quantisation to the chip's formats (chip values vs trained float values)")
     skipped = quant.get("skipped") or {}
     if skipped:

@@ -45,8 +45,12 @@ def test_no_quantization_renders_nothing():
 
 def test_trained_quantization_table_lists_each_parameter():
     quant = {"quantized": {"Connection:a->b/weights": {"kind": "weights", "max_abs_error": 1e-3,
-                                                       "max_rel_error": 0.004, "n_zeroed": 2}},
+                                                       "max_rel_error": 0.004, "n_zeroed": 2},
+                           "Ensemble:b/bias": {"kind": "bias", "trainable": False, "max_abs_error": 0.0,
+                                               "max_rel_error": 0.0, "n_zeroed": 0}},
              "skipped": {"Connection:in->a/weights": "host connection"}}
     text = trained_quantization_table(quant)
     assert "Connection:a->b/weights" in text and "0.004" in text
+    row = {line.split()[0]: line.split() for line in text.splitlines() if line.startswith(("Conn", "Ens"))}
+    assert row["Connection:a->b/weights"][2] == "yes" and row["Ensemble:b/bias"][2] == "fixed"
     assert text.splitlines()[-1] == "not quantised: Connection:in->a/weights (host connection)"
