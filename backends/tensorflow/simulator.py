@@ -310,6 +310,8 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
         self._probe_data = {p: [] for p in self._probes}
         self._name_io(network)
         self._host_cache: dict = {}
+        #: probe -> its own keep_history config value (None: the network's)
+        self._probe_history: dict = {}
 
     def _name_io(self, network) -> None:
         """Keras names of input Nodes and Probes (labels, made unique)."""
@@ -355,15 +357,18 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
 
     def _keeps_history(self, probe) -> bool:
         """keep_history of ``probe``: its own config value (NengoDL's per-probe setting), else the network's."""
-        cfg = self._network_config
-        if cfg is not None:
-            try:
-                value = getattr(cfg[probe], "keep_history")
-            except (AttributeError, KeyError, nengo.exceptions.ConfigError):
-                value = None
-            if value is not None:
-                return bool(value)
-        return self.keep_history
+        # read once per probe, as the network's setting is read once at build
+        own = self._probe_history.get(probe, _UNREAD)
+        if own is _UNREAD:
+            own = None
+            cfg = self._network_config
+            if cfg is not None:
+                try:
+                    own = getattr(cfg[probe], "keep_history")
+                except (AttributeError, KeyError, nengo.exceptions.ConfigError):
+                    own = None
+            self._probe_history[probe] = own
+        return self.keep_history if own is None else bool(own)
 
     def _device(self):
         return tf.device(self.device) if self.device is not None else _NullContext()
@@ -387,7 +392,7 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
             self.seed = int(seed)
         self._host.reset(self.seed)
         with self._device():
-            self._tensors = [tf.constant(v) for v in self._layout.initial_slots(self._batch)]
+            self._tensors = self._loop.initial_state()
 
     def _close(self) -> None:
         self._tensors = None
@@ -464,7 +469,7 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
                 chunks[:] = [np.take(last, [last.shape[axis] - 1], axis=axis)] if last.shape[axis] else []
         if self._data is not None:
             self._data.reset()
-        if not tracked:
+        if not tracked and self.progress_bar:
             self._say(f"Simulation finished in {_fmt(_time.time() - t0)}")
 
     def step(self, **kwargs: Any) -> None:
@@ -511,7 +516,7 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
         if include_processes:
             self._host.reset(self.seed)
         with self._device():
-            self._tensors = [tf.constant(v) for v in self._layout.initial_slots(self._batch)]
+            self._tensors = self._loop.initial_state()
         if include_trainable:
             for g in self._groups:
                 g.variable.assign(np.asarray(g.initial(), dtype=self.dtype))
@@ -630,6 +635,10 @@ def _refuse_learning_phase(network) -> None:
         "neurons (e.g. nengo.LIFRate instead of nengo.LIF), and to train with spikes in the "
         "forward pass use configure_settings(training_mode='spiking_aware')"
     )
+
+
+#: a probe whose keep_history config was not read yet
+_UNREAD = object()
 
 
 class _NullContext:

@@ -41,7 +41,8 @@ def test_run_lengths_share_one_program_and_match_one_run():
         for n in lengths[4:]:
             split.run_steps(n)
         assert len(_programs(split)) == 1
-        fn = split._loop._fns[(split._loop.xla, split._loop.shards if split._loop.xla else 1)]
+        loop = split._loop
+        fn = loop._fns[(loop.xla, loop.shards if loop.xla else 1, loop.packs)]
         assert fn.experimental_get_tracing_count() == 1
         got = np.array(split.data[net.p])
         spikes = np.array(split.data[net.spikes])
@@ -95,6 +96,25 @@ def test_xla_cache_flag_added(tmp_path):
     assert xla_cache.configure(env) == str(target)
     assert target.is_dir()
     assert env["TF_XLA_FLAGS"] == f"--tf_xla_auto_jit=0 {xla_cache.FLAG}={target}"
+
+
+def test_xla_cache_child_decides_for_itself(tmp_path):
+    """A child inherits the flag an nhw parent added; its own NHW_XLA_CACHE still decides."""
+    parent = {"NHW_XLA_CACHE": str(tmp_path / "p"), "TF_XLA_FLAGS": "--tf_xla_auto_jit=0"}
+    assert xla_cache.configure(parent) == str(tmp_path / "p")
+
+    child = dict(parent, NHW_XLA_CACHE="off")
+    assert xla_cache.cache_directory(child) is None
+    assert xla_cache.configure(child) is None
+    assert child["TF_XLA_FLAGS"] == "--tf_xla_auto_jit=0" and xla_cache.ADDED_ENV not in child
+
+    child = dict(parent, NHW_XLA_CACHE=str(tmp_path / "c"))
+    assert xla_cache.configure(child) == str(tmp_path / "c")
+    assert child["TF_XLA_FLAGS"] == f"--tf_xla_auto_jit=0 {xla_cache.FLAG}={tmp_path / 'c'}"
+
+    same = dict(parent)  # nothing set differently: the same directory again, flag not doubled
+    assert xla_cache.configure(same) == str(tmp_path / "p")
+    assert same["TF_XLA_FLAGS"] == parent["TF_XLA_FLAGS"]
 
 
 @pytest.mark.parametrize("value", ["0", "false", "OFF", ""])

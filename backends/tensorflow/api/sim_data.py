@@ -124,7 +124,7 @@ class SignalValues(Mapping):
             )
         if sig in self._moved or lay.is_state(sig):
             holder, idx = self._moved.get(sig, (sig, None))
-            flat = lay.assemble(holder.base, sim._tensors)[lay.indices(holder)]
+            flat = lay.assemble(holder.base, sim._loop.state_values(sim._tensors))[lay.indices(holder)]
             val = (flat if idx is None else flat[idx]).reshape(tuple(sig.shape) + (sim._batch,))
             val = val[..., 0] if sim.minibatch_size is None else np.moveaxis(val, -1, 0)
         elif getattr(sig, "sparse", False):

@@ -93,6 +93,7 @@ class HostPlan:
         self.steps: dict = {}
         #: op -> [(step, output array)] for batch elements 1.. of input-free Processes
         self.batch_steps: dict = {}
+        self._calls_cache: dict = {}
         self._op_feeds = [f for f in feeds if f.op is not None]
         self._const_row = np.zeros(self.n_cols, dtype=self.dtype)
         for f in feeds:
@@ -111,6 +112,7 @@ class HostPlan:
         rng = np.random.RandomState(seed)
         self.steps.clear()
         self.batch_steps.clear()
+        self._calls_cache.clear()
         for op in self.step_order:
             if op in self.host_ops:
                 self.steps[op] = op.make_step(self.signals, self.dt, rng)
@@ -147,19 +149,26 @@ class HostPlan:
         data = data or {}
         out = np.empty((n, self.n_cols, batch), dtype=self.dtype)
         out[...] = self._const_row[None, :, None]
-        live = [f for f in self._op_feeds if f not in data]
+        live = [f for f in self._op_feeds if f not in data] if data else self._op_feeds
         # ops without a Node feed (e.g. side-effect Nodes) still run each step
-        fed = {f.op for f in self._op_feeds}
-        if live or any(op not in fed and _input_free(op) for op in self.steps):
+        if live or self._calls(live):
             self._run_host(out, n, step0, live)
         for f, arr in data.items():
             a, b = f.cols
             out[:, a:b, :] = np.moveaxis(np.asarray(arr, dtype=self.dtype).reshape(batch, n, -1), 0, -1)
         return out
 
-    def _run_host(self, out: np.ndarray, n: int, step0: int, live: list) -> None:
+    def _calls(self, live: list) -> list:
+        """``[(step functions, feed or None)]`` run each step when ``live`` feeds are not user data.
+
+        Cached per set of live feeds until :meth:`reset` makes new step functions:
+        ``sim.step()`` would otherwise rebuild this list for every step.
+        """
+        key = tuple(live)
+        calls = self._calls_cache.get(key)
+        if calls is not None:
+            return calls
         sig = self.signals
-        model = self.model
         feed_of = {f.op: f for f in live}
         replaced = {f.op for f in self._op_feeds} - set(feed_of)
         calls = []
@@ -169,6 +178,13 @@ class HostPlan:
                 arr = sig[f.signal] if f is not None and f.signal is not None else None
                 fns = [(self.steps[op], arr)] + self.batch_steps.get(op, [])
                 calls.append((fns, f if arr is not None else None))
+        self._calls_cache[key] = calls
+        return calls
+
+    def _run_host(self, out: np.ndarray, n: int, step0: int, live: list) -> None:
+        sig = self.signals
+        model = self.model
+        calls = self._calls(live)
         t_arr = sig[model.time] if model.time in sig else None
         s_arr = sig[model.step] if model.step in sig else None
         for k in range(n):

@@ -25,6 +25,7 @@ from nengo.exceptions import ValidationError
 from nhw.backends.tensorflow._tf import tf
 
 from nhw.backends.tensorflow.builders.op_builders import StepContext
+from nhw.backends.tensorflow.runtime.packed_state import PackedState, PackPlan
 from nhw.backends.tensorflow.runtime.signals import SignalLayout, StepState
 from nhw.backends.tensorflow.runtime import xla_cache
 
@@ -243,9 +244,48 @@ class CompiledLoop:
         #: independent parts of the minibatch run concurrently (see :meth:`run`)
         self.shards = 1
         self._fns: dict = {}
+        #: ``(variables, program, handles)`` of the last call made with plain variables
+        self._handles: tuple | None = None
         #: host input columns per step (sizes the XLA chunk; see :attr:`max_chunk`)
         self.host_columns = int(host_columns)
         self._chunk_len: int | None = None
+        self._plan: PackPlan | None = None
+
+    # --- state between calls ----------------------------------------------
+    @property
+    def packs(self) -> bool:
+        """Whether calls take and return the state packed (one XLA program, one part).
+
+        A split minibatch's outer function is not compiled: unpacking there would
+        cost more graph operations per call than packing saves.
+        """
+        return self.xla and self.shards == 1
+
+    @property
+    def pack_plan(self) -> PackPlan:
+        if self._plan is None:
+            self._plan = PackPlan.of(self.layout.initial_slots(self.batch))
+        return self._plan
+
+    def initial_state(self):
+        """The state at step 0, in the form :meth:`run` takes."""
+        slots = self.layout.initial_slots(self.batch)
+        if self.packs:
+            return self.pack_plan.pack_arrays(slots)
+        return [tf.constant(v) for v in slots]
+
+    def state_values(self, state) -> list:
+        """Every slot's value (arrays or tensors, ``(n, batch)``) of a state."""
+        if isinstance(state, PackedState):
+            return self.pack_plan.values(state)
+        return list(state)
+
+    def _as_run_form(self, state):
+        if isinstance(state, PackedState) == self.packs:
+            return state
+        if self.packs:
+            return PackedState(tuple(self.pack_plan.pack(list(state))))
+        return self.pack_plan.unpack(state.flat)
 
     # --- tracing ---------------------------------------------------------
     def _one_step(self, tensors, step, host_row, seed, params, batch, training=False):
@@ -274,9 +314,11 @@ class CompiledLoop:
             for sig in self.probe_sigs
         ]
 
-    def _chunk(self, tensors, host, counters, param_values, xla, batch):
+    def _chunk(self, tensors, host, counters, param_values, xla, batch, packed=False):
         # one int64 vector (steps to run, steps done, seed): one argument to convert per call
         n, step0, seed = tf.cast(counters[0], tf.int32), counters[1], counters[2]
+        if packed:
+            tensors = self.pack_plan.unpack(tensors)
         n_max = host.shape[0] if xla else tf.shape(host)[0]
         tas = self._probe_arrays(n_max, batch)
         params = self.assemble_params(param_values)
@@ -302,7 +344,8 @@ class CompiledLoop:
                 lambda i, *_: i + k <= n, make_body(k), loop_vars
             )
         i, tensors, tas = tf.while_loop(lambda i, *_: i < n, make_body(1), loop_vars)
-        return self.layout.to_storage_order(list(tensors)), [ta.stack() for ta in tas]
+        tensors = self.layout.to_storage_order(list(tensors))
+        return (self.pack_plan.pack(tensors) if packed else tensors), [ta.stack() for ta in tas]
 
     def _inject(self, tensors, param_values, batch):
         inject = getattr(self.assemble_params, "inject", None)
@@ -342,9 +385,9 @@ class CompiledLoop:
         )
         return self.layout.to_storage_order(list(tensors)), [ta.stack() for ta in tas]
 
-    def _function(self, xla: bool, shards: int = 1):
-        """The ``tf.function`` running one chunk (cached per ``(xla, shards)``)."""
-        key = (xla, shards)
+    def _function(self, xla: bool, shards: int = 1, packed: bool = False):
+        """The ``tf.function`` running one chunk (cached per ``(xla, shards, packed)``)."""
+        key = (xla, shards, packed)
         if key not in self._fns:
             batch = self.batch // shards
             # autograph off: the body is plain Python building a graph, and
@@ -353,7 +396,7 @@ class CompiledLoop:
             # traces per code object (to catch tf.function created in a loop), so
             # closures would make every Simulator after the fifth warn about
             # "retracing"; a partial has no code object and is counted on its own
-            chunk = functools.partial(self._chunk, xla=xla, batch=batch)
+            chunk = functools.partial(self._chunk, xla=xla, batch=batch, packed=packed)
             fn = tf.function(chunk, jit_compile=xla, autograph=False)
             if shards > 1:
                 fn = tf.function(functools.partial(_run_sharded, fn, shards), autograph=False)
@@ -368,37 +411,49 @@ class CompiledLoop:
         run length traces or compiles again.
         """
         shards = self.shards if self.xla else 1
-        key = ("program", self.xla, shards, by_handle)
+        packed = isinstance(tensors, PackedState)
+        key = ("program", self.xla, shards, by_handle, packed)
         prog = self._fns.get(key)
         if prog is None:
             spec = lambda t: tf.TensorSpec(t.shape, t.dtype)  # noqa: E731
             length = self.max_chunk if self.xla else None
-            concrete = self._function(self.xla, shards).get_concrete_function(
-                [spec(t) for t in tensors],
+            concrete = self._function(self.xla, shards, packed).get_concrete_function(
+                [spec(t) for t in (tensors.flat if packed else tensors)],
                 tf.TensorSpec((length,) + tuple(host_shape[1:]), tf.as_dtype(host_dtype)),
                 tf.TensorSpec((3,), tf.int64),
                 list(param_values) if by_handle else [spec(v) for v in param_values],
             )
-            prog = self._fns[key] = _Program(concrete, self.xla, self.max_chunk)
+            prog = self._fns[key] = _Program(concrete, self.xla, self.max_chunk, packed)
         return prog
 
     # --- running ---------------------------------------------------------
-    def run(self, tensors: list, host: np.ndarray, step0: int, seed: int, param_values: list = ()):
-        """Run ``len(host)`` steps from ``tensors``; returns new tensors and probe arrays.
+    def run(self, tensors, host: np.ndarray, step0: int, seed: int, param_values: list = ()):
+        """Run ``len(host)`` steps from a state; returns the new state and probe arrays.
 
-        Probe arrays have shape ``(n, *sig.shape, batch)``.
+        The state is what :meth:`initial_state` or an earlier call returned (a
+        list of slot tensors is accepted too). Probe arrays have shape
+        ``(n, *sig.shape, batch)``.
         """
         n = host.shape[0]
         if n > self.max_chunk:
             raise ValueError(f"chunk of {n} steps exceeds the largest chunk {self.max_chunk}")
+        tensors = self._as_run_form(tensors)
         param_values = list(param_values)
-        # plain variables go in as their resource handles (the program reads them);
-        # anything else (a distributed variable) as a tensor, read here
-        by_handle = all(_plain_variable(v) for v in param_values)
-        if not by_handle:
-            param_values = [tf.convert_to_tensor(v) for v in param_values]
-        prog = self._program(tensors, host.shape, host.dtype, param_values, by_handle)
-        args = [v.handle for v in param_values] if by_handle else param_values
+        cached = self._handles
+        if cached is not None and len(cached[0]) == len(param_values) and all(
+            a is b for a, b in zip(cached[0], param_values)
+        ):
+            # the same variables as the last call: their handles and program again
+            # (``sim.step()`` would otherwise pay this per step)
+            prog, args = cached[1], cached[2]
+        else:
+            # plain variables go in as their resource handles (the program reads them);
+            # anything else (a distributed variable) as a tensor, read here
+            by_handle = all(_plain_variable(v) for v in param_values)
+            values = param_values if by_handle else [tf.convert_to_tensor(v) for v in param_values]
+            prog = self._program(tensors, host.shape, host.dtype, values, by_handle)
+            args = [v.handle for v in values] if by_handle else values
+            self._handles = (param_values, prog, args) if by_handle else None
         return prog(tensors, host, n, step0, seed, args)
 
     @property
@@ -430,24 +485,45 @@ class _Program:
     per-call signature matching, which costs more than a small network's step.
     """
 
-    def __init__(self, concrete, xla: bool, length: int) -> None:
+    def __init__(self, concrete, xla: bool, length: int, packed: bool = False) -> None:
         self.concrete = concrete
         self.xla = xla
         self.length = length
+        self.packed = packed
         self._call = getattr(concrete, "_call_flat", None)
         self._captured = list(concrete.captured_inputs)
+        #: the last padded host input: its rows and its tensor
+        self._last_host: tuple | None = None
+
+    def _host_tensor(self, host: np.ndarray):
+        """The host input as a tensor of the program's length (padded for XLA).
+
+        The program reads only the first ``n`` rows, so a short run whose rows equal
+        the previous call's first rows reuses that call's tensor: a ``sim.step()``
+        with unchanged input then pays neither the padding nor the copy.
+        """
+        if not self.xla or host.shape[0] >= self.length:
+            return tf.constant(host)
+        n = host.shape[0]
+        raw = np.ascontiguousarray(host).tobytes()  # bytes: exact for -0.0 and NaN as well
+        last = self._last_host
+        if last is not None and last[0].startswith(raw) and last[2] == host.dtype:
+            return last[1]
+        padded = np.zeros((self.length,) + host.shape[1:], dtype=host.dtype)
+        padded[:n] = host
+        tensor = tf.constant(padded)
+        self._last_host = (raw, tensor, host.dtype)
+        return tensor
 
     def __call__(self, tensors, host: np.ndarray, n: int, step0: int, seed: int, param_values: list):
-        if self.xla and host.shape[0] < self.length:
-            padded = np.zeros((self.length,) + host.shape[1:], dtype=host.dtype)
-            padded[: host.shape[0]] = host
-            host = padded
-        args = [tf.constant(host), tf.constant(np.array((n, step0, seed), dtype=np.int64))]
+        args = [self._host_tensor(host), tf.constant(np.array((n, step0, seed), dtype=np.int64))]
+        flat = tensors.flat if self.packed else tensors
         if self._call is not None:
-            new, probes = self._call([*tensors, *args, *param_values], self._captured)
+            new, probes = self._call([*flat, *args, *param_values], self._captured)
         else:  # pragma: no cover - TensorFlow without the private flat entry point: the public call
-            new, probes = self.concrete(list(tensors), *args, list(param_values))
-        return list(new), [_rows(p.numpy(), n) for p in probes]
+            new, probes = self.concrete(list(flat), *args, list(param_values))
+        new = PackedState(tuple(new)) if self.packed else list(new)
+        return new, [_rows(p.numpy(), n) for p in probes]
 
 
 def _rows(arr: np.ndarray, n: int) -> np.ndarray:

@@ -14,7 +14,10 @@ simulator keeps its own flags: set ``TF_XLA_FLAGS`` there.
 
 ``NHW_XLA_CACHE`` chooses the directory: unset, ``$XDG_CACHE_HOME/nhw/xla`` (or
 ``~/.cache/nhw/xla``); ``off`` (or ``0``, ``false``, empty) disables the cache.
-A directory already named in ``TF_XLA_FLAGS`` is left as it is.
+A directory already named in ``TF_XLA_FLAGS`` is left as it is, unless nhw itself
+put it there in a parent process: child processes inherit the environment, and
+nhw marks the flag it adds (``NHW_XLA_CACHE_ADDED``) so that a child's own
+``NHW_XLA_CACHE`` still decides for the child.
 
 The cache is kept under ``NHW_XLA_CACHE_MAX_MB`` mebibytes (default 1024): when this
 module configures the cache (once per process, before the first Simulator runs), the
@@ -37,6 +40,8 @@ FLAG = "--tf_xla_persistent_cache_directory"
 #: environment variable choosing the directory (or ``off``)
 ENV = "NHW_XLA_CACHE"
 _OFF = {"", "0", "off", "false", "no"}
+#: set with the flag nhw adds (the directory), telling a child process the flag is not the user's
+ADDED_ENV = "NHW_XLA_CACHE_ADDED"
 #: environment variable capping the cache's size in MiB
 MAX_MB_ENV = "NHW_XLA_CACHE_MAX_MB"
 #: the cap when ``NHW_XLA_CACHE_MAX_MB`` is unset
@@ -47,10 +52,19 @@ MIN_AGE_S = 60.0
 _ENTRY_PREFIX, _ENTRY_SUFFIX = "xla_compile_cache__", ".pb"
 
 
+def _user_flags(env) -> str:
+    """``TF_XLA_FLAGS`` without the cache flag an nhw (parent) process added."""
+    flags = env.get("TF_XLA_FLAGS", "")
+    added = env.get(ADDED_ENV)
+    if not added:
+        return flags
+    return " ".join(part for part in flags.split() if part != f"{FLAG}={added}")
+
+
 def cache_directory(environ: dict | None = None) -> str | None:
     """The directory the cache uses under ``environ`` (default ``os.environ``), or None when off."""
     env = os.environ if environ is None else environ
-    flags = env.get("TF_XLA_FLAGS", "")
+    flags = _user_flags(env)
     for part in flags.split():
         if part.startswith(FLAG + "="):
             return part.split("=", 1)[1] or None
@@ -80,19 +94,30 @@ def configure(environ: dict | None = None) -> str | None:
     """
     env = os.environ if environ is None else environ
     max_bytes = max_cache_bytes(env)  # an invalid cap fails whether or not it is used
+    flags = _user_flags(env)
+    if FLAG + "=" in flags:
+        return cache_directory(env)  # the user's own directory: not nhw's to prune
+    if env.pop(ADDED_ENV, None) is not None:
+        # a flag inherited from an nhw parent is dropped: this process decides for itself
+        _set_flags(env, flags)
     directory = cache_directory(env)
     if directory is None:
         return None
-    flags = env.get("TF_XLA_FLAGS", "")
-    if FLAG + "=" in flags:
-        return directory  # the user's own directory: not nhw's to prune
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError:
         return None  # read-only home: compiling every time is the correct result, only slower
-    env["TF_XLA_FLAGS"] = f"{flags} {FLAG}={directory}".strip()
+    _set_flags(env, f"{flags} {FLAG}={directory}".strip())
+    env[ADDED_ENV] = directory
     prune(directory, max_bytes)
     return directory
+
+
+def _set_flags(env, flags: str) -> None:
+    if flags:
+        env["TF_XLA_FLAGS"] = flags
+    else:
+        env.pop("TF_XLA_FLAGS", None)
 
 
 def max_cache_bytes(environ: dict | None = None) -> int:
