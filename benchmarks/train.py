@@ -3,6 +3,7 @@
     python -m benchmarks.train                      # both benchmarks
     python -m benchmarks.train --samples 6000 --epochs 3 --json train.json
     python -m benchmarks.train --benchmarks autoencoder --repeat 5   # median of 5 processes
+    python -m benchmarks.train --benchmarks autoencoder --nengo-steps 1   # one batch per call
 
 ``autoencoder``
     The seed's 784-64-784 ReLU autoencoder (single time step, Glorot weights,
@@ -11,7 +12,10 @@
     the same process with the same batch size. Reported: seconds per epoch
     (first epoch, which includes tracing/compilation, and the best later
     epoch) and their ratio nengo/Keras; the same for process CPU time
-    (``cpu_ratio``), steadier on a shared machine.
+    (``cpu_ratio``), steadier on a shared machine. ``nengo_steps`` is the
+    number of batches per call of the traced train step that ``sim.fit``
+    used (chosen by itself unless ``--nengo-steps`` gives it); Keras runs
+    one per call (its default) unless ``--keras-steps`` says otherwise.
 ``lif50``
     A 50-step spiking network (784 -> 128 LIF -> 10, Lowpass synapses) trained
     through its rate model; reported: training sample-steps per second
@@ -59,7 +63,12 @@ class _EpochTimer:
         self.callback = CB()
 
 
-def _autoencoder(samples: int, epochs: int, batch: int) -> dict:
+def _steps_kw(steps: int | None) -> dict:
+    return {} if steps is None else {"steps_per_execution": steps}
+
+
+def _autoencoder(samples: int, epochs: int, batch: int, nengo_steps: int | None = None,
+                 keras_steps: int | None = None) -> dict:
     import numpy as np
     import keras
     import nengo
@@ -78,7 +87,7 @@ def _autoencoder(samples: int, epochs: int, batch: int) -> dict:
             keras.layers.Dense(n_in, activation="relu", kernel_initializer="glorot_uniform"),
         ]
     )
-    model.compile(optimizer=keras.optimizers.RMSprop(1e-3), loss="mse")
+    model.compile(optimizer=keras.optimizers.RMSprop(1e-3), loss="mse", **_steps_kw(keras_steps))
     kt = _EpochTimer()
     model.fit(data, data, batch_size=batch, epochs=epochs, verbose=0, callbacks=[kt.callback])
 
@@ -93,14 +102,17 @@ def _autoencoder(samples: int, epochs: int, batch: int) -> dict:
         p = nengo.Probe(c.neurons)
     nt = _EpochTimer()
     with Simulator(net, minibatch_size=batch, progress_bar=False) as sim:
-        sim.compile(optimizer=keras.optimizers.RMSprop(1e-3), loss="mse")
+        sim.compile(optimizer=keras.optimizers.RMSprop(1e-3), loss="mse", **_steps_kw(nengo_steps))
         sim.fit(data[:, None], {p: data[:, None]}, epochs=epochs, verbose=0, callbacks=[nt.callback])
+        used = getattr(sim.keras_model, "_nhw_train_function_steps", None)
     k_best, n_best = min(kt.times[1:] or kt.times), min(nt.times[1:] or nt.times)
     k_cpu, n_cpu = min(kt.cpu[1:] or kt.cpu), min(nt.cpu[1:] or nt.cpu)
     return {
         "benchmark": "autoencoder",
         "samples": samples,
         "batch": batch,
+        "nengo_steps": used,
+        "keras_steps": model.steps_per_execution,
         "keras_first_s": round(kt.times[0], 3),
         "nengo_first_s": round(nt.times[0], 3),
         "keras_epoch_s": round(k_best, 3),
@@ -112,7 +124,8 @@ def _autoencoder(samples: int, epochs: int, batch: int) -> dict:
     }
 
 
-def _lif50(samples: int, epochs: int, batch: int, steps: int = 50) -> dict:
+def _lif50(samples: int, epochs: int, batch: int, nengo_steps: int | None = None,
+           keras_steps: int | None = None, steps: int = 50) -> dict:
     import numpy as np
     import keras
     import nengo
@@ -131,14 +144,16 @@ def _lif50(samples: int, epochs: int, batch: int, steps: int = 50) -> dict:
         p = nengo.Probe(out)
     t = _EpochTimer()
     with Simulator(net, minibatch_size=batch, progress_bar=False) as sim:
-        sim.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+        sim.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", **_steps_kw(nengo_steps))
         sim.fit(x, {p: y}, epochs=epochs, verbose=0, callbacks=[t.callback])
+        used = getattr(sim.keras_model, "_nhw_train_function_steps", None)
     best = min(t.times[1:] or t.times)
     return {
         "benchmark": "lif50",
         "samples": samples,
         "batch": batch,
         "steps": steps,
+        "nengo_steps": used,
         "first_s": round(t.times[0], 3),
         "epoch_s": round(best, 3),
         "sample_steps_per_s": round(samples * steps / best, 1),
@@ -159,12 +174,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=1,
                    help="run each benchmark in this many processes and report the median of every figure "
                         "(a shared machine's load changes between and within runs)")
+    p.add_argument("--nengo-steps", type=int, help="steps_per_execution for sim.compile (default: fit chooses)")
+    p.add_argument("--keras-steps", type=int, help="steps_per_execution for the Keras model (default: Keras' 1)")
     p.add_argument("--json", help="also write the rows to this JSON file")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         samples = args.lif_samples if args.worker == "lif50" else args.samples
-        row = BENCHMARKS[args.worker](samples, args.epochs, args.batch)
+        row = BENCHMARKS[args.worker](samples, args.epochs, args.batch, args.nengo_steps, args.keras_steps)
         print("ROW " + json.dumps(row))
         return 0
     rows = []
@@ -173,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}")
         cmd = [sys.executable, "-m", "benchmarks.train", "--worker", name, "--samples", str(args.samples),
                "--lif-samples", str(args.lif_samples), "--epochs", str(args.epochs), "--batch", str(args.batch)]
+        cmd += [arg for flag, v in (("--nengo-steps", args.nengo_steps), ("--keras-steps", args.keras_steps))
+                if v is not None for arg in (flag, str(v))]
         runs = []
         for _ in range(max(1, args.repeat)):
             out = subprocess.run(cmd, capture_output=True, text=True)
