@@ -14,10 +14,10 @@ from nhw.backends.tensorflow.api.train_checks import TrainingError  # noqa: E402
 N, BATCH = 256, 8  # 32 batches per epoch: the automatic choice is 8 per call
 
 
-def _net(silent=False):
+def _net(silent=False, mode="spiking_aware"):
     with nengo.Network(seed=0) as net:
-        if silent:  # neurons that never fire, trained through a surrogate: a flat loss
-            nengo_dl.configure_settings(training_mode="spiking_aware", surrogate="fast_sigmoid")
+        if silent:  # neurons that never fire: zero gradients ("rate") or a flat loss (a surrogate)
+            nengo_dl.configure_settings(training_mode=mode, surrogate="fast_sigmoid")
         net.inp = nengo.Node(np.zeros(8))
         ens = nengo.Ensemble(16, 1, neuron_type=nengo.LIF() if silent else nengo.RectifiedLinear(),
                              gain=nengo.dists.Choice([1.0]), bias=nengo.dists.Choice([-5.0 if silent else 0.1]))
@@ -91,7 +91,7 @@ def test_a_batch_hook_keeps_one_batch_per_call():
 
 def test_a_given_value_is_used_as_given():
     cb = _Batches()
-    hist, weights, traced, after, _ = _train([cb], epochs=1, compile_kw={"steps_per_execution": 5})
+    hist, _, traced, after, _ = _train([cb], epochs=1, compile_kw={"steps_per_execution": 5})
     assert traced == 5 and after == 5
     # Keras' own batch-hook contract for a given value: the last batch of each call
     assert cb.batches == [4, 9, 14, 19, 24, 29, 34]
@@ -117,16 +117,23 @@ def test_the_step_retraces_when_the_choice_changes():
         assert sim.keras_model._nhw_train_function_steps == 1
         assert cb.batches == list(range(N // BATCH))
         # Keras' model used directly keeps its own (default) value
-        sim.keras_model.fit(sim._dataset(x, {net.p: y}, None, "fit", None, False, True), verbose=0)
+        sim.keras_model.fit(sim._dataset(x, {net.p: y}, None, "fit", None, False, True), verbose=0, shuffle=False)
         assert sim.keras_model._nhw_train_function_steps == 1
 
 
 def test_the_flat_loss_check_still_sees_the_first_epoch():
     x = np.random.RandomState(0).uniform(0, 1, (N, 2, 8))
     y = np.ones((N, 2, 3))
-    # (the message counts the losses it saw: one per call of 8 batches)
-    with pytest.raises(TrainingError, match="of the first epoch"):
+    # it saw one running loss per call of 8 batches; the message counts batches
+    with pytest.raises(TrainingError, match=f"after each of the {N // BATCH} batches of the first epoch"):
         _train(net=_net(silent=True), x=x, y=y, epochs=2, compile_kw={"jit_compile": False})
+
+
+def test_the_zero_gradient_check_still_stops_the_fit():
+    x = np.random.RandomState(0).uniform(0, 1, (N, 2, 8))
+    with pytest.raises(TrainingError, match="every gradient"):
+        _train(net=_net(silent=True, mode="rate"), x=x, y=np.ones((N, 2, 3)), epochs=2,
+               compile_kw={"jit_compile": False})
 
 
 def test_a_nan_loss_stops_after_the_call_it_appeared_in_and_restores():
@@ -140,11 +147,11 @@ def test_a_nan_loss_stops_after_the_call_it_appeared_in_and_restores():
     with nengo_dl.Simulator(net, minibatch_size=BATCH, progress_bar=False, seed=0) as sim:
         sim.compile(keras.optimizers.SGD(10.0), loss="mse", jit_compile=False)
         before = [v.numpy().copy() for v in sim.keras_model.weights]
-        with pytest.raises(TrainingError, match=r"non-finite \(\w+\) in training batch (\d+)") as info:
+        with pytest.raises(TrainingError, match=r"non-finite \(\w+\) in one of training batches") as info:
             sim.fit(x, {net.p: y}, epochs=3, verbose=0, callbacks=[epochs])
         assert sim.keras_model._nhw_train_function_steps == 8
-        batch = int(info.value.args[0].split("in training batch ")[1].split(" ")[0])
-        assert batch % 8 == 0 and batch <= 8 * 2, batch  # the end of the 1st or 2nd call
+        first, last = map(int, info.value.args[0].split("training batches ")[1].split(" ")[0].split("-"))
+        assert last % 8 == 0 and first == last - 7 and last <= 8 * 2, (first, last)  # the 1st or 2nd call
         assert len(epochs.logs) == 1  # stopped inside the first epoch (Keras still ends it)
         for v, b in zip(sim.keras_model.weights, before):
             np.testing.assert_array_equal(v.numpy(), b)

@@ -26,15 +26,18 @@ a value above 1 by itself only where no callback can see the difference:
 The automatic value is the largest divisor of the epoch's batches that is at most
 :data:`AUTO_MAX_STEPS` and leaves at least
 :data:`~nhw.backends.tensorflow.api.train_checks.FLAT_MIN_BATCHES` executions in an
-epoch, so the first-epoch checks of :mod:`.train_checks` still see that many losses.
+epoch, so the first-epoch checks of :mod:`.train_checks` still see that many losses
+(:class:`ExecutionChecks` runs them once per execution and counts batches in their
+messages); a non-finite loss stops the fit at the end of the execution it appeared in.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from nhw.backends.tensorflow._tf import keras, tf  # imported on first use
-from nhw.backends.tensorflow.api.train_checks import FLAT_MIN_BATCHES
+from nhw.backends.tensorflow.api.train_checks import FLAT_MIN_BATCHES, FitChecks
 
 #: most batches one automatically sized execution runs (the per-call cost is then a
 #: small fraction of an execution; more saves little and coarsens the NaN check)
@@ -118,47 +121,74 @@ def fit_steps(given: Any, callbacks: Iterable, batches: int | None, validation: 
     return auto_steps(batches)
 
 
-def counted_checks_callback(checks: Any) -> Any:
-    """The Keras callback of a :class:`~.train_checks.FitChecks`, counting batches, not executions.
+
+class ExecutionChecks(FitChecks):
+    """:class:`~.train_checks.FitChecks` for a fit that runs several batches per call.
 
     ``FitChecks`` counts one batch per ``on_train_batch_end``; with several batches per
     execution Keras calls it once per execution, with the index of the execution's
-    last batch (past the epoch's end for a short last execution). This callback
-    sets the count to the batches trained before each call, so a non-finite loss is
-    reported at the last batch of the execution it appeared in.
-
-    Parameters
-    ----------
-    checks
-        The fit's :class:`~.train_checks.FitChecks`.
+    last batch (past the epoch's end for a short last execution). These checks are
+    told how many batches each report covers, so the messages count batches: the
+    flat-loss message the batches its first-epoch losses covered, the non-finite one
+    the batches of the execution the loss turned non-finite in.
     """
-    inner = checks.callback()
 
-    class _CountedChecks(keras.callbacks.Callback):
-        def __init__(self) -> None:
-            super().__init__()
-            self._epoch_start = 0
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._first_epoch_batches = 0
+        self._execution_from = 1
 
-        def set_model(self, model) -> None:
-            super().set_model(model)
-            inner.set_model(model)
+    def after_batches(self, loss: Any, done: int) -> None:
+        """Decide after one execution (``done``: batches trained in this fit so far)."""
+        self._execution_from = self._batches + 1
+        flat = self._check_flat
+        # after_batch counts the execution's last batch itself
+        self._batches = max(self._batches, int(done) - 1)
+        self.after_batch(loss)
+        if flat:
+            self._first_epoch_batches = self._batches
 
-        def set_params(self, params) -> None:
-            super().set_params(params)
-            inner.set_params(params)
+    def _flat_loss_message(self, loss: float, batches: int) -> str:
+        return super()._flat_loss_message(loss, max(batches, self._first_epoch_batches))
 
-        def on_epoch_begin(self, epoch, logs=None):
-            self._epoch_start = checks._batches
-            inner.on_epoch_begin(epoch, logs)
+    def _nonfinite_message(self, loss: float) -> str:
+        message = super()._nonfinite_message(loss)
+        if self._execution_from >= self._batches:
+            return message
+        one = f"in training batch {self._batches} "
+        return message.replace(one, f"in one of training batches {self._execution_from}-{self._batches} "
+                                    "(one call of the traced step) ", 1)
 
-        def on_train_batch_end(self, batch, logs=None):
-            steps = (self.params or {}).get("steps")
-            done = self._epoch_start + (batch + 1 if not steps else min(batch + 1, int(steps)))
-            # FitChecks adds the one batch it expects per call itself
-            checks._batches = max(checks._batches, done - 1)
-            inner.on_train_batch_end(batch, logs)
+    def callback(self) -> Any:
+        """A Keras callback telling these checks the batches each report covers."""
+        checks = self
+        inner = super().callback()
 
-        def on_epoch_end(self, epoch, logs=None):
-            inner.on_epoch_end(epoch, logs)
+        class _ExecutionChecks(keras.callbacks.Callback):
+            def __init__(self) -> None:
+                super().__init__()
+                self._epoch_start = 0
 
-    return _CountedChecks()
+            def set_model(self, model) -> None:
+                super().set_model(model)
+                inner.set_model(model)
+
+            def set_params(self, params) -> None:
+                super().set_params(params)
+                inner.set_params(params)
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self._epoch_start = checks._batches
+
+            def on_train_batch_end(self, batch, logs=None):
+                steps = (self.params or {}).get("steps")
+                done = self._epoch_start + (batch + 1 if not steps else min(batch + 1, int(steps)))
+                if checks.failure is None:
+                    checks.after_batches((logs or {}).get("loss"), done)
+                if checks.failure is not None:
+                    self.model.stop_training = True
+
+            def on_epoch_end(self, epoch, logs=None):
+                inner.on_epoch_end(epoch, logs)
+
+        return _ExecutionChecks()

@@ -418,10 +418,10 @@ class TrainingMixin:
         self._build_optimizer()
         before = self._snapshot()
         # zero gradients everywhere / a NaN loss: stop and say why (train_checks.py)
-        checks = train_checks.FitChecks(self, before[0], bool(get_setting(
-            getattr(self.model, "toplevel", None), "zero_gradient_check")))
-        kwargs["callbacks"] = kwargs["callbacks"] + [
-            checks.callback() if steps == 1 else executions.counted_checks_callback(checks)]
+        # (several batches per call: checks that count the batches each call covers)
+        checks = (train_checks.FitChecks if steps == 1 else executions.ExecutionChecks)(
+            self, before[0], bool(get_setting(getattr(self.model, "toplevel", None), "zero_gradient_check")))
+        kwargs["callbacks"] = kwargs["callbacks"] + [checks.callback()]
         compiled_steps = self.keras_model.steps_per_execution
         # for this call only: the traced function follows the value (SimulatorModel)
         self.keras_model.steps_per_execution = steps
