@@ -121,7 +121,6 @@ def fit_steps(given: Any, callbacks: Iterable, batches: int | None, validation: 
     return auto_steps(batches)
 
 
-
 class ExecutionChecks(FitChecks):
     """:class:`~.train_checks.FitChecks` for a fit that runs several batches per call.
 
