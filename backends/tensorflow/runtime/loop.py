@@ -245,6 +245,7 @@ class CompiledLoop:
         self.shards = 1
         self._fns: dict = {}
         #: ``(variables, program, handles)`` of the last call made with plain variables
+        #: (used while that program is still among :attr:`_fns`: clearing them retraces)
         self._handles: tuple | None = None
         #: host input columns per step (sizes the XLA chunk; see :attr:`max_chunk`)
         self.host_columns = int(host_columns)
@@ -440,8 +441,11 @@ class CompiledLoop:
         tensors = self._as_run_form(tensors)
         param_values = list(param_values)
         cached = self._handles
-        if cached is not None and len(cached[0]) == len(param_values) and all(
-            a is b for a, b in zip(cached[0], param_values)
+        if (
+            cached is not None
+            and any(cached[1] is f for f in self._fns.values())
+            and len(cached[0]) == len(param_values)
+            and all(a is b for a, b in zip(cached[0], param_values))
         ):
             # the same variables as the last call: their handles and program again
             # (``sim.step()`` would otherwise pay this per step)
