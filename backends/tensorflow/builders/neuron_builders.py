@@ -13,11 +13,8 @@ their own numpy ``step`` on the host, called back from the loop
 from __future__ import annotations
 
 
-import math
 import warnings
 from typing import Callable, Iterable
-
-import numpy as np
 
 from nhw.backends.tensorflow._tf import tf
 import nengo
@@ -178,64 +175,6 @@ def elementwise_neuron_bases(operators: Iterable) -> list:
     ]
 
 
-#: most elements (neurons x samples of one minibatch part) one kernel of a neuron
-#: population's update covers. XLA:CPU splits an elementwise kernel over its intra-op
-#: threads once its cost model counts about 100,000 operations (the LIF update's
-#: largest kernel counts about 22 an element: 12,800 neuron-samples split, 4,267 did
-#: not), also inside minibatch parts that already occupy the cores. Measured in
-#: docs/performance.md (Batch 32).
-BLOCK_ELEMENTS = 4096
-
-
-def state_blocks(n: int, part_batch: int, limit: int | None = None) -> list:
-    """Neuron ranges splitting ``n`` neurons into the fewest near-equal blocks of at most ``limit`` elements.
-
-    Parameters
-    ----------
-    n
-        Neurons of the population.
-    part_batch
-        Samples of one minibatch part (each block holds ``(hi - lo) * part_batch`` elements).
-    limit
-        Most elements a block may hold (default ``BLOCK_ELEMENTS``; a single neuron's
-        samples may exceed it).
-
-    Returns
-    -------
-    blocks
-        ``[(lo, hi), ...]`` in order, covering ``0:n`` (``[(0, n)]`` when one block suffices).
-    """
-    limit = BLOCK_ELEMENTS if limit is None else limit
-    count = max(1, min(n, math.ceil(n * max(part_batch, 1) / limit)))
-    cuts = sorted({round(k * n / count) for k in range(count + 1)})
-    return list(zip(cuts[:-1], cuts[1:]))
-
-
-def _part_batch(batch: int) -> int | None:
-    """Samples of one part under the default minibatch split on CPU (None: on a GPU, not split)."""
-    if tf.config.list_logical_devices("GPU"):
-        return None  # a GPU runs a population in one kernel; blocks would only add launches
-    from nhw.backends.tensorflow.runtime.loop import choose_shards  # deferred: the loop imports the builders
-
-    return batch // choose_shards(batch, [])
-
-
-def _set_blocks_in_place(cur, parts: list, bounds: list, batch: int):
-    """``cur`` (flat, ``(n * batch,)``) with neuron rows ``lo:hi`` replaced by each ``(hi - lo, batch)`` part.
-
-    Each part is a ``TensorStridedSliceUpdate`` of the latest value, which XLA does in the
-    buffer itself and never splits over its intra-op threads. A concatenation of the parts
-    instead became one kernel choosing the source block per element (1.6x slower steps
-    at 7 blocks).
-    """
-    for (lo, hi), part in zip(bounds, parts):
-        cur = tf.raw_ops.TensorStridedSliceUpdate(
-            input=cur, begin=[lo * batch], end=[hi * batch], strides=[1],
-            value=tf.reshape(tf.cast(part, cur.dtype), (-1,)),
-        )
-    return cur
-
-
 #: neuron types already warned about running on the host (one warning per type)
 _HOST_WARNED: set = set()
 
@@ -346,7 +285,6 @@ class SimNeuronsBuilder(OpBuilder):
 
             _warn_host_neurons(neurons)
             self.impl = HostNeuronsBuilder(op, ctx)
-            self.blocks = None
             self.xla_ok = False
             self.samples_independent = True
             self.elementwise = False
@@ -361,51 +299,6 @@ class SimNeuronsBuilder(OpBuilder):
         # stateless random draws of shape (n, batch): splitting the batch changes them
         self.samples_independent = not isinstance(neurons, _RANDOM)
         self.elementwise = type(neurons) in _ELEMENTWISE
-        self.blocks = self._register_blocks(ctx)
-
-    def _register_blocks(self, ctx: BuildContext) -> list | None:
-        """Cut the population's flat state into blocks of at most ``BLOCK_ELEMENTS`` a part.
-
-        Each block becomes its own loop variable (``SignalLayout`` segments), so its
-        update is a kernel of its own that XLA does not split over threads, reading and
-        writing whole tensors (slices of one tensor updated block by block would be
-        fused back into whole-tensor kernels). Only for elementwise steps of flat
-        minibatch state (the inference path of :meth:`step`); None where no cut is made.
-        """
-        lay = ctx.layout
-        sigs = list(self.op.state.values())
-        if ctx.batch <= 1 or not self.elementwise or not sigs or not all(lay.is_flat_batch_last(s) for s in sigs):
-            return None
-        part = _part_batch(ctx.batch)
-        if part is None:
-            return None
-        blocks = state_blocks(self.op.J.size, part)
-        if len(blocks) < 2:
-            return None
-        for sig in sigs:
-            for lo, hi in blocks:
-                lay.register_access(sig, np.arange(lo, hi))
-        return blocks
-
-    def _step_blocks(self, sc: StepContext) -> None:
-        """The inference step of a blocked population (see :meth:`_register_blocks`)."""
-        st = sc.state
-        op = self.op
-        outs = []
-        for lo, hi in self.blocks:
-            m, idx = hi - lo, np.arange(lo, hi)
-            J = tf.broadcast_to(tf.reshape(st.read_flat(op.J, idx), (m, -1)), (m, st.batch))
-            J = tf.reshape(tf.cast(J, st.layout.dtype), (-1,))
-            state = {k: tf.reshape(st.read_flat(sig, idx), (-1,)) for k, sig in op.state.items()}
-            out, new = self.fn(op.neurons, self.ctx.dt, J, state, sc)
-            outs.append(tf.reshape(out, (m, st.batch)))
-            for k, sig in op.state.items():
-                if k in new and new[k] is not state[k]:
-                    st.write_flat(sig, tf.reshape(new[k], (m, st.batch)), "set", idx)
-        # every row is replaced, so the previous output only lends its buffer
-        cur = tf.reshape(tf.cast(st.read_flat(op.output), st.layout.dtype), (-1,))
-        cur = _set_blocks_in_place(cur, outs, self.blocks, st.batch)
-        st.write_flat(op.output, tf.reshape(cur, (-1, st.batch)), "set")
 
     def step(self, sc: StepContext) -> None:
         if self.impl is not None:
@@ -413,9 +306,6 @@ class SimNeuronsBuilder(OpBuilder):
             return
         st = sc.state
         op = self.op
-        if self.blocks is not None and st.batch > 1 and not sc.training:
-            self._step_blocks(sc)
-            return
         J = st.read(op.J, batched=True)
         n = op.J.size
         J = tf.broadcast_to(tf.reshape(J, (n, -1)), (n, st.batch))

@@ -256,10 +256,6 @@ class SignalLayout:
         """Whether ``sig``'s base is batched loop state."""
         return sig.base in self._state_index
 
-    def is_flat_batch_last(self, sig) -> bool:
-        """Whether ``sig``'s base is batch-last state carried flat (``flat_batch_last``)."""
-        return sig.base in self._flat_last
-
     def is_step_local(self, sig) -> bool:
         """Whether ``sig``'s base is state that lives within one step (``step_local``)."""
         return sig.base in self._step_local
