@@ -68,12 +68,11 @@ class PackPlan:
     def pack_arrays(self, arrays: Sequence[np.ndarray]) -> PackedState:
         """Pack numpy slot values (no TensorFlow operation runs per slot)."""
         self._check(arrays)
-        flat = [
-            np.concatenate([np.asarray(a, dtype=dt).reshape(-1) for a in group]) if group
-            else np.zeros(0, dtype=dt)
+        # every group holds at least one slot: groups are made from the slots' dtypes
+        return PackedState(tuple(
+            tf.constant(np.concatenate([np.asarray(a, dtype=dt).reshape(-1) for a in group]))
             for dt, group in zip(self.dtypes, self._groups(arrays))
-        ]
-        return PackedState(tuple(tf.constant(f) for f in flat))
+        ))
 
     def pack(self, tensors: Sequence) -> list:
         """Pack slot tensors inside a traced function (one concat per dtype)."""
