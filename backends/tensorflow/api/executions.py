@@ -150,13 +150,10 @@ class ExecutionChecks(FitChecks):
     def _flat_loss_message(self, loss: float, batches: int) -> str:
         return super()._flat_loss_message(loss, max(batches, self._first_epoch_batches))
 
-    def _nonfinite_message(self, loss: float) -> str:
-        message = super()._nonfinite_message(loss)
+    def _batch_desc(self) -> str:
         if self._execution_from >= self._batches:
-            return message
-        one = f"in training batch {self._batches} "
-        return message.replace(one, f"in one of training batches {self._execution_from}-{self._batches} "
-                                    "(one call of the traced step) ", 1)
+            return super()._batch_desc()
+        return f"one of training batches {self._execution_from}-{self._batches} (one call of the traced step)"
 
     def callback(self) -> Any:
         """A Keras callback telling these checks the batches each report covers."""

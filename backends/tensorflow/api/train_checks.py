@@ -214,9 +214,13 @@ class FitChecks:
             "configure_settings(zero_gradient_check=False) (in an nhw config: train.zero_gradient_check: false)"
         )
 
+    def _batch_desc(self) -> str:
+        """Where the last reported loss came from (the failure messages name it)."""
+        return f"training batch {self._batches}"
+
     def _nonfinite_message(self, loss: float) -> str:
         return (
-            f"fit: {self._losses_desc()} became non-finite ({loss}) in training batch {self._batches} (counted "
+            f"fit: {self._losses_desc()} became non-finite ({loss}) in {self._batch_desc()} (counted "
             "over the whole fit), so training stopped there; the parameters were restored to their "
             "values before this call (check the data and targets for NaN/Inf, lower the learning "
             "rate, or use a loss that is finite for the network's outputs)"
