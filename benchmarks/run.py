@@ -15,7 +15,8 @@ Columns: ``build`` = Simulator construction (s), decoder cache disabled so every
 target solves its own decoders, without ``import`` = libraries a target loads on first
 use inside its constructor (TensorFlow is imported after nengo's build, to keep peak
 memory down; the other targets import theirs before timing starts); ``first`` = first ``run_steps`` call,
-which includes any graph compilation (s); ``steps/s`` = best of ``--repeat`` later calls;
+which includes any graph compilation (s: the persistent XLA cache is off in the
+workers unless ``NHW_XLA_CACHE`` is set); ``steps/s`` = best of ``--repeat`` later calls;
 ``peak MB`` = the subprocess's max RSS; ``x ref`` = steps/s over reference's steps/s.
 With ``--minibatch B`` targets whose Simulator takes ``minibatch_size`` are also run
 batched, and report simulated sample-steps/s (B x steps/s).
@@ -159,8 +160,10 @@ def supports_minibatch(target: str) -> bool:
 
 def _subprocess(args: list[str], timeout: float) -> dict:
     cmd = [sys.executable, "-m", "benchmarks.run", "--worker", *args]
+    # ``first`` must include compiling: no program saved by an earlier run is loaded
+    env = {"NHW_XLA_CACHE": "off", **os.environ}
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]

@@ -91,17 +91,49 @@ def test_xla_cache_environment():
 
 
 def test_xla_cache_flag_added(tmp_path):
-    target = tmp_path / "xla"
-    env = {"NHW_XLA_CACHE": str(target), "TF_XLA_FLAGS": "--tf_xla_auto_jit=0"}
+    env = {"NHW_XLA_CACHE": str(tmp_path / "xla"), "TF_XLA_FLAGS": "--tf_xla_auto_jit=0"}
+    target = tmp_path / "xla" / xla_cache.environment_key(env)
     assert xla_cache.configure(env) == str(target)
     assert target.is_dir()
     assert env["TF_XLA_FLAGS"] == f"--tf_xla_auto_jit=0 {xla_cache.FLAG}={target}"
 
 
+def test_xla_cache_keyed_by_how_programs_are_compiled():
+    """Programs compiled under other XLA options, TF flags or another TensorFlow are not shared."""
+    base = {"NHW_XLA_CACHE": "/c"}
+    key = xla_cache.environment_key(base)
+    assert key.startswith("k") and len(key) == 17
+    assert xla_cache.environment_key(dict(base)) == key  # deterministic
+    assert xla_cache.environment_key(dict(base, NHW_XLA_CACHE="/elsewhere")) == key  # not the place
+    assert xla_cache.environment_key(dict(base, XLA_FLAGS="--xla_cpu_use_fusion_emitters=false")) != key
+    assert xla_cache.environment_key(dict(base, XLA_FLAGS="--xla_cpu_enable_fast_math=true")) != key
+    assert xla_cache.environment_key(dict(base, TF_XLA_FLAGS="--tf_xla_auto_jit=2")) != key
+    # the cache flag nhw itself added (inherited from a parent) is not part of the key
+    inherited = dict(base, TF_XLA_FLAGS=f"{xla_cache.FLAG}=/c/{key}", **{xla_cache.ADDED_ENV: f"/c/{key}"})
+    assert xla_cache.environment_key(inherited) == key
+
+
+def test_xla_cache_key_follows_the_tensorflow_version_and_cpu(monkeypatch):
+    env = {"NHW_XLA_CACHE": "/c"}
+    key = xla_cache.environment_key(env)
+    monkeypatch.setattr(xla_cache, "_tensorflow_version", lambda: "tensorflow==0.0.1")
+    assert xla_cache.environment_key(env) != key
+    monkeypatch.undo()
+    monkeypatch.setattr(xla_cache, "_cpu", lambda: "another cpu")
+    assert xla_cache.environment_key(env) != key
+
+
+def test_xla_cache_key_reads_tensorflow_and_cpu():
+    import tensorflow as tf
+
+    assert xla_cache._tensorflow_version().endswith("==" + tf.__version__)
+    assert xla_cache._cpu()  # at least the machine type
+
+
 def test_xla_cache_child_decides_for_itself(tmp_path):
     """A child inherits the flag an nhw parent added; its own NHW_XLA_CACHE still decides."""
     parent = {"NHW_XLA_CACHE": str(tmp_path / "p"), "TF_XLA_FLAGS": "--tf_xla_auto_jit=0"}
-    assert xla_cache.configure(parent) == str(tmp_path / "p")
+    assert xla_cache.configure(parent) == str(tmp_path / "p" / xla_cache.environment_key(parent))
 
     child = dict(parent, NHW_XLA_CACHE="off")
     assert xla_cache.cache_directory(child) is None
@@ -109,11 +141,12 @@ def test_xla_cache_child_decides_for_itself(tmp_path):
     assert child["TF_XLA_FLAGS"] == "--tf_xla_auto_jit=0" and xla_cache.ADDED_ENV not in child
 
     child = dict(parent, NHW_XLA_CACHE=str(tmp_path / "c"))
-    assert xla_cache.configure(child) == str(tmp_path / "c")
-    assert child["TF_XLA_FLAGS"] == f"--tf_xla_auto_jit=0 {xla_cache.FLAG}={tmp_path / 'c'}"
+    key = xla_cache.environment_key(child)
+    assert xla_cache.configure(child) == str(tmp_path / "c" / key)
+    assert child["TF_XLA_FLAGS"] == f"--tf_xla_auto_jit=0 {xla_cache.FLAG}={tmp_path / 'c' / key}"
 
     same = dict(parent)  # nothing set differently: the same directory again, flag not doubled
-    assert xla_cache.configure(same) == str(tmp_path / "p")
+    assert xla_cache.configure(same) == str(tmp_path / "p" / key)
     assert same["TF_XLA_FLAGS"] == parent["TF_XLA_FLAGS"]
 
 

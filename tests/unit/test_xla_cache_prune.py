@@ -78,8 +78,10 @@ def test_configure_prunes_nhws_directory_only(tmp_path):
         _entry(folder, "a", 2 * 2**20, 1000.0)
         _entry(folder, "b", 2 * 2**20, 2000.0)
     env = {"NHW_XLA_CACHE": str(ours), xla_cache.MAX_MB_ENV: "3"}
-    assert xla_cache.configure(env) == str(ours)
-    assert [p.name for p in ours.iterdir()] == ["xla_compile_cache__b__1__XLA_CPU_JIT.pb"]
+    key = xla_cache.environment_key(env)
+    assert xla_cache.configure(env) == str(ours / key)
+    # an entry left directly in the directory (by an earlier nhw) counts and goes first
+    assert sorted(p.name for p in ours.iterdir()) == [key, "xla_compile_cache__b__1__XLA_CPU_JIT.pb"]
     env = {"TF_XLA_FLAGS": f"{xla_cache.FLAG}={theirs}", xla_cache.MAX_MB_ENV: "3"}
     assert xla_cache.configure(env) == str(theirs)
     assert len(list(theirs.iterdir())) == 2  # the user's own directory is never pruned
@@ -90,3 +92,29 @@ def test_configure_rejects_an_invalid_cap_before_changing_anything(tmp_path):
     with pytest.raises(ConfigError, match="NHW_XLA_CACHE_MAX_MB"):
         xla_cache.configure(env)
     assert "TF_XLA_FLAGS" not in env and not (tmp_path / "c").exists()
+
+
+def test_prune_counts_every_environments_subdirectory_under_one_cap(tmp_path):
+    one, two = tmp_path / "k0123456789abcdef", tmp_path / "kfedcba9876543210"
+    one.mkdir()
+    two.mkdir()
+    oldest = _entry(one, "a", 400, NOW - 3000)
+    older = _entry(two, "b", 400, NOW - 2000)
+    newest = _entry(one, "c", 400, NOW - 1000)
+    other = tmp_path / "not-a-key"  # not a directory nhw made: never looked into
+    other.mkdir()
+    foreign = _entry(other, "d", 4000, NOW - 9000)
+    result = xla_cache.prune(str(tmp_path), 500, now=NOW)
+    assert result == xla_cache.PruneResult(removed=2, freed_bytes=800, kept_bytes=400)
+    assert not oldest.exists() and not older.exists() and newest.exists() and foreign.exists()
+
+
+def test_prune_does_not_follow_a_linked_subdirectory(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    kept = _entry(elsewhere, "a", 400, NOW - 3000)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "k0123456789abcdef").symlink_to(elsewhere, target_is_directory=True)
+    assert xla_cache.prune(str(cache), 0, now=NOW).removed == 0
+    assert kept.exists()

@@ -7,6 +7,16 @@ found by a fingerprint of the compiled graph and its argument shapes, and by
 default TensorFlow checks that a loaded entry matches the program it stands for,
 so a changed network simply compiles (and saves) anew.
 
+TensorFlow's fingerprint does not cover how the program was compiled: the XLA
+options in ``XLA_FLAGS``/``TF_XLA_FLAGS``, the TensorFlow version, or the CPU
+the machine code was generated for. A program compiled under other options
+would be loaded as it is (a slower program, or different floating-point
+results under fast-math options), and one compiled for another CPU (a home
+directory shared by a cluster's nodes) may not run at all. So the entries live
+in a subdirectory per compile environment, ``<cache>/k<hash>``, the hash taken
+over those three (:func:`environment_key`); a process whose environment differs
+compiles and fills its own subdirectory.
+
 TensorFlow reads ``TF_XLA_FLAGS`` once, when it runs its first operation, so the
 flag is added when this module is imported (before the Simulator has run anything
 in TensorFlow). A process that ran TensorFlow operations before importing nhw's
@@ -21,15 +31,21 @@ nhw marks the flag it adds (``NHW_XLA_CACHE_ADDED``) so that a child's own
 
 The cache is kept under ``NHW_XLA_CACHE_MAX_MB`` mebibytes (default 1024): when this
 module configures the cache (once per process, before the first Simulator runs), the
-least recently used entries are deleted until the rest fit.  Only TensorFlow's own
-entry files (``xla_compile_cache__*.pb``) in the directory nhw chose are ever deleted,
+least recently used entries are deleted until the rest fit, counting every
+environment's subdirectory.  Only TensorFlow's own entry files
+(``xla_compile_cache__*.pb``) in the directory nhw chose and its environment
+subdirectories are ever deleted,
 never an entry written in the last minute (another process may be writing or about
 to read it), and never anything in a directory named by ``TF_XLA_FLAGS`` itself.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import platform
+import re
 import time
 from dataclasses import dataclass
 
@@ -50,6 +66,10 @@ DEFAULT_MAX_MB = 1024.0
 MIN_AGE_S = 60.0
 #: TensorFlow names every persistent-cache entry ``xla_compile_cache__<keys>.pb``
 _ENTRY_PREFIX, _ENTRY_SUFFIX = "xla_compile_cache__", ".pb"
+#: names of the per-environment subdirectories nhw creates (and prunes)
+_KEY_DIR = re.compile(r"^k[0-9a-f]{16}$")
+#: distributions that install the ``tensorflow`` package
+_TF_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tf-nightly", "tf-nightly-cpu")
 
 
 def _user_flags(env) -> str:
@@ -75,6 +95,48 @@ def cache_directory(environ: dict | None = None) -> str | None:
     return os.path.join(base, "nhw", "xla")
 
 
+def _tensorflow_version() -> str:
+    """The installed TensorFlow's version, read from its metadata (TensorFlow need not be imported)."""
+    from importlib import metadata
+
+    for name in _TF_DISTRIBUTIONS:
+        try:
+            return f"{name}=={metadata.version(name)}"
+        except metadata.PackageNotFoundError:
+            continue
+    return "unknown"
+
+
+def _cpu() -> str:
+    """What identifies this CPU to a code generator: its model and instruction-set flags."""
+    fields = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if not line.strip():
+                    break  # the first processor's block is enough: XLA compiles for the host's
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "flags", "Features", "CPU implementer", "CPU part"):
+                    fields[key] = " ".join(sorted(value.split())) if key in ("flags", "Features") else value.strip()
+    except OSError:
+        pass
+    return json.dumps([platform.machine(), platform.processor(), fields], sort_keys=True)
+
+
+def environment_key(environ: dict | None = None) -> str:
+    """The name of the cache subdirectory for this compile environment: ``k`` and 16 hex digits.
+
+    It changes with ``XLA_FLAGS``, with the user's ``TF_XLA_FLAGS`` (without the
+    cache flag nhw adds), with the installed TensorFlow's version and with the CPU
+    (model and instruction-set flags), none of which TensorFlow's own entry names cover.
+    """
+    env = os.environ if environ is None else environ
+    flags = " ".join(p for p in _user_flags(env).split() if not p.startswith(FLAG + "="))
+    parts = {"xla": env.get("XLA_FLAGS", "").strip(), "tf_xla": flags, "tf": _tensorflow_version(), "cpu": _cpu()}
+    return "k" + hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def configure(environ: dict | None = None) -> str | None:
     """Add the cache flag to ``TF_XLA_FLAGS`` in ``environ`` (default ``os.environ``) and prune the cache.
 
@@ -84,8 +146,10 @@ def configure(environ: dict | None = None) -> str | None:
     Returns
     -------
     str or None
-        The cache directory, or None when the cache is off or the directory
-        cannot be created (then nothing is changed: XLA compiles as usual).
+        The directory TensorFlow is told to use: nhw's ``<cache>/k<hash>`` for this
+        compile environment (:func:`environment_key`), or the user's own directory;
+        None when the cache is off or the directory cannot be created (then nothing
+        is changed: XLA compiles as usual).
 
     Raises
     ------
@@ -100,16 +164,17 @@ def configure(environ: dict | None = None) -> str | None:
     if env.pop(ADDED_ENV, None) is not None:
         # a flag inherited from an nhw parent is dropped: this process decides for itself
         _set_flags(env, flags)
-    directory = cache_directory(env)
-    if directory is None:
+    base = cache_directory(env)
+    if base is None:
         return None
+    directory = os.path.join(base, environment_key(env))
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError:
         return None  # read-only home: compiling every time is the correct result, only slower
     _set_flags(env, f"{flags} {FLAG}={directory}".strip())
     env[ADDED_ENV] = directory
-    prune(directory, max_bytes)
+    prune(base, max_bytes)
     return directory
 
 
@@ -151,10 +216,17 @@ class PruneResult:
 
 
 def _entries(directory: str) -> list[tuple[float, float, int, str]]:
-    """(last use, mtime, size, path) of each cache entry file directly in ``directory``."""
+    """(last use, mtime, size, path) of each cache entry file in ``directory`` and its environment subdirectories."""
     found = []
     with os.scandir(directory) as it:
         for e in it:
+            if _KEY_DIR.match(e.name):
+                try:
+                    if e.is_dir(follow_symlinks=False):
+                        found.extend(_entries(e.path))
+                except OSError:  # removed or unreadable meanwhile: nothing of it to count
+                    pass
+                continue
             if not (e.name.startswith(_ENTRY_PREFIX) and e.name.endswith(_ENTRY_SUFFIX)):
                 continue
             try:
@@ -171,9 +243,11 @@ def _entries(directory: str) -> list[tuple[float, float, int, str]]:
 def prune(directory: str, max_bytes: int, *, now: float | None = None, min_age_s: float = MIN_AGE_S) -> PruneResult:
     """Delete the least recently used cache entries in ``directory`` until the rest fit ``max_bytes``.
 
-    One directory scan.  Only TensorFlow's entry files (``xla_compile_cache__*.pb``,
-    regular files, not in subdirectories) count and are deleted; entries modified in
-    the last ``min_age_s`` seconds are kept even when the cache stays over the cap.
+    One scan of ``directory`` and of its environment subdirectories (``k<hash>``,
+    not followed through links), under one cap.  Only TensorFlow's entry files
+    (``xla_compile_cache__*.pb``, regular files) count and are deleted; entries
+    modified in the last ``min_age_s`` seconds are kept even when the cache stays
+    over the cap.
 
     Parameters
     ----------
