@@ -113,13 +113,16 @@ def test_xla_cache_keyed_by_how_programs_are_compiled():
     assert xla_cache.environment_key(inherited) == key
 
 
-def test_xla_cache_key_follows_the_tensorflow_version_and_cpu(monkeypatch):
+def test_xla_cache_key_follows_the_tensorflow_version_cpu_and_gpus(monkeypatch):
     env = {"NHW_XLA_CACHE": "/c"}
     key = xla_cache.environment_key(env)
     monkeypatch.setattr(xla_cache, "_tensorflow_version", lambda: "tensorflow==0.0.1")
     assert xla_cache.environment_key(env) != key
     monkeypatch.undo()
     monkeypatch.setattr(xla_cache, "_cpu", lambda: "another cpu")
+    assert xla_cache.environment_key(env) != key
+    monkeypatch.undo()
+    monkeypatch.setattr(xla_cache, "_gpus", lambda: ["NVIDIA H100 80GB HBM3"])
     assert xla_cache.environment_key(env) != key
 
 

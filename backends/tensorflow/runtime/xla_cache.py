@@ -14,8 +14,8 @@ would be loaded as it is (a slower program, or different floating-point
 results under fast-math options), and one compiled for another CPU (a home
 directory shared by a cluster's nodes) may not run at all. So the entries live
 in a subdirectory per compile environment, ``<cache>/k<hash>``, the hash taken
-over those three (:func:`environment_key`); a process whose environment differs
-compiles and fills its own subdirectory.
+over those (and the machine's GPU models; :func:`environment_key`); a process
+whose environment differs compiles and fills its own subdirectory.
 
 TensorFlow reads ``TF_XLA_FLAGS`` once, when it runs its first operation, so the
 flag is added when this module is imported (before the Simulator has run anything
@@ -124,16 +124,32 @@ def _cpu() -> str:
     return json.dumps([platform.machine(), platform.processor(), fields], sort_keys=True)
 
 
+def _gpus() -> list[str]:
+    """The models of this machine's NVIDIA GPUs, as the driver lists them (no CUDA call)."""
+    import glob
+
+    models = []
+    for path in sorted(glob.glob("/proc/driver/nvidia/gpus/*/information")):
+        try:
+            with open(path) as f:
+                models += [line.split(":", 1)[1].strip() for line in f if line.startswith("Model:")]
+        except OSError:
+            continue
+    return sorted(models)
+
+
 def environment_key(environ: dict | None = None) -> str:
     """The name of the cache subdirectory for this compile environment: ``k`` and 16 hex digits.
 
     It changes with ``XLA_FLAGS``, with the user's ``TF_XLA_FLAGS`` (without the
-    cache flag nhw adds), with the installed TensorFlow's version and with the CPU
-    (model and instruction-set flags), none of which TensorFlow's own entry names cover.
+    cache flag nhw adds), with the installed TensorFlow's version, with the CPU
+    (model and instruction-set flags) and with the NVIDIA GPU models the driver
+    lists, none of which TensorFlow's own entry names cover.
     """
     env = os.environ if environ is None else environ
     flags = " ".join(p for p in _user_flags(env).split() if not p.startswith(FLAG + "="))
-    parts = {"xla": env.get("XLA_FLAGS", "").strip(), "tf_xla": flags, "tf": _tensorflow_version(), "cpu": _cpu()}
+    parts = {"xla": env.get("XLA_FLAGS", "").strip(), "tf_xla": flags, "tf": _tensorflow_version(),
+             "cpu": _cpu(), "gpus": _gpus()}
     return "k" + hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
