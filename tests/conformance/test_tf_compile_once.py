@@ -126,6 +126,18 @@ def test_xla_cache_key_follows_the_tensorflow_version_cpu_and_gpus(monkeypatch):
     assert xla_cache.environment_key(env) != key
 
 
+def test_xla_cache_key_without_tensorflow_metadata(monkeypatch):
+    """TensorFlow installed without package metadata: its package file's place and time stand in."""
+    from importlib import metadata
+
+    def missing(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "version", missing)
+    found = xla_cache._tensorflow_version()
+    assert "tensorflow" in found and "@" in found
+
+
 def test_xla_cache_key_reads_tensorflow_and_cpu():
     import tensorflow as tf
 

@@ -104,7 +104,15 @@ def _tensorflow_version() -> str:
             return f"{name}=={metadata.version(name)}"
         except metadata.PackageNotFoundError:
             continue
-    return "unknown"
+    # installed some other way: where its package is, and when that was written
+    from importlib.util import find_spec
+
+    spec = find_spec("tensorflow")
+    origin = getattr(spec, "origin", None)
+    try:
+        return f"{origin}@{os.stat(origin).st_mtime_ns}" if origin else "unknown"
+    except OSError:
+        return f"{origin}"
 
 
 def _cpu() -> str:
