@@ -21,7 +21,8 @@
     through its rate model; reported: training sample-steps per second
     (samples x steps / epoch seconds, best later epoch).
 
-Each benchmark runs in its own subprocess so they do not share TF state.
+Each benchmark runs in its own subprocess so they do not share TF state. The
+persistent XLA cache is off unless ``NHW_XLA_CACHE`` is set.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# the first epoch must include compiling: no program saved by an earlier run is loaded
+os.environ.setdefault("NHW_XLA_CACHE", "off")
 
 
 class _EpochTimer:
