@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import glob
 import os
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -28,6 +29,7 @@ from nhw.backends.tensorflow.builders.op_builders import StepContext
 from nhw.backends.tensorflow.runtime.packed_state import PackedState, PackPlan
 from nhw.backends.tensorflow.runtime.signals import SignalLayout, StepState
 from nhw.backends.tensorflow.runtime import xla_cache
+from nhw.errors import BackendError
 
 # before TensorFlow runs its first operation, which is when it reads TF_XLA_FLAGS
 xla_cache.configure()
@@ -251,6 +253,8 @@ class CompiledLoop:
         self.host_columns = int(host_columns)
         self._chunk_len: int | None = None
         self._plan: PackPlan | None = None
+        #: whether a damaged saved program was already worked around (see :meth:`_mend_cache`)
+        self._mended = False
 
     # --- state between calls ----------------------------------------------
     @property
@@ -458,7 +462,39 @@ class CompiledLoop:
             prog = self._program(tensors, host.shape, host.dtype, values, by_handle)
             args = [v.handle for v in values] if by_handle else values
             self._handles = (param_values, prog, args) if by_handle else None
-        return prog(tensors, host, n, step0, seed, args)
+        try:
+            return prog(tensors, host, n, step0, seed, args)
+        except Exception as err:  # only a damaged saved program is handled here; anything else goes on
+            if not xla_cache.is_damage(err):
+                raise
+            self._mend_cache(err)
+        return self.run(tensors, host, step0, seed, param_values)
+
+    def _mend_cache(self, err: BaseException) -> None:
+        """TensorFlow could not load a saved program: remove damaged entries and trace anew.
+
+        TensorFlow remembers the failure for the program it traced, so the next
+        call traces again (a new program name, so a new cache key) and compiles.
+        Nothing has run: the call failed while loading, so the state is unchanged.
+        """
+        if self._mended:
+            raise BackendError(
+                "TensorFlow could not use a saved XLA program even after nhw removed the damaged "
+                f"cache entries it found ({str(err).splitlines()[0]}); set NHW_XLA_CACHE=off to "
+                "compile without the cache, or delete the cache directory"
+            ) from err
+        directory, found = xla_cache.mend(err)
+        self._mended = True
+        what = (f"removed {len(found)} damaged entr{'y' if len(found) == 1 else 'ies'}" if found
+                else "found no damaged entry to remove")
+        warnings.warn(
+            f"nhw: TensorFlow could not use a saved XLA program in {directory} "
+            f"({str(err).splitlines()[0]}); {what} and is compiling the program again",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        self._fns.clear()
+        self._handles = None
 
     @property
     def max_chunk(self) -> int:

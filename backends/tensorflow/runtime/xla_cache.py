@@ -29,6 +29,10 @@ put it there in a parent process: child processes inherit the environment, and
 nhw marks the flag it adds (``NHW_XLA_CACHE_ADDED``) so that a child's own
 ``NHW_XLA_CACHE`` still decides for the child.
 
+An entry TensorFlow cannot load (truncated, overwritten) would fail every later
+run of its program; :func:`mend` removes such entries from nhw's directory after
+the failure, and the simulator's loop then traces and compiles the program anew.
+
 The cache is kept under ``NHW_XLA_CACHE_MAX_MB`` mebibytes (default 1024): when this
 module configures the cache (once per process, before the first Simulator runs), the
 least recently used entries are deleted until the rest fit, counting every
@@ -68,6 +72,12 @@ MIN_AGE_S = 60.0
 _ENTRY_PREFIX, _ENTRY_SUFFIX = "xla_compile_cache__", ".pb"
 #: names of the per-environment subdirectories nhw creates (and prunes)
 _KEY_DIR = re.compile(r"^k[0-9a-f]{16}$")
+#: how TensorFlow reports a saved program it cannot use: (error class name, message fragment)
+_DAMAGE_SIGNS = (
+    ("OutOfRangeError", "Read less bytes than requested"),  # a truncated entry
+    ("DataLossError", "as binary proto"),  # an entry that is not a protocol buffer
+    ("InvalidArgumentError", "Serialized cache key does not match"),  # one whose contents do not match its name
+)
 #: distributions that install the ``tensorflow`` package
 _TF_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tf-nightly", "tf-nightly-cpu")
 
@@ -312,3 +322,99 @@ def prune(directory: str, max_bytes: int, *, now: float | None = None, min_age_s
             freed += size
         total -= size
     return PruneResult(removed, freed, total)
+
+
+def is_damage(err: BaseException) -> bool:
+    """Whether ``err`` is TensorFlow failing to use a saved program (a damaged cache entry)."""
+    name, text = type(err).__name__, str(err)
+    return any(name == cls and fragment in text for cls, fragment in _DAMAGE_SIGNS)
+
+
+def well_formed(data: bytes) -> bool:
+    """Whether ``data`` parses as protocol-buffer wire format to its last byte (no schema needed).
+
+    A truncated or overwritten entry almost never does: a length or tag runs past
+    the end, or a field has a wire type that does not exist.
+    """
+    def varint(i: int) -> tuple[int, int]:
+        value = shift = 0
+        while i < len(data) and shift < 70:
+            b = data[i]
+            value |= (b & 0x7F) << shift
+            i += 1
+            if not b & 0x80:
+                return value, i
+            shift += 7
+        return -1, i
+
+    i = 0
+    while i < len(data):
+        tag, i = varint(i)
+        if tag <= 0 or tag >> 3 == 0:
+            return False
+        wire = tag & 7
+        if wire == 0:
+            value, i = varint(i)
+            if value < 0:
+                return False
+        elif wire == 1:
+            i += 8
+        elif wire == 2:
+            size, i = varint(i)
+            if size < 0:
+                return False
+            i += size
+        elif wire == 5:
+            i += 4
+        else:  # groups (3, 4) are not in TensorFlow's entries; 6 and 7 do not exist
+            return False
+        if i > len(data):
+            return False
+    return True
+
+
+def damaged_entries(directory: str, err: BaseException | None = None) -> list[str]:
+    """Entries of ``directory`` that cannot be what TensorFlow saved: not well formed, or named in ``err``."""
+    found = []
+    named = str(err) if err is not None else ""
+    for _, _, _, path in _entries(directory):
+        try:
+            with open(path, "rb") as f:
+                bad = path in named or not well_formed(f.read())
+        except FileNotFoundError:
+            continue
+        if bad:
+            found.append(path)
+    return found
+
+
+def mend(err: BaseException, environ: dict | None = None) -> tuple[str | None, list[str]]:
+    """After TensorFlow failed to use a saved program: remove nhw's damaged entries.
+
+    Only entries in the directory nhw configured for this process
+    (``NHW_XLA_CACHE_ADDED``) are removed; a directory the user named in
+    ``TF_XLA_FLAGS`` is only searched.
+
+    Returns
+    -------
+    (str or None, list of str)
+        The cache directory in use (None: nhw configured none), and the damaged
+        entries found (removed when the directory is nhw's).
+    """
+    env = os.environ if environ is None else environ
+    ours = env.get(ADDED_ENV)
+    directory = ours
+    if directory is None:
+        for part in _user_flags(env).split():
+            if part.startswith(FLAG + "="):
+                directory = part.split("=", 1)[1] or None
+    if directory is None or not os.path.isdir(directory):
+        return None, []
+    found = damaged_entries(directory, err)
+    if ours is not None:
+        for path in found:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+    return directory, found
