@@ -27,11 +27,33 @@ print("RESULT", repr(float(sim.data[p][-1, 0])), sim.data[p].shape[0])
 """
 
 
-def _run(cache) -> subprocess.CompletedProcess:
+FIT = """
+import numpy as np, nengo
+from nhw.backends.tensorflow.simulator import Simulator
+from nhw.backends.tensorflow._tf import keras
+from nhw.errors import BackendError
+with nengo.Network(seed=0) as net:
+    inp = nengo.Node(np.zeros(2))
+    a = nengo.Ensemble(20, 2)
+    nengo.Connection(inp, a, synapse=None)
+    p = nengo.Probe(a, synapse=None)
+with Simulator(net, minibatch_size=4, progress_bar=False, seed=0) as sim:
+    sim.compile(optimizer=keras.optimizers.SGD(1e-4), loss="mse")
+    x, y = np.ones((8, 1, 2)), np.full((8, 1, 2), 0.5)
+    try:
+        h = sim.fit({inp: x}, {p: y}, epochs=2, verbose=0)
+    except BackendError as e:
+        print("STOPPED", str(e).splitlines()[0])
+        h = sim.fit({inp: x}, {p: y}, epochs=2, verbose=0)
+print("RESULT", repr(h.history["loss"]))
+"""
+
+
+def _run(cache, script: str = SCRIPT) -> subprocess.CompletedProcess:
     env = {**os.environ, "NHW_XLA_CACHE": str(cache)}
     env.pop("TF_XLA_FLAGS", None)
     env.pop("NHW_XLA_CACHE_ADDED", None)
-    out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     return out
 
@@ -85,3 +107,20 @@ def test_damaged_entry_is_worked_around(filled, tmp_path, damage, removed):
     if damage is _damage_truncate:  # (one mode is enough:) the program saved instead loads cleanly next time
         again = _run(cache)
         assert _result(again) == expected and "could not use a saved XLA program" not in again.stderr
+
+
+def test_damaged_entry_in_fit_stops_with_a_clear_error_and_a_retry_trains(tmp_path):
+    """Keras takes a truncated entry's OutOfRangeError for the end of the data: fit would train nothing."""
+    cache = tmp_path / "cache"
+    clean = _run(cache, FIT)
+    assert "STOPPED" not in clean.stdout
+    entries = sorted(cache.glob("k*/xla_compile_cache__*.pb"))
+    assert entries
+    for path in entries:
+        _damage_truncate(path)
+    out = _run(cache, FIT)
+    stopped = [line for line in out.stdout.splitlines() if line.startswith("STOPPED")]
+    assert stopped and "fit: TensorFlow could not use a saved XLA program" in stopped[0]
+    assert "call fit again" in stopped[0]
+    assert _result(out) == _result(clean)  # the retry trained from the same start
+    assert "ran out of data" not in out.stderr

@@ -22,6 +22,7 @@ import numpy as np
 
 from nhw.backends.tensorflow._tf import keras, tf  # imported on first use
 
+from nhw.backends.tensorflow.api import cache_damage
 from nhw.backends.tensorflow.api.keras_io import STEPS_KEY
 from nhw.backends.tensorflow.runtime.params import ParamView
 
@@ -92,15 +93,25 @@ class SimulatorModel(keras.Model):
 
     def make_train_function(self, force=False):
         self._match_steps("train_function")
-        return super().make_train_function(force)
+        super().make_train_function(force)
+        return self._guard("train_function")
 
     def make_test_function(self, force=False):
         self._match_steps("test_function")
-        return super().make_test_function(force)
+        super().make_test_function(force)
+        return self._guard("test_function")
 
     def make_predict_function(self, force=False):
         self._match_steps("predict_function")
-        return super().make_predict_function(force)
+        super().make_predict_function(force)
+        return self._guard("predict_function")
+
+    def _guard(self, name: str):
+        # Keras calls the attribute (its make_* return nothing when they trace): a damaged
+        # saved program must not read as the end of the data
+        fn = cache_damage.guarded(getattr(self, name, None), self, name)
+        setattr(self, name, fn)
+        return fn
 
     def _match_steps(self, function: str) -> None:
         # Keras reads steps_per_execution when it traces a function, and its epoch
