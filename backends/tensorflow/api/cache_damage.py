@@ -45,11 +45,8 @@ def _stopped(err: BaseException, model: Any, call: str) -> BackendError:
     directory, found = xla_cache.mend(err)
     for name in FUNCTIONS:
         setattr(model, name, None)
-    removed = (f"removed {len(found)} damaged entr{'y' if len(found) == 1 else 'ies'}" if found
-               else "found no damaged entry it may remove")
     return BackendError(
-        f"{call}: TensorFlow could not use a saved XLA program in {directory} "
-        f"({str(err).splitlines()[0]}); nhw {removed} and will trace the program anew: call "
+        f"{call}: {xla_cache.describe(err, directory, found)} and will trace the program anew: call "
         f"{call} again (it stopped at its first use of that program: with validation data that "
         "may be after the first epoch's updates), or set NHW_XLA_CACHE=off"
     )

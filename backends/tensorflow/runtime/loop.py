@@ -485,11 +485,8 @@ class CompiledLoop:
             ) from err
         directory, found = xla_cache.mend(err)
         self._mended = True
-        what = (f"removed {len(found)} damaged entr{'y' if len(found) == 1 else 'ies'}" if found
-                else "found no damaged entry to remove")
         warnings.warn(
-            f"nhw: TensorFlow could not use a saved XLA program in {directory} "
-            f"({str(err).splitlines()[0]}); {what} and is compiling the program again",
+            f"nhw: {xla_cache.describe(err, directory, found)} and is compiling the program again",
             RuntimeWarning,
             stacklevel=3,
         )

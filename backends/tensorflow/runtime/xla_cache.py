@@ -91,13 +91,20 @@ def _user_flags(env) -> str:
     return " ".join(part for part in flags.split() if part != f"{FLAG}={added}")
 
 
+def _users_directory(env) -> str | None:
+    """The directory the user named in ``TF_XLA_FLAGS`` (possibly empty), or None when they named none."""
+    for part in _user_flags(env).split():
+        if part.startswith(FLAG + "="):
+            return part.split("=", 1)[1]
+    return None
+
+
 def cache_directory(environ: dict | None = None) -> str | None:
     """The directory the cache uses under ``environ`` (default ``os.environ``), or None when off."""
     env = os.environ if environ is None else environ
-    flags = _user_flags(env)
-    for part in flags.split():
-        if part.startswith(FLAG + "="):
-            return part.split("=", 1)[1] or None
+    named = _users_directory(env)
+    if named is not None:
+        return named or None
     choice = env.get(ENV)
     if choice is not None:
         return None if choice.strip().lower() in _OFF else os.path.expanduser(choice)
@@ -165,8 +172,7 @@ def environment_key(environ: dict | None = None) -> str:
     lists, none of which TensorFlow's own entry names cover.
     """
     env = os.environ if environ is None else environ
-    flags = " ".join(p for p in _user_flags(env).split() if not p.startswith(FLAG + "="))
-    parts = {"xla": env.get("XLA_FLAGS", "").strip(), "tf_xla": flags, "tf": _tensorflow_version(),
+    parts = {"xla": env.get("XLA_FLAGS", "").strip(), "tf_xla": _user_flags(env), "tf": _tensorflow_version(),
              "cpu": _cpu(), "gpus": _gpus()}
     return "k" + hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -403,12 +409,8 @@ def mend(err: BaseException, environ: dict | None = None) -> tuple[str | None, l
     """
     env = os.environ if environ is None else environ
     ours = env.get(ADDED_ENV)
-    directory = ours
-    if directory is None:
-        for part in _user_flags(env).split():
-            if part.startswith(FLAG + "="):
-                directory = part.split("=", 1)[1] or None
-    if directory is None or not os.path.isdir(directory):
+    directory = ours or _users_directory(env)
+    if not directory or not os.path.isdir(directory):
         return None, []
     found = damaged_entries(directory, err)
     if ours is not None:
@@ -418,3 +420,17 @@ def mend(err: BaseException, environ: dict | None = None) -> tuple[str | None, l
             except FileNotFoundError:
                 pass
     return directory, found
+
+
+def describe(err: BaseException, directory: str | None, found: list[str], environ: dict | None = None) -> str:
+    """What :func:`mend` did after ``err``, in words for a warning or an error message."""
+    env = os.environ if environ is None else environ
+    n = len(found)
+    entries = f"{n} damaged entr{'y' if n == 1 else 'ies'}"
+    if not found:
+        done = "found no damaged entry"
+    elif directory == env.get(ADDED_ENV):
+        done = f"removed {entries}"
+    else:
+        done = f"found {entries} (not removed: the directory is yours)"
+    return f"TensorFlow could not use a saved XLA program in {directory} ({str(err).splitlines()[0]}); nhw {done}"
