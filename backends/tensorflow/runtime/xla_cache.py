@@ -433,4 +433,4 @@ def describe(err: BaseException, directory: str | None, found: list[str], enviro
         done = f"removed {entries}"
     else:
         done = f"found {entries} (not removed: the directory is yours)"
-    return f"TensorFlow could not use a saved XLA program in {directory} ({str(err).splitlines()[0]}); nhw {done}"
+    return f"TensorFlow could not use a saved XLA program in {directory} ({str(err).splitlines()[0]}); {done}"
