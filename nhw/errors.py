@@ -45,6 +45,10 @@ class SimulationDataKeyError(_PlainKeyMessage, BackendError, KeyError):
     """``sim.data[obj]`` for an object that the simulator did not build."""
 
 
+class ObjectTypeError(BackendError, TypeError):
+    """An object of a type that an operation does not take (``freeze_params`` on a Node)."""
+
+
 # --- chip emulator ------------------------------------------------------------------
 class EmulatorError(NhwError):
     """Base class of the errors of the chip emulator (``nhw.hw_emulator``)."""
@@ -91,3 +95,11 @@ class NIRError(ToolchainError, ValueError):
 
 class DeployError(ToolchainError, RuntimeError):
     """A network that could not be built or run on a target."""
+
+
+class UserCodeError(ToolchainError, RuntimeError):
+    """The user's own code (a config's ``network.factory``) raised.
+
+    The message names the factory and the exception; the original exception is the
+    ``__cause__`` (``nhw -v`` prints its traceback).
+    """

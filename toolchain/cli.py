@@ -100,7 +100,12 @@ def _g() -> Globals:
 
 
 def _clean_errors(func):
-    """Known errors -> 'nhw: error: ...' on stderr and exit code 2, without a traceback."""
+    """Known errors -> 'nhw: error: ...' on stderr and exit code 2, without a traceback.
+
+    Known errors are nhw's own, the user's network code failing included
+    (:class:`nhw.errors.UserCodeError`); with ``-v`` the traceback of the error's cause
+    comes first.
+    """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -116,6 +121,10 @@ def _clean_errors(func):
         try:
             return func(*args, **kwargs)
         except (backends.BackendError, ToolchainError) as exc:
+            if g.verbosity > 0 and exc.__cause__ is not None:  # -v: where the user's code failed
+                import traceback
+
+                traceback.print_exception(exc.__cause__, file=sys.stderr)
             click.echo(f"nhw: error: {exc}", err=True)
             sys.exit(2)
         finally:
@@ -424,7 +433,6 @@ def parity(source: str | None, targets_: str | None, networks_: str | None, dime
     else:
         report, out, what = _standard_parity(_csv(networks_), _csv(targets_), dimensions, n_per_dim)
         accuracy = {}
-    n_bad = len(report.failures)
     if g.json:
         _emit_json({"out": str(out) if out else None, **json.loads(report.to_json()),
                     **({"accuracy": accuracy} if accuracy else {})})
@@ -435,7 +443,9 @@ def parity(source: str | None, targets_: str | None, networks_: str | None, dime
                   + ", ".join(f"{t} {a:.4f}" for t, a in accuracy.items()))
         if not report.results and not report.skipped:
             click.echo("nothing compared: only 'reference' is available", err=True)
-        _echo(f"{len(report.results) - n_bad} probes within tolerance, {n_bad} out of tolerance ({what})", -1)
+        from nhw.toolchain.tables import parity_summary
+
+        _echo(f"{parity_summary(report.results)} ({what})", -1)
         if out:
             _list_files(out)
             _echo(f"wrote {out}", -1)

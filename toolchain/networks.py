@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 from nhw.backends.neuron_types import NEURON_TYPES
 from nhw.toolchain import parity_networks as std
 from nhw.toolchain.digits_cnn import digits_cnn
-from nhw.errors import ConfigError, UnknownNameError
+from nhw.errors import ConfigError, UnknownNameError, UserCodeError
 from nhw.names import unknown
 
 #: Config names of neuron types (the shared registry's names).
@@ -358,7 +358,10 @@ def build_factory(spec: str, params: dict[str, Any] | None = None, seed: int = 0
                      and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
             raise ConfigError(f"network.params: factory {spec!r} cannot be called with "
                               f"{sorted(params or {})}: {exc}; it takes: {', '.join(takes) or 'no parameters'}") from None
-    result = func(**kwargs)
+    try:
+        result = func(**kwargs)
+    except Exception as exc:  # the user's code: say whose, keep the traceback as the cause
+        raise UserCodeError(f"factory {spec!r} raised {type(exc).__name__}: {exc}") from exc
     if isinstance(result, BuiltNetwork):
         return result
     if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], nengo.Network):

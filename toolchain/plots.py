@@ -215,17 +215,26 @@ def _dimension_errors(ref: np.ndarray, got: np.ndarray) -> tuple[np.ndarray, np.
     return np.sqrt(np.mean(err**2, axis=0)), np.max(np.abs(err), axis=0)
 
 
-def overlay_panels(reference: Mapping[str, np.ndarray], targets: Mapping[str, Mapping[str, np.ndarray]],
-                   results: Iterable[Any]) -> tuple[list[tuple[str, str, int, Any]], bool]:
-    """Which (target, probe, dimension, tolerance) :func:`plot_overlay` draws, and whether they fail.
+DECISIONS = ":decisions"  # suffix of a parity decision row's probe name
 
-    A dimension fails when its own rmse or max error exceeds its probe's tolerance;
-    when any fails only the failing ones are returned, otherwise every compared
-    dimension.  Decision rows and targets without data are left out.
-    """
-    found, failing = [], []
+
+def _round_robin(panels: list[tuple[str, str, int, Any]]) -> list[tuple[str, str, int, Any]]:
+    """``panels`` reordered target by target in turn, so capping them keeps every target."""
+    by_target: dict[str, list] = {}
+    for item in panels:
+        by_target.setdefault(item[0], []).append(item)
+    queues = list(by_target.values())
+    return [q[k] for k in range(max(map(len, queues), default=0)) for q in queues if k < len(q)]
+
+
+def _compared(reference: Mapping[str, np.ndarray], targets: Mapping[str, Mapping[str, np.ndarray]],
+              results: list[Any]) -> tuple[list[tuple[str, str, int, Any]], list[tuple[str, str, int, Any]], set]:
+    """Every compared panel, those whose own error is out of tolerance, and the (target, probe)
+    pairs whose decision row failed."""
+    decided = {(r.target, r.probe[: -len(DECISIONS)]) for r in results if r.probe.endswith(DECISIONS) and not r.passed}
+    found, out = [], []
     for r in results:
-        if r.probe.endswith(":decisions") or r.probe not in reference or r.probe not in targets.get(r.target, {}):
+        if r.probe.endswith(DECISIONS) or r.probe not in reference or r.probe not in targets.get(r.target, {}):
             continue
         ref, got = _2d(reference[r.probe]), _2d(targets[r.target][r.probe])
         if ref.shape != got.shape:
@@ -235,8 +244,51 @@ def overlay_panels(reference: Mapping[str, np.ndarray], targets: Mapping[str, Ma
             item = (r.target, r.probe, d, r.tolerance)
             found.append(item)
             if not (rmse[d] <= r.tolerance.rmse and worst[d] <= r.tolerance.max_abs):
-                failing.append(item)
-    return (failing, True) if failing else (found, False)
+                out.append(item)
+    return found, out, decided
+
+
+def overlay_panels(reference: Mapping[str, np.ndarray], targets: Mapping[str, Mapping[str, np.ndarray]],
+                   results: Iterable[Any]) -> tuple[list[tuple[str, str, int, Any]], bool]:
+    """Which (target, probe, dimension, tolerance) :func:`plot_overlay` draws, and whether they fail.
+
+    A dimension fails when its own rmse or max error exceeds its probe's tolerance, or
+    when its target's decisions on that probe failed (a ``"<probe>:decisions"`` row);
+    when any fails only the failing ones are returned, otherwise every compared
+    dimension. Panels alternate between targets, so a capped plot shows each target.
+    Targets without data are left out.
+    """
+    results = list(results)
+    found, out, decided = _compared(reference, targets, results)
+    failing = [p for p in found if p in out or (p[0], p[1]) in decided]
+    return (_round_robin(failing), True) if failing else (_round_robin(found), False)
+
+
+def _overlay_heading(results: list[Any], reference: Mapping[str, np.ndarray],
+                     targets: Mapping[str, Mapping[str, np.ndarray]], n_shown: int, n_panels: int,
+                     failing: bool) -> str:
+    """The overlay's subtitle: what failed (dimensions, decisions, runs without data), then what is shown."""
+    from nhw.toolchain.tables import decision_counts
+
+    found, out, _ = _compared(reference, targets, results)
+    drawn = {(p[0], p[1]) for p in found}
+    parts = [f"{len(out)} probe dimension(s) out of tolerance"] if out else []
+    for r in results:
+        if r.passed:
+            continue
+        if r.probe.endswith(DECISIONS):
+            parts.append(f"{r.target} decisions of {r.probe[: -len(DECISIONS)]}: {decision_counts(r)} agree, "
+                         f"need {100 * (1 - r.tolerance.rmse):g}%")
+        elif (r.target, r.probe) not in drawn:
+            parts.append(f"{r.target} {r.probe}: failed with nothing to plot")
+    counted = f"{n_shown} of {n_panels} shown" if n_shown < n_panels else f"{n_shown} shown"
+    if failing:
+        return "; ".join(parts) + f", {counted}"
+    if parts:  # failed rows with no panel of their own: say so, never "every ... within tolerance"
+        return "; ".join(parts) + (f"\nno probe dimension out of tolerance; {counted}" if n_panels else "")
+    if n_panels:
+        return f"every probe dimension within tolerance; {n_shown} of {n_panels} shown"
+    return "nothing to compare (no target produced comparable data)"
 
 
 def plot_overlay(t: np.ndarray, reference: Mapping[str, np.ndarray],
@@ -267,12 +319,7 @@ def plot_overlay(t: np.ndarray, reference: Mapping[str, np.ndarray],
     cols = 1 if len(shown) <= 3 else 2
     rows = max(1, -(-len(shown) // cols))
     fig = _figure(7.5 * cols, 3.3 * rows + 0.8)
-    if failing:
-        heading = f"{len(panels)} probe dimension(s) out of tolerance, {len(shown)} shown"
-    elif panels:
-        heading = f"every probe dimension within tolerance; {len(shown)} of {len(panels)} shown"
-    else:
-        heading = "nothing to compare (no target produced comparable data)"
+    heading = _overlay_heading(results, reference, targets, len(shown), len(panels), failing)
     fig.suptitle(f"{title}\n{heading}" if title else heading)
     if not shown:
         fig.subplots().set_axis_off()

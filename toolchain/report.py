@@ -64,10 +64,10 @@ def _deploy(run: Run, folder: Path | None) -> tuple[str, list[Path]]:
 def _parity(run: Run, folder: Path | None) -> tuple[str, list[Path]]:
     from nhw.toolchain import plots
     from nhw.toolchain.parity_config import report_from_json
+    from nhw.toolchain.tables import parity_summary
 
     report = report_from_json((run.path / "parity.json").read_text(encoding="utf-8"))
-    n_bad = len(report.failures)
-    text = report.to_table() + f"\n{len(report.results) - n_bad} probes within tolerance, {n_bad} out of tolerance"
+    text = report.to_table() + "\n" + parity_summary(report.results)
     files: list[Path] = []
     if folder is not None and "probes_reference.npz" in run.files:
         ref = run.npz("probes_reference.npz")

@@ -119,6 +119,31 @@ def _verdict(r) -> str:
     return ("pass" if r.passed else "FAIL") + (f": {r.note}" if r.note else "")
 
 
+def decision_counts(r) -> str:
+    """A decision row's ``agreeing/presented`` items (its note), else the agreeing percentage."""
+    m = _AGREE.search(r.note or "")
+    return f"{m.group(1)}/{m.group(2)}" if m else f"{100 * (1 - r.rmse):.1f}%"
+
+
+def parity_summary(results: Sequence[Any]) -> str:
+    """One line counting probe rows and decision rows apart.
+
+    A decision row (probe ``"<probe>:decisions"``) is a target's classifier decisions,
+    not a probe, so it is counted on its own: ``"2 probes within tolerance, 0 out of
+    tolerance; decisions: 1 target agrees enough, 1 does not"``.
+    """
+    probes = [r for r in results if not r.probe.endswith(":decisions")]
+    decided = [r for r in results if r.probe.endswith(":decisions")]
+    bad = sum(not r.passed for r in probes)
+    line = f"{len(probes) - bad} probes within tolerance, {bad} out of tolerance"
+    if decided:
+        no = sum(not r.passed for r in decided)
+        yes = len(decided) - no
+        line += (f"; decisions: {yes} target{'' if yes == 1 else 's'} agree{'s' if yes == 1 else ''} enough, "
+                 f"{no} do{'es' if no == 1 else ''} not")
+    return line
+
+
 def parity_tables(results: Sequence[Any], skipped: Sequence[tuple[str, str, str]]) -> str:
     """Parity results as text: probe errors, then classifier decisions, then skipped pairs.
 
@@ -137,8 +162,7 @@ def parity_tables(results: Sequence[Any], skipped: Sequence[tuple[str, str, str]
     if decided:
         rows = []
         for r in decided:
-            m = _AGREE.search(r.note or "")
-            agree = f"{m.group(1)}/{m.group(2)}" if m else f"{100 * (1 - r.rmse):.1f}%"
+            agree = decision_counts(r)
             note = _AGREE.sub("", r.note or "").strip(" ;,")
             rows.append([r.network, r.target, r.probe.rsplit(":", 1)[0], agree,
                          f"{100 * (1 - r.tolerance.rmse):g}%", ("pass" if r.passed else "FAIL") + (f": {note}" if note else "")])

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import shutil
 import time
 import warnings
@@ -279,6 +280,26 @@ def _spiking_accuracy(sim, built, cfg, x_test: dict, y_test: np.ndarray, probe: 
     return float(np.mean(pred == np.asarray(y_test)[:n].reshape(-1)))
 
 
+def resume_command(cfg: ExperimentConfig, out: str | Path) -> str:
+    """The command that continues ``cfg``'s interrupted training in ``out``.
+
+    Parameters
+    ----------
+    cfg
+        The config being trained; its :attr:`~ExperimentConfig.overrides` are repeated
+        as ``--set`` options, so the resumed run's config is the interrupted one's.
+    out
+        The run directory.
+
+    Returns
+    -------
+    str
+        ``nhw train CONFIG [--set KEY=VALUE ...] --out OUT --resume``, shell-quoted.
+    """
+    sets = [a for o in cfg.overrides for a in ("--set", o)]
+    return shlex.join(["nhw", "train", cfg.source, *sets, "--out", str(out), "--resume"])
+
+
 def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool = False, force: bool = False,
           verbose: int = 1, callbacks: list | None = None) -> TrainResult:
     """Train ``cfg``'s network on its data; with ``out`` write a run directory.
@@ -520,7 +541,7 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
     except KeyboardInterrupt as exc:
         if ckpt is not None and ckpt.exists():
             exc.add_note(f"nhw train: interrupted; the checkpoint {ckpt.dir} keeps every finished epoch: "
-                         f"continue with `nhw train {cfg.source} --out {out} --resume`")
+                         f"continue with `{resume_command(cfg, out)}`")
         raise
     finally:
         sim.close()

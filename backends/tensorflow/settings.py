@@ -236,6 +236,27 @@ def _params(cfg, cls) -> Iterable[str]:
         return []
 
 
+def stored_settings(network) -> dict:
+    """The settings ``configure_settings`` gave ``network`` (a copy; no defaults filled in).
+
+    Parameters
+    ----------
+    network : nengo.Network
+        The network whose config is read.
+
+    Returns
+    -------
+    dict
+        ``{setting: value}`` for each setting configured on the network, except
+        ``trainable`` (a per-object config parameter).
+    """
+    try:
+        stored = getattr(network.config[nengo.Network], _KEY)
+    except (AttributeError, KeyError, ConfigError):
+        stored = None
+    return dict(stored or {})
+
+
 def get_setting(network, name: str, default: Any = None) -> Any:
     """Value of setting ``name`` on ``network`` (else its default or ``default``)."""
     if name not in _SETTINGS:
@@ -261,10 +282,17 @@ def _explicit(cfg, obj) -> Any:
 def trainable_map(network) -> dict:
     """``{obj: bool}`` for every ensemble, ``ens.neurons``, connection and node.
 
-    Resolution, first match wins: a value for the object in the config of the
-    innermost enclosing network that has one (an explicit instance value or
-    the default given to ``configure_settings``), then a ``trainable`` value
-    set for an enclosing sub-network in its parent's config, then True.
+    Resolution, as in NengoDL, first match wins: a value for the object in the
+    config of the innermost enclosing network that has one (an explicit
+    instance value, a class value such as ``config[nengo.Ensemble].trainable``,
+    or the default given to ``configure_settings``), then (nhw extension) a
+    ``trainable`` value set for an enclosing sub-network in its parent's
+    config, then True. ``ens.neurons`` (the biases) that nothing configures
+    follow their ensemble, so ``trainable=False`` on an ensemble, instance or
+    class, freezes its encoders and its biases; a value given for the neurons
+    themselves (``config[ens.neurons]`` or ``config[nengo.ensemble.Neurons]``,
+    the latter also set by ``configure_settings(trainable=True/False)``) takes
+    precedence.
     """
     out: dict = {}
 
@@ -275,17 +303,22 @@ def trainable_map(network) -> dict:
             v = _explicit(parent.config, child)
             if v is not None:
                 net_flag = v
-        objs: list = list(net.ensembles) + [e.neurons for e in net.ensembles]
-        objs += list(net.connections) + list(net.nodes)
-        for obj in objs:
-            flag = None
+
+        def configured(obj):
             for n in reversed(chain):
                 flag = _explicit(n.config, obj)
                 if flag is not None:
-                    break
+                    return bool(flag)
+            return None
+
+        for obj in list(net.ensembles) + list(net.connections) + list(net.nodes):
+            flag = configured(obj)
             if flag is None:
                 flag = net_flag
             out[obj] = True if flag is None else bool(flag)
+        for ens in net.ensembles:
+            flag = configured(ens.neurons)
+            out[ens.neurons] = out[ens] if flag is None else flag
         for sub in net.networks:
             visit(sub, chain)
 

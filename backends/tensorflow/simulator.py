@@ -47,6 +47,7 @@ from nhw.backends.tensorflow.runtime.signals import SignalLayout
 from nhw.backends.tensorflow.api.param_methods import ParamsMixin
 from nhw.backends.tensorflow.api.prediction import PredictMixin
 from nhw.backends.tensorflow.api.training import TrainingMixin
+from nhw.backends.tensorflow.api.dl_compat import DLCompatMixin
 
 try:  # convolution is optional: a missing module must not break the core
     from nhw.backends.tensorflow.builders import conv_builders  # noqa: F401
@@ -73,7 +74,7 @@ def _interactive() -> bool:
     return sys.stdout.isatty()
 
 
-class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, SimulatorBase):
+class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, DLCompatMixin, SimulatorBase):
     """Simulate a nengo Network with TensorFlow.
 
     Parameters
@@ -86,8 +87,10 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
         Seed for the simulation's random streams (noise, processes); as in
         ``nengo.Simulator`` it defaults to ``network.seed + 1``.
     minibatch_size : int, optional
-        Number of independent samples simulated in parallel; ``None`` simulates
-        one and drops the batch axis from ``sim.data``.
+        Number of independent samples simulated in parallel. ``None`` (the
+        default) simulates one, sets ``sim.minibatch_size`` to 1 (as NengoDL
+        does) and drops the batch axis from ``sim.data``; inputs and
+        ``predict`` outputs keep their batch axis of 1.
     device : str, optional
         TensorFlow device string (e.g. ``"/cpu:0"``); ``None`` lets TF choose.
     progress_bar : bool
@@ -139,8 +142,11 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
                 attr="unroll_simulation",
                 obj=self,
             )
-        self.minibatch_size = None if minibatch_size is None else int(minibatch_size)
-        self._batch = 1 if minibatch_size is None else int(minibatch_size)
+        #: samples simulated in parallel (1 when none was given, as in NengoDL)
+        self.minibatch_size = 1 if minibatch_size is None else int(minibatch_size)
+        self._batch = self.minibatch_size
+        # whether minibatch_size was given: sim.data keeps a batch axis only then
+        self._minibatched = minibatch_size is not None
         self.device = device
         self.progress_bar = progress_bar
         self.dtype = dtype
@@ -314,19 +320,10 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
         self._probe_history: dict = {}
 
     def _name_io(self, network) -> None:
-        """Keras names of input Nodes and Probes (labels, made unique)."""
-        used: set = {"n_steps"}
+        """Keras names of input Nodes and Probes: NengoDL's (:mod:`.api.io_names`)."""
+        from nhw.backends.tensorflow.api.io_names import apply_io_names
 
-        def unique(base: str) -> str:
-            name, i = base, 1
-            while name in used:
-                name, i = f"{base}_{i}", i + 1
-            used.add(name)
-            return name
-
-        self._input_names = {n: unique(n.label or "node") for n in self.input_nodes}
-        self._probe_names = {p: unique(p.label or "probe") for p in self._probes}
-        self._probe_by_name = {v: k for k, v in self._probe_names.items()}
+        apply_io_names(self)
         self._object_names = object_names(network) if network is not None else {}
 
     @property
@@ -381,7 +378,7 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
     @property
     def data(self) -> SimulationData:
         if self._data is None:
-            axis = 0 if self.minibatch_size is None else 1
+            axis = 1 if self._minibatched else 0
             self._data = TFSimulationData(
                 self.model.params, self._probe_data, axis, self._current_built, lambda: self.closed
             )
@@ -455,6 +452,7 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
         if progress_bar is None and self.progress_bar and n_steps > 1 and _interactive():
             progress_bar = True  # nengo's live bar on a terminal, as NengoDL shows
         tracked = isinstance(progress_bar, ProgressBar) or progress_bar is True
+        recorded = {p: len(chunks) for p, chunks in self._probe_data.items()}
         if tracked:  # the bar prints its own closing line
             with ProgressTracker(progress_bar, Progress("Simulating", "Simulation", n_steps)) as pt:
                 self._simulate(n_steps, feed_data, record=True, commit=commit, progress=pt.total_progress)
@@ -462,11 +460,12 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
             self._simulate(n_steps, feed_data, record=True, commit=commit)
         if stateful:
             self._n_steps += n_steps
+        axis = 1 if self._minibatched else 0
         for p, chunks in self._probe_data.items():
-            if chunks and not self._keeps_history(p):
-                last = chunks[-1]
-                axis = 0 if self.minibatch_size is None else 1
-                chunks[:] = [np.take(last, [last.shape[axis] - 1], axis=axis)] if last.shape[axis] else []
+            if not self._keeps_history(p):
+                # as NengoDL: each call adds its last step, so the data grows one row per call
+                new = [c for c in chunks[recorded[p]:] if c.shape[axis]]
+                chunks[recorded[p]:] = [np.take(new[-1], [new[-1].shape[axis] - 1], axis=axis)] if new else []
         if self._data is not None:
             self._data.reset()
         if not tracked and self.progress_bar:
@@ -588,7 +587,7 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, Simulato
                         arr = arr[self._probe_keep(p, step0 + done, n)]
                     if record:
                         self._probe_data[p].append(
-                            arr[..., 0] if self.minibatch_size is None else np.moveaxis(arr, -1, 0)
+                            np.moveaxis(arr, -1, 0) if self._minibatched else arr[..., 0]
                         )
                     out[p].append(arr)
                 done += n

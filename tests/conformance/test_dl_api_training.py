@@ -63,8 +63,9 @@ def test_fit_validation_split():
             sim.fit(x, y, verbose=0, validation_split=0.1)
         with pytest.raises(ValidationError, match="not both"):
             sim.fit(x, y, verbose=0, validation_split=0.25, validation_data=(x, y))
-        with pytest.raises(UnsupportedFeatureError, match="sample_weights"):
-            sim.fit(x, y, verbose=0, validation_data=(x, y, np.ones(32)))
+        # NengoDL (Keras) accepts (x_val, y_val, sample_weight_val)
+        hist = sim.fit(x, y, verbose=0, validation_data=(x, y, np.ones(32)))
+        assert "val_loss" in hist.history
 
 
 def test_partial_last_batch_truncated_in_fit_and_evaluate():

@@ -170,9 +170,11 @@ def test_trainable_config_per_object_and_subnetwork():
         free = nengo.Ensemble(10, 1, neuron_type=nengo.RectifiedLinear(), label="free")
         net.config[fixed].trainable = False
         net.config[fixed.neurons].trainable = False
-        # only the encoders: the biases (ens.neurons) still train
+        # only the encoders: as NengoDL, the biases (ens.neurons) follow the ensemble
+        # unless configured themselves
         half = nengo.Ensemble(10, 1, neuron_type=nengo.RectifiedLinear(), label="half")
         net.config[half].trainable = False
+        net.config[half.neurons].trainable = True
         with nengo.Network(label="sub") as sub:
             inner = nengo.Ensemble(10, 1, neuron_type=nengo.RectifiedLinear(), label="inner")
             inner_conn = nengo.Connection(inner, inner, synapse=0.01)
@@ -271,7 +273,8 @@ def test_spiking_aware_forward_spikes_backward_rate():
         with tf.GradientTape() as tape:
             y = tf.reduce_sum(sim.keras_model({"inp": x}, training=True)["probe"] ** 2)
         grads = tape.gradient(y, sim.keras_model.trainable_weights)
-    for g, v in zip(grads, sim.keras_model.trainable_weights):
+        weights = sim.keras_model.trainable_weights  # keras_model is closed with the Simulator
+    for g, v in zip(grads, weights):
         assert g is not None, v.path
         g = tf.convert_to_tensor(g).numpy()
         assert np.all(np.isfinite(g)) and np.any(g != 0), v.path

@@ -1,5 +1,7 @@
 """End-to-end: nhw export / nhw import round trip through a NIR file."""
 
+from pathlib import Path
+
 import numpy as np
 from click.testing import CliRunner
 
@@ -65,8 +67,9 @@ def test_classifier_round_trip_keeps_data_feed_and_scoring(tmp_path):
     assert run("import", str(net), "-o", str(cfg)).exit_code == 0
     conf = yaml.safe_load(cfg.read_text())
     assert conf["data"] == {"name": "digits"}
+    shown = yaml.safe_load(Path("configs/digits.yaml").read_text())["deploy"]["presentation_time"]
     assert {k: conf["deploy"][k] for k in ("feed", "classify", "presentation_time")} == {
-        "feed": "input", "classify": "output", "presentation_time": 0.03}
+        "feed": "input", "classify": "output", "presentation_time": shown}
     assert "n_steps" not in conf["deploy"]  # a fed run's length follows its items
     assert "n_items" not in conf["deploy"]  # unset in digits.yaml: the whole test set, as there
     out = run("deploy", str(cfg), "--out", str(tmp_path / "run"))

@@ -180,6 +180,7 @@ def from_dict(data: dict[str, Any], source: str = "<dict>", *, check: bool = Tru
                 break
         raise ConfigError(msg) from None
     cfg._source = source
+    cfg._overrides = tuple(overrides)
     if source != "<dict>" and cfg.data is not None and cfg.data.path is not None:
         p = Path(cfg.data.path).expanduser()
         cfg.data.path = str(p if p.is_absolute() else (Path(source).parent / p).resolve())

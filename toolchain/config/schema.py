@@ -274,11 +274,17 @@ class ExperimentConfig(Section):
 
     _source: str = PrivateAttr("<dict>")
     _frozen: str | None = PrivateAttr(None)
+    _overrides: tuple[str, ...] = PrivateAttr(())
 
     @property
     def source(self) -> str:
         """The file this config was read from (``"<dict>"`` when built in Python)."""
         return self._source
+
+    @property
+    def overrides(self) -> tuple[str, ...]:
+        """The ``KEY=VALUE`` overrides (``--set``) applied to :attr:`source`, in order."""
+        return self._overrides
 
     @property
     def frozen(self) -> str | None:

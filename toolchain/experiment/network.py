@@ -7,7 +7,7 @@ from pathlib import Path
 import nengo
 import numpy as np
 
-from nhw.errors import ConfigError, DeployError, ToolchainError
+from nhw.errors import ConfigError, DeployError, ToolchainError, UserCodeError
 from nhw.toolchain import networks
 from nhw.toolchain.config.checks import check_names
 from nhw.toolchain.config.schema import ExperimentConfig
@@ -24,6 +24,8 @@ def build_network(cfg: ExperimentConfig) -> networks.BuiltNetwork:
     ------
     ConfigError
         A factory or zoo entry that fails to build, or a name the network lacks.
+    UserCodeError
+        The config's ``network.factory`` (the user's code) raised.
     DeployError
         Trained values that cannot be read or do not fit the network.
     """
@@ -35,6 +37,8 @@ def build_network(cfg: ExperimentConfig) -> networks.BuiltNetwork:
             built = networks.build(net.name, net.params, seed=cfg.seed)
     except ConfigError:
         raise
+    except UserCodeError as exc:  # the user's code failed, not the config: keep the kind and the cause
+        raise UserCodeError(f"{cfg.source}: network.{exc}") from exc.__cause__
     except ToolchainError as exc:
         raise ConfigError(f"{cfg.source}: network: {exc}") from None
     check_names(cfg, built)

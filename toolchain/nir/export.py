@@ -532,7 +532,9 @@ def export_nir(network: nengo.Network, *, dt: float = 0.001, allow_partial: bool
             built = model.params.get(ens)
             if ens in result.names and built is not None and getattr(built, "max_rates", None) is not None:
                 rates[result.names[ens]] = float(np.max(built.max_rates))
-        result.graph = to_profile(result.graph, chosen, dt=dt, max_rates=rates)
+        labels = {name: obj.label for obj, name in result.names.items()
+                  if isinstance(obj, nengo.Ensemble) and obj.label and obj.label != name}
+        result.graph = to_profile(result.graph, chosen, dt=dt, max_rates=rates, labels=labels)
         # what the peer cannot represent but may not matter for this input: listed, not refused
         result.remainder += [f"lower voltage bound: {line}"
                              for line in (result.graph.metadata or {}).get(UNCLAMPED_KEY, [])]

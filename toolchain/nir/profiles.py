@@ -317,7 +317,7 @@ def _downstream_weights(g: _Graph, name: str) -> list[str]:
 
 # --- export ---------------------------------------------------------------------------
 def to_profile(graph: nir.NIRGraph, profile: str | Profile, *, dt: float,
-               max_rates: dict[str, float] | None = None) -> nir.NIRGraph:
+               max_rates: dict[str, float] | None = None, labels: dict[str, str] | None = None) -> nir.NIRGraph:
     """The graph ``profile``'s peer runs, equivalent to the strict-NIR ``graph``.
 
     Parameters
@@ -331,6 +331,9 @@ def to_profile(graph: nir.NIRGraph, profile: str | Profile, *, dt: float,
     max_rates
         NIR node name -> highest firing rate (Hz) of that ensemble, used to decide
         whether a refractory period matters.
+    labels
+        NIR node name -> the nengo label of its ensemble, where they differ (a probe
+        labelled the same took the name): messages name the ensemble as labelled.
 
     Raises
     ------
@@ -429,7 +432,7 @@ def to_profile(graph: nir.NIRGraph, profile: str | Profile, *, dt: float,
         g.set(name, **changes)
 
     _merge_parallel_weights(g)
-    unclamped = _unclamped(g, profile)
+    unclamped = _unclamped(g, profile, labels or {})
     if profile.spikes_per_step:
         for name, node in list(g.nodes.items()):
             if isinstance(node, _NEURONS):
@@ -514,25 +517,34 @@ def _per_step_factor(node, profile: Profile, pdt: float) -> np.ndarray | None:
     return pdt / _arr(node.tau)
 
 
-def _unclamped(g: _Graph, profile: Profile) -> list[str]:
+def _ensemble(name: str, labels: dict[str, str]) -> str:
+    """``ensemble 'label'`` as the user labelled it (and the NIR node's name where it differs)."""
+    label = labels.get(name, name)
+    return f"ensemble '{label}'" + (f" (NIR node '{name}')" if label != name else "")
+
+
+def _unclamped(g: _Graph, profile: Profile, labels: dict[str, str]) -> list[str]:
     """Ensembles whose lower voltage bound the peer lacks, and whose input can go negative.
 
     nengo's ``LIF`` clamps its voltage at ``min_voltage`` (0 by default) and its
     ``SpikingRectifiedLinear`` ignores negative input; NIR's neurons and every peer's
     integrate negative input below zero.  The two agree while the input stays >= 0; with
     a negative weight or bias (inputs and spikes taken as >= 0) they can differ: such an
-    inhibited neuron fires later in the peer than in nengo.
+    inhibited neuron fires later in the peer than in nengo.  An ``IF`` that the profile
+    rewrote as a ``LIF`` (:func:`_if_as_lif`) is still nengo's ``SpikingRectifiedLinear``
+    and is described as one (``LIF(min_voltage=...)`` is no advice for it).
     """
     out = []
     for name, node in g.nodes.items():
         meta = node.metadata or {}
-        if isinstance(node, (nir.LIF, nir.CubaLIF)):
+        was_if = isinstance(node, nir.IF) or "nhw_if_as_lif" in meta
+        if was_if and meta.get("rectified_input"):
+            what = "nengo's SpikingRectifiedLinear ignores negative input"
+        elif isinstance(node, (nir.LIF, nir.CubaLIF)) and not was_if:
             floor = float(meta.get("min_voltage", 0.0))
             if not np.isfinite(floor):
                 continue
             what = f"nengo clamps its voltage at min_voltage={floor:g}"
-        elif isinstance(node, nir.IF) and meta.get("rectified_input"):
-            what = "nengo's SpikingRectifiedLinear ignores negative input"
         else:
             continue
         negative = any(np.any(_arr(g.nodes[p].weight) < 0) or np.any(_arr(getattr(g.nodes[p], "bias", 0.0)) < 0)
@@ -543,8 +555,8 @@ def _unclamped(g: _Graph, profile: Profile) -> list[str]:
         peer = ("floors it at -v_threshold" if isinstance(node, nir.IF) and profile.if_floor_at_minus_threshold
                 else "has no lower bound")
         fix = (" (build it with LIF(min_voltage=-np.inf), NIR's unbounded LIF, for an exact match)"
-               if isinstance(node, (nir.LIF, nir.CubaLIF)) else "")
-        out.append(f"ensemble '{name}': {what} and {profile.name} {peer}; its input can be negative, "
+               if not was_if else "")
+        out.append(f"{_ensemble(name, labels)}: {what} and {profile.name} {peer}; its input can be negative, "
                    f"so while it is, the peer's voltage goes lower and its spikes come later{fix}")
     return out
 

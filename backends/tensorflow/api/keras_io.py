@@ -7,6 +7,9 @@ input and probe buffers.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 from nengo.exceptions import ValidationError
 
@@ -62,20 +65,39 @@ class KerasIOMixin:
         return parts[0] if len(parts) == 1 else tf.concat(parts, axis=1)
 
     def _probe_steps(self, probe, n: int) -> int:
-        """How many samples ``probe`` records in a run of ``n`` steps."""
-        if not self._keeps_history(probe):
-            return 1
-        return int(np.count_nonzero(self._probe_keep(probe, 0, n)))
+        """How many steps of ``probe`` the Keras model outputs for a run of ``n`` steps.
+
+        Every step (``sample_every`` applies to ``run_steps``/``sim.data`` only, as
+        in NengoDL), or the last one for a probe without ``keep_history``.
+        """
+        return n if self._keeps_history(probe) else 1
 
     def _probe_keep(self, probe, step0: int, n: int) -> np.ndarray:
+        """Which of steps ``step0 + 1 .. step0 + n`` ``probe`` records (its ``sample_every``).
+
+        Inside :meth:`_every_step` (``predict``) every step is kept.
+        """
+        if getattr(self, "_all_steps", False):
+            return np.ones(n, dtype=bool)
         period = 1 if probe.sample_every is None else probe.sample_every / self.dt
         idx = np.arange(step0 + 1, step0 + n + 1)
         return idx % period < 1
 
+    @contextlib.contextmanager
+    def _every_step(self) -> Iterator[None]:
+        """Simulate with every step of every probe kept (NengoDL's ``predict``)."""
+        saved = getattr(self, "_all_steps", False)
+        self._all_steps = True
+        try:
+            yield
+        finally:
+            self._all_steps = saved
+
     def _keras_outputs(self, probes: list, n: int, batch: int) -> dict:
+        # every step, as NengoDL's predict/fit/evaluate (sample_every: run_steps only)
         out = {}
         for p, arr in zip(self._probes, probes):
-            keep = np.nonzero(self._probe_keep(p, 0, n))[0]
+            keep = np.arange(n)
             if not self._keeps_history(p):
                 keep = keep[-1:]
             if keep.size != n:

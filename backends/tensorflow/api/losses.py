@@ -53,36 +53,88 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def _norm_order(order: Any) -> float:
+    """The numeric order of a vector norm: any ``tf.norm`` vector ord, as a float.
+
+    ``"euclidean"`` is 2; any real number above 0 is a p-norm, ``np.inf`` the
+    max-norm. Anything else (``"fro"``, ``"nuc"``, 0, negatives, NaN, bools) is refused.
+    """
+    if isinstance(order, str):
+        if order == "euclidean":
+            return 2.0
+        raise ValueError(order)
+    if isinstance(order, bool) or not isinstance(order, numbers.Real):
+        raise TypeError(order)
+    value = float(order)
+    if not value > 0:  # also refuses NaN
+        raise ValueError(order)
+    return value
+
+
+def _step_axes(axis: Any, n_step_dims: int, obj: Any) -> tuple[int, ...]:
+    """Axes (of one timestep's output, negative from its end) as offsets into it."""
+    axes = (axis,) if _is_int(axis) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -n_step_dims <= a < n_step_dims:
+            raise ValidationError(
+                f"axis {a} is out of range for a probe output of {n_step_dims} dimension(s) per "
+                f"timestep (axes count from one timestep's output, batch and time excluded); "
+                f"received axis={axis!r}",
+                attr="axis",
+                obj=obj,
+            )
+        out.append(a % n_step_dims)
+    if len(set(out)) != len(out):
+        raise ValidationError(f"axis names the same axis twice; received {axis!r}", attr="axis", obj=obj)
+    return tuple(out)
+
+
 @keras.saving.register_keras_serializable(package="nhw")
 class Regularize(keras.losses.Loss):
-    """Penalise the magnitude of the output; ``y_true`` is ignored.
+    """Penalise the magnitude of a probed signal; ``y_true`` is ignored.
 
-    Meant as a per-probe loss, e.g. to keep firing rates low:
-    ``loss={rate_probe: Regularize()}`` with zeros as that probe's targets. Each
-    sample's value is ``weight * norm(y_pred - target)`` over ``axis``, where the
-    norm is the L1 (``order=1``) or L2 (``order=2``) norm, or, with
-    ``mean=True``, ``weight * mean(|y_pred - target| ** order)``.
+    As in NengoDL: the norm of the output is taken separately for every
+    minibatch item and timestep, over the output's dimensions (all of them, or
+    ``axis``), and the loss is the mean of those norms over batch, time and any
+    axes not reduced. For ``y_pred`` of ones with shape (2, 3, 4) the loss is
+    2.0 for ``order=2`` and 4.0 for ``order=1``.
+
+    Meant as a per-probe loss, e.g. ``loss={rate_probe: Regularize()}`` with
+    zeros of the probe's shape as that probe's targets.
 
     Parameters
     ----------
     order
-        1 or 2.
+        Order of the vector norm, as in ``tf.norm``: ``"euclidean"`` (the same
+        as 2), any real number above 0 (1 for L1, 2 for L2, ...) or ``np.inf``
+        (largest magnitude).
     axis
-        Axis or axes (of ``y_pred``, batch axis 0 included) to reduce. None
-        reduces every axis except the batch axis, giving one value per sample.
+        Axis, or tuple of axes, of one timestep's output (batch and time axes
+        are not counted) along which the norm is taken; negative values count
+        from the end. None takes it over all the output's dimensions.
     weight
-        Non-negative factor on the penalty.
+        Non-negative factor on the penalty (nhw extension; default 1).
     target
-        Value the output is pulled towards (0 penalises the magnitude itself).
+        Value the output is pulled towards; the norm is of ``y_pred - target``
+        (nhw extension; default 0, the magnitude itself).
     mean
-        Use the mean of ``|x| ** order`` instead of the norm.
+        Use the mean of ``|y_pred - target| ** order`` over the axes instead of
+        the norm (nhw extension; needs a finite ``order``).
     name, reduction, dtype
         As :class:`keras.losses.Loss`.
+
+    Notes
+    -----
+    ``y_pred`` has shape (batch, n_steps, ...) as a probe's output. A 2-D
+    ``y_pred`` is taken as (batch, dims), one timestep; a 1-D one as one value
+    per item. Unlike ``tf.norm``, the gradient of a norm of an all-zero output
+    is 0, not NaN.
     """
 
     def __init__(
         self,
-        order: int = 2,
+        order: float | str = 2,
         axis: int | tuple[int, ...] | None = None,
         weight: float = 1.0,
         target: float = 0.0,
@@ -92,8 +144,19 @@ class Regularize(keras.losses.Loss):
         dtype: Any = None,
     ) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        if isinstance(order, bool) or order not in (1, 2):
-            raise ValidationError(f"expected order 1 or 2; received {order!r}", attr="order", obj=self)
+        try:
+            p = _norm_order(order)
+        except (TypeError, ValueError):
+            raise ValidationError(
+                "expected a tf.norm vector order: 'euclidean', a number above 0 or np.inf; "
+                f"received {order!r}",
+                attr="order",
+                obj=self,
+            ) from None
+        if mean and p == float("inf"):
+            raise ValidationError(
+                f"expected a finite order with mean=True; received {order!r}", attr="order", obj=self
+            )
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
             raise ValidationError(
                 f"expected a non-negative number for weight; received {weight!r}",
@@ -104,43 +167,62 @@ class Regularize(keras.losses.Loss):
             raise ValidationError(f"expected a number for target; received {target!r}", attr="target", obj=self)
         if axis is not None and not _is_int(axis):
             # JSON configs turn tuples into lists, so accept any sequence of ints
-            if isinstance(axis, str) or not hasattr(axis, "__iter__") or not all(_is_int(a) for a in axis):
+            if (
+                isinstance(axis, str)
+                or not hasattr(axis, "__iter__")
+                or not all(_is_int(a) for a in axis)
+                or len(axis) == 0
+            ):
                 raise ValidationError(
                     f"expected axis None, an int or a tuple of ints; received {axis!r}",
                     attr="axis",
                     obj=self,
                 )
             axis = tuple(int(a) for a in axis)
-        self.order = int(order)
+        self.order = order if isinstance(order, str) else (int(order) if p.is_integer() else p)
+        self._p = p
         self.axis = axis
         self.weight = float(weight)
         self.target = float(target)
         self.mean = bool(mean)
 
+    def _norm(self, x: Any, axes: tuple[int, ...]) -> Any:
+        p = self._p
+        mag = ops.abs(x)
+        if self.mean:
+            return ops.mean(mag if p == 1 else ops.power(mag, p), axis=axes)
+        if p == float("inf"):
+            return ops.max(mag, axis=axes)
+        if p == 1:
+            return ops.sum(mag, axis=axes)
+        s = ops.sum(ops.square(x) if p == 2 else ops.power(mag, p), axis=axes)
+        # the root has an infinite derivative at 0 (e.g. a silent population), so
+        # take it of a safe value and put the exact 0 back afterwards
+        pos = s > 0
+        safe = ops.where(pos, s, ops.ones_like(s))
+        root = ops.sqrt(safe) if p == 2 else ops.power(safe, 1.0 / p)
+        return ops.where(pos, root, ops.zeros_like(s))
+
     def call(self, y_true: Any, y_pred: Any) -> Any:
-        """Per-sample penalty on ``y_pred`` (``y_true`` is unused)."""
+        """The penalty on ``y_pred`` (``y_true`` is unused), one value per minibatch item."""
         x = ops.convert_to_tensor(y_pred)
         if self.target != 0.0:
             x = x - ops.cast(self.target, x.dtype)
-        axis = self.axis
-        if axis is None:
-            # one value per sample; a 1-D y_pred is one scalar per sample already
-            axis = tuple(range(1, len(x.shape)))
-            if not axis:
-                x = ops.expand_dims(x, -1)
-                axis = (1,)
-        mag = ops.abs(x) if self.order == 1 else ops.square(x)
-        if self.mean:
-            out = ops.mean(mag, axis=axis)
-        elif self.order == 1:
-            out = ops.sum(mag, axis=axis)
+        if len(x.shape) < 2:
+            x = ops.expand_dims(x, -1)  # one value per item: (batch, 1)
+        lead = 2 if len(x.shape) >= 3 else 1  # batch and time axes (time absent in 2-D)
+        n_step_dims = len(x.shape) - lead
+        if self.axis is None:
+            axes = tuple(range(lead, len(x.shape)))
         else:
-            s = ops.sum(mag, axis=axis)
-            # sqrt has an infinite derivative at 0 (e.g. a silent population), so
-            # take it of a safe value and put the exact 0 back afterwards
-            pos = s > 0
-            out = ops.where(pos, ops.sqrt(ops.where(pos, s, ops.ones_like(s))), ops.zeros_like(s))
-        return out * ops.cast(self.weight, out.dtype)
+            axes = tuple(lead + a for a in _step_axes(self.axis, n_step_dims, self))
+        norms = self._norm(x, axes)
+        # one value per item (the mean over its timesteps and unreduced axes): Keras
+        # then averages over the batch, which under a distribution strategy is the
+        # global batch (a scalar here was summed over the replicas instead)
+        if len(norms.shape) > 1:
+            norms = ops.mean(norms, axis=tuple(range(1, len(norms.shape))))
+        return norms * ops.cast(self.weight, norms.dtype)
 
     def get_config(self) -> dict:
         """Configuration for serialisation (the constructor's arguments)."""

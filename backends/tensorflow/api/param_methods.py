@@ -15,19 +15,48 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
+import warnings
+
 import numpy as np
 import nengo
+from nengo.base import ObjView
+from nengo.ensemble import Neurons
 from nengo.exceptions import SimulationError, ValidationError
 
 from nhw.backends.atomic import write_bytes
+from nhw.errors import ObjectTypeError
 from nhw.backends.tensorflow.api.freeze import apply_params, connection_params, ensemble_params
 
 FORMAT = "nhw-params/1"
 _MANIFEST = "__manifest__"
+#: prefix of the simulation-state entries written by ``save_params(include_state=True)``
+_STATE = "state:"
 
 
 def _sha(a: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+def _single(objs: Any) -> bool:
+    """Whether ``objs`` is one object rather than a collection of them.
+
+    Nengo objects (and ``ens.neurons``, slices) define ``__getitem__``, so they
+    iterate by accident; they, strings and non-iterables are single objects.
+    """
+    single_types = (nengo.base.NengoObject, nengo.Network, Neurons, ObjView, str, bytes)
+    return isinstance(objs, single_types) or not isinstance(objs, Iterable)
+
+
+def _state_flag(include_state: bool, include_non_trainable: bool | None, what: str) -> bool:
+    """``include_state``, or NengoDL's deprecated ``include_non_trainable`` (with a warning)."""
+    if include_non_trainable is None:
+        return bool(include_state)
+    warnings.warn(
+        f"{what}: include_non_trainable is deprecated (as in NengoDL 3.2); use include_state instead",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return bool(include_non_trainable)
 
 
 class ParamsMixin:
@@ -54,16 +83,20 @@ class ParamsMixin:
                 out[f"layer:{v.path}"] = v
         return out
 
-    def _objects(self, objs: Any) -> list:
+    def _objects(self, objs: Any, what: str = "get_nengo_params") -> list:
+        """The Ensembles and Connections ``objs`` names (a Network: all of its own).
+
+        ``ens.neurons`` stands for its ensemble, as in NengoDL.
+        """
         if isinstance(objs, nengo.Network):
             return list(objs.all_ensembles) + list(objs.all_connections)
-        if isinstance(objs, (nengo.Ensemble, nengo.Connection)):
-            return [objs]
-        out = list(objs)
+        out = [objs] if _single(objs) else list(objs)
+        out = [o.ensemble if isinstance(o, Neurons) else o for o in out]
         for o in out:
             if not isinstance(o, (nengo.Ensemble, nengo.Connection)):
                 raise ValidationError(
-                    f"expected Ensembles and Connections; got {o!r} ({type(o).__name__})", attr="objs"
+                    f"{what}: expected Ensembles, Connections or ens.neurons; received "
+                    f"{o!r} ({type(o).__name__})", attr="objs"
                 )
         return out
 
@@ -73,7 +106,8 @@ class ParamsMixin:
         Parameters
         ----------
         objs
-            An Ensemble or Connection, or a list of them.
+            An Ensemble or Connection (``ens.neurons`` stands for its
+            ensemble, as in NengoDL), or a list of them.
         as_dict
             Return ``{object label: params}`` instead of a list (NengoDL's
             option); every object then needs a label, unique among ``objs``.
@@ -85,9 +119,23 @@ class ParamsMixin:
             ``normalize_encoders``; for a connection ``solver``/``function``/
             ``transform`` (decoded) or ``transform``. A single object gives a
             dict (with ``as_dict``: a one-entry dict keyed by its label).
+
+        Raises
+        ------
+        nengo.exceptions.ValidationError
+            (a ValueError, as NengoDL raises) for an object that is not an
+            Ensemble or Connection of this network, or for an ensemble of
+            ``nengo.Direct`` neurons (nengo ignores the encoders of those).
         """
-        single = isinstance(objs, (nengo.Ensemble, nengo.Connection))
+        single = _single(objs)
         objs = self._objects(objs)
+        for o in objs:
+            if isinstance(o, nengo.Ensemble) and isinstance(o.neuron_type, nengo.Direct):
+                raise ValidationError(
+                    f"get_nengo_params: {o} has nengo.Direct neurons, whose parameters nengo's "
+                    "builder ignores; expected an ensemble of spiking or rate neurons (read a "
+                    "Direct ensemble's values from sim.data instead)", attr="objs"
+                )
         out = [self._nengo_params(o) for o in objs]
         if as_dict:
             labels = [o.label for o in objs]
@@ -129,14 +177,48 @@ class ParamsMixin:
 
         Freezing a Network also freezes untrained decoded connections, since
         nengo would otherwise re-solve them for the new ensemble parameters.
+
+        Parameters
+        ----------
+        objs
+            A Network, Ensemble or Connection of this Simulator's network, or a
+            list of them.
+
+        Raises
+        ------
+        nhw.errors.ObjectTypeError
+            (a TypeError, as NengoDL raises) for another kind of object of the
+            network, e.g. a Node or Probe, which have no parameters to store.
+        nengo.exceptions.ValidationError
+            For an object that is not part of this Simulator's network.
         """
         self._check_open("freeze_params")
+        self._check_freezable(objs)
         todo = {}
-        for o in self._objects(objs):
+        for o in self._objects(objs, "freeze_params"):
             params = self._nengo_params(o)
             if params:
                 todo[o] = params
         apply_params(todo)
+
+    def _check_freezable(self, objs: Any) -> None:
+        """Raise NengoDL's error types for what ``freeze_params`` cannot store."""
+        net = self.model.toplevel
+        members = None if net is None else {id(o) for o in [net, *net.all_objects]}
+        for o in [objs] if _single(objs) else list(objs):
+            member = members is None or id(o) in members
+            if member and not isinstance(o, (nengo.Network, nengo.Ensemble, nengo.Connection)):
+                raise ObjectTypeError(
+                    f"freeze_params: {o} is a {type(o).__name__}, which has no parameters to "
+                    "store; expected a Network, Ensemble or Connection"
+                )
+            if not member:
+                hint = f" (for its ensemble's parameters pass {o}.ensemble)" if isinstance(o, Neurons) else ""
+                raise ValidationError(
+                    f"freeze_params: {o!r} ({type(o).__name__}) is not a member of the network used "
+                    f"to build this Simulator; expected its Network, Ensembles or Connections{hint}",
+                    attr="objs",
+                )
 
     def frozen_arrays(self, objs: Any = None) -> dict:
         """Trained values as ``{"<object name>/<attr>": array}`` for :func:`.freeze.apply_frozen`.
@@ -172,16 +254,40 @@ class ParamsMixin:
         return out
 
     # --- files ---------------------------------------------------------------
-    def save_params(self, path: str | os.PathLike) -> Path:
+    def _state_arrays(self) -> dict:
+        """``{"state:<i>": array}``: the simulation state that carries between steps."""
+        return {f"{_STATE}{i}": np.asarray(v) for i, v in enumerate(self._loop.state_values(self._tensors))}
+
+    def save_params(self, path: str | os.PathLike, include_state: bool = False,
+                    include_non_trainable: bool | None = None) -> Path:
         """Save every trainable value to ``path`` (``.npz``), atomically.
 
         Raises if any value is NaN/Inf (a diverged run never overwrites a good file).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file; ``.npz`` is appended unless it ends so.
+        include_state : bool
+            Also save the simulation state (neuron voltages, synapse and
+            learning-rule state: what carries from one step to the next), as
+            NengoDL does. The simulation time is not saved.
+        include_non_trainable : bool, optional
+            NengoDL's deprecated name of ``include_state`` (warns).
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
         """
+        include_state = _state_flag(include_state, include_non_trainable, "save_params")
         self._check_open("save_params")
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_suffix(path.suffix + ".npz")
         arrays = {name: np.asarray(v.numpy()) for name, v in self._named_values().items()}
+        if include_state:
+            arrays.update(self._state_arrays())
         bad = [n for n, a in arrays.items() if not np.all(np.isfinite(a))]
         if bad:
             raise SimulationError(f"save_params: parameter(s) {bad[:5]} contain NaN/Inf; not saving to {path}")
@@ -196,12 +302,25 @@ class ParamsMixin:
         write_bytes(path, buf.getvalue())
         return path
 
-    def load_params(self, path: str | os.PathLike) -> None:
+    def load_params(self, path: str | os.PathLike, include_state: bool = False,
+                    include_non_trainable: bool | None = None) -> None:
         """Load values saved by :meth:`save_params`, matched by name.
 
         Every name, shape and checksum is verified before any value is
         assigned; on any mismatch nothing changes.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file (``.npz`` may be left off).
+        include_state : bool
+            Also load the simulation state, which the file must hold
+            (``save_params(include_state=True)``), as NengoDL does. Without it a
+            saved state is left unused.
+        include_non_trainable : bool, optional
+            NengoDL's deprecated name of ``include_state`` (warns).
         """
+        include_state = _state_flag(include_state, include_non_trainable, "load_params")
         self._check_open("load_params")
         path = Path(path)
         if not path.exists() and path.with_suffix(path.suffix + ".npz").exists():
@@ -218,6 +337,25 @@ class ParamsMixin:
             raise ValidationError(
                 f"load_params: {path} has format {manifest.get('format')!r}; expected {FORMAT!r}", attr="path"
             )
+        saved_state = {k: arrays.pop(k) for k in [k for k in arrays if k.startswith(_STATE)]}
+        for name, a in saved_state.items():
+            if manifest["params"].get(name, {}).get("sha256") != _sha(a):
+                raise ValidationError(
+                    f"load_params: {path}: checksum mismatch for {name!r} (file corrupted)", attr="path"
+                )
+        state = self._state_arrays() if include_state else {}
+        if include_state:
+            if not saved_state:
+                raise ValidationError(
+                    f"load_params(include_state=True): {path} holds no simulation state; expected a "
+                    "file written by save_params(path, include_state=True)", attr="include_state"
+                )
+            if set(saved_state) != set(state) or any(saved_state[k].shape != state[k].shape for k in state):
+                raise ValidationError(
+                    f"load_params(include_state=True): the state in {path} does not match this "
+                    f"Simulator's ({len(saved_state)} saved arrays, {len(state)} expected, or their "
+                    "shapes differ: same network and minibatch_size expected)", attr="include_state"
+                )
         targets = self._named_values()
         missing = sorted(set(targets) - set(arrays))
         extra = sorted(set(arrays) - set(targets))
@@ -239,6 +377,12 @@ class ParamsMixin:
                 )
         for name, a in arrays.items():
             targets[name].assign(a.astype(targets[name].dtype))
+        if include_state:
+            self._tensors = self._loop.state_from_values(
+                [saved_state[k].astype(state[k].dtype) for k in sorted(state, key=lambda k: int(k[len(_STATE):]))]
+            )
+            if self._data is not None:
+                self._data.reset()
 
     # --- gradients -------------------------------------------------------------
     def check_gradients(

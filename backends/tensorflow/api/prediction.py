@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 from nengo.exceptions import ValidationError
 
-from nhw.backends.tensorflow.runtime.predict import check_batch, fmt_seconds as _fmt, normalize_inputs, truncate_batch
+from nhw.backends.tensorflow.runtime.predict import (check_batch, fmt_seconds as _fmt, is_dynamic, normalize_inputs,
+                                                     split_steps_input, truncate_batch)
 
 #: Keras ``predict`` arguments about data loading: accepted, nothing to do here
 _NO_EFFECT_PREDICT_KWARGS = frozenset({"max_queue_size", "workers", "use_multiprocessing"})
@@ -30,8 +31,10 @@ class PredictMixin:
         ----------
         x
             Input data: an array for the first input Node, a list in network order,
-            or a dict keyed by Node or label, each ``(minibatch_size, n_steps, size_out)``.
-            Nodes without data compute their own output.
+            or a dict keyed by Node, name (``sim.get_name``: ``"node_1"``) or label,
+            each ``(minibatch_size, n_steps, size_out)``; the dict may hold the
+            special ``"n_steps"`` input, ``(minibatch_size, 1)`` copies of the number
+            of steps. Nodes without data compute their own output.
         n_steps
             Number of steps (required without data; must agree with the data).
         stateful
@@ -50,7 +53,11 @@ class PredictMixin:
         x, n_steps
             As for :meth:`predict_on_batch`; the number of samples may be any
             multiple of ``minibatch_size``. Other numbers are cut down to the
-            largest multiple, with a warning (as in NengoDL).
+            largest multiple, with a warning (as in NengoDL). ``x`` may also be
+            a generator or ``tf.data.Dataset`` yielding such dicts (keyed by
+            name), lists or arrays; its elements are read (up to ``steps``) and
+            simulated together. Probes with ``sample_every`` return every step
+            (as in NengoDL; only ``run_steps`` thins them).
         stateful
             False: every minibatch starts from the current state, which is
             left unchanged. True: each minibatch continues from the previous
@@ -94,11 +101,27 @@ class PredictMixin:
                 "with configure_settings(stateful=False)"
             )
             stateful = False
-        data = normalize_inputs(x, self.input_nodes, n_steps, what)
+        steps_rows = None
+        if multiple and is_dynamic(x):
+            # a generator or dataset: read it all (up to ``steps`` elements), then
+            # simulate its samples as arrays
+            from nhw.backends.tensorflow.api.dynamic_inputs import collect_inputs
+
+            data, n_steps, steps_rows = collect_inputs(self, x, n_steps, steps, what)
+            steps = None
+        else:
+            x, n_steps, steps_rows = split_steps_input(x, n_steps, what)
+            data = normalize_inputs(x, self.input_nodes, n_steps, what, self._input_names)
         if multiple:
             data = truncate_batch(data, self._batch, what)
         else:
             check_batch(data, self._batch, what, multiple=False)
+            if not data and steps_rows is not None and steps_rows != self._batch:
+                raise ValidationError(
+                    f"{what}: the 'n_steps' input has {steps_rows} rows; expected {self._batch} "
+                    "(the Simulator's minibatch_size)",
+                    attr="x",
+                )
         if data:
             n_steps = next(iter(data.values())).shape[1]
         if n_steps is None:
@@ -108,7 +131,7 @@ class PredictMixin:
         if isinstance(n_steps, bool) or int(n_steps) != n_steps or n_steps < 1:
             raise ValidationError(f"{what}: n_steps must be a positive integer; got {n_steps!r}", attr="n_steps")
         n_steps = int(n_steps)
-        total = next(iter(data.values())).shape[0] if data else self._batch
+        total = next(iter(data.values())).shape[0] if data else max(steps_rows or 0, self._batch)
         n_batches = total // self._batch
         if steps is not None:
             if isinstance(steps, bool) or int(steps) != steps or steps < 1:
@@ -119,6 +142,19 @@ class PredictMixin:
         t0 = _time.time()
         if cbs is not None:
             cbs.on_predict_begin()
+        with self._every_step():  # sample_every thins run_steps' records only (NengoDL)
+            self._predict_batches(data, n_steps, n_batches, stateful, cbs, results)
+        if cbs is not None:
+            cbs.on_predict_end()
+        if verbose != 0:
+            self._say(f"Simulation finished in {_fmt(_time.time() - t0)}")
+        out = {p: np.concatenate(v, axis=0) for p, v in results.items()}
+        out = {p: v if self._keeps_history(p) else v[:, -1:] for p, v in out.items()}
+        return out
+
+    def _predict_batches(self, data: dict, n_steps: int, n_batches: int, stateful: bool, cbs: Any,
+                         results: dict) -> None:
+        """Simulate ``n_batches`` minibatches of ``data``, appending each probe's output to ``results``."""
         for i in range(n_batches):
             start = i * self._batch
             part = {k: v[start:start + self._batch] for k, v in data.items()}
@@ -139,13 +175,6 @@ class PredictMixin:
                 # callbacks (IsolateState) may reset the state between minibatches
                 # keyed by probe name, like the Keras model's outputs
                 cbs.on_predict_batch_end(i, {"outputs": {self._probe_names[p]: v for p, v in batch_out.items()}})
-        if cbs is not None:
-            cbs.on_predict_end()
-        if verbose != 0:
-            self._say(f"Simulation finished in {_fmt(_time.time() - t0)}")
-        out = {p: np.concatenate(v, axis=0) for p, v in results.items()}
-        out = {p: v if self._keeps_history(p) else v[:, -1:] for p, v in out.items()}
-        return out
 
     def _predict_callbacks(self, callbacks: Any, verbose: Any, n_batches: int):
         """A Keras ``CallbackList`` for predict (None when there is nothing to call)."""

@@ -126,7 +126,7 @@ class SignalValues(Mapping):
             holder, idx = self._moved.get(sig, (sig, None))
             flat = lay.assemble(holder.base, sim._loop.state_values(sim._tensors))[lay.indices(holder)]
             val = (flat if idx is None else flat[idx]).reshape(tuple(sig.shape) + (sim._batch,))
-            val = val[..., 0] if sim.minibatch_size is None else np.moveaxis(val, -1, 0)
+            val = np.moveaxis(val, -1, 0) if sim._minibatched else val[..., 0]
         elif getattr(sig, "sparse", False):
             val = sig.initial_value
         elif sig.base in sim._assemble.by_base:

@@ -20,9 +20,10 @@ from nengo.exceptions import SimulationError, ValidationError
 
 from nhw.errors import UnsupportedFeatureError
 
-from nhw.backends.tensorflow.api import executions, train_checks
+from nhw.backends.tensorflow.api import executions, sample_weights, train_checks
 from nhw.backends.tensorflow.api.keras_io import STEPS_KEY
-from nhw.backends.tensorflow.runtime.predict import normalize_inputs, truncate_batch
+from nhw.backends.tensorflow.api.dynamic_inputs import keras_dataset
+from nhw.backends.tensorflow.runtime.predict import is_dynamic, normalize_inputs, split_steps_input, truncate_batch
 from nhw.backends.tensorflow.settings import get_setting
 
 
@@ -89,7 +90,7 @@ class TrainingMixin:
             keeps one batch per call.
         """
         self._check_open("compile")
-        self._check_trainable("compile")
+        # as NengoDL: inference_only=True still compiles (for evaluate); only fit is refused
         losses = self._per_probe(loss, "loss", default_all=True)
         if isinstance(metrics, Mapping):
             mets = {k: (list(v) if isinstance(v, (list, tuple)) else [v])
@@ -129,14 +130,16 @@ class TrainingMixin:
     def _check_trainable(self, what: str) -> None:
         if self.inference_only:
             raise SimulationError(
-                f"{what}: this Simulator was built with inference_only=True "
-                "(configure_settings(inference_only=False) to train)"
+                f"{what}: this Simulator was built with inference_only=True, so it has nothing to train; "
+                f"expected a Simulator built with configure_settings(inference_only=False) for {what} "
+                "(compile, evaluate and predict work with inference_only=True)"
             )
 
     # --- data -------------------------------------------------------------------
     def _xy(self, x: Any, y: Any, n_steps: int | None, what: str, need_y: bool) -> tuple:
         """Validated ``({input name: array}, {probe name: array})``."""
-        xd = normalize_inputs(x, self.input_nodes, n_steps, what)
+        x, n_steps, steps_rows = split_steps_input(x, n_steps, what)
+        xd = normalize_inputs(x, self.input_nodes, n_steps, what, self._input_names)
         if xd:
             n_steps = next(iter(xd.values())).shape[1]
         yd: dict = {}
@@ -177,7 +180,7 @@ class TrainingMixin:
                 n_steps = next(iter(yd.values())).shape[1] if yd else None
             if n_steps is None:
                 raise ValidationError(f"{what}: give input data or n_steps", attr="n_steps")
-            n = next(iter(yd.values())).shape[0] if yd else self._batch
+            n = next(iter(yd.values())).shape[0] if yd else (steps_rows or self._batch)
             xd = {None: np.zeros((n, int(n_steps), 0))}
         sizes = {a.shape[0] for a in xd.values()} | {a.shape[0] for a in yd.values()}
         if len(sizes) > 1:
@@ -204,24 +207,22 @@ class TrainingMixin:
                  validation_split: float = 0.0):
         """A batched ``tf.data.Dataset`` of ``(inputs, targets)`` (and the validation
         part when ``validation_split`` is given: then a pair of datasets)."""
-        if isinstance(x, tf.data.Dataset):
+        if is_dynamic(x):
+            kind = "tf.data.Dataset" if isinstance(x, tf.data.Dataset) else "generator"
             if y is not None:
-                raise ValidationError(f"{what}: with a tf.data.Dataset give targets inside it, not as y", attr="y")
+                raise ValidationError(
+                    f"{what}: y must be None when x is a {kind}; expected the targets inside x's "
+                    f"(inputs, targets) elements; received y of type {type(y).__name__}",
+                    attr="y",
+                )
             if validation_split:
                 raise ValidationError(
                     f"{what}: validation_split={validation_split!r} needs array data; with a "
-                    "tf.data.Dataset pass validation_data=<another dataset> instead",
+                    f"{kind} pass validation_data=<another dataset or generator> instead",
                     attr="validation_split",
                 )
-            spec = x.element_spec
-            first = tf.nest.flatten(spec)[0]
-            if first.shape.rank and first.shape[0] is None:
-                raise ValidationError(
-                    f"{what}: the dataset's batch size is not static (element shape {first.shape}); "
-                    "batch it with drop_remainder=True",
-                    attr="x",
-                )
-            return x
+            # named, cast and batched to a static shape (dynamic_inputs.py)
+            return keras_dataset(self, x, n_steps, what, need_y)
         xd, yd = self._xy(x, y, n_steps, what, need_y)
         bs = self._batch if batch_size is None else int(batch_size)
         # NengoDL's rule: a partial last minibatch is dropped, with a warning
@@ -338,8 +339,11 @@ class TrainingMixin:
         Parameters
         ----------
         x
-            Inputs as for :meth:`predict` (array, list, dict keyed by Node or
-            label) or a ``tf.data.Dataset`` of ``(inputs, targets)`` keyed by name.
+            Inputs as for :meth:`predict` (array, list, dict keyed by Node, name
+            or label, optionally with the ``"n_steps"`` input), or a generator or
+            ``tf.data.Dataset`` of ``(inputs, targets)`` elements keyed by name; a
+            dataset batched without ``drop_remainder`` is re-batched to
+            ``minibatch_size`` (see :mod:`.dynamic_inputs`).
         y
             Targets: an array for the only probe with a loss, a list, or a dict
             keyed by Probe or probe name; each ``(batch, n_steps, size)``.
@@ -377,26 +381,32 @@ class TrainingMixin:
             raise ValidationError(
                 "fit: give validation_data or validation_split, not both", attr="validation_split"
             )
-        ds = self._dataset(x, y, n_steps, "fit", batch_size, shuffle, need_y=True,
+        weights = self._sample_weight(kwargs.pop("sample_weight", None), x, y, "fit")
+        # weighted: the items are shuffled with their weights (sample_weights.with_weights)
+        ds = self._dataset(x, y, n_steps, "fit", batch_size, shuffle and weights is None, need_y=True,
                            validation_split=validation_split)
         if validation_split:
             ds, validation_data = ds
+            if weights is not None:
+                validation_data = self._weighted(validation_data, weights, batch_size, "fit",
+                                                 start=int(ds.cardinality()) * self._batch_of(batch_size))
         elif validation_data is not None:
-            if isinstance(validation_data, tf.data.Dataset):
-                vx, vy = validation_data, None
+            if is_dynamic(validation_data):
+                vx, vy, vw = validation_data, None, None
             else:
                 if not isinstance(validation_data, (list, tuple)) or len(validation_data) not in (2, 3):
                     raise ValidationError(
-                        "fit: validation_data must be (x_val, y_val) or a tf.data.Dataset; got "
-                        f"{type(validation_data).__name__}", attr="validation_data"
-                    )
-                if len(validation_data) == 3:
-                    raise UnsupportedFeatureError(
-                        "fit: validation_data=(x_val, y_val, sample_weights) is not supported; "
-                        "expected (x_val, y_val); weight the loss in the loss function instead"
+                        "fit: validation_data must be (x_val, y_val), (x_val, y_val, sample_weight_val) "
+                        f"or a tf.data.Dataset; got {type(validation_data).__name__}", attr="validation_data"
                     )
                 vx, vy = validation_data[0], validation_data[1]
+                vw = self._sample_weight(validation_data[2] if len(validation_data) == 3 else None,
+                                         vx, vy, "fit(validation_data)")
             validation_data = self._dataset(vx, vy, None, "fit(validation_data)", batch_size, False, True)
+            if vw is not None:
+                validation_data = self._weighted(validation_data, vw, batch_size, "fit(validation_data)")
+        if weights is not None:
+            ds = self._weighted(ds, weights, batch_size, "fit", shuffle=shuffle)
         callbacks = list(kwargs.get("callbacks") or [])
         if getattr(self, "_quantizer", None) is not None:
             from nhw.backends.tensorflow.builders import chip_quantize
@@ -443,6 +453,39 @@ class TrainingMixin:
             checks.raise_failure()
         self._guard_finite(before, "fit")
         return history
+
+    def _sample_weight(self, sample_weight: Any, x: Any, y: Any, what: str) -> Any:
+        """Validated ``sample_weight`` of ``fit``/``evaluate`` (None if not given).
+
+        As in NengoDL (Keras), one weight per minibatch item, ``(n,)``, or per item and
+        timestep, ``(n, n_steps)``, or a dict of those keyed by Probe or probe name. With
+        a ``tf.data.Dataset`` or generator the weights belong inside it, as Keras requires.
+        """
+        if sample_weight is None:
+            return None
+        if y is None:
+            raise ValidationError(
+                f"{what}: sample_weight needs the targets y given as arrays (x: {type(x).__name__}, y: None); "
+                "with a tf.data.Dataset or generator, expected the weights inside it, as "
+                "(inputs, targets, sample_weights) elements, and sample_weight=None",
+                attr="sample_weight",
+            )
+        return sample_weights.check_sample_weight(sample_weight, sample_weights.n_samples(y), self._probe_key,
+                                                  what)
+
+    def _batch_of(self, batch_size: Any) -> int:
+        return self._batch if batch_size is None else int(batch_size)
+
+    def _weighted(self, ds: Any, weights: Any, batch_size: Any, what: str, start: int = 0,
+                  shuffle: bool = False) -> Any:
+        """``ds`` of array data (ordered) with the weights added to every batch."""
+        if int(ds.cardinality()) < 0:
+            raise ValidationError(
+                f"{what}: sample_weight needs array data of a known number of samples; expected x and y "
+                "as arrays (or the weights inside a dataset); received data of unknown length",
+                attr="sample_weight",
+            )
+        return sample_weights.with_weights(ds, weights, self._batch_of(batch_size), start, shuffle, self.seed)
 
     def _build_optimizer(self) -> None:
         """Create the optimizer's slot variables before Keras traces the training step.
@@ -521,7 +564,10 @@ class TrainingMixin:
         if getattr(self.keras_model, "optimizer", None) is None:
             raise SimulationError("evaluate: call sim.compile(optimizer, loss) first")
         self._keras_call_checks("evaluate", stateful, batch_size)
+        weights = self._sample_weight(kwargs.pop("sample_weight", None), x, y, "evaluate")
         ds = self._dataset(x, y, n_steps, "evaluate", batch_size, False, need_y=True)
+        if weights is not None:
+            ds = self._weighted(ds, weights, batch_size, "evaluate")
         kwargs["callbacks"] = self._with_renamer(kwargs.get("callbacks"))
         self._static_shapes("test_function", ds)
         ds = self._distribute(ds, "evaluate")

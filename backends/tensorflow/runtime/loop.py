@@ -285,6 +285,13 @@ class CompiledLoop:
             return self.pack_plan.values(state)
         return list(state)
 
+    def state_from_values(self, values: list):
+        """The state, in the form :meth:`run` takes, whose slots hold ``values``
+        (arrays in :meth:`state_values` order and shapes)."""
+        if self.packs:
+            return self.pack_plan.pack_arrays(list(values))
+        return [tf.constant(v) for v in values]
+
     def _as_run_form(self, state):
         if isinstance(state, PackedState) == self.packs:
             return state

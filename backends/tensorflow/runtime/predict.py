@@ -1,8 +1,10 @@
 """Input handling for ``predict``, ``predict_on_batch`` and ``run_steps(data=...)``.
 
 Inputs are given as one array (for the first input Node), a list (one per input
-Node, in network order) or a dict keyed by Node or Node label; each array is
-``(batch, n_steps, node.size_out)``. Everything is validated here so the loop
+Node, in network order) or a dict keyed by Node, by its NengoDL name (``"node_1"``,
+see :mod:`~nhw.backends.tensorflow.api.io_names`) or by its label; each array is
+``(batch, n_steps, node.size_out)``. A dict may also hold NengoDL's special
+``"n_steps"`` input, ``(batch, 1)`` copies of the number of steps. Everything is validated here so the loop
 never sees a malformed array: errors name the Node, the expected and the
 received shape or value.
 """
@@ -10,35 +12,130 @@ received shape or value.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Generator, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 from nengo.exceptions import ValidationError
 
 
+#: NengoDL's special input holding the number of steps, ``(batch, 1)``
+STEPS_KEY = "n_steps"
+
+
 def _name(node) -> str:
     return f"Node {node.label!r}" if node.label else repr(node)
 
 
+def describe_type(x: Any) -> str:
+    """A short description of what the user passed (for error messages)."""
+    if hasattr(x, "shape") and hasattr(x, "dtype"):
+        return f"{type(x).__name__} of shape {tuple(x.shape)} and dtype {x.dtype}"
+    return type(x).__name__
+
+
+def is_dynamic(x: Any) -> bool:
+    """Whether ``x`` is a generator, an iterator or a ``tf.data.Dataset``-like input.
+
+    Arrays, lists, tuples, dicts, tensors and None are static inputs.
+    """
+    if x is None or isinstance(x, (Mapping, list, tuple, np.ndarray, str, bytes, np.generic)):
+        return False
+    if hasattr(x, "shape") and hasattr(x, "dtype"):  # a tensor
+        return False
+    kind = type(x)
+    if any(c.__name__ in ("DatasetV2", "PyDataset", "Sequence") for c in kind.__mro__):
+        return True
+    return isinstance(x, (Iterator, Generator)) or hasattr(x, "__next__")
+
+
+def split_steps_input(x: Any, n_steps: int | None, what: str) -> tuple:
+    """Take NengoDL's special ``"n_steps"`` entry out of dict data.
+
+    Parameters
+    ----------
+    x
+        Input data in any of the forms :func:`normalize_inputs` takes.
+    n_steps
+        The ``n_steps`` argument of the call (None: not given).
+    what
+        Name of the calling method, used in error messages.
+
+    Returns
+    -------
+    tuple
+        ``(x without the entry, n_steps, batch)``: ``n_steps`` from the entry
+        (or the argument), ``batch`` the entry's number of rows (None without one).
+
+    Raises
+    ------
+    nengo.exceptions.ValidationError
+        If the entry is not ``(batch, 1)`` copies of one positive integer, or
+        disagrees with the ``n_steps`` argument.
+    """
+    if not isinstance(x, Mapping) or STEPS_KEY not in x:
+        return x, n_steps, None
+    rest = {k: v for k, v in x.items() if k != STEPS_KEY}
+    raw = x[STEPS_KEY]
+    a = np.asarray(raw)
+    expected = "(batch, 1) copies of the number of steps, e.g. np.full((batch, 1), 10)"
+    if a.dtype.kind not in "iuf" or a.ndim != 2 or a.shape[1] != 1 or a.shape[0] < 1:
+        raise ValidationError(
+            f"{what}: the 'n_steps' input must be {expected}; received {describe_type(raw)}",
+            attr="x",
+        )
+    values = np.unique(a)
+    if values.size != 1 or values[0] != int(values[0]) or values[0] < 1:
+        raise ValidationError(
+            f"{what}: the 'n_steps' input must hold one positive integer repeated ({expected}); "
+            f"received the values {values[:5].tolist()}",
+            attr="x",
+        )
+    steps = int(values[0])
+    if n_steps is not None and int(n_steps) != steps:
+        raise ValidationError(
+            f"{what}: n_steps={n_steps!r} but the 'n_steps' input holds {steps}; expected the same number",
+            attr="n_steps",
+        )
+    return rest, steps, int(a.shape[0])
+
+
 def normalize_inputs(
-    x: Any, input_nodes: list, n_steps: int | None, what: str
+    x: Any, input_nodes: list, n_steps: int | None, what: str, names: dict | None = None
 ) -> dict:
     """Map ``x`` to ``{node: float array (batch, n_steps, size_out)}``.
 
     Parameters
     ----------
     x
-        None, an array, a list of arrays or a dict keyed by Node or label.
+        None, an array, a list of arrays or a dict keyed by Node, name or label
+        (and optionally the special ``"n_steps"`` input).
     input_nodes
         Nodes that accept data, in network order.
     n_steps
         Expected number of steps, or None to take it from the data.
     what
         Name of the calling method, used in error messages.
+    names
+        ``{node: NengoDL name}`` (string keys match these first, then labels).
+
+    Raises
+    ------
+    nengo.exceptions.ValidationError
+        For unknown keys, non-numeric or misshapen arrays, or a generator or
+        dataset given where only arrays are accepted.
     """
     if x is None:
         return {}
+    if is_dynamic(x):
+        raise ValidationError(
+            f"{what}: x must be an array, a list of arrays or a dict of arrays "
+            "(generators and tf.data.Datasets are accepted by predict, fit and evaluate); "
+            f"received {describe_type(x)}",
+            attr="x",
+        )
+    x, n_steps, steps_batch = split_steps_input(x, n_steps, what)
+    by_name = {v: k for k, v in (names or {}).items()}
     by_label: dict = {}
     for node in input_nodes:
         if node.label is not None:
@@ -68,25 +165,48 @@ def normalize_inputs(
     for key, arr in items:
         node = key
         if isinstance(key, str):
-            matches = by_label.get(key, [])
+            matches = [by_name[key]] if key in by_name else by_label.get(key, [])
             if len(matches) != 1:
+                valid = sorted(by_name) if by_name else []
                 raise ValidationError(
                     f"{what}: input key {key!r} "
                     + ("matches several Nodes" if matches else "is not the label of an input Node")
+                    + (f" or an input name (sim.get_name); expected one of {valid}" if valid and not matches else "")
                     + f"; input Nodes: {', '.join(_name(n) for n in input_nodes) or 'none'}",
                     attr="x",
                 )
             node = matches[0]
+            if node not in allowed:
+                raise ValidationError(
+                    f"{what}: input key {key!r} names {_name(node)}, which computes its own "
+                    "output and takes no input data here",
+                    attr="x",
+                )
         elif node not in allowed:
             raise ValidationError(
                 f"{what}: {node!r} cannot take input data; input Nodes (size_in=0 with "
                 f"an output) are: {', '.join(_name(n) for n in input_nodes) or 'none'}",
                 attr="x",
             )
-        a = np.asarray(arr)
+        if is_dynamic(arr):
+            raise ValidationError(
+                f"{what}: input for {_name(node)} is a {type(arr).__name__}; expected an array "
+                f"(batch, n_steps, {node.size_out}) (a generator or tf.data.Dataset must be x "
+                "itself, yielding dicts of arrays keyed by name)",
+                attr="x",
+            )
+        try:
+            a = np.asarray(arr)
+        except (TypeError, ValueError) as exc:  # ragged nested lists
+            raise ValidationError(
+                f"{what}: input for {_name(node)} cannot be read as an array ({exc}); expected "
+                f"numbers shaped (batch, n_steps, {node.size_out}); received {describe_type(arr)}",
+                attr="x",
+            ) from None
         if a.dtype.kind not in "fiub":
             raise ValidationError(
-                f"{what}: input for {_name(node)} has dtype {a.dtype}; expected numbers",
+                f"{what}: input for {_name(node)} has dtype {a.dtype}; expected numbers shaped "
+                f"(batch, n_steps, {node.size_out}); received {describe_type(arr)}",
                 attr="x",
             )
         a = a.astype(np.float64)
@@ -107,6 +227,13 @@ def normalize_inputs(
 
     shapes = {n: a.shape for n, a in out.items()}
     batches = {s[0] for s in shapes.values()}
+    if steps_batch is not None and batches and batches != {steps_batch}:
+        node, shape = next(iter(shapes.items()))
+        raise ValidationError(
+            f"{what}: the 'n_steps' input has {steps_batch} rows but the input for {_name(node)} "
+            f"has batch size {shape[0]} (shape {shape}); expected the same batch size",
+            attr="x",
+        )
     steps = {s[1] for s in shapes.values()}
     if len(batches) > 1 or len(steps) > 1:
         desc = ", ".join(f"{_name(n)}: {s}" for n, s in shapes.items())

@@ -10,12 +10,18 @@ Porting NengoDL code is a one-line change::
 
 Names resolve on first use, so ``import nhw.dl`` does not import TensorFlow; the
 simulator imports it when it is constructed.
+
+NengoDL's user-facing submodules import under their NengoDL names too
+(``from nhw.dl.losses import nan_mse``, ``from nhw.dl.config import get_setting``);
+each is the nhw module that implements it (see :mod:`nhw.dl._alias`).
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
+
+from nhw import __version__  # nhw's own version (NengoDL code reads nengo_dl.__version__)
 
 _PKG = "nhw.backends.tensorflow"
 
@@ -41,9 +47,12 @@ _NAMES: dict[str, tuple[str, str | None]] = {
     "neurons": ("nhw.backends.neurons", None),
     "converter": ("api.converter", None),
     "graph_optimizer": ("graph_optimizer", None),
+    "config": ("nhw.dl.config", None),
+    "simulator": ("simulator", None),
+    "tensor_node": ("api.tensor_node", None),
 }
 
-__all__ = sorted(_NAMES)
+__all__ = sorted(_NAMES) + ["__version__"]
 
 
 def __getattr__(name: str) -> Any:
