@@ -50,20 +50,22 @@ def _store(key: str):
     return callback
 
 
-_GLOBAL_OPTIONS = [
-    click.option("--out", metavar="DIR", expose_value=False, callback=_store("out"),
-                 help="Output directory (default: runs/<name>-<command>-<time>)."),
-    click.option("--set", "sets", metavar="KEY=VALUE", multiple=True, expose_value=False,
-                 callback=_store("sets"), help="Override a config value, e.g. deploy.n_steps=500 (repeatable)."),
-    click.option("--seed", type=int, expose_value=False, callback=_store("seed"),
-                 help="Top-level seed (beats the file and --set)."),
-    click.option("--json", "json_", is_flag=True, expose_value=False, callback=_store("json"),
-                 help="Machine-readable JSON on stdout."),
-    click.option("--force", is_flag=True, expose_value=False, callback=_store("force"),
-                 help="Replace an existing output directory."),
-    click.option("-q", "--quiet", count=True, expose_value=False, callback=_store("verbosity"), help="Less output."),
-    click.option("-v", "--verbose", count=True, expose_value=False, callback=_store("verbosity"), help="More output."),
-]
+#: Global options by Globals field: (flags, click.option keywords). ``json`` and
+#: ``verbosity`` apply to every command; the others only where a command uses them.
+_GLOBAL_OPTIONS: dict[str, tuple[tuple[str, ...], dict]] = {
+    "out": (("--out",), {"metavar": "DIR", "callback": _store("out"),
+                         "help": "Output directory (default: runs/<name>-<command>-<time>)."}),
+    "sets": (("--set", "sets"), {"metavar": "KEY=VALUE", "multiple": True, "callback": _store("sets"),
+                                 "help": "Override a config value, e.g. deploy.n_steps=500 (repeatable)."}),
+    "seed": (("--seed",), {"type": int, "callback": _store("seed"),
+                           "help": "Top-level seed (beats the file and --set)."}),
+    "json": (("--json", "json_"), {"is_flag": True, "callback": _store("json"),
+                                   "help": "Machine-readable JSON on stdout."}),
+    "force": (("--force",), {"is_flag": True, "callback": _store("force"),
+                             "help": "Replace an existing output directory."}),
+    "quiet": (("-q", "--quiet"), {"count": True, "callback": _store("verbosity"), "help": "Less output."}),
+    "verbose": (("-v", "--verbose"), {"count": True, "callback": _store("verbosity"), "help": "More output."}),
+}
 
 
 #: Global options by Globals field -> flag, for messages.
@@ -73,9 +75,15 @@ _FLAGS = {"out": "--out", "sets": "--set", "seed": "--seed", "force": "--force"}
 def global_options(func=None, *, uses: tuple[str, ...] = tuple(_FLAGS), hint: str = ""):
     """Add the global options to a command (they are also accepted before it).
 
-    ``uses`` names the global options (``out``, ``sets``, ``seed``, ``force``) the command
-    acts on; the others are refused with a usage error instead of being silently ignored
-    (``--json``, ``-q`` and ``-v`` apply everywhere). ``hint`` is added to that error.
+    Parameters
+    ----------
+    uses
+        The global options (``out``, ``sets``, ``seed``, ``force``) the command acts on.
+        The others stay parseable but are left out of ``--help`` and refused with a
+        usage error instead of being silently ignored (``--json``, ``-q`` and ``-v``
+        apply everywhere).
+    hint
+        Added to that usage error.
     """
     if func is None:
         return functools.partial(global_options, uses=uses, hint=hint)
@@ -90,8 +98,9 @@ def global_options(func=None, *, uses: tuple[str, ...] = tuple(_FLAGS), hint: st
             raise click.UsageError(f"{flags}: not used by '{ctx.command_path}'{hint}", ctx=ctx)
         return func(*args, **kwargs)
 
-    for option in reversed(_GLOBAL_OPTIONS):
-        checked = option(checked)
+    for name, (decls, kwargs) in reversed(list(_GLOBAL_OPTIONS.items())):
+        refused = name in _FLAGS and name not in uses
+        checked = click.option(*decls, expose_value=False, hidden=refused, **kwargs)(checked)
     return checked
 
 
@@ -149,18 +158,22 @@ def _emit_json(obj) -> None:
     click.echo(json.dumps(obj, indent=2, default=str))
 
 
+#: Config keys that command-line flags set, by key -> flag (errors name the flag, not ``--set``).
+_FLAG_KEYS = {"seed": "--seed", "deploy.target": "--target", "deploy.n_steps": "--n-steps"}
+
+
 def _load(source: str, flags: dict[str, object] | None = None):
     """A config file, or the resolved config of a run directory, with overrides applied.
 
-    ``flags`` (dotted key -> value) are applied after ``--set``, so explicit flags win.
+    ``flags`` (dotted key -> value) are applied after ``--set``, so explicit flags win;
+    an error in one of their values names its flag (:data:`_FLAG_KEYS`).
     """
     from nhw.toolchain import config as cfgmod
 
     g = _g()
-    overrides = list(g.sets)
-    if g.seed is not None:
-        overrides.append(f"seed={g.seed}")
-    overrides += [f"{k}={json.dumps(v)}" for k, v in (flags or {}).items() if v is not None]
+    given = {"seed": g.seed, **(flags or {})}
+    from_flags = {f"{k}={json.dumps(v)}": f"{_FLAG_KEYS[k]} {v}" for k, v in given.items() if v is not None}
+    overrides = list(g.sets) + list(from_flags)
     path = Path(source)
     if path.is_dir():
         from nhw.toolchain.artifacts import load_run
@@ -170,11 +183,11 @@ def _load(source: str, flags: dict[str, object] | None = None):
         if not isinstance(raw, dict):
             raise cfgmod.ConfigError(f"{path}: the run records no config to deploy")
         raw = cfgmod.apply_overrides(raw, overrides, str(path))
-        cfg = cfgmod.from_dict(raw, source=str(path))
+        cfg = cfgmod.from_dict(raw, source=str(path), overrides=overrides, origins=from_flags)
         if run.kind == "train":  # deploy/parity the trained network
             cfg.use_frozen(path / "frozen.npz")
         return cfg
-    return cfgmod.load_config(path, overrides)
+    return cfgmod.load_config(path, overrides, origins=from_flags)
 
 
 def _list_files(out) -> None:
@@ -428,6 +441,7 @@ def parity(source: str | None, targets_: str | None, networks_: str | None, dime
         from nhw.toolchain.parity_config import run_parity
 
         cfg = _load(source)
+        _check_compared(_csv(targets_))
         run = run_parity(cfg, _csv(targets_), out=_out(cfg.label, "parity"), force=g.force)
         report, out, what, accuracy = run.report, run.out, cfg.label, run.accuracy
     else:
@@ -452,11 +466,29 @@ def parity(source: str | None, targets_: str | None, networks_: str | None, dime
     sys.exit(0 if report.passed else 1)
 
 
+def _check_compared(named: list[str] | None) -> None:
+    """Refuse ``--targets`` that leave nothing to compare with ``reference``, before any work."""
+    from nhw.toolchain.parity import REFERENCE
+
+    from nhw import backends
+    from nhw.errors import ConfigError
+
+    if named is None or any(t != REFERENCE for t in named):
+        return
+    others = [t for t in backends.available() if t != REFERENCE]
+    raise ConfigError(f"--targets {','.join(named)}: nothing to compare: every target is compared with "
+                      f"{REFERENCE!r}; expected at least one other target; available here: "
+                      f"{', '.join(others) or 'none (see nhw targets)'}")
+
+
 def _standard_parity(networks_, targets_, dimensions, n_per_dim):
     from nhw.toolchain.artifacts import RunWriter, check_destination
     from nhw.toolchain.parity_config import check_parity, write_network_overlays
-    from nhw.toolchain.parity_networks import NETWORKS
+    from nhw.toolchain.parity_networks import NETWORKS, get_network
 
+    for name in networks_ or ():
+        get_network(name)  # unknown names first, with their suggestion
+    _check_compared(targets_)
     g = _g()
     if g.sets:
         raise click.UsageError("--set: not used by 'nhw parity' on the standard networks (there is no config to "

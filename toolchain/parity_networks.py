@@ -17,6 +17,7 @@ import nengo
 import numpy as np
 
 from nhw.errors import UnknownNameError
+from nhw.names import unknown
 
 
 @dataclass(frozen=True)
@@ -255,6 +256,4 @@ def get_network(name: str) -> ParityNetwork:
     try:
         return NETWORKS[name]
     except KeyError:
-        raise UnknownNameError(
-            f"unknown standard network {name!r}; known: {', '.join(NETWORKS)}"
-        ) from None
+        raise UnknownNameError(unknown("standard network", name, NETWORKS)) from None

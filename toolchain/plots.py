@@ -382,8 +382,14 @@ def training_loss_weights(train: Mapping[str, Any]) -> dict[str, float]:
     return weights
 
 
+#: History keys that are settings per epoch, not metrics: key -> axis label. They get
+#: an axis of their own (a learning rate of 0.001 on an accuracy axis is a flat line at 0).
+SCHEDULE_KEYS = {"learning_rate": "learning rate", "lr": "learning rate"}
+
+
 def plot_training(history: Mapping[str, Sequence[float]], path: str | Path, title: str,
-                  loss_weights: Mapping[str, float] | None = None) -> Path:
+                  loss_weights: Mapping[str, float] | None = None,
+                  test: Mapping[str, float] | None = None) -> Path:
     """``training.png``: the total and per-output weighted losses, and the metrics, per epoch.
 
     Training curves are solid, ``val_`` curves dashed in the same colour; epochs are
@@ -391,6 +397,8 @@ def plot_training(history: Mapping[str, Sequence[float]], path: str | Path, titl
     weight in the total, so they add up to it; without ``loss_weights`` the weights
     are recovered from the history when the total is exactly their weighted sum
     (the legend says so), and otherwise only the total is drawn (the title says why).
+    Schedules (:data:`SCHEDULE_KEYS`, the learning rate) get a right-hand axis of
+    their own on the metrics panel.
 
     Parameters
     ----------
@@ -398,12 +406,18 @@ def plot_training(history: Mapping[str, Sequence[float]], path: str | Path, titl
         Per key, one value per epoch (``history.json``).
     loss_weights
         Per output name, its loss weight (see :func:`training_loss_weights`).
+    test
+        The scores after training (``summary.json``'s ``metrics``, ``test_<name>``
+        keys); each metric that is not a loss is marked after the last epoch, with
+        its value in the legend.
     """
     from matplotlib.ticker import MaxNLocator
 
     train_keys = [k for k in history if not k.startswith("val_") and len(history[k])]
     parts = [k for k in train_keys if k.endswith("_loss") and k != "loss"]
-    metrics = [k for k in train_keys if "loss" not in k]
+    metrics = [k for k in train_keys if "loss" not in k and k not in SCHEDULE_KEYS]
+    schedules = [k for k in train_keys if k in SCHEDULE_KEYS]
+    scores = {k: float(v) for k, v in (test or {}).items() if "loss" not in k and np.isscalar(v)}
     note = ""
     if loss_weights is not None:
         missing = [p for p in parts if p[: -len("_loss")] not in loss_weights]
@@ -418,8 +432,9 @@ def plot_training(history: Mapping[str, Sequence[float]], path: str | Path, titl
             note = "per-output losses not drawn: their weights are unknown"
         else:
             weights, how = (list(fitted) if fitted is not None else []), " (weight from the total)"
-    fig = _figure(11.0 if metrics else 6.5, 4.0)
-    axes = fig.subplots(1, 2 if metrics else 1, squeeze=False)[0]
+    second = bool(metrics or schedules or scores)
+    fig = _figure(11.0 if second else 6.5, 4.0)
+    axes = fig.subplots(1, 2 if second else 1, squeeze=False)[0]
     ax = axes[0]
     curves = [("loss", 1.0, "total loss")]
     if weights is not None:
@@ -443,23 +458,57 @@ def plot_training(history: Mapping[str, Sequence[float]], path: str | Path, titl
         ax.set_yscale("log")
     ax.set_ylabel("loss")
     ax.set_title("losses (weighted as in the total)", fontsize="small")
-    for k, key in enumerate(metrics):
-        for prefix, style in (("", "-"), ("val_", "--")):
-            v = history.get(prefix + key)
-            if v:
-                axes[1].plot(np.arange(1, len(v) + 1), v, style, marker="o", ms=3, color=f"C{k}",
-                             label=("val " if prefix else "") + key)
-    if metrics:
-        axes[1].set_title("metrics", fontsize="small")
+    if second:
+        _training_metrics(axes[1], history, metrics, schedules, scores)
     for a in axes:
         a.xaxis.set_major_locator(MaxNLocator(integer=True))
         a.set_xlabel("epoch")
         a.grid(alpha=0.3)
-        if a.get_legend_handles_labels()[0]:
-            a.legend(fontsize="x-small")
+    _legend(ax)
     fig.suptitle(f"{title}: training" + (f"\n{note}" if note else ""))
     return _save(fig, path)
 
 
-__all__ = ["MAX_LINES", "overlay_panels", "plot_classifier", "plot_confusion", "plot_outputs", "plot_overlay",
-           "plot_rasters", "plot_training", "training_loss_weights"]
+def _training_metrics(ax, history: Mapping[str, Sequence[float]], metrics: list[str], schedules: list[str],
+                      scores: Mapping[str, float]) -> None:
+    """The metrics panel of :func:`plot_training`: curves, test scores, schedules on a right axis."""
+    for k, key in enumerate(metrics):
+        for prefix, style in (("", "-"), ("val_", "--")):
+            v = history.get(prefix + key)
+            if v:
+                ax.plot(np.arange(1, len(v) + 1), v, style, marker="o", ms=3, color=f"C{k}",
+                        label=("val " if prefix else "") + key)
+    last = max((len(history[k]) for k in history), default=0)
+    for k, (name, value) in enumerate(scores.items(), start=len(metrics)):
+        ax.plot([last], [value], "*", ms=12, color=f"C{k}", label=f"{name.replace('_', ' ', 1)} {value:.4f}")
+    ax.set_title("metrics" + (" (\u2605 after training, on the test set)" if scores else ""), fontsize="small")
+    if not schedules:
+        _legend(ax)
+        return
+    right = ax.twinx()
+    for key in schedules:
+        v = np.asarray(history[key], dtype=float)
+        right.plot(np.arange(1, len(v) + 1), v, ":", color="0.4", label=SCHEDULE_KEYS[key])
+    right.set_ylabel(SCHEDULE_KEYS[schedules[0]], color="0.4")
+    right.tick_params(axis="y", colors="0.4")
+    handles = [h for a in (ax, right) for h in a.get_legend_handles_labels()[0]]
+    ax.legend(handles, [h.get_label() for h in handles], fontsize="x-small")
+
+
+def _legend(ax) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="x-small")
+
+
+__all__ = [
+    "MAX_LINES",
+    "SCHEDULE_KEYS",
+    "overlay_panels",
+    "plot_classifier",
+    "plot_confusion",
+    "plot_outputs",
+    "plot_overlay",
+    "plot_rasters",
+    "plot_training",
+    "training_loss_weights",
+]

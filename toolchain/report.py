@@ -89,7 +89,8 @@ def _train(run: Run, folder: Path | None) -> tuple[str, list[Path]]:
     history = run.json("history.json")
     train = (run.manifest.get("config") or {}).get("train")
     weights = training_loss_weights(train) if train else None
-    files = [plot_training(history, folder / "training.png", str(run.summary.get("network")), weights)] if folder else []
+    files = [plot_training(history, folder / "training.png", str(run.summary.get("network")), weights,
+                           test=run.summary.get("metrics"))] if folder else []
     text = train_table(run.summary, history)
     trained = trained_quantization_table(run.summary.get("quantization"))
     return (text + "\n\n" + trained if trained else text), files

@@ -533,7 +533,7 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
                     w.write_text("history.csv", tcb.history_csv(history))
                 w.write_json("summary.json", result.summary())
                 plots.plot_training(history, w.path("training.png"), cfg.label,
-                                    plots.training_loss_weights(tr.model_dump()))
+                                    plots.training_loss_weights(tr.model_dump()), test=metrics_out)
                 w.summary = result.summary()
             ckpt.remove()
             result.out = out

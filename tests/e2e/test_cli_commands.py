@@ -320,7 +320,7 @@ def test_parity_bad_input(tmp_path):
 
 
 def test_parity_standard_networks(tmp_path):
-    r = nhw("parity", "--networks", "communication_channel", "--targets", "reference", "--n-per-dim", 10,
+    r = nhw("parity", "--networks", "communication_channel", "--targets", "loihi-emu",
             "--out", tmp_path / "s")
     assert r.exit_code == 0 and "(1 networks)" in r.stdout
     assert json.loads((tmp_path / "s" / "parity.json").read_text())["passed"]

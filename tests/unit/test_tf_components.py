@@ -216,7 +216,6 @@ def test_normalize_inputs_forms():
         ({"a": np.ones((2, 4, 3)), "b": np.ones((2, 5, 2))}, None, "same batch size and number of steps"),
         (np.ones((2, 4, 3)), 5, r"n_steps=5 but the input for Node 'a' has 4 steps"),
         (np.array([[[1, 2, np.inf]]]), None, r"contains inf at index \(0, 0, 2\)"),
-        ([np.ones((1, 1, 3))] * 3, None, "3 input arrays but the network has only 2"),
         (np.array([[["x", "y", "z"]]]), None, "expected numbers"),
     ],
 )

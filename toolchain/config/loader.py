@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import yaml
 from pydantic import ValidationError
 
 from nhw.errors import ConfigError
 from nhw.toolchain.config.checks import check_config
-from nhw.toolchain.config.schema import ExperimentConfig, dotted, format_validation_error
+from nhw.toolchain.config.schema import ExperimentConfig, dotted, format_validation_error, primary_error
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -136,7 +136,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_config(path: str | Path, overrides: Iterable[str] = (), *, check: bool = True) -> ExperimentConfig:
+def load_config(path: str | Path, overrides: Iterable[str] = (), *, check: bool = True,
+                origins: Mapping[str, str] | None = None) -> ExperimentConfig:
     """Read, override and validate an experiment config.
 
     Parameters
@@ -150,6 +151,9 @@ def load_config(path: str | Path, overrides: Iterable[str] = (), *, check: bool 
         parameters, datasets, data files). Names inside the network (probes, inputs)
         are checked when the experiment builds it
         (:func:`nhw.toolchain.experiment.build_network`), so the network is built once.
+    origins
+        How the user gave some of ``overrides``: override text -> what an error names
+        instead of ``--set TEXT`` (the CLI's ``--n-steps 0`` for ``deploy.n_steps=0``).
 
     Raises
     ------
@@ -159,26 +163,31 @@ def load_config(path: str | Path, overrides: Iterable[str] = (), *, check: bool 
     path = Path(path)
     overrides = list(overrides)
     data = apply_overrides(read_yaml(path), overrides, str(path))
-    return from_dict(data, source=str(path), check=check, overrides=overrides)
+    return from_dict(data, source=str(path), check=check, overrides=overrides, origins=origins)
+
+
+def _origin(loc: str, overrides: list[str], origins: Mapping[str, str]) -> str | None:
+    """The last override that set ``loc`` (or a key above or below it), as the user gave it."""
+    for text in reversed(overrides):
+        key = text.partition("=")[0].strip()
+        if loc == key or loc.startswith((key + ".", key + "[")) or key.startswith(loc + "."):
+            return origins.get(text, f"--set {text}")
+    return None
 
 
 def from_dict(data: dict[str, Any], source: str = "<dict>", *, check: bool = True,
-              overrides: Iterable[str] = ()) -> ExperimentConfig:
+              overrides: Iterable[str] = (), origins: Mapping[str, str] | None = None) -> ExperimentConfig:
     """Validate a config mapping (see :func:`load_config`).
 
-    ``overrides`` (already applied to ``data``) only make errors name their origin.
+    ``overrides`` (already applied to ``data``) and ``origins`` only make errors name
+    where a value came from.
     """
     try:
         cfg = ExperimentConfig.model_validate(data)
     except ValidationError as exc:
         msg = format_validation_error(exc, source, ExperimentConfig)
-        loc = dotted(exc.errors()[0]["loc"])
-        for text in reversed(list(overrides)):
-            key = text.partition("=")[0].strip()
-            if loc == key or loc.startswith((key + ".", key + "[")) or key.startswith(loc + "."):
-                msg += f" (from --set {text})"
-                break
-        raise ConfigError(msg) from None
+        origin = _origin(dotted(primary_error(exc, ExperimentConfig)["loc"]), list(overrides), origins or {})
+        raise ConfigError(msg + (f" (from {origin})" if origin else "")) from None
     cfg._source = source
     cfg._overrides = tuple(overrides)
     if source != "<dict>" and cfg.data is not None and cfg.data.path is not None:

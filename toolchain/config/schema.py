@@ -322,13 +322,32 @@ class ExperimentConfig(Section):
 
 def format_validation_error(exc: ValidationError, source: str, model: type[BaseModel],
                             prefix: tuple = ()) -> str:
-    """``FILE: dotted.path: message`` for the first error (and how many more)."""
+    """``FILE: dotted.path: message`` for the :func:`primary_error` (and how many more)."""
     errors = exc.errors(include_url=False)
-    err = errors[0]
+    err = primary_error(exc, model)
     loc = tuple(prefix) + tuple(err["loc"])
     msg = _message(err, model, tuple(err["loc"]))
     more = f" ({len(errors) - 1} more error{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
     return f"{source}: {dotted(loc) or '(top level)'}: {msg}{more}"
+
+
+def primary_error(exc: ValidationError, model: type[BaseModel]) -> dict:
+    """The error to report first: an unknown key that is a near miss of an allowed one.
+
+    A misspelled key (``netwrk:``) also leaves the key it meant missing; the
+    misspelling, with its suggestion, is the cause, so it is reported first. Otherwise
+    pydantic's first error.
+    """
+    errors = exc.errors(include_url=False)
+    return next((e for e in errors if _is_near_miss(e, model)), errors[0])
+
+
+def _is_near_miss(err: dict, model: type[BaseModel]) -> bool:
+    """Whether ``err`` is an unknown key that :func:`nhw.names.suggest` can correct."""
+    if err["type"] != "extra_forbidden":
+        return False
+    loc = tuple(err["loc"])
+    return bool(suggest(loc[-1], list(_model_at(model, loc[:-1]) or ())))
 
 
 def dotted(loc: Iterable) -> str:
@@ -392,5 +411,5 @@ def json_schema() -> dict[str, Any]:
 __all__ = [
     "DataSection", "DeploySection", "ExperimentConfig", "NetworkSection",
     "ParitySection", "SCHEMA_VERSION", "TrainSection", "dotted",
-    "format_validation_error", "json_schema",
+    "format_validation_error", "json_schema", "primary_error",
 ]

@@ -14,7 +14,7 @@ import numpy as np
 from nengo.exceptions import ValidationError
 
 from nhw.backends.tensorflow.runtime.predict import (check_batch, fmt_seconds as _fmt, is_dynamic, normalize_inputs,
-                                                     split_steps_input, truncate_batch)
+                                                     split_steps_input, truncate_batch, warn_one_step_synapses)
 
 #: Keras ``predict`` arguments about data loading: accepted, nothing to do here
 _NO_EFFECT_PREDICT_KWARGS = frozenset({"max_queue_size", "workers", "use_multiprocessing"})
@@ -131,6 +131,7 @@ class PredictMixin:
         if isinstance(n_steps, bool) or int(n_steps) != n_steps or n_steps < 1:
             raise ValidationError(f"{what}: n_steps must be a positive integer; got {n_steps!r}", attr="n_steps")
         n_steps = int(n_steps)
+        warn_one_step_synapses(getattr(self.model, "toplevel", None), self._target_probes(), n_steps, stateful, what)
         total = next(iter(data.values())).shape[0] if data else max(steps_rows or 0, self._batch)
         n_batches = total // self._batch
         if steps is not None:
@@ -151,6 +152,11 @@ class PredictMixin:
         out = {p: np.concatenate(v, axis=0) for p, v in results.items()}
         out = {p: v if self._keeps_history(p) else v[:, -1:] for p, v in out.items()}
         return out
+
+    def _target_probes(self) -> list:
+        """The probes NengoDL checks for filters: those with a loss once compiled, else all."""
+        losses = getattr(self, "_compiled_losses", None)
+        return [p for p in self._probes if self._probe_names[p] in losses] if losses else list(self._probes)
 
     def _predict_batches(self, data: dict, n_steps: int, n_batches: int, stateful: bool, cbs: Any,
                          results: dict) -> None:

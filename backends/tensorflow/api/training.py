@@ -23,7 +23,8 @@ from nhw.errors import UnsupportedFeatureError
 from nhw.backends.tensorflow.api import executions, sample_weights, train_checks
 from nhw.backends.tensorflow.api.keras_io import STEPS_KEY
 from nhw.backends.tensorflow.api.dynamic_inputs import keras_dataset
-from nhw.backends.tensorflow.runtime.predict import is_dynamic, normalize_inputs, split_steps_input, truncate_batch
+from nhw.backends.tensorflow.runtime.predict import (is_dynamic, normalize_inputs, split_steps_input, truncate_batch,
+                                                     warn_one_step_synapses)
 from nhw.backends.tensorflow.settings import get_setting
 
 
@@ -188,6 +189,8 @@ class TrainingMixin:
             desc += ", " + ", ".join(f"{k}: {a.shape}" for k, a in yd.items())
             raise ValidationError(f"{what}: x and y have different numbers of samples ({desc})", attr="y")
         n_steps = next(iter(xd.values())).shape[1]
+        # fit and evaluate never keep their final state here (_keras_call_checks)
+        warn_one_step_synapses(getattr(self.model, "toplevel", None), self._target_probes(), n_steps, False, what)
         for name, a in yd.items():
             p = self._probe_by_name[name]
             expect = self._probe_steps(p, n_steps)

@@ -100,6 +100,68 @@ def split_steps_input(x: Any, n_steps: int | None, what: str) -> tuple:
     return rest, steps, int(a.shape[0])
 
 
+def warn_list_length(x: list | tuple, input_nodes: list, what: str) -> None:
+    """Warn when a list of inputs does not hold one array per input Node (NengoDL's rule).
+
+    The list is then paired with the Nodes in network order as far as both go: extra
+    arrays are dropped, Nodes left without one compute their own output.
+
+    Parameters
+    ----------
+    x
+        The list (or tuple) of input arrays the user gave.
+    input_nodes
+        Nodes that accept data, in network order.
+    what
+        Name of the calling method, used in the message.
+    """
+    if len(x) == len(input_nodes):
+        return
+    nodes = ", ".join(_name(n) for n in input_nodes) or "none"
+    warnings.warn(
+        f"{what}: got a list of {len(x)} input array(s) for {len(input_nodes)} input Node(s) ({nodes}); "
+        "expected one per Node. They are paired in network order as far as both go (extra arrays are "
+        "dropped, Nodes without one compute their own output); a dict keyed by Node or name says "
+        "which array feeds which Node",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
+def warn_one_step_synapses(network: Any, probes: list, n_steps: int, stateful: bool, what: str) -> None:
+    """Warn about running one step through synaptic filters (NengoDL's rule).
+
+    A filtered connection or probe delays its signal by at least one step, so with
+    ``n_steps=1`` its effect never shows. Stateful calls are not warned about: a later
+    call sees the filtered state.
+
+    Parameters
+    ----------
+    network
+        The simulated ``nengo.Network`` (None: nothing to check).
+    probes
+        The probes whose values are wanted (NengoDL: those with a loss once compiled).
+    n_steps
+        Steps per call.
+    stateful
+        Whether the call keeps its final state.
+    what
+        Name of the calling method, used in the message.
+    """
+    if stateful or n_steps != 1 or network is None:
+        return
+    filtered = next((o for o in (*network.all_connections, *probes) if o.synapse is not None), None)
+    if filtered is None:
+        return
+    warnings.warn(
+        f"{what}: running n_steps=1, but {filtered} has synapse={filtered.synapse}, and a synaptic filter "
+        "delays its signal by at least one step, so its effect cannot show in one step; "
+        "expected synapse=None on the connections and probes, or more steps",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
 def normalize_inputs(
     x: Any, input_nodes: list, n_steps: int | None, what: str, names: dict | None = None
 ) -> dict:
@@ -143,13 +205,7 @@ def normalize_inputs(
     if isinstance(x, Mapping):
         items = list(x.items())
     elif isinstance(x, (list, tuple)):
-        if len(x) > len(input_nodes):
-            raise ValidationError(
-                f"{what}: got {len(x)} input arrays but the network has only "
-                f"{len(input_nodes)} input Node(s) "
-                f"({', '.join(_name(n) for n in input_nodes) or 'none'})",
-                attr="x",
-            )
+        warn_list_length(x, input_nodes, what)
         items = list(zip(input_nodes, x))
     else:
         if not input_nodes:
