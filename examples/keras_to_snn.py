@@ -137,9 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     axes[0].set_ylabel("output (first test digit)")
     axes[-1].legend([str(i) for i in range(10)], title="class", fontsize=6, ncol=2)
     fig.tight_layout()
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    fig.savefig(args.out, dpi=90)
-    print(f"plot saved to {args.out}")
+    from nhw.toolchain.plots import save_figure
+
+    print(f"plot saved to {save_figure(fig, args.out, dpi=90)}")
     return 0
 
 

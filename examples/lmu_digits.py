@@ -83,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     ax.set_ylabel("Legendre coefficient")
     ax.set_title(f"LMU memory at each digit's end (accuracy {acc_all:.2f})")
     fig.tight_layout()
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    fig.savefig(args.out, dpi=90)
-    print(f"plot saved to {args.out}")
+    from nhw.toolchain.plots import save_figure
+
+    print(f"plot saved to {save_figure(fig, args.out, dpi=90)}")
     return 0
 
 

@@ -283,9 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     axes[3].set_title("accuracy")
     axes[3].legend(fontsize=7)
     fig.tight_layout()
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    fig.savefig(args.out, dpi=80)
-    print(f"plot saved to {args.out}")
+    from nhw.toolchain.plots import save_figure
+
+    print(f"plot saved to {save_figure(fig, args.out, dpi=80)}")
     print(f"done in {time.perf_counter() - t_start:.1f} s")
     return 0
 

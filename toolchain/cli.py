@@ -441,7 +441,7 @@ def parity(source: str | None, targets_: str | None, networks_: str | None, dime
         from nhw.toolchain.parity_config import run_parity
 
         cfg = _load(source)
-        _check_compared(_csv(targets_))
+        _check_compared(_csv(targets_), cfg.parity.targets)
         run = run_parity(cfg, _csv(targets_), out=_out(cfg.label, "parity"), force=g.force)
         report, out, what, accuracy = run.report, run.out, cfg.label, run.accuracy
     else:
@@ -466,17 +466,23 @@ def parity(source: str | None, targets_: str | None, networks_: str | None, dime
     sys.exit(0 if report.passed else 1)
 
 
-def _check_compared(named: list[str] | None) -> None:
-    """Refuse ``--targets`` that leave nothing to compare with ``reference``, before any work."""
+def _check_compared(named: list[str] | None, configured: list[str] | None = None) -> None:
+    """Refuse targets that leave nothing to compare with ``reference``, before any work.
+
+    ``named`` is ``--targets``; without it, the config's ``parity.targets``.
+    """
     from nhw.toolchain.parity import REFERENCE
 
     from nhw import backends
     from nhw.errors import ConfigError
 
+    where = "--targets"
+    if named is None:
+        named, where = configured, "parity.targets"
     if named is None or any(t != REFERENCE for t in named):
         return
     others = [t for t in backends.available() if t != REFERENCE]
-    raise ConfigError(f"--targets {','.join(named)}: nothing to compare: every target is compared with "
+    raise ConfigError(f"{where} {','.join(named)}: nothing to compare: every target is compared with "
                       f"{REFERENCE!r}; expected at least one other target; available here: "
                       f"{', '.join(others) or 'none (see nhw targets)'}")
 

@@ -30,9 +30,40 @@ def _figure(width: float, height: float):
     return fig
 
 
-def _save(fig, path: str | Path, dpi: int = 90) -> Path:
-    fig.savefig(path, dpi=dpi)
-    return Path(path)
+def save_figure(fig, path: str | Path, dpi: int = 90) -> Path:
+    """Write ``fig`` to ``path`` atomically and return where it went.
+
+    A path without a suffix gets ``.png`` (matplotlib would add it anyway, and the
+    caller should report the file that exists); missing parent folders are created.
+
+    Parameters
+    ----------
+    fig
+        A matplotlib figure (pyplot's or :class:`matplotlib.figure.Figure`).
+    path
+        Destination; its suffix picks the format.
+    dpi
+        Resolution of raster formats.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    import io
+
+    from nhw.backends.atomic import write_bytes
+
+    path = Path(path)
+    if not path.suffix:
+        path = path.with_suffix(".png")
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=dpi, format=path.suffix[1:])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes(path, buf.getvalue())
+    return path
+
+
 
 
 def _column(n: int, title: str, width: float = 9.0, per: float = 2.2):
@@ -73,25 +104,48 @@ def plot_outputs(t: np.ndarray, data: Mapping[str, np.ndarray], path: str | Path
         ax.set_title(f"{name}: {_first(shown, y.shape[1], 'dimensions')}", fontsize="small", loc="left")
         ax.grid(alpha=0.3)
     axes[-1].set_xlabel("time (s)")
-    return _save(fig, path)
+    return save_figure(fig, path)
+
+
+#: A raster shows at most this many spikes per neuron on average; a longer run is cut
+#: to its first steps, so that single spikes stay visible (a 13 s run of 50 neurons
+#: at 100 Hz drew a solid black block).
+RASTER_SPIKES_PER_NEURON = 40
+
+
+def _raster_steps(s: np.ndarray) -> int:
+    """How many leading steps of ``s`` (steps x neurons, nonzero = spike) a raster draws."""
+    per_neuron = np.cumsum(np.count_nonzero(s, axis=1)) / max(s.shape[1], 1)
+    over = np.nonzero(per_neuron > RASTER_SPIKES_PER_NEURON)[0]
+    return len(s) if len(over) == 0 else max(int(over[0]), 1)
 
 
 def plot_rasters(t: np.ndarray, spikes: Mapping[str, np.ndarray], path: str | Path,
                  max_neurons: int = 50, title: str = "") -> Path:
-    """One spike raster per probe (its first ``max_neurons`` neurons; the panel title says how many of how many)."""
+    """One spike raster per probe.
+
+    Each panel draws the probe's first ``max_neurons`` neurons over the run's first
+    steps, at most :data:`RASTER_SPIKES_PER_NEURON` spikes per neuron on average; the
+    panel title says how many neurons and how much of the run are shown.
+    """
     fig, axes = _column(len(spikes), title)
-    for ax, (name, s) in zip(axes, spikes.items()):
-        s = _2d(s)
+    panels = {name: _2d(s) for name, s in spikes.items()}
+    # one window for every panel (they share the time axis): the densest panel's
+    n_steps = min((_raster_steps(s[:, :max_neurons]) for s in panels.values()), default=len(t))
+    window = "" if n_steps >= len(t) else f", first {t[n_steps - 1]:.3g} s of {t[-1]:.3g} s"
+    for ax, (name, s) in zip(axes, panels.items()):
         total = s.shape[1]
-        s = s[:, :max_neurons]
+        s = s[:n_steps, :max_neurons]
         steps, neurons = np.nonzero(s)
         ax.scatter(t[steps], neurons, marker="|", s=12, c="k", linewidths=0.6)
         ax.set_ylabel("neuron")
         ax.set_ylim(-0.5, max(s.shape[1], 1) - 0.5)
-        ax.set_title(f"{name}: {_first(s.shape[1], total, 'neurons')}, {int(np.count_nonzero(s))} spikes shown",
-                     fontsize="small", loc="left")
+        ax.set_title(f"{name}: {_first(s.shape[1], total, 'neurons')}{window}, "
+                     f"{int(np.count_nonzero(s))} spikes shown", fontsize="small", loc="left")
+    if window:
+        axes[-1].set_xlim(2 * t[0] - t[1], t[n_steps - 1])
     axes[-1].set_xlabel("time (s)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _item_moving_mean(y: np.ndarray, per: int, window: int) -> np.ndarray:
@@ -174,7 +228,7 @@ def plot_classifier(t: np.ndarray, output: np.ndarray, labels: Sequence[int], pr
               ncol=1 if classes <= 12 else 2)
     heading = f"{_first(n, len(labels), 'items')}: {right}/{n} right"
     fig.suptitle(f"{title}\n{heading}" if title else heading)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_confusion(labels: Sequence[int], predictions: Sequence[int], path: str | Path, title: str = "") -> Path:
@@ -204,7 +258,7 @@ def plot_confusion(labels: Sequence[int], predictions: Sequence[int], path: str 
     acc = float(np.mean(labels == predictions)) if len(labels) else float("nan")
     heading = f"accuracy {acc:.1%} ({int(np.sum(labels == predictions))}/{len(labels)})"
     ax.set_title(f"{title}\n{heading}" if title else heading)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------- parity
@@ -323,7 +377,7 @@ def plot_overlay(t: np.ndarray, reference: Mapping[str, np.ndarray],
     fig.suptitle(f"{title}\n{heading}" if title else heading)
     if not shown:
         fig.subplots().set_axis_off()
-        return _save(fig, path)
+        return save_figure(fig, path)
     outer = fig.add_gridspec(rows, cols)
     colours = {name: f"C{k}" for k, name in enumerate(targets)}
     for k, (target, probe, d, tol) in enumerate(shown):
@@ -348,7 +402,7 @@ def plot_overlay(t: np.ndarray, reference: Mapping[str, np.ndarray],
         low.set_ylabel("error", fontsize="small")
         if k // cols == rows - 1 or k + cols >= len(shown):
             low.set_xlabel("time (s)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------- training
@@ -466,7 +520,7 @@ def plot_training(history: Mapping[str, Sequence[float]], path: str | Path, titl
         a.grid(alpha=0.3)
     _legend(ax)
     fig.suptitle(f"{title}: training" + (f"\n{note}" if note else ""))
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _training_metrics(ax, history: Mapping[str, Sequence[float]], metrics: list[str], schedules: list[str],
@@ -510,5 +564,6 @@ __all__ = [
     "plot_overlay",
     "plot_rasters",
     "plot_training",
+    "save_figure",
     "training_loss_weights",
 ]

@@ -11,7 +11,7 @@ from nhw.backends.registry import BackendSpec
 from nhw.toolchain import artifacts
 from nhw.toolchain.cli import main
 
-DPI = 90  # nhw.toolchain.plots._save
+DPI = 90  # nhw.toolchain.plots.save_figure
 
 
 class _Offset(backends.get("reference")):

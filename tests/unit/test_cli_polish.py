@@ -84,8 +84,8 @@ def test_misspelled_standard_network_gets_a_suggestion():
 @pytest.fixture
 def figures(monkeypatch):
     saved = []
-    save = plots._save
-    monkeypatch.setattr(plots, "_save", lambda fig, path, dpi=90: (saved.append(fig), save(fig, path, dpi))[1])
+    save = plots.save_figure
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path, dpi=90: (saved.append(fig), save(fig, path, dpi))[1])
     return saved
 
 

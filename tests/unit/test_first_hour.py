@@ -136,7 +136,7 @@ def test_overlay_shows_the_target_whose_decisions_failed(tmp_path, monkeypatch):
     panels, failing = plots.overlay_panels({"out": ref}, targets, results)
     assert failing and {p[0] for p in panels} == {"loihi-emu"} and len(panels) == 10
     saved = []
-    monkeypatch.setattr(plots, "_save", lambda fig, path, dpi=90: saved.append(fig) or Path(path))
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path, dpi=90: saved.append(fig) or Path(path))
     plots.plot_overlay(t, {"out": ref}, targets, results, tmp_path / "v.png", max_panels=4)
     title = saved[0]._suptitle.get_text()
     assert "within tolerance" not in title
@@ -155,7 +155,7 @@ def test_overlay_never_says_within_tolerance_when_a_row_failed_without_data(tmp_
     t, ref, targets, results = _digits_like()
     results = results[:3] + [_row("opencl", "out", passed=False, note="RuntimeError: no device")]
     saved = []
-    monkeypatch.setattr(plots, "_save", lambda fig, path, dpi=90: saved.append(fig) or Path(path))
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path, dpi=90: saved.append(fig) or Path(path))
     plots.plot_overlay(t, {"out": ref}, targets, results, tmp_path / "v.png")
     title = saved[0]._suptitle.get_text()
     assert "every probe dimension within tolerance" not in title and "opencl out: failed" in title

@@ -19,13 +19,13 @@ ROOT = Path(__file__).resolve().parents[2]
 def figures(monkeypatch):
     """Every figure the plots module saves, in order (drawn, so text and limits are final)."""
     saved = []
-    save = plots._save
+    save = plots.save_figure
 
     def keep(fig, path, dpi=90):
         saved.append(fig)
         return save(fig, path, dpi)
 
-    monkeypatch.setattr(plots, "_save", keep)
+    monkeypatch.setattr(plots, "save_figure", keep)
     return saved
 
 
