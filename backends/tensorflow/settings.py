@@ -279,6 +279,18 @@ def _explicit(cfg, obj) -> Any:
         return None
 
 
+def set_trainable_true(network, obj) -> bool:
+    """Whether some network's config sets ``trainable = True`` on ``obj`` itself (not by class)."""
+    for net in [network, *network.all_networks]:
+        try:
+            params = net.config[obj]
+            if "trainable" in params and params.trainable is True:
+                return True
+        except (AttributeError, KeyError, TypeError, ConfigError):
+            continue
+    return False
+
+
 def trainable_map(network) -> dict:
     """``{obj: bool}`` for every ensemble, ``ens.neurons``, connection and node.
 

@@ -20,7 +20,8 @@ from nengo.exceptions import SimulationError, ValidationError
 
 from nhw.errors import UnsupportedFeatureError
 
-from nhw.backends.tensorflow.api import executions, sample_weights, train_checks
+from nhw.backends.tensorflow.api import class_weights, executions, sample_weights, train_checks
+from nhw.backends.tensorflow.api.output_loss import output_loss
 from nhw.backends.tensorflow.api.keras_io import STEPS_KEY
 from nhw.backends.tensorflow.api.dynamic_inputs import keras_dataset
 from nhw.backends.tensorflow.runtime.predict import (is_dynamic, normalize_inputs, split_steps_input, truncate_batch,
@@ -99,13 +100,19 @@ class TrainingMixin:
         else:
             mlist = [] if metrics is None else (list(metrics) if isinstance(metrics, (list, tuple)) else [metrics])
             mets = {k: list(mlist) for k in losses}
+        weighted = kwargs.pop("weighted_metrics", None)
+        if isinstance(weighted, Mapping):
+            weighted = {k: (list(v) if isinstance(v, (list, tuple)) else [v])
+                        for k, v in self._per_probe(weighted, "weighted_metrics", False).items()}
+        elif weighted is not None:
+            wlist = list(weighted) if isinstance(weighted, (list, tuple)) else [weighted]
+            weighted = {k: list(wlist) for k in losses}
         if len(losses) == 1:
             # Keras only reports per-output losses for several outputs; users
             # (and the seed's logs) expect "<probe>_loss" in any case
             (name, fn), = losses.items()
-            mets.setdefault(name, []).append(
-                keras.metrics.MeanMetricWrapper(keras.losses.get(fn), name=f"{name}_loss")
-            )
+            weighted = weighted or {}
+            weighted.setdefault(name, []).append(output_loss(fn, f"{name}_loss"))
         if isinstance(loss_weights, Mapping):
             loss_weights = {self._probe_key(k, "loss_weights"): v for k, v in loss_weights.items()}
         elif isinstance(loss_weights, (list, tuple)):
@@ -119,13 +126,14 @@ class TrainingMixin:
         self._given_steps = kwargs.get("steps_per_execution")
         # Keras names a lone output's metrics without the output's name
         # ("accuracy"); NengoDL programs read "<probe>_accuracy" (renamed in fit/evaluate)
-        outputs = set(losses) | set(mets)
+        outputs = set(losses) | set(mets) | set(weighted or {})
         self._lone_output = next(iter(outputs)) if len(outputs) == 1 else None
         # the Keras model outputs only the probes training looks at: Keras
         # wants targets for every output that has a loss or metric
-        self.keras_model.output_probes = (set(losses) | set(mets)) or None
+        self.keras_model.output_probes = outputs or None
         self.keras_model.compile(
-            optimizer=optimizer, loss=losses or None, metrics=mets or None, loss_weights=loss_weights, **kwargs
+            optimizer=optimizer, loss=losses or None, metrics=mets or None, loss_weights=loss_weights,
+            weighted_metrics=weighted or None, **kwargs
         )
 
     def _check_trainable(self, what: str) -> None:
@@ -367,7 +375,10 @@ class TrainingMixin:
         shuffle
             Reshuffle the samples every epoch.
         **kwargs
-            Passed to ``keras.Model.fit`` (``epochs``, ``callbacks``, ``verbose``, ...).
+            Passed to ``keras.Model.fit`` (``epochs``, ``callbacks``, ``verbose``, ...),
+            except ``sample_weight`` (see ``evaluate``) and ``class_weight``
+            (``{class: weight}`` for the one target probe's class at every item and
+            step; see :mod:`.class_weights`), which nhw puts into the data.
 
         Returns
         -------
@@ -385,6 +396,14 @@ class TrainingMixin:
                 "fit: give validation_data or validation_split, not both", attr="validation_split"
             )
         weights = self._sample_weight(kwargs.pop("sample_weight", None), x, y, "fit")
+        class_weight = kwargs.pop("class_weight", None)
+        if class_weight is not None:
+            if y is None or is_dynamic(x):
+                raise ValidationError(
+                    "fit: class_weight needs x and y given as arrays; with a tf.data.Dataset or "
+                    "generator, expected the weights inside it as (inputs, targets, sample_weights)",
+                    attr="class_weight")
+            weights = class_weights.combine(weights, class_weights.class_sample_weight(class_weight, y, "fit"))
         # weighted: the items are shuffled with their weights (sample_weights.with_weights)
         ds = self._dataset(x, y, n_steps, "fit", batch_size, shuffle and weights is None, need_y=True,
                            validation_split=validation_split)

@@ -15,6 +15,8 @@ Parameters are named by object (see :func:`object_names`), which is how
 
 from __future__ import annotations
 
+import warnings
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +24,7 @@ import numpy as np
 import nengo
 from nengo.builder.signal import Signal
 
-from nhw.backends.tensorflow.settings import trainable_map
+from nhw.backends.tensorflow.settings import set_trainable_true, trainable_map
 
 
 @dataclass(eq=False)
@@ -145,6 +147,10 @@ def select_params(model, network, layout, operators=()) -> list:
         add(ens, ens.neurons, "bias", model.sig[ens.neurons].get("bias"))
     for conn in network.all_connections:
         if conn.learning_rule is not None:
+            if set_trainable_true(network, conn):
+                # NengoDL warns too; nhw never gradient-trains weights a rule writes
+                warnings.warn(f"{conn} has a learning rule and is also set to be trainable; its weights are "
+                              "changed by the learning rule only, not by fit", UserWarning, stacklevel=2)
             continue
         add(conn, conn, "weights", model.sig[conn].get("weights"))
     return out
