@@ -28,6 +28,7 @@ HOOKS: dict[str, str] = {
     "remove_constant_copies": "simplification: fold copies of constants",
     "remove_identity_muls": "simplification: drop multiplications by one",
     "remove_reset_incs": "simplification: turn reset+increment into a copy",
+    "mergeable": "whether an operator can join a planner's merged group",
 }
 
 
@@ -55,5 +56,15 @@ remove_zero_incs = _hook("remove_zero_incs")
 remove_constant_copies = _hook("remove_constant_copies")
 remove_identity_muls = _hook("remove_identity_muls")
 remove_reset_incs = _hook("remove_reset_incs")
+mergeable = _hook("mergeable")
 
-__all__ = sorted(HOOKS)
+#: NengoDL's default ``simplifications`` (users extend it: ``default_simplifications + (f,)``)
+default_simplifications = (
+    remove_unmodified_resets,
+    remove_zero_incs,
+    remove_identity_muls,
+    remove_constant_copies,
+    remove_reset_incs,
+)
+
+__all__ = sorted(HOOKS) + ["default_simplifications"]

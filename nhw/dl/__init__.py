@@ -50,6 +50,7 @@ _NAMES: dict[str, tuple[str, str | None]] = {
     "config": ("nhw.dl.config", None),
     "simulator": ("simulator", None),
     "tensor_node": ("api.tensor_node", None),
+    "utils": ("api.dl_utils", None),
 }
 
 __all__ = sorted(_NAMES) + ["__version__"]

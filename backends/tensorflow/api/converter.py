@@ -101,6 +101,9 @@ class Converter:
         The largest difference found by the last :meth:`verify`.
     """
 
+    #: NengoDL's name for the dict type of :attr:`inputs`, :attr:`outputs` and :attr:`layers`
+    KerasTensorDict = KerasTensorDict
+
     #: Keras layer class -> user :class:`.LayerConverter` (see :meth:`register`);
     #: nhw's own handlers are :data:`.converter_layers.LAYERS`
     converters: dict[type, type] = {}
