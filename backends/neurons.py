@@ -104,8 +104,24 @@ class SoftLIFRate(nengo.LIFRate):
         self.sigma = sigma
 
     def rates(self, x: np.ndarray, gain: np.ndarray, bias: np.ndarray) -> np.ndarray:
-        """Firing rates for inputs ``x``, from the smoothed curve."""
-        J = self.current(x, gain, bias)
+        """Firing rates for inputs ``x``, from the smoothed curve.
+
+        As NengoDL's ``SoftLIFRate.rates``, the current is ``J = gain * x + bias``
+        with numpy broadcasting: ``x`` shaped ``(n_neurons,)`` gives one rate per
+        neuron, ``(n_samples, n_neurons)`` (what nengo's decoder solving and
+        tuning curves pass) or ``(n_samples, 1)`` gives ``(n_samples,
+        n_neurons)``. An ``x`` that does not broadcast against ``gain`` (nengo's
+        ``(n_samples,)`` of scalar inputs, ``n_samples != n_neurons``) falls back
+        to nengo's :meth:`~nengo.neurons.NeuronType.current`, ``(n_samples,
+        n_neurons)``.
+        """
+        x = np.asarray(x, dtype=float)
+        gain = np.asarray(gain, dtype=float)
+        bias = np.asarray(bias, dtype=float)
+        try:
+            J = gain * x + bias
+        except ValueError:  # no broadcast: nengo's scalar-inputs semantics
+            J = self.current(x, gain, bias)
         out = np.zeros_like(J)
         SoftLIFRate.step(self, dt=1.0, J=J, output=out)
         return out

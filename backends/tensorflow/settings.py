@@ -1,7 +1,10 @@
-"""``configure_settings``: per-network options of the TensorFlow simulator.
+"""``configure_settings``: options of the TensorFlow simulator, kept in network configs.
 
-Settings live in the network's own ``config`` (so they travel with the network
-and nested networks can be configured separately):
+As in NengoDL (``nengo_dl/config.py``), every setting except ``trainable`` is
+stored on the outermost network being built (``nengo.Network.context[0]``),
+also when ``configure_settings`` is called inside a sub-network, and the
+Simulator reads them from the network it simulates. ``trainable`` is a default
+of the innermost network's config (so sub-networks can be frozen separately):
 
 >>> with net:                                     # doctest: +SKIP
 ...     configure_settings(trainable=None, lif_smoothing=0.01)
@@ -107,7 +110,12 @@ _KEY = "nhw_settings"
 
 
 def configure_settings(**settings: Any) -> None:
-    """Set simulator options on the network currently being built (``with net:``).
+    """Set simulator options of the network being built (``with net:``).
+
+    As in NengoDL, ``trainable`` goes to the config of the innermost network
+    being built; every other setting goes to the outermost one
+    (``nengo.Network.context[0]``), also when called inside a sub-network's
+    ``with`` block, so it applies to the whole simulated model.
 
     Parameters
     ----------
@@ -185,7 +193,10 @@ def configure_settings(**settings: Any) -> None:
         raise ValidationError(
             "configure_settings must be called inside a 'with net:' block", attr="settings"
         )
+    # NengoDL: trainable is set on the nearest enclosing network, every other
+    # setting on the top-level one (Network.context[0]), wherever it is called
     net = nengo.Network.context[-1]
+    top = nengo.Network.context[0]
     for name, value in settings.items():
         if name not in _SETTINGS:
             raise ValidationError(
@@ -197,8 +208,8 @@ def configure_settings(**settings: Any) -> None:
             raise ValidationError(
                 f"configure_settings: {name} must be {what}; got {value!r}", attr=name
             )
-    cfg = net.config
     if "trainable" in settings:
+        cfg = net.config
         for cls in TRAINABLE_TYPES:
             try:
                 cfg[cls]
@@ -207,6 +218,10 @@ def configure_settings(**settings: Any) -> None:
             cfg[cls].set_param(
                 "trainable", nengo.params.BoolParam("trainable", default=settings["trainable"], optional=True)
             )
+    rest = {k: v for k, v in settings.items() if k != "trainable"}
+    if not rest:
+        return
+    cfg = top.config
     if "keep_history" in settings:
         # NengoDL: also a per-probe config parameter (net.config[probe].keep_history = False)
         try:
@@ -223,7 +238,7 @@ def configure_settings(**settings: Any) -> None:
     if _KEY not in _params(cfg, nengo.Network):
         cfg[nengo.Network].set_param(_KEY, nengo.params.Parameter(_KEY, default=None, optional=True))
     stored = dict(getattr(cfg[nengo.Network], _KEY) or {})
-    stored.update({k: v for k, v in settings.items() if k != "trainable"})
+    stored.update(rest)
     if "dtype" in stored:
         stored["dtype"] = _dtype_name(stored["dtype"])
     setattr(cfg[nengo.Network], _KEY, stored)

@@ -457,6 +457,14 @@ class ParamsMixin:
         nengo.exceptions.SimulationError
             If a gradient is NaN or disagrees, or the simulator was built with
             ``inference_only=True``.
+
+        Notes
+        -----
+        As in NengoDL, calling this method resets the internal simulation state:
+        afterwards ``sim.n_steps`` is 0 and the state is the initial one, as after
+        ``reset(include_probes=False, include_trainable=False,
+        include_processes=False)`` (recorded probe data and trained parameters
+        are kept).
         """
         self._check_open("check_gradients")
         if getattr(self, "inference_only", False):
@@ -481,10 +489,17 @@ class ParamsMixin:
                 f"check_gradients: expected wrt 'inputs' or 'params'; received {wrt!r}", attr="wrt"
             )
         h = float(np.finfo(self.dtype).eps) ** (1 / 3) if step is None else float(step)
-        if wrt == "params":
-            return self._check_param_gradients(5 if n_steps is None else n_steps, 3 if n_checks is None else n_checks,
-                                               h, atol, rtol, seed)
-        return self._check_input_gradients(inputs, outputs, h, atol, rtol)
+        # as NengoDL: "Calling this method will reset the internal simulation state"
+        # (reset(include_probes=False, include_trainable=False, include_processes=False)
+        # before the check, whose runs then leave the state as they found it)
+        self.reset(include_probes=False, include_trainable=False, include_processes=False)
+        try:
+            if wrt == "params":
+                return self._check_param_gradients(5 if n_steps is None else n_steps,
+                                                   3 if n_checks is None else n_checks, h, atol, rtol, seed)
+            return self._check_input_gradients(inputs, outputs, h, atol, rtol)
+        finally:
+            self.reset(include_probes=False, include_trainable=False, include_processes=False)
 
     def _check_input_gradients(self, inputs, outputs, h: float, atol: float, rtol: float) -> dict:
         from nhw.backends.tensorflow._tf import tf

@@ -32,7 +32,8 @@ from nengo.params import BoolParam, Parameter, ShapeParam
 
 from nhw.errors import UnsupportedFeatureError
 
-__all__ = ["Layer", "SimTensorNode", "TensorNode", "build_tensor_node", "is_keras_layer", "tensor_layer"]
+__all__ = ["Layer", "SimTensorNode", "TensorNode", "build_tensor_node", "call_tensor_func", "is_keras_layer",
+           "tensor_layer"]
 
 
 def is_keras_layer(obj: Any) -> bool:
@@ -114,14 +115,18 @@ class TensorNode(nengo.Node):
     Parameters
     ----------
     tensor_func : callable or keras.layers.Layer
-        Called every step as ``tensor_func(t, x)`` (``pass_time`` and
-        ``shape_in``), ``tensor_func(x)`` (no time), ``tensor_func(t)`` (no input)
-        or ``tensor_func()``. ``t`` is a scalar float tensor in the simulation
-        dtype, ``x`` a tensor of shape ``(minibatch_size,) + shape_in``; the result
-        must have shape ``(minibatch_size,) + shape_out`` (``(1,) + shape_out`` is
-        broadcast across the minibatch) and a float dtype. Keras layers get
-        ``training=`` when their ``call`` accepts it, and their weights are part
-        of the simulator's Keras model.
+        A function is called every step as ``tensor_func(t, x)`` (``pass_time``
+        and ``shape_in``), ``tensor_func(x)`` (no time) or ``tensor_func(t)`` (no
+        input). A Keras layer, as in NengoDL, gets one argument: ``layer([t, x])``
+        (a list) with both, else ``layer(t)`` or ``layer(x)``. ``t`` is a scalar
+        float tensor in the simulation dtype, ``x`` a tensor of shape
+        ``(minibatch_size,) + shape_in``; the result must have shape
+        ``(minibatch_size,) + shape_out`` (``(1,) + shape_out`` is broadcast
+        across the minibatch) and the simulation dtype (a function returning
+        another dtype raises ValidationError, as NengoDL's ``validate_output``
+        does; a Keras layer's output in the layer's own compute dtype is cast).
+        Keras layers get ``training=`` when their ``call`` accepts it, and their
+        weights are part of the simulator's Keras model.
     shape_in : tuple of int, optional
         Shape of the input ``x`` (without the minibatch axis); ``None`` for a
         node without input. ``size_in`` is ``prod(shape_in)``.
@@ -130,7 +135,9 @@ class TensorNode(nengo.Node):
         calling ``tensor_func`` once, eagerly, on zeros with a minibatch of 1
         (which also builds a Keras layer's weights).
     pass_time : bool
-        Whether ``t`` is passed as the first argument.
+        Whether ``t`` is passed as the first argument. A node with neither
+        ``shape_in`` nor ``pass_time`` raises ValidationError ("Must specify
+        either shape_in or pass_time"), as in NengoDL.
     label : str, optional
         Name of the node.
 
@@ -171,6 +178,13 @@ class TensorNode(nengo.Node):
             )
         shape_in = _shape(shape_in, "shape_in", name)
         shape_out = _shape(shape_out, "shape_out", name)
+        if shape_in is None and not pass_time:
+            # NengoDL's TensorNode.__init__: a function of nothing is no TensorNode
+            raise ValidationError(
+                f"{name}: Must specify either shape_in or pass_time (a TensorNode's "
+                "function needs the time, an input, or both)",
+                attr="pass_time",
+            )
         if shape_out is None:
             shape_out = _infer_shape_out(tensor_func, shape_in, bool(pass_time), name)
         super().__init__(
@@ -190,13 +204,33 @@ class TensorNode(nengo.Node):
         return is_keras_layer(self.tensor_func)
 
     def call_args(self, t: Any, x: Any) -> tuple:
-        """Positional arguments for ``tensor_func`` given time ``t`` and input ``x``."""
+        """Positional arguments for ``tensor_func`` given time ``t`` and input ``x``.
+
+        A function gets ``(t, x)``, ``(t,)`` or ``(x,)``; a Keras layer gets one
+        argument, ``([t, x],)`` with both (see :func:`call_tensor_func`).
+        """
         args: tuple = ()
         if self.pass_time:
             args += (t,)
         if self.shape_in is not None:
             args += (x,)
+        if len(args) > 1 and self.is_keras_layer:
+            return (list(args),)
         return args
+
+
+def call_tensor_func(func: Callable, args: tuple, **kwargs: Any) -> Any:
+    """Call a TensorNode's ``tensor_func`` on its inputs ``args`` (``(t, x)``, ``(t,)`` or ``(x,)``).
+
+    As NengoDL's ``SimTensorNodeBuilder.build_step``: a function gets the
+    inputs as positional arguments, ``func(t, x)``; a Keras layer gets them as
+    one argument, a list when there are two (``layer([t, x])``), else the one
+    tensor (``layer(t)`` or ``layer(x)``). ``kwargs`` (e.g. ``training``) are
+    passed on.
+    """
+    if is_keras_layer(func) and len(args) > 1:
+        return func(list(args), **kwargs)
+    return func(*args, **kwargs)
 
 
 def _infer_shape_out(func: Callable, shape_in: tuple | None, pass_time: bool, name: str) -> tuple:
@@ -211,12 +245,12 @@ def _infer_shape_out(func: Callable, shape_in: tuple | None, pass_time: bool, na
         if shape_in is not None:
             args += (tf.zeros((1,) + shape_in, tf.float32),)
         try:
-            out = func(*args)
+            out = call_tensor_func(func, args)
         except ValidationError:
             raise
         except Exception as e:
             raise ValidationError(
-                f"{name}: calling tensor_func{_arg_desc(pass_time, shape_in)} on zeros to "
+                f"{name}: calling tensor_func{_arg_desc(pass_time, shape_in, is_keras_layer(func))} on zeros to "
                 f"infer shape_out failed ({type(e).__name__}: {e}); check the function or "
                 "give shape_out",
                 attr="shape_out",
@@ -234,8 +268,10 @@ def _infer_shape_out(func: Callable, shape_in: tuple | None, pass_time: bool, na
     return tuple(int(s) for s in out_shape[1:])
 
 
-def _arg_desc(pass_time: bool, shape_in: tuple | None) -> str:
+def _arg_desc(pass_time: bool, shape_in: tuple | None, keras_layer: bool = False) -> str:
     names = (["t"] if pass_time else []) + (["x"] if shape_in is not None else [])
+    if keras_layer and len(names) > 1:
+        return f"([{', '.join(names)}])"
     return f"({', '.join(names)})"
 
 

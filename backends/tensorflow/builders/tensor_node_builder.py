@@ -24,7 +24,7 @@ from nengo.exceptions import ValidationError
 
 from nhw.backends.tensorflow.builders.op_builders import BuildContext, OpBuilder, StepContext
 from nhw.backends.tensorflow.registry import OPS
-from nhw.backends.tensorflow.api.tensor_node import SimTensorNode, TensorNode, is_keras_layer
+from nhw.backends.tensorflow.api.tensor_node import SimTensorNode, TensorNode, call_tensor_func, is_keras_layer
 
 __all__ = ["SimTensorNodeBuilder"]
 
@@ -92,12 +92,13 @@ class SimTensorNodeBuilder(OpBuilder):
             return
         with tf.init_scope():
             args = tuple(tf.zeros(s.shape, s.dtype) for s in self._specs())
+            shapes = [tuple(a.shape) for a in args]
             try:
                 self._call(args, training=False)
             except Exception as e:
                 raise ValidationError(
                     f"{self.node}: building Keras layer {self.layer.name!r} by calling it on "
-                    f"zeros shaped {[tuple(a.shape) for a in args]} failed "
+                    f"zeros shaped {shapes if len(shapes) > 1 else shapes[0]} failed "
                     f"({type(e).__name__}: {e})",
                     attr="tensor_func",
                     obj=self.node,
@@ -128,10 +129,15 @@ class SimTensorNodeBuilder(OpBuilder):
 
     # --- tracing --------------------------------------------------------------
     def _call(self, args: tuple, training: bool):
-        """Call the function, passing ``training`` to Keras layers that take it."""
+        """Call the function, passing ``training`` to Keras layers that take it.
+
+        ``args`` are the inputs ``(t, x)``, ``(t,)`` or ``(x,)``; a Keras layer
+        gets them as one list argument, ``layer([t, x])``, as in NengoDL
+        (:func:`~.tensor_node.call_tensor_func`).
+        """
         if self.training_arg:
-            return self.func(*args, training=training)
-        return self.func(*args)
+            return call_tensor_func(self.func, args, training=training)
+        return call_tensor_func(self.func, args)
 
     def _output(self, out, batch: int) -> tf.Tensor:
         """Validate the function's result and return it as ``(batch,) + shape_out``."""
@@ -152,6 +158,15 @@ class SimTensorNodeBuilder(OpBuilder):
                 attr="tensor_func",
                 obj=self.node,
             )
+        if out.dtype != self.dtype and not self._layer_dtype(out.dtype):
+            # NengoDL's validate_output: "TensorNode output should have dtype ..."
+            raise ValidationError(
+                f"{self.node}: TensorNode output should have dtype {self.dtype.name} (the "
+                f"simulation dtype; got {out.dtype.name}): return tensors in the dtype of "
+                "the inputs (e.g. tf.cast(y, x.dtype))",
+                attr="tensor_func",
+                obj=self.node,
+            )
         shape = out.shape
         if shape.is_compatible_with(expected):
             out = tf.reshape(out, expected)  # also pins dimensions unknown statically
@@ -167,6 +182,20 @@ class SimTensorNodeBuilder(OpBuilder):
                 obj=self.node,
             )
         return tf.cast(out, self.dtype)
+
+    def _layer_dtype(self, dtype) -> bool:
+        """Whether ``dtype`` is the Keras layer's own compute dtype (then it is cast).
+
+        Keras 3 layers cast their inputs to their dtype policy (float32 unless
+        given ``dtype=``) and compute in it, so a layer made for the default
+        precision runs in a float64 simulation with its output cast.
+        """
+        if self.layer is None:
+            return False
+        try:
+            return tf.as_dtype(self.layer.compute_dtype) == dtype
+        except (AttributeError, TypeError, ValueError):
+            return False
 
     def step(self, sc: StepContext) -> None:
         st = sc.state
