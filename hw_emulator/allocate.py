@@ -101,6 +101,36 @@ def _piece_cost(groups: list, start: int, stop: int, spec: ChipSpec) -> tuple[in
     return bits, axons
 
 
+def _axon_advice(groups: list, piece: Piece, spec: ChipSpec) -> str:
+    """What the input axons of an over-full one-neuron piece come from, and what to change."""
+    host, chip = [], 0
+    for g in groups:
+        axons = g.piece_cost(piece.start, piece.stop)[1]
+        if not axons:
+            continue
+        if isinstance(g.source, InputAxons):
+            host.append((axons, g.source))
+        else:
+            chip += axons
+    if not host:
+        return (f" (all from on-chip sources: {chip} source compartments reach it); reduce its fan-in, "
+                "e.g. route decoded connections through decode neurons (decode='neurons')")
+    n_host = sum(a for a, _ in host)
+    a, src = max(host, key=lambda h: h[0])
+    k = src.max_count
+    pairs = a // k // 2
+    free = spec.input_axons_per_core - chip - (n_host - a)
+    fit = free // (2 * pairs) if pairs else 0
+    if fit >= 1:
+        fix = f"lower input_pairs (a loihi-emu option) to {fit} or less, or "
+    else:
+        fix = ""
+    others = f" and {chip} from on-chip sources" if chip else ""
+    return (f": {n_host} of them are host spike generators, {a} for {src.label!r} (2 x {pairs} dimension(s) "
+            f"reaching it x input_pairs {k}){others}; {fix}split the host input into several Nodes feeding "
+            "several ensembles, or feed the values through an on-chip ensemble")
+
+
 def _reach_pairs(g) -> tuple[np.ndarray, np.ndarray]:
     """``(source compartment, target compartment)`` of every synapse of a group."""
     src, tgt, _ = g.coo()
@@ -136,7 +166,7 @@ def _split(net: ChipNetwork, block: CompartmentBlock, per_core: int, spec: ChipS
                 )
             raise ResourceError(
                 f"Block {block.label!r} neuron {worst.start}: {worst.input_axons} input axons "
-                f"exceed {spec.input_axons_per_core} per core"
+                f"exceed {spec.input_axons_per_core} per core" + _axon_advice(groups, worst, spec)
             )
         size = max(size // 2, 1)
 

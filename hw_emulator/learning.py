@@ -113,7 +113,8 @@ class PESRule:
         }
 
 
-def quantize_error(e: np.ndarray, rule: PESRule, spec: ChipSpec = LOIHI_V1) -> np.ndarray:
+def quantize_error(e: np.ndarray, rule: PESRule, spec: ChipSpec = LOIHI_V1,
+                   weights: LearnedWeights | None = None) -> np.ndarray:
     """Host side: nengo error values to the chip's signed integers (round, clip).
 
     Parameters
@@ -124,6 +125,10 @@ def quantize_error(e: np.ndarray, rule: PESRule, spec: ChipSpec = LOIHI_V1) -> n
         The learning group's registers (its ``error_scale``).
     spec
         The chip spec (its ``error_max``).
+    weights
+        The group's run-time state: when given, the largest ``|e|`` (in error units)
+        is recorded in its :meth:`LearnedWeights.note_error_peak` (clipped steps are
+        counted when the result is assigned to ``weights.error``).
 
     Returns
     -------
@@ -132,7 +137,10 @@ def quantize_error(e: np.ndarray, rule: PESRule, spec: ChipSpec = LOIHI_V1) -> n
     """
     # times the reciprocal: the host runs this every step, and the loihi-emu results
     # (golden and parity tests) are defined by this rounding
-    q = np.rint(np.asarray(e, dtype=np.float64) * (1.0 / rule.error_scale))
+    q = np.asarray(e, dtype=np.float64) * (1.0 / rule.error_scale)
+    if weights is not None:
+        weights.note_error_peak(float(np.abs(q).max(initial=0.0)))
+    q = np.rint(q)
     # in place: np.clip costs more on the few values of one step
     np.minimum(q, spec.error_max, out=q)
     np.maximum(q, -spec.error_max, out=q)
@@ -245,19 +253,77 @@ class LearnedWeights:
         self.mant = np.ascontiguousarray(self.rule.mant_init.T, dtype=dt)
         self.x = np.zeros(self.mant.shape[1], dt)
         self._delta = np.zeros(self.mant.shape, dt)
-        self.error = np.zeros(self.rule.n_dims, np.int64)
+        self._error = np.zeros(self.rule.n_dims, np.int64)
         self.saturations = 0
+        #: steps whose error reached the chip's limit ``+-error_max`` in some dimension
+        #: (the host clipped it, or it was exactly at the limit)
+        self.error_clipped_steps = 0
+        #: steps whose error was sent (clipped or not)
+        self.error_steps = 0
+        #: largest ``|e / error_scale|`` before clipping, in error units (``None``: the
+        #: path that quantised the errors did not report it; at least ``error_max``
+        #: when steps were clipped)
+        self.error_peak: float | None = None
+        #: counters already reported by a clipping warning (see :meth:`clipping_since`)
+        self._reported = (0, 0, 0)
+        self._peak_since: float | None = None
         #: weight-update epochs run (the engine visits every synapse, whatever the error)
         self.epochs = 0
         self._u_trace = _Dither(self.x.shape)
         self._u_weight = _Dither(self.mant.shape)
+
+    @property
+    def error(self) -> np.ndarray:
+        """Error integers of the next update; assigning counts a step (and a clipped one)."""
+        return self._error
+
+    @error.setter
+    def error(self, e_int: np.ndarray) -> None:
+        self._error = e_int
+        self.error_steps += 1
+        top = self.spec.error_max
+        for v in np.asarray(e_int).flat:  # a few dimensions: cheaper than numpy reductions
+            if v >= top or v <= -top:
+                self.error_clipped_steps += 1
+                break
+
+    def load_error(self, e_int: np.ndarray) -> None:
+        """Set the error without counting a step (the compiled loop counts its own steps)."""
+        self._error = e_int
+
+    def note_error_peak(self, peak: float) -> None:
+        """Record a largest ``|e / error_scale|`` (error units, before clipping)."""
+        if self.error_peak is None or peak > self.error_peak:
+            self.error_peak = float(peak)
+        if self._peak_since is None or peak > self._peak_since:
+            self._peak_since = float(peak)
+
+    def record_errors(self, steps: int, clipped: int, peak: float) -> None:
+        """Counters of errors sent by a compiled loop: steps, clipped steps, largest ``|e|`` (error units)."""
+        self.error_steps += int(steps)
+        self.error_clipped_steps += int(clipped)
+        if steps:
+            self.note_error_peak(peak)
+
+    def clipping_since(self) -> tuple | None:
+        """``(clipped steps, saturations, steps, largest |error| or None)`` since the last call
+        (the largest ``|e|`` in error units, ``None`` if not recorded), or ``None`` if
+        nothing clipped or saturated.
+
+        The backend calls it after each run to warn once per run about that run's clipping.
+        """
+        now = (self.error_clipped_steps, self.saturations, self.error_steps)
+        new = tuple(a - b for a, b in zip(now, self._reported))
+        peak, self._peak_since = self._peak_since, None
+        self._reported = now
+        return (*new, peak) if (new[0] or new[1]) else None
 
     def set_error(self, e_int: np.ndarray) -> None:
         """Error integers for the next update (``|e| <= error_max``)."""
         e = np.asarray(e_int, dtype=np.int64).reshape(self.rule.n_dims)
         if np.abs(e).max(initial=0) > self.spec.error_max:
             raise ValueError(f"{self.rule.label}: error values must lie in +-{self.spec.error_max}")
-        self.error = e
+        self.error = e  # counted like the host's errors
 
     @property
     def mantissas(self) -> np.ndarray:

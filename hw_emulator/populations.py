@@ -7,11 +7,14 @@ discretises everything (``SPEC.md`` section 3) and creates the chip objects.
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from nhw.errors import DiscretizationError
 
 from . import discretize as dz
 from .blocks import ChipNetwork, CompartmentBlock, InputAxons, SynapseGroup
@@ -174,10 +177,59 @@ def make_group(src: Any, pop: "Population", w_j: np.ndarray, tau: float, owner: 
     wq = dz.quantize_weights(w_int[rows], spec)
     source = src if isinstance(src, InputAxons) else src.block
     label = f"{owner_name}[{source.label}->{target.label}]"
+    if wq.n_clipped:
+        _check_clipping(label, pop, wq, np.abs(w_int[rows]), np.asarray(w_j), rows, spec)
     g = SynapseGroup(label, source, target, wq.mantissa, wq.exponent, src_index=rows, owner=owner,
                      quant=wq, spec=spec)
     chip.add_group(g)
     pop.block.quant.synapse_groups[label] = wq
+
+
+#: Largest ratio of a weight to the largest the format holds that is only warned
+#: about: up to this factor a clipped weight keeps at least half its size (one bit
+#: of magnitude lost; the current it drives lasts ``tau * ln(ratio)`` shorter);
+#: beyond it quantisation would run a different network, and mapping stops.
+#: (nengo-loihi refuses any weight that needs an exponent beyond the format.)
+CLIP_ERROR_RATIO = 2.0
+#: Clipping by less than this ratio is within the rounding of the 8-bit mantissa
+#: (the largest weight's own rounding error is up to 0.2%) and is not reported.
+CLIP_WARN_RATIO = 1.01
+
+
+def _check_clipping(label: str, pop: Population, wq: dz.WeightQuantization, w_int_abs: np.ndarray,
+                    w_nengo, rows, spec: ChipSpec) -> None:
+    """Warn about (or refuse) weights that quantisation clipped at the format's limit.
+
+    ``w_int_abs`` are the group's integer-unit magnitudes (``n_src x n_tgt``, or flat
+    for a shared group), ``w_nengo`` the same weights in nengo units (``n_tgt x n_src``
+    dense, or flat values in the order of ``w_int_abs``), ``rows`` the source rows kept.
+    """
+    top = spec.weight_mant_max * wq.scale  # largest representable integer-unit weight
+    k = int(np.argmax(w_int_abs))
+    ratio = float(w_int_abs.flat[k]) / top
+    if ratio <= CLIP_WARN_RATIO:
+        return
+    # the worst weight in nengo units (its target's scale converts the limit)
+    if w_int_abs.ndim == 2:
+        j, i = np.unravel_index(k, w_int_abs.shape)
+        w_big = float(w_nengo[i, rows[j]]) if w_nengo is not None and np.ndim(w_nengo) == 2 else float("nan")
+    else:
+        w_big = float(w_nengo.flat[k]) if w_nengo is not None else float("nan")
+    limit = abs(w_big) / ratio
+    rel = 1.0 - 1.0 / ratio
+    fails = ratio > CLIP_ERROR_RATIO
+    msg = (f"synapse group {label!r}: {wq.n_clipped} weight(s) exceed the chip's weight format, with the "
+           f"threshold of block {pop.label!r} already lowered to vth {int(np.min(pop.block.vth))}; the "
+           f"largest, {abs(w_big):.4g} (nengo current per spike: transform x post gain), is {ratio:.3g}x the "
+           f"largest representable ({limit:.4g}, mantissa {spec.weight_mant_max} x "
+           f"2**{spec.weight_shift + wq.exponent} chip units) and {'would be' if fails else 'is'} clipped to "
+           f"it (relative error {rel:.1%})")
+    if fails:
+        raise DiscretizationError(
+            msg + f". Clipping by more than {CLIP_ERROR_RATIO:g}x would run a different network; scale the "
+            "connection's transform down (the chip cannot hold it), or run it on 'reference'.")
+    pop.block.quant.notes.append(f"{label}: {wq.n_clipped} weight(s) clipped, the largest by {ratio:.3g}x")
+    warnings.warn(msg + "; the connection acts weaker than in nengo.", stacklevel=2)
 
 
 def _make_shared_group(src: Any, pop: "Population", w_j: SparseWeights, tau: float, owner: Any,
@@ -190,6 +242,8 @@ def _make_shared_group(src: Any, pop: "Population", w_j: SparseWeights, tau: flo
     wq = dz.quantize_weights(w_int.vals, spec)
     source = src if isinstance(src, InputAxons) else src.block
     label = f"{owner_name}[{source.label}->{target.label}] (shared)"
+    if wq.n_clipped:
+        _check_clipping(label, pop, wq, np.abs(w_int.vals), np.asarray(w_j.vals), None, spec)
     g = SharedSynapseGroup.from_coo(label, source, target, w_int.cols, w_int.rows, wq.mantissa, wq.exponent,
                                     w_j.axon_of, w_j.atom_of, owner=owner, quant=wq, spec=spec)
     chip.add_group(g)

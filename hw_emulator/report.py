@@ -18,7 +18,8 @@ from .emulator import Emulator
 from .report_layout import ReportLayout, report_layout, synapse_group_memory
 
 # synapse_group_memory lives with the layout; importable from here as before
-__all__ = ["CoreReport", "HardwareReport", "build_report", "combine_reports", "synapse_group_memory"]
+__all__ = ["CoreReport", "HardwareReport", "build_report", "combine_reports", "estimate_lines", "learning_lines",
+           "synapse_group_memory"]
 
 
 @dataclass
@@ -64,6 +65,12 @@ class HardwareReport:
     synaptic_ops_per_step: float = 0.0
     total_synaptic_updates: int = 0
     learning_saturations: int = 0
+    #: steps in which a PES error reached the chip's error range (clipped), all groups
+    learning_error_clipped_steps: int = 0
+    #: per learning group: ``label``, ``error_steps``, ``error_clipped_steps``,
+    #: ``error_range`` and ``error_peak`` (largest |error| seen, nengo units; ``None``
+    #: when the path that sent it did not record it), ``saturations``
+    learning: list = field(default_factory=list)
     energy_estimate_j: float = 0.0
     energy_estimate_per_step_j: float = 0.0
     time_estimate_per_step_s: float = 0.0
@@ -113,15 +120,7 @@ class HardwareReport:
                     f"shared synapses {g['label']}: {g['synapse_memory_bytes'] / 1024:.1f} KiB "
                     f"({g['weight_lists']} weight lists, {g['stored']} entries for {g['synapses']} synapses) "
                     f"vs {g['dense_equivalent_bytes'] / 1024:.1f} KiB as discrete synapses")
-        if self.total_synaptic_updates:
-            lines.append(f"learning: {self.total_synaptic_updates} synaptic weight updates, "
-                         f"{self.learning_saturations} saturated at the weight limit")
-        lines += [
-            f"ESTIMATE energy: {self.energy_estimate_j * 1e6:.3f} uJ total, "
-            f"{self.energy_estimate_per_step_j * 1e9:.3f} nJ per step (dynamic only)",
-            f"ESTIMATE chip time per step: {self.time_estimate_per_step_s * 1e6:.3f} us",
-            f"({self.estimate_note})",
-        ]
+        lines += learning_lines(self.as_dict()) + estimate_lines(self.as_dict())
         return "\n".join(lines)
 
     def summary(self) -> str:
@@ -133,6 +132,33 @@ class HardwareReport:
 
     def __str__(self) -> str:
         return self.to_table()
+
+
+def learning_lines(d: dict) -> list:
+    """Report lines on learning (from :meth:`HardwareReport.as_dict`): updates, saturations,
+    and per learned connection that clipped, its clipped errors and saturated weights."""
+    lines = []
+    if d.get("total_synaptic_updates"):
+        lines.append(f"learning: {d['total_synaptic_updates']} synaptic weight updates, "
+                     f"{d.get('learning_saturations', 0)} saturated at the weight limit, PES error clipped to the "
+                     f"chip's range in {d.get('learning_error_clipped_steps', 0)} step(s)")
+    for g in d.get("learning") or []:
+        if g["error_clipped_steps"] or g["saturations"]:
+            peak = "n/a" if g["error_peak"] is None else f"{g['error_peak']:.3g}"
+            lines.append(
+                f"CLIPPED learning {g['label']}: PES error clipped in {g['error_clipped_steps']} of "
+                f"{g['error_steps']} steps (largest |error| {peak}, chip range +-{g['error_range']:.3g}); "
+                f"learned weights saturated {g['saturations']} time(s)")
+    return lines
+
+
+def estimate_lines(d: dict) -> list:
+    """The energy/time estimate lines of a report (from :meth:`HardwareReport.as_dict`)."""
+    energy = (f"ESTIMATE energy: {d['energy_estimate_j'] * 1e6:.3f} uJ total, "
+              f"{d['energy_estimate_per_step_j'] * 1e9:.3f} nJ per step (dynamic only, no tile hops)")
+    time = (f"ESTIMATE chip time per step: {d['time_estimate_per_step_s'] * 1e6:.3f} us (busiest core's mean "
+            "per step: a lower bound on the mean over steps of each step's slowest core)")
+    return [energy, time, f"({d.get('estimate_note', '')})"]
 
 
 def build_report(placement: Placement, emulator: Emulator, quantization: dict | None = None,
@@ -210,16 +236,35 @@ def build_report(placement: Placement, emulator: Emulator, quantization: dict | 
         synaptic_ops_per_step=float(synops.sum() / steps),
         total_synaptic_updates=int(synupd.sum()),
         learning_saturations=sum(lw.saturations for _, lw in emulator.learned.values()),
+        learning_error_clipped_steps=sum(lw.error_clipped_steps for _, lw in emulator.learned.values()),
+        learning=[_learning_entry(lw) for _, lw in emulator.learned.values()],
         energy_estimate_j=float(energy_pj * 1e-12),
         energy_estimate_per_step_j=float(energy_pj * 1e-12 / steps),
         time_estimate_per_step_s=float(core_ns.max(initial=0.0) * 1e-9),
         estimate_note=(
             "ESTIMATE from published per-event figures, " + en.source
-            + "; cores assumed to run in parallel; static power and host I/O excluded"
+            + "; cores assumed to run in parallel; chip time per step = max over cores of the core's "
+            "busy time per step averaged over the run (per-step maxima are not recorded); "
+            "every spike is counted once at the within-tile figure: spikes crossing cores/tiles "
+            "(tile hops, 3.0/4.0 pJ and 4.1/6.5 ns per east-west/north-south hop) and between chips "
+            "are not modelled; static power and host I/O excluded"
         ),
         quantization=dict(quantization or {}),
         synapse_groups=[dict(g) for g in layout.synapse_groups],
     )
+
+
+def _learning_entry(lw) -> dict:
+    """One learning group's clipping counters, for :attr:`HardwareReport.learning`."""
+    scale = float(np.max(lw.rule.error_scale))
+    return {
+        "label": lw.rule.label,
+        "error_steps": int(lw.error_steps),
+        "error_clipped_steps": int(lw.error_clipped_steps),
+        "error_range": scale * lw.spec.error_max,
+        "error_peak": None if lw.error_peak is None else float(lw.error_peak) * scale,
+        "saturations": int(lw.saturations),
+    }
 
 
 #: CoreReport fields that count activity (summed when runs are combined)
@@ -254,6 +299,21 @@ def combine_reports(reports: list[HardwareReport]) -> HardwareReport:
         spikes_per_step=spikes / per, synaptic_ops_per_step=synops / per,
         total_synaptic_updates=sum(r.total_synaptic_updates for r in reports),
         learning_saturations=sum(r.learning_saturations for r in reports),
+        learning_error_clipped_steps=sum(r.learning_error_clipped_steps for r in reports),
+        learning=_combine_learning([r.learning for r in reports]),
         energy_estimate_j=energy, energy_estimate_per_step_j=energy / per,
         time_estimate_per_step_s=max((c.time_estimate_s for c in cores), default=0.0) / per,
     )
+
+
+def _combine_learning(runs: list) -> list:
+    """Per-group learning counters of several runs: counts summed, the largest peak."""
+    if not runs or not runs[0]:
+        return []
+    out = []
+    for i, g in enumerate(runs[0]):
+        peaks = [r[i]["error_peak"] for r in runs if i < len(r) and r[i]["error_peak"] is not None]
+        out.append(dict(g, **{k: sum(r[i][k] for r in runs if i < len(r))
+                              for k in ("error_steps", "error_clipped_steps", "saturations")},
+                        error_peak=max(peaks) if peaks else None))
+    return out

@@ -218,13 +218,10 @@ def hardware_table(report: Any) -> str:
             lines.append(f"shared synapses {group_name(g['label'])}: {_kib(g['synapse_memory_bytes'])} KiB "
                          f"({g['weight_lists']} weight lists, {g['stored']} entries for {g['synapses']} synapses) "
                          f"vs {_kib(g['dense_equivalent_bytes'])} KiB as discrete synapses")
-    if d.get("total_synaptic_updates"):
-        lines.append(f"learning: {d['total_synaptic_updates']} synaptic weight updates, "
-                     f"{d.get('learning_saturations', 0)} saturated at the weight limit")
-    lines += [f"ESTIMATE energy: {d['energy_estimate_j'] * 1e6:.3f} uJ total, "
-              f"{d['energy_estimate_per_step_j'] * 1e9:.3f} nJ per step (dynamic only)",
-              f"ESTIMATE chip time per step: {d['time_estimate_per_step_s'] * 1e6:.3f} us",
-              f"({d.get('estimate_note', '')})"]
+    # the learning and estimate lines as the report's own table words them
+    from nhw.hw_emulator.report import estimate_lines, learning_lines
+
+    lines += learning_lines(d) + estimate_lines(d)
     return "\n".join(lines)
 
 

@@ -8,6 +8,8 @@ section 8).
 
 from __future__ import annotations
 
+import warnings
+
 import nengo
 import numpy as np
 from nengo.connection import Connection
@@ -94,3 +96,57 @@ class LearningMapper:
             value[dim, np.arange(dec.n)] = sign * a[dim]
             self.host_needed.add(post)
             self.out.outputs.append(ChipOutput(conn, dec, value, 1.0, nengo.Lowpass(self.opt.decode_tau)))
+
+
+def clipping_message(tap: LearningTap, lw, error_max: int, weight_max: int, dt: float,
+                     new: tuple) -> str:
+    """The warning text for PES clipping of one learned connection (see :func:`warn_learning_clipping`).
+
+    ``new`` is ``(clipped steps, weight saturations, steps, largest |error| in error units
+    or None)`` of the run being reported (:meth:`LearnedWeights.clipping_since`).
+    """
+    clipped, saturated, steps, peak = new
+    conn = tap.conn
+    scale = np.asarray(tap.rule_regs.error_scale, np.float64)
+    chip_range = float(scale.max()) * error_max
+    post = conn.post_obj
+    is_ens = isinstance(post, Ensemble)
+    radius = float(post.radius) if is_ens else 1.0
+    radius_src = (f"error_range {chip_range / radius:g} x radius {radius:g} of {describe(post)}" if is_ens
+                  else f"error_range {chip_range:g} x 1: a Node post has radius 1")
+    parts = [f"{describe(conn)}: on-chip PES learning was clipped in this run"]
+    advice = []
+    if clipped:
+        e_peak = None if peak is None else peak * float(scale.max())
+        seen = (f"the largest |error| was {e_peak:.3g} but the chip's error range is" if e_peak is not None
+                else "the error reached the chip's error range,")
+        parts.append(
+            f"{seen} +-{chip_range:.3g} ({radius_src}); the error was clipped to it in {clipped} of {steps} "
+            f"steps ({clipped * dt:.3g} s), so learning is slower there than in nengo")
+        need = "" if e_peak is None else f" to {np.ceil(10 * e_peak / radius) / 10:g} or more"
+        advice.append(f"raise the Simulator option error_range{need}"
+                      + (" (or the post Ensemble's radius)" if is_ens else "")
+                      + ", or scale the error (and the learned target) down")
+    if saturated:
+        parts.append(f"learned weights hit the +-{weight_max} mantissa limit {saturated} time(s) (the group's "
+                     f"weights are sized for decoding values up to the post's radius {radius:g}, twice over), "
+                     "so the learned function is cut off there")
+        advice.append("keep the learned function within the post's radius ("
+                      + ("a larger radius for the post Ensemble" if is_ens
+                         else "scale the learned target into +-1 and scale it back up after the Node")
+                      + ") or lower the learning rate")
+    return "; ".join(parts) + ". To fix: " + "; ".join(advice) + ". Counts: hardware_report()."
+
+
+def warn_learning_clipping(taps: list, emulator, dt: float) -> None:
+    """Warn, once per run and learned connection, about PES errors clipped and weights saturated
+    since the last call (the counters of :class:`~nhw.hw_emulator.learning.LearnedWeights`).
+    """
+    spec = emulator.spec
+    for tap in taps:
+        if tap.rule_regs is None or tap.rule_regs not in emulator.learned:
+            continue
+        lw = emulator.learned[tap.rule_regs][1]
+        new = lw.clipping_since()
+        if new is not None:
+            warnings.warn(clipping_message(tap, lw, spec.error_max, spec.weight_mant_max, dt, new), stacklevel=3)

@@ -151,9 +151,10 @@ class LoopPlan:
 
     def _store(self, ws: np.ndarray) -> None:
         """The host's state from the workspace after a chunk (as the per-step loop leaves it)."""
-        host, bank = self.sim.host, self.sim.decoder.bank
-        bank.y = ws[self.y_off:self.y_off + len(bank.y)].copy()
-        host.y_all = bank.y
+        host, dec = self.sim.host, self.sim.decoder
+        dec.bank.y = self.ystate.copy()
+        dec.prev = self.ystate.copy()
+        host.y_all = ws[self.y_off:self.y_off + len(dec.bank.y)].copy()
         for nd, off in self.node_off.items():
             host.node_val[nd] = ws[off:off + host.nspec[nd][0]].copy()
         for c in self.late_conns:
@@ -175,7 +176,8 @@ class LoopPlan:
             t0 = n0 + done
             early = sim._early(t0, chunk, signal=host.signal_early)
             if em.n_inputs:
-                counts = np.ascontiguousarray(sim.encoder.encode(early.signal), np.int64)
+                # host spikes take one step to arrive (SpikeEncoder.arrive)
+                counts = np.ascontiguousarray(sim.encoder.arrive(sim.encoder.encode(early.signal)), np.int64)
                 em.input_count += counts.sum(axis=0)
             else:
                 counts = np.zeros((chunk, 0), np.int64)
@@ -196,6 +198,7 @@ class LoopPlan:
             # (no epoch in this chunk yet: the weight dither has no phases, and none are read)
             w_phase = lw._u_weight.phase if lw._u_weight.phase is not None else np.zeros(lw.mant.shape, np.uint16)
             ws = self._load()
+            self.ystate = np.array(dec.prev, np.float64, copy=True)  # the Lowpass bank's state
             yrec = np.empty((chunk, dec.n_out))
             nrec = np.empty((chunk, self.node_hi - self.node_lo))
             error = np.zeros(len(lw.error), np.int64)
@@ -206,14 +209,16 @@ class LoopPlan:
                      np.array(lw._trace_consts, lw.dtype), lw._u_trace.phase, t_offs, w_phase, w_offs,
                      np.ascontiguousarray(lw.factor, np.float64), epoch, float(lw.spec.weight_mant_max),
                      _DITHER_UNIT)
-            decode = (np.ascontiguousarray(dec.cols, np.intp), dec.sub / sim.dt, dec.bank.lowpass, self.y_off)
+            decode = (np.ascontiguousarray(dec.cols, np.intp), dec.sub / sim.dt, dec.bank.lowpass,
+                      np.ascontiguousarray(dec.lagged), self.ystate, self.y_off)
             stats = loop_kernel.run_chunk(t0, chunk, ws, bulk, self.program, error, chip, learn, decode, yrec,
                                           self.node_lo, nrec)
             em.n_steps += chunk
             em.q_overflows += int(stats[0])
             lw.epochs += int(stats[1])
             lw.saturations += int(stats[2])
-            lw.error = error
+            lw.record_errors(chunk, int(stats[3]), float(stats[4]))
+            lw.load_error(error)
             em.spikes = spk
             self._store(ws)
             early.finish()

@@ -71,35 +71,36 @@ class SpikeEncoder:
         self.reset()
 
     def reset(self) -> None:
-        """Empty the residuals."""
+        """Empty the residuals and the spikes in flight."""
         self.acc = np.zeros(len(self.amp))
+        #: counts of the last host step encoded, delivered in the next chip step
+        self.pending = np.zeros(self.n_inputs, np.int64)
 
     def encode(self, signal: np.ndarray) -> np.ndarray:
-        """Spike counts per step (steps x input axons) of host signals (steps x columns).
+        """Spike counts per host step (steps x input axons) of host signals (steps x columns).
 
-        The count of step t is ``floor(A_t/amp) - floor(A_{t-1}/amp)`` for the running
-        sum ``A`` of the values, so the emitted total never lags the input by more
-        than one spike's worth; the residual carries over to the next call.
+        Step by step, ``A = residual + value``, the count is ``floor(A/amp)`` and the
+        residual ``A - count * amp`` carries over (also to the next call), so the emitted
+        total never lags the input by more than one spike's worth, and the counts do not
+        depend on how the steps are split into calls.  The counts of host step t reach
+        the chip in step t + 1 (:meth:`arrive`).
         """
         y = signal @ self.transform.T
         if not np.isfinite(y).all():
             self._refuse_non_finite(y)
         amp, kmax = self.amp, self.kmax
-        if len(y) == 1:  # stepwise runs: the residual is in [0, amp), so k = floor(A/amp)
-            acc = self.acc + y[0]
-            k = np.floor(acc / amp)
-            self.acc = acc - k * amp
-            k = k[None]
-        elif self.compiled:
+        if self.compiled and len(y) > 1:
             counts, over = host_kernels.encode_counts(y, self.acc, amp, kmax, self.on, self.off, self.n_inputs)
             if over.any():
                 self._warn_saturated(over)
             return counts
-        else:
-            acc = self.acc + np.cumsum(y, axis=0)
-            f = np.floor(acc / amp)
-            k = np.diff(f, axis=0, prepend=np.zeros((1, f.shape[1])))
-            self.acc = acc[-1] - f[-1] * amp
+        k = np.empty_like(y)
+        acc = self.acc
+        for i, row in enumerate(y):  # the recurrence of host_kernels.encode_counts, operation for operation
+            acc = acc + row
+            k[i] = np.floor(acc / amp)
+            acc = acc - k[i] * amp
+        self.acc = acc
         over = np.abs(k) > kmax
         if over.any():
             self._warn_saturated(over.any(axis=0))
@@ -108,6 +109,20 @@ class SpikeEncoder:
         counts[:, self.on] = np.maximum(k, 0)
         counts[:, self.off] = np.maximum(-k, 0)
         return counts
+
+    def arrive(self, counts: np.ndarray) -> np.ndarray:
+        """The counts the chip receives in the same steps as ``counts`` (host steps) were encoded.
+
+        Host spikes take one step to arrive, as on the chip (nengo-loihi's emulator,
+        ``emulator/interface.py``: "input spikes take one time-step to arrive"): chip
+        step t receives the counts of host step t - 1; the last row waits in
+        :attr:`pending` for the next call.
+        """
+        if not len(counts):
+            return counts
+        out = np.concatenate([self.pending[None], counts[:-1]])
+        self.pending = np.array(counts[-1], copy=True)
+        return out
 
     def _refuse_non_finite(self, y: np.ndarray) -> None:
         # a NaN has no spike count (numpy and the compiled loop would each invent one)
@@ -191,14 +206,36 @@ class OutputDecoder:
         # outputs in one vector update with a decay per row
         self.lowpass_only = all(syn is None or type(syn) is nengo.Lowpass for syn, _ in self.groups)
         self.decays = np.zeros(self.n_out)
+        #: rows with a synapse: nengo filters in "update" mode, so the host sees them a step late
+        self.lagged = np.zeros(self.n_out, bool)
         for syn, ix in self.groups:
             self.decays[ix] = lowpass_decay(syn, dt) if type(syn) is nengo.Lowpass else 0.0
+            self.lagged[ix] = syn is not None
         self.reset()
 
     def reset(self) -> None:
         """Zero filter states."""
         self.filters = [HostFilter(syn, len(ix), self.dt) for syn, ix in self.groups]
         self.bank = HostFilter.lowpass_bank(self.decays, self.dt)
+        #: the filtered outputs of the last step decoded (the lagged rows' next host value)
+        self.prev = np.zeros(self.n_out)
+
+    def host_view(self, y: np.ndarray) -> np.ndarray:
+        """What the host reads in each step (rows) of filtered outputs ``y`` (steps x rows).
+
+        A nengo connection or probe filter runs in "update" mode: its value in step t is
+        the filter's state after step t - 1.  Rows with a synapse therefore read the
+        previous step's filtered value; rows without one read this step's decoded value.
+        Every path (batched, stepwise, compiled loop) goes through this one rule.
+        """
+        out = np.array(y, dtype=np.float64, copy=True)
+        if len(y) and self.lagged.any():
+            lag = self.lagged
+            out[1:, lag] = y[:-1, lag]
+            out[0, lag] = self.prev[lag]
+        if len(y):
+            self.prev = np.array(y[-1], dtype=np.float64, copy=True)
+        return out
 
     def filter(self, y: np.ndarray, t0: int) -> np.ndarray:
         """Filter decoded outputs (steps x rows) of steps ``t0 + 1 ...``, keeping state."""

@@ -2,8 +2,8 @@
 
 Nodes run on the host, as in nengo: a Node's output function (or nengo Process,
 stepped by its own ``make_step`` with nengo's seeding) is called once per step with
-the sum of its inputs; filtered host connections deliver their value one step
-later, as nengo's do.  A Node is *early* when nothing it reads comes from the chip
+the sum of its inputs; filtered host connections, and decoded chip outputs with a
+synapse, deliver their value one step later, as nengo's do.  A Node is *early* when nothing it reads comes from the chip
 (transitively) and *late* otherwise; early nodes can run ahead of the chip a chunk
 of steps at a time (:mod:`.early`).
 """
@@ -47,8 +47,10 @@ class Host:
     Attributes
     ----------
     y_all
-        The chip's decoded (and filtered) outputs of the current step; set by the
-        simulator before the late pass.
+        The chip's decoded outputs as the host reads them in the current step (rows with
+        a synapse: the filter's value after the previous step, as nengo's "update"-mode
+        filters; rows without: this step's value; :meth:`.codec.OutputDecoder.host_view`);
+        set by the simulator after the chip step, before the late pass.
     node_val
         Current output of every Node.
     conn_next

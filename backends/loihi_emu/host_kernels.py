@@ -21,23 +21,19 @@ __all__ = ["AVAILABLE", "decode_lowpass_step", "encode_counts", "lowpass_rows", 
 def _encode(y, acc, amp, kmax, on, off, counts, over):  # pragma: no cover - compiled
     steps, rows = y.shape
     for r in range(rows):
-        a0, am, km = acc[r], amp[r], kmax[r]
-        c = 0.0
-        f_prev = 0.0
-        f = 0.0
+        a, am, km = acc[r], amp[r], kmax[r]
         for k in range(steps):
-            # np.cumsum's running sum starts at the first value, then the residual is added
-            c = y[k, r] if k == 0 else c + y[k, r]
-            f = np.floor((a0 + c) / am)
-            d = f - f_prev
-            f_prev = f
+            # one step of SpikeEncoder.encode: the residual plus this value, its whole
+            # spikes out, the rest carried (so any split of the steps gives the same counts)
+            a = a + y[k, r]
+            d = np.floor(a / am)
+            a = a - d * am
             if abs(d) > km:
                 over[r] = True
                 d = min(max(d, -km), km)
             counts[k, on[r]] = np.int64(max(d, 0.0))
             counts[k, off[r]] = np.int64(max(-d, 0.0))
-        if steps:
-            acc[r] = (a0 + c) - f * am
+        acc[r] = a
 
 
 def encode_counts(y: np.ndarray, acc: np.ndarray, amp: np.ndarray, kmax: np.ndarray, on: np.ndarray,

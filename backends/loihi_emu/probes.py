@@ -4,7 +4,9 @@ The mapping stage gives each probe a plan: ``"output"`` (a decoded chip output,
 filtered by the decoder), ``"sum"`` (a probed passthrough Node fed only by the chip:
 its sources' decoded sum), ``"node"`` (a host Node's value) or ``"voltage"`` (a
 compartment state).  Filtered probes lag their input one step, as nengo's probes
-(filtered in "update" mode) do.
+(filtered in "update" mode) do: a decoded chip output through the decoder's
+:meth:`~.codec.OutputDecoder.host_view` (the rule every filtered chip output follows),
+the others here.
 """
 
 from __future__ import annotations
@@ -47,8 +49,11 @@ class Probes:
         self.state_scale = {v: v.block.voltage_scale if v.attr == "voltage" else v.block.current_scale
                             for v in mapped.voltages}
         # nengo parameter reads cost microseconds each; the per-step code reads copies
+        # (a probed chip output is lagged by the decoder, OutputDecoder.host_view, with every
+        # other filtered chip output; the others are delayed here)
         self.spec = {
-            p: (p.synapse is not None, 1 if p.sample_every is None else p.sample_every / dt, _ps(p),
+            p: (p.synapse is not None and self.plans[p][0] != "output",
+                1 if p.sample_every is None else p.sample_every / dt, _ps(p),
                 self._slice(p))
             for p in probes
         }

@@ -30,6 +30,7 @@ from scipy import sparse
 
 from ..base import SimulatorBase
 from . import host_kernels
+from .chip_learning import warn_learning_clipping
 from .closed_loop import LoopPlan
 from .codec import OutputDecoder, SpikeEncoder
 from .early import EarlyRun
@@ -195,6 +196,8 @@ class Simulator(SimulatorBase):
                 chunk = min(steps - done, self.batch_steps)
                 self._run_batch(chunk, offset=done)
                 done += chunk
+        # at most one warning per learned connection per run (a second call is silent)
+        warn_learning_clipping(self.mapped.learning, self.emulator, self.dt)
         if self.emulator.q_overflows and not self._q_overflow_warned:
             self._q_overflow_warned = True
             warnings.warn(
@@ -228,7 +231,8 @@ class Simulator(SimulatorBase):
         early = self._early(n0, steps, signal=True)
         node_rec = {nd: early.values[nd] if nd in early.values else np.zeros((steps, nd.size_out))
                     for nd in probed_nodes}
-        counts = self.encoder.encode(early.signal) if early.signal is not None else None
+        # host spikes take one step to arrive: chip step n gets host step n - 1's counts
+        counts = self.encoder.arrive(self.encoder.encode(early.signal)) if early.signal is not None else None
         y, volts = None, {}
         if self.fast_host and em.can_run_decoded and not self.mapped.voltages:
             # the compiled loop decodes as it goes (no spike raster); equal to the product below
@@ -240,7 +244,8 @@ class Simulator(SimulatorBase):
             if len(dec.cols):
                 y = np.asarray(sparse.csr_matrix(raster, dtype=np.float64) @ dec.sub)
         if len(dec.cols):
-            y = dec.filter(y / dt, n0)
+            # what the host reads in each step (filtered outputs a step late, as nengo's)
+            y = dec.host_view(dec.filter(y / dt, n0))
             host.y_all = y[-1].copy()
         if host.late_nodes:
             for i in range(steps):
@@ -257,7 +262,15 @@ class Simulator(SimulatorBase):
         self.probes.record_chunk(y, node_rec, volts, n0, steps)
 
     def _run_stepwise(self, steps: int) -> None:
-        """Closed loop (chip outputs feed host nodes): host and chip alternate every step."""
+        """Closed loop (chip outputs feed host nodes): chip and host alternate every step.
+
+        Step n, in the order the open-loop batch (:meth:`_run_batch`) and the compiled
+        loop (:mod:`.loop_kernel`) follow too: the host sends the learning error of its
+        current state; the chip runs step n on the host spikes of step n - 1 (they take
+        one step to arrive); its outputs are decoded and filtered (the host reads filtered
+        ones a step late, :meth:`.codec.OutputDecoder.host_view`); the late host nodes of
+        step n run; their chip input is encoded for step n + 1; the probes record step n.
+        """
         em, dt, host, dec = self.emulator, self.dt, self.host, self.decoder
         probes, probe_value = self.probes.recorders(), self.probes.value
         has_inputs = em.n_inputs > 0
@@ -276,6 +289,7 @@ class Simulator(SimulatorBase):
         error_max = float(spec.error_max)
         decode_bank = compiled and lowpass_only and dec_sub.size > 0
         dec_idx = np.ascontiguousarray(dec.cols, np.intp)
+        encoder = self.encoder
         n0 = self.n_steps
         counts, early = None, None
         for i in range(steps):
@@ -288,25 +302,31 @@ class Simulator(SimulatorBase):
                     early.finish()
                 early = self._early(n - 1, min(self.early_chunk, steps - i), signal=host.signal_early)
                 if has_inputs and early.signal is not None:
-                    counts = self.encoder.encode(early.signal)
+                    counts = encoder.arrive(encoder.encode(early.signal))
             early.restore(k)
-            host.eval_nodes(t, "late")
-            if has_inputs:
-                c_in = counts[k] if early.signal is not None else self.encoder.encode(host.signal()[None, :])[0]
-            else:
-                c_in = None
             for (tap, rule, lw), inv in zip(taps, inv_scales):
                 # the host sends this step's error (the rule's filtered input) to the chip
                 e = host.node_input(tap, t)
-                lw.error = (host_kernels.quantize_error(e, inv, error_max) if compiled
-                            else quantize_error(e, rule, spec))
+                if compiled:
+                    lw.note_error_peak(float(np.abs(e * inv).max(initial=0.0)))
+                    lw.error = host_kernels.quantize_error(e, inv, error_max)
+                else:
+                    lw.error = quantize_error(e, rule, spec, weights=lw)
+            if has_inputs:
+                c_in = counts[k] if early.signal is not None else encoder.pending
+            else:
+                c_in = None
             spikes = em.step(c_in)
             if decode_bank:
                 bank.y = host_kernels.decode_lowpass_step(spikes, dec_idx, dec_sub, bank.y, bank.lowpass)
-                host.y_all = bank.y
+                host.y_all = dec.host_view(bank.y[None])[0]
             elif dec_sub.size:
                 y = dec_sub[spikes[dec_cols].nonzero()[0]].sum(axis=0)
-                host.y_all = bank(t, y) if lowpass_only else dec.filter(y[None], n - 1)[0]
+                y = bank(t, y) if lowpass_only else dec.filter(y[None], n - 1)[0]
+                host.y_all = dec.host_view(y[None])[0]
+            host.eval_nodes(t, "late")
+            if has_inputs and early.signal is None:
+                encoder.arrive(encoder.encode(host.signal()[None, :]))  # waits in encoder.pending
             for p, append, period in probes:
                 value = probe_value(p, t)
                 if n % period < 1:

@@ -150,7 +150,7 @@ def test_node_input_spikes_as_on_loihi_emu(neuron_type):
 
 @pytest.mark.parametrize("neuron_type", [nengo.SpikingRectifiedLinear(), nengo.LIF()], ids=["IF", "LIF"])
 def test_filtered_node_input_spikes_as_on_loihi_emu(neuron_type):
-    # the counts enter the chip's integer current in the step they are sent
+    # the counts enter the chip's integer current in the step after they are sent
     net, p = _node_layer(neuron_type, synapse=nengo.Lowpass(0.005))
     with pytest.warns(UserWarning, match="exceeds the spike encoder's range"):
         emu = _spikes("loihi-emu", net, p, 200)
@@ -198,7 +198,8 @@ def test_no_chip_operators_without_target_or_with_chip_inference_false():
     net, _ = _node_layer(nengo.LIF())
     model = Model(dt=0.001)
     model.build(net)
-    assert [type(op).__name__ for op in insert_chip_operators(model, net)] == ["ChipEncode"]
+    # (an unfiltered Node input: its counts reach the chip a step later, as on loihi-emu)
+    assert [type(op).__name__ for op in insert_chip_operators(model, net)] == ["ChipEncode", "ChipDelay"]
     assert insert_chip_operators(model, net) == []  # once per model
 
 

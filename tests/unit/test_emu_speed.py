@@ -162,11 +162,14 @@ def test_run_decoded_needs_the_compiled_kernel():
 
 
 def _numpy_encode(y, acc, amp, kmax):
-    acc = acc + np.cumsum(y, axis=0)
-    f = np.floor(acc / amp)
-    k = np.diff(f, axis=0, prepend=np.zeros((1, f.shape[1])))
+    # one recurrence per step (SpikeEncoder.encode): residual + value, whole spikes out
+    k = np.empty_like(y)
+    for i, row in enumerate(y):
+        acc = acc + row
+        k[i] = np.floor(acc / amp)
+        acc = acc - k[i] * amp
     over = (np.abs(k) > kmax).any(axis=0)
-    return np.clip(k, -kmax, kmax), acc[-1] - f[-1] * amp, over
+    return np.clip(k, -kmax, kmax), acc, over
 
 
 @needs_numba
@@ -187,6 +190,13 @@ def test_compiled_encoder_equals_numpy_encoder():
         assert not counts[:, 2 * rows:].any()
         assert np.array_equal(acc, acc_ref) and np.array_equal(over, over_ref)
     assert over_ref.any() and not over_ref.all()  # both the clipped and the free case
+    # any split of the steps into calls gives the same counts and residual
+    y = rng.standard_normal((300, rows)) * 0.1
+    acc1, acc2 = acc.copy(), acc.copy()
+    whole, _ = host_kernels.encode_counts(y, acc1, amp, kmax, on, off, n_inputs)
+    parts = [host_kernels.encode_counts(y[a:b], acc2, amp, kmax, on, off, n_inputs)[0]
+             for a, b in ((0, 1), (1, 117), (117, 300))]
+    assert np.array_equal(whole, np.concatenate(parts)) and np.array_equal(acc1, acc2)
 
 
 @needs_numba

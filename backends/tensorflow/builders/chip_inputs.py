@@ -16,10 +16,11 @@ the mapping programs it (:func:`input_count_values`). Its residual is simulator 
 so ``sim.reset`` empties it as loihi-emu's ``reset`` does. Training steps pass values
 through unchanged (the count has no gradient).
 
-The chip also delivers a spike to its targets in the step after it is emitted, where
+The chip also delivers a spike to its targets in the step after it is emitted (a host
+Node's counts too: they reach the chip in the step after they are sent), where
 nengo's ``synapse=None`` delivers it in the same step: every unfiltered connection
-between two chip ensembles that the mapping programs as synapses gets a
-:class:`ChipDelay` (one step) at spiking inference. And a Lowpass synapse into chip
+between two chip ensembles that the mapping programs as synapses, and every unfiltered
+encoded Node input, gets a :class:`ChipDelay` (one step) at spiking inference. And a Lowpass synapse into chip
 Neurons (one neuron per row) is the chip's integer current, decayed by the 12-bit
 register and truncated each step (:class:`ChipLowpass`, replacing nengo's filter).
 
@@ -178,10 +179,10 @@ class ChipLowpass(Operator):
     Per row, with ``s`` the integer units of one unit of the filtered value (the post
     neuron's gain times its current scale): ``U <- trunc(U * keep) + round(x * du * s)``
     and ``output = U / s`` (spiking inference), or nengo's ``output <- a * output + (1 -
-    a) * x`` (training). Between chip ensembles ``output`` is updated (visible the next
-    step), as nengo's synapse does and as the chip delivers a spike the step after it
-    is emitted; from the host (``same_step``) it is set, as the chip adds a host input's
-    counts to the current in the step they are sent.
+    a) * x`` (training). ``output`` is updated (visible the next step), as nengo's
+    synapse does and as the chip delivers a spike, or a host input's counts, the step
+    after it is sent; ``same_step=True`` sets it instead (visible in the same step; not
+    used by :func:`insert_chip_operators`).
     """
 
     def __init__(self, input: Signal, output: Signal, current: Signal, keep: float, du: float,
@@ -403,6 +404,14 @@ def insert_chip_operators(model: Any, network: Any) -> list:
         model.add_op(enc)
         added.append(enc)
         encoded.add(conn)
+        if conn.synapse is None:
+            # the counts reach the chip in the next step (loihi-emu's SpikeEncoder.arrive);
+            # through a Lowpass the ChipLowpass below delays them (updated, not set)
+            arrived = _reroute(model, dst, "chip_arrived")
+            delay = ChipDelay(dst, arrived, Signal(np.zeros(dst.shape), name=f"{dst.name}.chip_in_flight"),
+                              tag=f"{conn}.chip_input_delay")
+            model.add_op(delay)
+            added.append(delay)
     chip_conns = _neuron_connections(model, mapped)
     for conn in [c for c in model.params if c in chip_conns]:  # the build's order: deterministic
         if conn.synapse is None and mapped.decode_choices.get(conn, "weights") == "weights":
@@ -413,7 +422,8 @@ def insert_chip_operators(model: Any, network: Any) -> list:
             model.add_op(delay)
             added.append(delay)
     for conn in [c for c in model.params if c in chip_conns or c in encoded]:
-        found = _lowpass_into_neurons(model, mapped, conn, conn in encoded)
+        # host counts, like chip spikes, enter the current in the step after they are sent
+        found = _lowpass_into_neurons(model, mapped, conn, from_host=False)
         if found is not None:
             synop, lowpass = found
             model.operators.remove(synop)
