@@ -390,6 +390,7 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, DLCompat
         self._host.reset(self.seed)
         with self._device():
             self._tensors = self._loop.initial_state()
+        self._fresh_tensors = self._tensors
 
     def _close(self) -> None:
         self._tensors = None
@@ -516,6 +517,7 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, DLCompat
             self._host.reset(self.seed)
         with self._device():
             self._tensors = self._loop.initial_state()
+        self._fresh_tensors = self._tensors
         if include_trainable:
             for g in self._groups:
                 g.variable.assign(np.asarray(g.initial(), dtype=self.dtype))
@@ -542,10 +544,20 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, DLCompat
         return self._tensors, self._n_steps
 
     def _restore_state(self, saved: tuple) -> None:
-        """Go back to a :meth:`_save_state` snapshot (used by ``callbacks.IsolateState``)."""
+        """Go back to a :meth:`_save_state` snapshot (used by ``callbacks.IsolateState``).
+
+        Inside a ``stateful=True`` fit/evaluate the Keras model's saved state (which
+        its next batch starts from) goes back too, as NengoDL's callback assigns it.
+        """
         self._tensors, self._n_steps = saved
+        if getattr(self, "_keras_state_live", False):
+            self.keras_model.saved_state().load(self._loop.state_values(self._tensors), self._n_steps)
         if self._data is not None:
             self._data.reset()
+
+    def _state_is_initial(self) -> bool:
+        """Whether the simulation state is the one at step 0 (as after ``reset``)."""
+        return self._n_steps == 0 and self._tensors is getattr(self, "_fresh_tensors", None)
 
     def _run_steps(self, steps: int) -> None:  # pragma: no cover - run_steps overridden
         self._simulate(steps, {}, record=True, commit=True)

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from nengo.exceptions import ValidationError
 
-from nhw.errors import UnsupportedFeatureError
 from tf_training_helpers import compile_fast, make_sim, regression_net, square_data
 
 
@@ -81,19 +80,20 @@ def test_partial_last_batch_truncated_in_fit_and_evaluate():
         assert np.isclose(trunc, sim.evaluate(x[:16], y[:16], verbose=0)["loss"], rtol=1e-5)
 
 
-def test_stateful_true_fit_is_refused_with_replacement():
+def test_stateful_true_fit_and_evaluate_run_as_in_nengo_dl():
+    """stateful=True is accepted (NengoDL documents it); the call keeps its final step count.
+    (test_dl_fit_state.py checks the values.)"""
     net = regression_net()
     x, y = square_data(8)
     with make_sim(net) as sim:
         compile_fast(sim, "adam", loss="mse")
-        with pytest.raises(UnsupportedFeatureError, match=r"fit\(stateful=True\).*predict\(\.\.\., stateful=True\)"):
-            sim.fit(x, y, stateful=True, verbose=0)
-        with pytest.raises(UnsupportedFeatureError, match=r"evaluate\(stateful=True\)"):
-            sim.evaluate(x, y, stateful=True, verbose=0)
+        sim.fit(x, y, stateful=True, verbose=0)
+        assert sim.n_steps == 1  # one batch of one step
+        sim.evaluate(x, y, stateful=True, verbose=0)
+        assert sim.n_steps == 2
         sim.fit(x, y, stateful=False, verbose=0)
-        sim.run_steps(1, data=x[:8])
-        with pytest.warns(UserWarning, match="from the initial state"):
-            sim.evaluate(x, y, verbose=0)
+        sim.evaluate(x, y, verbose=0)
+        assert sim.n_steps == 2
 
 
 def test_batch_size_differing_from_minibatch_warns():

@@ -124,8 +124,9 @@ class IsolateState(keras.callbacks.Callback):
     simulator's state, its time and its Processes' random state are restored
     to what they were when this callback was created. The simulator's own
     ``stateful=False`` runs behave this way already; the callback is for
-    calls that pass ``stateful=True`` but want one batch isolated, and for
-    NengoDL code that creates it explicitly.
+    calls that pass ``stateful=True`` but want one batch isolated (in
+    ``fit``/``evaluate`` the next batch then starts from the restored state too),
+    and for NengoDL code that creates it explicitly.
 
     Parameters
     ----------

@@ -9,8 +9,9 @@ every other Keras keyword argument through unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -197,8 +198,9 @@ class TrainingMixin:
             desc += ", " + ", ".join(f"{k}: {a.shape}" for k, a in yd.items())
             raise ValidationError(f"{what}: x and y have different numbers of samples ({desc})", attr="y")
         n_steps = next(iter(xd.values())).shape[1]
-        # fit and evaluate never keep their final state here (_keras_call_checks)
-        warn_one_step_synapses(getattr(self.model, "toplevel", None), self._target_probes(), n_steps, False, what)
+        # as NengoDL: no warning for a stateful call (its state carries over)
+        warn_one_step_synapses(getattr(self.model, "toplevel", None), self._target_probes(), n_steps,
+                               bool(getattr(self, "_keras_stateful", False)), what)
         for name, a in yd.items():
             p = self._probe_by_name[name]
             expect = self._probe_steps(p, n_steps)
@@ -272,8 +274,15 @@ class TrainingMixin:
                     num_parallel_calls=tf.data.AUTOTUNE)
         return ds.prefetch(tf.data.AUTOTUNE)
 
-    def _keras_call_checks(self, what: str, stateful: bool, batch_size: Any) -> None:
-        """NengoDL's ``stateful=`` and ``batch_size=`` for fit/evaluate."""
+    def _keras_call_checks(self, what: str, stateful: bool, batch_size: Any) -> str:
+        """NengoDL's ``stateful=`` and ``batch_size=`` for fit/evaluate; returns where the
+        Keras call starts (:attr:`.SimulatorModel.state_mode`).
+
+        As in NengoDL every call begins in the simulator's current state (after
+        ``run_steps``, ``predict(stateful=True)``, ...): ``"initial"`` at step 0 (or with
+        ``configure_settings(stateful=False)``), else ``"state"``; ``stateful=True``
+        (``"stateful"``) also keeps the final state of the call's last batch.
+        """
         if batch_size is not None and batch_size != self._batch:
             warnings.warn(
                 f"{what}: batch_size={batch_size} differs from minibatch_size={self._batch}; NengoDL "
@@ -288,21 +297,107 @@ class TrainingMixin:
                 UserWarning,
                 stacklevel=3,
             )
-        elif stateful:
+            stateful = False
+        self._keras_stateful = bool(stateful)
+        if stateful:
+            mode = "stateful"
+        elif self.stateful and not self._state_is_initial():
+            mode = "state"
+        else:
+            return "initial"
+        why = f"the simulator is at step {self._n_steps}" if mode == "state" else f"{what}(stateful=True)"
+        if batch_size is not None and batch_size != self._batch:
+            raise ValidationError(
+                f"{what}: {why}, so every batch starts from the simulator's saved state, which holds "
+                f"minibatch_size={self._batch} samples; batch_size={batch_size} cannot start from it. "
+                f"Expected batch_size=None (or {self._batch}), or call sim.reset(include_trainable=False) "
+                "first to start from the initial state",
+                attr="batch_size",
+            )
+        strategy = getattr(self.keras_model, "_distribute_strategy", None)
+        if tf.distribute.has_strategy() or self._distributed or strategy is not None:
             raise UnsupportedFeatureError(
-                f"{what}(stateful=True) is not supported: nhw runs every {what} minibatch from the "
-                "initial state as one differentiable simulation and keeps no state from it; expected "
-                f"stateful=False; got stateful=True. To continue the simulation afterwards, run "
-                "sim.predict(..., stateful=True) or sim.run_steps(...) on the data instead"
+                f"{what}: {why}, so every batch would start from the simulator's saved state, which "
+                "nhw cannot share between the replicas of a tf.distribute strategy; expected a call "
+                "from the initial state under a strategy: call sim.reset(include_trainable=False) "
+                f"first{'' if mode == 'state' else ' and use stateful=False'}"
             )
-        elif self.stateful and self._n_steps > 0:
-            warnings.warn(
-                f"{what}: the Simulator is at time {self.time:g} s, but {what} simulates every minibatch "
-                "from the initial state (NengoDL starts from the current state); call sim.reset("
-                "include_trainable=False) first to make this explicit",
-                UserWarning,
-                stacklevel=3,
+        return mode
+
+    def _given_inputs(self, ds: Any) -> set:
+        """Keras input names a dataset's elements carry."""
+        spec = ds.element_spec
+        x = spec[0] if isinstance(spec, tuple) else spec
+        return set(x) if isinstance(x, Mapping) else set()
+
+    def _check_host_from_state(self, what: str, given: set, n: int, mode: str) -> None:
+        """Refuse a run from the current state whose host-computed inputs (Nodes without
+        data, noise processes) would differ from those of a run from step 0: the Keras
+        model's traced step holds the latter as constants."""
+        live = [f for f in self._feeds if f.op is not None and f.size
+                and not (f.node is not None and self._input_names.get(f.node) in given)]
+        if not live:
+            return
+        const = self._host_constants(n)
+        from nhw.backends.tensorflow.runtime.host import HostPlan
+
+        plan = HostPlan(self.model, self._step_order, list(self._host.host_ops), self._feeds, self.dtype)
+        plan.reset(self.seed)
+        for done in range(0, self._n_steps, 4096):  # the steps so far, in bounded chunks
+            plan.inputs(min(4096, self._n_steps - done), done, 1)
+        later = plan.inputs(n, self._n_steps, 1)
+        bad = []
+        for f in live:
+            a, b = f.cols
+            same = np.array_equal(later[:, a:b], const[:, a:b])
+            if mode == "stateful":  # later batches continue: only inputs constant in time repeat
+                same = same and bool(np.all(const[:, a:b] == const[:1, a:b]))
+            if not same:
+                bad.append(repr(f.node if f.node is not None else f.op))
+        if bad:
+            raise UnsupportedFeatureError(
+                f"{what}: the simulator is at step {self._n_steps}{' and stateful=True' if mode == 'stateful' else ''}"
+                f", but {', '.join(bad)} change(s) over time without input data, and nhw's {what} "
+                "computes such inputs from step 0 only; expected input data for them in x, or "
+                "sim.reset(include_trainable=False) before this call"
             )
+
+    @contextlib.contextmanager
+    def _keras_state(self, mode: str, what: str, datasets: list) -> Iterator[None]:
+        """Run the Keras call inside from the simulator's current state (``mode`` as
+        :meth:`_keras_call_checks` returns it); a ``"stateful"`` call leaves its final
+        state and step count behind, as NengoDL's ``stateful=True``."""
+        model = self.keras_model
+        if mode == "initial":
+            yield
+            return
+        given = set()
+        n = None
+        for ds in datasets:
+            if ds is None:
+                continue
+            given |= self._given_inputs(ds)
+            spec = tf.nest.flatten(ds.element_spec)
+            n = max([n or 0] + [int(sp.shape[1]) for sp in spec
+                                if sp.shape.rank and sp.shape.rank >= 2 and sp.shape[1] is not None])
+        if n:
+            self._check_host_from_state(what, given, n, mode)
+        state = model.saved_state()
+        state.load(self._loop.state_values(self._tensors), self._n_steps)
+        model.state_mode = mode
+        self._keras_state_live = mode == "stateful"
+        try:
+            yield
+        finally:
+            model.state_mode = "initial"
+            self._keras_state_live = False
+            if mode == "stateful":
+                values, step = state.values()
+                with self._device():
+                    self._tensors = self._loop.state_from_values(values)
+                self._n_steps = step
+                if self._data is not None:
+                    self._data.reset()
 
     def _rename_logs(self, logs: dict) -> dict:
         """``accuracy`` -> ``<probe>_accuracy`` (also ``val_...``) for a lone output, in place."""
@@ -361,8 +456,15 @@ class TrainingMixin:
         n_steps
             Steps per sample (only needed without input data).
         stateful
-            Only False (NengoDL's default) is supported: every minibatch runs
-            from the initial state and the simulator's own state is untouched.
+            As NengoDL: every minibatch begins in the simulator's current state
+            (the initial state at step 0; after ``run_steps``/``predict(stateful=True)``
+            where those left it). False (the default): each minibatch starts from
+            that state and the simulator's state and time are unchanged afterwards.
+            True: each minibatch (and epoch, and validation batch) continues from
+            the previous one's final state, which the simulator keeps at the end;
+            ``sim.n_steps`` advances by ``n_steps`` per batch. Starting from a state
+            other than the initial one needs ``batch_size`` equal to
+            ``minibatch_size`` and no ``tf.distribute`` strategy.
         batch_size
             Samples per gradient step (default ``minibatch_size``; NengoDL
             ignores it, so a different value warns). Samples beyond the last
@@ -390,7 +492,7 @@ class TrainingMixin:
         self._check_trainable("fit")
         if getattr(self.keras_model, "optimizer", None) is None or not getattr(self.keras_model, "compiled", True):
             raise SimulationError("fit: call sim.compile(optimizer, loss) first")
-        self._keras_call_checks("fit", stateful, batch_size)
+        mode = self._keras_call_checks("fit", stateful, batch_size)
         if validation_split and validation_data is not None:
             raise ValidationError(
                 "fit: give validation_data or validation_split, not both", attr="validation_split"
@@ -459,7 +561,8 @@ class TrainingMixin:
         self.keras_model.steps_per_execution = steps
         try:
             # shuffling happened in the dataset (Keras ignores it for datasets)
-            history = self.keras_model.fit(ds, validation_data=validation_data, shuffle=False, **kwargs)
+            with self._keras_state(mode, "fit", [ds, validation_data]):
+                history = self.keras_model.fit(ds, validation_data=validation_data, shuffle=False, **kwargs)
         except ValueError as exc:
             if "No gradients provided" not in str(exc):
                 raise
@@ -557,7 +660,7 @@ class TrainingMixin:
         shapes = tuple(tuple(spec.shape) for spec in tf.nest.flatten(ds.element_spec))
         traced = self.__dict__.setdefault("_traced_shapes", {})
         if traced.get(function) not in (None, shapes):
-            setattr(self.keras_model, function, None)
+            self.keras_model.forget(function)
         traced[function] = shapes
 
     def _snapshot(self) -> tuple:
@@ -575,7 +678,8 @@ class TrainingMixin:
         x, y, n_steps, batch_size
             As for :meth:`fit` (a partial last batch is dropped with a warning).
         stateful
-            Only False (NengoDL's default) is supported, as for :meth:`fit`.
+            As for :meth:`fit`: every batch begins in the simulator's current
+            state; True keeps the final state (and advances ``sim.n_steps``).
         return_dict
             True (NengoDL's form): ``{"loss": ..., "<probe>_loss": ...,
             "<probe>_<metric>": ...}``; False: Keras' list.
@@ -585,7 +689,7 @@ class TrainingMixin:
         self._check_open("evaluate")
         if getattr(self.keras_model, "optimizer", None) is None:
             raise SimulationError("evaluate: call sim.compile(optimizer, loss) first")
-        self._keras_call_checks("evaluate", stateful, batch_size)
+        mode = self._keras_call_checks("evaluate", stateful, batch_size)
         weights = self._sample_weight(kwargs.pop("sample_weight", None), x, y, "evaluate")
         ds = self._dataset(x, y, n_steps, "evaluate", batch_size, False, need_y=True)
         if weights is not None:
@@ -593,7 +697,8 @@ class TrainingMixin:
         kwargs["callbacks"] = self._with_renamer(kwargs.get("callbacks"))
         self._static_shapes("test_function", ds)
         ds = self._distribute(ds, "evaluate")
-        out = self.keras_model.evaluate(ds, return_dict=return_dict, **kwargs)
+        with self._keras_state(mode, "evaluate", [ds]):
+            out = self.keras_model.evaluate(ds, return_dict=return_dict, **kwargs)
         return self._rename_logs(dict(out)) if return_dict else out
 
     def _restore(self, before: tuple) -> None:

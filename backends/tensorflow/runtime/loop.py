@@ -363,14 +363,16 @@ class CompiledLoop:
         inject = getattr(self.assemble_params, "inject", None)
         return list(tensors) if inject is None else inject(list(tensors), list(param_values), batch)
 
-    def trace(self, tensors, host, seed, params, batch: int, training: bool, params_values=()):
+    def trace(self, tensors, host, seed, params, batch: int, training: bool, params_values=(), step0=None):
         """Trace ``host.shape[0]`` steps from step 0 inline into the current graph.
 
         Used by the Keras model: ``n`` and ``batch`` are static, so short runs
         are unrolled (no loop overhead, e.g. one-step networks) and longer ones
         use a ``tf.while_loop`` with a static trip count, which both backprop
         and XLA need. Returns the final tensors and ``(n, *shape, batch)``
-        probe tensors.
+        probe tensors. ``step0`` (an int64 scalar tensor, e.g. a variable's value):
+        the steps done before, when the run continues a simulation (steps
+        ``step0 + 1 .. step0 + n``, as :meth:`run` numbers them); None: from step 0.
         """
         n = int(host.shape[0])
         seed = tf.constant(seed, tf.int64)
@@ -378,7 +380,7 @@ class CompiledLoop:
         if n <= UNROLL_TRAINING:
             outs = [[] for _ in self.probe_sigs]
             for k in range(n):
-                step = tf.constant(k + 1, tf.int64)
+                step = tf.constant(k + 1, tf.int64) if step0 is None else step0 + (k + 1)
                 tensors, probes = self._one_step(list(tensors), step, host[k], seed, params, batch, training)
                 for o, p in zip(outs, probes):
                     o.append(p)
@@ -386,6 +388,8 @@ class CompiledLoop:
 
         def body(i, tensors, tas):
             step = tf.cast(i, tf.int64) + 1
+            if step0 is not None:
+                step = step + step0
             tensors, probes = self._one_step(list(tensors), step, host[i], seed, params, batch, training)
             return i + 1, tensors, [ta.write(i, p) for ta, p in zip(tas, probes)]
 
