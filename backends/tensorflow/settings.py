@@ -140,9 +140,12 @@ def configure_settings(**settings: Any) -> None:
         any ``n_steps``, which gives the same results as NengoDL's loop-free
         build (``use_loop=False``) does for the runs it allows.
     learning_phase : bool or None
-        NengoDL's forced Keras phase. Accepted here; a Simulator built from a
-        network that sets it to True or False raises
-        :class:`~nhw.errors.UnsupportedFeatureError` naming the replacement.
+        NengoDL's forced phase: None (default) trains ``fit`` in training mode
+        and simulates everything else in inference mode; True runs every call
+        (``run_steps``, ``predict``, ``evaluate``, ``fit``) in training mode
+        (spiking neurons as their rate models, Keras layers with
+        ``training=True``); False runs every call, ``fit`` included, in
+        inference mode.
     planner, sorter, simplifications
         NengoDL's graph-optimizer hooks; accepted and unused (nhw merges
         operators with nengo's optimizer; these never changed results).

@@ -119,7 +119,9 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, DLCompat
     ) -> None:
         super().__init__(dt if model is None else model.dt)
         self.closed = True  # until construction succeeded
-        _refuse_learning_phase(network)
+        #: NengoDL's learning_phase setting: None (fit trains in training mode, every
+        #: other call simulates in inference mode), True or False (every call in that mode)
+        self.learning_phase = get_setting(network, "learning_phase") if network is not None else None
         if dtype is None:
             dtype = get_setting(network, "dtype") or "float32"
         self.inference_only = bool(get_setting(network, "inference_only"))
@@ -303,6 +305,7 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, DLCompat
         self._loop = CompiledLoop(
             builders, self._layout, probe_sigs, self._batch, self.dt, xla=xla, unroll=self.unroll,
             assemble_params=self._assemble, host_columns=self._host.n_cols,
+            training=bool(self.learning_phase),
         )
         self._quantizer = None
         if get_setting(network, "quantize") if network is not None else False:
@@ -631,21 +634,6 @@ class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, DLCompat
         if "bias" in cur:
             repl["bias"] = cur["bias"]
         return built._replace(**repl)
-
-
-def _refuse_learning_phase(network) -> None:
-    """NengoDL's ``configure_settings(learning_phase=...)`` has no equivalent yet: refuse it."""
-    phase = get_setting(network, "learning_phase") if network is not None else None
-    if phase is None:
-        return
-    raise UnsupportedFeatureError(
-        f"configure_settings(learning_phase={phase!r}) is not supported by nhw's TensorFlow "
-        "Simulator: fit() always trains in training mode (spiking neurons use their rate "
-        "model) and run/predict/evaluate always simulate in inference mode. Remove the "
-        "setting; to simulate rate behaviour outside training build the network with rate "
-        "neurons (e.g. nengo.LIFRate instead of nengo.LIF), and to train with spikes in the "
-        "forward pass use configure_settings(training_mode='spiking_aware')"
-    )
 
 
 #: a probe whose keep_history config was not read yet

@@ -13,7 +13,6 @@ from nengo.exceptions import ValidationError
 
 from nhw.backends.tensorflow import Simulator, callbacks
 from nhw.backends.tensorflow.settings import configure_settings, get_setting
-from nhw.errors import UnsupportedFeatureError
 from tf_training_helpers import compile_fast, make_sim, regression_net, square_data
 
 
@@ -61,15 +60,6 @@ def test_use_loop_false_gives_the_same_results():
         with make_sim(net) as sim:
             outs.append(sim.predict(x, verbose=0)[net.p])
     np.testing.assert_allclose(outs[0], outs[1])
-
-
-@pytest.mark.parametrize("phase", [True, False])
-def test_learning_phase_is_refused_with_replacement(phase):
-    with nengo.Network() as net:
-        configure_settings(learning_phase=phase)
-        nengo.Ensemble(5, 1)
-    with pytest.raises(UnsupportedFeatureError, match=r"learning_phase=.*nengo.LIFRate.*spiking_aware"):
-        Simulator(net, progress_bar=False)
 
 
 def test_nengo_summaries_writes_event_file(tmp_path):

@@ -205,6 +205,8 @@ class SimulatorModel(keras.Model):
             step0 = state.step.value()
         values = [v.value for v in self.param_vars]
         params = sim._assemble(values)
+        if sim.learning_phase is not None:  # NengoDL's learning_phase setting fixes the mode
+            training = sim.learning_phase
         final, probes = sim._loop.trace(tensors, host, sim.seed, params, int(batch), bool(training), values,
                                         step0=step0)
         if state is not None and self.state_mode == "stateful":

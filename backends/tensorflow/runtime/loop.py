@@ -221,6 +221,9 @@ class CompiledLoop:
     host_columns
         Host input columns per step (with ``batch``, the bytes of host input a
         chunk holds).
+    training
+        Run chunks in training mode (spiking neurons as their rate models, Keras
+        layers with ``training=True``); :meth:`trace` takes the mode per call.
     """
 
     def __init__(
@@ -234,6 +237,7 @@ class CompiledLoop:
         unroll: int = 1,
         assemble_params=None,
         host_columns: int = 0,
+        training: bool = False,
     ) -> None:
         self.builders = list(builders)
         self.layout = layout
@@ -243,6 +247,8 @@ class CompiledLoop:
         self.xla = xla
         self.unroll = max(1, int(unroll))
         self.assemble_params = assemble_params or (lambda values: {})
+        #: simulate run_steps/predict in training mode (NengoDL's ``learning_phase=True``)
+        self.training = bool(training)
         #: independent parts of the minibatch run concurrently (see :meth:`run`)
         self.shards = 1
         self._fns: dict = {}
@@ -342,7 +348,7 @@ class CompiledLoop:
                 for j in range(n_inner):
                     step = step0 + tf.cast(i + j, tf.int64) + 1
                     tensors, probes = self._one_step(
-                        list(tensors), step, host[i + j], seed, params, batch
+                        list(tensors), step, host[i + j], seed, params, batch, self.training
                     )
                     tas = [ta.write(i + j, p) for ta, p in zip(tas, probes)]
                 return i + n_inner, tensors, tas
