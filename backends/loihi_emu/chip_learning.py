@@ -148,5 +148,9 @@ def warn_learning_clipping(taps: list, emulator, dt: float) -> None:
             continue
         lw = emulator.learned[tap.rule_regs][1]
         new = lw.clipping_since()
-        if new is not None:
-            warnings.warn(clipping_message(tap, lw, spec.error_max, spec.weight_mant_max, dt, new), stacklevel=3)
+        if new is None:
+            continue
+        _, saturated, _, peak = new
+        if not saturated and peak is not None and peak <= spec.error_max + 0.5:
+            continue  # the error reached the limit without passing it: nothing was cut off
+        warnings.warn(clipping_message(tap, lw, spec.error_max, spec.weight_mant_max, dt, new), stacklevel=3)

@@ -78,3 +78,15 @@ def test_per_step_path_counts_the_same():
             slow = sim.hardware_report()
     assert slow.learning[0]["error_clipped_steps"] == fast.learning[0]["error_clipped_steps"] > 0
     assert slow.learning[0]["error_steps"] == 500
+
+
+def test_an_error_exactly_at_the_limit_does_not_warn():
+    # a constant error of exactly the chip's range: it reaches +-127 but nothing is cut off
+    with nengo.Network(seed=1) as net:
+        pre = nengo.Ensemble(50, 1)
+        post = nengo.Node(size_in=1, label="post")
+        c = nengo.Connection(pre, post, learning_rule_type=nengo.PES(learning_rate=1e-6))
+        nengo.Connection(nengo.Node([1.0]), c.learning_rule, synapse=None)
+    msgs, rep = _run(net, [0.2])
+    assert msgs == []
+    assert rep.learning_error_clipped_steps > 0      # counted in the report as at the limit
