@@ -181,20 +181,18 @@ class ChipLowpass(Operator):
     and ``output = U / s`` (spiking inference), or nengo's ``output <- a * output + (1 -
     a) * x`` (training). ``output`` is updated (visible the next step), as nengo's
     synapse does and as the chip delivers a spike, or a host input's counts, the step
-    after it is sent; ``same_step=True`` sets it instead (visible in the same step; not
-    used by :func:`insert_chip_operators`).
+    after it is sent.
     """
 
     def __init__(self, input: Signal, output: Signal, current: Signal, keep: float, du: float,
-                 scale: np.ndarray, a: float, same_step: bool = False, tag: str | None = None) -> None:
+                 scale: np.ndarray, a: float, tag: str | None = None) -> None:
         super().__init__(tag=tag)
         self.keep, self.du, self.a = float(keep), float(du), float(a)
         self.scale = np.asarray(scale, dtype=np.float64)
-        self.same_step = bool(same_step)
-        self.sets = [output] if same_step else []
+        self.sets = []
         self.incs = []
         self.reads = [input]
-        self.updates = [current] if same_step else [output, current]
+        self.updates = [output, current]
 
     @property
     def input(self) -> Signal:
@@ -202,7 +200,7 @@ class ChipLowpass(Operator):
 
     @property
     def output(self) -> Signal:
-        return self.sets[0] if self.same_step else self.updates[0]
+        return self.updates[0]
 
     @property
     def current(self) -> Signal:
@@ -292,7 +290,7 @@ def _pre_synapse_signal(model: Any, conn: Any) -> Signal | None:
     return None
 
 
-def _lowpass_into_neurons(model: Any, mapped: Any, conn: Any, from_host: bool) -> tuple | None:
+def _lowpass_into_neurons(model: Any, mapped: Any, conn: Any) -> tuple | None:
     """A :class:`ChipLowpass` for ``conn``'s synapse (a Lowpass into chip Neurons, one neuron per row), or None."""
     import nengo
     from nhw.backends.loihi_emu.chip_rules import post_matrix
@@ -322,7 +320,7 @@ def _lowpass_into_neurons(model: Any, mapped: Any, conn: Any, from_host: bool) -
     scale = np.where(gain != 0, gain * c, 1.0).reshape(synop.input.shape)
     out = model.sig[conn]["weighted"]
     return synop, ChipLowpass(synop.input, out, Signal(np.zeros(out.shape), name=f"{out.name}.chip_current"),
-                              keep, du, scale, float(np.exp(-dt / tau)), same_step=from_host,
+                              keep, du, scale, float(np.exp(-dt / tau)),
                               tag=f"{conn}.chip_lowpass")
 
 
@@ -423,7 +421,7 @@ def insert_chip_operators(model: Any, network: Any) -> list:
             added.append(delay)
     for conn in [c for c in model.params if c in chip_conns or c in encoded]:
         # host counts, like chip spikes, enter the current in the step after they are sent
-        found = _lowpass_into_neurons(model, mapped, conn, from_host=False)
+        found = _lowpass_into_neurons(model, mapped, conn)
         if found is not None:
             synop, lowpass = found
             model.operators.remove(synop)
