@@ -14,6 +14,7 @@ from nengo.exceptions import ValidationError
 
 import nhw.dl as nengo_dl
 from nhw.backends.tensorflow._tf import tf
+from nhw.backends.tensorflow.api.train_checks import TrainingError
 from nhw.errors import UnsupportedFeatureError
 
 
@@ -214,3 +215,19 @@ def test_a_state_under_tf_distribute_is_refused_naming_the_strategy():
             sim.evaluate(X, {net.p: Y}, verbose=0)
         with pytest.raises(UnsupportedFeatureError, match=r"fit\(stateful=True\).*tf\.distribute"):
             sim.fit(X, {net.p: Y}, stateful=True, verbose=0)
+
+
+def test_a_diverged_stateful_fit_rolls_back_the_state_too():
+    """A fit that makes the parameters non-finite restores them, and (stateful=True) the
+    simulation state and time as well: the next call starts where this one did."""
+    net = _synapse_net()
+    with nengo_dl.Simulator(net, minibatch_size=2, progress_bar=False, seed=0) as sim:
+        sim.compile(optimizer=tf.optimizers.SGD(1e38), loss={net.p: "mse"}, jit_compile=False)
+        _charge(sim, net)
+        steps = sim.n_steps
+        before = sim.predict(X, verbose=0)[net.p]
+        with pytest.raises(TrainingError, match="non-finite"):
+            sim.fit(X, {net.p: np.full_like(Y, 1e30)}, epochs=3, verbose=0, stateful=True)
+        assert sim.n_steps == steps
+        after = sim.predict(X, verbose=0)[net.p]
+        np.testing.assert_array_equal(after, before)

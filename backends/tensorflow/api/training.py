@@ -664,10 +664,11 @@ class TrainingMixin:
         traced[function] = shapes
 
     def _snapshot(self) -> tuple:
-        """Model weights and (if built) optimizer state, to roll back a diverged fit."""
+        """Model weights, (if built) optimizer state and the simulation state, to roll
+        back a diverged fit (a ``stateful=True`` fit leaves its final state behind)."""
         opt = self.keras_model.optimizer
         opt_vals = [v.numpy() for v in opt.variables] if getattr(opt, "built", False) else None
-        return [v.numpy() for v in self.keras_model.weights], opt_vals
+        return [v.numpy() for v in self.keras_model.weights], opt_vals, self._save_state()
 
     def evaluate(self, x: Any = None, y: Any = None, n_steps: int | None = None, stateful: bool = False,
                  batch_size: int | None = None, return_dict: bool = True, **kwargs):
@@ -702,8 +703,9 @@ class TrainingMixin:
         return self._rename_logs(dict(out)) if return_dict else out
 
     def _restore(self, before: tuple) -> None:
-        """Weights and optimizer state back to ``before`` (a :meth:`_snapshot`)."""
-        weights, opt_vals = before
+        """Weights, optimizer state and simulation state back to ``before`` (a :meth:`_snapshot`)."""
+        weights, opt_vals, state = before
+        self._restore_state(state)
         for v, val in zip(self.keras_model.weights, weights):
             v.assign(val)
         opt = self.keras_model.optimizer
@@ -719,7 +721,7 @@ class TrainingMixin:
             raise train_checks.TrainingError(
                 f"{what}: training made parameter(s) {', '.join(bad[:5])}"
                 f"{' ...' if len(bad) > 5 else ''} non-finite (NaN/Inf loss); the parameters "
-                "were restored to their values before this call (lower the learning rate, "
+                "and the simulation state were restored to their values before this call (lower the learning rate, "
                 "or check the data and targets for NaN/Inf)"
             )
 
