@@ -44,6 +44,7 @@ from nhw.backends.tensorflow.runtime.predict import check_batch, fmt_seconds as 
 from nhw.backends.tensorflow.registry import OPS
 from nhw.backends.tensorflow.settings import get_setting
 from nhw.backends.tensorflow.runtime.signals import SignalLayout
+from nhw.backends.tensorflow.api.gradient_check import GradientCheckMixin
 from nhw.backends.tensorflow.api.param_methods import ParamsMixin
 from nhw.backends.tensorflow.api.prediction import PredictMixin
 from nhw.backends.tensorflow.api.training import TrainingMixin
@@ -74,7 +75,8 @@ def _interactive() -> bool:
     return sys.stdout.isatty()
 
 
-class Simulator(PredictMixin, TrainingMixin, ParamsMixin, KerasIOMixin, DLCompatMixin, SimulatorBase):
+class Simulator(PredictMixin, TrainingMixin, ParamsMixin, GradientCheckMixin, KerasIOMixin, DLCompatMixin,
+                SimulatorBase):
     """Simulate a nengo Network with TensorFlow.
 
     Parameters
