@@ -50,19 +50,53 @@ for _name, _kind in NEURON_KINDS.items():
 del _name, _kind
 
 
-def neuron_kind(ens: Ensemble) -> NeuronKind:
-    """The chip model of ``ens.neuron_type``, from the shared neuron-type registry.
+#: rate types whose ``nengo.RegularSpiking`` form runs as a chip model: the chip
+#: model of the spiking type with the same rate curve, as nengo-loihi maps them
+REGULAR_SPIKING_BASES = {nengo.LIFRate: "LIF", nengo.RectifiedLinear: "SpikingRectifiedLinear"}
 
-    Exact type only: a subclass may carry parameters the chip model does not read.
+
+def _supported() -> str:
+    plain = [f"nengo.{k}" for k in NEURON_TYPES.supported("loihi-emu")]
+    wrapped = [f"nengo.RegularSpiking(nengo.{t.__name__}())" for t in REGULAR_SPIKING_BASES]
+    return ", ".join(plain + wrapped)
+
+
+def chip_neuron(nt: Any, owner: Any) -> tuple[NeuronKind, Any]:
+    """``(chip model, registers' source)`` of neuron type ``nt``.
+
+    The registers' source is the neuron type whose parameters (``tau_rc``,
+    ``tau_ref``, ``min_voltage``) set the chip registers: ``nt`` itself, or the base
+    type of a ``RegularSpiking``; the output spikes' ``amplitude`` is always ``nt``'s.
+    Exact types only: a subclass may carry parameters the chip model does not read.
+
+    Raises
+    ------
+    UnsupportedFeatureError
+        A type (or ``RegularSpiking`` base type) the chip has no model of, or a
+        ``RegularSpiking`` base with ``amplitude != 1`` (nengo-loihi refuses it too:
+        it would change each neuron's effective ``dt``), naming ``owner``.
     """
-    nt = ens.neuron_type
     kind = NEURON_TYPES.lookup(type(nt), "loihi-emu", exact=True)
-    if kind is None:
+    if kind is not None:
+        return kind, nt
+    base = getattr(nt, "base_type", None) if type(nt) is nengo.RegularSpiking else None
+    name = REGULAR_SPIKING_BASES.get(type(base))
+    if name is None:
         raise UnsupportedFeatureError(
-            f"{describe(ens)}: neuron type {nt} cannot run on the chip; use one of "
-            f"{', '.join('nengo.' + k for k in NEURON_TYPES.supported('loihi-emu'))}"
+            f"{describe(owner)}: neuron type {nt} cannot run on the chip; use one of {_supported()}"
         )
-    return kind
+    if base.amplitude != 1:
+        raise UnsupportedFeatureError(
+            f"{describe(owner)}: {nt} has a base type with amplitude={base.amplitude}; the chip "
+            "supports amplitude only on the RegularSpiking itself (expected base amplitude 1): "
+            f"use nengo.RegularSpiking({type(base).__name__}(...), amplitude={base.amplitude})"
+        )
+    return NEURON_KINDS[name], base
+
+
+def neuron_kind(ens: Ensemble) -> NeuronKind:
+    """The chip model of ``ens.neuron_type`` (see :func:`chip_neuron`)."""
+    return chip_neuron(ens.neuron_type, ens)[0]
 
 
 FAIL = object()

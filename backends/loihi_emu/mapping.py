@@ -55,7 +55,7 @@ from .chip_rules import (
     describe,
     fits_cores,
     incoming_cost,
-    neuron_kind,
+    chip_neuron,
     post_matrix,
     select_matrix,
     synapse_tau,
@@ -201,11 +201,11 @@ class _Mapper(DecoderSolver, LearningMapper):
         return out
 
     def add_ensemble(self, ens: Ensemble) -> None:
-        kind = neuron_kind(ens)
+        kind, registers = chip_neuron(ens.neuron_type, ens)
         if ens.noise is not None:
             raise UnsupportedFeatureError(f"{describe(ens)}: ensemble noise ({ens.noise}) cannot run on the chip; remove it")
         built = self.model.params[ens]
-        p = kind.params(ens.neuron_type, self.dt, self.spec)
+        p = kind.params(registers, self.dt, self.spec)
         pop = Population(
             ens.label or f"ens{len(self.pops)}", ens, kind, p, ens.n_neurons,
             np.asarray(built.bias, dtype=np.float64), float(getattr(ens.neuron_type, "amplitude", 1.0)),

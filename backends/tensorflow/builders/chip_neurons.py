@@ -63,11 +63,29 @@ def chip_params(neurons: Any, dt: float) -> dict | None:
 
     name = _KINDS.get(type(neurons))
     if name is None:
+        _refuse_regular_spiking(neurons)
         return None
     p = NEURON_KINDS[name].params(neurons, dt, LOIHI_V1)
     keep = (LOIHI_V1.decay_max + 1 - p.decay_v) / (LOIHI_V1.decay_max + 1)
     return {"keep": float(keep), "gain": float(p.step_gain), "held": int(p.refractory_delay) - 1,
             "min_voltage": float(p.min_voltage), "kind": name}
+
+
+def _refuse_regular_spiking(neurons: Any) -> None:
+    """loihi-emu runs ``RegularSpiking(LIFRate / RectifiedLinear)`` as its LIF / IF
+    model; the chip form here has no such variant (RegularSpiking keeps no refractory
+    state), and nengo's own RegularSpiking would silently differ from the chip."""
+    from nhw.backends.loihi_emu.chip_rules import REGULAR_SPIKING_BASES
+    from nhw.errors import UnsupportedFeatureError
+
+    base = getattr(neurons, "base_type", None) if type(neurons) is nengo.RegularSpiking else None
+    if type(base) in REGULAR_SPIKING_BASES:
+        spiking = "LIF" if isinstance(base, nengo.LIFRate) else "SpikingRectifiedLinear"
+        raise UnsupportedFeatureError(
+            f"{neurons}: with configure_settings(target='loihi-emu') the TensorFlow simulator "
+            "runs neurons as the chip does, and it has no chip form of RegularSpiking; expected "
+            f"nengo.{spiking}, which loihi-emu runs as the same chip model (or no target)"
+        )
 
 
 def voltage_scale(neurons: Any) -> float | None:
