@@ -34,6 +34,11 @@ from nhw.backends.atomic import folder_mode, write_bytes, write_text
 from nhw.errors import ArtifactError
 
 MANIFEST = "manifest.json"
+#: The manifest's own checksum: the files' checksums live in the manifest, so this
+#: covers what ``nhw report`` prints from it (summary, seed, target) as well.
+SELF_HASH = "manifest_sha256"
+#: Trained values: written by ``nhw train``; a deploy/parity run of them keeps a copy.
+FROZEN = "frozen.npz"
 FORMAT = "nhw-run"
 #: Layout version of run directories; readers accept only this version.
 FORMAT_VERSION = 1
@@ -185,7 +190,22 @@ class RunWriter:
         except OSError as exc:
             raise ArtifactError(f"{self.out}: cannot write the run: {exc.strerror or exc}") from None
         self.tmp.chmod(folder_mode())  # mkdtemp makes 0700; a run is shared like any output
+        self._keep_frozen()
         return self
+
+    def _keep_frozen(self) -> None:
+        """Copy the trained values a deploy/parity run uses into it (checksummed with its files).
+
+        So the run is self-contained: ``nhw deploy RUN`` of it runs the same weights.
+        """
+        frozen = getattr(self.config, "frozen", None)
+        if self.kind == "train" or frozen is None:
+            return
+        try:
+            data = Path(frozen).read_bytes()
+        except OSError as exc:
+            raise ArtifactError(f"{frozen}: cannot read the trained values: {exc.strerror or exc}") from None
+        write_bytes(self.path(FROZEN), data)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
@@ -248,13 +268,17 @@ class RunWriter:
             "config_source": None if cfg is None else cfg.source,
             "config_hash": None if cfg is None else cfg.config_hash(),
             "config": None if cfg is None else cfg.resolved(),
+            # the run's network has trained values (FROZEN, in its files): re-runs use them
+            **({"frozen": FROZEN} if self.kind != "train" and getattr(cfg, "frozen", None) else {}),
             "summary": self.summary,
             "files": {p.relative_to(self.tmp).as_posix(): sha256_file(p) for p in files},
         }
 
     def commit(self) -> Path:
         """Write the manifest and move the run into place."""
-        write_text(self.tmp / MANIFEST, json.dumps(self.manifest(), indent=2, default=_json_default) + "\n")
+        manifest = json.loads(json.dumps(self.manifest(), default=_json_default))  # as it will read back
+        manifest[SELF_HASH] = manifest_digest(manifest)
+        write_text(self.tmp / MANIFEST, json.dumps(manifest, indent=2) + "\n")
         old = None
         if self.out.exists():
             # --force: move the old run aside first, so a failure leaves one complete run.
@@ -338,7 +362,8 @@ def load_run(path: str | os.PathLike, *, verify: bool = True) -> Run:
             f"this nhw ({package_versions().get('nhw', '?')}) reads version {FORMAT_VERSION}"
         )
     if verify:
-        _check_config_hash(mpath, manifest)
+        _check_config_hash(mpath, manifest)  # the more specific message first
+        _check_manifest_digest(mpath, manifest)
         files = manifest.get("files", {})
         if not isinstance(files, dict):
             raise ArtifactError(f"{mpath}: files: expected a mapping of file name -> sha256; "
@@ -354,6 +379,24 @@ def load_run(path: str | os.PathLike, *, verify: bool = True) -> Run:
                     "the file was modified or corrupted"
                 )
     return Run(path, manifest)
+
+
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """sha256 of a manifest's canonical JSON, its own :data:`SELF_HASH` left out."""
+    body = {k: v for k, v in manifest.items() if k != SELF_HASH}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _check_manifest_digest(mpath: Path, manifest: dict[str, Any]) -> None:
+    """The manifest must still hash to its recorded :data:`SELF_HASH` (runs written
+    before it was recorded have none; their files and config are still checked)."""
+    recorded = manifest.get(SELF_HASH)
+    if recorded is None:
+        return
+    got = manifest_digest(manifest)
+    if got != recorded:
+        raise ArtifactError(f"{mpath}: does not match its {SELF_HASH} (expected {str(recorded)[:12]}..., "
+                            f"the manifest hashes to {got[:12]}...): the manifest was modified")
 
 
 def _check_config_hash(mpath: Path, manifest: dict[str, Any]) -> None:

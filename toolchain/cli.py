@@ -136,6 +136,18 @@ def _clean_errors(func):
                 traceback.print_exception(exc.__cause__, file=sys.stderr)
             click.echo(f"nhw: error: {exc}", err=True)
             sys.exit(2)
+        except KeyboardInterrupt:
+            # Ctrl-C: 130 like a shell (click would say "Aborted!" and exit 1, which for
+            # parity means "out of tolerance"); runs are written atomically, so nothing
+            # half-written is left
+            click.echo(f"\nnhw {click.get_current_context().info_name}: interrupted", err=True)
+            sys.exit(130)
+        except BrokenPipeError:
+            # `nhw deploy ... | head -1`: the reader left; the run itself is fully written.
+            # Point stdout at /dev/null so Python's exit flush does not fail again.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(0)
         finally:
             if live:
                 progress.disable()
@@ -143,8 +155,17 @@ def _clean_errors(func):
     return wrapper
 
 
-def _csv(value: str | None) -> list[str] | None:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+def _csv(value: str | None, flag: str = "") -> list[str] | None:
+    """Comma-separated names, each once (None: not given).
+
+    An empty list (``--targets ""``) is refused rather than read as "all".
+    """
+    if value is None:
+        return None
+    names = list(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))  # dedupe, keep order
+    if not names:
+        raise click.BadParameter(f"expected comma-separated names; got {value!r}", param_hint=flag or None)
+    return names
 
 
 def _echo(text: str, level: int = 0) -> None:
@@ -162,11 +183,22 @@ def _emit_json(obj) -> None:
 _FLAG_KEYS = {"seed": "--seed", "deploy.target": "--target", "deploy.n_steps": "--n-steps"}
 
 
-def _load(source: str, flags: dict[str, object] | None = None):
+#: Data keys that choose which samples are held out for testing: on a run of trained
+#: weights, changing one would score samples the network was trained on.
+_SPLIT_KEYS = ("name", "path", "test_fraction", "seed")
+
+
+def _load(source: str, flags: dict[str, object] | None = None, *, trained: bool = True):
     """A config file, or the resolved config of a run directory, with overrides applied.
 
     ``flags`` (dotted key -> value) are applied after ``--set``, so explicit flags win;
     an error in one of their values names its flag (:data:`_FLAG_KEYS`).
+
+    A run of trained weights (an ``nhw train`` run, or a deploy/parity run of one, which
+    keeps a checksummed copy of the ``frozen.npz`` it used) runs those weights, on the
+    training run's data split: its ``data.seed`` is pinned (``--seed`` does not move it)
+    and overrides that change the split are refused.  ``trained=False`` (``nhw train
+    RUN``) re-runs the recorded config from the network's initial parameters.
     """
     from nhw.toolchain import config as cfgmod
 
@@ -176,18 +208,62 @@ def _load(source: str, flags: dict[str, object] | None = None):
     overrides = list(g.sets) + list(from_flags)
     path = Path(source)
     if path.is_dir():
-        from nhw.toolchain.artifacts import load_run
+        from nhw.toolchain.artifacts import FROZEN, load_run
 
-        run = load_run(path)
+        run = load_run(path)  # checksums verified, frozen.npz included
         raw = run.manifest.get("config")
         if not isinstance(raw, dict):
             raise cfgmod.ConfigError(f"{path}: the run records no config to deploy")
-        raw = cfgmod.apply_overrides(raw, overrides, str(path))
-        cfg = cfgmod.from_dict(raw, source=str(path), overrides=overrides, origins=from_flags)
-        if run.kind == "train":  # deploy/parity the trained network
-            cfg.use_frozen(path / "frozen.npz")
+        frozen = trained and (run.kind == "train" or run.manifest.get("frozen") == FROZEN)
+        if frozen:
+            raw = _pin_split(raw, run.manifest)
+        new = cfgmod.apply_overrides(raw, overrides, str(path))
+        if frozen:
+            _refuse_split_change(path, raw, new)
+        cfg = cfgmod.from_dict(new, source=str(path), overrides=overrides, origins=from_flags)
+        if frozen:  # deploy/parity the trained network
+            cfg.use_frozen(path / FROZEN)
         return cfg
     return cfgmod.load_config(path, overrides, origins=from_flags)
+
+
+def _pin_split(raw: dict, manifest: dict) -> dict:
+    """``raw`` with ``data.seed`` pinned to the seed the training run split its data with."""
+    import copy
+
+    data = raw.get("data")
+    if not isinstance(data, dict) or data.get("seed") is not None:
+        return raw
+    raw = copy.deepcopy(raw)
+    seed = raw.get("seed", manifest.get("seed"))
+    raw["data"]["seed"] = 0 if seed is None else seed
+    return raw
+
+
+def _refuse_split_change(path: Path, before: dict, after: dict) -> None:
+    """Refuse overrides that move a trained run's test split (they would score training samples)."""
+    from nhw.errors import ConfigError
+
+    old, new = before.get("data") or {}, after.get("data")
+    new = new if isinstance(new, dict) else {}
+    for key in _SPLIT_KEYS:
+        if old.get(key) != new.get(key):
+            raise ConfigError(
+                f"{path}: data.{key}: the network was trained with data.{key}={json.dumps(old.get(key))}; "
+                f"got {json.dumps(new.get(key))} (--set): a different split would score samples the "
+                f"network was trained on; expected the training run's value")
+
+
+def _refuse_overlap(source: str | None, out: Path) -> None:
+    """Refuse an ``--out`` that is the input run or overlaps it (``--force`` would delete it)."""
+    from nhw.errors import ArtifactError
+
+    if source is None or not Path(source).is_dir():
+        return
+    src, dst = Path(source).resolve(), out.resolve()
+    if dst == src or src in dst.parents or dst in src.parents:
+        raise ArtifactError(f"--out {out}: is the run {source} itself or overlaps it; expected a separate "
+                            "folder (the input run is never modified)")
 
 
 def _list_files(out) -> None:
@@ -199,11 +275,12 @@ def _list_files(out) -> None:
             click.echo(f"  {f.relative_to(out)}  ({f.stat().st_size} bytes)")
 
 
-def _out(cfg_label: str, command: str) -> Path:
+def _out(cfg_label: str, command: str, source: str | None = None) -> Path:
     from nhw.toolchain.artifacts import default_out
 
     g = _g()
     out = Path(g.out) if g.out else default_out(cfg_label, command)
+    _refuse_overlap(source, out)
     _note_leftovers(out)
     return out
 
@@ -224,7 +301,31 @@ def _note_leftovers(out: Path) -> None:
 
 
 # --- commands ----------------------------------------------------------------------------
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """The ``nhw`` group: usage errors read ``nhw: error: ...`` (one line, exit 2) like every
+    other error, and Ctrl-C outside a command exits 130 instead of click's "Aborted!" (1)."""
+
+    def main(self, *args, **kwargs):  # noqa: D102 - click's entry point
+        kwargs["standalone_mode"] = False
+        try:
+            rv = super().main(*args, **kwargs)
+        except getattr(click.exceptions, "NoArgsIsHelpError", ()) as exc:  # `nhw config`: its help
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            hint = f"{exc.ctx.command_path}: " if exc.ctx is not None and exc.ctx.parent is not None else ""
+            click.echo(f"nhw: error: {hint}{exc.format_message()} (see --help)", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("\nnhw: interrupted", err=True)
+            sys.exit(130)
+        sys.exit(rv if isinstance(rv, int) else 0)  # --help/--version return their exit code
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="nhw")
 @global_options
 def main() -> None:
@@ -347,9 +448,9 @@ def train(config_file: str, resume: bool, workers: int) -> None:
     if workers > 1 and os.environ.get("TF_CONFIG", "").strip():
         raise click.UsageError("--workers starts a local cluster, but TF_CONFIG already names one; "
                                "give one of them (unset TF_CONFIG, or drop --workers)")
-    cfg = _load(config_file)
+    cfg = _load(config_file, trained=False)  # a run re-trains from initial parameters
     g = _g()
-    out = _out(cfg.label, "train")
+    out = _out(cfg.label, "train", config_file)
     if resume and not g.out:
         # the newest interrupted run of this config (its checkpoint sits next to it)
         found = sorted(out.parent.glob(f"{cfg.label}-train-*.checkpoint"), key=lambda p: p.stat().st_mtime)
@@ -405,7 +506,7 @@ def deploy(source: str, target: str | None, n_steps: int | None) -> None:
 
     cfg = _load(source, {"deploy.target": target, "deploy.n_steps": n_steps})
     g = _g()
-    result = run_deploy(cfg, out=_out(cfg.label, "deploy"), force=g.force)
+    result = run_deploy(cfg, out=_out(cfg.label, "deploy", source), force=g.force)
     if g.json:
         _emit_json({"out": str(result.out), **result.summary()})
         return
@@ -441,11 +542,11 @@ def parity(source: str | None, targets_: str | None, networks_: str | None, dime
         from nhw.toolchain.parity_config import run_parity
 
         cfg = _load(source)
-        _check_compared(_csv(targets_), cfg.parity.targets)
-        run = run_parity(cfg, _csv(targets_), out=_out(cfg.label, "parity"), force=g.force)
+        _check_compared(_csv(targets_, "--targets"), cfg.parity.targets)
+        run = run_parity(cfg, _csv(targets_, "--targets"), out=_out(cfg.label, "parity", source), force=g.force)
         report, out, what, accuracy = run.report, run.out, cfg.label, run.accuracy
     else:
-        report, out, what = _standard_parity(_csv(networks_), _csv(targets_), dimensions, n_per_dim)
+        report, out, what = _standard_parity(_csv(networks_, "--networks"), _csv(targets_, "--targets"), dimensions, n_per_dim)
         accuracy = {}
     if g.json:
         _emit_json({"out": str(out) if out else None, **json.loads(report.to_json()),

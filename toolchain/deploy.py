@@ -106,10 +106,17 @@ def score(output: np.ndarray, labels: np.ndarray, steps_per_item: float,
     if per < 1 or not np.issubdtype(labels.dtype, np.integer) or len(output) < per * len(labels):
         return None
     preds = decisions(output, len(labels), steps_per_item)
-    metrics = {f"{name}_accuracy": float(np.mean(preds == labels)), "n_scored": float(len(labels))}
+    metrics = {f"{name}_accuracy": float(np.mean(preds == labels)), "n_scored": len(labels)}
     record = {"probe": name, "labels": [int(v) for v in labels], "predictions": [int(v) for v in preds],
-              "steps_per_item": float(steps_per_item)}
+              # an integer when it is one: summary.json reads 100, not 100.0
+              "steps_per_item": _number(steps_per_item)}
     return metrics, record
+
+
+def _number(x: float) -> int | float:
+    """``x`` as an int when it is one, to 9 decimals (0.1 / 0.001 is 100.00000000000001)."""
+    x = round(float(x), 9)
+    return int(x) if x.is_integer() else x
 
 
 def decisions(output: np.ndarray, n_items: int, steps_per_item: float) -> np.ndarray:

@@ -118,3 +118,28 @@ def test_default_out_is_fresh(tmp_path):
     a.mkdir()
     b = artifacts.default_out("q", "deploy", tmp_path)
     assert a != b and b.name.startswith("q-deploy-")
+
+
+@pytest.mark.parametrize("edit", [
+    lambda m: m["summary"].update(target="opencl"),  # what `nhw report` prints
+    lambda m: m.update(seed=7),
+    lambda m: m.update(kind="train"),
+])
+def test_an_edited_manifest_is_refused(tmp_path, edit):
+    """The files' checksums live in the manifest, so the manifest carries its own: an edit
+    of what `nhw report` prints from it (summary, seed, kind) is caught like a file's."""
+    out = make(tmp_path / "run")
+    m = json.loads((out / "manifest.json").read_text())
+    edit(m)
+    (out / "manifest.json").write_text(json.dumps(m, indent=2))
+    with pytest.raises(ArtifactError, match="manifest_sha256.*the manifest was modified"):
+        artifacts.load_run(out)
+
+
+def test_a_manifest_without_its_own_checksum_still_loads(tmp_path):
+    """Runs written before the manifest recorded its checksum: files and config still checked."""
+    out = make(tmp_path / "run")
+    m = json.loads((out / "manifest.json").read_text())
+    del m[artifacts.SELF_HASH]
+    (out / "manifest.json").write_text(json.dumps(m, indent=2))
+    assert artifacts.load_run(out).summary == {"target": "reference"}

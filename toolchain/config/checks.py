@@ -14,7 +14,7 @@ from typing import Iterable
 
 from pydantic import ValidationError
 
-from nhw.toolchain.config.schema import ExperimentConfig, dotted, format_validation_error
+from nhw.toolchain.config.schema import ExperimentConfig, dotted, format_validation_error, wants_number
 from nhw.errors import ConfigError, ToolchainError
 from nhw.names import unknown
 from nhw.toolchain.networks import BuiltNetwork
@@ -56,6 +56,11 @@ def check_network_params(cfg: ExperimentConfig) -> None:
     if net.name not in networks.ZOO:
         raise _fail(cfg, ("network", "name"), unknown("network", net.name, list(networks.ZOO)))
     model = networks.ZOO[net.name].params
+    for key, value in net.params.items():
+        field = model.model_fields.get(key)
+        # pydantic reads true as 1: `n_per_dim: true` would build one neuron per dimension
+        if isinstance(value, bool) and field is not None and wants_number(field.annotation):
+            raise _fail(cfg, ("network", "params", key), f"expected a number, not a boolean (got {value})")
     try:
         model.model_validate(net.params)
     except ValidationError as exc:

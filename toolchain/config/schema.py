@@ -28,6 +28,8 @@ from pydantic import (
     PositiveInt,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -45,6 +47,42 @@ class Section(BaseModel):
     """Base of every config section: unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic reads true as 1 where a number is expected: `n_steps: true` would run 1 step
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None and wants_number(field.annotation):
+            raise ValueError("expected a number, not a boolean")
+        return value
+
+
+def wants_number(annotation: Any) -> bool:
+    """Whether a field of this type takes an int or float but never a bool."""
+    found: set[str] = set()
+
+    def walk(ann: Any) -> None:
+        origin = typing.get_origin(ann)
+        if ann is bool or ann is Any:
+            found.add("bool")
+        elif ann in (int, float):
+            found.add("number")
+        elif origin is typing.Annotated:
+            walk(typing.get_args(ann)[0])
+        elif origin in (Union, types.UnionType):
+            for a in typing.get_args(ann):
+                walk(a)
+        elif origin is Literal:
+            if any(isinstance(a, bool) for a in typing.get_args(ann)):
+                found.add("bool")
+
+    walk(annotation)
+    return "number" in found and "bool" not in found
+
+
+#: Seeds feed numpy's generators, which take integers in [0, 2**32 - 1].
+MAX_SEED = 2**32 - 1
 
 
 # --- network ---------------------------------------------------------------------------
@@ -73,7 +111,7 @@ class DataSection(Section):
     n_steps: PositiveInt | None = Field(None, description="time steps per sample (built-in sets)")
     flatten: bool = Field(True, description="flatten images to vectors (.npz)")
     scale: bool = Field(True, description="scale integer pixels to [0, 1] (.npz)")
-    seed: int | None = Field(None, description="shuffle seed (default: the top-level seed)")
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="shuffle seed (default: the top-level seed)")
 
     @model_validator(mode="after")
     def _one_source(self) -> "DataSection":
@@ -169,7 +207,7 @@ class TrainSection(Section):
         0.0, ge=0, lt=1, description="share of the training data held out to validate each epoch (never the test set)")
     callbacks: CallbacksSection = Field(default_factory=CallbacksSection,
                                         description="early stopping, learning-rate schedule, TensorBoard, CSV log")
-    seed: int | None = Field(None, description="default: the top-level seed")
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="default: the top-level seed")
     zero_gradient_check: bool = Field(
         True, description="stop with an error when training cannot move the loss (every gradient zero, "
                           "or the same loss after every batch of an epoch); false trains anyway")
@@ -265,7 +303,7 @@ class ExperimentConfig(Section):
     # the pattern keeps run folders (runs/<name>-...) inside runs/; see NAME_PATTERN
     name: str | None = Field(None, pattern=NAME_PATTERN, description="experiment name (default: the file name)")
     description: str = Field("", description="free text")
-    seed: int = Field(0, description="seed of every random choice, unless a section pins its own")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of every random choice, unless a section pins its own")
     network: NetworkSection = Field(description="the network to build")
     data: DataSection | None = Field(None, description="dataset for training and for feeding inputs")
     train: TrainSection | None = Field(None, description="training in the TensorFlow simulator (used by `nhw train`)")
