@@ -129,3 +129,17 @@ def test_read_graph_errors(tmp_path):
 def test_every_supported_type_is_registered():
     assert {nir.LIF, nir.CubaLIF, nir.IF, nir.LI, nir.CubaLI, nir.I, nir.Affine, nir.Linear, nir.Scale,
             nir.Input, nir.Output, nir.Flatten} <= set(NODE_TYPES)
+
+
+@pytest.mark.parametrize("tau", [0.0, -0.02, np.nan])
+@pytest.mark.parametrize("make, what", [
+    (lambda t, one: nir.LIF(tau=t * one, r=one, v_leak=0 * one, v_threshold=one), "tau"),
+    (lambda t, one: nir.LI(tau=t * one, r=one, v_leak=0 * one), "tau"),
+    (lambda t, one: nir.CubaLIF(tau_mem=t * one, tau_syn=0.005 * one, r=one, v_leak=0 * one,
+                                v_threshold=one, w_in=one), "tau_mem"),
+])
+def test_import_refuses_a_time_constant_that_is_not_positive(make, what, tau):
+    """nhw's error naming the node (it was nengo's traceback naming no NIR node)."""
+    one = np.ones(2)
+    with pytest.raises(NIRError, match=f"node 'n': {what} must be a time constant > 0 s"):
+        import_nir(_graph({"n": make(tau, one)}, []))

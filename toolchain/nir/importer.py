@@ -92,10 +92,19 @@ def _flat(x) -> np.ndarray:
 
 def _uniform(values, node_name: str, what: str) -> float:
     v = _flat(values)
-    if not np.allclose(v, v[0]):
+    if not np.allclose(v, v[0], equal_nan=True):  # NaN: refused by _time_constant
         raise NIRError(f"node '{node_name}': {what} must be equal for all neurons to map to one nengo "
                        f"Ensemble, got values from {v.min():g} to {v.max():g}")
     return float(v[0])
+
+
+def _time_constant(values, node_name: str, what: str) -> float:
+    """A node's time constant: equal for all neurons (:func:`_uniform`) and > 0 (nengo
+    would fail later with a traceback that names no NIR node)."""
+    tau = _uniform(values, node_name, what)
+    if not tau > 0:  # NaN too
+        raise NIRError(f"node '{node_name}': {what} must be a time constant > 0 s; got {tau:g}")
+    return tau
 
 
 def _type_size(types: dict, node_name: str) -> int:
@@ -238,7 +247,7 @@ class _Importer:
         return _Port(obj, obj, size, size)
 
     def li(self, name, node):
-        tau = _uniform(node.tau, name, "tau")
+        tau = _time_constant(node.tau, name, "tau")
         r = _flat(node.r)
         obj = _passthrough(name, r.size)
         _bias(obj, node.v_leak, synapse=nengo.Lowpass(tau))
@@ -277,15 +286,15 @@ class _Importer:
 
     def lif(self, name, node):
         tau_ref = float(node.metadata.get("tau_ref", 0.0)) if node.metadata else 0.0
-        tau = _uniform(node.tau, name, "tau")
+        tau = _time_constant(node.tau, name, "tau")
         ens = self._ensemble(name, node, nengo.LIF, node.r, node.v_threshold, node.v_leak, node.v_reset,
                              tau_rc=tau, tau_ref=tau_ref, min_voltage=_min_voltage(node))
         return _Port(ens.neurons, ens.neurons, ens.n_neurons, ens.n_neurons)
 
     def cuba_lif(self, name, node):
         tau_ref = float(node.metadata.get("tau_ref", 0.0)) if node.metadata else 0.0
-        tau_mem = _uniform(node.tau_mem, name, "tau_mem")
-        tau_syn = _uniform(node.tau_syn, name, "tau_syn")
+        tau_mem = _time_constant(node.tau_mem, name, "tau_mem")
+        tau_syn = _time_constant(node.tau_syn, name, "tau_syn")
         ens = self._ensemble(name, node, nengo.LIF, node.r, node.v_threshold, node.v_leak, node.v_reset,
                              tau_rc=tau_mem, tau_ref=tau_ref, min_voltage=_min_voltage(node))
         w_in = _flat(node.w_in) * np.ones(ens.n_neurons)
