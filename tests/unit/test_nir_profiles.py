@@ -105,8 +105,8 @@ def test_feedforward_lif_structure_and_equivalence(profile):
     pdt = get_profile(profile).peer_dt(0.001)
     w_spec = np.asarray(spec.nodes["conn_1"].weight) * np.asarray(spec.nodes["b"].r)[:, None]
     step = 1 / pdt if get_profile(profile).spikes_per_step else 1.0
-    # sinabs adds a LIF's input once per step: its weights and bias carry dt / tau
-    per_step = pdt / 0.02 if nir.LIF in get_profile(profile).input_per_step else 1.0
+    # sinabs adds a LIF's input once per step: its weights and bias carry nengo's step factor
+    per_step = -np.expm1(-pdt / 0.02) if nir.LIF in get_profile(profile).input_per_step else 1.0
     assert np.allclose(graph.nodes["conn_1"].weight, w_spec * step * per_step)
     assert np.allclose(graph.nodes["conn_1"].bias, np.asarray(spec.nodes["b"].v_leak) * per_step)
     if profile == "sinabs":
