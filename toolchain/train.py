@@ -273,8 +273,12 @@ def _spiking_accuracy(sim, built, cfg, x_test: dict, y_test: np.ndarray, probe: 
     steps = max(1, int(round(cfg.deploy.presentation_time / cfg.deploy.dt)))
     (feed, x), = x_test.items()
     x = np.repeat(x[:, :1], steps, axis=1)
-    n = len(x) - len(x) % sim.minibatch_size
-    out = sim.predict({built.inputs[feed]: x[:n]})[built.probes[probe]]
+    n = len(x)
+    # every item is scored: the last minibatch is filled up with repeats of the first
+    # items (each sample of a minibatch runs independently), whose outputs are dropped
+    pad = -n % sim.minibatch_size
+    x = np.concatenate([x, np.resize(x, (pad,) + x.shape[1:])]) if pad else x
+    out = sim.predict({built.inputs[feed]: x})[built.probes[probe]][:n]
     tail = max(1, steps // 5)
     pred = out[:, -tail:].mean(axis=1).argmax(axis=-1)
     return float(np.mean(pred == np.asarray(y_test)[:n].reshape(-1)))
@@ -376,11 +380,14 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
     x_tr, y_tr, x_te, y_te = _targets(cfg, built, ds, tr.n_steps)
     mb = tr.minibatch_size
     x_tr, y_tr, x_val, y_val, n_val = tcb.validation_split(x_tr, y_tr, tr.validation_split, mb)
-    n_tr = len(next(iter(x_tr.values()))) // mb * mb
-    n_te = len(next(iter(x_te.values()))) // mb * mb
+    # the simulator runs whole minibatches: an epoch takes n_tr of the n_all training
+    # items, a different remainder left out each epoch (epoch_order draws from all of them)
+    n_all = len(next(iter(x_tr.values())))
+    n_tr = n_all // mb * mb
+    n_te = len(next(iter(x_te.values())))  # every test item is scored (padded to a whole minibatch)
+    n_te_batches = n_te // mb * mb  # the test losses of sim.evaluate cover these
     if n_tr == 0:
         raise ConfigError(f"{cfg.source}: train.minibatch_size {mb} is larger than the training set")
-    x_tr, y_tr, x_te, y_te = (_trim(d, n) for d, n in ((x_tr, n_tr), (y_tr, n_tr), (x_te, n_te), (y_te, n_te)))
 
     seed = cfg.seed_for("train") if tr.seed is None else tr.seed
     keras_helpers.set_seed(seed)
@@ -476,7 +483,7 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
                 break  # stopped in an earlier epoch (also after --resume)
             state["lr"] = tcb.learning_rate(cbs.lr_schedule, tr.optimizer.learning_rate, epoch, tr.epochs)
             sim.keras_model.optimizer.learning_rate.assign(state["lr"])
-            order = epoch_order(seed, epoch, n_tr)
+            order = epoch_order(seed, epoch, n_all)[:n_tr]
             state["t0"] = time.perf_counter()
             progress = [tcb.live_bar(epoch, tr.epochs, steps)] if verbose > 0 and tcb.is_terminal() else []
             with warnings.catch_warnings():
@@ -505,13 +512,14 @@ def train(cfg: ExperimentConfig, out: str | Path | None = None, *, resume: bool 
                 elif ckpt is not None:
                     ckpt.load_epoch(sim, best + 1)  # the best epoch ran before --resume
         metrics_out: dict = {}
-        if n_te and inference_ok:
-            ev = sim.evaluate({built.inputs[k]: v for k, v in x_te.items()},
-                              {built.probes[k]: v for k, v in y_te.items()}, verbose=0)
+        if n_te_batches and inference_ok:
+            ev = sim.evaluate({built.inputs[k]: v for k, v in _trim(x_te, n_te_batches).items()},
+                              {built.probes[k]: v for k, v in _trim(y_te, n_te_batches).items()}, verbose=0)
             metrics_out.update({f"test_{k}": float(v) for k, v in ev.items()})
         if n_te and scored is not None:
             metrics_out[f"test_{scored}_accuracy"] = _spiking_accuracy(
                 sim, built, cfg, x_te, np.asarray(ds.y_test)[:n_te], scored)
+            metrics_out["n_scored"] = n_te
         frozen = sim.frozen_arrays()
         if stopped:
             es = cbs.early_stopping
