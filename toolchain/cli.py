@@ -18,6 +18,8 @@ from pathlib import Path
 
 import click
 
+from nhw.toolchain import run_source
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("PYOPENCL_CTX", "0")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -183,11 +185,6 @@ def _emit_json(obj) -> None:
 _FLAG_KEYS = {"seed": "--seed", "deploy.target": "--target", "deploy.n_steps": "--n-steps"}
 
 
-#: Data keys that choose which samples are held out for testing: on a run of trained
-#: weights, changing one would score samples the network was trained on.
-_SPLIT_KEYS = ("name", "path", "test_fraction", "seed")
-
-
 def _load(source: str, flags: dict[str, object] | None = None, *, trained: bool = True):
     """A config file, or the resolved config of a run directory, with overrides applied.
 
@@ -216,54 +213,15 @@ def _load(source: str, flags: dict[str, object] | None = None, *, trained: bool 
             raise cfgmod.ConfigError(f"{path}: the run records no config to deploy")
         frozen = trained and (run.kind == "train" or run.manifest.get("frozen") == FROZEN)
         if frozen:
-            raw = _pin_split(raw, run.manifest)
+            raw = run_source.pin_split(raw, run.manifest)
         new = cfgmod.apply_overrides(raw, overrides, str(path))
         if frozen:
-            _refuse_split_change(path, raw, new)
+            run_source.refuse_split_change(path, raw, new)
         cfg = cfgmod.from_dict(new, source=str(path), overrides=overrides, origins=from_flags)
         if frozen:  # deploy/parity the trained network
             cfg.use_frozen(path / FROZEN)
         return cfg
     return cfgmod.load_config(path, overrides, origins=from_flags)
-
-
-def _pin_split(raw: dict, manifest: dict) -> dict:
-    """``raw`` with ``data.seed`` pinned to the seed the training run split its data with."""
-    import copy
-
-    data = raw.get("data")
-    if not isinstance(data, dict) or data.get("seed") is not None:
-        return raw
-    raw = copy.deepcopy(raw)
-    seed = raw.get("seed", manifest.get("seed"))
-    raw["data"]["seed"] = 0 if seed is None else seed
-    return raw
-
-
-def _refuse_split_change(path: Path, before: dict, after: dict) -> None:
-    """Refuse overrides that move a trained run's test split (they would score training samples)."""
-    from nhw.errors import ConfigError
-
-    old, new = before.get("data") or {}, after.get("data")
-    new = new if isinstance(new, dict) else {}
-    for key in _SPLIT_KEYS:
-        if old.get(key) != new.get(key):
-            raise ConfigError(
-                f"{path}: data.{key}: the network was trained with data.{key}={json.dumps(old.get(key))}; "
-                f"got {json.dumps(new.get(key))} (--set): a different split would score samples the "
-                f"network was trained on; expected the training run's value")
-
-
-def _refuse_overlap(source: str | None, out: Path) -> None:
-    """Refuse an ``--out`` that is the input run or overlaps it (``--force`` would delete it)."""
-    from nhw.errors import ArtifactError
-
-    if source is None or not Path(source).is_dir():
-        return
-    src, dst = Path(source).resolve(), out.resolve()
-    if dst == src or src in dst.parents or dst in src.parents:
-        raise ArtifactError(f"--out {out}: is the run {source} itself or overlaps it; expected a separate "
-                            "folder (the input run is never modified)")
 
 
 def _list_files(out) -> None:
@@ -280,7 +238,7 @@ def _out(cfg_label: str, command: str, source: str | None = None) -> Path:
 
     g = _g()
     out = Path(g.out) if g.out else default_out(cfg_label, command)
-    _refuse_overlap(source, out)
+    run_source.refuse_overlap(source, out)
     _note_leftovers(out)
     return out
 
